@@ -1,0 +1,7 @@
+// `gridveil bench …`: benchmark commands; each prints a table, or one JSON object with --json.
+import type { Command } from "commander";
+
+export function registerBenchCommands(program: Command): Command {
+  const bench = program.command("bench").description("measure crypto, gas and throughput (tables, or --json)");
+  return bench;
+}

@@ -1,0 +1,23 @@
+// The `gridveil` command line: one program, one subcommand per job (benchmarks, actors, demo, tools).
+import { Command, CommanderError } from "commander";
+import { GridveilError } from "../errors.ts";
+import { registerBenchCommands } from "./commands/bench.ts";
+
+const program = new Command()
+  .name("gridveil")
+  .description("Privacy-preserving P2P energy market: encrypted bids matched on chain with FHIPE on BN254")
+  .showHelpAfterError()
+  .exitOverride();
+
+registerBenchCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  if (error instanceof GridveilError) {
+    process.stderr.write(`gridveil: ${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}
