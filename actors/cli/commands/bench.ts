@@ -3,5 +3,6 @@ import type { Command } from "commander";
 
 export function registerBenchCommands(program: Command): Command {
   const bench = program.command("bench").description("measure crypto, gas and throughput (tables, or --json)");
+  // Each benchmark registers itself here, one line each:
   return bench;
 }
