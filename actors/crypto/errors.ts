@@ -50,3 +50,8 @@ export class DiscreteLogNotFoundError extends GridveilError {
 export class CurveNotInitializedError extends GridveilError {
   override name = "CurveNotInitializedError";
 }
+
+/** An encryption worker thread failed, exited, or the pool was already closed. */
+export class EncryptionPoolError extends GridveilError {
+  override name = "EncryptionPoolError";
+}

@@ -66,12 +66,24 @@ export function g2FromWords(words: readonly bigint[]): mcl.G2 {
 
 /** K2 as uint256[2d]. */
 export function g1VectorToWords(points: readonly mcl.G1[]): bigint[] {
+  normalizeInBatches(points);
   return points.flatMap((point) => g1ToWords(point));
 }
 
 /** C2 as uint256[4d]. */
 export function g2VectorToWords(points: readonly mcl.G2[]): bigint[] {
+  normalizeInBatches(points);
   return points.flatMap((point) => g2ToWords(point));
+}
+
+// One shared field inversion per batch (Montgomery's trick) instead of one per point inside getStr. It changes
+// only the points' internal representation, never their value; batches stay under mcl's wasm stack limit.
+const NORMALIZE_BATCH = 256;
+
+function normalizeInBatches<P extends mcl.G1 | mcl.G2>(points: readonly P[]): void {
+  for (let start = 0; start < points.length; start += NORMALIZE_BATCH) {
+    mcl.normalizeVec(points.slice(start, start + NORMALIZE_BATCH));
+  }
 }
 
 export function g1VectorFromWords(words: readonly bigint[]): mcl.G1[] {

@@ -8,6 +8,7 @@ export const DEFAULT_WINDOW_BITS = 8;
 const SCALAR_BITS = 254; // r < 2^254
 const HEX_DIGITS = 64;
 const CHUNK_BITS = 16;
+const NORMALIZE_BATCH = 256;
 
 export type CurvePoint = mcl.G1 | mcl.G2;
 
@@ -36,7 +37,8 @@ export class FixedBaseTable<P extends CurvePoint> {
       for (let k = 2; k < entries; k++) row.push(mcl.add(row[k - 1]!, windowBase));
       // The next window's base, 2^w · windowBase, before normalization changes nothing but the representation.
       const nextBase = mcl.add(row[entries - 1]!, windowBase);
-      mcl.normalizeVec(row.slice(1));
+      // mcl's batch normalization copies its input onto the wasm stack, which has a hard size limit.
+      for (let start = 1; start < entries; start += NORMALIZE_BATCH) mcl.normalizeVec(row.slice(start, start + NORMALIZE_BATCH));
       this.rows.push(row);
       windowBase = nextBase;
     }

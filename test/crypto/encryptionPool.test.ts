@@ -1,0 +1,73 @@
+// The worker pool produces exactly the single-threaded ciphertexts, splits work over its threads, and closes cleanly.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { initCurve } from "../../actors/crypto/curve.ts";
+import { compareBids, encryptBid } from "../../actors/crypto/bidCiphertext.ts";
+import { createEncryptionPool, type EncryptionPool } from "../../actors/crypto/encryptionPool.ts";
+import { DimensionMismatchError, EncryptionPoolError, PriceLevelOutOfRangeError } from "../../actors/crypto/errors.ts";
+import { randomScalar, setup, type MasterSecretKey } from "../../actors/crypto/fhipe.ts";
+import { g1VectorToWords, g2VectorToWords } from "../../actors/crypto/evmWords.ts";
+import { encryptLeftK2, encryptRightC2 } from "../../actors/crypto/fhipe.ts";
+import { dimensionFor } from "../../actors/crypto/priceEncoding.ts";
+
+const LEVELS = 10;
+let msk: MasterSecretKey;
+let pool: EncryptionPool;
+
+beforeAll(async () => {
+  await initCurve();
+  msk = setup(dimensionFor(LEVELS));
+  pool = await createEncryptionPool(msk, { threads: 2 });
+});
+
+afterAll(async () => {
+  await pool?.close();
+});
+
+describe("encryption pool", () => {
+  it("gives word-for-word the single-threaded bid ciphertext", async () => {
+    expect(pool.threads).toBe(2);
+    for (const level of [0, 4, 9]) {
+      const randomizers = { alpha: randomScalar(), beta: randomScalar() };
+      expect(await pool.encryptBid(LEVELS, level, randomizers)).toEqual(encryptBid(msk, LEVELS, level, randomizers));
+    }
+  });
+
+  it("handles many concurrent ciphertexts and general vectors (odd split sizes)", async () => {
+    const jobs = Array.from({ length: 6 }, (_, i) => {
+      const vector = Array.from({ length: dimensionFor(LEVELS) }, (_, j) => BigInt((i * 7 + j * 3) % 5));
+      const alpha = randomScalar();
+      const beta = randomScalar();
+      return { vector, alpha, beta };
+    });
+    const results = await Promise.all(
+      jobs.map(async ({ vector, alpha, beta }) => ({
+        left: await pool.encryptLeftK2Words(vector, alpha),
+        right: await pool.encryptRightC2Words(vector, beta),
+      })),
+    );
+    results.forEach((result, i) => {
+      const { vector, alpha, beta } = jobs[i]!;
+      expect(result.left).toEqual(g1VectorToWords(encryptLeftK2(msk, vector, alpha)));
+      expect(result.right).toEqual(g2VectorToWords(encryptRightC2(msk, vector, beta)));
+    });
+  });
+
+  it("pooled bids compare like any others", async () => {
+    const high = await pool.encryptBid(LEVELS, 8, { alpha: randomScalar(), beta: randomScalar() });
+    const low = encryptBid(msk, LEVELS, 2, { alpha: randomScalar(), beta: randomScalar() });
+    expect(compareBids(high, low)).toBe(true);
+    expect(compareBids(low, high)).toBe(false);
+  });
+
+  it("rejects bad input before any work is sent", async () => {
+    await expect(pool.encryptBid(LEVELS + 1, 0, { alpha: 1n, beta: 1n })).rejects.toThrow(DimensionMismatchError);
+    await expect(pool.encryptBid(LEVELS, LEVELS, { alpha: 1n, beta: 1n })).rejects.toThrow(PriceLevelOutOfRangeError);
+    await expect(createEncryptionPool(msk, { threads: 0 })).rejects.toThrow(EncryptionPoolError);
+  });
+
+  it("refuses work after close", async () => {
+    const small = await createEncryptionPool(setup(2), { threads: 1 });
+    await small.close();
+    await expect(small.encryptRightC2Words([1n, 1n], randomScalar())).rejects.toThrow(EncryptionPoolError);
+  });
+});
