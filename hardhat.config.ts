@@ -7,6 +7,12 @@ const solcVersion: string = require("solc/package.json").version;
 
 const config: HardhatUserConfig = {
   paths: { sources: "./contracts" },
+  // The in-process chain models our private market chain: a 30 M gas block (the paper's target) and Prague rules.
+  // Osaka's per-transaction cap (EIP-7825, 2^24 gas) is deliberately not used: a match at 50 levels in a book of
+  // 100 bids needs ~17 M gas (see docs/contract.md and `gridveil bench gas`).
+  networks: {
+    default: { type: "edr-simulated", hardfork: "prague", blockGasLimit: 30_000_000 },
+  },
   solidity: {
     version: solcVersion,
     path: require.resolve("solc/soljson.js"),
