@@ -1,0 +1,308 @@
+// JetStream durability (PROTOCOL §6): the market's streams, durable explicit-ack consumers, deduplicated publishing.
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerInfo,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { nanos, type MsgHdrs } from "@nats-io/transport-node";
+import { context } from "@opentelemetry/api";
+import { getAddress } from "ethers";
+import type { z } from "zod";
+import { GridveilError, type ErrorDetails } from "../errors.ts";
+import { streamNames, streamSubjects, type MarketId, type StreamNames } from "../protocol/subjects.ts";
+import { BadMessageError, encode, tryDecode } from "./codec.ts";
+import { silentLogger, type AdapterLogger } from "./rpc.ts";
+import { extractHeaders, injectHeaders } from "./tracing.ts";
+
+export type StreamOptions = {
+  /** Window in which a repeated `Nats-Msg-Id` is dropped by the server (default 1 h: longer than any ticket). */
+  duplicateWindowMs?: number;
+  /** Age after which messages are discarded; 0 keeps them (default, the demo's volumes are small). */
+  maxAgeMs?: number;
+  /** File (default, survives server restarts) or memory. */
+  storage?: "file" | "memory";
+};
+
+export const DEFAULT_DUPLICATE_WINDOW_MS = 60 * 60 * 1000;
+export const DEFAULT_ACK_WAIT_MS = 30_000;
+export const DEFAULT_NAK_DELAY_MS = 1_000;
+export const MAX_NAK_DELAY_MS = 30_000;
+export const DEFAULT_PULL_BATCH = 32;
+
+/** Durable consumer names the party runtimes use (one per consuming party and stream). */
+export const DURABLES = {
+  gatewayBids: "gateway-bids",
+  dsoMatches: "dso-matches",
+  dsoReadings: "dso-readings",
+  billingSettlements: "billing-settlements",
+} as const;
+
+/** `Nats-Msg-Id` of each durable message kind: what makes a republish a duplicate. */
+export const dedupIds = {
+  /** PROTOCOL §6: bid submissions are deduplicated by the bidder (normalised so every spelling agrees). */
+  bid: (bidder: string): string => getAddress(bidder),
+  match: (tradeId: string): string => `match:${tradeId.toLowerCase()}`,
+  marketEvent: (type: string, key: string): string => `${type}:${key.toLowerCase()}`,
+  reading: (tradeId: string, side: number): string => `reading:${tradeId.toLowerCase()}:${side}`,
+  settlement: (tradeId: string): string => `settlement:${tradeId.toLowerCase()}`,
+} as const;
+
+export class StreamSetupError extends GridveilError {
+  override name = "StreamSetupError";
+}
+
+/**
+ * Thrown by a durable handler for a message that can never be processed (e.g. a bad signature): the message is
+ * terminated instead of redelivered. Any other error is treated as transient and the message is redelivered.
+ */
+export class PermanentMessageError extends GridveilError {
+  override name = "PermanentMessageError";
+  constructor(shortMessage: string, details: ErrorDetails = {}) {
+    super(shortMessage, details);
+  }
+}
+
+function isApiError(error: unknown, code: number): boolean {
+  return error instanceof JetStreamApiError && error.code === code;
+}
+
+/**
+ * Creates (or updates to the current configuration) the market's four streams: bids (deduplicated by bidder),
+ * matches (all `market.*` events), readings and settlements. Idempotent; safe to call from every party at start.
+ */
+export async function ensureStreams(jsm: JetStreamManager, market: MarketId, options: StreamOptions = {}): Promise<StreamNames> {
+  const names = streamNames(market);
+  const subjects = streamSubjects(market);
+  for (const key of Object.keys(names) as (keyof StreamNames)[]) {
+    const config: Partial<StreamConfig> & { name: string } = {
+      name: names[key],
+      subjects: subjects[key],
+      retention: RetentionPolicy.Limits,
+      storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
+      discard: DiscardPolicy.Old,
+      num_replicas: 1,
+      max_age: nanos(options.maxAgeMs ?? 0),
+      duplicate_window: nanos(options.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS),
+    };
+    try {
+      await upsertStream(jsm, config);
+    } catch (cause) {
+      throw new StreamSetupError(`could not create stream ${config.name}`, {
+        value: config.subjects,
+        hint: "Is JetStream enabled on the server (nats-server -js)? Does another stream already own these subjects?",
+        cause,
+      });
+    }
+  }
+  return names;
+}
+
+async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+  } catch (error) {
+    if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
+    await jsm.streams.add(config);
+    return;
+  }
+  const { name, storage: _storage, retention: _retention, ...updatable } = config;
+  await jsm.streams.update(name, updatable);
+}
+
+export type DurableConsumerOptions = {
+  /** One subject (nats-server 2.9 has no `filter_subjects`). */
+  filterSubject?: string;
+  ackWaitMs?: number;
+  /** Delivery attempts before the server gives up; -1 (default) retries forever with the handler's back-off. */
+  maxDeliver?: number;
+  maxAckPending?: number;
+};
+
+/** Creates or updates a durable pull consumer with explicit acks, delivering the stream from its start. */
+export async function ensureDurableConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  durable: string,
+  options: DurableConsumerOptions = {},
+): Promise<ConsumerInfo> {
+  const config = {
+    durable_name: durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS),
+    max_deliver: options.maxDeliver ?? -1,
+    max_ack_pending: options.maxAckPending ?? 1_000,
+    ...(options.filterSubject ? { filter_subject: options.filterSubject } : {}),
+  };
+  try {
+    await jsm.consumers.info(stream, durable);
+  } catch (error) {
+    if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
+    return jsm.consumers.add(stream, config);
+  }
+  const { durable_name: _name, ack_policy: _ack, deliver_policy: _deliver, ...updatable } = config;
+  return jsm.consumers.update(stream, durable, updatable);
+}
+
+export type PublishResult = { duplicate: boolean; seq: number; stream: string };
+
+export type JetStreamPublishOptions = { msgId?: string; headers?: MsgHdrs; timeoutMs?: number };
+
+/** Publishes a validated message to a stream and waits for the server's ack (throws if it is not stored). */
+export async function publishDurable<S extends z.ZodType>(
+  js: JetStreamClient,
+  subject: string,
+  schema: S,
+  value: z.input<S>,
+  options: JetStreamPublishOptions = {},
+): Promise<PublishResult> {
+  const ack = await js.publish(subject, encode(schema, value), {
+    headers: injectHeaders(options.headers),
+    ...(options.msgId === undefined ? {} : { msgID: options.msgId }),
+    ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
+  });
+  return { duplicate: ack.duplicate, seq: ack.seq, stream: ack.stream };
+}
+
+/**
+ * Publishes with `Nats-Msg-Id = msgId`: within the stream's duplicate window the server stores it once and answers
+ * `duplicate: true` to every repeat, so a sender can retry blindly. Beyond the window, handlers' unique keys catch it.
+ */
+export async function publishDeduplicated<S extends z.ZodType>(
+  js: JetStreamClient,
+  subject: string,
+  schema: S,
+  value: z.input<S>,
+  msgId: string,
+  options: Omit<JetStreamPublishOptions, "msgId"> = {},
+): Promise<PublishResult> {
+  return publishDurable(js, subject, schema, value, { ...options, msgId });
+}
+
+export type DurableHandler<T> = (value: T, msg: JsMsg) => Promise<void> | void;
+
+export type ConsumeDurableOptions<S extends z.ZodType> = {
+  schema: S;
+  handler: DurableHandler<z.output<S>>;
+  /** First redelivery delay after a transient failure; doubles per attempt up to `maxNakDelayMs`. */
+  nakDelayMs?: number;
+  maxNakDelayMs?: number;
+  /** Messages pulled per request. */
+  batch?: number;
+  logger?: AdapterLogger;
+  /** Observes every outcome (for metrics and tests). */
+  onOutcome?: (outcome: DeliveryOutcome, msg: JsMsg, error?: unknown) => void;
+};
+
+export type DeliveryOutcome = "acked" | "naked" | "termed";
+
+export type DurableConsumerHandle = {
+  /** Stops pulling, lets the running handler finish and ack, and hands back (nak) what was buffered. */
+  stop(): Promise<void>;
+  /** Resolves when consumption ended (after `stop`, or when the connection closed). */
+  done: Promise<void>;
+  stats(): Record<DeliveryOutcome, number>;
+};
+
+/**
+ * Consumes a durable consumer one message at a time: decode (bad → `term`), run the handler in the message's trace
+ * context while telling the server it is still working, then `ack` (confirmed with the server) when it resolves,
+ * `nak` with exponential back-off when it throws, `term` on `PermanentMessageError`. Handlers must be idempotent:
+ * delivery is at least once (a crash between the handler and the ack redelivers).
+ */
+export async function consumeDurable<S extends z.ZodType>(
+  js: JetStreamClient,
+  stream: string,
+  durable: string,
+  options: ConsumeDurableOptions<S>,
+): Promise<DurableConsumerHandle> {
+  const logger = options.logger ?? silentLogger;
+  const consumer = await js.consumers.get(stream, durable);
+  const info = await consumer.info(true);
+  const ackWaitMs = Math.max(1, Math.floor((info.config.ack_wait ?? nanos(DEFAULT_ACK_WAIT_MS)) / 1_000_000));
+  const messages = await consumer.consume({ max_messages: options.batch ?? DEFAULT_PULL_BATCH });
+  const counts: Record<DeliveryOutcome, number> = { acked: 0, naked: 0, termed: 0 };
+  let stopping = false;
+
+  const settle = (outcome: DeliveryOutcome, msg: JsMsg, error?: unknown): void => {
+    counts[outcome] += 1;
+    options.onOutcome?.(outcome, msg, error);
+  };
+
+  const handle = async (msg: JsMsg): Promise<void> => {
+    const decoded = tryDecode(options.schema, msg);
+    if (!decoded.ok) {
+      logger.warn({ stream, durable, seq: msg.seq, issues: decoded.error.issues }, "terminating a bad message");
+      msg.term(decoded.error.shortMessage.slice(0, 200));
+      settle("termed", msg, decoded.error);
+      return;
+    }
+    // Keep the server from redelivering while a slow handler (a chain transaction) is still running.
+    const keepAlive = setInterval(() => msg.working(), Math.max(100, Math.floor(ackWaitMs / 2)));
+    try {
+      await context.with(extractHeaders(msg), () => options.handler(decoded.value, msg));
+    } catch (error) {
+      clearInterval(keepAlive);
+      if (error instanceof PermanentMessageError || error instanceof BadMessageError) {
+        logger.warn({ stream, durable, seq: msg.seq, err: error }, "terminating an unprocessable message");
+        msg.term(error.shortMessage.slice(0, 200));
+        settle("termed", msg, error);
+        return;
+      }
+      const attempt = msg.info.deliveryCount;
+      const delay = Math.min(
+        (options.nakDelayMs ?? DEFAULT_NAK_DELAY_MS) * 2 ** Math.max(0, attempt - 1),
+        options.maxNakDelayMs ?? MAX_NAK_DELAY_MS,
+      );
+      logger.warn({ stream, durable, seq: msg.seq, attempt, delayMs: delay, err: error }, "handler failed; redelivering");
+      msg.nak(delay);
+      settle("naked", msg, error);
+      return;
+    }
+    clearInterval(keepAlive);
+    try {
+      // A confirmed ack: after this the server will not redeliver, even if we stop right away.
+      await msg.ackAck();
+    } catch (error) {
+      // The handler's work is done and idempotent: a redelivery is harmless.
+      logger.warn({ stream, durable, seq: msg.seq, err: error }, "ack not confirmed; the message may be redelivered");
+    }
+    settle("acked", msg);
+  };
+
+  const done = (async () => {
+    try {
+      for await (const msg of messages) {
+        if (stopping) {
+          // Buffered but not started: give it back now rather than after ack_wait.
+          msg.nak();
+          settle("naked", msg);
+          continue;
+        }
+        await handle(msg);
+      }
+    } catch (error) {
+      if (!stopping) logger.error({ stream, durable, err: error }, "consumer stopped unexpectedly");
+    }
+  })();
+
+  return {
+    done,
+    stats: () => ({ ...counts }),
+    stop: async () => {
+      if (stopping) return done;
+      stopping = true;
+      await messages.close();
+      await done;
+    },
+  };
+}
