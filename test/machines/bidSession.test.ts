@@ -1,0 +1,700 @@
+// bidSession: every path of one bid (PROTOCOL §4, §5), driven by explicit events and a simulated clock; plus a
+// graph check (@xstate/graph) that every state node is reachable.
+import { getShortestPaths } from "@xstate/graph";
+import { describe, expect, it } from "vitest";
+import { SimulatedClock, createActor, createMachine } from "xstate";
+import type { AnyEventObject } from "xstate";
+import { bidSession, provideBidSession } from "../../machines/bidSession.ts";
+import type {
+  BidSessionActors,
+  BidSessionEvent,
+  BidSessionInput,
+  CancelBidInput,
+  CreateOneTimeIdentityInput,
+  CreateOneTimeIdentityOutput,
+  EncryptBidInput,
+  EncryptBidOutput,
+  ReadMeterInput,
+  ReadMeterOutput,
+  ReportDisputeInput,
+  ReportReadingInput,
+  RequestTicketInput,
+  RequestTicketOutput,
+  SendOpeningInput,
+  SignBidInput,
+  SignBidOutput,
+  SubmitBidInput,
+  VerifyCounterpartOpeningInput,
+  VerifyCounterpartOpeningOutput,
+} from "../../machines/bidSession.ts";
+import { fixTradeTerms } from "../../machines/tradeTerms.ts";
+import type { Address, Match, Opening, Side, TradeTerms } from "../../machines/types.ts";
+import { address, bytes32, ciphertext, config, fake, flush, leafPath, market, opening } from "./helpers.ts";
+
+const cfg = config();
+const OWN = address(0xb1);
+const COUNTERPART = address(0xb2);
+
+function fakes() {
+  return {
+    createOneTimeIdentity: fake<CreateOneTimeIdentityOutput, CreateOneTimeIdentityInput>(() => ({ bidder: OWN })),
+    requestTicket: fake<RequestTicketOutput, RequestTicketInput>(({ bidder }) => ({
+      ticket: { bidder, notAfter: 2_000_000_000, signature: "0x11" },
+    })),
+    encryptBid: fake<EncryptBidOutput, EncryptBidInput>(({ priceLevel, quantityWh }) => ({
+      ciphertext: ciphertext(),
+      commitment: bytes32(7),
+      opening: opening(priceLevel, quantityWh),
+    })),
+    signBid: fake<SignBidOutput, SignBidInput>(() => ({ bidderSignature: "0x22" })),
+    submitBid: fake<void, SubmitBidInput>(() => undefined),
+    cancelBid: fake<void, CancelBidInput>(() => undefined),
+    sendOpening: fake<void, SendOpeningInput>(() => undefined),
+    verifyCounterpartOpening: fake<VerifyCounterpartOpeningOutput, VerifyCounterpartOpeningInput>(() => ({
+      valid: true,
+    })),
+    reportDispute: fake<void, ReportDisputeInput>(() => undefined),
+    readMeter: fake<ReadMeterOutput, ReadMeterInput>(({ quantityWh }) => ({ measuredWh: quantityWh })),
+    reportReading: fake<void, ReportReadingInput>(() => undefined),
+  };
+}
+type Fakes = ReturnType<typeof fakes>;
+
+function actorsOf(f: Fakes): BidSessionActors {
+  return Object.fromEntries(Object.entries(f).map(([name, effect]) => [name, effect.logic])) as BidSessionActors;
+}
+
+function input(overrides: Partial<BidSessionInput> = {}): BidSessionInput {
+  return {
+    config: cfg,
+    sessionId: "plan-1#1",
+    planId: "plan-1",
+    attempt: 1,
+    side: "buy",
+    priceLevel: 6,
+    quantityWh: 1000,
+    market,
+    ...overrides,
+  };
+}
+
+async function start(options: { fakes?: Fakes; input?: Partial<BidSessionInput> } = {}) {
+  const f = options.fakes ?? fakes();
+  const clock = new SimulatedClock();
+  const actor = createActor(provideBidSession({ actors: actorsOf(f) }), { input: input(options.input), clock });
+  actor.start();
+  await flush();
+  const advance = async (ms: number) => {
+    clock.increment(ms);
+    await flush();
+  };
+  /** Advances in small steps so timers scheduled after an async effect (retry chains) fire too. */
+  const runFor = async (ms: number, step = 100) => {
+    for (let elapsed = 0; elapsed < ms; elapsed += step) await advance(Math.min(step, ms - elapsed));
+  };
+  const send = async (event: BidSessionEvent | AnyEventObject) => {
+    actor.send(event as BidSessionEvent);
+    await flush();
+  };
+  const state = () => leafPath(actor.getSnapshot().value);
+  return { actor, clock, f, advance, runFor, send, state };
+}
+
+function matchFor(side: Side, own: Address = OWN, matchId = "0xtx:1"): Match {
+  return side === "buy"
+    ? { matchId, buyBidder: own, sellBidder: COUNTERPART }
+    : { matchId, buyBidder: COUNTERPART, sellBidder: own };
+}
+
+function termsFor(match: Match, own: Opening, counterpart: Opening, side: Side): TradeTerms {
+  const fixed = fixTradeTerms({
+    matchId: match.matchId,
+    buyBidder: match.buyBidder,
+    sellBidder: match.sellBidder,
+    buyOpening: side === "buy" ? own : counterpart,
+    sellOpening: side === "buy" ? counterpart : own,
+    priceLevels: market.priceLevels,
+    clearingRule: market.clearingRule,
+  });
+  if (!fixed.ok) throw new Error(fixed.reason);
+  return fixed.terms;
+}
+
+/** Drives a fresh buy session to `trading.opening.awaitingTerms`. */
+async function matched(options: Parameters<typeof start>[0] = {}) {
+  const session = await start(options);
+  expect(session.state()).toBe("onChain.awaitingMatch");
+  const match = matchFor("buy");
+  await session.send({ type: "MATCH.RECEIVED", match });
+  expect(session.state()).toBe("trading.opening.awaitingTerms");
+  const counterpartOpening = opening(4, 600, 2);
+  const terms = termsFor(match, opening(6, 1000), counterpartOpening, "buy");
+  return { ...session, match, counterpartOpening, terms };
+}
+
+describe("bidSession: enrolment-time preparation (one-time identity, ticket, encryption, signature, submission)", () => {
+  it("creates a one-time identity, gets a ticket for it, encrypts, signs and submits exactly that bid", async () => {
+    const { f, state, actor } = await start();
+    expect(state()).toBe("onChain.awaitingMatch");
+    expect(f.createOneTimeIdentity.calls).toEqual([{ sessionId: "plan-1#1" }]);
+    expect(f.requestTicket.calls).toEqual([{ bidder: OWN, lifetimeSeconds: cfg.meter.bidLifetimeSeconds }]);
+    expect(f.encryptBid.calls).toEqual([{ bidder: OWN, side: "buy", priceLevel: 6, quantityWh: 1000 }]);
+    expect(f.signBid.calls).toEqual([{ bidder: OWN, side: "buy", ciphertext: ciphertext(), commitment: bytes32(7) }]);
+    expect(f.submitBid.calls).toEqual([
+      {
+        bid: {
+          bidder: OWN,
+          side: "buy",
+          ciphertext: ciphertext(),
+          commitment: bytes32(7),
+          ticket: { bidder: OWN, notAfter: 2_000_000_000, signature: "0x11" },
+          bidderSignature: "0x22",
+        },
+      },
+    ]);
+    expect(actor.getSnapshot().context.opening).toEqual(opening(6, 1000));
+  });
+
+  it("retries a failed ticket request with capped exponential backoff, then proceeds", async () => {
+    const f = fakes();
+    f.requestTicket.respond = ({ bidder }, call) => {
+      if (call < 2) throw new Error("dso unreachable");
+      return { ticket: { bidder, notAfter: 2_000_000_000, signature: "0x11" } };
+    };
+    const { state, advance, actor } = await start({ fakes: f });
+    expect(state()).toBe("preparing.ticketBackoff");
+    await advance(cfg.meter.requestRetryBaseMs - 1);
+    expect(f.requestTicket.calls).toHaveLength(1);
+    await advance(1);
+    expect(f.requestTicket.calls).toHaveLength(2);
+    expect(state()).toBe("preparing.ticketBackoff");
+    await advance(2 * cfg.meter.requestRetryBaseMs - 1); // second backoff doubles
+    expect(f.requestTicket.calls).toHaveLength(2);
+    await advance(1);
+    expect(f.requestTicket.calls).toHaveLength(3);
+    expect(state()).toBe("onChain.awaitingMatch");
+    expect(actor.getSnapshot().context.errors.map((e) => e.source)).toEqual(["requestTicket", "requestTicket"]);
+  });
+
+  it("fails at the ticket stage after ticketMaxAttempts", async () => {
+    const f = fakes();
+    f.requestTicket.respond = () => {
+      throw new Error("refused");
+    };
+    const { runFor, actor } = await start({ fakes: f, input: { config: config({ meter: { ticketMaxAttempts: 2 } }) } });
+    await runFor(60_000);
+    expect(f.requestTicket.calls).toHaveLength(2);
+    expect(actor.getSnapshot().status).toBe("done");
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "failed", stage: "ticket", reason: "refused" });
+    expect(f.encryptBid.calls).toHaveLength(0);
+  });
+
+  it("refuses a ticket issued for another bidder", async () => {
+    const f = fakes();
+    f.requestTicket.respond = () => ({ ticket: { bidder: COUNTERPART, notAfter: 2_000_000_000, signature: "0x11" } });
+    const { actor } = await start({ fakes: f });
+    expect(actor.getSnapshot().output?.outcome).toMatchObject({ kind: "failed", stage: "ticket" });
+    expect(f.encryptBid.calls).toHaveLength(0);
+  });
+
+  it("refuses an encryption whose vectors do not have the market's dimension", async () => {
+    const f = fakes();
+    f.encryptBid.respond = ({ priceLevel, quantityWh }) => ({
+      ciphertext: { left: ["1", "2"], right: ["1", "2", "3", "4"] },
+      commitment: bytes32(7),
+      opening: opening(priceLevel, quantityWh),
+    });
+    const { actor } = await start({ fakes: f });
+    expect(actor.getSnapshot().output?.outcome).toMatchObject({ kind: "failed", stage: "encryption" });
+    expect(f.signBid.calls).toHaveLength(0);
+  });
+
+  it("refuses an opening that does not match the bid it was asked to encrypt", async () => {
+    const f = fakes();
+    f.encryptBid.respond = () => ({ ciphertext: ciphertext(), commitment: bytes32(7), opening: opening(5, 1000) });
+    const { actor } = await start({ fakes: f });
+    expect(actor.getSnapshot().output?.outcome).toMatchObject({ kind: "failed", stage: "encryption" });
+  });
+
+  it("fails at signing when the signer fails", async () => {
+    const f = fakes();
+    f.signBid.respond = () => {
+      throw new Error("keystore locked");
+    };
+    const { actor } = await start({ fakes: f });
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "failed", stage: "signing", reason: "keystore locked" });
+  });
+
+  it("retries a failed submission, then waits for a match", async () => {
+    const f = fakes();
+    f.submitBid.respond = (_input, call) => {
+      if (call === 0) throw new Error("jetstream timeout");
+    };
+    const { state, advance } = await start({ fakes: f });
+    expect(state()).toBe("onChain.submitBackoff");
+    await advance(cfg.meter.requestRetryBaseMs);
+    expect(f.submitBid.calls).toHaveLength(2);
+    expect(f.submitBid.calls[1]).toEqual(f.submitBid.calls[0]); // the same signed bid, so Nats-Msg-Id dedupes
+    expect(state()).toBe("onChain.awaitingMatch");
+  });
+
+  it("fails at submission after submitMaxAttempts", async () => {
+    const f = fakes();
+    f.submitBid.respond = () => {
+      throw new Error("no route");
+    };
+    const { runFor, actor } = await start({ fakes: f });
+    await runFor(60_000);
+    expect(f.submitBid.calls).toHaveLength(cfg.meter.submitMaxAttempts);
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "failed", stage: "submission", reason: "no route" });
+  });
+
+  it("fails cleanly when the runtime did not provide an effect", async () => {
+    const actor = createActor(bidSession, { input: input(), clock: new SimulatedClock() }).start();
+    await flush();
+    expect(actor.getSnapshot().output?.outcome).toMatchObject({ kind: "failed", stage: "identity" });
+    expect(JSON.stringify(actor.getSnapshot().output)).toContain("createOneTimeIdentity");
+  });
+});
+
+describe("bidSession: awaiting a match, expiry, rejection, cancel", () => {
+  it("ignores matches for other bidders or for our bidder on the wrong side", async () => {
+    const { send, state } = await start();
+    await send({ type: "MATCH.RECEIVED", match: { matchId: "x", buyBidder: address(9), sellBidder: address(8) } });
+    await send({ type: "MATCH.RECEIVED", match: matchFor("sell") }); // we are the buyer
+    expect(state()).toBe("onChain.awaitingMatch");
+  });
+
+  it("ends expired on the gateway's expiry notice", async () => {
+    const { send, actor } = await start();
+    await send({ type: "BID.EXPIRED", bidder: address(77) });
+    expect(actor.getSnapshot().status).toBe("active");
+    await send({ type: "BID.EXPIRED", bidder: OWN });
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "expired" });
+  });
+
+  it("ends expired locally after the bid lifetime plus grace without any notice", async () => {
+    const { advance, actor, state } = await start();
+    const lifetime = cfg.meter.bidLifetimeSeconds * 1000 + cfg.meter.expiryGraceMs;
+    await advance(lifetime - 1);
+    expect(state()).toBe("onChain.awaitingMatch");
+    await advance(1);
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "expired" });
+  });
+
+  it("ends rejected when the contract refused the bid", async () => {
+    const { send, actor } = await start();
+    await send({ type: "BID.REJECTED", bidder: OWN, reason: "TicketExpired" });
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "rejected", reason: "TicketExpired" });
+  });
+
+  it("cancels an open bid through the gateway and ends cancelled on the chain's confirmation", async () => {
+    const { f, send, state, actor } = await start();
+    await send({ type: "BID.CANCEL", planId: "other-plan" });
+    expect(state()).toBe("onChain.awaitingMatch");
+    await send({ type: "BID.CANCEL", planId: "plan-1" });
+    expect(f.cancelBid.calls).toEqual([{ bidder: OWN }]);
+    expect(state()).toBe("onChain.awaitingCancellation");
+    await send({ type: "BID.CANCELLED", bidder: OWN });
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "cancelled" });
+  });
+
+  it("cancels before anything reached the chain without calling the gateway", async () => {
+    const f = fakes();
+    let release: () => void = () => undefined;
+    f.requestTicket.respond = ({ bidder }) =>
+      new Promise((resolve) => {
+        release = () => resolve({ ticket: { bidder, notAfter: 2_000_000_000, signature: "0x11" } });
+      });
+    const { send, actor } = await start({ fakes: f });
+    await send({ type: "BID.CANCEL", planId: "plan-1" });
+    release();
+    await flush();
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "cancelled" });
+    expect(f.submitBid.calls).toHaveLength(0);
+    expect(f.cancelBid.calls).toHaveLength(0);
+  });
+
+  it("remembers a cancel that arrives while submitting and relays it after the submission", async () => {
+    const f = fakes();
+    let release: () => void = () => undefined;
+    f.submitBid.respond = () => new Promise<void>((resolve) => (release = resolve));
+    const { send, state } = await start({ fakes: f });
+    expect(state()).toBe("onChain.submitting");
+    await send({ type: "BID.CANCEL", planId: "plan-1" });
+    release();
+    await flush();
+    expect(f.cancelBid.calls).toEqual([{ bidder: OWN }]);
+    expect(state()).toBe("onChain.awaitingCancellation");
+  });
+
+  it("takes a match that raced its cancel (the chain decided first)", async () => {
+    const { send, state } = await start();
+    await send({ type: "BID.CANCEL", planId: "plan-1" });
+    await send({ type: "MATCH.RECEIVED", match: matchFor("buy") });
+    expect(state()).toBe("trading.opening.awaitingTerms");
+  });
+
+  it("goes back to waiting when relaying the cancel fails", async () => {
+    const f = fakes();
+    f.cancelBid.respond = () => {
+      throw new Error("gateway down");
+    };
+    const { send, state, actor } = await start({ fakes: f });
+    await send({ type: "BID.CANCEL", planId: "plan-1" });
+    expect(state()).toBe("onChain.awaitingMatch");
+    expect(actor.getSnapshot().context.errors.at(-1)).toMatchObject({ source: "cancelBid", kind: "effectFailed" });
+  });
+});
+
+describe("bidSession: opening, verification of the counterpart, dispute, void", () => {
+  it("sends its opening for the match to the DSO", async () => {
+    const { f, match } = await matched();
+    expect(f.sendOpening.calls).toEqual([
+      { matchId: match.matchId, bidder: OWN, side: "buy", opening: opening(6, 1000) },
+    ]);
+  });
+
+  it("retries sending the opening until the DSO accepts it", async () => {
+    const f = fakes();
+    f.sendOpening.respond = (_input, call) => {
+      if (call < 2) throw new Error("unknownMatch");
+    };
+    const session = await start({ fakes: f });
+    await session.send({ type: "MATCH.RECEIVED", match: matchFor("buy") });
+    expect(session.state()).toBe("trading.opening.openingBackoff");
+    await session.advance(cfg.meter.requestRetryBaseMs);
+    await session.advance(2 * cfg.meter.requestRetryBaseMs);
+    expect(f.sendOpening.calls).toHaveLength(3);
+    expect(session.state()).toBe("trading.opening.awaitingTerms");
+  });
+
+  it("voids the match itself when no terms arrive in time (and does not blame itself)", async () => {
+    const { advance, actor, state } = await matched();
+    await advance(cfg.meter.termsTimeoutMs - 1);
+    expect(state()).toBe("trading.opening.awaitingTerms");
+    await advance(1);
+    expect(actor.getSnapshot().output?.outcome).toEqual({
+      kind: "voided",
+      matchId: "0xtx:1",
+      reason: "termsTimeout",
+      blamedSelf: false,
+    });
+  });
+
+  it("ends voided on the DSO's notice, knowing whether it was the blamed party", async () => {
+    const counterpartBlamed = await matched();
+    await counterpartBlamed.send({
+      type: "MATCH.VOIDED",
+      bidder: OWN,
+      matchId: "0xtx:1",
+      reason: "openingTimeout",
+      blamedBidder: COUNTERPART,
+    });
+    expect(counterpartBlamed.actor.getSnapshot().output?.outcome).toEqual({
+      kind: "voided",
+      matchId: "0xtx:1",
+      reason: "openingTimeout",
+      blamedSelf: false,
+    });
+
+    const selfBlamed = await matched();
+    await selfBlamed.send({
+      type: "MATCH.VOIDED",
+      bidder: OWN,
+      matchId: "0xtx:1",
+      reason: "openingInvalid",
+      blamedBidder: OWN,
+    });
+    expect(selfBlamed.actor.getSnapshot().output?.outcome).toMatchObject({ kind: "voided", blamedSelf: true });
+  });
+
+  it("ignores a void notice for another match", async () => {
+    const { send, state } = await matched();
+    await send({ type: "MATCH.VOIDED", bidder: OWN, matchId: "other", reason: "openingTimeout", blamedBidder: null });
+    expect(state()).toBe("trading.opening.awaitingTerms");
+  });
+
+  it("verifies the counterpart's opening against the chain, then delivers", async () => {
+    const { f, send, state, terms, counterpartOpening } = await matched();
+    await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
+    expect(f.verifyCounterpartOpening.calls).toEqual([
+      { matchId: "0xtx:1", counterpartBidder: COUNTERPART, counterpartSide: "sell", opening: counterpartOpening },
+    ]);
+    expect(state()).toBe("trading.delivering");
+    expect(f.reportDispute.calls).toHaveLength(0);
+  });
+
+  it("reports a dispute when the counterpart's opening does not verify", async () => {
+    const f = fakes();
+    f.verifyCounterpartOpening.respond = () => ({ valid: false, reason: "commitment mismatch" });
+    const { send, actor, terms, counterpartOpening } = await matched({ fakes: f });
+    await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
+    expect(f.reportDispute.calls).toEqual([
+      { matchId: "0xtx:1", bidder: OWN, reason: "counterpartOpeningInvalid: commitment mismatch" },
+    ]);
+    expect(actor.getSnapshot().output?.outcome).toEqual({
+      kind: "disputed",
+      matchId: "0xtx:1",
+      reason: "counterpartOpeningInvalid: commitment mismatch",
+      raisedBy: "self",
+    });
+    expect(f.readMeter.calls).toHaveLength(0);
+  });
+
+  it("disputes terms that do not follow from the two openings (e.g. a changed quantity)", async () => {
+    const { f, send, actor, terms, counterpartOpening } = await matched();
+    await send({ type: "TERMS.RECEIVED", bidder: OWN, terms: { ...terms, quantityWh: 1000 }, counterpartOpening });
+    expect(f.reportDispute.calls[0]?.reason).toBe("termsDoNotFollowFromOpenings");
+    expect(actor.getSnapshot().output?.outcome).toMatchObject({ kind: "disputed", raisedBy: "self" });
+  });
+
+  it("disputes when the counterpart cannot be verified at all after retries", async () => {
+    const f = fakes();
+    f.verifyCounterpartOpening.respond = () => {
+      throw new Error("rpc down");
+    };
+    const { send, runFor, actor, terms, counterpartOpening } = await matched({ fakes: f });
+    await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
+    await runFor(60_000);
+    expect(f.verifyCounterpartOpening.calls).toHaveLength(cfg.meter.tradeStepMaxAttempts);
+    expect(actor.getSnapshot().output?.outcome).toMatchObject({
+      kind: "disputed",
+      reason: "counterpartUnverifiable: rpc down",
+    });
+  });
+
+  it("ends disputed (not settled) when the DSO reports the counterpart disputed the trade", async () => {
+    const { send, actor, terms, counterpartOpening } = await matched();
+    await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
+    await send({ type: "TRADE.DISPUTED", bidder: OWN, matchId: "0xtx:1", reason: "counterpartOpeningInvalid" });
+    expect(actor.getSnapshot().output?.outcome).toEqual({
+      kind: "disputed",
+      matchId: "0xtx:1",
+      reason: "counterpartOpeningInvalid",
+      raisedBy: "counterpart",
+    });
+  });
+});
+
+describe("bidSession: delivery, reading, settlement", () => {
+  it("delivers for the configured period, reports its reading and ends settled with the remainder", async () => {
+    const { f, send, advance, actor, state, terms, counterpartOpening } = await matched();
+    await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
+    await advance(cfg.meter.deliveryDurationMs - 1);
+    expect(state()).toBe("trading.delivering");
+    expect(f.readMeter.calls).toHaveLength(0);
+    await advance(1);
+    expect(f.readMeter.calls).toEqual([{ matchId: "0xtx:1", bidder: OWN, side: "buy", quantityWh: 600 }]);
+    expect(f.reportReading.calls).toEqual([{ matchId: "0xtx:1", bidder: OWN, side: "buy", measuredWh: 600 }]);
+    expect(state()).toBe("trading.awaitingSettlement");
+    const settlement = {
+      matchId: "0xtx:1",
+      quantityWh: 600,
+      deliveredWh: 600,
+      shortfallWh: 0,
+      buyReadingWh: 600,
+      sellReadingWh: 600,
+      priceMicroPerKWh: terms.priceMicroPerKWh,
+      entries: [],
+    };
+    await send({ type: "SETTLEMENT.RECEIVED", bidder: OWN, settlement: { ...settlement, matchId: "other" } });
+    expect(state()).toBe("trading.awaitingSettlement");
+    await send({ type: "SETTLEMENT.RECEIVED", bidder: OWN, settlement });
+    expect(actor.getSnapshot().output?.outcome).toEqual({
+      kind: "settled",
+      matchId: "0xtx:1",
+      filledWh: 600,
+      remainderWh: 400,
+      measuredWh: 600,
+      settlement,
+    });
+  });
+
+  it("ends settled-unconfirmed when no settlement notice arrives in time", async () => {
+    const { send, advance, actor, terms, counterpartOpening } = await matched();
+    await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
+    await advance(cfg.meter.deliveryDurationMs);
+    await advance(cfg.meter.settlementTimeoutMs);
+    expect(actor.getSnapshot().output?.outcome).toMatchObject({ kind: "settled", filledWh: 600, settlement: null });
+  });
+
+  it("retries reporting the reading, and waits for settlement without it when it keeps failing", async () => {
+    const f = fakes();
+    f.reportReading.respond = () => {
+      throw new Error("stream unavailable");
+    };
+    const { send, advance, runFor, state, terms, counterpartOpening } = await matched({ fakes: f });
+    await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
+    await advance(cfg.meter.deliveryDurationMs);
+    expect(state()).toBe("trading.readingBackoff");
+    await runFor(30_000);
+    expect(f.reportReading.calls).toHaveLength(cfg.meter.tradeStepMaxAttempts);
+    expect(state()).toBe("trading.awaitingSettlement");
+  });
+
+  it("skips the report when the meter cannot be read", async () => {
+    const f = fakes();
+    f.readMeter.respond = () => {
+      throw new Error("sensor");
+    };
+    const { send, advance, runFor, state, terms, counterpartOpening } = await matched({ fakes: f });
+    await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
+    await advance(cfg.meter.deliveryDurationMs);
+    await runFor(30_000);
+    expect(f.readMeter.calls).toHaveLength(cfg.meter.tradeStepMaxAttempts);
+    expect(f.reportReading.calls).toHaveLength(0);
+    expect(state()).toBe("trading.awaitingSettlement");
+  });
+
+  it("works the same for a seller (counterpart is the buy side)", async () => {
+    const f = fakes();
+    const { send, advance, actor } = await start({ fakes: f, input: { side: "sell", priceLevel: 3, quantityWh: 500 } });
+    const match = matchFor("sell");
+    await send({ type: "MATCH.RECEIVED", match });
+    const counterpartOpening = opening(8, 2000, 3);
+    const terms = termsFor(match, opening(3, 500), counterpartOpening, "sell");
+    await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
+    expect(f.verifyCounterpartOpening.calls[0]).toMatchObject({ counterpartBidder: COUNTERPART, counterpartSide: "buy" });
+    await advance(cfg.meter.deliveryDurationMs);
+    await advance(cfg.meter.settlementTimeoutMs);
+    expect(actor.getSnapshot().output?.outcome).toMatchObject({ kind: "settled", filledWh: 500, remainderWh: 0 });
+  });
+});
+
+describe("bidSession: robustness and coverage", () => {
+  it("records malformed events instead of crashing, and keeps going", async () => {
+    const { send, state, actor } = await start();
+    await send({ type: "MATCH.RECEIVED", match: 42 });
+    await send({ type: "MATCH.RECEIVED" });
+    await send({ type: "BID.EXPIRED", bidder: "not-an-address" });
+    await send({ type: "SOMETHING.ELSE" });
+    expect(actor.getSnapshot().status).toBe("active");
+    expect(state()).toBe("onChain.awaitingMatch");
+    expect(actor.getSnapshot().context.errors.map((e) => [e.kind, e.source])).toEqual([
+      ["malformedEvent", "MATCH.RECEIVED"],
+      ["malformedEvent", "MATCH.RECEIVED"],
+      ["malformedEvent", "BID.EXPIRED"],
+    ]);
+    await send({ type: "MATCH.RECEIVED", match: matchFor("buy") });
+    expect(state()).toBe("trading.opening.awaitingTerms");
+  });
+
+  it("bounds the error list", async () => {
+    const { send, actor } = await start({ input: { config: config({ maxRecordedErrors: 3 }) } });
+    for (let i = 0; i < 10; i++) await send({ type: "BID.EXPIRED", bidder: `bad${i}` });
+    expect(actor.getSnapshot().context.errors).toHaveLength(3);
+  });
+
+  it("tells its parent its bidder and, at the end, its outcome", async () => {
+    const received: AnyEventObject[] = [];
+    const f = fakes();
+    const parent = createMachine({
+      invoke: { src: provideBidSession({ actors: actorsOf(f) }), input: input() },
+      on: { "*": { actions: ({ event }) => void received.push(event) } },
+    });
+    const clock = new SimulatedClock();
+    const actor = createActor(parent, { clock }).start();
+    await flush();
+    expect(received[0]).toEqual({ type: "BID.SESSION.IDENTIFIED", sessionId: "plan-1#1", bidder: OWN });
+    clock.increment(cfg.meter.bidLifetimeSeconds * 1000 + cfg.meter.expiryGraceMs);
+    await flush();
+    expect(received.find((e) => e.type === "BID.SESSION.ENDED")).toEqual({
+      type: "BID.SESSION.ENDED",
+      sessionId: "plan-1#1",
+      planId: "plan-1",
+      attempt: 1,
+      bidder: OWN,
+      outcome: { kind: "expired" },
+    });
+    actor.stop();
+  });
+
+  it("reaches every state node (graph traversal with done/after events)", () => {
+    const after = (delay: string, stateId: string) => ({ type: `xstate.after.${delay}.bidSession.${stateId}` });
+    const done = (id: string, output: unknown) => ({ type: `xstate.done.actor.${id}`, output, actorId: id });
+    const error = (id: string) => ({ type: `xstate.error.actor.${id}`, error: new Error("x"), actorId: id });
+    const match = matchFor("buy");
+    const counterpartOpening = opening(4, 600, 2);
+    const terms = termsFor(match, opening(6, 1000), counterpartOpening, "buy");
+    const events = [
+      done("createOneTimeIdentity", { bidder: OWN }),
+      done("requestTicket", { ticket: { bidder: OWN, notAfter: 2_000_000_000, signature: "0x11" } }),
+      error("requestTicket"),
+      after("ticketRetryDelay", "preparing.ticketBackoff"),
+      done("encryptBid", { ciphertext: ciphertext(), commitment: bytes32(7), opening: opening(6, 1000) }),
+      done("signBid", { bidderSignature: "0x22" }),
+      done("submitBid", undefined),
+      error("submitBid"),
+      after("submitRetryDelay", "onChain.submitBackoff"),
+      after("matchWaitTimeout", "onChain"),
+      { type: "BID.CANCEL", planId: "plan-1" },
+      done("cancelBid", undefined),
+      { type: "BID.CANCELLED", bidder: OWN },
+      { type: "BID.REJECTED", bidder: OWN, reason: "BadTicket" },
+      { type: "MATCH.RECEIVED", match },
+      done("sendOpening", undefined),
+      error("sendOpening"),
+      after("openingRetryDelay", "trading.opening.openingBackoff"),
+      after("termsTimeout", "trading.opening"),
+      { type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening },
+      done("verifyCounterpartOpening", { valid: true }),
+      done("verifyCounterpartOpening", { valid: false }),
+      error("verifyCounterpartOpening"),
+      after("tradeStepRetryDelay", "trading.verifyBackoff"),
+      done("reportDispute", undefined),
+      error("reportDispute"),
+      after("tradeStepRetryDelay", "trading.disputeBackoff"),
+      after("deliveryDuration", "trading.delivering"),
+      done("readMeter", { measuredWh: 600 }),
+      error("readMeter"),
+      after("tradeStepRetryDelay", "trading.measureBackoff"),
+      done("reportReading", undefined),
+      error("reportReading"),
+      after("tradeStepRetryDelay", "trading.readingBackoff"),
+      after("settlementTimeout", "trading.awaitingSettlement"),
+      { type: "MATCH.VOIDED", bidder: OWN, matchId: match.matchId, reason: "openingTimeout", blamedBidder: null },
+      { type: "TRADE.DISPUTED", bidder: OWN, matchId: match.matchId, reason: "x" },
+      done("createOneTimeIdentity", { bidder: "nope" }),
+    ] as unknown as BidSessionEvent[];
+    const paths = getShortestPaths(bidSession, {
+      input: input(),
+      events,
+      serializeState: (snapshot) => JSON.stringify(snapshot.value),
+    });
+    const reached = new Set(paths.map((path) => leafPath(path.state.value)));
+    const expected = [
+      "preparing.creatingIdentity",
+      "preparing.requestingTicket",
+      "preparing.ticketBackoff",
+      "preparing.encrypting",
+      "preparing.signing",
+      "onChain.submitting",
+      "onChain.submitBackoff",
+      "onChain.awaitingMatch",
+      "onChain.cancelling",
+      "onChain.awaitingCancellation",
+      "trading.opening.sendingOpening",
+      "trading.opening.openingBackoff",
+      "trading.opening.awaitingTerms",
+      "trading.verifying",
+      "trading.verifyBackoff",
+      "trading.reportingDispute",
+      "trading.disputeBackoff",
+      "trading.delivering",
+      "trading.measuring",
+      "trading.measureBackoff",
+      "trading.reportingReading",
+      "trading.readingBackoff",
+      "trading.awaitingSettlement",
+      "settled",
+      "voided",
+      "disputed",
+      "expired",
+      "cancelled",
+      "rejected",
+      "failed",
+    ];
+    expect([...reached].sort()).toEqual([...expected].sort());
+  });
+});
