@@ -51,6 +51,8 @@ export const meterConfigSchema = z.object({
   maxConcurrentBids: count().default(2),
   /** Sessions (first bid + re-bids) per planned bid before it is abandoned. */
   maxAttemptsPerPlan: count().default(5),
+  /** Ended sessions kept in the meter's `outcomes` (counters in `stats` cover all of them). */
+  outcomeHistory: count().default(1_000),
 });
 export type MeterConfig = z.infer<typeof meterConfigSchema>;
 

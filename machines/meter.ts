@@ -1,0 +1,536 @@
+// A prosumer's smart meter: enrols with the DSO, then runs one bidSession child per planned bid and re-bids
+// remainders and voided bids under a fresh one-time identity (PROTOCOL §5 setup "a meter enrols", §5 trading step 5).
+import { assign, enqueueActions, setup } from "xstate";
+import type { MachineImplementationsFrom, PromiseActorLogic, SnapshotFrom } from "xstate";
+import { z } from "zod";
+import { backoffMs } from "./config.ts";
+import type { MachineConfig } from "./config.ts";
+import { bidSession, bidSessionEventSchemas } from "./bidSession.ts";
+import type { BidOutcome, BidSessionEnded, BidSessionEvent, BidSessionMachine } from "./bidSession.ts";
+import {
+  addressSchema,
+  appendError,
+  describeError,
+  describeIssues,
+  marketDescriptionSchema,
+  sameAddress,
+  sideSchema,
+} from "./types.ts";
+import type { Address, MachineErrorRecord, MarketDescription } from "./types.ts";
+import { unprovidedPromise } from "./unprovided.ts";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Events.
+
+export const plannedBidSchema = z.object({
+  /** Unique per meter; re-bids of the plan keep it. */
+  planId: z.string().min(1).max(256),
+  side: sideSchema,
+  priceLevel: z.number().int().nonnegative(),
+  quantityWh: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+});
+export type PlannedBid = z.infer<typeof plannedBidSchema>;
+
+const bidOutcomeSchema: z.ZodType<BidOutcome> = z.custom<BidOutcome>(
+  (value) => typeof value === "object" && value !== null && typeof (value as { kind?: unknown }).kind === "string",
+);
+
+export const meterEventSchemas = {
+  ...bidSessionEventSchemas,
+  /** Runtime (the prosumer's profile): add bids to the queue, in order. */
+  "BIDS.PLANNED": z.object({ type: z.literal("BIDS.PLANNED"), bids: z.array(plannedBidSchema).max(10_000) }),
+  /** Runtime: finish the running sessions, start no new ones, then stop. */
+  "SHUTDOWN.REQUESTED": z.object({ type: z.literal("SHUTDOWN.REQUESTED") }),
+  /** Internal, from a bidSession child. */
+  "BID.SESSION.IDENTIFIED": z.object({
+    type: z.literal("BID.SESSION.IDENTIFIED"),
+    sessionId: z.string(),
+    bidder: addressSchema,
+  }),
+  /** Internal, from a bidSession child. */
+  "BID.SESSION.ENDED": z.object({
+    type: z.literal("BID.SESSION.ENDED"),
+    sessionId: z.string(),
+    planId: z.string(),
+    attempt: z.number().int().positive(),
+    bidder: addressSchema.nullable(),
+    outcome: bidOutcomeSchema,
+  }),
+} as const;
+
+type Schemas = typeof meterEventSchemas;
+export type MeterEvent = { [K in keyof Schemas]: z.infer<Schemas[K]> }[keyof Schemas];
+export type MeterEventType = MeterEvent["type"];
+export const meterEventTypes = Object.keys(meterEventSchemas) as MeterEventType[];
+
+export function parseMeterEvent(event: { type: string }): MeterEvent | null {
+  const schema = (meterEventSchemas as Record<string, z.ZodType<MeterEvent>>)[event.type];
+  if (!schema) return null;
+  const parsed = schema.safeParse(event);
+  return parsed.success ? parsed.data : null;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Effects.
+
+export type RequestEnrolmentInput = { meterId: string };
+/**
+ * The runtime proves the meter's permanent id with its long-term key, receives `pp`, `msk` (sealed to the meter)
+ * and the market description, keeps `msk` in its key store and returns the market description.
+ */
+export type RequestEnrolmentOutput = { market: MarketDescription };
+
+export type MeterActors = {
+  requestEnrolment: PromiseActorLogic<RequestEnrolmentOutput, RequestEnrolmentInput>;
+  /** `provideBidSession({ actors })` from ./bidSession.ts. */
+  bidSession: BidSessionMachine;
+};
+export const meterActorNames = ["requestEnrolment", "bidSession"] as const satisfies readonly (keyof MeterActors)[];
+export const meterDelayNames = ["enrolRetryDelay"] as const;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Input, context.
+
+export type MeterInput = {
+  config: MachineConfig;
+  /** Permanent id of the meter in the DSO's registry. */
+  meterId: string;
+  /** Initial profile; more can be added with `BIDS.PLANNED`. */
+  plan?: PlannedBid[];
+};
+
+export type QueuedBid = PlannedBid & { attempt: number };
+export type ActiveSession = QueuedBid & { sessionId: string; bidder: Address | null };
+export type SessionRecord = {
+  sessionId: string;
+  planId: string;
+  attempt: number;
+  bidder: Address | null;
+  outcome: BidOutcome;
+};
+export type MeterStats = {
+  sessions: number;
+  settled: number;
+  voided: number;
+  disputed: number;
+  expired: number;
+  cancelled: number;
+  rejected: number;
+  failed: number;
+  rebids: number;
+  filledWh: number;
+};
+
+export type MeterContext = {
+  config: MachineConfig;
+  meterId: string;
+  market: MarketDescription | null;
+  enrolFailures: number;
+  /** Bids waiting for a free session slot; re-bids go first. */
+  queue: QueuedBid[];
+  sessions: Record<string, ActiveSession>;
+  nextSessionSeq: number;
+  /** The last `config.meter.outcomeHistory` ended sessions. */
+  outcomes: SessionRecord[];
+  abandoned: { planId: string; attempt: number; reason: string }[];
+  stats: MeterStats;
+  errors: MachineErrorRecord[];
+};
+
+export type MeterOutput = { stats: MeterStats; queue: QueuedBid[]; enrolled: boolean };
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pure decisions.
+
+/** What to queue after a session ended (PROTOCOL §5 step 5): `null` = nothing more for this plan. */
+export function rebidAfter(
+  ended: { planId: string; attempt: number },
+  session: Pick<QueuedBid, "side" | "priceLevel" | "quantityWh">,
+  outcome: BidOutcome,
+): { bid: QueuedBid } | { abandon: string } | null {
+  const next = (quantityWh: number): { bid: QueuedBid } => ({
+    bid: { planId: ended.planId, side: session.side, priceLevel: session.priceLevel, quantityWh, attempt: ended.attempt + 1 },
+  });
+  switch (outcome.kind) {
+    case "settled":
+      return outcome.remainderWh > 0 ? next(outcome.remainderWh) : null;
+    case "voided":
+      // The blamed party (it did not open in time, or its opening failed) does not re-bid: something is wrong
+      // with it and re-bidding would only void more matches.
+      return outcome.blamedSelf ? { abandon: `voided (${outcome.reason}) and blamed` } : next(session.quantityWh);
+    case "disputed": // the trade will not settle: the energy is still unsold/unbought
+    case "rejected":
+    case "failed":
+      return next(session.quantityWh);
+    case "expired":
+    case "cancelled":
+      return null;
+  }
+}
+
+function countOutcome(stats: MeterStats, outcome: BidOutcome): MeterStats {
+  const next = { ...stats, [outcome.kind]: stats[outcome.kind] + 1 };
+  if (outcome.kind === "settled") next.filledWh += outcome.filledWh;
+  return next;
+}
+
+function recordError(context: MeterContext, record: MachineErrorRecord): MachineErrorRecord[] {
+  return appendError(context.errors, record, context.config.maxRecordedErrors);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The machine.
+
+export const meter = setup({
+  types: {
+    input: {} as MeterInput,
+    context: {} as MeterContext,
+    events: {} as MeterEvent,
+    output: {} as MeterOutput,
+  },
+  actors: {
+    requestEnrolment: unprovidedPromise<RequestEnrolmentOutput, RequestEnrolmentInput>("meter", "requestEnrolment"),
+    bidSession,
+  },
+  delays: {
+    enrolRetryDelay: ({ context }) =>
+      backoffMs(context.enrolFailures, context.config.meter.enrolRetryBaseMs, context.config.meter.enrolRetryMaxMs),
+  },
+  guards: {
+    enrolRetriesLeft: ({ context }) =>
+      context.config.meter.enrolMaxAttempts === 0 || context.enrolFailures + 1 < context.config.meter.enrolMaxAttempts,
+    noActiveSessions: ({ context }) => Object.keys(context.sessions).length === 0,
+  },
+  actions: {
+    recordIfMalformed: assign(({ context, event }) => {
+      if (parseMeterEvent(event)) return {};
+      const schema = (meterEventSchemas as Record<string, z.ZodType>)[event.type];
+      const result = schema?.safeParse(event);
+      return {
+        errors: recordError(context, {
+          kind: "malformedEvent",
+          source: String(event.type),
+          detail: result && !result.success ? describeIssues(result.error) : "unknown type",
+        }),
+      };
+    }),
+    queuePlannedBids: assign(({ context, event }) => {
+      const parsed = parseMeterEvent(event);
+      if (parsed?.type !== "BIDS.PLANNED") return {};
+      const known = new Set([...context.queue.map((b) => b.planId), ...Object.values(context.sessions).map((s) => s.planId)]);
+      const accepted: QueuedBid[] = [];
+      let errors = context.errors;
+      for (const bid of parsed.bids) {
+        const duplicate = known.has(bid.planId);
+        const outOfRange = context.market !== null && bid.priceLevel >= context.market.priceLevels.count;
+        if (duplicate || outOfRange) {
+          errors = appendError(
+            errors,
+            {
+              kind: "rejected",
+              source: "BIDS.PLANNED",
+              detail: duplicate ? `duplicate planId ${bid.planId}` : `price level ${bid.priceLevel} out of range`,
+            },
+            context.config.maxRecordedErrors,
+          );
+          continue;
+        }
+        known.add(bid.planId);
+        accepted.push({ ...bid, attempt: 1 });
+      }
+      return { queue: [...context.queue, ...accepted], errors };
+    }),
+    /** Starts sessions from the queue while there are free slots (after enrolment, not while draining). */
+    startQueuedBids: enqueueActions(({ context, enqueue }) => {
+      const market = context.market;
+      if (!market) return;
+      const queue = [...context.queue];
+      const sessions = { ...context.sessions };
+      let seq = context.nextSessionSeq;
+      let started = 0;
+      let errors = context.errors;
+      while (Object.keys(sessions).length < context.config.meter.maxConcurrentBids && queue.length > 0) {
+        const bid = queue.shift() as QueuedBid;
+        if (bid.priceLevel >= market.priceLevels.count) {
+          errors = appendError(
+            errors,
+            { kind: "rejected", source: "startQueuedBids", detail: `price level ${bid.priceLevel} out of range` },
+            context.config.maxRecordedErrors,
+          );
+          continue;
+        }
+        const sessionId = `s${seq}:${bid.planId}#${bid.attempt}`;
+        seq += 1;
+        started += 1;
+        sessions[sessionId] = { ...bid, sessionId, bidder: null };
+        enqueue.spawnChild("bidSession", {
+          id: sessionId,
+          input: {
+            config: context.config,
+            sessionId,
+            planId: bid.planId,
+            attempt: bid.attempt,
+            side: bid.side,
+            priceLevel: bid.priceLevel,
+            quantityWh: bid.quantityWh,
+            market,
+          },
+        });
+      }
+      if (started > 0 || errors !== context.errors)
+        enqueue.assign({
+          queue,
+          sessions,
+          nextSessionSeq: seq,
+          errors,
+          stats: { ...context.stats, sessions: context.stats.sessions + started },
+        });
+    }),
+    noteSessionBidder: assign(({ context, event }) => {
+      const parsed = parseMeterEvent(event);
+      if (parsed?.type !== "BID.SESSION.IDENTIFIED") return {};
+      const session = context.sessions[parsed.sessionId];
+      if (!session) return {};
+      return { sessions: { ...context.sessions, [parsed.sessionId]: { ...session, bidder: parsed.bidder } } };
+    }),
+    /** Records the outcome and queues the re-bid (remainder or whole) at the front, with a fresh session. */
+    concludeSession: assign(({ context, event }) => {
+      const parsed = parseMeterEvent(event);
+      if (parsed?.type !== "BID.SESSION.ENDED") return {};
+      const ended = parsed as BidSessionEnded;
+      const session = context.sessions[ended.sessionId];
+      if (!session) return {};
+      const { [ended.sessionId]: _finished, ...sessions } = context.sessions;
+      const record: SessionRecord = {
+        sessionId: ended.sessionId,
+        planId: ended.planId,
+        attempt: ended.attempt,
+        bidder: ended.bidder,
+        outcome: ended.outcome,
+      };
+      const outcomes = [...context.outcomes, record].slice(-context.config.meter.outcomeHistory);
+      let stats = countOutcome(context.stats, ended.outcome);
+      let queue = context.queue;
+      let abandoned = context.abandoned;
+      const decision = rebidAfter(session, session, ended.outcome);
+      if (decision && "bid" in decision) {
+        if (decision.bid.attempt > context.config.meter.maxAttemptsPerPlan)
+          abandoned = [
+            ...abandoned,
+            { planId: session.planId, attempt: session.attempt, reason: `maxAttemptsPerPlan after ${ended.outcome.kind}` },
+          ];
+        else {
+          queue = [decision.bid, ...queue];
+          stats = { ...stats, rebids: stats.rebids + 1 };
+        }
+      } else if (decision && "abandon" in decision)
+        abandoned = [...abandoned, { planId: session.planId, attempt: session.attempt, reason: decision.abandon }];
+      return { sessions, outcomes, stats, queue, abandoned };
+    }),
+    /** Routes gateway/DSO notices to the session(s) they concern; stray notices are recorded, never fatal. */
+    routeToSession: enqueueActions(({ context, event, enqueue, self }) => {
+      const parsed = parseMeterEvent(event);
+      if (!parsed) return;
+      const children = self.getSnapshot().children as Record<string, unknown>;
+      const live = Object.values(context.sessions).filter((s) => children[s.sessionId] !== undefined);
+      let targets: ActiveSession[] = [];
+      switch (parsed.type) {
+        case "MATCH.RECEIVED":
+          // The gateway publishes every match to every meter: not being involved is normal, not an error.
+          targets = live.filter(
+            (s) => sameAddress(s.bidder, parsed.match.buyBidder) || sameAddress(s.bidder, parsed.match.sellBidder),
+          );
+          break;
+        case "BID.CANCEL":
+          targets = live.filter((s) => s.planId === parsed.planId);
+          break;
+        case "BID.EXPIRED":
+        case "BID.REJECTED":
+        case "BID.CANCELLED":
+        case "TERMS.RECEIVED":
+        case "MATCH.VOIDED":
+        case "TRADE.DISPUTED":
+        case "SETTLEMENT.RECEIVED":
+          targets = live.filter((s) => sameAddress(s.bidder, parsed.bidder));
+          if (targets.length === 0)
+            enqueue.assign({
+              errors: recordError(context, {
+                kind: "unroutable",
+                source: parsed.type,
+                detail: `no running session for bidder ${parsed.bidder}`,
+              }),
+            });
+          break;
+        default:
+          return;
+      }
+      for (const target of targets) enqueue.sendTo(target.sessionId, parsed as BidSessionEvent);
+    }),
+    dropQueuedPlan: assign(({ context, event }) => {
+      const parsed = parseMeterEvent(event);
+      if (parsed?.type !== "BID.CANCEL") return {};
+      const dropped = context.queue.filter((b) => b.planId === parsed.planId);
+      if (dropped.length === 0) return {};
+      return {
+        queue: context.queue.filter((b) => b.planId !== parsed.planId),
+        stats: { ...context.stats, cancelled: context.stats.cancelled + dropped.length },
+      };
+    }),
+  },
+}).createMachine({
+  id: "meter",
+  context: ({ input }) => {
+    const accepted: QueuedBid[] = [];
+    const seen = new Set<string>();
+    for (const bid of input.plan ?? []) {
+      if (!plannedBidSchema.safeParse(bid).success || seen.has(bid.planId)) continue;
+      seen.add(bid.planId);
+      accepted.push({ ...bid, attempt: 1 });
+    }
+    return {
+      config: input.config,
+      meterId: input.meterId,
+      market: null,
+      enrolFailures: 0,
+      queue: accepted,
+      sessions: {},
+      nextSessionSeq: 1,
+      outcomes: [],
+      abandoned: [],
+      stats: {
+        sessions: 0,
+        settled: 0,
+        voided: 0,
+        disputed: 0,
+        expired: 0,
+        cancelled: 0,
+        rejected: 0,
+        failed: 0,
+        rebids: 0,
+        filledWh: 0,
+      },
+      errors: [],
+    };
+  },
+  output: ({ context }) => ({ stats: context.stats, queue: context.queue, enrolled: context.market !== null }),
+  on: {
+    // Before enrolment, bids are only queued; malformed events of any known type are recorded.
+    ...Object.fromEntries(meterEventTypes.map((type) => [type, { actions: "recordIfMalformed" }])),
+    "BIDS.PLANNED": { actions: ["recordIfMalformed", "queuePlannedBids"] },
+    "BID.CANCEL": { actions: ["recordIfMalformed", "dropQueuedPlan"] },
+    "SHUTDOWN.REQUESTED": ".stopped",
+  },
+  initial: "enrolling",
+  states: {
+    enrolling: {
+      tags: ["enrolling"],
+      invoke: {
+        id: "requestEnrolment",
+        src: "requestEnrolment",
+        input: ({ context }) => ({ meterId: context.meterId }),
+        onDone: [
+          {
+            guard: ({ event }) => marketDescriptionSchema.safeParse(event.output?.market).success,
+            target: "ready",
+            actions: assign({ market: ({ event }) => event.output.market, enrolFailures: 0 }),
+          },
+          {
+            target: "enrolmentBackoff",
+            actions: assign({
+              enrolFailures: ({ context }) => context.enrolFailures + 1,
+              errors: ({ context, event }) =>
+                recordError(context, {
+                  kind: "invalidOutput",
+                  source: "requestEnrolment",
+                  detail: describeIssues(
+                    marketDescriptionSchema.safeParse(event.output?.market).error ?? new z.ZodError([]),
+                  ),
+                }),
+            }),
+          },
+        ],
+        onError: [
+          {
+            guard: "enrolRetriesLeft",
+            target: "enrolmentBackoff",
+            actions: assign({
+              enrolFailures: ({ context }) => context.enrolFailures + 1,
+              errors: ({ context, event }) =>
+                recordError(context, {
+                  kind: "effectFailed",
+                  source: "requestEnrolment",
+                  detail: describeError(event.error),
+                }),
+            }),
+          },
+          {
+            target: "enrolmentFailed",
+            actions: assign({
+              errors: ({ context, event }) =>
+                recordError(context, {
+                  kind: "effectFailed",
+                  source: "requestEnrolment",
+                  detail: describeError(event.error),
+                }),
+            }),
+          },
+        ],
+      },
+    },
+    enrolmentBackoff: {
+      tags: ["enrolling"],
+      after: { enrolRetryDelay: "enrolling" },
+    },
+    ready: {
+      tags: ["ready"],
+      entry: "startQueuedBids",
+      on: {
+        "BIDS.PLANNED": { actions: ["recordIfMalformed", "queuePlannedBids", "startQueuedBids"] },
+        "BID.CANCEL": { actions: ["recordIfMalformed", "dropQueuedPlan", "routeToSession"] },
+        "BID.SESSION.IDENTIFIED": { actions: ["recordIfMalformed", "noteSessionBidder"] },
+        "BID.SESSION.ENDED": { actions: ["recordIfMalformed", "concludeSession", "startQueuedBids"] },
+        "MATCH.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "BID.EXPIRED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "BID.REJECTED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "BID.CANCELLED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "TERMS.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "MATCH.VOIDED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "TRADE.DISPUTED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "SETTLEMENT.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "SHUTDOWN.REQUESTED": "draining",
+      },
+    },
+    // Sessions already running are finished (their trades may be in flight); queued bids stay unplaced.
+    draining: {
+      tags: ["draining"],
+      always: { guard: "noActiveSessions", target: "stopped" },
+      on: {
+        "BIDS.PLANNED": { actions: ["recordIfMalformed", "queuePlannedBids"] },
+        "BID.CANCEL": { actions: ["recordIfMalformed", "dropQueuedPlan", "routeToSession"] },
+        "BID.SESSION.IDENTIFIED": { actions: ["recordIfMalformed", "noteSessionBidder"] },
+        "BID.SESSION.ENDED": { actions: ["recordIfMalformed", "concludeSession"] },
+        "MATCH.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "BID.EXPIRED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "BID.REJECTED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "BID.CANCELLED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "TERMS.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "MATCH.VOIDED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "TRADE.DISPUTED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "SETTLEMENT.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
+        "SHUTDOWN.REQUESTED": {},
+      },
+    },
+    stopped: { type: "final", tags: ["stopped"] },
+    enrolmentFailed: { type: "final", tags: ["stopped"] },
+  },
+});
+
+export type MeterMachine = typeof meter;
+export type MeterSnapshot = SnapshotFrom<typeof meter>;
+export type MeterImplementations = MachineImplementationsFrom<typeof meter>;
+
+/** Provides every effect at once (the type requires all of them). */
+export function provideMeter(effects: { actors: MeterActors }): MeterMachine {
+  return meter.provide({ actors: effects.actors });
+}
+
