@@ -1,0 +1,82 @@
+// The market's economic configuration (price levels, clearing rule, tariffs, fees, billing period): typed, validated, defaulted.
+import { z } from "zod";
+import { ConfigError } from "../errors.ts";
+import { MAX_PRICE_LEVELS, clearingRuleSchema } from "./schemas.ts";
+
+/**
+ * All money is in integer micro-units of `currency` (µ€ by default: 1 € = 1 000 000 µ€) and all prices are per kWh,
+ * so every amount is an exact integer. Defaults describe a small household market: ten price levels from
+ * 0.10 €/kWh in steps of 0.02 €/kWh (top 0.28 €/kWh), below the retail tariff of 0.32 €/kWh, so trading pays.
+ */
+export const MICRO_PER_UNIT = 1_000_000;
+
+const microPerKWh = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const priceLevelsConfigSchema = z
+  .strictObject({
+    /** p_0, the lowest level. */
+    firstMicroPerKWh: microPerKWh.default(100_000),
+    /** p_(i+1) − p_i. */
+    stepMicroPerKWh: z.int().positive().max(Number.MAX_SAFE_INTEGER).default(20_000),
+    /** n: levels 0 … n−1 (the FHIPE dimension is n + 1, PROTOCOL §3). */
+    count: z.int().min(2).max(MAX_PRICE_LEVELS).default(10),
+  })
+  .refine(
+    (levels) => Number.isSafeInteger(levels.firstMicroPerKWh + levels.stepMicroPerKWh * (levels.count - 1)),
+    "the top price level overflows a safe integer",
+  );
+export type PriceLevelsConfig = z.output<typeof priceLevelsConfigSchema>;
+
+export const feePayerSchema = z.enum(["buyer", "seller", "split"]);
+export type FeePayer = z.output<typeof feePayerSchema>;
+
+export const marketConfigSchema = z.strictObject({
+  currency: z.string().regex(/^[A-Z]{3}$/, "expected an ISO 4217 code such as EUR").default("EUR"),
+  priceLevels: priceLevelsConfigSchema.prefault({}),
+  /** PROTOCOL §5 step 3: midpoint of the two levels (default), or the seller's, or the buyer's level. */
+  clearingRule: clearingRuleSchema.default("midpoint"),
+  /** What the DSO, as retailer, charges a buyer for shortfall energy it supplies. */
+  retailTariffMicroPerKWh: microPerKWh.default(320_000),
+  /** What a seller pays per kWh it sold but did not deliver. */
+  imbalanceRateMicroPerKWh: microPerKWh.default(400_000),
+  /** The DSO's network/mediation fee per delivered kWh, credited to the DSO's revenue account. */
+  feeMicroPerKWh: microPerKWh.default(15_000),
+  /** Who pays the fee; `split` charges each side half (the seller's half rounded down). */
+  feePayer: feePayerSchema.default("split"),
+  /** Bills are per permanent meter id per calendar month (default) or day, in UTC. */
+  billingPeriod: z.enum(["month", "day"]).default("month"),
+});
+export type MarketConfig = z.output<typeof marketConfigSchema>;
+export type MarketConfigInput = z.input<typeof marketConfigSchema>;
+
+/** Validates a (partial) configuration and fills in the defaults; throws `ConfigError` listing every problem. */
+export function parseMarketConfig(input: unknown = {}): MarketConfig {
+  const result = marketConfigSchema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
+    throw new ConfigError(`invalid market configuration: ${problems.join("; ")}`, {
+      hint: "See actors/protocol/marketConfig.ts for the fields, units (µ-units per kWh) and defaults.",
+    });
+  }
+  return result.data;
+}
+
+export function defaultMarketConfig(): MarketConfig {
+  return parseMarketConfig({});
+}
+
+/** p_level in µ-units per kWh. */
+export function priceOfLevel(levels: PriceLevelsConfig, level: number): number {
+  return levels.firstMicroPerKWh + levels.stepMicroPerKWh * level;
+}
+
+/** The whole level → price table. */
+export function priceTable(levels: PriceLevelsConfig): number[] {
+  return Array.from({ length: levels.count }, (_, level) => priceOfLevel(levels, level));
+}
+
+/** Billing period of a moment: `YYYY-MM` or `YYYY-MM-DD` (UTC). */
+export function billingPeriodOf(config: Pick<MarketConfig, "billingPeriod">, timestampMs: number): string {
+  const iso = new Date(timestampMs).toISOString();
+  return config.billingPeriod === "day" ? iso.slice(0, 10) : iso.slice(0, 7);
+}

@@ -1,0 +1,132 @@
+// Pure settlement (PROTOCOL §5 trading, step 7): a trade's double-entry postings from its terms and measured energies.
+import { GridveilError } from "../errors.ts";
+import type { MarketConfig } from "./marketConfig.ts";
+import type { PostingKind } from "./schemas.ts";
+
+/**
+ * Accounts: one per permanent meter id (its utility bill) and three of the DSO: `dso:revenue` (network/mediation
+ * fees), `dso:retail` (shortfall energy it supplied as retailer), `dso:imbalance` (imbalance charges).
+ * Sign: a positive amount credits the account (the account is owed money), a negative one debits it.
+ */
+export type LedgerAccount = `meter:${string}` | "dso:revenue" | "dso:retail" | "dso:imbalance";
+
+export const accounts = {
+  meter: (meterId: string): LedgerAccount => `meter:${meterId}`,
+  dsoRevenue: "dso:revenue",
+  dsoRetail: "dso:retail",
+  dsoImbalance: "dso:imbalance",
+} as const satisfies Record<string, LedgerAccount | ((meterId: string) => LedgerAccount)>;
+
+export type Posting = { account: LedgerAccount; kind: PostingKind; amountMicro: number; memo: string };
+
+export type SettlementInput = {
+  buyerMeterId: string;
+  sellerMeterId: string;
+  priceMicroPerKWh: number;
+  /** Contracted quantity (the trade terms). */
+  quantityWh: number;
+  /** The seller's reading: energy it fed in for this trade. */
+  fedWh: number;
+  /** The buyer's reading: energy it consumed for this trade. */
+  consumedWh: number;
+};
+
+export type Tariffs = Pick<MarketConfig, "retailTariffMicroPerKWh" | "imbalanceRateMicroPerKWh" | "feeMicroPerKWh" | "feePayer">;
+
+export type Settlement = {
+  /** Energy that went from seller to buyer under the trade: min(quantity, fed). */
+  deliveredWh: number;
+  /** quantity − delivered: what the seller failed to deliver (charged as imbalance). */
+  shortfallWh: number;
+  /** Shortfall energy the buyer actually needed, supplied by the DSO at retail: max(0, min(quantity, consumed) − delivered). */
+  retailSuppliedWh: number;
+  /** Non-zero postings; they always sum to zero. */
+  postings: Posting[];
+};
+
+export class InvalidSettlementInputError extends GridveilError {
+  override name = "InvalidSettlementInputError";
+}
+
+export class UnbalancedPostingsError extends GridveilError {
+  override name = "UnbalancedPostingsError";
+}
+
+const WH_PER_KWH = 1000n;
+
+/**
+ * `price × energy` in µ-units: price (µ/kWh) × energy (Wh) / 1000, computed exactly in bigint and rounded half up
+ * to a whole µ-unit. Each amount is rounded once and posted twice with opposite signs, so rounding can never
+ * unbalance a trade.
+ */
+export function amountMicro(priceMicroPerKWh: number, energyWh: number): number {
+  const product = BigInt(priceMicroPerKWh) * BigInt(energyWh);
+  const rounded = (product * 2n + WH_PER_KWH) / (2n * WH_PER_KWH);
+  const result = Number(rounded);
+  if (!Number.isSafeInteger(result)) throw new InvalidSettlementInputError("amount overflows a safe integer", { value: rounded });
+  return result;
+}
+
+function assertWh(name: string, value: number, allowZero: boolean): void {
+  if (!Number.isSafeInteger(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new InvalidSettlementInputError(`${name} must be a ${allowZero ? "non-negative" : "positive"} integer (Wh)`, { value });
+  }
+}
+
+/**
+ * Postings of one trade:
+ * - energy: buyer debited, seller credited `price × delivered`;
+ * - shortfall: buyer debited, `dso:retail` credited `retail × retailSupplied`;
+ * - imbalance: seller debited, `dso:imbalance` credited `imbalanceRate × shortfall`;
+ * - fee: `fee × delivered` to `dso:revenue`, paid by the buyer, the seller, or split (seller's half rounded down).
+ * A buyer that consumed less than was delivered still pays for the delivered energy (it was delivered to its
+ * connection); its consumption above the quantity is ordinary retail consumption outside the trade.
+ */
+export function settleTrade(input: SettlementInput, tariffs: Tariffs): Settlement {
+  assertWh("quantityWh", input.quantityWh, false);
+  assertWh("fedWh", input.fedWh, true);
+  assertWh("consumedWh", input.consumedWh, true);
+  if (!Number.isSafeInteger(input.priceMicroPerKWh) || input.priceMicroPerKWh < 0) {
+    throw new InvalidSettlementInputError("price must be a non-negative integer (µ/kWh)", { value: input.priceMicroPerKWh });
+  }
+  const deliveredWh = Math.min(input.quantityWh, input.fedWh);
+  const shortfallWh = input.quantityWh - deliveredWh;
+  const retailSuppliedWh = Math.max(0, Math.min(input.quantityWh, input.consumedWh) - deliveredWh);
+
+  const buyer = accounts.meter(input.buyerMeterId);
+  const seller = accounts.meter(input.sellerMeterId);
+  const energy = amountMicro(input.priceMicroPerKWh, deliveredWh);
+  const retail = amountMicro(tariffs.retailTariffMicroPerKWh, retailSuppliedWh);
+  const imbalance = amountMicro(tariffs.imbalanceRateMicroPerKWh, shortfallWh);
+  const fee = amountMicro(tariffs.feeMicroPerKWh, deliveredWh);
+  const sellerFee = tariffs.feePayer === "seller" ? fee : tariffs.feePayer === "buyer" ? 0 : Math.floor(fee / 2);
+  const buyerFee = fee - sellerFee;
+
+  const all: Posting[] = [
+    { account: buyer, kind: "energy.buy", amountMicro: -energy, memo: `${deliveredWh} Wh at ${input.priceMicroPerKWh} µ/kWh` },
+    { account: seller, kind: "energy.sell", amountMicro: energy, memo: `${deliveredWh} Wh at ${input.priceMicroPerKWh} µ/kWh` },
+    { account: buyer, kind: "shortfall.supply", amountMicro: -retail, memo: `${retailSuppliedWh} Wh shortfall at retail` },
+    { account: accounts.dsoRetail, kind: "shortfall.retail", amountMicro: retail, memo: `${retailSuppliedWh} Wh shortfall supplied` },
+    { account: seller, kind: "imbalance.charge", amountMicro: -imbalance, memo: `${shortfallWh} Wh not delivered` },
+    { account: accounts.dsoImbalance, kind: "imbalance.income", amountMicro: imbalance, memo: `${shortfallWh} Wh imbalance` },
+    { account: buyer, kind: "fee.buyer", amountMicro: -buyerFee, memo: `fee on ${deliveredWh} Wh` },
+    { account: seller, kind: "fee.seller", amountMicro: -sellerFee, memo: `fee on ${deliveredWh} Wh` },
+    { account: accounts.dsoRevenue, kind: "fee.revenue", amountMicro: fee, memo: `fee on ${deliveredWh} Wh` },
+  ];
+  const postings = all.filter((posting) => posting.amountMicro !== 0);
+  assertBalanced(postings);
+  return { deliveredWh, shortfallWh, retailSuppliedWh, postings };
+}
+
+/** Throws unless the postings sum to exactly zero. */
+export function assertBalanced(postings: readonly Pick<Posting, "amountMicro">[]): void {
+  const sum = postings.reduce((total, posting) => total + BigInt(posting.amountMicro), 0n);
+  if (sum !== 0n) throw new UnbalancedPostingsError("postings do not sum to zero", { value: sum });
+}
+
+/** Net amount per account (what a bill sums). */
+export function netByAccount(postings: readonly Posting[]): Map<LedgerAccount, number> {
+  const net = new Map<LedgerAccount, number>();
+  for (const posting of postings) net.set(posting.account, (net.get(posting.account) ?? 0) + posting.amountMicro);
+  return net;
+}
