@@ -3,7 +3,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { G1, G2 } from "mcl-wasm";
 import { initCurve } from "./curve.ts";
 import { decodeMsk } from "./binary.ts";
-import { g1Table, g2Table, precomputeTables } from "./fhipe.ts";
+import { g1Table, g2Table, precomputeTables, randomScalar } from "./fhipe.ts";
 import { g1VectorToWords, g2VectorToWords } from "./evmWords.ts";
 import type { WorkerInit, WorkerJob, WorkerReply } from "./encryptionPool.ts";
 
@@ -17,6 +17,12 @@ const msk = decodeMsk(init.msk);
 precomputeTables(msk, init.windowBits);
 const table1 = g1Table(msk);
 const table2 = g2Table(msk);
+
+// Run the hot path before reporting ready, so the first real ciphertexts do not pay for the JIT's warm-up.
+const WARM_UP_POINTS = 128;
+const warmUpExponents = Array.from({ length: WARM_UP_POINTS }, randomScalar);
+g1VectorToWords(warmUpExponents.map((exponent) => table1.mul(exponent)));
+g2VectorToWords(warmUpExponents.map((exponent) => table2.mul(exponent)));
 
 port.on("message", (job: WorkerJob) => {
   let reply: WorkerReply;

@@ -1,0 +1,106 @@
+// `gridveil bench fhipe`: parses flags, shows progress on stderr, prints the FHIPE table (or one JSON object) on stdout.
+import type { Command } from "commander";
+import cliProgress from "cli-progress";
+import { runFhipeBench, type FhipeBenchProgress, type FhipeBenchRow } from "../../../bench/fhipe.ts";
+import { intList, positiveInt } from "../options.ts";
+import { renderTable, type Column } from "../table.ts";
+
+type FhipeFlags = { levels: number[]; iterations: number; threads: number; json?: boolean };
+
+const DEFAULT_LEVELS = [10, 20, 30, 40, 50];
+const DEFAULT_ITERATIONS = 100;
+const MAX_LEVELS = 1000;
+const MAX_THREADS = 64;
+const JSON_DECIMALS = 4;
+
+export function registerBenchFhipe(bench: Command): Command {
+  return bench
+    .command("fhipe")
+    .description("FHIPE times per price-level count (the paper's Table 1) next to raw G1/G2 scalar multiplications")
+    .option("--levels <list>", "price level counts n, comma-separated (d = n + 1)", intList("--levels", 1, MAX_LEVELS), DEFAULT_LEVELS)
+    .option("--iterations <count>", "timed runs per cell (the figure is their mean)", positiveInt("--iterations"), DEFAULT_ITERATIONS)
+    .option("--threads <count>", "worker threads for the DSO-side encryption (1 = no pool)", positiveInt("--threads", 1, MAX_THREADS), 1)
+    .option("--json", "print one JSON object instead of the table")
+    .action(async (flags: FhipeFlags) => {
+      const progress = startProgress();
+      let rows: FhipeBenchRow[];
+      try {
+        rows = await runFhipeBench({ ...flags, onProgress: progress.update });
+      } finally {
+        progress.stop();
+      }
+      process.stdout.write(flags.json ? `${JSON.stringify({ fhipe: rows.map(roundRow) })}\n` : `${renderFhipeTable(rows, flags)}\n`);
+    });
+}
+
+export function renderFhipeTable(rows: readonly FhipeBenchRow[], flags: Pick<FhipeFlags, "iterations" | "threads">): string {
+  const pooled = flags.threads > 1;
+  const columns: Column<FhipeBenchRow>[] = [
+    { header: "n", value: (row) => row.levels },
+    { header: "d", value: (row) => row.dim },
+    { header: "setup ms", value: (row) => row.setupMs },
+    { header: pooled ? `left ms (${flags.threads}T)` : "left ms", value: (row) => row.leftMs },
+    { header: pooled ? `right ms (${flags.threads}T)` : "right ms", value: (row) => row.rightMs },
+    { header: "compare ms", value: (row) => row.compareMs },
+    { header: "G1 mul ms", value: (row) => row.g1MulMs },
+    { header: "G2 mul ms", value: (row) => row.g2MulMs },
+    { header: "left/(d·G1)", value: (row) => row.leftRatio.toFixed(3) },
+    { header: "right/(d·G2)", value: (row) => row.rightRatio.toFixed(3) },
+  ];
+  if (pooled) {
+    columns.push(
+      { header: "left 1T ms", value: (row) => row.singleThreadLeftMs },
+      { header: "right 1T ms", value: (row) => row.singleThreadRightMs },
+      { header: "left speed-up", value: (row) => `${row.leftSpeedup.toFixed(2)}×` },
+      { header: "right speed-up", value: (row) => `${row.rightSpeedup.toFixed(2)}×` },
+    );
+  }
+  columns.push({ header: "tables ms (once)", value: (row) => row.tablesMs });
+  const notes = [
+    `mean over ${flags.iterations} runs per cell; left/right = K2/C2 only (d points, EVM words, randomizer included)`,
+    "ratios use single-thread encryption; G1/G2 mul = one raw mcl scalar multiplication, measured interleaved in the same run",
+  ];
+  return [renderTable(rows, columns), "", ...notes].join("\n");
+}
+
+function roundRow(row: FhipeBenchRow): FhipeBenchRow {
+  const scale = 10 ** JSON_DECIMALS;
+  const rounded = Object.fromEntries(
+    Object.entries(row).map(([key, value]) => [key, typeof value === "number" ? Math.round(value * scale) / scale : value]),
+  );
+  return rounded as FhipeBenchRow;
+}
+
+type Progress = { update: (progress: FhipeBenchProgress) => void; stop: () => void };
+
+/** A bar on a terminal; elsewhere (CI logs, redirected stderr) one line per phase change. */
+function startProgress(): Progress {
+  if (!process.stderr.isTTY) {
+    let lastPhase = "";
+    return {
+      update: ({ phase, completed, total }) => {
+        if (phase === lastPhase) return;
+        lastPhase = phase;
+        process.stderr.write(`bench fhipe: ${phase} (${Math.floor((100 * completed) / total)}%)\n`);
+      },
+      stop: () => undefined,
+    };
+  }
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: "bench fhipe [{bar}] {percentage}% | {phase} | ETA {eta_formatted}", hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update: ({ completed, total, phase }) => {
+      if (!started) {
+        bar.start(total, 0, { phase });
+        started = true;
+      }
+      bar.update(completed, { phase });
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}
