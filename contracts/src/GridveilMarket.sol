@@ -27,11 +27,11 @@ contract GridveilMarket is IGridveilMarket, EIP712 {
 
     bytes32 private constant TICKET_TYPEHASH = keccak256("Ticket(address bidder,uint64 notAfter)");
     bytes32 private constant BID_TYPEHASH = keccak256("Bid(uint8 side,bytes32 ciphertextHash,bytes32 commitment)");
-    bytes32 private constant CANCEL_TYPEHASH = keccak256("Cancel(uint256 bidId)");
+    bytes32 private constant CANCEL_TYPEHASH = keccak256("Cancel(address bidder)");
 
     /// @notice How many expired roots one new bid drops from the opposite book before giving up with
     /// `ExpiredBacklog` (each drop is a heap removal, about log2(n) + 1 pairing checks, paid by that bid).
-    uint256 public constant MAX_EXPIRED_DROPS = 4;
+    uint256 public constant MAX_EXPIRED_DROPS = 2;
 
     /// @dev One slot: 20 + 5 + 4 + 1 + 1 bytes.
     struct BidRecord {
@@ -95,7 +95,9 @@ contract GridveilMarket is IGridveilMarket, EIP712 {
     function cancelBid(uint256 bidId, bytes calldata signature) external {
         BidRecord storage record = _existingBid(bidId);
         address bidder = CiphertextStore.readBidder(record.store);
-        address signer = _recover(_hashTypedDataV4(keccak256(abi.encode(CANCEL_TYPEHASH, bidId))), signature);
+        // The one-time key signs its own address: bidders are single-use, so that names exactly one bid, and the
+        // meter can sign before it learns the bid's id.
+        address signer = _recover(_hashTypedDataV4(keccak256(abi.encode(CANCEL_TYPEHASH, bidder))), signature);
         if (signer != bidder) revert NotBidOwner(bidId, signer);
         if (record.status != BidStatus.Open) revert BidNotOpen(bidId, record.status);
         Side side = record.side;

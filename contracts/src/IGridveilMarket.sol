@@ -115,8 +115,6 @@ interface IGridveilMarket {
     error InvalidDimension(uint256 dim);
     /// @notice Constructor argument: the ticket signer must not be the zero address.
     error ZeroTicketSigner();
-    /// @notice Deploying a ciphertext blob failed (out of gas or address collision).
-    error CiphertextStoreFailed();
 
     // ---------------------------------------------------------------- bidding
 
@@ -140,7 +138,7 @@ interface IGridveilMarket {
 
     /// @notice Withdraw an open bid; authorised by the bid's one-time key, so anyone (the gateway) may relay it.
     /// @param bidId The bid to cancel.
-    /// @param signature EIP-712 `Cancel(uint256 bidId)` signed by the bid's `bidder`.
+    /// @param signature EIP-712 `Cancel(address bidder)` signed by the bid's one-time key `bidder`.
     function cancelBid(uint256 bidId, bytes calldata signature) external;
 
     /// @notice Remove expired open bids from anywhere in the books; anyone may call it.

@@ -2,8 +2,6 @@
 // Bid ciphertexts kept as contract code (the SSTORE2 pattern): written once at 200 gas/byte, read with EXTCODECOPY.
 pragma solidity ^0.8.24;
 
-import {IGridveilMarket} from "../IGridveilMarket.sol";
-
 /// @title CiphertextStore
 /// @notice One code blob per bid. Storing 192·d bytes as code costs ~200 gas/byte instead of 22,100 gas per
 /// 32-byte slot, and a read is one EXTCODECOPY instead of 6·d SLOADs. Only this library knows the layout, so a
@@ -58,8 +56,10 @@ library CiphertextStore {
             calldatacopy(add(initCode, 95), left.offset, leftBytes)
             calldatacopy(add(add(initCode, 95), leftBytes), right.offset, rightBytes)
             store := create(0, initCode, add(10, runtimeSize))
+            // CREATE from a contract cannot collide, so a failure means too little gas for the code deposit:
+            // revert without data, as an out-of-gas would, so that a batch does not blame the bid for it.
+            if iszero(store) { revert(0, 0) }
         }
-        if (store == address(0)) revert IGridveilMarket.CiphertextStoreFailed();
     }
 
     /// @notice The bidder recorded in a blob.

@@ -1,0 +1,76 @@
+// The opening check the DSO and the counterpart meter run (PROTOCOL §4, §5 trading steps 3–4): pure, given msk.
+import { bidCiphertextsEqual, encryptBid } from "../crypto/bidCiphertext.ts";
+import { DimensionMismatchError, PriceLevelOutOfRangeError, ScalarOutOfRangeError } from "../crypto/errors.ts";
+import type { MasterSecretKey } from "../crypto/fhipe.ts";
+import { GridveilError } from "../errors.ts";
+import { computeCommitment } from "./commitment.ts";
+
+/** What a bidder reveals after a match; α and β as bigints or as the wire's decimal strings. */
+export type Opening = {
+  priceLevel: number;
+  quantityWh: number | bigint;
+  salt: string;
+  alpha: bigint | string;
+  beta: bigint | string;
+};
+
+/** The bid as the chain holds it (`getBidCiphertext` and the commitment from `getBid` or the events). */
+export type OnChainBid = { left: readonly bigint[]; right: readonly bigint[]; commitment: string };
+
+export type OpeningRejection =
+  | "malformed-opening"
+  | "price-level-out-of-range"
+  | "bad-randomizer"
+  | "dimension-mismatch"
+  | "commitment-mismatch"
+  | "ciphertext-mismatch";
+
+export type OpeningCheck = { ok: true } | { ok: false; reason: OpeningRejection; detail: string };
+
+/**
+ * Re-encrypts the opening with msk and compares the words exactly, and recomputes the commitment for
+ * (bidder, side). Never throws for a bad opening: a failed check is a value (it becomes a dispute, not a crash).
+ */
+export function verifyOpening(
+  msk: MasterSecretKey,
+  levels: number,
+  bidder: string,
+  side: 0 | 1,
+  onChain: OnChainBid,
+  opening: Opening,
+): OpeningCheck {
+  let alpha: bigint;
+  let beta: bigint;
+  try {
+    alpha = BigInt(opening.alpha);
+    beta = BigInt(opening.beta);
+  } catch {
+    return reject("malformed-opening", "alpha and beta must be integers");
+  }
+  let commitment: string;
+  try {
+    commitment = computeCommitment({ bidder, side, priceLevel: opening.priceLevel, quantityWh: opening.quantityWh, salt: opening.salt });
+  } catch (error) {
+    return reject("malformed-opening", error instanceof GridveilError ? error.shortMessage : String(error));
+  }
+  if (commitment.toLowerCase() !== onChain.commitment.toLowerCase()) {
+    return reject("commitment-mismatch", "keccak256(bidder, side, priceLevel, quantityWh, salt) differs from the on-chain commitment");
+  }
+  let expected;
+  try {
+    expected = encryptBid(msk, levels, opening.priceLevel, { alpha, beta });
+  } catch (error) {
+    if (error instanceof PriceLevelOutOfRangeError) return reject("price-level-out-of-range", error.shortMessage);
+    if (error instanceof ScalarOutOfRangeError) return reject("bad-randomizer", error.shortMessage);
+    if (error instanceof DimensionMismatchError) return reject("dimension-mismatch", error.shortMessage);
+    throw error;
+  }
+  if (!bidCiphertextsEqual(expected, { left: [...onChain.left], right: [...onChain.right] })) {
+    return reject("ciphertext-mismatch", "re-encrypting the opening with msk does not give the on-chain ciphertext");
+  }
+  return { ok: true };
+}
+
+function reject(reason: OpeningRejection, detail: string): OpeningCheck {
+  return { ok: false, reason, detail };
+}

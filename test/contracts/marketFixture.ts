@@ -1,0 +1,119 @@
+// Test fixture for the market contract: an in-process EDR chain, a deployed market, a real FHIPE key and bid makers.
+import hre from "hardhat";
+import { BrowserProvider, hexlify, randomBytes, Wallet, type JsonRpcSigner } from "ethers";
+import { initCurve } from "../../actors/crypto/curve.ts";
+import { setup, type MasterSecretKey } from "../../actors/crypto/fhipe.ts";
+import { dimensionFor } from "../../actors/crypto/priceEncoding.ts";
+import {
+  BID_TYPES,
+  buildBid,
+  ciphertextHash,
+  deployMarket,
+  getBidCount,
+  getHeapBidIds,
+  getHeapSizes,
+  signTicket,
+  type BuiltBid,
+  type Hex,
+  type MarketContractName,
+  type MarketHandle,
+  type Side,
+  type SignedBid,
+} from "../../contracts/client/index.ts";
+
+/** Every test transaction gets an explicit limit: EDR's gas estimation would re-run the pairings many times. */
+export const TX_GAS = { gasLimit: 30_000_000 };
+
+export type MarketFixture = {
+  provider: BrowserProvider;
+  deployer: JsonRpcSigner;
+  dso: Wallet;
+  market: MarketHandle;
+  msk: MasterSecretKey;
+  levels: number;
+  /** Encrypts, commits and signs a bid with a fresh one-time key and a DSO ticket. */
+  makeBid(params: { side: Side; priceLevel: number; notAfter: number; quantityWh?: number }): Promise<MadeBid>;
+  /** The next block's timestamp (each transaction mines one block). */
+  setNextTimestamp(seconds: number): Promise<void>;
+  latestTimestamp(): Promise<number>;
+  /** bid count, heap sizes and heap arrays: what a rejected call must leave untouched. */
+  marketState(): Promise<MarketState>;
+  close(): Promise<void>;
+};
+
+export type MadeBid = BuiltBid & { oneTimeKey: Wallet };
+export type MarketState = { bidCount: bigint; buys: number; sells: number; buyHeap: bigint[]; sellHeap: bigint[] };
+
+export function randomWallet(): Wallet {
+  return new Wallet(hexlify(randomBytes(32)));
+}
+
+export async function createMarketFixture(levels: number, contractName: MarketContractName = "GridveilMarket"): Promise<MarketFixture> {
+  await initCurve();
+  const connection = await hre.network.create();
+  const provider = new BrowserProvider(connection.provider);
+  const deployer = await provider.getSigner(0);
+  const dso = randomWallet();
+  const dim = dimensionFor(levels);
+  const market = await deployMarket(deployer, { dim, ticketSigner: dso.address, contractName });
+  const msk = setup(dim);
+  return {
+    provider,
+    deployer,
+    dso,
+    market,
+    msk,
+    levels,
+    async makeBid({ side, priceLevel, notAfter, quantityWh = 1000 }) {
+      const oneTimeKey = randomWallet();
+      const ticket = await signTicket(dso, market.domain, oneTimeKey.address, notAfter);
+      const built = await buildBid({ msk, levels, side, priceLevel, quantityWh, oneTimeKey, ticket, domain: market.domain });
+      return { ...built, oneTimeKey };
+    },
+    async setNextTimestamp(seconds) {
+      await provider.send("evm_setNextBlockTimestamp", [seconds]);
+    },
+    async latestTimestamp() {
+      const block = await provider.getBlock("latest");
+      return block!.timestamp;
+    },
+    async marketState() {
+      const [bidCount, sizes, buyHeap, sellHeap] = await Promise.all([
+        getBidCount(market),
+        getHeapSizes(market),
+        getHeapBidIds(market, 0),
+        getHeapBidIds(market, 1),
+      ]);
+      return { bidCount, buys: sizes.buys, sells: sizes.sells, buyHeap, sellHeap };
+    },
+    async close() {
+      await connection.close();
+    },
+  };
+}
+
+/** Re-signs a (tampered) bid with its one-time key, so that only the tampered property is wrong. */
+export async function resign(bid: SignedBid, oneTimeKey: Wallet, market: MarketHandle): Promise<SignedBid> {
+  const bidderSignature = (await oneTimeKey.signTypedData(market.domain, BID_TYPES, {
+    side: bid.side,
+    ciphertextHash: ciphertextHash(bid.left, bid.right),
+    commitment: bid.commitment,
+  })) as Hex;
+  return { ...bid, bidderSignature };
+}
+
+/** Deterministic PRNG (mulberry32) so that a failing random sequence can be replayed from its seed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomInt(random: () => number, min: number, maxExclusive: number): number {
+  return min + Math.floor(random() * (maxExclusive - min));
+}
