@@ -79,12 +79,12 @@ export class ReferenceOrderBook {
   }
 
   /** Cancels an open bid (also one that expired but still sits in its heap, as on chain). */
-  cancel(bidId: number): ReferenceEvent {
+  cancel(bidId: number): Extract<ReferenceEvent, { type: "cancelled" }> {
     const bid = this.record(bidId);
     if (bid.status !== "open") throw new ReferenceBookError("bid is not open", { value: { bidId, status: bid.status } });
     this.removeAt(bid.side, this.positionOf(bid.side, bidId));
     bid.status = "cancelled";
-    const event: ReferenceEvent = { type: "cancelled", bidId, side: bid.side };
+    const event = { type: "cancelled", bidId, side: bid.side } as const;
     this.events.push(event);
     return event;
   }
