@@ -62,13 +62,13 @@ export const bidSessionEventSchemas = {
     terms: tradeTermsSchema,
     counterpartOpening: openingSchema,
   }),
-  /** DSO: the match is void; `blamedBidder` is the party that did not open in time or whose opening failed. */
+  /** DSO: the match is void; `blamedBidders` did not open in time or their opening failed (may be empty). */
   "MATCH.VOIDED": z.object({
     type: z.literal("MATCH.VOIDED"),
     bidder: addressSchema,
     matchId: z.string().min(1),
     reason: voidReasonSchema,
-    blamedBidder: addressSchema.nullable(),
+    blamedBidders: z.array(addressSchema).max(2),
   }),
   /** DSO: the trade is disputed (by the counterpart or by this meter) and will not settle. */
   "TRADE.DISPUTED": z.object({
@@ -722,7 +722,7 @@ export const bidSession = setup({
                     kind: "voided",
                     matchId: event.matchId,
                     reason: event.reason,
-                    blamedSelf: sameAddress(event.blamedBidder, context.bidder),
+                    blamedSelf: event.blamedBidders.some((blamed) => sameAddress(blamed, context.bidder)),
                   }
                 : null,
           }),

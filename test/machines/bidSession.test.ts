@@ -389,7 +389,7 @@ describe("bidSession: opening, verification of the counterpart, dispute, void", 
       bidder: OWN,
       matchId: "0xtx:1",
       reason: "openingTimeout",
-      blamedBidder: COUNTERPART,
+      blamedBidders: [COUNTERPART],
     });
     expect(counterpartBlamed.actor.getSnapshot().output?.outcome).toEqual({
       kind: "voided",
@@ -404,14 +404,14 @@ describe("bidSession: opening, verification of the counterpart, dispute, void", 
       bidder: OWN,
       matchId: "0xtx:1",
       reason: "openingInvalid",
-      blamedBidder: OWN,
+      blamedBidders: [OWN],
     });
     expect(selfBlamed.actor.getSnapshot().output?.outcome).toMatchObject({ kind: "voided", blamedSelf: true });
   });
 
   it("ignores a void notice for another match", async () => {
     const { send, state } = await matched();
-    await send({ type: "MATCH.VOIDED", bidder: OWN, matchId: "other", reason: "openingTimeout", blamedBidder: null });
+    await send({ type: "MATCH.VOIDED", bidder: OWN, matchId: "other", reason: "openingTimeout", blamedBidders: [] });
     expect(state()).toBe("trading.opening.awaitingTerms");
   });
 
@@ -653,7 +653,7 @@ describe("bidSession: robustness and coverage", () => {
       error("reportReading"),
       after("tradeStepRetryDelay", "trading.readingBackoff"),
       after("settlementTimeout", "trading.awaitingSettlement"),
-      { type: "MATCH.VOIDED", bidder: OWN, matchId: match.matchId, reason: "openingTimeout", blamedBidder: null },
+      { type: "MATCH.VOIDED", bidder: OWN, matchId: match.matchId, reason: "openingTimeout", blamedBidders: [] },
       { type: "TRADE.DISPUTED", bidder: OWN, matchId: match.matchId, reason: "x" },
       done("createOneTimeIdentity", { bidder: "nope" }),
     ] as unknown as BidSessionEvent[];

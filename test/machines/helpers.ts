@@ -100,3 +100,11 @@ export function leafPath(value: unknown): string {
   }
   return String(value);
 }
+
+/** Every active leaf of a (possibly parallel) state value as a full dotted path. */
+export function leafPaths(value: unknown, prefix = ""): string[] {
+  if (typeof value === "string") return [prefix + value];
+  if (value && typeof value === "object")
+    return Object.entries(value as Record<string, unknown>).flatMap(([key, child]) => leafPaths(child, `${prefix}${key}.`));
+  return [];
+}

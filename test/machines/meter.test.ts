@@ -303,7 +303,7 @@ describe("meter: bid sessions", () => {
     const { active, send, context } = await start({ plan: [plan("p1", "sell", 3, 900)] });
     const bidder = active()[0]?.bidder as Address;
     await send({ type: "MATCH.RECEIVED", match: { matchId: "m1", buyBidder: COUNTERPART, sellBidder: bidder } });
-    await send({ type: "MATCH.VOIDED", bidder, matchId: "m1", reason: "openingTimeout", blamedBidder: COUNTERPART });
+    await send({ type: "MATCH.VOIDED", bidder, matchId: "m1", reason: "openingTimeout", blamedBidders: [COUNTERPART] });
     expect(context().outcomes[0]?.outcome).toEqual({
       kind: "voided",
       matchId: "m1",
@@ -318,7 +318,7 @@ describe("meter: bid sessions", () => {
     const { active, send, context } = await start({ plan: [plan("p1", "sell", 3, 900)] });
     const bidder = active()[0]?.bidder as Address;
     await send({ type: "MATCH.RECEIVED", match: { matchId: "m1", buyBidder: COUNTERPART, sellBidder: bidder } });
-    await send({ type: "MATCH.VOIDED", bidder, matchId: "m1", reason: "openingInvalid", blamedBidder: bidder });
+    await send({ type: "MATCH.VOIDED", bidder, matchId: "m1", reason: "openingInvalid", blamedBidders: [bidder] });
     expect(active()).toEqual([]);
     expect(context().abandoned).toEqual([{ planId: "p1", attempt: 1, reason: "voided (openingInvalid) and blamed" }]);
   });
