@@ -1,0 +1,690 @@
+// The DSO's database (node:sqlite): registry, one-time ids, matches, trades, readings, ledger, bills; all SQL lives here.
+import { getAddress } from "ethers";
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import { GridveilError } from "../errors.ts";
+import { tradeIdOf, type ClearingRule, type ErrorCode, type Hex, type Opening, type PostingKind, type Side } from "../protocol/schemas.ts";
+import { assertBalanced, type LedgerAccount, type Posting } from "../protocol/settlement.ts";
+import { DSO_MIGRATIONS, migrate, type Migration } from "./migrations.ts";
+import { loadSqlite } from "./sqlite.ts";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Records
+// ---------------------------------------------------------------------------------------------------------------
+
+export type MeterRecord = {
+  meterId: string;
+  address: string;
+  publicKey: string;
+  name: string;
+  inboxId: string;
+  enrolledAt: number;
+};
+
+export type OneTimeIdRecord = { bidder: string; meterId: string; side: Side; notAfter: number; issuedAt: number };
+
+export type MatchInput = { buyId: string; sellId: string; txHash: string; blockNumber: number; logIndex: number; observedAt: number };
+export type MatchRecord = MatchInput & { matchKey: string };
+
+export type TradeStatus = "open" | "verified" | "voided" | "disputed" | "settled";
+
+export type TradeTermsRecord = {
+  buyLevel: number;
+  sellLevel: number;
+  clearingRule: ClearingRule;
+  priceMicroPerKWh: number;
+  quantityWh: number;
+};
+
+export type TradeRecord = {
+  tradeId: Hex;
+  matchKey: string;
+  status: TradeStatus;
+  buyId: string;
+  sellId: string;
+  buyerMeterId: string | null;
+  sellerMeterId: string | null;
+  buyOpening: Opening | null;
+  sellOpening: Opening | null;
+  terms: TradeTermsRecord | null;
+  voidReason: string | null;
+  dispute: { side: Side; reason: string } | null;
+  createdAt: number;
+  updatedAt: number;
+  settledAt: number | null;
+};
+
+export type ReadingInput = {
+  tradeId: string;
+  side: Side;
+  meterId: string;
+  bidder: string;
+  energyWh: number;
+  measuredAt: number;
+  receivedAt: number;
+};
+export type ReadingRecord = ReadingInput;
+
+export type LedgerEntry = {
+  entryId: number;
+  tradeId: string;
+  account: LedgerAccount;
+  meterId: string | null;
+  kind: PostingKind;
+  amountMicro: number;
+  memo: string;
+  period: string;
+  postedAt: number;
+};
+
+export type Bill = { meterId: string; period: string; totalMicro: number; tradeCount: number; entries: LedgerEntry[] };
+
+/** Every write reports whether it changed anything, so a redelivered message is recognised as a no-op. */
+export type WriteResult<T> = { inserted: boolean; record: T };
+export type TransitionResult = { changed: boolean; trade: TradeRecord };
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------------------------
+
+export class DatabaseError extends GridveilError {
+  override name = "DatabaseError";
+}
+
+/** A write contradicts what is stored under the same unique key (not a harmless repeat). */
+export class ConflictError extends DatabaseError {
+  override name = "ConflictError";
+  readonly replyCode: ErrorCode = "conflict";
+}
+
+export class NotFoundError extends DatabaseError {
+  override name = "NotFoundError";
+  readonly replyCode: ErrorCode = "not-found";
+}
+
+/** The trade is in a state from which this step is not allowed (e.g. settling a voided trade). */
+export class IllegalTradeTransitionError extends DatabaseError {
+  override name = "IllegalTradeTransitionError";
+  readonly replyCode: ErrorCode = "conflict";
+}
+
+/** Statuses a trade may move to from each status (the machines decide when; the database refuses the impossible). */
+export const TRADE_TRANSITIONS: Readonly<Record<TradeStatus, readonly TradeStatus[]>> = {
+  open: ["verified", "voided"],
+  verified: ["settled", "disputed", "voided"],
+  disputed: ["settled", "voided"],
+  voided: [],
+  settled: [],
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Opening
+// ---------------------------------------------------------------------------------------------------------------
+
+export type OpenDsoDatabaseOptions = {
+  /** Migrations to apply (default: DSO_MIGRATIONS); tests pass extra ones. */
+  migrations?: readonly Migration[];
+  /** Clock for `*_at` columns written by the database itself. */
+  now?: () => number;
+  /** How long a writer waits for a lock held by another connection. */
+  busyTimeoutMs?: number;
+};
+
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+
+/**
+ * Opens (creating if needed) the DSO database at `path` (`:memory:` for tests), applies pending migrations and
+ * returns the repository. File databases use WAL with full sync: a settled trade survives a crash.
+ */
+export function openDsoDatabase(path: string, options: OpenDsoDatabaseOptions = {}): DsoDatabase {
+  const { DatabaseSync } = loadSqlite();
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path);
+  } catch (cause) {
+    throw new DatabaseError("cannot open the DSO database", { value: path, hint: "Does the directory exist and is it writable?", cause });
+  }
+  try {
+    db.exec(`PRAGMA busy_timeout = ${Math.floor(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)}`);
+    db.exec("PRAGMA foreign_keys = ON");
+    if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = FULL");
+    const report = migrate(db, options.migrations ?? DSO_MIGRATIONS, options.now);
+    return new DsoDatabase(db, report.version, options.now ?? Date.now);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Row decoding: node:sqlite returns loosely typed rows; each field is checked, so a schema drift fails loudly.
+// ---------------------------------------------------------------------------------------------------------------
+
+type Row = Record<string, unknown>;
+
+function str(row: Row, key: string): string {
+  const value = row[key];
+  if (typeof value !== "string") throw new DatabaseError(`column ${key} is not text`, { value });
+  return value;
+}
+function num(row: Row, key: string): number {
+  const value = row[key];
+  if (typeof value !== "number") throw new DatabaseError(`column ${key} is not an integer`, { value });
+  return value;
+}
+function optStr(row: Row, key: string): string | null {
+  return row[key] === null ? null : str(row, key);
+}
+function optNum(row: Row, key: string): number | null {
+  return row[key] === null ? null : num(row, key);
+}
+function side(value: number): Side {
+  if (value !== 0 && value !== 1) throw new DatabaseError("side is not 0 or 1", { value });
+  return value;
+}
+
+/** Stored form of an opening: fixed key order, so equal openings are equal strings. */
+function openingJson(opening: Opening): string {
+  const { priceLevel, quantityWh, salt, alpha, beta } = opening;
+  return JSON.stringify({ priceLevel, quantityWh, salt: salt.toLowerCase(), alpha, beta });
+}
+function parseOpening(text: string | null): Opening | null {
+  return text === null ? null : (JSON.parse(text) as Opening);
+}
+
+function address(value: string): string {
+  return getAddress(value);
+}
+
+function matchKeyOf(match: { buyId: string; sellId: string; txHash: string }): string {
+  return `${address(match.buyId)}:${address(match.sellId)}:${match.txHash.toLowerCase()}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Repository
+// ---------------------------------------------------------------------------------------------------------------
+
+export class DsoDatabase {
+  readonly #db: DatabaseSync;
+  readonly #now: () => number;
+  readonly #statements = new Map<string, StatementSync>();
+  /** The schema version after migrations. */
+  readonly schemaVersion: number;
+
+  constructor(db: DatabaseSync, schemaVersion: number, now: () => number) {
+    this.#db = db;
+    this.#now = now;
+    this.schemaVersion = schemaVersion;
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  /**
+   * Runs `work` in one IMMEDIATE transaction (nested calls join the outer one). Runtimes use it to make a
+   * handler's several writes atomic, e.g. record an opening and verify the trade.
+   */
+  transaction<T>(work: () => T): T {
+    if (this.#db.isTransaction) return work();
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = work();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  #stmt(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#stmt(sql).get(...params) as Row | undefined;
+  }
+  #all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#stmt(sql).all(...params) as Row[];
+  }
+  #run(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#stmt(sql).run(...params).changes);
+  }
+
+  // --- meters -------------------------------------------------------------------------------------------------
+
+  /**
+   * Registers a meter (PROTOCOL §5 Setup). Enrolling again with the same long-term key is a no-op that returns
+   * the stored record (its original inbox id); a different key for the id, or a key already used by another
+   * meter, is a `ConflictError`.
+   */
+  enrolMeter(input: Omit<MeterRecord, "enrolledAt"> & { enrolledAt?: number }): WriteResult<MeterRecord> {
+    return this.transaction(() => {
+      const meter: MeterRecord = { ...input, address: address(input.address), publicKey: input.publicKey.toLowerCase(), enrolledAt: input.enrolledAt ?? this.#now() };
+      const inserted =
+        this.#run(
+          `INSERT INTO meters (meter_id, address, public_key, name, inbox_id, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT DO NOTHING`,
+          meter.meterId,
+          meter.address,
+          meter.publicKey,
+          meter.name,
+          meter.inboxId,
+          meter.enrolledAt,
+        ) === 1;
+      const stored = this.getMeter(meter.meterId);
+      if (!stored) {
+        throw new ConflictError("this key or inbox id already belongs to another meter", {
+          value: { meterId: meter.meterId, address: meter.address, inboxId: meter.inboxId },
+        });
+      }
+      if (stored.address !== meter.address || stored.publicKey !== meter.publicKey) {
+        throw new ConflictError("meter id is registered with another key", { value: { meterId: meter.meterId } });
+      }
+      return { inserted, record: stored };
+    });
+  }
+
+  getMeter(meterId: string): MeterRecord | undefined {
+    const row = this.#get("SELECT * FROM meters WHERE meter_id = ?", meterId);
+    return row && this.#meter(row);
+  }
+
+  findMeterByAddress(addr: string): MeterRecord | undefined {
+    const row = this.#get("SELECT * FROM meters WHERE address = ?", address(addr));
+    return row && this.#meter(row);
+  }
+
+  listMeters(): MeterRecord[] {
+    return this.#all("SELECT * FROM meters ORDER BY meter_id").map((row) => this.#meter(row));
+  }
+
+  #meter(row: Row): MeterRecord {
+    return {
+      meterId: str(row, "meter_id"),
+      address: str(row, "address"),
+      publicKey: str(row, "public_key"),
+      name: str(row, "name"),
+      inboxId: str(row, "inbox_id"),
+      enrolledAt: num(row, "enrolled_at"),
+    };
+  }
+
+  // --- one-time ids -------------------------------------------------------------------------------------------
+
+  /**
+   * Records `(permanent id, one-time id)` when a ticket is issued (PROTOCOL §4). The same meter asking again for the
+   * same bidder is a no-op returning the first record; a bidder claimed by another meter is a `ConflictError`.
+   */
+  recordOneTimeId(input: Omit<OneTimeIdRecord, "issuedAt"> & { issuedAt?: number }): WriteResult<OneTimeIdRecord> {
+    return this.transaction(() => {
+      if (!this.getMeter(input.meterId)) throw new NotFoundError("unknown meter", { value: input.meterId, hint: "Enrol first." });
+      const record: OneTimeIdRecord = { ...input, bidder: address(input.bidder), issuedAt: input.issuedAt ?? this.#now() };
+      const inserted =
+        this.#run(
+          "INSERT INTO one_time_ids (bidder, meter_id, side, not_after, issued_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+          record.bidder,
+          record.meterId,
+          record.side,
+          record.notAfter,
+          record.issuedAt,
+        ) === 1;
+      const stored = this.lookupOneTimeId(record.bidder);
+      if (!stored || stored.meterId !== record.meterId) {
+        throw new ConflictError("one-time id already belongs to another meter", { value: record.bidder });
+      }
+      return { inserted, record: stored };
+    });
+  }
+
+  lookupOneTimeId(bidder: string): OneTimeIdRecord | undefined {
+    const row = this.#get("SELECT * FROM one_time_ids WHERE bidder = ?", address(bidder));
+    return (
+      row && {
+        bidder: str(row, "bidder"),
+        meterId: str(row, "meter_id"),
+        side: side(num(row, "side")),
+        notAfter: num(row, "not_after"),
+        issuedAt: num(row, "issued_at"),
+      }
+    );
+  }
+
+  // --- matches and trades -------------------------------------------------------------------------------------
+
+  /**
+   * Records a `Matched` event and opens its trade (id = `tradeIdOf(match)`), atomically. A replayed event returns
+   * the existing trade with `inserted: false`. Buyer and seller meters are filled in when their one-time ids are known.
+   */
+  recordMatch(input: MatchInput): { inserted: boolean; match: MatchRecord; trade: TradeRecord } {
+    return this.transaction(() => {
+      const match: MatchRecord = {
+        ...input,
+        buyId: address(input.buyId),
+        sellId: address(input.sellId),
+        txHash: input.txHash.toLowerCase(),
+        matchKey: matchKeyOf(input),
+      };
+      const inserted =
+        this.#run(
+          `INSERT INTO matches (match_key, buy_id, sell_id, tx_hash, block_number, log_index, observed_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          match.matchKey,
+          match.buyId,
+          match.sellId,
+          match.txHash,
+          match.blockNumber,
+          match.logIndex,
+          match.observedAt,
+        ) === 1;
+      const tradeId = tradeIdOf(match);
+      if (inserted) {
+        const now = this.#now();
+        this.#run(
+          `INSERT INTO trades (trade_id, match_key, status, buy_id, sell_id, buyer_meter_id, seller_meter_id, created_at, updated_at)
+           VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?)`,
+          tradeId,
+          match.matchKey,
+          match.buyId,
+          match.sellId,
+          this.lookupOneTimeId(match.buyId)?.meterId ?? null,
+          this.lookupOneTimeId(match.sellId)?.meterId ?? null,
+          now,
+          now,
+        );
+      }
+      const stored = this.#get("SELECT * FROM matches WHERE match_key = ?", match.matchKey);
+      if (!stored) throw new DatabaseError("match vanished after insert", { value: match.matchKey });
+      return { inserted, match: this.#match(stored), trade: this.#requireTrade(tradeId) };
+    });
+  }
+
+  #match(row: Row): MatchRecord {
+    return {
+      matchKey: str(row, "match_key"),
+      buyId: str(row, "buy_id"),
+      sellId: str(row, "sell_id"),
+      txHash: str(row, "tx_hash"),
+      blockNumber: num(row, "block_number"),
+      logIndex: num(row, "log_index"),
+      observedAt: num(row, "observed_at"),
+    };
+  }
+
+  getTrade(tradeId: string): TradeRecord | undefined {
+    const row = this.#get("SELECT * FROM trades WHERE trade_id = ?", tradeId.toLowerCase());
+    return row && this.#trade(row);
+  }
+
+  /** Trades by status, oldest first: what a restarted DSO resumes (`open`, `verified`, `disputed`). */
+  listTrades(filter: { status?: TradeStatus | readonly TradeStatus[] } = {}): TradeRecord[] {
+    const statuses = filter.status === undefined ? undefined : typeof filter.status === "string" ? [filter.status] : filter.status;
+    const rows =
+      statuses === undefined
+        ? this.#all("SELECT * FROM trades ORDER BY created_at, trade_id")
+        : this.#all(
+            `SELECT * FROM trades WHERE status IN (SELECT value FROM json_each(?)) ORDER BY created_at, trade_id`,
+            JSON.stringify(statuses),
+          );
+    return rows.map((row) => this.#trade(row));
+  }
+
+  #requireTrade(tradeId: string): TradeRecord {
+    const trade = this.getTrade(tradeId);
+    if (!trade) throw new NotFoundError("unknown trade", { value: tradeId });
+    return trade;
+  }
+
+  #trade(row: Row): TradeRecord {
+    const price = optNum(row, "price_micro_per_kwh");
+    const disputedBy = optNum(row, "disputed_by_side");
+    return {
+      tradeId: str(row, "trade_id") as Hex,
+      matchKey: str(row, "match_key"),
+      status: str(row, "status") as TradeStatus,
+      buyId: str(row, "buy_id"),
+      sellId: str(row, "sell_id"),
+      buyerMeterId: optStr(row, "buyer_meter_id"),
+      sellerMeterId: optStr(row, "seller_meter_id"),
+      buyOpening: parseOpening(optStr(row, "buy_opening")),
+      sellOpening: parseOpening(optStr(row, "sell_opening")),
+      terms:
+        price === null
+          ? null
+          : {
+              buyLevel: num(row, "buy_level"),
+              sellLevel: num(row, "sell_level"),
+              clearingRule: str(row, "clearing_rule") as ClearingRule,
+              priceMicroPerKWh: price,
+              quantityWh: num(row, "quantity_wh"),
+            },
+      voidReason: optStr(row, "void_reason"),
+      dispute: disputedBy === null ? null : { side: side(disputedBy), reason: str(row, "dispute_reason") },
+      createdAt: num(row, "created_at"),
+      updatedAt: num(row, "updated_at"),
+      settledAt: optNum(row, "settled_at"),
+    };
+  }
+
+  /**
+   * Stores a side's opening as received (PROTOCOL §5 step 2), before or after verification. The same opening again
+   * is a no-op; a different one for the same side is a `ConflictError` (a bid has exactly one opening).
+   */
+  recordOpening(tradeId: string, bidSide: Side, opening: Opening): { inserted: boolean; trade: TradeRecord } {
+    return this.transaction(() => {
+      const column = bidSide === 0 ? "buy_opening" : "sell_opening";
+      const json = openingJson(opening);
+      const inserted =
+        this.#run(`UPDATE trades SET ${column} = ?, updated_at = ? WHERE trade_id = ? AND ${column} IS NULL`, json, this.#now(), tradeId.toLowerCase()) === 1;
+      const trade = this.#requireTrade(tradeId);
+      const stored = bidSide === 0 ? trade.buyOpening : trade.sellOpening;
+      if (!inserted && (stored === null || openingJson(stored) !== json)) {
+        throw new ConflictError("a different opening is already stored for this side", { value: { tradeId, side: bidSide } });
+      }
+      return { inserted, trade };
+    });
+  }
+
+  #transition(tradeId: string, to: TradeStatus, set: string, params: SQLInputValue[]): TransitionResult {
+    return this.transaction(() => {
+      const current = this.#requireTrade(tradeId);
+      if (current.status === to) return { changed: false, trade: current };
+      if (!TRADE_TRANSITIONS[current.status].includes(to)) {
+        throw new IllegalTradeTransitionError(`trade is ${current.status}, cannot become ${to}`, { value: tradeId });
+      }
+      this.#run(
+        `UPDATE trades SET status = ?, updated_at = ?${set ? `, ${set}` : ""} WHERE trade_id = ? AND status = ?`,
+        to,
+        this.#now(),
+        ...params,
+        current.tradeId,
+        current.status,
+      );
+      return { changed: true, trade: this.#requireTrade(tradeId) };
+    });
+  }
+
+  /**
+   * Fixes a verified trade's terms (PROTOCOL §5 step 3). Both one-time ids must be known (tickets issued by this
+   * DSO), so the trade is bound to the two permanent ids that will be billed.
+   */
+  markVerified(tradeId: string, terms: TradeTermsRecord): TransitionResult {
+    return this.transaction(() => {
+      const trade = this.#requireTrade(tradeId);
+      const buyer = this.lookupOneTimeId(trade.buyId);
+      const seller = this.lookupOneTimeId(trade.sellId);
+      if (!buyer || !seller) {
+        throw new NotFoundError("a matched one-time id was not issued a ticket by this DSO", {
+          value: { buyId: buyer ? undefined : trade.buyId, sellId: seller ? undefined : trade.sellId },
+        });
+      }
+      if (trade.status === "verified" && trade.terms && JSON.stringify(trade.terms) !== JSON.stringify(terms)) {
+        throw new ConflictError("trade already verified with other terms", { value: { stored: trade.terms, given: terms } });
+      }
+      return this.#transition(
+        tradeId,
+        "verified",
+        "buyer_meter_id = ?, seller_meter_id = ?, buy_level = ?, sell_level = ?, clearing_rule = ?, price_micro_per_kwh = ?, quantity_wh = ?",
+        [buyer.meterId, seller.meterId, terms.buyLevel, terms.sellLevel, terms.clearingRule, terms.priceMicroPerKWh, terms.quantityWh],
+      );
+    });
+  }
+
+  /** Voids a trade (no opening in time, an opening that does not verify, or an upheld dispute; step 5). */
+  voidTrade(tradeId: string, reason: string): TransitionResult {
+    return this.#transition(tradeId, "voided", "void_reason = ?", [reason]);
+  }
+
+  /** Records a meter's dispute of a verified trade (step 4). */
+  disputeTrade(tradeId: string, dispute: { side: Side; reason: string }): TransitionResult {
+    return this.#transition(tradeId, "disputed", "disputed_by_side = ?, dispute_reason = ?", [dispute.side, dispute.reason]);
+  }
+
+  // --- readings -----------------------------------------------------------------------------------------------
+
+  /** Stores a meter's measurement for a trade (step 6); one per trade and side, the first one wins. */
+  recordReading(input: ReadingInput): WriteResult<ReadingRecord> {
+    return this.transaction(() => {
+      const reading: ReadingInput = { ...input, tradeId: input.tradeId.toLowerCase(), bidder: address(input.bidder) };
+      const inserted =
+        this.#run(
+          `INSERT INTO readings (trade_id, side, meter_id, bidder, energy_wh, measured_at, received_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          reading.tradeId,
+          reading.side,
+          reading.meterId,
+          reading.bidder,
+          reading.energyWh,
+          reading.measuredAt,
+          reading.receivedAt,
+        ) === 1;
+      const stored = this.readingsOf(reading.tradeId)[reading.side === 0 ? "buy" : "sell"];
+      if (!stored) throw new DatabaseError("reading vanished after insert", { value: reading });
+      return { inserted, record: stored };
+    });
+  }
+
+  readingsOf(tradeId: string): { buy?: ReadingRecord; sell?: ReadingRecord } {
+    const result: { buy?: ReadingRecord; sell?: ReadingRecord } = {};
+    for (const row of this.#all("SELECT * FROM readings WHERE trade_id = ?", tradeId.toLowerCase())) {
+      const reading: ReadingRecord = {
+        tradeId: str(row, "trade_id"),
+        side: side(num(row, "side")),
+        meterId: str(row, "meter_id"),
+        bidder: str(row, "bidder"),
+        energyWh: num(row, "energy_wh"),
+        measuredAt: num(row, "measured_at"),
+        receivedAt: num(row, "received_at"),
+      };
+      result[reading.side === 0 ? "buy" : "sell"] = reading;
+    }
+    return result;
+  }
+
+  // --- ledger -------------------------------------------------------------------------------------------------
+
+  /**
+   * Posts a trade's settlement (step 7) and marks it settled, in one transaction. The postings must sum to zero.
+   * Settling again is a no-op (`inserted: false`) returning the stored entries.
+   */
+  settleTrade(tradeId: string, settlement: { postings: readonly Posting[]; period: string; settledAt: number }): { inserted: boolean; entries: LedgerEntry[] } {
+    return this.transaction(() => {
+      const trade = this.#requireTrade(tradeId);
+      if (trade.status === "settled") return { inserted: false, entries: this.ledgerEntries({ tradeId }) };
+      if (!TRADE_TRANSITIONS[trade.status].includes("settled")) {
+        throw new IllegalTradeTransitionError(`trade is ${trade.status}, cannot be settled`, { value: tradeId });
+      }
+      assertBalanced(settlement.postings);
+      for (const posting of settlement.postings) {
+        const meterId = posting.account.startsWith("meter:") ? posting.account.slice("meter:".length) : null;
+        this.#run(
+          `INSERT INTO ledger_entries (trade_id, account, meter_id, kind, amount_micro, memo, period, posted_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          trade.tradeId,
+          posting.account,
+          meterId,
+          posting.kind,
+          posting.amountMicro,
+          posting.memo,
+          settlement.period,
+          settlement.settledAt,
+        );
+      }
+      this.#run("UPDATE trades SET status = 'settled', settled_at = ?, updated_at = ? WHERE trade_id = ?", settlement.settledAt, this.#now(), trade.tradeId);
+      return { inserted: true, entries: this.ledgerEntries({ tradeId }) };
+    });
+  }
+
+  ledgerEntries(filter: { tradeId?: string; meterId?: string; period?: string } = {}): LedgerEntry[] {
+    return this.#all(
+      `SELECT * FROM ledger_entries
+       WHERE (?1 IS NULL OR trade_id = ?1) AND (?2 IS NULL OR meter_id = ?2) AND (?3 IS NULL OR period = ?3)
+       ORDER BY entry_id`,
+      filter.tradeId?.toLowerCase() ?? null,
+      filter.meterId ?? null,
+      filter.period ?? null,
+    ).map((row) => ({
+      entryId: num(row, "entry_id"),
+      tradeId: str(row, "trade_id"),
+      account: str(row, "account") as LedgerAccount,
+      meterId: optStr(row, "meter_id"),
+      kind: str(row, "kind") as PostingKind,
+      amountMicro: num(row, "amount_micro"),
+      memo: str(row, "memo"),
+      period: str(row, "period"),
+      postedAt: num(row, "posted_at"),
+    }));
+  }
+
+  /** A prosumer's bill for a period (from the `bills` view), with its entries. Zero when it did not trade. */
+  bill(meterId: string, period: string): Bill {
+    const row = this.#get("SELECT * FROM bills WHERE meter_id = ? AND period = ?", meterId, period);
+    return {
+      meterId,
+      period,
+      totalMicro: row ? num(row, "total_micro") : 0,
+      tradeCount: row ? num(row, "trade_count") : 0,
+      entries: this.ledgerEntries({ meterId, period }),
+    };
+  }
+
+  /** Every bill (optionally of one period), by meter id. */
+  bills(period?: string): Bill[] {
+    return this.#all("SELECT meter_id, period FROM bills WHERE (?1 IS NULL OR period = ?1) ORDER BY meter_id, period", period ?? null).map((row) =>
+      this.bill(str(row, "meter_id"), str(row, "period")),
+    );
+  }
+
+  /** Sum of every entry: 0 in a balanced ledger. */
+  ledgerTotal(): number {
+    const row = this.#get("SELECT COALESCE(SUM(amount_micro), 0) AS total FROM ledger_entries");
+    return row ? num(row, "total") : 0;
+  }
+
+  /** Trades whose entries do not sum to zero (always empty unless the database was edited by hand). */
+  unbalancedTrades(): string[] {
+    return this.#all("SELECT trade_id FROM ledger_entries GROUP BY trade_id HAVING SUM(amount_micro) <> 0").map((row) => str(row, "trade_id"));
+  }
+
+  // --- settings -----------------------------------------------------------------------------------------------
+
+  setSetting(key: string, value: unknown): void {
+    this.#run(
+      `INSERT INTO dso_settings (key, value, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+      key,
+      JSON.stringify(value),
+      this.#now(),
+    );
+  }
+
+  getSetting(key: string): unknown {
+    const row = this.#get("SELECT value FROM dso_settings WHERE key = ?", key);
+    return row ? (JSON.parse(str(row, "value")) as unknown) : undefined;
+  }
+}

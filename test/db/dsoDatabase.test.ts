@@ -1,0 +1,296 @@
+// Integration: the DSO database on a real SQLite file in a temp dir — migrations, idempotent writes, ledger and bills.
+import { Wallet } from "ethers";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  ConflictError,
+  IllegalTradeTransitionError,
+  NotFoundError,
+  openDsoDatabase,
+  type DsoDatabase,
+} from "../../actors/db/dsoDatabase.ts";
+import { DSO_MIGRATIONS, MigrationError } from "../../actors/db/migrations.ts";
+import { loadSqlite } from "../../actors/db/sqlite.ts";
+import { defaultMarketConfig } from "../../actors/protocol/marketConfig.ts";
+import { tradeIdOf, type Opening, type Side } from "../../actors/protocol/schemas.ts";
+import { UnbalancedPostingsError, settleTrade as computeSettlement } from "../../actors/protocol/settlement.ts";
+
+let dir: string;
+let path: string;
+let db: DsoDatabase;
+let clock = 1_780_000_000_000;
+const now = () => ++clock;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "gridveil-db-"));
+  path = join(dir, "dso.sqlite");
+  db = openDsoDatabase(path, { now });
+});
+afterEach(async () => {
+  db.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function enrol(meterId: string) {
+  const wallet = Wallet.createRandom();
+  return db.enrolMeter({ meterId, address: wallet.address, publicKey: wallet.signingKey.publicKey, name: `House ${meterId}`, inboxId: `inbox-${meterId.toLowerCase()}` }).record;
+}
+
+function opening(priceLevel: number, quantityWh: number): Opening {
+  return { priceLevel, quantityWh, salt: `0x${"5a".repeat(32)}`, alpha: "11", beta: "13" };
+}
+
+/** A matched pair of one-time ids belonging to two meters, recorded as tickets and a match. */
+function matchedTrade(buyerMeter: string, sellerMeter: string, logIndex = 0) {
+  const buyId = Wallet.createRandom().address;
+  const sellId = Wallet.createRandom().address;
+  db.recordOneTimeId({ bidder: buyId, meterId: buyerMeter, side: 0, notAfter: 1_900_000_000 });
+  db.recordOneTimeId({ bidder: sellId, meterId: sellerMeter, side: 1, notAfter: 1_900_000_000 });
+  const txHash = `0x${(logIndex + 1).toString(16).padStart(64, "0")}`;
+  return db.recordMatch({ buyId, sellId, txHash, blockNumber: 10, logIndex, observedAt: now() });
+}
+
+describe("migrations", () => {
+  it("load node:sqlite without its experimental warning, but let other warnings through", () => {
+    // A fresh process: the test runner may already have loaded node:sqlite, which would hide the warning.
+    const script = [
+      `const { openDsoDatabase } = await import(${JSON.stringify(new URL("../../actors/db/dsoDatabase.ts", import.meta.url).href)});`,
+      `openDsoDatabase(":memory:").close();`,
+      `process.emitWarning("still here", "ExperimentalWarning");`,
+    ].join("\n");
+    const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8" });
+    expect(child.status, child.stderr).toBe(0);
+    expect(child.stderr).not.toMatch(/SQLite is an experimental feature/);
+    expect(child.stderr).toMatch(/still here/);
+  });
+
+  it("apply every migration once; reopening applies nothing and keeps the data", () => {
+    expect(db.schemaVersion).toBe(DSO_MIGRATIONS.at(-1)?.version);
+    enrol("A");
+    db.setSetting("market", { contract: "0x01" });
+    db.close();
+    db = openDsoDatabase(path, { now });
+    expect(db.schemaVersion).toBe(2);
+    expect(db.getMeter("A")?.name).toBe("House A");
+    expect(db.getSetting("market")).toEqual({ contract: "0x01" });
+    const raw = new (loadSqlite().DatabaseSync)(path);
+    expect(raw.prepare("SELECT version FROM schema_migrations ORDER BY version").all().map((r) => r.version)).toEqual([1, 2]);
+    raw.close();
+  });
+
+  it("roll back a failing migration completely and leave the database usable", () => {
+    db.close();
+    const broken = [...DSO_MIGRATIONS, { version: 3, name: "broken", sql: "CREATE TABLE half_done (x INTEGER); INSERT INTO nowhere VALUES (1);" }];
+    expect(() => openDsoDatabase(path, { migrations: broken })).toThrow(MigrationError);
+    const raw = new (loadSqlite().DatabaseSync)(path);
+    expect(raw.prepare("SELECT name FROM sqlite_master WHERE name = 'half_done'").get()).toBeUndefined();
+    expect(raw.prepare("SELECT MAX(version) AS v FROM schema_migrations").get()?.v).toBe(2);
+    raw.close();
+    db = openDsoDatabase(path, { now });
+    expect(db.schemaVersion).toBe(2);
+    // A fixed migration 3 then applies once.
+    db.close();
+    const fixed = [...DSO_MIGRATIONS, { version: 3, name: "fixed", sql: "CREATE TABLE half_done (x INTEGER);" }];
+    expect(openDsoDatabase(path, { migrations: fixed }).schemaVersion).toBe(3);
+    db = openDsoDatabase(path, { migrations: fixed });
+    expect(db.schemaVersion).toBe(3);
+  });
+
+  it("refuse a database written by a newer program", () => {
+    db.close();
+    const newer = [...DSO_MIGRATIONS, { version: 9, name: "future", sql: "SELECT 1;" }];
+    openDsoDatabase(path, { migrations: newer }).close();
+    expect(() => openDsoDatabase(path)).toThrow(/newer than this program/);
+    db = openDsoDatabase(path, { migrations: newer });
+  });
+
+  it("work in memory for unit tests", () => {
+    const memory = openDsoDatabase(":memory:");
+    expect(memory.schemaVersion).toBe(2);
+    memory.close();
+  });
+});
+
+describe("registry and one-time ids", () => {
+  it("make enrolment idempotent and refuse a second key for a meter or a key reused by another meter", () => {
+    const wallet = Wallet.createRandom();
+    const input = { meterId: "M1", address: wallet.address.toLowerCase(), publicKey: wallet.signingKey.publicKey, name: "M1", inboxId: "ibx1" };
+    const first = db.enrolMeter(input);
+    expect(first.inserted).toBe(true);
+    expect(first.record.address).toBe(wallet.address);
+    const again = db.enrolMeter({ ...input, inboxId: "other", name: "renamed" });
+    expect(again).toEqual({ inserted: false, record: first.record });
+    const other = Wallet.createRandom();
+    expect(() => db.enrolMeter({ ...input, address: other.address, publicKey: other.signingKey.publicKey })).toThrow(ConflictError);
+    expect(() => db.enrolMeter({ ...input, meterId: "M2", inboxId: "ibx2" })).toThrow(ConflictError);
+    expect(() => db.enrolMeter({ meterId: "M3", address: other.address, publicKey: other.signingKey.publicKey, name: "M3", inboxId: "ibx1" })).toThrow(ConflictError);
+    expect(db.findMeterByAddress(wallet.address.toLowerCase())?.meterId).toBe("M1");
+    expect(db.listMeters().map((m) => m.meterId)).toEqual(["M1"]);
+  });
+
+  it("link a one-time id to exactly one meter", () => {
+    enrol("A");
+    enrol("B");
+    const bidder = Wallet.createRandom().address;
+    expect(db.recordOneTimeId({ bidder, meterId: "A", side: 1, notAfter: 5 }).inserted).toBe(true);
+    expect(db.recordOneTimeId({ bidder: bidder.toLowerCase(), meterId: "A", side: 1, notAfter: 5 }).inserted).toBe(false);
+    expect(() => db.recordOneTimeId({ bidder, meterId: "B", side: 1, notAfter: 5 })).toThrow(ConflictError);
+    expect(() => db.recordOneTimeId({ bidder: Wallet.createRandom().address, meterId: "nobody", side: 0, notAfter: 5 })).toThrow(NotFoundError);
+    expect(db.lookupOneTimeId(bidder)).toMatchObject({ meterId: "A", side: 1, notAfter: 5 });
+  });
+});
+
+describe("trades", () => {
+  it("run a trade from match to settlement with every step idempotent", () => {
+    enrol("BUYER");
+    enrol("SELLER");
+    const first = matchedTrade("BUYER", "SELLER");
+    expect(first.inserted).toBe(true);
+    const { trade } = first;
+    expect(trade).toMatchObject({ status: "open", buyerMeterId: "BUYER", sellerMeterId: "SELLER", terms: null });
+    expect(trade.tradeId).toBe(tradeIdOf(first.match));
+
+    // The same Matched event replayed (gateway restart, redelivery).
+    const replay = db.recordMatch({ ...first.match, buyId: first.match.buyId.toLowerCase(), txHash: first.match.txHash.toUpperCase().replace("0X", "0x") });
+    expect(replay.inserted).toBe(false);
+    expect(replay.trade.tradeId).toBe(trade.tradeId);
+
+    expect(db.recordOpening(trade.tradeId, 0, opening(7, 2000)).inserted).toBe(true);
+    expect(db.recordOpening(trade.tradeId, 0, opening(7, 2000)).inserted).toBe(false);
+    expect(() => db.recordOpening(trade.tradeId, 0, opening(6, 2000))).toThrow(ConflictError);
+    db.recordOpening(trade.tradeId, 1, opening(4, 1500));
+
+    const terms = { buyLevel: 7, sellLevel: 4, clearingRule: "midpoint" as const, priceMicroPerKWh: 210_000, quantityWh: 1500 };
+    expect(db.markVerified(trade.tradeId, terms).changed).toBe(true);
+    expect(db.markVerified(trade.tradeId, terms).changed).toBe(false);
+    expect(() => db.markVerified(trade.tradeId, { ...terms, quantityWh: 1 })).toThrow(ConflictError);
+
+    const reading = (side: Side, energyWh: number) => ({
+      tradeId: trade.tradeId,
+      side,
+      meterId: side === 0 ? "BUYER" : "SELLER",
+      bidder: side === 0 ? trade.buyId : trade.sellId,
+      energyWh,
+      measuredAt: now(),
+      receivedAt: now(),
+    });
+    expect(db.recordReading(reading(1, 1200)).inserted).toBe(true);
+    const repeated = db.recordReading(reading(1, 9999));
+    expect(repeated).toMatchObject({ inserted: false, record: { energyWh: 1200 } });
+    db.recordReading(reading(0, 1500));
+    const readings = db.readingsOf(trade.tradeId);
+    expect([readings.buy?.energyWh, readings.sell?.energyWh]).toEqual([1500, 1200]);
+
+    const settlement = computeSettlement(
+      { buyerMeterId: "BUYER", sellerMeterId: "SELLER", priceMicroPerKWh: 210_000, quantityWh: 1500, fedWh: 1200, consumedWh: 1500 },
+      defaultMarketConfig(),
+    );
+    const settled = db.settleTrade(trade.tradeId, { postings: settlement.postings, period: "2026-05", settledAt: now() });
+    expect(settled.inserted).toBe(true);
+    expect(settled.entries).toHaveLength(settlement.postings.length);
+    expect(db.settleTrade(trade.tradeId, { postings: settlement.postings, period: "2026-05", settledAt: now() })).toEqual({
+      inserted: false,
+      entries: settled.entries,
+    });
+    expect(db.getTrade(trade.tradeId)).toMatchObject({ status: "settled", terms });
+    expect(db.ledgerTotal()).toBe(0);
+
+    // Bills: the buyer pays energy, shortfall at retail and half the fee; the seller earns energy minus imbalance and fee.
+    const buyerBill = db.bill("BUYER", "2026-05");
+    expect(buyerBill.totalMicro).toBe(-(252_000 + 96_000 + 9_000));
+    expect(buyerBill.totalMicro).toBe(buyerBill.entries.reduce((sum, e) => sum + e.amountMicro, 0));
+    expect(db.bill("SELLER", "2026-05").totalMicro).toBe(252_000 - 120_000 - 9_000);
+    expect(db.bill("SELLER", "2026-06")).toMatchObject({ totalMicro: 0, entries: [] });
+  });
+
+  it("refuse impossible transitions and unbalanced postings", () => {
+    enrol("A");
+    enrol("B");
+    const { trade } = matchedTrade("A", "B");
+    const postings = [{ account: "meter:A" as const, kind: "energy.buy" as const, amountMicro: -5, memo: "" }];
+    expect(() => db.settleTrade(trade.tradeId, { postings, period: "2026-05", settledAt: 1 })).toThrow(IllegalTradeTransitionError);
+    expect(() => db.disputeTrade(trade.tradeId, { side: 0, reason: "ciphertext-mismatch" })).toThrow(IllegalTradeTransitionError);
+    db.markVerified(trade.tradeId, { buyLevel: 1, sellLevel: 1, clearingRule: "seller", priceMicroPerKWh: 1, quantityWh: 1 });
+    expect(() => db.settleTrade(trade.tradeId, { postings, period: "2026-05", settledAt: 1 })).toThrow(UnbalancedPostingsError);
+    expect(db.ledgerEntries({ tradeId: trade.tradeId })).toEqual([]);
+    expect(db.getTrade(trade.tradeId)?.status).toBe("verified");
+    expect(db.disputeTrade(trade.tradeId, { side: 1, reason: "ciphertext-mismatch" }).trade.dispute).toEqual({ side: 1, reason: "ciphertext-mismatch" });
+    expect(db.voidTrade(trade.tradeId, "disputed").changed).toBe(true);
+    expect(db.voidTrade(trade.tradeId, "disputed").changed).toBe(false);
+    expect(() => db.markVerified(trade.tradeId, { buyLevel: 1, sellLevel: 1, clearingRule: "seller", priceMicroPerKWh: 1, quantityWh: 1 })).toThrow(
+      IllegalTradeTransitionError,
+    );
+    expect(db.listTrades({ status: "voided" }).map((t) => t.voidReason)).toEqual(["disputed"]);
+    expect(() => db.getTrade("0x00") ?? db.voidTrade("0x00", "x")).toThrow(NotFoundError);
+  });
+
+  it("refuse to verify a match whose one-time ids this DSO never issued", () => {
+    enrol("A");
+    const { trade } = db.recordMatch({ buyId: Wallet.createRandom().address, sellId: Wallet.createRandom().address, txHash: `0x${"77".repeat(32)}`, blockNumber: 1, logIndex: 0, observedAt: 1 });
+    expect(trade.buyerMeterId).toBeNull();
+    expect(() => db.markVerified(trade.tradeId, { buyLevel: 1, sellLevel: 1, clearingRule: "seller", priceMicroPerKWh: 1, quantityWh: 1 })).toThrow(NotFoundError);
+  });
+
+  it("keep the ledger append-only even for direct SQL", () => {
+    enrol("A");
+    enrol("B");
+    const { trade } = matchedTrade("A", "B");
+    db.markVerified(trade.tradeId, { buyLevel: 2, sellLevel: 1, clearingRule: "midpoint", priceMicroPerKWh: 100, quantityWh: 1000 });
+    db.settleTrade(trade.tradeId, {
+      postings: [
+        { account: "meter:A", kind: "energy.buy", amountMicro: -100, memo: "" },
+        { account: "meter:B", kind: "energy.sell", amountMicro: 100, memo: "" },
+      ],
+      period: "2026-05",
+      settledAt: 1,
+    });
+    const raw = new (loadSqlite().DatabaseSync)(path);
+    expect(() => raw.exec("UPDATE ledger_entries SET amount_micro = 0")).toThrow(/append-only/);
+    expect(() => raw.exec("DELETE FROM ledger_entries")).toThrow(/append-only/);
+    raw.close();
+  });
+
+  it("resume in-flight trades and keep bills after a reopen; bills equal the sums of entries on random trades", () => {
+    const meters = ["M0", "M1", "M2", "M3", "M4", "M5"];
+    meters.forEach(enrol);
+    const config = defaultMarketConfig();
+    let seed = 42;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const expected = new Map<string, number>();
+    const inFlight: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const buyer = meters[Math.floor(random() * 6)];
+      const seller = meters[(meters.indexOf(buyer) + 1 + Math.floor(random() * 5)) % 6];
+      const { trade } = matchedTrade(buyer, seller, i);
+      if (i % 10 === 9) {
+        inFlight.push(trade.tradeId);
+        continue;
+      }
+      const quantityWh = 1 + Math.floor(random() * 5000);
+      const priceMicroPerKWh = 100_000 + 20_000 * Math.floor(random() * 10);
+      db.markVerified(trade.tradeId, { buyLevel: 9, sellLevel: 0, clearingRule: "midpoint", priceMicroPerKWh, quantityWh });
+      const s = computeSettlement(
+        { buyerMeterId: buyer, sellerMeterId: seller, priceMicroPerKWh, quantityWh, fedWh: Math.floor(random() * 6000), consumedWh: Math.floor(random() * 6000) },
+        config,
+      );
+      const period = i % 2 === 0 ? "2026-05" : "2026-06";
+      db.settleTrade(trade.tradeId, { postings: s.postings, period, settledAt: now() });
+      for (const p of s.postings) if (p.account.startsWith("meter:")) expected.set(`${p.account.slice(6)}|${period}`, (expected.get(`${p.account.slice(6)}|${period}`) ?? 0) + p.amountMicro);
+    }
+    db.close();
+    db = openDsoDatabase(path, { now });
+    expect(db.listTrades({ status: ["open", "verified", "disputed"] }).map((t) => t.tradeId)).toEqual(inFlight);
+    expect(db.ledgerTotal()).toBe(0);
+    expect(db.unbalancedTrades()).toEqual([]);
+    const bills = db.bills();
+    expect(bills.length).toBe(expected.size);
+    for (const bill of bills) {
+      expect(bill.totalMicro).toBe(expected.get(`${bill.meterId}|${bill.period}`));
+      expect(bill.totalMicro).toBe(bill.entries.reduce((sum, e) => sum + e.amountMicro, 0));
+    }
+    expect(db.bills("2026-06").every((b) => b.period === "2026-06")).toBe(true);
+  });
+});
