@@ -17,6 +17,8 @@ export type StartNatsServerOptions = {
   binary?: string;
   /** How long to wait for the server to accept connections. */
   startTimeoutMs?: number;
+  /** A nats-server configuration file (users, permissions…); host, port and JetStream flags still come from here. */
+  configFile?: string;
 };
 
 export type NatsServerHandle = {
@@ -83,7 +85,10 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   const jetstream = options.jetstream ?? true;
   const workDir = await mkdtemp(join(tmpdir(), "gridveil-nats-"));
   const storeDir = jetstream ? (options.storeDir ?? join(workDir, "jetstream")) : undefined;
-  const args = ["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", workDir, "-n", `gridveil-${process.pid}`];
+  const args = [
+    ...(options.configFile ? ["-c", options.configFile] : []),
+    ...["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", workDir, "-n", `gridveil-${process.pid}`],
+  ];
   if (storeDir) args.push("-js", "-sd", storeDir);
 
   const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });

@@ -1,0 +1,45 @@
+// One way for every actor to connect: named connection, endless reconnects, optional per-meter reply-inbox prefix.
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { GridveilError } from "../errors.ts";
+import { NATS_INSTALL_HINT } from "./server.ts";
+
+export type ConnectNatsOptions = {
+  url: string;
+  /** Shown by the server (`nats server report connections`): `gridveil-dso`, `gridveil-meter-<id>`. */
+  name: string;
+  /** `replyInboxPrefix(inboxId)` for meters, so their NATS account can be limited to their own replies. */
+  inboxPrefix?: string;
+  user?: string;
+  pass?: string;
+  /** Milliseconds to wait for the first connection. */
+  timeoutMs?: number;
+};
+
+export type NatsClients = { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager };
+
+export class NatsUnavailableError extends GridveilError {
+  override name = "NatsUnavailableError";
+}
+
+/**
+ * Connects (reconnecting forever once connected: an actor outlives a NATS restart) and returns the core connection
+ * with its JetStream client and manager.
+ */
+export async function connectNats(options: ConnectNatsOptions): Promise<NatsClients> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: options.url,
+      name: options.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      timeout: options.timeoutMs ?? 5_000,
+      ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
+      ...(options.user ? { user: options.user, pass: options.pass } : {}),
+    });
+  } catch (cause) {
+    throw new NatsUnavailableError("cannot connect to NATS", { value: options.url, hint: NATS_INSTALL_HINT, cause });
+  }
+  return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+}
