@@ -51,7 +51,8 @@ export function randomWallet(): Wallet {
 export async function createMarketFixture(levels: number, contractName: MarketContractName = "GridveilMarket"): Promise<MarketFixture> {
   await initCurve();
   const connection = await hre.network.create();
-  const provider = new BrowserProvider(connection.provider);
+  // No response cache: tests read block numbers and logs right after mining.
+  const provider = new BrowserProvider(connection.provider, undefined, { cacheTimeout: -1 });
   const deployer = await provider.getSigner(0);
   const dso = randomWallet();
   const dim = dimensionFor(levels);
