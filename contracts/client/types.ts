@@ -48,6 +48,8 @@ type View<A extends unknown[], R> = BaseContractMethod<A, R, R>;
 export type GridveilMarketContract = BaseContract & {
   placeBid: Send<[bid: SignedBid], bigint>;
   placeBids: Send<[bids: SignedBid[]], bigint[]>;
+  /** The batch's self-call hook: any other caller gets OnlySelf. */
+  placeBidFromBatch: Send<[bid: SignedBid], bigint>;
   cancelBid: Send<[bidId: bigint, signature: Hex], void>;
   purgeExpired: Send<[bidIds: bigint[]], bigint>;
   dim: View<[], bigint>;
