@@ -1,0 +1,120 @@
+// The plaintext reference order book: matching rule, heap order, bottom-up removal cost, expiry and rejections.
+import { describe, expect, it } from "vitest";
+import { BUY, heapViolations, MAX_EXPIRED_DROPS, ReferenceBookError, ReferenceOrderBook, SELL, type BookSide } from "../../actors/protocol/referenceOrderBook.ts";
+
+const FAR = 1_000_000;
+
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe("ReferenceOrderBook", () => {
+  it("a buy takes the cheapest sell when buy ≥ sell (ties match); otherwise it rests", () => {
+    const book = new ReferenceOrderBook();
+    book.place({ side: SELL, priceLevel: 6, notAfter: FAR }, 0);
+    book.place({ side: SELL, priceLevel: 4, notAfter: FAR }, 0);
+    expect(book.place({ side: BUY, priceLevel: 3, notAfter: FAR }, 0)).toMatchObject({ ok: true, bidId: 3, matchedWith: undefined });
+    expect(book.place({ side: BUY, priceLevel: 4, notAfter: FAR }, 0)).toMatchObject({ ok: true, bidId: 4, matchedWith: 2 });
+    expect(book.place({ side: SELL, priceLevel: 3, notAfter: FAR }, 0)).toMatchObject({ ok: true, bidId: 5, matchedWith: 3 });
+    expect(book.matches()).toEqual([
+      { buyId: 4, sellId: 2 },
+      { buyId: 3, sellId: 5 },
+    ]);
+    expect(book.heap(SELL)).toEqual([1]);
+    expect(book.heap(BUY)).toEqual([]);
+  });
+
+  it("keeps both heaps ordered and the book uncrossed through 2,000 random places, cancels and purges", () => {
+    const random = mulberry32(7);
+    const book = new ReferenceOrderBook();
+    let now = 0;
+    for (let step = 0; step < 2000; step++) {
+      now += Math.floor(random() * 3);
+      const action = random();
+      const open = [...book.heap(BUY), ...book.heap(SELL)];
+      if (action < 0.1 && open.length > 0) {
+        book.cancel(open[Math.floor(random() * open.length)]!);
+      } else if (action < 0.15) {
+        book.purge(book.expiredOpenBids(now).slice(0, 5), now);
+      } else {
+        const side: BookSide = random() < 0.5 ? BUY : SELL;
+        const result = book.place({ side, priceLevel: Math.floor(random() * 20), notAfter: now + Math.floor(random() * 200) }, now);
+        if (result.ok && result.matchedWith !== undefined) {
+          const [buyId, sellId] = side === BUY ? [result.bidId, result.matchedWith] : [result.matchedWith, result.bidId];
+          expect(book.priceLevel(buyId)).toBeGreaterThanOrEqual(book.priceLevel(sellId));
+          expect(book.notAfter(result.matchedWith)).toBeGreaterThanOrEqual(now);
+        }
+      }
+      for (const side of [BUY, SELL]) expect(heapViolations(side, book.heap(side), (id) => book.priceLevel(id))).toEqual([]);
+    }
+    expect(book.matches().length).toBeGreaterThan(300);
+  });
+
+  it("removes the root with about log2(n) + 1 comparisons, never more than two per level", () => {
+    const random = mulberry32(11);
+    const book = new ReferenceOrderBook();
+    for (let i = 0; i < 1023; i++) book.place({ side: SELL, priceLevel: Math.floor(random() * 1000), notAfter: FAR }, 0);
+    let total = 0;
+    const pops = 200;
+    for (let i = 0; i < pops; i++) {
+      const before = book.compareCount;
+      // A buy at the top level always matches the root: 1 comparison for the match, the rest is the removal.
+      book.place({ side: BUY, priceLevel: 999, notAfter: FAR }, 0);
+      const removal = book.compareCount - before - 1;
+      expect(removal).toBeLessThanOrEqual(2 * Math.floor(Math.log2(1023 - i)));
+      total += removal;
+    }
+    expect(total / pops).toBeLessThan(Math.log2(1023) + 2.5);
+  });
+
+  it("drops expired roots lazily, at most MAX_EXPIRED_DROPS per bid, and restores everything when it gives up", () => {
+    const book = new ReferenceOrderBook();
+    for (const priceLevel of [1, 2, 3]) book.place({ side: SELL, priceLevel, notAfter: 10 }, 0);
+    book.place({ side: SELL, priceLevel: 8, notAfter: FAR }, 0);
+    const heapBefore = [...book.heap(SELL)];
+    const eventsBefore = book.events.length;
+    expect(MAX_EXPIRED_DROPS).toBe(2);
+    expect(book.place({ side: BUY, priceLevel: 9, notAfter: FAR }, 11)).toEqual({ ok: false, reason: "ExpiredBacklog", events: [] });
+    expect(book.heap(SELL)).toEqual(heapBefore);
+    expect(book.events.length).toBe(eventsBefore);
+    expect(book.bidCount).toBe(4);
+    expect([1, 2, 3].map((id) => book.status(id))).toEqual(["open", "open", "open"]);
+    expect(book.purge([1], 11)).toEqual([1]);
+    const result = book.place({ side: BUY, priceLevel: 9, notAfter: FAR }, 11);
+    expect(result).toMatchObject({ ok: true, bidId: 5, matchedWith: 4 });
+    expect(result.events.map((event) => event.type)).toEqual(["placed", "expired", "expired", "matched"]);
+  });
+
+  it("a bid still matches at notAfter and is expired one second later; an expired ticket uses no id", () => {
+    const book = new ReferenceOrderBook();
+    book.place({ side: SELL, priceLevel: 1, notAfter: 10 }, 0);
+    expect(book.place({ side: BUY, priceLevel: 1, notAfter: FAR }, 10)).toMatchObject({ matchedWith: 1 });
+    book.place({ side: SELL, priceLevel: 1, notAfter: 10 }, 0);
+    expect(book.place({ side: BUY, priceLevel: 1, notAfter: FAR }, 11)).toMatchObject({ matchedWith: undefined });
+    expect(book.status(3)).toBe("expired");
+    expect(book.place({ side: BUY, priceLevel: 1, notAfter: 5 }, 11)).toEqual({ ok: false, reason: "TicketExpired", events: [] });
+    expect(book.bidCount).toBe(4);
+  });
+
+  it("rejects what the contract rejects: cancelling a closed or unknown bid", () => {
+    const book = new ReferenceOrderBook();
+    book.place({ side: SELL, priceLevel: 1, notAfter: FAR }, 0);
+    book.cancel(1);
+    expect(() => book.cancel(1)).toThrow(ReferenceBookError);
+    expect(() => book.cancel(42)).toThrow(ReferenceBookError);
+  });
+
+  it("heapViolations finds a parent on the wrong side of its child", () => {
+    const levels = new Map([[1, 5], [2, 7], [3, 3]]);
+    expect(heapViolations(BUY, [1, 2, 3], (id) => levels.get(id)!)).toEqual([1]);
+    expect(heapViolations(SELL, [1, 2, 3], (id) => levels.get(id)!)).toEqual([2]);
+    expect(heapViolations(BUY, [2, 1, 3], (id) => levels.get(id)!)).toEqual([]);
+  });
+});

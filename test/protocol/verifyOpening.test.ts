@@ -1,0 +1,56 @@
+// The opening check (PROTOCOL §4): an honest opening verifies; each kind of lie is caught and named.
+import { beforeAll, describe, expect, it } from "vitest";
+import { encryptBid } from "../../actors/crypto/bidCiphertext.ts";
+import { initCurve } from "../../actors/crypto/curve.ts";
+import { randomScalar, setup, type MasterSecretKey } from "../../actors/crypto/fhipe.ts";
+import { dimensionFor } from "../../actors/crypto/priceEncoding.ts";
+import { computeCommitment, randomSalt } from "../../actors/protocol/commitment.ts";
+import { verifyOpening, type OnChainBid, type Opening } from "../../actors/protocol/verifyOpening.ts";
+
+const LEVELS = 10;
+const BIDDER = "0x1111111111111111111111111111111111111111";
+const OTHER = "0x2222222222222222222222222222222222222222";
+
+describe("verifyOpening", () => {
+  let msk: MasterSecretKey;
+  let opening: Opening & { alpha: bigint; beta: bigint };
+  let onChain: OnChainBid;
+
+  beforeAll(async () => {
+    await initCurve();
+    msk = setup(dimensionFor(LEVELS));
+    opening = { priceLevel: 6, quantityWh: 1500, salt: randomSalt(), alpha: randomScalar(), beta: randomScalar() };
+    const ciphertext = encryptBid(msk, LEVELS, opening.priceLevel, opening);
+    onChain = { ...ciphertext, commitment: computeCommitment({ bidder: BIDDER, side: 1, ...opening }) };
+  });
+
+  it("accepts the honest opening, also with α and β as the wire's decimal strings", () => {
+    expect(verifyOpening(msk, LEVELS, BIDDER, 1, onChain, opening)).toEqual({ ok: true });
+    const wire = { ...opening, alpha: opening.alpha.toString(), beta: opening.beta.toString() };
+    expect(verifyOpening(msk, LEVELS, BIDDER, 1, onChain, wire)).toEqual({ ok: true });
+  });
+
+  it("names each lie", () => {
+    const check = (changes: Partial<Opening>, bidder = BIDDER, side: 0 | 1 = 1) =>
+      verifyOpening(msk, LEVELS, bidder, side, onChain, { ...opening, ...changes });
+    expect(check({ priceLevel: 5 })).toMatchObject({ ok: false, reason: "commitment-mismatch" });
+    expect(check({ quantityWh: 1501 })).toMatchObject({ ok: false, reason: "commitment-mismatch" });
+    expect(check({ salt: randomSalt() })).toMatchObject({ ok: false, reason: "commitment-mismatch" });
+    expect(check({}, OTHER)).toMatchObject({ ok: false, reason: "commitment-mismatch" });
+    expect(check({}, BIDDER, 0)).toMatchObject({ ok: false, reason: "commitment-mismatch" });
+    expect(check({ alpha: opening.alpha + 1n })).toMatchObject({ ok: false, reason: "ciphertext-mismatch" });
+    expect(check({ beta: 7n })).toMatchObject({ ok: false, reason: "ciphertext-mismatch" });
+    expect(check({ salt: "0x1234" })).toMatchObject({ ok: false, reason: "malformed-opening" });
+    expect(check({ alpha: "not a number" })).toMatchObject({ ok: false, reason: "malformed-opening" });
+  });
+
+  it("catches a commitment to an impossible level or randomizer (a bidder lying from the start)", () => {
+    const committed = (priceLevel: number) => ({ ...onChain, commitment: computeCommitment({ bidder: BIDDER, side: 1, ...opening, priceLevel }) });
+    expect(verifyOpening(msk, LEVELS, BIDDER, 1, committed(LEVELS), { ...opening, priceLevel: LEVELS })).toMatchObject({
+      ok: false,
+      reason: "price-level-out-of-range",
+    });
+    expect(verifyOpening(msk, LEVELS, BIDDER, 1, onChain, { ...opening, alpha: 0n })).toMatchObject({ ok: false, reason: "bad-randomizer" });
+    expect(verifyOpening(msk, LEVELS + 1, BIDDER, 1, onChain, opening)).toMatchObject({ ok: false, reason: "dimension-mismatch" });
+  });
+});
