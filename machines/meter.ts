@@ -1,6 +1,6 @@
 // A prosumer's smart meter: enrols with the DSO, then runs one bidSession child per planned bid and re-bids
 // remainders and voided bids under a fresh one-time identity (PROTOCOL §5 setup "a meter enrols", §5 trading step 5).
-import { assign, enqueueActions, setup } from "xstate";
+import { assign, enqueueActions, setup, stopChild } from "xstate";
 import type { MachineImplementationsFrom, PromiseActorLogic, SnapshotFrom } from "xstate";
 import { z } from "zod";
 import { backoffMs } from "./config.ts";
@@ -331,8 +331,8 @@ export const meter = setup({
     routeToSession: enqueueActions(({ context, event, enqueue, self }) => {
       const parsed = parseMeterEvent(event);
       if (!parsed) return;
-      const children = self.getSnapshot().children as Record<string, unknown>;
-      const live = Object.values(context.sessions).filter((s) => children[s.sessionId] !== undefined);
+      const children = self.getSnapshot().children as Record<string, { getSnapshot(): { status: string } } | undefined>;
+      const live = Object.values(context.sessions).filter((s) => children[s.sessionId]?.getSnapshot().status === "active");
       let targets: ActiveSession[] = [];
       switch (parsed.type) {
         case "MATCH.RECEIVED":
@@ -366,6 +366,10 @@ export const meter = setup({
       }
       for (const target of targets) enqueue.sendTo(target.sessionId, parsed as BidSessionEvent);
     }),
+    /** XState keeps finished children until stopped: stop the session that just ended. */
+    stopEndedSession: stopChild(({ event }) =>
+      event.type === "BID.SESSION.ENDED" && typeof event.sessionId === "string" ? event.sessionId : "",
+    ),
     dropQueuedPlan: assign(({ context, event }) => {
       const parsed = parseMeterEvent(event);
       if (parsed?.type !== "BID.CANCEL") return {};
@@ -488,7 +492,7 @@ export const meter = setup({
         "BIDS.PLANNED": { actions: ["recordIfMalformed", "queuePlannedBids", "startQueuedBids"] },
         "BID.CANCEL": { actions: ["recordIfMalformed", "dropQueuedPlan", "routeToSession"] },
         "BID.SESSION.IDENTIFIED": { actions: ["recordIfMalformed", "noteSessionBidder"] },
-        "BID.SESSION.ENDED": { actions: ["recordIfMalformed", "concludeSession", "startQueuedBids"] },
+        "BID.SESSION.ENDED": { actions: ["recordIfMalformed", "concludeSession", "stopEndedSession", "startQueuedBids"] },
         "MATCH.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
         "BID.EXPIRED": { actions: ["recordIfMalformed", "routeToSession"] },
         "BID.REJECTED": { actions: ["recordIfMalformed", "routeToSession"] },
@@ -508,7 +512,7 @@ export const meter = setup({
         "BIDS.PLANNED": { actions: ["recordIfMalformed", "queuePlannedBids"] },
         "BID.CANCEL": { actions: ["recordIfMalformed", "dropQueuedPlan", "routeToSession"] },
         "BID.SESSION.IDENTIFIED": { actions: ["recordIfMalformed", "noteSessionBidder"] },
-        "BID.SESSION.ENDED": { actions: ["recordIfMalformed", "concludeSession"] },
+        "BID.SESSION.ENDED": { actions: ["recordIfMalformed", "concludeSession", "stopEndedSession"] },
         "MATCH.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
         "BID.EXPIRED": { actions: ["recordIfMalformed", "routeToSession"] },
         "BID.REJECTED": { actions: ["recordIfMalformed", "routeToSession"] },

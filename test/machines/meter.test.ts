@@ -216,7 +216,7 @@ describe("meter: enrolment", () => {
 
 describe("meter: bid sessions", () => {
   it("runs at most maxConcurrentBids sessions and starts the next when one ends", async () => {
-    const { active, context, send, sessions } = await start({
+    const { actor, active, context, send, sessions } = await start({
       plan: [plan("p1", "buy", 6, 1000), plan("p2", "buy", 5, 500), plan("p3", "sell", 2, 700)],
     });
     expect(active().map((s) => s.planId)).toEqual(["p1", "p2"]);
@@ -228,6 +228,8 @@ describe("meter: bid sessions", () => {
     expect(context().outcomes.map((o) => [o.planId, o.outcome.kind])).toEqual([["p1", "expired"]]);
     expect(context().stats).toMatchObject({ sessions: 3, expired: 1, rebids: 0 });
     expect(sessions.createOneTimeIdentity.calls).toHaveLength(3);
+    // The finished child is stopped and released, not kept forever.
+    expect(Object.keys(actor.getSnapshot().children).sort()).toEqual(active().map((s) => s.sessionId).sort());
   });
 
   it("routes a match only to the session whose bidder it names; other matches are not errors", async () => {
