@@ -2,8 +2,8 @@
 import { getAddress } from "ethers";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { GridveilError } from "../errors.ts";
-import { tradeIdOf, type ClearingRule, type ErrorCode, type Hex, type Opening, type PostingKind, type Side } from "../protocol/schemas.ts";
-import { assertBalanced, type LedgerAccount, type Posting } from "../protocol/settlement.ts";
+import { tradeIdOf, type ClearingRule, type ErrorCode, type Hex, type Opening, type Side } from "../protocol/schemas.ts";
+import { assertBalanced, type LedgerAccount } from "../protocol/settlement.ts";
 import { DSO_MIGRATIONS, migrate, type Migration } from "./migrations.ts";
 import { loadSqlite } from "./sqlite.ts";
 
@@ -64,12 +64,19 @@ export type ReadingInput = {
 };
 export type ReadingRecord = ReadingInput;
 
+/**
+ * A line to post: `Posting` from actors/protocol/settlement.ts fits, and so do the machines' ledger lines once their
+ * account is mapped (`meter:<permanent id>` via `lookupOneTimeId`, DSO books via `dsoBookAccounts`): amounts may be
+ * numbers, bigints or decimal strings.
+ */
+export type LedgerPostingInput = { account: LedgerAccount; kind: string; amountMicro: number | bigint | string; memo?: string };
+
 export type LedgerEntry = {
   entryId: number;
   tradeId: string;
   account: LedgerAccount;
   meterId: string | null;
-  kind: PostingKind;
+  kind: string;
   amountMicro: number;
   memo: string;
   period: string;
@@ -190,6 +197,29 @@ function openingJson(opening: Opening): string {
 }
 function parseOpening(text: string | null): Opening | null {
   return text === null ? null : (JSON.parse(text) as Opening);
+}
+
+function safeAmount(value: number | bigint | string): number {
+  const amount = typeof value === "number" ? value : Number(BigInt(value));
+  if (!Number.isSafeInteger(amount)) throw new DatabaseError("ledger amount is not a safe integer of µ-units", { value });
+  return amount;
+}
+
+/** One line per (account, kind), amounts summed, memos joined; order of first appearance kept. */
+function mergePostings(postings: readonly LedgerPostingInput[]): { account: LedgerAccount; kind: string; amountMicro: number; memo: string }[] {
+  const merged = new Map<string, { account: LedgerAccount; kind: string; amountMicro: number; memo: string }>();
+  for (const posting of postings) {
+    const key = `${posting.account}\u0000${posting.kind}`;
+    const amount = safeAmount(posting.amountMicro);
+    const existing = merged.get(key);
+    if (existing) {
+      existing.amountMicro = safeAmount(existing.amountMicro + amount);
+      if (posting.memo) existing.memo = existing.memo ? `${existing.memo}; ${posting.memo}` : posting.memo;
+    } else {
+      merged.set(key, { account: posting.account, kind: posting.kind, amountMicro: amount, memo: posting.memo ?? "" });
+    }
+  }
+  return [...merged.values()];
 }
 
 function address(value: string): string {
@@ -589,18 +619,23 @@ export class DsoDatabase {
   // --- ledger -------------------------------------------------------------------------------------------------
 
   /**
-   * Posts a trade's settlement (step 7) and marks it settled, in one transaction. The postings must sum to zero.
-   * Settling again is a no-op (`inserted: false`) returning the stored entries.
+   * Posts a trade's settlement (step 7) and marks it settled, in one transaction. The postings must sum to zero;
+   * lines with the same account and kind are merged (a meter on both sides of a trade). Settling again is a no-op
+   * (`inserted: false`) returning the stored entries.
    */
-  settleTrade(tradeId: string, settlement: { postings: readonly Posting[]; period: string; settledAt: number }): { inserted: boolean; entries: LedgerEntry[] } {
+  settleTrade(
+    tradeId: string,
+    settlement: { postings: readonly LedgerPostingInput[]; period: string; settledAt: number },
+  ): { inserted: boolean; entries: LedgerEntry[] } {
     return this.transaction(() => {
       const trade = this.#requireTrade(tradeId);
       if (trade.status === "settled") return { inserted: false, entries: this.ledgerEntries({ tradeId }) };
       if (!TRADE_TRANSITIONS[trade.status].includes("settled")) {
         throw new IllegalTradeTransitionError(`trade is ${trade.status}, cannot be settled`, { value: tradeId });
       }
-      assertBalanced(settlement.postings);
-      for (const posting of settlement.postings) {
+      const postings = mergePostings(settlement.postings);
+      assertBalanced(postings);
+      for (const posting of postings) {
         const meterId = posting.account.startsWith("meter:") ? posting.account.slice("meter:".length) : null;
         this.#run(
           `INSERT INTO ledger_entries (trade_id, account, meter_id, kind, amount_micro, memo, period, posted_at)
@@ -633,7 +668,7 @@ export class DsoDatabase {
       tradeId: str(row, "trade_id"),
       account: str(row, "account") as LedgerAccount,
       meterId: optStr(row, "meter_id"),
-      kind: str(row, "kind") as PostingKind,
+      kind: str(row, "kind"),
       amountMicro: num(row, "amount_micro"),
       memo: str(row, "memo"),
       period: str(row, "period"),

@@ -36,7 +36,8 @@ export class InvalidQuantityError extends ClearingError {
 
 /**
  * Fixes a trade: quantity = min(qBuy, qSell); price by the market's rule from the level → price table. The midpoint
- * of two prices that differ by an odd number of µ-units is rounded half up (the seller gets the half µ-unit).
+ * of two prices that differ by an odd number of µ-units is rounded down (the buyer keeps the half µ-unit), as in
+ * machines/tradeTerms.ts, so the DSO's terms and a meter's recomputation agree.
  */
 export function clearTrade(
   buy: OpenedBid,
@@ -63,7 +64,7 @@ export function clearTrade(
   const buyPrice = priceOfLevel(config.priceLevels, buy.priceLevel);
   const sellPrice = priceOfLevel(config.priceLevels, sell.priceLevel);
   const priceMicroPerKWh =
-    config.clearingRule === "seller" ? sellPrice : config.clearingRule === "buyer" ? buyPrice : Math.ceil((buyPrice + sellPrice) / 2);
+    config.clearingRule === "seller" ? sellPrice : config.clearingRule === "buyer" ? buyPrice : Math.floor((buyPrice + sellPrice) / 2);
   const quantityWh = Math.min(buy.quantityWh, sell.quantityWh);
   return {
     buyLevel: buy.priceLevel,

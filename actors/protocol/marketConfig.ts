@@ -6,7 +6,8 @@ import { MAX_PRICE_LEVELS, clearingRuleSchema } from "./schemas.ts";
 /**
  * All money is in integer micro-units of `currency` (µ€ by default: 1 € = 1 000 000 µ€) and all prices are per kWh,
  * so every amount is an exact integer. Defaults describe a small household market: ten price levels from
- * 0.10 €/kWh in steps of 0.02 €/kWh (top 0.28 €/kWh), below the retail tariff of 0.32 €/kWh, so trading pays.
+ * 0.10 €/kWh in steps of 0.01 €/kWh (top 0.19 €/kWh), below the retail tariff of 0.30 €/kWh, so trading pays.
+ * Field names and defaults are the same as `market` in machines/config.ts, so one object configures both.
  */
 export const MICRO_PER_UNIT = 1_000_000;
 
@@ -15,14 +16,14 @@ const microPerKWh = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const priceLevelsConfigSchema = z
   .strictObject({
     /** p_0, the lowest level. */
-    firstMicroPerKWh: microPerKWh.default(100_000),
+    firstPriceMicroPerKWh: microPerKWh.default(100_000),
     /** p_(i+1) − p_i. */
-    stepMicroPerKWh: z.int().positive().max(Number.MAX_SAFE_INTEGER).default(20_000),
+    stepMicroPerKWh: z.int().positive().max(Number.MAX_SAFE_INTEGER).default(10_000),
     /** n: levels 0 … n−1 (the FHIPE dimension is n + 1, PROTOCOL §3). */
     count: z.int().min(2).max(MAX_PRICE_LEVELS).default(10),
   })
   .refine(
-    (levels) => Number.isSafeInteger(levels.firstMicroPerKWh + levels.stepMicroPerKWh * (levels.count - 1)),
+    (levels) => Number.isSafeInteger(levels.firstPriceMicroPerKWh + levels.stepMicroPerKWh * (levels.count - 1)),
     "the top price level overflows a safe integer",
   );
 export type PriceLevelsConfig = z.output<typeof priceLevelsConfigSchema>;
@@ -36,13 +37,13 @@ export const marketConfigSchema = z.strictObject({
   /** PROTOCOL §5 step 3: midpoint of the two levels (default), or the seller's, or the buyer's level. */
   clearingRule: clearingRuleSchema.default("midpoint"),
   /** What the DSO, as retailer, charges a buyer for shortfall energy it supplies. */
-  retailTariffMicroPerKWh: microPerKWh.default(320_000),
+  retailTariffMicroPerKWh: microPerKWh.default(300_000),
   /** What a seller pays per kWh it sold but did not deliver. */
-  imbalanceRateMicroPerKWh: microPerKWh.default(400_000),
+  imbalanceRateMicroPerKWh: microPerKWh.default(200_000),
   /** The DSO's network/mediation fee per delivered kWh, credited to the DSO's revenue account. */
-  feeMicroPerKWh: microPerKWh.default(15_000),
-  /** Who pays the fee; `split` charges each side half (the seller's half rounded down). */
-  feePayer: feePayerSchema.default("split"),
+  networkFeeMicroPerKWh: microPerKWh.default(20_000),
+  /** Who pays the fee: the buyer (default, as a network tariff), the seller, or `split` (seller's half rounded down). */
+  feePayer: feePayerSchema.default("buyer"),
   /** Bills are per permanent meter id per calendar month (default) or day, in UTC. */
   billingPeriod: z.enum(["month", "day"]).default("month"),
 });
@@ -67,7 +68,7 @@ export function defaultMarketConfig(): MarketConfig {
 
 /** p_level in µ-units per kWh. */
 export function priceOfLevel(levels: PriceLevelsConfig, level: number): number {
-  return levels.firstMicroPerKWh + levels.stepMicroPerKWh * level;
+  return levels.firstPriceMicroPerKWh + levels.stepMicroPerKWh * level;
 }
 
 /** The whole level → price table. */

@@ -142,7 +142,7 @@ export const marketDescriptionSchema = z.strictObject({
   /** FHIPE public parameters `pp`: the curve and the dimension d = n + 1. */
   fhipe: z.strictObject({ curve: z.literal("BN254"), dimension: z.int().min(2) }),
   priceLevels: z.strictObject({
-    firstMicroPerKWh: z.int().min(0),
+    firstPriceMicroPerKWh: z.int().min(0),
     stepMicroPerKWh: z.int().positive(),
     count: z.int().min(2),
   }),
@@ -372,12 +372,16 @@ export const tradeTermsMessageSchema = z.strictObject({
 });
 export type TradeTermsMessage = z.output<typeof tradeTermsMessageSchema>;
 
+/** The opening check's rejections (actors/protocol/verifyOpening.ts) plus the terms checks a meter makes. */
 export const disputeReasonSchema = z.enum([
-  "ciphertext-mismatch",
+  "malformed-opening",
+  "price-level-out-of-range",
+  "bad-randomizer",
+  "dimension-mismatch",
   "commitment-mismatch",
+  "ciphertext-mismatch",
   "levels-not-crossed",
   "terms-mismatch",
-  "malformed-opening",
 ]);
 export type DisputeReason = z.output<typeof disputeReasonSchema>;
 
@@ -399,7 +403,8 @@ export const disputeAckSchema = z.strictObject({
 });
 export type DisputeAck = z.output<typeof disputeAckSchema>;
 
-export const voidReasonSchema = z.enum(["opening-timeout", "opening-invalid", "levels-not-crossed", "disputed"]);
+/** Same values as machines/types.ts `voidReasonSchema`. */
+export const voidReasonSchema = z.enum(["openingTimeout", "openingInvalid", "levelOrder", "termsTimeout"]);
 export type VoidReason = z.output<typeof voidReasonSchema>;
 
 export const voidedNoticeSchema = z.strictObject({
@@ -425,8 +430,9 @@ export type Reading = z.output<typeof readingSchema>;
 
 export const ledgerAccountSchema = z
   .string()
-  .regex(/^(meter:[A-Za-z0-9_.:-]{1,64}|dso:(revenue|retail|imbalance))$/, "expected meter:<id> or dso:revenue|retail|imbalance");
+  .regex(/^(meter:[A-Za-z0-9_.:-]{1,64}|dso:[A-Za-z0-9_-]{1,32})$/, "expected meter:<id> or dso:<book>");
 
+/** What actors/protocol/settlement.ts posts (one kind per role, so a meter trading with itself stays distinct). */
 export const postingKindSchema = z.enum([
   "energy.buy",
   "energy.sell",
@@ -442,7 +448,8 @@ export type PostingKind = z.output<typeof postingKindSchema>;
 
 export const postingSchema = z.strictObject({
   account: ledgerAccountSchema,
-  kind: postingKindSchema,
+  /** A `PostingKind`, or another posting kind token (e.g. the machines' `energy`, `networkFee`). */
+  kind: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,31}$/, "expected a posting kind token"),
   /** Positive = credit to the account, negative = debit. */
   amountMicro: microSchema,
   memo: z.string().max(200),

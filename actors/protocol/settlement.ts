@@ -8,7 +8,7 @@ import type { PostingKind } from "./schemas.ts";
  * fees), `dso:retail` (shortfall energy it supplied as retailer), `dso:imbalance` (imbalance charges).
  * Sign: a positive amount credits the account (the account is owed money), a negative one debits it.
  */
-export type LedgerAccount = `meter:${string}` | "dso:revenue" | "dso:retail" | "dso:imbalance";
+export type LedgerAccount = `meter:${string}` | `dso:${string}`;
 
 export const accounts = {
   meter: (meterId: string): LedgerAccount => `meter:${meterId}`,
@@ -16,6 +16,13 @@ export const accounts = {
   dsoRetail: "dso:retail",
   dsoImbalance: "dso:imbalance",
 } as const satisfies Record<string, LedgerAccount | ((meterId: string) => LedgerAccount)>;
+
+/** The DSO books of machines/types.ts `ledgerAccountSchema`, as accounts of this ledger. */
+export const dsoBookAccounts = {
+  networkFees: accounts.dsoRevenue,
+  retailSupply: accounts.dsoRetail,
+  imbalance: accounts.dsoImbalance,
+} as const satisfies Record<string, LedgerAccount>;
 
 export type Posting = { account: LedgerAccount; kind: PostingKind; amountMicro: number; memo: string };
 
@@ -27,19 +34,17 @@ export type SettlementInput = {
   quantityWh: number;
   /** The seller's reading: energy it fed in for this trade. */
   fedWh: number;
-  /** The buyer's reading: energy it consumed for this trade. */
-  consumedWh: number;
+  /** The buyer's reading, if any: recorded for audit, it does not change the amounts. */
+  consumedWh?: number | null;
 };
 
-export type Tariffs = Pick<MarketConfig, "retailTariffMicroPerKWh" | "imbalanceRateMicroPerKWh" | "feeMicroPerKWh" | "feePayer">;
+export type Tariffs = Pick<MarketConfig, "retailTariffMicroPerKWh" | "imbalanceRateMicroPerKWh" | "networkFeeMicroPerKWh" | "feePayer">;
 
 export type Settlement = {
   /** Energy that went from seller to buyer under the trade: min(quantity, fed). */
   deliveredWh: number;
-  /** quantity − delivered: what the seller failed to deliver (charged as imbalance). */
+  /** quantity − delivered: supplied to the buyer by the DSO at retail, charged to the seller as imbalance. */
   shortfallWh: number;
-  /** Shortfall energy the buyer actually needed, supplied by the DSO at retail: max(0, min(quantity, consumed) − delivered). */
-  retailSuppliedWh: number;
   /** Non-zero postings; they always sum to zero. */
   postings: Posting[];
 };
@@ -55,13 +60,12 @@ export class UnbalancedPostingsError extends GridveilError {
 const WH_PER_KWH = 1000n;
 
 /**
- * `price × energy` in µ-units: price (µ/kWh) × energy (Wh) / 1000, computed exactly in bigint and rounded half up
- * to a whole µ-unit. Each amount is rounded once and posted twice with opposite signs, so rounding can never
- * unbalance a trade.
+ * `price × energy` in µ-units: price (µ/kWh) × energy (Wh) / 1000, computed exactly in bigint and rounded down to a
+ * whole µ-unit (as machines/tradeTerms.ts does). Each amount is rounded once and posted twice with opposite signs,
+ * so rounding can never unbalance a trade.
  */
 export function amountMicro(priceMicroPerKWh: number, energyWh: number): number {
-  const product = BigInt(priceMicroPerKWh) * BigInt(energyWh);
-  const rounded = (product * 2n + WH_PER_KWH) / (2n * WH_PER_KWH);
+  const rounded = (BigInt(priceMicroPerKWh) * BigInt(energyWh)) / WH_PER_KWH;
   const result = Number(rounded);
   if (!Number.isSafeInteger(result)) throw new InvalidSettlementInputError("amount overflows a safe integer", { value: rounded });
   return result;
@@ -74,39 +78,37 @@ function assertWh(name: string, value: number, allowZero: boolean): void {
 }
 
 /**
- * Postings of one trade:
+ * Postings of one trade (the same rule as machines/tradeTerms.ts `settleTrade`):
+ * - delivered = min(quantity, fed); shortfall = quantity − delivered (a missing seller reading is fed = 0);
  * - energy: buyer debited, seller credited `price × delivered`;
- * - shortfall: buyer debited, `dso:retail` credited `retail × retailSupplied`;
+ * - shortfall: buyer debited, `dso:retail` credited `retail × shortfall` (the DSO supplies the missing energy);
  * - imbalance: seller debited, `dso:imbalance` credited `imbalanceRate × shortfall`;
- * - fee: `fee × delivered` to `dso:revenue`, paid by the buyer, the seller, or split (seller's half rounded down).
- * A buyer that consumed less than was delivered still pays for the delivered energy (it was delivered to its
- * connection); its consumption above the quantity is ordinary retail consumption outside the trade.
+ * - network fee: `fee × delivered` to `dso:revenue`, paid by the buyer (default), the seller, or split.
  */
 export function settleTrade(input: SettlementInput, tariffs: Tariffs): Settlement {
   assertWh("quantityWh", input.quantityWh, false);
   assertWh("fedWh", input.fedWh, true);
-  assertWh("consumedWh", input.consumedWh, true);
+  if (input.consumedWh !== undefined && input.consumedWh !== null) assertWh("consumedWh", input.consumedWh, true);
   if (!Number.isSafeInteger(input.priceMicroPerKWh) || input.priceMicroPerKWh < 0) {
     throw new InvalidSettlementInputError("price must be a non-negative integer (µ/kWh)", { value: input.priceMicroPerKWh });
   }
   const deliveredWh = Math.min(input.quantityWh, input.fedWh);
   const shortfallWh = input.quantityWh - deliveredWh;
-  const retailSuppliedWh = Math.max(0, Math.min(input.quantityWh, input.consumedWh) - deliveredWh);
 
   const buyer = accounts.meter(input.buyerMeterId);
   const seller = accounts.meter(input.sellerMeterId);
   const energy = amountMicro(input.priceMicroPerKWh, deliveredWh);
-  const retail = amountMicro(tariffs.retailTariffMicroPerKWh, retailSuppliedWh);
+  const retail = amountMicro(tariffs.retailTariffMicroPerKWh, shortfallWh);
   const imbalance = amountMicro(tariffs.imbalanceRateMicroPerKWh, shortfallWh);
-  const fee = amountMicro(tariffs.feeMicroPerKWh, deliveredWh);
+  const fee = amountMicro(tariffs.networkFeeMicroPerKWh, deliveredWh);
   const sellerFee = tariffs.feePayer === "seller" ? fee : tariffs.feePayer === "buyer" ? 0 : Math.floor(fee / 2);
   const buyerFee = fee - sellerFee;
 
   const all: Posting[] = [
     { account: buyer, kind: "energy.buy", amountMicro: -energy, memo: `${deliveredWh} Wh at ${input.priceMicroPerKWh} µ/kWh` },
     { account: seller, kind: "energy.sell", amountMicro: energy, memo: `${deliveredWh} Wh at ${input.priceMicroPerKWh} µ/kWh` },
-    { account: buyer, kind: "shortfall.supply", amountMicro: -retail, memo: `${retailSuppliedWh} Wh shortfall at retail` },
-    { account: accounts.dsoRetail, kind: "shortfall.retail", amountMicro: retail, memo: `${retailSuppliedWh} Wh shortfall supplied` },
+    { account: buyer, kind: "shortfall.supply", amountMicro: -retail, memo: `${shortfallWh} Wh shortfall at retail` },
+    { account: accounts.dsoRetail, kind: "shortfall.retail", amountMicro: retail, memo: `${shortfallWh} Wh shortfall supplied` },
     { account: seller, kind: "imbalance.charge", amountMicro: -imbalance, memo: `${shortfallWh} Wh not delivered` },
     { account: accounts.dsoImbalance, kind: "imbalance.income", amountMicro: imbalance, memo: `${shortfallWh} Wh imbalance` },
     { account: buyer, kind: "fee.buyer", amountMicro: -buyerFee, memo: `fee on ${deliveredWh} Wh` },
@@ -115,7 +117,7 @@ export function settleTrade(input: SettlementInput, tariffs: Tariffs): Settlemen
   ];
   const postings = all.filter((posting) => posting.amountMicro !== 0);
   assertBalanced(postings);
-  return { deliveredWh, shortfallWh, retailSuppliedWh, postings };
+  return { deliveredWh, shortfallWh, postings };
 }
 
 /** Throws unless the postings sum to exactly zero. */

@@ -198,11 +198,12 @@ describe("trades", () => {
     expect(db.getTrade(trade.tradeId)).toMatchObject({ status: "settled", terms });
     expect(db.ledgerTotal()).toBe(0);
 
-    // Bills: the buyer pays energy, shortfall at retail and half the fee; the seller earns energy minus imbalance and fee.
+    // Bills: the buyer pays energy, the 300 Wh shortfall at retail and the network fee; the seller earns the
+    // energy minus the imbalance charge on the shortfall.
     const buyerBill = db.bill("BUYER", "2026-05");
-    expect(buyerBill.totalMicro).toBe(-(252_000 + 96_000 + 9_000));
+    expect(buyerBill.totalMicro).toBe(-(252_000 + 90_000 + 24_000));
     expect(buyerBill.totalMicro).toBe(buyerBill.entries.reduce((sum, e) => sum + e.amountMicro, 0));
-    expect(db.bill("SELLER", "2026-05").totalMicro).toBe(252_000 - 120_000 - 9_000);
+    expect(db.bill("SELLER", "2026-05").totalMicro).toBe(252_000 - 60_000);
     expect(db.bill("SELLER", "2026-06")).toMatchObject({ totalMicro: 0, entries: [] });
   });
 
@@ -232,6 +233,29 @@ describe("trades", () => {
     const { trade } = db.recordMatch({ buyId: Wallet.createRandom().address, sellId: Wallet.createRandom().address, txHash: `0x${"77".repeat(32)}`, blockNumber: 1, logIndex: 0, observedAt: 1 });
     expect(trade.buyerMeterId).toBeNull();
     expect(() => db.markVerified(trade.tradeId, { buyLevel: 1, sellLevel: 1, clearingRule: "seller", priceMicroPerKWh: 1, quantityWh: 1 })).toThrow(NotFoundError);
+  });
+
+  it("accept machine-style lines (bigint/string amounts, shared kinds) and merge a meter trading with itself", () => {
+    enrol("SELF");
+    const { trade } = matchedTrade("SELF", "SELF");
+    db.markVerified(trade.tradeId, { buyLevel: 3, sellLevel: 3, clearingRule: "buyer", priceMicroPerKWh: 130_000, quantityWh: 1000 });
+    const settled = db.settleTrade(trade.tradeId, {
+      postings: [
+        { account: "meter:SELF", kind: "energy", amountMicro: "-130000" },
+        { account: "meter:SELF", kind: "energy", amountMicro: 130_000n },
+        { account: "meter:SELF", kind: "networkFee", amountMicro: -20_000n },
+        { account: "dso:revenue", kind: "networkFee", amountMicro: "20000" },
+      ],
+      period: "2026-05",
+      settledAt: 1,
+    });
+    expect(settled.entries.map((e) => [e.account, e.kind, e.amountMicro])).toEqual([
+      ["meter:SELF", "energy", 0],
+      ["meter:SELF", "networkFee", -20_000],
+      ["dso:revenue", "networkFee", 20_000],
+    ]);
+    expect(db.bill("SELF", "2026-05").totalMicro).toBe(-20_000);
+    expect(db.ledgerTotal()).toBe(0);
   });
 
   it("keep the ledger append-only even for direct SQL", () => {

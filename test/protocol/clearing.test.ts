@@ -7,19 +7,20 @@ import {
   PriceLevelOutOfRangeError,
   clearTrade,
 } from "../../actors/protocol/clearing.ts";
+import { parseMachineConfig } from "../../machines/config.ts";
 import { billingPeriodOf, defaultMarketConfig, parseMarketConfig, priceOfLevel, priceTable } from "../../actors/protocol/marketConfig.ts";
 
-const config = parseMarketConfig({ priceLevels: { firstMicroPerKWh: 100_000, stepMicroPerKWh: 15_001, count: 10 } });
+const config = parseMarketConfig({ priceLevels: { firstPriceMicroPerKWh: 100_000, stepMicroPerKWh: 15_001, count: 10 } });
 
 describe("clearTrade", () => {
-  it("uses the midpoint by default, rounded half up, and the smaller quantity", () => {
+  it("uses the midpoint by default, rounded down, and the smaller quantity", () => {
     const terms = clearTrade({ priceLevel: 6, quantityWh: 2_500 }, { priceLevel: 3, quantityWh: 1_000 }, config);
-    // p6 = 190006, p3 = 145003 → (335009) / 2 = 167504.5 → 167505
+    // p6 = 190006, p3 = 145003 → (335009) / 2 = 167504.5 → 167504
     expect(terms).toEqual({
       buyLevel: 6,
       sellLevel: 3,
       clearingRule: "midpoint",
-      priceMicroPerKWh: 167_505,
+      priceMicroPerKWh: 167_504,
       quantityWh: 1_000,
       remainderWh: { buy: 1_500, sell: 0 },
     });
@@ -54,23 +55,29 @@ describe("clearTrade", () => {
 describe("market configuration", () => {
   it("has documented defaults: ten levels from 0.10 €/kWh, below retail", () => {
     const defaults = defaultMarketConfig();
-    expect(defaults).toMatchObject({ currency: "EUR", clearingRule: "midpoint", feePayer: "split", billingPeriod: "month" });
-    expect(priceTable(defaults.priceLevels)).toEqual([100_000, 120_000, 140_000, 160_000, 180_000, 200_000, 220_000, 240_000, 260_000, 280_000]);
+    expect(defaults).toMatchObject({ currency: "EUR", clearingRule: "midpoint", feePayer: "buyer", billingPeriod: "month" });
+    expect(priceTable(defaults.priceLevels)).toEqual([100_000, 110_000, 120_000, 130_000, 140_000, 150_000, 160_000, 170_000, 180_000, 190_000]);
     expect(priceOfLevel(defaults.priceLevels, 9)).toBeLessThan(defaults.retailTariffMicroPerKWh);
   });
 
+  it("uses the same field names and defaults as the machines' market configuration", () => {
+    const machines = parseMachineConfig({}).market;
+    const ours = defaultMarketConfig();
+    expect({ ...ours, priceLevels: { ...ours.priceLevels } }).toMatchObject(machines);
+  });
+
   it("fills partial price-level settings with defaults", () => {
-    expect(parseMarketConfig({ priceLevels: { count: 4 } }).priceLevels).toEqual({ firstMicroPerKWh: 100_000, stepMicroPerKWh: 20_000, count: 4 });
+    expect(parseMarketConfig({ priceLevels: { count: 4 } }).priceLevels).toEqual({ firstPriceMicroPerKWh: 100_000, stepMicroPerKWh: 10_000, count: 4 });
   });
 
   it("rejects bad values with every problem listed", () => {
     try {
-      parseMarketConfig({ priceLevels: { count: 1, stepMicroPerKWh: 0 }, clearingRule: "average", feeMicroPerKWh: 1.5, extra: true });
+      parseMarketConfig({ priceLevels: { count: 1, stepMicroPerKWh: 0 }, clearingRule: "average", networkFeeMicroPerKWh: 1.5, extra: true });
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
       const message = (error as ConfigError).message;
-      for (const path of ["priceLevels.count", "priceLevels.stepMicroPerKWh", "clearingRule", "feeMicroPerKWh"]) expect(message).toContain(path);
+      for (const path of ["priceLevels.count", "priceLevels.stepMicroPerKWh", "clearingRule", "networkFeeMicroPerKWh"]) expect(message).toContain(path);
       expect(message).toMatch(/extra/);
     }
   });
