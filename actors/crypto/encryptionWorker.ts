@@ -2,12 +2,13 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { G1, G2 } from "mcl-wasm";
 import { initCurve } from "./curve.ts";
+import { EncryptionPoolError } from "./errors.ts";
 import { decodeMsk } from "./binary.ts";
 import { g1Table, g2Table, precomputeTables, randomScalar } from "./fhipe.ts";
 import { g1VectorToWords, g2VectorToWords } from "./evmWords.ts";
 import type { WorkerInit, WorkerJob, WorkerReply } from "./encryptionPool.ts";
 
-if (parentPort === null) throw new Error("encryptionWorker.ts must run as a worker thread");
+if (parentPort === null) throw new EncryptionPoolError("encryptionWorker.ts must run as a worker thread");
 const port = parentPort;
 const init = workerData as WorkerInit;
 
