@@ -13,7 +13,8 @@ import {
   type JsMsg,
   type StreamConfig,
 } from "@nats-io/jetstream";
-import { nanos, type MsgHdrs } from "@nats-io/transport-node";
+import { ClosedConnectionError, DrainingConnectionError, nanos, type MsgHdrs } from "@nats-io/transport-node";
+import { setTimeout as sleep } from "node:timers/promises";
 import { context } from "@opentelemetry/api";
 import { getAddress } from "ethers";
 import type { z } from "zod";
@@ -37,6 +38,8 @@ export const DEFAULT_ACK_WAIT_MS = 30_000;
 export const DEFAULT_NAK_DELAY_MS = 1_000;
 export const MAX_NAK_DELAY_MS = 30_000;
 export const DEFAULT_PULL_BATCH = 32;
+/** The shortest pull the client library allows; also the longest `stop()` waits for an idle fetch to end. */
+export const MIN_FETCH_EXPIRES_MS = 1_000;
 
 /** Durable consumer names the party runtimes use (one per consuming party and stream). */
 export const DURABLES = {
@@ -198,6 +201,8 @@ export type ConsumeDurableOptions<S extends z.ZodType> = {
   maxNakDelayMs?: number;
   /** Messages pulled per request. */
   batch?: number;
+  /** How long one pull waits for messages (≥ 1 s); `stop()` takes at most this long when idle. */
+  fetchExpiresMs?: number;
   logger?: AdapterLogger;
   /** Observes every outcome (for metrics and tests). */
   onOutcome?: (outcome: DeliveryOutcome, msg: JsMsg, error?: unknown) => void;
@@ -217,7 +222,7 @@ export type DurableConsumerHandle = {
  * Consumes a durable consumer one message at a time: decode (bad → `term`), run the handler in the message's trace
  * context while telling the server it is still working, then `ack` (confirmed with the server) when it resolves,
  * `nak` with exponential back-off when it throws, `term` on `PermanentMessageError`. Handlers must be idempotent:
- * delivery is at least once (a crash between the handler and the ack redelivers).
+ * delivery is at least once (a crash between the handler and the ack redelivers). A closed connection ends it.
  */
 export async function consumeDurable<S extends z.ZodType>(
   js: JetStreamClient,
@@ -229,7 +234,8 @@ export async function consumeDurable<S extends z.ZodType>(
   const consumer = await js.consumers.get(stream, durable);
   const info = await consumer.info(true);
   const ackWaitMs = Math.max(1, Math.floor((info.config.ack_wait ?? nanos(DEFAULT_ACK_WAIT_MS)) / 1_000_000));
-  const messages = await consumer.consume({ max_messages: options.batch ?? DEFAULT_PULL_BATCH });
+  const batchSize = options.batch ?? DEFAULT_PULL_BATCH;
+  const fetchExpiresMs = Math.max(MIN_FETCH_EXPIRES_MS, options.fetchExpiresMs ?? MIN_FETCH_EXPIRES_MS);
   const counts: Record<DeliveryOutcome, number> = { acked: 0, naked: 0, termed: 0 };
   let stopping = false;
 
@@ -279,19 +285,30 @@ export async function consumeDurable<S extends z.ZodType>(
     settle("acked", msg);
   };
 
+  // Pull with bounded fetches rather than an endless `consume()`: when we stop, the last fetch ends within
+  // `fetchExpiresMs` and no pull request is left open on the server to swallow messages until their ack_wait.
   const done = (async () => {
-    try {
-      for await (const msg of messages) {
-        if (stopping) {
-          // Buffered but not started: give it back now rather than after ack_wait.
-          msg.nak();
-          settle("naked", msg);
-          continue;
+    let failures = 0;
+    while (!stopping) {
+      try {
+        const batch = await consumer.fetch({ max_messages: batchSize, expires: fetchExpiresMs });
+        for await (const msg of batch) {
+          if (stopping) {
+            // Fetched but not started: hand it back now rather than after ack_wait.
+            msg.nak();
+            settle("naked", msg);
+            continue;
+          }
+          await handle(msg);
         }
-        await handle(msg);
+        failures = 0;
+      } catch (error) {
+        if (stopping || error instanceof ClosedConnectionError || error instanceof DrainingConnectionError) break;
+        failures += 1;
+        const delay = Math.min(DEFAULT_NAK_DELAY_MS * 2 ** Math.min(failures - 1, 5), MAX_NAK_DELAY_MS);
+        logger.warn({ stream, durable, err: error, retryInMs: delay }, "fetch failed; retrying");
+        await sleep(delay);
       }
-    } catch (error) {
-      if (!stopping) logger.error({ stream, durable, err: error }, "consumer stopped unexpectedly");
     }
   })();
 
@@ -299,9 +316,7 @@ export async function consumeDurable<S extends z.ZodType>(
     done,
     stats: () => ({ ...counts }),
     stop: async () => {
-      if (stopping) return done;
       stopping = true;
-      await messages.close();
       await done;
     },
   };

@@ -104,6 +104,8 @@ export type ServeOptions = HandlerOptions & {
 
 export type Service = {
   subscription: Subscription;
+  /** Resolves once the server has the subscription (a flush): requests from other connections will reach it. */
+  ready: Promise<void>;
   /** Stops taking new messages, finishes the ones in progress (drain). */
   stop(): Promise<void>;
   /** Resolves when the subscription ended and the last handler finished. */
@@ -135,6 +137,7 @@ export function serve<S extends z.ZodType, R extends z.ZodType | undefined>(
   })();
   return {
     subscription,
+    ready: nc.flush(),
     done,
     stop: async () => {
       if (!subscription.isClosed()) await subscription.drain();

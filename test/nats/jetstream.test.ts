@@ -100,7 +100,8 @@ describe("publishDeduplicated", () => {
 describe("consumeDurable", () => {
   it("loses nothing and processes deduplicated submissions once when stopped mid-stream and restarted", async () => {
     const durable = "gateway-bids-restart";
-    await ensureDurableConsumer(jsm, streams.bids, durable, { filterSubject: subjects.gateway.submit, ackWaitMs: 2_000 });
+    // A realistic ack wait: a message left in limbo at stop would take 30 s to come back and fail the test.
+    await ensureDurableConsumer(jsm, streams.bids, durable, { filterSubject: subjects.gateway.submit });
     const startSeq = (await jsm.streams.info(streams.bids)).state.last_seq;
     const bidders = Array.from({ length: 40 }, () => Wallet.createRandom().address);
     // Every bid is submitted twice (a retrying meter), interleaved.

@@ -68,6 +68,7 @@ describe("request/reply", () => {
       },
       { onFailure: (error) => failures.push(error) },
     );
+    await service.ready;
 
     const reply = await request(nc, subjects.dso.ticket, ticketRequestSchema, validRequest, ticketReplySchema);
     expect(reply).toMatchObject({ type: "ticket.reply", bidder, ticket: { notAfter: 1_900_000_000 } });

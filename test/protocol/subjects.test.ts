@@ -107,6 +107,7 @@ describe("natsPermissions (enforced by nats-server)", () => {
     const dso = await as("dso");
     const meterA = await as("meterA");
     const service = dso.subscribe(s.dso.ticket, { callback: (_error, msg) => void msg.respond(new TextEncoder().encode("ticket")) });
+    await dso.flush(); // the subscription must be on the server before another connection's request
     const reply = await meterA.request(s.dso.ticket, new TextEncoder().encode("please"), { timeout: 2_000 });
     expect(new TextDecoder().decode(reply.data)).toBe("ticket");
 
