@@ -1,10 +1,12 @@
 // `gridveil bench …`: benchmark commands; each prints a table, or one JSON object with --json.
 import type { Command } from "commander";
 import { registerBenchFhipe } from "./benchFhipe.ts";
+import { registerBenchGas } from "./benchGas.ts";
 
 export function registerBenchCommands(program: Command): Command {
   const bench = program.command("bench").description("measure crypto, gas and throughput (tables, or --json)");
   // Each benchmark registers itself here, one line each:
   registerBenchFhipe(bench);
+  registerBenchGas(bench);
   return bench;
 }

@@ -1,0 +1,289 @@
+// The market's gas, measured on the in-process chain per price-level count, beside the paper's and EIP-1108's figures.
+import { BrowserProvider, hexlify, randomBytes, Wallet, type BaseContract, type Eip1193Provider } from "ethers";
+import { initCurve } from "../actors/crypto/curve.ts";
+import { setup, type MasterSecretKey } from "../actors/crypto/fhipe.ts";
+import { dimensionFor } from "../actors/crypto/priceEncoding.ts";
+import { GridveilError } from "../actors/errors.ts";
+import {
+  buildBid,
+  deployMarket,
+  getBidCiphertext,
+  MarketRevertError,
+  placeBid,
+  placeBids,
+  signTicket,
+  type MarketHandle,
+  type Side,
+  type SignedBid,
+} from "../contracts/client/index.ts";
+
+/** The block the paper and our private chain assume. */
+export const BLOCK_GAS_LIMIT = 30_000_000;
+/** Osaka's per-transaction cap (EIP-7825), reported for information: our chain runs Prague rules. */
+export const OSAKA_TX_GAS_CAP = 2 ** 24;
+/** PROTOCOL §7: the paper's Compare (go-ethereum before Istanbul) and its heap-node growth per +10 levels. */
+export const PAPER_COMPARE_PER_LEVEL = 80_000;
+export const PAPER_COMPARE_BASE = 100_000;
+export const PAPER_STORAGE_GROWTH_PER_10_LEVELS = 1_334_000;
+/** EIP-1108 (Istanbul): today's pairing price for k pairs. */
+export const PRECOMPILE_PER_PAIR = 34_000;
+export const PRECOMPILE_BASE = 45_000;
+
+export type GasBenchOptions = {
+  levels: readonly number[];
+  /** Resting bids in the book every placement is measured against. */
+  bookSize: number;
+  /** Placements averaged per figure. */
+  samples: number;
+  onProgress?: (progress: GasBenchProgress) => void;
+};
+
+export type GasBenchProgress = { phase: string; completed: number; total: number };
+
+export type GasBenchRow = {
+  levels: number;
+  dim: number;
+  /** One Compare: the pairing check on d interleaved pairs already in memory (gasleft() around the library call). */
+  compareGas: number;
+  /** The same Compare including loading both ciphertexts from their code blobs (cold accounts) and interleaving. */
+  compareStoredGas: number;
+  /** As above with both blobs already warm (every later compare of a bid in the same transaction). */
+  compareStoredWarmGas: number;
+  /** 34,000·d + 45,000. */
+  precompileGas: number;
+  compareVsPrecompile: number;
+  /** 80,000·n + 100,000. */
+  paperCompareGas: number;
+  compareVsPaper: number;
+  /** Mean gasUsed of a placeBid transaction whose bid rests in a book of `bookSize` random bids. */
+  placeRestingGas: number;
+  /** Mean gasUsed of a placeBid transaction whose bid matches (the book's best bid leaves its heap). */
+  placeMatchingGas: number;
+  /** Recording one bid: its code blob (ciphertext, bidder, commitment, hash), packed record, single-use mark, event. */
+  storageGasPerBid: number;
+  /** Our storage growth per +10 levels (from the previous row), and the paper's. */
+  storageGrowthPer10Levels: number | null;
+  paperStorageGrowthPer10Levels: number;
+  /** Most bids one placeBids transaction fits in a 30 M gas block, resting and matching. */
+  maxBatchResting: number;
+  maxBatchMatching: number;
+  fitsBlock: boolean;
+  fitsOsakaTxCap: boolean;
+  bookSize: number;
+  samples: number;
+};
+
+export class GasBenchError extends GridveilError {
+  override name = "GasBenchError";
+}
+
+const TX = { gasLimit: BLOCK_GAS_LIMIT };
+const TICKET_LIFETIME_SECONDS = 30 * 24 * 3600;
+
+export async function runGasBench(options: GasBenchOptions): Promise<GasBenchRow[]> {
+  await initCurve();
+  const { default: hre } = await import("hardhat");
+  const rows: GasBenchRow[] = [];
+  const stepsPerLevel = options.bookSize + 4 * options.samples + 4;
+  const total = stepsPerLevel * options.levels.length;
+  let completed = 0;
+  const report = (phase: string, steps = 1) => {
+    completed += steps;
+    options.onProgress?.({ phase, completed: Math.min(completed, total), total });
+  };
+
+  for (const levels of options.levels) {
+    const connection = await hre.network.create();
+    try {
+      const provider = new BrowserProvider(connection.provider as Eip1193Provider, undefined, { cacheTimeout: -1 });
+      const row = await measureLevel(provider, levels, options, (phase, steps) => report(`n=${levels}: ${phase}`, steps));
+      const previous = rows.at(-1);
+      row.storageGrowthPer10Levels =
+        previous === undefined ? null : Math.round(((row.storageGasPerBid - previous.storageGasPerBid) * 10) / (levels - previous.levels));
+      rows.push(row);
+    } finally {
+      await connection.close();
+    }
+    completed = stepsPerLevel * rows.length;
+  }
+  return rows;
+}
+
+type BidMaker = (side: Side, priceLevel: number) => Promise<SignedBid>;
+
+async function measureLevel(
+  provider: BrowserProvider,
+  levels: number,
+  options: GasBenchOptions,
+  report: (phase: string, steps?: number) => void,
+): Promise<GasBenchRow> {
+  const dim = dimensionFor(levels);
+  const deployer = await provider.getSigner(0);
+  const dso = new Wallet(hexlify(randomBytes(32)));
+  const market = await deployMarket(deployer, { dim, ticketSigner: dso.address, contractName: "GridveilMarketGasProbe" });
+  const msk: MasterSecretKey = setup(dim);
+  const block = await provider.getBlock("latest");
+  const notAfter = BigInt(block!.timestamp + TICKET_LIFETIME_SECONDS);
+  const makeBid: BidMaker = async (side, priceLevel) => {
+    const oneTimeKey = new Wallet(hexlify(randomBytes(32)));
+    const ticket = await signTicket(dso, market.domain, oneTimeKey.address, notAfter);
+    return (await buildBid({ msk, levels, side, priceLevel, quantityWh: 1000, oneTimeKey, ticket, domain: market.domain })).bid;
+  };
+  // Buys below the middle level, sells at or above it: a random book that never crosses, so every bid rests.
+  const middle = Math.max(1, Math.floor(levels / 2));
+  const restingLevel = (side: Side) => (side === 0 ? randomInt(0, middle) : randomInt(middle, levels));
+  const randomSide = (): Side => (Math.random() < 0.5 ? 0 : 1);
+
+  // The book.
+  const bookBids: SignedBid[] = [];
+  for (let i = 0; i < options.bookSize; i++) {
+    const side: Side = i % 2 === 0 ? 0 : 1;
+    bookBids.push(await makeBid(side, restingLevel(side)));
+  }
+  await placeInFittingBatches(market, bookBids, (placed) => report("building the book", placed));
+
+  // Compare, from memory and from the code blobs.
+  const probe = market.contract as BaseContract;
+  const { left: firstLeft } = await getBidCiphertext(market, 1n);
+  const { right: secondRight } = await getBidCiphertext(market, 2n);
+  const [compareGas] = (await probe.getFunction("measureCompare").staticCall(firstLeft, secondRight)) as [bigint, boolean];
+  const [coldGas, warmGas] = (await probe.getFunction("measureStoredCompare").staticCall(1n, 2n)) as [bigint, bigint, boolean];
+  const storageGasPerBid = (await probe.getFunction("measureRecordBid").staticCall(await makeBid(0, 0))) as bigint;
+  report("compare and storage", 2);
+
+  // Single placements, each on the same book (snapshot, place, revert).
+  const restingGas: number[] = [];
+  for (let i = 0; i < options.samples; i++) {
+    const side = randomSide();
+    const bid = await makeBid(side, restingLevel(side));
+    restingGas.push(await fromSnapshot(provider, async () => {
+      const result = await placeBid(market, bid, TX);
+      if (result.matched !== undefined) throw new GasBenchError("a resting sample matched", { value: { levels, side } });
+      return Number(result.receipt.gasUsed);
+    }));
+    report("resting bids");
+  }
+  const matchingGas: number[] = [];
+  for (let i = 0; i < options.samples; i++) {
+    const side = randomSide();
+    // A buy at the top level takes the best sell; a sell at level 0 takes the best buy.
+    const bid = await makeBid(side, side === 0 ? levels - 1 : 0);
+    matchingGas.push(await fromSnapshot(provider, async () => {
+      const result = await placeBid(market, bid, TX);
+      if (result.matched === undefined) throw new GasBenchError("a matching sample rested", { value: { levels, side } });
+      return Number(result.receipt.gasUsed);
+    }));
+    report("matching bids");
+  }
+  const placeRestingGas = Math.round(mean(restingGas));
+  const placeMatchingGas = Math.round(mean(matchingGas));
+
+  // Batches: the largest that fits the block, found by sending them.
+  const maxBatchResting = await largestBatch(provider, market, placeRestingGas, async () => {
+    const side = randomSide();
+    return makeBid(side, restingLevel(side));
+  });
+  report("largest resting batch", options.samples);
+  let alternate: Side = 1;
+  const maxBatchMatching = await largestBatch(provider, market, placeMatchingGas, async () => {
+    alternate = alternate === 0 ? 1 : 0;
+    return makeBid(alternate, alternate === 0 ? levels - 1 : 0);
+  });
+  report("largest matching batch", options.samples);
+
+  const precompileGas = PRECOMPILE_PER_PAIR * dim + PRECOMPILE_BASE;
+  const paperCompareGas = PAPER_COMPARE_PER_LEVEL * levels + PAPER_COMPARE_BASE;
+  return {
+    levels,
+    dim,
+    compareGas: Number(compareGas),
+    compareStoredGas: Number(coldGas),
+    compareStoredWarmGas: Number(warmGas),
+    precompileGas,
+    compareVsPrecompile: Number(compareGas) / precompileGas,
+    paperCompareGas,
+    compareVsPaper: Number(compareGas) / paperCompareGas,
+    placeRestingGas,
+    placeMatchingGas,
+    storageGasPerBid: Number(storageGasPerBid),
+    storageGrowthPer10Levels: null,
+    paperStorageGrowthPer10Levels: PAPER_STORAGE_GROWTH_PER_10_LEVELS,
+    maxBatchResting,
+    maxBatchMatching,
+    fitsBlock: Math.max(placeRestingGas, placeMatchingGas) <= BLOCK_GAS_LIMIT,
+    fitsOsakaTxCap: Math.max(placeRestingGas, placeMatchingGas) <= OSAKA_TX_GAS_CAP,
+    bookSize: options.bookSize,
+    samples: options.samples,
+  };
+}
+
+/** Places bids in batches sized from the first bid's gas, halving a batch that does not fit. */
+async function placeInFittingBatches(market: MarketHandle, bids: readonly SignedBid[], onPlaced: (count: number) => void): Promise<void> {
+  const first = await placeBid(market, bids[0]!, TX);
+  onPlaced(1);
+  let batchSize = Math.max(1, Math.floor((0.6 * BLOCK_GAS_LIMIT) / Number(first.receipt.gasUsed)));
+  for (let next = 1; next < bids.length; ) {
+    const batch = bids.slice(next, next + batchSize);
+    try {
+      const result = await placeBids(market, batch, TX);
+      const rejected = result.results.find((entry) => !entry.ok);
+      if (rejected !== undefined && !rejected.ok) {
+        throw new GasBenchError("the book rejected a bid", { value: rejected.rejection.reasonName });
+      }
+      next += batch.length;
+      onPlaced(batch.length);
+    } catch (error) {
+      if (batchSize === 1 || !isOutOfGas(error)) throw error;
+      batchSize = Math.ceil(batchSize / 2);
+    }
+  }
+}
+
+/** Grows (or shrinks) a batch from the single-bid estimate until one more bid would not fit the block. */
+async function largestBatch(provider: BrowserProvider, market: MarketHandle, gasPerBid: number, nextBid: () => Promise<SignedBid>): Promise<number> {
+  const fits = async (size: number): Promise<boolean> => {
+    const bids: SignedBid[] = [];
+    for (let i = 0; i < size; i++) bids.push(await nextBid());
+    return fromSnapshot(provider, async () => {
+      try {
+        const result = await placeBids(market, bids, TX);
+        return result.results.every((entry) => entry.ok);
+      } catch (error) {
+        if (isOutOfGas(error)) return false;
+        throw error;
+      }
+    });
+  };
+  let size = Math.max(1, Math.floor(BLOCK_GAS_LIMIT / gasPerBid));
+  if (await fits(size)) {
+    while (await fits(size + 1)) size++;
+    return size;
+  }
+  while (size > 1) {
+    size--;
+    if (await fits(size)) return size;
+  }
+  return 0;
+}
+
+function isOutOfGas(error: unknown): boolean {
+  if (error instanceof MarketRevertError) return error.errorName === "BatchEntryOutOfGas" || error.errorName === undefined;
+  return /out of gas|ran out of gas/i.test(String((error as { message?: unknown }).message ?? error));
+}
+
+async function fromSnapshot<T>(provider: BrowserProvider, body: () => Promise<T>): Promise<T> {
+  const snapshot = (await provider.send("evm_snapshot", [])) as string;
+  try {
+    return await body();
+  } finally {
+    await provider.send("evm_revert", [snapshot]);
+  }
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
+function randomInt(min: number, maxExclusive: number): number {
+  return min + Math.floor(Math.random() * (maxExclusive - min));
+}
