@@ -51,6 +51,10 @@ export type TradeRecord = {
   createdAt: number;
   updatedAt: number;
   settledAt: number | null;
+  /** When the outcome was published to both meters; null while the trade is in flight. */
+  closedAt: number | null;
+  /** The DSO machine's own record of the trade (opaque JSON), for resuming after a restart. */
+  machineRecord: unknown;
 };
 
 export type ReadingInput = {
@@ -498,7 +502,35 @@ export class DsoDatabase {
       createdAt: num(row, "created_at"),
       updatedAt: num(row, "updated_at"),
       settledAt: optNum(row, "settled_at"),
+      closedAt: optNum(row, "closed_at"),
+      machineRecord: row.machine_record === null ? null : (JSON.parse(str(row, "machine_record")) as unknown),
     };
+  }
+
+  /**
+   * Stores the DSO machine's record of a trade (any JSON) next to the relational row, replacing the previous one:
+   * what `loadInFlightTrades` gives back to a restarted DSO. It never changes status, terms or the ledger.
+   */
+  saveMachineRecord(tradeId: string, record: unknown): TradeRecord {
+    const json = JSON.stringify(record);
+    if (json === undefined) throw new DatabaseError("machine record is not JSON", { value: typeof record });
+    if (this.#run("UPDATE trades SET machine_record = ?, updated_at = ? WHERE trade_id = ?", json, this.#now(), tradeId.toLowerCase()) !== 1) {
+      throw new NotFoundError("unknown trade", { value: tradeId });
+    }
+    return this.#requireTrade(tradeId);
+  }
+
+  /** Marks a trade's outcome as delivered to both meters (idempotent: the first time wins). */
+  markClosed(tradeId: string, closedAt: number = this.#now()): TransitionResult {
+    return this.transaction(() => {
+      const changed = this.#run("UPDATE trades SET closed_at = ?, updated_at = ? WHERE trade_id = ? AND closed_at IS NULL", closedAt, this.#now(), tradeId.toLowerCase()) === 1;
+      return { changed, trade: this.#requireTrade(tradeId) };
+    });
+  }
+
+  /** Trades not yet closed, oldest first: what a restarted DSO resumes. */
+  listUnclosedTrades(): TradeRecord[] {
+    return this.#all("SELECT * FROM trades WHERE closed_at IS NULL ORDER BY created_at, trade_id").map((row) => this.#trade(row));
   }
 
   /**

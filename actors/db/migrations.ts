@@ -129,6 +129,17 @@ export const DSO_MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: "trade machine records and closing",
+    sql: `
+      -- The DSO machine's own per-trade record (JSON, opaque here) so a restarted DSO resumes exactly where it was;
+      -- the relational columns stay the source of truth for billing. closed_at: both meters were told the outcome.
+      ALTER TABLE trades ADD COLUMN machine_record TEXT;
+      ALTER TABLE trades ADD COLUMN closed_at INTEGER;
+      CREATE INDEX trades_unclosed ON trades (closed_at) WHERE closed_at IS NULL;
+    `,
+  },
 ];
 
 export type MigrationReport = { applied: number[]; version: number };

@@ -73,43 +73,46 @@ describe("migrations", () => {
     db.setSetting("market", { contract: "0x01" });
     db.close();
     db = openDsoDatabase(path, { now });
-    expect(db.schemaVersion).toBe(2);
+    expect(db.schemaVersion).toBe(3);
     expect(db.getMeter("A")?.name).toBe("House A");
     expect(db.getSetting("market")).toEqual({ contract: "0x01" });
     const raw = new (loadSqlite().DatabaseSync)(path);
-    expect(raw.prepare("SELECT version FROM schema_migrations ORDER BY version").all().map((r) => r.version)).toEqual([1, 2]);
+    expect(raw.prepare("SELECT version FROM schema_migrations ORDER BY version").all().map((r) => r.version)).toEqual([1, 2, 3]);
     raw.close();
   });
 
   it("roll back a failing migration completely and leave the database usable", () => {
     db.close();
-    const broken = [...DSO_MIGRATIONS, { version: 3, name: "broken", sql: "CREATE TABLE half_done (x INTEGER); INSERT INTO nowhere VALUES (1);" }];
+    const broken = [...DSO_MIGRATIONS, { version: 4, name: "broken", sql: "CREATE TABLE half_done (x INTEGER); INSERT INTO nowhere VALUES (1);" }];
     expect(() => openDsoDatabase(path, { migrations: broken })).toThrow(MigrationError);
     const raw = new (loadSqlite().DatabaseSync)(path);
     expect(raw.prepare("SELECT name FROM sqlite_master WHERE name = 'half_done'").get()).toBeUndefined();
-    expect(raw.prepare("SELECT MAX(version) AS v FROM schema_migrations").get()?.v).toBe(2);
+    expect(raw.prepare("SELECT MAX(version) AS v FROM schema_migrations").get()?.v).toBe(3);
     raw.close();
     db = openDsoDatabase(path, { now });
-    expect(db.schemaVersion).toBe(2);
-    // A fixed migration 3 then applies once.
-    db.close();
-    const fixed = [...DSO_MIGRATIONS, { version: 3, name: "fixed", sql: "CREATE TABLE half_done (x INTEGER);" }];
-    expect(openDsoDatabase(path, { migrations: fixed }).schemaVersion).toBe(3);
-    db = openDsoDatabase(path, { migrations: fixed });
     expect(db.schemaVersion).toBe(3);
+    // A fixed migration 4 then applies once.
+    db.close();
+    const fixed = [...DSO_MIGRATIONS, { version: 4, name: "fixed", sql: "CREATE TABLE half_done (x INTEGER);" }];
+    const first = openDsoDatabase(path, { migrations: fixed });
+    expect(first.schemaVersion).toBe(4);
+    first.close();
+    db = openDsoDatabase(path, { migrations: fixed });
+    expect(db.schemaVersion).toBe(4);
   });
 
   it("refuse a database written by a newer program", () => {
     db.close();
     const newer = [...DSO_MIGRATIONS, { version: 9, name: "future", sql: "SELECT 1;" }];
     openDsoDatabase(path, { migrations: newer }).close();
+    // The newer program's own check still passes (and it reopens as a no-op).
     expect(() => openDsoDatabase(path)).toThrow(/newer than this program/);
     db = openDsoDatabase(path, { migrations: newer });
   });
 
   it("work in memory for unit tests", () => {
     const memory = openDsoDatabase(":memory:");
-    expect(memory.schemaVersion).toBe(2);
+    expect(memory.schemaVersion).toBe(3);
     memory.close();
   });
 });
@@ -304,9 +307,16 @@ describe("trades", () => {
       db.settleTrade(trade.tradeId, { postings: s.postings, period, settledAt: now() });
       for (const p of s.postings) if (p.account.startsWith("meter:")) expected.set(`${p.account.slice(6)}|${period}`, (expected.get(`${p.account.slice(6)}|${period}`) ?? 0) + p.amountMicro);
     }
+    for (const trade of db.listTrades({ status: "settled" })) db.markClosed(trade.tradeId);
+    db.saveMachineRecord(inFlight[0], { stage: "awaitingOpenings", closed: false, note: "resume me" });
     db.close();
     db = openDsoDatabase(path, { now });
     expect(db.listTrades({ status: ["open", "verified", "disputed"] }).map((t) => t.tradeId)).toEqual(inFlight);
+    expect(db.listUnclosedTrades().map((t) => t.tradeId)).toEqual(inFlight);
+    expect(db.getTrade(inFlight[0])?.machineRecord).toEqual({ stage: "awaitingOpenings", closed: false, note: "resume me" });
+    expect(db.markClosed(inFlight[1]).changed).toBe(true);
+    expect(db.markClosed(inFlight[1]).changed).toBe(false);
+    expect(() => db.saveMachineRecord("0x00", {})).toThrow(NotFoundError);
     expect(db.ledgerTotal()).toBe(0);
     expect(db.unbalancedTrades()).toEqual([]);
     const bills = db.bills();
