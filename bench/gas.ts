@@ -13,6 +13,7 @@ import {
   placeBids,
   signTicket,
   type MarketHandle,
+  type PlaceBidsResult,
   type Side,
   type SignedBid,
 } from "../contracts/client/index.ts";
@@ -35,6 +36,8 @@ export type GasBenchOptions = {
   bookSize: number;
   /** Placements averaged per figure. */
   samples: number;
+  /** The block the batches must fit (default 30 M, the chain's; tests use less to stay fast). */
+  blockGasLimit?: number;
   onProgress?: (progress: GasBenchProgress) => void;
 };
 
@@ -64,7 +67,8 @@ export type GasBenchRow = {
   /** Our storage growth per +10 levels (from the previous row), and the paper's. */
   storageGrowthPer10Levels: number | null;
   paperStorageGrowthPer10Levels: number;
-  /** Most bids one placeBids transaction fits in a 30 M gas block, resting and matching. */
+  /** Most bids one placeBids transaction fits in a 30 M gas block, resting and matching (the latter is also capped by
+   * the book: each entry must take a bid from it). */
   maxBatchResting: number;
   maxBatchMatching: number;
   fitsBlock: boolean;
@@ -118,6 +122,7 @@ async function measureLevel(
   report: (phase: string, steps?: number) => void,
 ): Promise<GasBenchRow> {
   const dim = dimensionFor(levels);
+  const blockGasLimit = options.blockGasLimit ?? BLOCK_GAS_LIMIT;
   const deployer = await provider.getSigner(0);
   const dso = new Wallet(hexlify(randomBytes(32)));
   const market = await deployMarket(deployer, { dim, ticketSigner: dso.address, contractName: "GridveilMarketGasProbe" });
@@ -179,16 +184,31 @@ async function measureLevel(
   const placeMatchingGas = Math.round(mean(matchingGas));
 
   // Batches: the largest that fits the block, found by sending them.
-  const maxBatchResting = await largestBatch(provider, market, placeRestingGas, async () => {
-    const side = randomSide();
-    return makeBid(side, restingLevel(side));
-  });
+  const maxBatchResting = await largestBatch(
+    provider,
+    market,
+    blockGasLimit,
+    placeRestingGas,
+    async () => {
+      const side = randomSide();
+      return makeBid(side, restingLevel(side));
+    },
+    (result) => result.results.every((entry) => entry.ok && entry.matched === undefined),
+  );
   report("largest resting batch", options.samples);
+  // Buys at the top level and sells at level 0, alternating: each takes the opposite book's best bid.
   let alternate: Side = 1;
-  const maxBatchMatching = await largestBatch(provider, market, placeMatchingGas, async () => {
-    alternate = alternate === 0 ? 1 : 0;
-    return makeBid(alternate, alternate === 0 ? levels - 1 : 0);
-  });
+  const maxBatchMatching = await largestBatch(
+    provider,
+    market,
+    blockGasLimit,
+    placeMatchingGas,
+    async () => {
+      alternate = alternate === 0 ? 1 : 0;
+      return makeBid(alternate, alternate === 0 ? levels - 1 : 0);
+    },
+    (result) => result.results.every((entry) => entry.ok && entry.matched !== undefined),
+  );
   report("largest matching batch", options.samples);
 
   const precompileGas = PRECOMPILE_PER_PAIR * dim + PRECOMPILE_BASE;
@@ -210,7 +230,7 @@ async function measureLevel(
     paperStorageGrowthPer10Levels: PAPER_STORAGE_GROWTH_PER_10_LEVELS,
     maxBatchResting,
     maxBatchMatching,
-    fitsBlock: Math.max(placeRestingGas, placeMatchingGas) <= BLOCK_GAS_LIMIT,
+    fitsBlock: Math.max(placeRestingGas, placeMatchingGas) <= blockGasLimit,
     fitsOsakaTxCap: Math.max(placeRestingGas, placeMatchingGas) <= OSAKA_TX_GAS_CAP,
     bookSize: options.bookSize,
     samples: options.samples,
@@ -239,31 +259,49 @@ async function placeInFittingBatches(market: MarketHandle, bids: readonly Signed
   }
 }
 
-/** Grows (or shrinks) a batch from the single-bid estimate until one more bid would not fit the block. */
-async function largestBatch(provider: BrowserProvider, market: MarketHandle, gasPerBid: number, nextBid: () => Promise<SignedBid>): Promise<number> {
+/**
+ * The most bids of one kind a placeBids transaction fits under `blockGasLimit`, found by sending batches (each from
+ * the same snapshot): gallop up from the single-bid estimate, then bisect. `accepted` says whether every entry did
+ * what the kind requires (placed, or placed and matched).
+ */
+async function largestBatch(
+  provider: BrowserProvider,
+  market: MarketHandle,
+  blockGasLimit: number,
+  gasPerBid: number,
+  nextBid: () => Promise<SignedBid>,
+  accepted: (result: PlaceBidsResult) => boolean,
+): Promise<number> {
+  const candidates: SignedBid[] = [];
   const fits = async (size: number): Promise<boolean> => {
-    const bids: SignedBid[] = [];
-    for (let i = 0; i < size; i++) bids.push(await nextBid());
+    while (candidates.length < size) candidates.push(await nextBid());
     return fromSnapshot(provider, async () => {
       try {
-        const result = await placeBids(market, bids, TX);
-        return result.results.every((entry) => entry.ok);
+        return accepted(await placeBids(market, candidates.slice(0, size), { gasLimit: blockGasLimit }));
       } catch (error) {
         if (isOutOfGas(error)) return false;
         throw error;
       }
     });
   };
-  let size = Math.max(1, Math.floor(BLOCK_GAS_LIMIT / gasPerBid));
-  if (await fits(size)) {
-    while (await fits(size + 1)) size++;
-    return size;
+  const estimate = Math.max(1, Math.floor(blockGasLimit / gasPerBid));
+  let fitting = 0;
+  let failing = estimate;
+  if (await fits(estimate)) {
+    fitting = estimate;
+    let step = 1;
+    while (await fits(fitting + step)) {
+      fitting += step;
+      step *= 2;
+    }
+    failing = fitting + step;
   }
-  while (size > 1) {
-    size--;
-    if (await fits(size)) return size;
+  while (failing - fitting > 1) {
+    const middle = Math.floor((fitting + failing) / 2);
+    if (await fits(middle)) fitting = middle;
+    else failing = middle;
   }
-  return 0;
+  return fitting;
 }
 
 function isOutOfGas(error: unknown): boolean {

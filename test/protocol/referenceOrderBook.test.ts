@@ -53,6 +53,10 @@ describe("ReferenceOrderBook", () => {
         }
       }
       for (const side of [BUY, SELL]) expect(heapViolations(side, book.heap(side), (id) => book.priceLevel(id))).toEqual([]);
+      // Uncrossed: every live buy is strictly below every live sell (expired bids may linger until dropped).
+      const live = (side: BookSide) => book.heap(side).filter((id) => now <= book.notAfter(id)).map((id) => book.priceLevel(id));
+      const [buys, sells] = [live(BUY), live(SELL)];
+      if (buys.length > 0 && sells.length > 0) expect(Math.max(...buys)).toBeLessThan(Math.min(...sells));
     }
     expect(book.matches().length).toBeGreaterThan(300);
   });
