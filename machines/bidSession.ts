@@ -37,7 +37,8 @@ import type {
   TradeTerms,
   VoidReason,
 } from "./types.ts";
-import { unprovidedPromise } from "./unprovided.ts";
+import { promiseEffect, unprovidedPromise } from "./effects.ts";
+import type { Effect } from "./effects.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Events: what the meter routes to a session (from the gateway and the DSO) plus the cancel command.
@@ -1005,7 +1006,28 @@ export type BidSessionMachine = typeof bidSession;
 export type BidSessionSnapshot = SnapshotFrom<typeof bidSession>;
 export type BidSessionImplementations = MachineImplementationsFrom<typeof bidSession>;
 
+/** Every effect a bid session needs, as plain async functions (see docs/machines.md#bidsession). */
+export type BidSessionEffects = {
+  [K in keyof BidSessionActors]: BidSessionActors[K] extends PromiseActorLogic<infer TOutput, infer TInput>
+    ? Effect<TInput, TOutput>
+    : never;
+};
+
 /** Provides every effect at once, so a runtime cannot forget one (the type requires all of them). */
-export function provideBidSession(effects: { actors: BidSessionActors }): BidSessionMachine {
-  return bidSession.provide({ actors: effects.actors });
+export function provideBidSession(effects: BidSessionEffects): BidSessionMachine {
+  return bidSession.provide({
+    actors: {
+      createOneTimeIdentity: promiseEffect(effects.createOneTimeIdentity),
+      requestTicket: promiseEffect(effects.requestTicket),
+      encryptBid: promiseEffect(effects.encryptBid),
+      signBid: promiseEffect(effects.signBid),
+      submitBid: promiseEffect(effects.submitBid),
+      cancelBid: promiseEffect(effects.cancelBid),
+      sendOpening: promiseEffect(effects.sendOpening),
+      verifyCounterpartOpening: promiseEffect(effects.verifyCounterpartOpening),
+      reportDispute: promiseEffect(effects.reportDispute),
+      readMeter: promiseEffect(effects.readMeter),
+      reportReading: promiseEffect(effects.reportReading),
+    },
+  });
 }

@@ -7,6 +7,7 @@ import { backoffMs } from "./config.ts";
 import type { MachineConfig } from "./config.ts";
 import {
   isTradeRecord,
+  provideTradeSettlement,
   tradeSettlement,
   tradeSettlementEventSchemas,
 } from "./tradeSettlement.ts";
@@ -16,6 +17,7 @@ import type {
   RequestReply,
   TradeEnded,
   TradeRecord,
+  TradeSettlementEffects,
   TradeSettlementEvent,
   TradeSettlementInput,
   TradeSettlementMachine,
@@ -30,7 +32,8 @@ import {
   ticketSchema,
 } from "./types.ts";
 import type { Address, Hex, MachineErrorRecord, MarketDescription, Ticket } from "./types.ts";
-import { unprovidedPromise } from "./unprovided.ts";
+import { promiseEffect, unprovidedPromise } from "./effects.ts";
+import type { Effect } from "./effects.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Events.
@@ -134,9 +137,10 @@ export type DsoActors = {
   /** `provideTradeSettlement({ actors, actions })` from ./tradeSettlement.ts. */
   tradeSettlement: TradeSettlementMachine;
 };
+/** Fire-and-forget effects, shared with the tradeSettlement children: they must not throw. */
 export type DsoActions = {
-  replyToRequest: (args: unknown, params: ReplyToRequestParams) => void;
-  ackMessages: (args: unknown, params: AckMessagesParams) => void;
+  replyToRequest: (params: ReplyToRequestParams) => void;
+  ackMessages: (params: AckMessagesParams) => void;
 };
 export const dsoActorNames = [
   "prepareMasterKey",
@@ -812,13 +816,30 @@ export type DsoMachine = typeof dso;
 export type DsoSnapshot = SnapshotFrom<typeof dso>;
 export type DsoImplementations = MachineImplementationsFrom<typeof dso>;
 
-/** Provides every effect at once (the type requires all of them). */
-export function provideDso(effects: { actors: DsoActors; actions: DsoActions }): DsoMachine {
+/** Every async effect of the DSO and of its trades, as plain functions. */
+export type DsoEffects = {
+  [K in Exclude<keyof DsoActors, "tradeSettlement">]: DsoActors[K] extends PromiseActorLogic<infer TOutput, infer TInput>
+    ? Effect<TInput, TOutput>
+    : never;
+} & { tradeSettlement: TradeSettlementEffects };
+
+/** Provides every effect at once (the types require all of them); the actions serve the trades too. */
+export function provideDso(effects: DsoEffects, actions: DsoActions): DsoMachine {
   return dso.provide({
-    actors: effects.actors,
+    actors: {
+      prepareMasterKey: promiseEffect(effects.prepareMasterKey),
+      deployOrAttachContract: promiseEffect(effects.deployOrAttachContract),
+      publishMarketDescription: promiseEffect(effects.publishMarketDescription),
+      loadInFlightTrades: promiseEffect(effects.loadInFlightTrades),
+      authenticateMeter: promiseEffect(effects.authenticateMeter),
+      sealEnrolment: promiseEffect(effects.sealEnrolment),
+      storeIdentityPair: promiseEffect(effects.storeIdentityPair),
+      signTicket: promiseEffect(effects.signTicket),
+      tradeSettlement: provideTradeSettlement(effects.tradeSettlement, actions),
+    },
     actions: {
-      replyToRequest: (args, params) => effects.actions.replyToRequest(args, params),
-      ackMessages: (args, params) => effects.actions.ackMessages(args, params),
+      replyToRequest: (_args, params) => actions.replyToRequest(params),
+      ackMessages: (_args, params) => actions.ackMessages(params),
     },
   });
 }

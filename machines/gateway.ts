@@ -18,7 +18,8 @@ import {
   signedBidSchema,
 } from "./types.ts";
 import type { Address, CancelRequest, MachineErrorRecord, Match, SignedBid } from "./types.ts";
-import { unprovidedCallback, unprovidedPromise } from "./unprovided.ts";
+import { eventSource, promiseEffect, unprovidedCallback, unprovidedPromise } from "./effects.ts";
+import type { Effect, EventSource } from "./effects.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Chain events and notices.
@@ -143,10 +144,11 @@ export type AckDisposition = "placed" | "duplicate" | "rejected" | "cancelRelaye
 export type GatewayAckParams = { messageIds: string[]; disposition: AckDisposition };
 export type GatewayNakParams = { messageIds: string[]; delayMs: number };
 export type NotifyBidRejectedParams = { bidder: Address; reason: string };
+/** Fire-and-forget effects: they must not throw (log and drop instead). */
 export type GatewayActions = {
-  ackMessages: (args: unknown, params: GatewayAckParams) => void;
-  nakMessages: (args: unknown, params: GatewayNakParams) => void;
-  notifyBidRejected: (args: unknown, params: NotifyBidRejectedParams) => void;
+  ackMessages: (params: GatewayAckParams) => void;
+  nakMessages: (params: GatewayNakParams) => void;
+  notifyBidRejected: (params: NotifyBidRejectedParams) => void;
 };
 
 export const gatewayActorNames = [
@@ -802,14 +804,28 @@ export type GatewayMachine = typeof gateway;
 export type GatewaySnapshot = SnapshotFrom<typeof gateway>;
 export type GatewayImplementations = MachineImplementationsFrom<typeof gateway>;
 
-/** Provides every effect at once (the type requires all of them). */
-export function provideGateway(effects: { actors: GatewayActors; actions: GatewayActions }): GatewayMachine {
+/** Every async effect of the gateway as plain functions; the follower as an event source. */
+export type GatewayEffects = {
+  [K in Exclude<keyof GatewayActors, "followChain">]: GatewayActors[K] extends PromiseActorLogic<infer TOutput, infer TInput>
+    ? Effect<TInput, TOutput>
+    : never;
+} & { followChain: EventSource<FollowChainInput, FollowerEvent> };
+
+/** Provides every effect at once (the types require all of them). */
+export function provideGateway(effects: GatewayEffects, actions: GatewayActions): GatewayMachine {
   return gateway.provide({
-    actors: effects.actors,
+    actors: {
+      submitBids: promiseEffect(effects.submitBids),
+      submitCancel: promiseEffect(effects.submitCancel),
+      loadCursor: promiseEffect(effects.loadCursor),
+      followChain: eventSource(effects.followChain),
+      publishNotices: promiseEffect(effects.publishNotices),
+      saveCursor: promiseEffect(effects.saveCursor),
+    },
     actions: {
-      ackMessages: (args, params) => effects.actions.ackMessages(args, params),
-      nakMessages: (args, params) => effects.actions.nakMessages(args, params),
-      notifyBidRejected: (args, params) => effects.actions.notifyBidRejected(args, params),
+      ackMessages: (_args, params) => actions.ackMessages(params),
+      nakMessages: (_args, params) => actions.nakMessages(params),
+      notifyBidRejected: (_args, params) => actions.notifyBidRejected(params),
     },
   });
 }

@@ -5,8 +5,8 @@ import type { MachineImplementationsFrom, PromiseActorLogic, SnapshotFrom } from
 import { z } from "zod";
 import { backoffMs } from "./config.ts";
 import type { MachineConfig } from "./config.ts";
-import { bidSession, bidSessionEventSchemas } from "./bidSession.ts";
-import type { BidOutcome, BidSessionEnded, BidSessionEvent, BidSessionMachine } from "./bidSession.ts";
+import { bidSession, bidSessionEventSchemas, provideBidSession } from "./bidSession.ts";
+import type { BidOutcome, BidSessionEffects, BidSessionEnded, BidSessionEvent, BidSessionMachine } from "./bidSession.ts";
 import {
   addressSchema,
   appendError,
@@ -17,7 +17,8 @@ import {
   sideSchema,
 } from "./types.ts";
 import type { Address, MachineErrorRecord, MarketDescription } from "./types.ts";
-import { unprovidedPromise } from "./unprovided.ts";
+import { promiseEffect, unprovidedPromise } from "./effects.ts";
+import type { Effect } from "./effects.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Events.
@@ -533,8 +534,19 @@ export type MeterMachine = typeof meter;
 export type MeterSnapshot = SnapshotFrom<typeof meter>;
 export type MeterImplementations = MachineImplementationsFrom<typeof meter>;
 
+/** Every effect of a meter, its bid sessions' included, as plain async functions. */
+export type MeterEffects = {
+  requestEnrolment: Effect<RequestEnrolmentInput, RequestEnrolmentOutput>;
+  bidSession: BidSessionEffects;
+};
+
 /** Provides every effect at once (the type requires all of them). */
-export function provideMeter(effects: { actors: MeterActors }): MeterMachine {
-  return meter.provide({ actors: effects.actors });
+export function provideMeter(effects: MeterEffects): MeterMachine {
+  return meter.provide({
+    actors: {
+      requestEnrolment: promiseEffect(effects.requestEnrolment),
+      bidSession: provideBidSession(effects.bidSession),
+    },
+  });
 }
 

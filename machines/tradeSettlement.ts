@@ -26,7 +26,8 @@ import type {
   TradeTerms,
   VoidReason,
 } from "./types.ts";
-import { unprovidedPromise } from "./unprovided.ts";
+import { promiseEffect, unprovidedPromise } from "./effects.ts";
+import type { Effect } from "./effects.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Events (routed by the dso machine by matchId).
@@ -158,9 +159,10 @@ export type TradeSettlementActors = {
   writeSettlement: PromiseActorLogic<void, WriteSettlementInput>;
   publishTradeOutcome: PromiseActorLogic<void, PublishTradeOutcomeInput>;
 };
+/** Fire-and-forget effects: they must not throw (log and drop instead). */
 export type TradeSettlementActions = {
-  replyToRequest: (args: unknown, params: ReplyToRequestParams) => void;
-  ackMessages: (args: unknown, params: AckMessagesParams) => void;
+  replyToRequest: (params: ReplyToRequestParams) => void;
+  ackMessages: (params: AckMessagesParams) => void;
 };
 export const tradeSettlementActorNames = [
   "registerMatch",
@@ -886,16 +888,30 @@ export type TradeSettlementMachine = typeof tradeSettlement;
 export type TradeSettlementSnapshot = SnapshotFrom<typeof tradeSettlement>;
 export type TradeSettlementImplementations = MachineImplementationsFrom<typeof tradeSettlement>;
 
-/** Provides every effect at once (the type requires all of them). */
-export function provideTradeSettlement(effects: {
-  actors: TradeSettlementActors;
-  actions: TradeSettlementActions;
-}): TradeSettlementMachine {
+/** Every async effect of a trade, as plain functions. */
+export type TradeSettlementEffects = {
+  [K in keyof TradeSettlementActors]: TradeSettlementActors[K] extends PromiseActorLogic<infer TOutput, infer TInput>
+    ? Effect<TInput, TOutput>
+    : never;
+};
+
+/** Provides every effect at once (the types require all of them). */
+export function provideTradeSettlement(
+  effects: TradeSettlementEffects,
+  actions: TradeSettlementActions,
+): TradeSettlementMachine {
   return tradeSettlement.provide({
-    actors: effects.actors,
+    actors: {
+      registerMatch: promiseEffect(effects.registerMatch),
+      saveTrade: promiseEffect(effects.saveTrade),
+      verifyOpening: promiseEffect(effects.verifyOpening),
+      sendTerms: promiseEffect(effects.sendTerms),
+      writeSettlement: promiseEffect(effects.writeSettlement),
+      publishTradeOutcome: promiseEffect(effects.publishTradeOutcome),
+    },
     actions: {
-      replyToRequest: (args, params) => effects.actions.replyToRequest(args, params),
-      ackMessages: (args, params) => effects.actions.ackMessages(args, params),
+      replyToRequest: (_args, params) => actions.replyToRequest(params),
+      ackMessages: (_args, params) => actions.ackMessages(params),
     },
   });
 }

@@ -6,7 +6,7 @@ import { SimulatedClock, createActor, createMachine } from "xstate";
 import type { AnyEventObject } from "xstate";
 import { bidSession, provideBidSession } from "../../machines/bidSession.ts";
 import type {
-  BidSessionActors,
+  BidSessionEffects,
   BidSessionEvent,
   BidSessionInput,
   CancelBidInput,
@@ -29,7 +29,7 @@ import type {
 } from "../../machines/bidSession.ts";
 import { fixTradeTerms } from "../../machines/tradeTerms.ts";
 import type { Address, Match, Opening, Side, TradeTerms } from "../../machines/types.ts";
-import { address, bytes32, ciphertext, config, fake, flush, leafPath, market, opening } from "./helpers.ts";
+import { address, bytes32, ciphertext, config, fake, flush, leafPath, market, opening, runsOf } from "./helpers.ts";
 
 const cfg = config();
 const OWN = address(0xb1);
@@ -60,8 +60,8 @@ function fakes() {
 }
 type Fakes = ReturnType<typeof fakes>;
 
-function actorsOf(f: Fakes): BidSessionActors {
-  return Object.fromEntries(Object.entries(f).map(([name, effect]) => [name, effect.logic])) as BidSessionActors;
+function effectsOf(f: Fakes): BidSessionEffects {
+  return runsOf(f);
 }
 
 function input(overrides: Partial<BidSessionInput> = {}): BidSessionInput {
@@ -81,7 +81,7 @@ function input(overrides: Partial<BidSessionInput> = {}): BidSessionInput {
 async function start(options: { fakes?: Fakes; input?: Partial<BidSessionInput> } = {}) {
   const f = options.fakes ?? fakes();
   const clock = new SimulatedClock();
-  const actor = createActor(provideBidSession({ actors: actorsOf(f) }), { input: input(options.input), clock });
+  const actor = createActor(provideBidSession(effectsOf(f)), { input: input(options.input), clock });
   actor.start();
   await flush();
   const advance = async (ms: number) => {
@@ -590,7 +590,7 @@ describe("bidSession: robustness and coverage", () => {
     const received: AnyEventObject[] = [];
     const f = fakes();
     const parent = createMachine({
-      invoke: { src: provideBidSession({ actors: actorsOf(f) }), input: input() },
+      invoke: { src: provideBidSession(effectsOf(f)), input: input() },
       on: { "*": { actions: ({ event }) => void received.push(event) } },
     });
     const clock = new SimulatedClock();

@@ -22,7 +22,6 @@ import type {
   StoreIdentityPairInput,
   StoreIdentityPairOutput,
 } from "../../machines/dso.ts";
-import { provideTradeSettlement } from "../../machines/tradeSettlement.ts";
 import type {
   AckMessagesParams,
   PublishTradeOutcomeInput,
@@ -38,7 +37,7 @@ import type {
   WriteSettlementInput,
 } from "../../machines/tradeSettlement.ts";
 import type { Match } from "../../machines/types.ts";
-import { address, config, deferred, fake, flush, leafPath, market, opening } from "./helpers.ts";
+import { address, config, deferred, fake, flush, leafPath, market, opening, runsOf } from "./helpers.ts";
 
 const cfg = config();
 const BUYER = address(0xb1);
@@ -98,35 +97,18 @@ async function start(options: { fakes?: Fakes; config?: typeof cfg } = {}) {
   const f = options.fakes ?? fakes();
   const replies: ReplyToRequestParams[] = [];
   const acks: AckMessagesParams[] = [];
-  const actions = {
-    replyToRequest: (_args: unknown, params: ReplyToRequestParams) => void replies.push(params),
-    ackMessages: (_args: unknown, params: AckMessagesParams) => void acks.push(params),
-  };
   const clock = new SimulatedClock();
-  const machine = provideDso({
-    actors: {
-      prepareMasterKey: f.prepareMasterKey.logic,
-      deployOrAttachContract: f.deployOrAttachContract.logic,
-      publishMarketDescription: f.publishMarketDescription.logic,
-      loadInFlightTrades: f.loadInFlightTrades.logic,
-      authenticateMeter: f.authenticateMeter.logic,
-      sealEnrolment: f.sealEnrolment.logic,
-      storeIdentityPair: f.storeIdentityPair.logic,
-      signTicket: f.signTicket.logic,
-      tradeSettlement: provideTradeSettlement({
-        actors: {
-          registerMatch: f.registerMatch.logic,
-          saveTrade: f.saveTrade.logic,
-          verifyOpening: f.verifyOpening.logic,
-          sendTerms: f.sendTerms.logic,
-          writeSettlement: f.writeSettlement.logic,
-          publishTradeOutcome: f.publishTradeOutcome.logic,
-        },
-        actions,
-      }),
+  const { registerMatch, saveTrade, verifyOpening, sendTerms, writeSettlement, publishTradeOutcome, ...own } = f;
+  const machine = provideDso(
+    {
+      ...runsOf(own),
+      tradeSettlement: runsOf({ registerMatch, saveTrade, verifyOpening, sendTerms, writeSettlement, publishTradeOutcome }),
     },
-    actions,
-  });
+    {
+      replyToRequest: (params) => void replies.push(params),
+      ackMessages: (params) => void acks.push(params),
+    },
+  );
   const actor = createActor(machine, { input: { config: options.config ?? cfg, marketId: "m1" }, clock });
   actor.start();
   await flush();

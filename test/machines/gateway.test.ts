@@ -1,7 +1,7 @@
 // gateway: batching (size and delay), acks on receipt only, retry with backoff, duplicate ack for a reused bidder,
 // cancels relayed, and chain following from the last processed block (PROTOCOL §5 bidding, §6 messaging).
 import { describe, expect, it } from "vitest";
-import { SimulatedClock, createActor, fromCallback } from "xstate";
+import { SimulatedClock, createActor } from "xstate";
 import type { AnyEventObject } from "xstate";
 import { bidProblem, gateway, logIdOf, noticesOf, provideGateway } from "../../machines/gateway.ts";
 import type {
@@ -21,7 +21,7 @@ import type {
   SubmitCancelOutput,
 } from "../../machines/gateway.ts";
 import type { MachineConfig } from "../../machines/config.ts";
-import { address, bytes32, config, DIMENSION, fake, flush, leafPaths, signedBid } from "./helpers.ts";
+import { address, bytes32, config, DIMENSION, fake, flush, leafPaths, runsOf, signedBid } from "./helpers.ts";
 
 const cfg = config({ gateway: { batchMaxSize: 3, batchMaxDelayMs: 200 } });
 
@@ -42,13 +42,13 @@ function fakes(cursor: number | null = null) {
     publishNotices: fake<void, PublishNoticesInput>(() => undefined),
     saveCursor: fake<void, SaveCursorInput>(() => undefined),
     follower,
-    followChain: fromCallback<FollowerEvent, FollowChainInput>(({ sendBack, input }) => {
+    followChain: (input: FollowChainInput, sendBack: (event: FollowerEvent) => void) => {
       follower.calls.push(input);
       follower.sendBack = sendBack;
       return () => {
         follower.stops += 1;
       };
-    }),
+    },
   };
 }
 type Fakes = ReturnType<typeof fakes>;
@@ -59,21 +59,15 @@ async function start(options: { fakes?: Fakes; config?: MachineConfig; startBloc
   const naks: GatewayNakParams[] = [];
   const rejections: NotifyBidRejectedParams[] = [];
   const clock = new SimulatedClock();
-  const machine = provideGateway({
-    actors: {
-      submitBids: f.submitBids.logic,
-      submitCancel: f.submitCancel.logic,
-      loadCursor: f.loadCursor.logic,
-      followChain: f.followChain,
-      publishNotices: f.publishNotices.logic,
-      saveCursor: f.saveCursor.logic,
+  const { follower: _follower, followChain, ...promises } = f;
+  const machine = provideGateway(
+    { ...runsOf(promises), followChain },
+    {
+      ackMessages: (params) => void acks.push(params),
+      nakMessages: (params) => void naks.push(params),
+      notifyBidRejected: (params) => void rejections.push(params),
     },
-    actions: {
-      ackMessages: (_args, params) => void acks.push(params),
-      nakMessages: (_args, params) => void naks.push(params),
-      notifyBidRejected: (_args, params) => void rejections.push(params),
-    },
-  });
+  );
   const actor = createActor(machine, {
     input: { config: options.config ?? cfg, dimension: DIMENSION, startBlock: options.startBlock ?? 10 },
     clock,

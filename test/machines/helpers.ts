@@ -26,6 +26,9 @@ export function deferred<T>(): Deferred<T> {
  * return a value, a promise, or throw.
  */
 export type FakeEffect<TOutput, TInput> = {
+  /** The effect as a runtime provides it (`provideX`). */
+  run: (input: TInput) => Promise<TOutput>;
+  /** The same as XState actor logic (`machine.provide`). */
   logic: PromiseActorLogic<TOutput, TInput>;
   calls: TInput[];
   respond: (input: TInput, call: number) => TOutput | Promise<TOutput>;
@@ -33,15 +36,24 @@ export type FakeEffect<TOutput, TInput> = {
 export function fake<TOutput, TInput>(
   respond: (input: TInput, call: number) => TOutput | Promise<TOutput>,
 ): FakeEffect<TOutput, TInput> {
+  const run = async (input: TInput): Promise<TOutput> => {
+    effect.calls.push(input);
+    return effect.respond(input, effect.calls.length - 1);
+  };
   const effect: FakeEffect<TOutput, TInput> = {
     calls: [],
     respond,
-    logic: fromPromise<TOutput, TInput>(async ({ input }) => {
-      effect.calls.push(input);
-      return effect.respond(input, effect.calls.length - 1);
-    }),
+    run,
+    logic: fromPromise<TOutput, TInput>(({ input }) => run(input)),
   };
   return effect;
+}
+
+/** `{ name: fake }` → `{ name: fake.run }`, the shape the `provideX` helpers take. */
+export function runsOf<T extends Record<string, { run: unknown }>>(fakes: T): { [K in keyof T]: T[K]["run"] } {
+  return Object.fromEntries(Object.entries(fakes).map(([name, effect]) => [name, effect.run])) as {
+    [K in keyof T]: T[K]["run"];
+  };
 }
 
 export function config(overrides: MachineConfigInput = {}): MachineConfig {

@@ -3,9 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { SimulatedClock, createActor } from "xstate";
 import type { AnyEventObject } from "xstate";
-import { provideBidSession } from "../../machines/bidSession.ts";
 import type {
-  BidSessionActors,
+  BidSessionEffects,
   BidSessionSnapshot,
   CancelBidInput,
   CreateOneTimeIdentityInput,
@@ -35,7 +34,7 @@ import type {
 } from "../../machines/meter.ts";
 import { fixTradeTerms } from "../../machines/tradeTerms.ts";
 import type { Address, Match, TradeTerms } from "../../machines/types.ts";
-import { address, bytes32, ciphertext, config, fake, flush, leafPath, market, opening } from "./helpers.ts";
+import { address, bytes32, ciphertext, config, fake, flush, leafPath, market, opening, runsOf } from "./helpers.ts";
 
 const cfg = config();
 const COUNTERPART = address(0xee);
@@ -67,8 +66,8 @@ function sessionFakes() {
 }
 type SessionFakes = ReturnType<typeof sessionFakes>;
 
-function sessionActors(f: SessionFakes): BidSessionActors {
-  return Object.fromEntries(Object.entries(f).map(([name, effect]) => [name, effect.logic])) as BidSessionActors;
+function sessionEffects(f: SessionFakes): BidSessionEffects {
+  return runsOf(f);
 }
 
 const plan = (planId: string, side: "buy" | "sell", priceLevel: number, quantityWh: number): PlannedBid => ({
@@ -89,9 +88,7 @@ async function start(
   const sessions = options.sessions ?? sessionFakes();
   const requestEnrolment = fake<RequestEnrolmentOutput, RequestEnrolmentInput>(options.enrol ?? (() => ({ market })));
   const clock = new SimulatedClock();
-  const machine = provideMeter({
-    actors: { requestEnrolment: requestEnrolment.logic, bidSession: provideBidSession({ actors: sessionActors(sessions) }) },
-  });
+  const machine = provideMeter({ requestEnrolment: requestEnrolment.run, bidSession: sessionEffects(sessions) });
   const actor = createActor(machine, {
     input: { config: options.config ?? cfg, meterId: "meter-7", plan: options.plan ?? [] },
     clock,
@@ -197,9 +194,7 @@ describe("meter: enrolment", () => {
       () => new Promise((resolve) => (release = resolve)),
     );
     const actor = createActor(
-      provideMeter({
-        actors: { requestEnrolment: requestEnrolment.logic, bidSession: provideBidSession({ actors: sessionActors(sessions) }) },
-      }),
+      provideMeter({ requestEnrolment: requestEnrolment.run, bidSession: sessionEffects(sessions) }),
       { input: { config: cfg, meterId: "meter-7" }, clock: new SimulatedClock() },
     ).start();
     await flush();

@@ -22,7 +22,7 @@ import type {
   WriteSettlementInput,
 } from "../../machines/tradeSettlement.ts";
 import type { Match } from "../../machines/types.ts";
-import { address, config, fake, flush, leafPath, leafPaths, market, opening } from "./helpers.ts";
+import { address, config, fake, flush, leafPath, leafPaths, market, opening, runsOf } from "./helpers.ts";
 
 const cfg = config();
 const BUYER = address(0xb1);
@@ -63,19 +63,9 @@ async function start(options: { fakes?: Fakes; input?: Partial<TradeSettlementIn
   const replies: ReplyToRequestParams[] = [];
   const acks: AckMessagesParams[] = [];
   const clock = new SimulatedClock();
-  const machine = provideTradeSettlement({
-    actors: {
-      registerMatch: f.registerMatch.logic,
-      saveTrade: f.saveTrade.logic,
-      verifyOpening: f.verifyOpening.logic,
-      sendTerms: f.sendTerms.logic,
-      writeSettlement: f.writeSettlement.logic,
-      publishTradeOutcome: f.publishTradeOutcome.logic,
-    },
-    actions: {
-      replyToRequest: (_args, params) => void replies.push(params),
-      ackMessages: (_args, params) => void acks.push(params),
-    },
+  const machine = provideTradeSettlement(runsOf(f), {
+    replyToRequest: (params) => void replies.push(params),
+    ackMessages: (params) => void acks.push(params),
   });
   const actor = createActor(machine, {
     input: { config: cfg, market, match: MATCH, matchMessageIds: ["js:1"], ...options.input },
