@@ -102,8 +102,10 @@ export const marketConfigSchema = z.object({
   retailTariffMicroPerKWh: z.number().int().nonnegative().default(300_000),
   /** Charged to a seller per kWh it failed to deliver. */
   imbalanceRateMicroPerKWh: z.number().int().nonnegative().default(200_000),
-  /** DSO network/mediation fee per delivered kWh, charged to the buyer. */
+  /** DSO network/mediation fee per delivered kWh. */
   networkFeeMicroPerKWh: z.number().int().nonnegative().default(20_000),
+  /** Who pays the fee: the buyer, the seller, or `split` (the seller's half rounded down). */
+  feePayer: z.enum(["buyer", "seller", "split"]).default("buyer"),
 });
 export type MarketConfig = z.infer<typeof marketConfigSchema>;
 

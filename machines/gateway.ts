@@ -246,9 +246,12 @@ export function bidProblem(bid: unknown, dimension: number): string | null {
   return null;
 }
 
-/** The revert reasons that mean "this bidder is already on chain": the earlier submission was placed. */
+/**
+ * The revert reasons that mean "this bidder is already on chain": the earlier submission was placed. The contract's
+ * error is `BidderAlreadyUsed(address,uint256)`; adapters pass its name (or "ReusedBidder", PROTOCOL §5's wording).
+ */
 export function isReusedBidder(reason: string | undefined): boolean {
-  return typeof reason === "string" && /reusedbidder/i.test(reason);
+  return typeof reason === "string" && /reusedbidder|bidderalreadyused/i.test(reason);
 }
 
 function fromBlockOf(context: GatewayContext): number {

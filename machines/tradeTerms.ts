@@ -77,7 +77,10 @@ export function amountMicro(rateMicroPerKWh: number, wh: number): bigint {
   return (BigInt(rateMicroPerKWh) * BigInt(wh)) / 1000n;
 }
 
-export type Tariffs = Pick<MarketConfig, "retailTariffMicroPerKWh" | "imbalanceRateMicroPerKWh" | "networkFeeMicroPerKWh">;
+export type Tariffs = Pick<
+  MarketConfig,
+  "retailTariffMicroPerKWh" | "imbalanceRateMicroPerKWh" | "networkFeeMicroPerKWh" | "feePayer"
+>;
 
 /**
  * Settlement rule (PROTOCOL §5 step 7; decisions written down in docs/machines.md):
@@ -85,7 +88,8 @@ export type Tariffs = Pick<MarketConfig, "retailTariffMicroPerKWh" | "imbalanceR
  *   not show it fed anything). The buyer's reading is recorded for audit and does not change the amounts.
  * - shortfall = quantity − delivered: the DSO supplies it to the buyer at the retail tariff and charges the seller
  *   the imbalance rate on it.
- * - buyer → seller: price × delivered; buyer → DSO: network fee × delivered.
+ * - buyer → seller: price × delivered; network fee × delivered → DSO, paid by `feePayer` (buyer, seller, or
+ *   split with the seller's half rounded down).
  * Every line has a mirror line, so the entries sum to exactly zero; zero-amount lines are left out.
  */
 export function settleTrade(args: {
@@ -111,7 +115,10 @@ export function settleTrade(args: {
     entries.push({ account: to, amountMicro: amount.toString(), kind });
   };
   pair(buyer, seller, amountMicro(terms.priceMicroPerKWh, deliveredWh), "energy");
-  pair(buyer, { kind: "dso", book: "networkFees" }, amountMicro(tariffs.networkFeeMicroPerKWh, deliveredWh), "networkFee");
+  const fee = amountMicro(tariffs.networkFeeMicroPerKWh, deliveredWh);
+  const sellerFee = tariffs.feePayer === "seller" ? fee : tariffs.feePayer === "buyer" ? 0n : fee / 2n;
+  pair(buyer, { kind: "dso", book: "networkFees" }, fee - sellerFee, "networkFee");
+  pair(seller, { kind: "dso", book: "networkFees" }, sellerFee, "networkFee");
   pair(buyer, { kind: "dso", book: "retailSupply" }, amountMicro(tariffs.retailTariffMicroPerKWh, shortfallWh), "shortfallSupply");
   pair(seller, { kind: "dso", book: "imbalance" }, amountMicro(tariffs.imbalanceRateMicroPerKWh, shortfallWh), "imbalance");
   return {

@@ -205,7 +205,7 @@ describe("gateway: failures, duplicates, rejections", () => {
       txHash: bytes32(1),
       results: [
         { bidder: address(1), status: "placed" },
-        { bidder: address(2), status: "rejected", reason: "ReusedBidder(0x…)" },
+        { bidder: address(2), status: "rejected", reason: "BidderAlreadyUsed(0x…, 7)" },
         { bidder: address(3), status: "rejected", reason: "TicketExpired(123)" },
       ],
     });

@@ -97,6 +97,19 @@ describe("settlement", () => {
     expect(noBuyer.entries).toEqual(settleTrade({ terms: terms(600), buyReadingWh: 1, sellReadingWh: 600, tariffs }).entries);
   });
 
+  it("charges the fee to the seller, or splits it with the seller's half rounded down", () => {
+    const fees = (feePayer: "buyer" | "seller" | "split") =>
+      settleTrade({ terms: terms(601), buyReadingWh: 601, sellReadingWh: 601, tariffs: { ...tariffs, feePayer, networkFeeMicroPerKWh: 15 } })
+        .entries.filter((e) => e.kind === "networkFee" && e.account.kind === "bidder")
+        .map((e) => [e.account.kind === "bidder" ? e.account.bidder : "", e.amountMicro]);
+    expect(fees("buyer")).toEqual([[BUYER, "-9"]]);
+    expect(fees("seller")).toEqual([[SELLER, "-9"]]);
+    expect(fees("split")).toEqual([
+      [BUYER, "-5"],
+      [SELLER, "-4"],
+    ]);
+  });
+
   it("over-delivery is capped at the traded quantity", () => {
     expect(settleTrade({ terms: terms(600), buyReadingWh: 900, sellReadingWh: 900, tariffs }).deliveredWh).toBe(600);
   });
@@ -104,8 +117,9 @@ describe("settlement", () => {
   it("every settlement sums to exactly zero (many quantities, prices, readings)", () => {
     for (let q = 1; q < 5000; q += 373)
       for (let price = 0; price < 400_000; price += 33_333)
-        for (const reading of [null, 0, 1, q - 1, q, q + 7]) {
-          const settlement = settleTrade({ terms: terms(q, price), buyReadingWh: q, sellReadingWh: reading, tariffs });
+        for (const reading of [null, 0, 1, q - 1, q, q + 7])
+        for (const feePayer of ["buyer", "seller", "split"] as const) {
+          const settlement = settleTrade({ terms: terms(q, price), buyReadingWh: q, sellReadingWh: reading, tariffs: { ...tariffs, feePayer } });
           expect(entriesSum(settlement.entries)).toBe(0n);
           expect(settlement.deliveredWh + settlement.shortfallWh).toBe(q);
         }
