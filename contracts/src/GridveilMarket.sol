@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: Apache-2.0
 // The encrypted continuous double auction (PROTOCOL §5, bidding and matching): a thin shell over the libraries.
+// SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: Apache-2.0
 // The market's public surface (PROTOCOL §4–§5): bid types, events, custom errors and external functions.
+// SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
 /// @title Encrypted continuous double auction for P2P energy (gridveil)

@@ -19,7 +19,7 @@ const DEFAULT_LEVELS = [10, 20, 30, 40, 50];
 const MAX_LEVELS = 126;
 const DEFAULT_BOOK = 100;
 const MAX_BOOK = 2000;
-const DEFAULT_SAMPLES = 10;
+const DEFAULT_SAMPLES = 30;
 const MAX_SAMPLES = 1000;
 const RATIO_DECIMALS = 4;
 

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: Apache-2.0
 // FHIPE Compare on the EIP-197 pairing precompile (PROTOCOL §2): Π_j e(K2_j, C2_j) = 1, plus G1 input checks.
+// SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
 import {IGridveilMarket} from "../IGridveilMarket.sol";

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: Apache-2.0
 // Bid ciphertexts kept as contract code (the SSTORE2 pattern): written once at 200 gas/byte, read with EXTCODECOPY.
+// SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
 /// @title CiphertextStore

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: Apache-2.0
 // Binary heap of bid ids ordered only through a comparator (each call is one pairing check): PROTOCOL §5.
+// SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
 /// @title EncryptedHeap

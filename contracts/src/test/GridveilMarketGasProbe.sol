@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: Apache-2.0
 // Bench-only market: the real contract plus gasleft() probes around Compare and the bid record (`gridveil bench gas`).
+// SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
 import {GridveilMarket} from "../GridveilMarket.sol";
