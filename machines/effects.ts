@@ -1,5 +1,6 @@
 // How runtimes hand effects to the machines: plain async functions wrapped as XState actor logic, and the
-// placeholders a machine uses until they are provided (a missing effect fails loudly, on the effect's error path). Machines never reach for I/O (STYLE; PROTOCOL §6 messaging is all effects).
+// placeholders a machine uses until they are provided (a missing effect fails loudly, on the effect's error path).
+// Machines never reach for I/O themselves (STYLE); all messaging of PROTOCOL §6 happens in these effects.
 import { fromCallback, fromPromise } from "xstate";
 import type { CallbackActorLogic, EventObject, PromiseActorLogic } from "xstate";
 import { GridveilError } from "../actors/errors.ts";
