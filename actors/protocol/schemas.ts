@@ -150,6 +150,16 @@ export const marketDescriptionSchema = z.strictObject({
 });
 export type MarketDescription = z.output<typeof marketDescriptionSchema>;
 
+/** Public request for the market description (no secrets in it): the gateway and observers use it. */
+export const marketInfoRequestSchema = z.strictObject({ type: z.literal("market.info.request") });
+export type MarketInfoRequest = z.output<typeof marketInfoRequestSchema>;
+
+export const marketInfoReplySchema = z.strictObject({
+  type: z.literal("market.info.reply"),
+  market: marketDescriptionSchema,
+});
+export type MarketInfoReply = z.output<typeof marketInfoReplySchema>;
+
 export const enrolRequestSchema = z.strictObject({
   type: z.literal("enrol.request"),
   meterId: meterIdSchema,
@@ -519,6 +529,8 @@ export type StateSnapshot = z.output<typeof stateSnapshotSchema>;
 
 /** Every top-level message schema by its `type`, for generic tooling and tests. */
 export const messageSchemas = {
+  "market.info.request": marketInfoRequestSchema,
+  "market.info.reply": marketInfoReplySchema,
   "enrol.request": enrolRequestSchema,
   "enrol.reply": enrolReplySchema,
   "ticket.request": ticketRequestSchema,

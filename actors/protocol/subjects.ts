@@ -58,6 +58,8 @@ export function marketSubjects(market: MarketId) {
     dso: {
       /** request/reply: a meter proves its permanent id and receives pp, sealed msk, market description. */
       enrol: `${base}.dso.enrol`,
+      /** request/reply, public: the market description (contract, chain, price levels); the gateway's start-up. */
+      market: `${base}.dso.market`,
       /** request/reply: authenticated ticket for a one-time id. */
       ticket: `${base}.dso.ticket`,
       /** request/reply: a matched meter's sealed opening. */
@@ -176,7 +178,9 @@ export function natsPermissions(market: MarketId, role: Party, inboxId?: string)
       };
     case "gateway":
       return {
-        publish: { allow: [s.market.events, s.gateway.state, ...js(streams.bids), ...js(streams.matches), "_INBOX.>"] },
+        publish: {
+          allow: [s.dso.market, s.market.events, s.gateway.state, ...js(streams.bids), ...js(streams.matches), "_INBOX.>"],
+        },
         subscribe: { allow: [s.gateway.cancel, "_INBOX.>"] },
       };
     case "meter": {
@@ -184,6 +188,7 @@ export function natsPermissions(market: MarketId, role: Party, inboxId?: string)
       return {
         publish: {
           allow: [
+            s.dso.market,
             s.dso.enrol,
             s.dso.ticket,
             s.dso.opening,
