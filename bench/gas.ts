@@ -58,7 +58,8 @@ export type GasBenchRow = {
   /** 80,000·n + 100,000. */
   paperCompareGas: number;
   compareVsPaper: number;
-  /** Mean gasUsed of a placeBid transaction whose bid rests in a book of `bookSize` random bids. */
+  /** Mean gasUsed of a placeBid transaction whose bid rests in a book of `bookSize` random bids (steady state:
+   * resting and matching samples alternate, so the book stays at bookSize or bookSize + 1). */
   placeRestingGas: number;
   /** Mean gasUsed of a placeBid transaction whose bid matches (the book's best bid leaves its heap). */
   placeMatchingGas: number;
@@ -156,28 +157,21 @@ async function measureLevel(
   const storageGasPerBid = (await probe.getFunction("measureRecordBid").staticCall(await makeBid(0, 0))) as bigint;
   report("compare and storage", 2);
 
-  // Single placements, each on the same book (snapshot, place, revert).
+  // Single placements in a steady state: a resting bid, then a matching one, so the book stays at bookSize or
+  // bookSize + 1 while each sample meets a different heap (a snapshot would measure one removal path only).
   const restingGas: number[] = [];
-  for (let i = 0; i < options.samples; i++) {
-    const side = randomSide();
-    const bid = await makeBid(side, restingLevel(side));
-    restingGas.push(await fromSnapshot(provider, async () => {
-      const result = await placeBid(market, bid, TX);
-      if (result.matched !== undefined) throw new GasBenchError("a resting sample matched", { value: { levels, side } });
-      return Number(result.receipt.gasUsed);
-    }));
-    report("resting bids");
-  }
   const matchingGas: number[] = [];
   for (let i = 0; i < options.samples; i++) {
-    const side = randomSide();
+    const restingSide = randomSide();
+    const resting = await placeBid(market, await makeBid(restingSide, restingLevel(restingSide)), TX);
+    if (resting.matched !== undefined) throw new GasBenchError("a resting sample matched", { value: { levels, restingSide } });
+    restingGas.push(Number(resting.receipt.gasUsed));
+    report("resting bids");
     // A buy at the top level takes the best sell; a sell at level 0 takes the best buy.
-    const bid = await makeBid(side, side === 0 ? levels - 1 : 0);
-    matchingGas.push(await fromSnapshot(provider, async () => {
-      const result = await placeBid(market, bid, TX);
-      if (result.matched === undefined) throw new GasBenchError("a matching sample rested", { value: { levels, side } });
-      return Number(result.receipt.gasUsed);
-    }));
+    const matchingSide = randomSide();
+    const matching = await placeBid(market, await makeBid(matchingSide, matchingSide === 0 ? levels - 1 : 0), TX);
+    if (matching.matched === undefined) throw new GasBenchError("a matching sample rested", { value: { levels, matchingSide } });
+    matchingGas.push(Number(matching.receipt.gasUsed));
     report("matching bids");
   }
   const placeRestingGas = Math.round(mean(restingGas));

@@ -62,7 +62,8 @@ export function renderGasTable(rows: readonly GasBenchRow[], flags: Pick<GasFlag
     { header: "max batch (rest/match)", value: (row) => `${row.maxBatchResting} / ${row.maxBatchMatching}` },
   ];
   const notes = [
-    `book of ${flags.book} random resting bids; place figures are the mean gasUsed of ${flags.samples} placeBid transactions each`,
+    `book of ${flags.book} random resting bids; place figures are the mean gasUsed of ${flags.samples} placeBid transactions each,`,
+    `  resting and matching placements alternating so that the book stays at ${flags.book}–${flags.book + 1} bids`,
     "Compare = the pairing check with its d pairs in memory (gasleft() around the library call); +loads = both",
     "  ciphertexts read from their code blobs (cold) and interleaved first",
     `storage/bid = code blob (192·d + 85 bytes) + one packed record slot + single-use mark + BidPlaced; paper Δ = ${PAPER_STORAGE_GROWTH_PER_10_LEVELS.toLocaleString("en-US")}`,
