@@ -1,20 +1,35 @@
-// DSO-side parallel encryption: the d point multiplications of one ciphertext are split over T worker threads.
+// DSO-side parallel encryption: the d point multiplications of one ciphertext are shared by T worker threads.
+//
+// Why shared memory rather than one message per worker: a static split waits for the slowest thread, and on a
+// shared 2-core machine one worker is often descheduled. Here the d exponents sit in a SharedArrayBuffer and
+// every worker claims the next point with a compare-and-swap, so an idle core takes over the work of a busy one
+// and the only messages are the key at start-up and one "done" per ciphertext.
 import { Worker } from "node:worker_threads";
 import { encodeMsk } from "./binary.ts";
 import { checkMarketDimension, type BidCiphertext, type BidRandomizers } from "./bidCiphertext.ts";
 import { EncryptionPoolError } from "./errors.ts";
 import { leftExponents, rightExponents, type MasterSecretKey } from "./fhipe.ts";
 import { DEFAULT_WINDOW_BITS } from "./fixedBase.ts";
+import {
+  claimWord,
+  CLOSE_SEQUENCE,
+  Control,
+  G1_WORDS,
+  G2_WORDS,
+  GROUP_G1,
+  GROUP_G2,
+  INDEX_MASK,
+  SEQUENCE_MASK,
+  WORD_BYTES,
+  type WorkerInit,
+  type WorkerMessage,
+} from "./encryptionPoolLayout.ts";
 import { leftVector, rightVector } from "./priceEncoding.ts";
-
-export type WorkerInit = { msk: Uint8Array; windowBits: number };
-export type WorkerJob = { id: number; group: "g1" | "g2"; exponents: bigint[] };
-export type WorkerReply = { id: number; words: bigint[] } | { id: number; error: string };
-type ReadyMessage = { ready: true };
 
 export type EncryptionPoolOptions = { threads: number; windowBits?: number };
 
-type Pending = { resolve: (words: bigint[]) => void; reject: (error: Error) => void };
+type Job = { group: typeof GROUP_G1 | typeof GROUP_G2; exponents: bigint[] };
+type Running = { sequence: number; resolve: () => void; reject: (error: Error) => void };
 
 const WORKER_URL = new URL("./encryptionWorker.ts", import.meta.url);
 
@@ -28,30 +43,47 @@ function workerExecArgv(): string[] {
 
 export class EncryptionPool {
   readonly threads: number;
-  private readonly workers: Worker[];
-  private readonly pending = new Map<number, Pending>();
-  private nextJobId = 0;
+  private readonly control: Int32Array;
+  private readonly exponentBytes: Buffer;
+  private readonly resultBytes: Buffer;
+  private sequence = 0;
+  private running: Running | undefined;
+  // One ciphertext at a time: each one already uses every worker.
+  private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  private constructor(private readonly msk: MasterSecretKey, workers: Worker[]) {
-    this.threads = workers.length;
+  private readonly msk: MasterSecretKey;
+  private readonly workers: Worker[];
+
+  // No TypeScript parameter properties: this file is also loaded under Node's strip-only type removal.
+  private constructor(msk: MasterSecretKey, workers: Worker[], buffers: Pick<WorkerInit, "control" | "exponents" | "results">) {
+    this.msk = msk;
     this.workers = workers;
+    this.threads = workers.length;
+    this.control = new Int32Array(buffers.control);
+    this.exponentBytes = Buffer.from(buffers.exponents);
+    this.resultBytes = Buffer.from(buffers.results);
     for (const worker of workers) {
-      worker.on("message", (reply: WorkerReply) => this.settle(reply));
-      worker.on("error", (error) => this.failAll(new EncryptionPoolError("encryption worker crashed", { cause: error })));
-      worker.on("exit", (code) => {
-        if (!this.closed) this.failAll(new EncryptionPoolError("encryption worker exited", { value: code }));
+      worker.on("message", (message: WorkerMessage) => {
+        if ("done" in message && this.running?.sequence === message.done) this.running.resolve();
       });
+      worker.on("error", (error) => this.crash(new EncryptionPoolError("encryption worker crashed", { cause: error })));
+      worker.on("exit", (code) => this.crash(new EncryptionPoolError("encryption worker exited", { value: code })));
     }
   }
 
-  /** Starts T workers, sends each the key once, and resolves when all have built their tables. */
+  /** Starts T workers, hands each the key once, and resolves when all have built and warmed their tables. */
   static async create(msk: MasterSecretKey, options: EncryptionPoolOptions): Promise<EncryptionPool> {
     const { threads, windowBits = DEFAULT_WINDOW_BITS } = options;
     if (!Number.isSafeInteger(threads) || threads < 1) {
       throw new EncryptionPoolError("threads must be a positive integer", { value: threads });
     }
-    const init: WorkerInit = { msk: encodeMsk(msk), windowBits };
+    const buffers = {
+      control: new SharedArrayBuffer(Control.length * Int32Array.BYTES_PER_ELEMENT),
+      exponents: new SharedArrayBuffer(msk.dim * WORD_BYTES),
+      results: new SharedArrayBuffer(msk.dim * G2_WORDS * WORD_BYTES),
+    };
+    const init: WorkerInit = { msk: encodeMsk(msk), windowBits, ...buffers };
     const workers = Array.from({ length: threads }, () => new Worker(WORKER_URL, { workerData: init, execArgv: workerExecArgv() }));
     try {
       await Promise.all(workers.map(waitUntilReady));
@@ -59,20 +91,21 @@ export class EncryptionPool {
       await Promise.all(workers.map((worker) => worker.terminate()));
       throw error;
     }
-    return new EncryptionPool(msk, workers);
+    for (const worker of workers) worker.unref();
+    return new EncryptionPool(msk, workers, buffers);
   }
 
   /** K2 of x under α as uint256[2d]; identical to the single-threaded path. */
-  async encryptLeftK2Words(x: readonly bigint[], alpha: bigint): Promise<bigint[]> {
-    return this.run("g1", leftExponents(this.msk, x, alpha));
+  encryptLeftK2Words(x: readonly bigint[], alpha: bigint): Promise<bigint[]> {
+    return this.enqueue({ group: GROUP_G1, exponents: leftExponents(this.msk, x, alpha) });
   }
 
   /** C2 of y under β as uint256[4d]. */
-  async encryptRightC2Words(y: readonly bigint[], beta: bigint): Promise<bigint[]> {
-    return this.run("g2", rightExponents(this.msk, y, beta));
+  encryptRightC2Words(y: readonly bigint[], beta: bigint): Promise<bigint[]> {
+    return this.enqueue({ group: GROUP_G2, exponents: rightExponents(this.msk, y, beta) });
   }
 
-  /** The pooled equivalent of `encryptBid`; both halves are in flight at once. */
+  /** The pooled equivalent of `encryptBid`. */
   async encryptBid(levels: number, priceLevel: number, randomizers: BidRandomizers): Promise<BidCiphertext> {
     checkMarketDimension(this.msk, levels);
     const [left, right] = await Promise.all([
@@ -84,43 +117,64 @@ export class EncryptionPool {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
-    this.failAll(new EncryptionPoolError("encryption pool closed"));
+    this.shutDown(new EncryptionPoolError("encryption pool closed"));
     await Promise.all(this.workers.map((worker) => worker.terminate()));
   }
 
-  /** Contiguous, near-equal slices, one per worker, so the results concatenate back in order. */
-  private async run(group: WorkerJob["group"], exponents: bigint[]): Promise<bigint[]> {
+  private enqueue(job: Job): Promise<bigint[]> {
+    if (this.closed) return Promise.reject(new EncryptionPoolError("encryption pool is closed"));
+    const result = this.queue.then(() => this.run(job));
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async run(job: Job): Promise<bigint[]> {
     if (this.closed) throw new EncryptionPoolError("encryption pool is closed");
-    const slices = Math.min(this.workers.length, exponents.length);
-    const jobs: Promise<bigint[]>[] = [];
-    let start = 0;
-    for (let i = 0; i < slices; i++) {
-      const size = Math.floor(exponents.length / slices) + (i < exponents.length % slices ? 1 : 0);
-      jobs.push(this.submit(this.workers[i]!, { id: this.nextJobId++, group, exponents: exponents.slice(start, start + size) }));
-      start += size;
-    }
-    return (await Promise.all(jobs)).flat();
-  }
-
-  private submit(worker: Worker, job: WorkerJob): Promise<bigint[]> {
-    return new Promise((resolve, reject) => {
-      this.pending.set(job.id, { resolve, reject });
-      worker.postMessage(job);
+    const count = job.exponents.length;
+    const sequence = (this.sequence = (this.sequence % SEQUENCE_MASK) + 1);
+    const control = this.control;
+    // Invalidate claims first, so a worker still looking at the previous job cannot claim into this one.
+    Atomics.store(control, Control.claim, claimWord(sequence, INDEX_MASK));
+    job.exponents.forEach((exponent, i) => {
+      this.exponentBytes.write(exponent.toString(16).padStart(2 * WORD_BYTES, "0"), i * WORD_BYTES, "hex");
     });
+    Atomics.store(control, Control.count, count);
+    Atomics.store(control, Control.group, job.group);
+    Atomics.store(control, Control.done, 0);
+    Atomics.store(control, Control.claim, claimWord(sequence, 0));
+    const finished = new Promise<void>((resolve, reject) => {
+      this.running = { sequence, resolve, reject };
+    });
+    // Idle workers are unref'd so a forgotten pool does not keep the process alive; a running job holds it open.
+    for (const worker of this.workers) worker.ref();
+    Atomics.store(control, Control.sequence, sequence);
+    Atomics.notify(control, Control.sequence);
+    try {
+      await finished;
+    } finally {
+      this.running = undefined;
+      for (const worker of this.workers) worker.unref();
+    }
+    // The atomic read orders every worker's result writes before the reads below.
+    if (Atomics.load(control, Control.done) !== count) throw new EncryptionPoolError("job finished with missing points");
+    const wordsPerPoint = job.group === GROUP_G1 ? G1_WORDS : G2_WORDS;
+    const hex = this.resultBytes.toString("hex", 0, count * wordsPerPoint * WORD_BYTES);
+    return Array.from({ length: count * wordsPerPoint }, (_, i) => BigInt(`0x${hex.slice(i * 64, i * 64 + 64)}`));
   }
 
-  private settle(reply: WorkerReply): void {
-    const pending = this.pending.get(reply.id);
-    if (pending === undefined) return;
-    this.pending.delete(reply.id);
-    if ("error" in reply) pending.reject(new EncryptionPoolError("encryption job failed in a worker", { value: reply.error }));
-    else pending.resolve(reply.words);
+  /** A lost worker could hold a claimed point forever: fail the running job and refuse further work. */
+  private crash(error: Error): void {
+    if (this.closed) return;
+    this.shutDown(error);
+    for (const worker of this.workers) void worker.terminate();
   }
 
-  private failAll(error: Error): void {
-    for (const pending of this.pending.values()) pending.reject(error);
-    this.pending.clear();
+  private shutDown(error: Error): void {
+    this.closed = true;
+    this.running?.reject(error);
+    this.running = undefined;
+    Atomics.store(this.control, Control.sequence, CLOSE_SEQUENCE);
+    Atomics.notify(this.control, Control.sequence);
   }
 }
 
@@ -130,7 +184,7 @@ export function createEncryptionPool(msk: MasterSecretKey, options: EncryptionPo
 
 function waitUntilReady(worker: Worker): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onMessage = (message: ReadyMessage | WorkerReply) => {
+    const onMessage = (message: WorkerMessage) => {
       if ("ready" in message) {
         cleanup();
         resolve();

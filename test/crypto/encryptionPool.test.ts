@@ -65,6 +65,17 @@ describe("encryption pool", () => {
     await expect(createEncryptionPool(msk, { threads: 0 })).rejects.toThrow(EncryptionPoolError);
   });
 
+  it("stays exact under many queued jobs with more workers than cores (claims race)", async () => {
+    const busy = await createEncryptionPool(msk, { threads: 3 });
+    try {
+      const jobs = Array.from({ length: 40 }, (_, i) => ({ level: i % LEVELS, alpha: randomScalar(), beta: randomScalar() }));
+      const pooled = await Promise.all(jobs.map((job) => busy.encryptBid(LEVELS, job.level, job)));
+      pooled.forEach((ciphertext, i) => expect(ciphertext).toEqual(encryptBid(msk, LEVELS, jobs[i]!.level, jobs[i]!)));
+    } finally {
+      await busy.close();
+    }
+  });
+
   it("refuses work after close", async () => {
     const small = await createEncryptionPool(setup(2), { threads: 1 });
     await small.close();
