@@ -422,8 +422,23 @@ export const voidedNoticeSchema = z.strictObject({
   tradeId: bytes32Schema,
   bidder: addressSchema,
   reason: voidReasonSchema,
+  /**
+   * One-time ids blamed for the void (no opening in time, or an opening that did not verify): a blamed meter does
+   * not re-bid, the other one does (machines/meter.ts re-bid rule). One-time ids are public on chain already.
+   */
+  blamedBidders: z.array(addressSchema).max(2).default([]),
 });
 export type VoidedNotice = z.output<typeof voidedNoticeSchema>;
+
+/** DSO → one meter: a party disputed the trade (PROTOCOL §5 step 4); it is not settled and awaits manual resolution. */
+export const disputedNoticeSchema = z.strictObject({
+  type: z.literal("trade.disputed"),
+  tradeId: bytes32Schema,
+  bidder: addressSchema,
+  /** The dispute reason as recorded (`disputeReasonSchema` value, possibly with detail). */
+  reason: z.string().min(1).max(512),
+});
+export type DisputedNotice = z.output<typeof disputedNoticeSchema>;
 
 /** Step 6: a meter's measured energy for a trade (fed for the seller, consumed for the buyer). */
 export const readingSchema = z.strictObject({
@@ -488,6 +503,11 @@ export const settlementNoticeSchema = z.strictObject({
   period: z.string().regex(/^\d{4}-\d{2}(-\d{2})?$/),
   postings: z.array(postingSchema),
   netMicro: microSchema,
+  /** The trade's figures (not secret from its parties), so a meter can report its outcome without asking. */
+  quantityWh: quantityWhSchema.optional(),
+  deliveredWh: energyWhSchema.optional(),
+  shortfallWh: energyWhSchema.optional(),
+  priceMicroPerKWh: z.int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 export type SettlementNotice = z.output<typeof settlementNoticeSchema>;
 
@@ -549,6 +569,7 @@ export const messageSchemas = {
   dispute: disputeSchema,
   "dispute.ack": disputeAckSchema,
   "trade.voided": voidedNoticeSchema,
+  "trade.disputed": disputedNoticeSchema,
   reading: readingSchema,
   settlement: settlementSchema,
   "settlement.notice": settlementNoticeSchema,

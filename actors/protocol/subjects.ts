@@ -98,6 +98,8 @@ export function marketSubjects(market: MarketId) {
       trade: (inbox: string): string => `${meterBase(inbox)}.trade`,
       /** DSO → one meter: its match was voided (counterpart did not open, or an opening failed). */
       voided: (inbox: string): string => `${meterBase(inbox)}.voided`,
+      /** DSO → one meter: a party disputed its trade; it is not settled. */
+      disputed: (inbox: string): string => `${meterBase(inbox)}.disputed`,
       /** DSO → one meter: its trade was settled (its own ledger lines only). */
       settled: (inbox: string): string => `${meterBase(inbox)}.settled`,
       /** A meter's state snapshots. */

@@ -24,21 +24,25 @@ const sealed: Sealed = seal({ payload: { x: 1 }, senderWallet: meter, recipientP
 const opening = { priceLevel: 4, quantityWh: 1200, salt: hex("01", 32), alpha: "7", beta: (FR_MODULUS - 1n).toString() };
 const words = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1));
 
+const marketDescription = {
+  marketId: "m1",
+  chainId: 31337,
+  contractAddress: buyer,
+  ticketSigner: seller,
+  fhipe: { curve: "BN254", dimension: 11 },
+  priceLevels: { firstPriceMicroPerKWh: 100_000, stepMicroPerKWh: 10_000, count: 10 },
+  clearingRule: "midpoint",
+};
+
 const valid: Record<string, Record<string, unknown>> = {
+  "market.info.request": { type: "market.info.request" },
+  "market.info.reply": { type: "market.info.reply", market: marketDescription },
   "enrol.request": { type: "enrol.request", meterId: "meter-1", name: "House 1", publicKey: meter.signingKey.publicKey, auth },
   "enrol.reply": {
     type: "enrol.reply",
     meterId: "meter-1",
     inboxId: "a1b2c3d4",
-    market: {
-      marketId: "m1",
-      chainId: 31337,
-      contractAddress: buyer,
-      ticketSigner: seller,
-      fhipe: { curve: "BN254", dimension: 11 },
-      priceLevels: { firstPriceMicroPerKWh: 100_000, stepMicroPerKWh: 10_000, count: 10 },
-      clearingRule: "midpoint",
-    },
+    market: marketDescription,
     dso: { address: dso.address, publicKey: dso.signingKey.publicKey },
     sealedMsk: sealed,
   },
@@ -66,7 +70,8 @@ const valid: Record<string, Record<string, unknown>> = {
   "trade.terms": { type: "trade.terms", tradeId, sealed },
   dispute: { type: "dispute", tradeId, bidder: buyer, reason: "ciphertext-mismatch", detail: "left differs", auth },
   "dispute.ack": { type: "dispute.ack", tradeId, status: "recorded" },
-  "trade.voided": { type: "trade.voided", tradeId, bidder: buyer, reason: "openingTimeout" },
+  "trade.voided": { type: "trade.voided", tradeId, bidder: buyer, reason: "openingTimeout", blamedBidders: [seller] },
+  "trade.disputed": { type: "trade.disputed", tradeId, bidder: buyer, reason: "ciphertext-mismatch" },
   reading: { type: "reading", tradeId, bidder: seller, side: 1, energyWh: 900, measuredAt: 5, auth },
   settlement: {
     type: "settlement",
@@ -80,7 +85,18 @@ const valid: Record<string, Record<string, unknown>> = {
       { account: "meter:meter-2", kind: "energy.sell", amountMicro: 180_000, memo: "" },
     ],
   },
-  "settlement.notice": { type: "settlement.notice", tradeId, bidder: buyer, period: "2026-05", postings: [], netMicro: 0 },
+  "settlement.notice": {
+    type: "settlement.notice",
+    tradeId,
+    bidder: buyer,
+    period: "2026-05",
+    postings: [],
+    netMicro: 0,
+    quantityWh: 1000,
+    deliveredWh: 900,
+    shortfallWh: 100,
+    priceMicroPerKWh: 150_000,
+  },
   error: { type: "error", code: "bad-message", message: "nope", issues: [{ path: "a", message: "b" }] },
   "state.snapshot": { type: "state.snapshot", party: "meter", actorId: "meter-1", state: { trading: "awaitingTerms" }, summary: { bids: 2 }, at: 1 },
 };
@@ -187,6 +203,12 @@ describe("message schemas", () => {
     ["payload trade.terms", (v) => ({ ...v, counterpart: { bidder: buyer, opening } }), /other side/],
   ])("%s: semantic check %#", (name, mutate, message) => {
     expect(rejects(name, mutate(all[name])).message).toMatch(message);
+  });
+
+  it("a voided notice without blamed bidders still parses (blames nobody), and one cannot blame three", () => {
+    const { blamedBidders: _blamed, ...older } = valid["trade.voided"];
+    expect(messageSchemas["trade.voided"].parse(older).blamedBidders).toEqual([]);
+    rejects("message trade.voided", { ...valid["trade.voided"], blamedBidders: [buyer, seller, buyer] });
   });
 
   it("accepts ciphertexts as the compact hex blob and normalises hex and addresses", () => {
