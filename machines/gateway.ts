@@ -44,28 +44,38 @@ export function logIdOf(event: Pick<ChainEvent, "txHash" | "logIndex">): string 
   return `${event.txHash}:${event.logIndex}`;
 }
 
+/** Where a notice's log sits on chain: the wire messages carry it (block number, transaction). */
+export type NoticePosition = { blockNumber: number; logIndex: number; txHash: string };
+
 /** What the gateway publishes for the meters and the DSO. */
 export type Notice =
-  | { kind: "match"; noticeId: string; match: Match }
-  | { kind: "expired"; noticeId: string; bidder: Address }
-  | { kind: "cancelled"; noticeId: string; bidder: Address };
+  | { kind: "match"; noticeId: string; match: Match; at: NoticePosition }
+  | { kind: "placed"; noticeId: string; bidder: Address; side: z.infer<typeof sideSchema>; at: NoticePosition }
+  | { kind: "expired"; noticeId: string; bidder: Address; at: NoticePosition }
+  | { kind: "cancelled"; noticeId: string; bidder: Address; at: NoticePosition };
 
-/** Chain events → notices (placements are not announced: the submitter learns of them by the ack). */
+/**
+ * Chain events → notices, one per log. Placements are announced too (`market.placed`): the meter's submission
+ * resolves on the queue's ack, so this is how anyone learns that a bid is on chain, and since it comes from the
+ * followed logs it is published at least once even if the gateway dies between the receipt and the ack.
+ */
 export function noticesOf(events: readonly ChainEvent[]): Notice[] {
   const notices: Notice[] = [];
   for (const event of events) {
     const noticeId = logIdOf(event);
+    const at: NoticePosition = { blockNumber: event.blockNumber, logIndex: event.logIndex, txHash: event.txHash };
     switch (event.kind) {
       case "matched":
-        notices.push({ kind: "match", noticeId, match: { matchId: noticeId, buyBidder: event.buyBidder, sellBidder: event.sellBidder } });
+        notices.push({ kind: "match", noticeId, match: { matchId: noticeId, buyBidder: event.buyBidder, sellBidder: event.sellBidder }, at });
         break;
       case "bidExpired":
-        notices.push({ kind: "expired", noticeId, bidder: event.bidder });
+        notices.push({ kind: "expired", noticeId, bidder: event.bidder, at });
         break;
       case "bidCancelled":
-        notices.push({ kind: "cancelled", noticeId, bidder: event.bidder });
+        notices.push({ kind: "cancelled", noticeId, bidder: event.bidder, at });
         break;
       case "bidPlaced":
+        notices.push({ kind: "placed", noticeId, bidder: event.bidder, side: event.side, at });
         break;
     }
   }

@@ -96,6 +96,7 @@ async function start(options: { fakes?: Fakes; config?: MachineConfig; startBloc
 }
 
 const log = (blockNumber: number, logIndex: number) => ({ blockNumber, logIndex, txHash: bytes32(blockNumber) });
+const at = log;
 
 describe("gateway: batching", () => {
   it("flushes a batch as soon as it is full, and acks every bid only after the receipt", async () => {
@@ -300,7 +301,7 @@ describe("gateway: cancels", () => {
 });
 
 describe("gateway: following the chain", () => {
-  it("starts at the start block without a cursor, publishes matches/expiries/cancels, then saves the cursor", async () => {
+  it("starts at the start block without a cursor, publishes placements/matches/expiries/cancels, then saves the cursor", async () => {
     const g = await start({ startBlock: 10 });
     expect(g.f.follower.calls).toEqual([{ fromBlock: 10 }]);
     const events: ChainEvent[] = [
@@ -313,9 +314,15 @@ describe("gateway: following the chain", () => {
     expect(g.f.publishNotices.calls).toEqual([
       {
         notices: [
-          { kind: "match", noticeId: `${bytes32(11)}:1`, match: { matchId: `${bytes32(11)}:1`, buyBidder: address(1), sellBidder: address(2) } },
-          { kind: "expired", noticeId: `${bytes32(12)}:0`, bidder: address(3) },
-          { kind: "cancelled", noticeId: `${bytes32(12)}:1`, bidder: address(4) },
+          { kind: "placed", noticeId: `${bytes32(11)}:0`, bidder: address(1), side: "buy", at: at(11, 0) },
+          {
+            kind: "match",
+            noticeId: `${bytes32(11)}:1`,
+            match: { matchId: `${bytes32(11)}:1`, buyBidder: address(1), sellBidder: address(2) },
+            at: at(11, 1),
+          },
+          { kind: "expired", noticeId: `${bytes32(12)}:0`, bidder: address(3), at: at(12, 0) },
+          { kind: "cancelled", noticeId: `${bytes32(12)}:1`, bidder: address(4), at: at(12, 1) },
         ],
       },
     ]);
@@ -448,7 +455,9 @@ describe("gateway: shutdown and robustness", () => {
 
   it("pure helpers: log ids, notices, bid checks", () => {
     expect(logIdOf({ txHash: bytes32(1), logIndex: 4 })).toBe(`${bytes32(1)}:4`);
-    expect(noticesOf([{ kind: "bidPlaced", bidder: address(1), side: "sell", ...log(1, 0) }])).toEqual([]);
+    expect(noticesOf([{ kind: "bidPlaced", bidder: address(1), side: "sell", ...log(1, 0) }])).toEqual([
+      { kind: "placed", noticeId: `${bytes32(1)}:0`, bidder: address(1), side: "sell", at: at(1, 0) },
+    ]);
     expect(bidProblem(signedBid(1), DIMENSION)).toBeNull();
     expect(bidProblem({ ...signedBid(1), ticket: { ...signedBid(1).ticket, bidder: address(2) } }, DIMENSION)).toBe(
       "ticket is for another bidder",
