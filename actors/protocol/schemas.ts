@@ -392,6 +392,8 @@ export const disputeReasonSchema = z.enum([
   "ciphertext-mismatch",
   "levels-not-crossed",
   "terms-mismatch",
+  /** The meter could not check the counterpart's opening at all (bid not found on chain, RPC down after retries). */
+  "counterpart-unverifiable",
 ]);
 export type DisputeReason = z.output<typeof disputeReasonSchema>;
 

@@ -211,6 +211,11 @@ describe("message schemas", () => {
     rejects("message trade.voided", { ...valid["trade.voided"], blamedBidders: [buyer, seller, buyer] });
   });
 
+  it("a dispute can say the counterpart's opening could not be checked at all, but not an unknown reason", () => {
+    expect(messageSchemas.dispute.parse({ ...valid.dispute, reason: "counterpart-unverifiable" }).reason).toBe("counterpart-unverifiable");
+    rejects("message dispute", { ...valid.dispute, reason: "counterpartUnverifiable" });
+  });
+
   it("accepts ciphertexts as the compact hex blob and normalises hex and addresses", () => {
     const parsed = messageSchemas["bid.submit"].parse({ ...valid["bid.submit"], ciphertext: "0xABCDEF01", bidder: buyer.toLowerCase() });
     expect(parsed.ciphertext).toBe("0xabcdef01");
