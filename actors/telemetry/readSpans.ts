@@ -1,0 +1,28 @@
+// Reads the local span file (JSON lines written by FileSpanExporter), skipping lines that are not whole records.
+import { existsSync, readFileSync } from "node:fs";
+import { GridveilError } from "../errors.ts";
+import type { SpanRecord } from "./spanRecord.ts";
+
+export class SpanFileError extends GridveilError {
+  override name = "SpanFileError";
+}
+
+export function readSpanFile(path: string): SpanRecord[] {
+  if (!existsSync(path)) {
+    throw new SpanFileError(`no span file at ${path}`, {
+      value: path,
+      hint: "run `gridveil demo` first (it writes spans.jsonl into its data directory), or pass --spans FILE",
+    });
+  }
+  const records: SpanRecord[] = [];
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const record = JSON.parse(line) as SpanRecord;
+      if (typeof record.spanId === "string" && typeof record.traceId === "string") records.push(record);
+    } catch {
+      // A line cut short by a crash mid-write: the rest of the file is still good.
+    }
+  }
+  return records;
+}
