@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { GridveilError } from "../errors.ts";
 import { registerBenchCommands } from "./commands/bench.ts";
+import { registerTraceCommand } from "./commands/trace.ts";
 
 const program = new Command()
   .name("gridveil")
@@ -10,6 +11,7 @@ const program = new Command()
   .exitOverride();
 
 registerBenchCommands(program);
+registerTraceCommand(program);
 
 try {
   await program.parseAsync(process.argv);
