@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { GridveilError } from "../errors.ts";
 import { registerBenchCommands } from "./commands/bench.ts";
+import { registerGatewayCommand } from "./commands/gateway.ts";
 import { registerTraceCommand } from "./commands/trace.ts";
 
 const program = new Command()
@@ -11,6 +12,7 @@ const program = new Command()
   .exitOverride();
 
 registerBenchCommands(program);
+registerGatewayCommand(program);
 registerTraceCommand(program);
 
 try {

@@ -1,0 +1,68 @@
+// Bid conversions at the gateway's edges: wire submission (schemas.ts) → machine bid (machines/types.ts) → contract call.
+import { getBytes } from "ethers";
+import { decodeBidCiphertext } from "../crypto/binary.ts";
+import { GridveilError } from "../errors.ts";
+import { Side as WireSide, type BidSubmission } from "../protocol/schemas.ts";
+import type { SignedBid as MachineBid, Side as MachineSide } from "../../machines/types.ts";
+import type { Hex, Side as ContractSide, SignedBid as ContractBid } from "../../contracts/client/index.ts";
+
+/** A submission whose compact ciphertext does not decode (bad header, length, or a point off the curve/subgroup). */
+export class UndecodableCiphertextError extends GridveilError {
+  override name = "UndecodableCiphertextError";
+}
+
+export function machineSideOf(side: number): MachineSide {
+  return side === WireSide.Buy ? "buy" : "sell";
+}
+
+export function contractSideOf(side: MachineSide): ContractSide {
+  return side === "buy" ? 0 : 1;
+}
+
+/**
+ * The machine's view of a submission. The compact hex ciphertext is decoded here, which also checks every point
+ * (PROTOCOL §3): a corrupted bid is refused before it costs gas. Decimal words are passed on as they are (the
+ * contract checks them; a bad one is rejected alone in its batch).
+ */
+export function machineBidOf(submission: BidSubmission): MachineBid {
+  let left: string[];
+  let right: string[];
+  if (typeof submission.ciphertext === "string") {
+    try {
+      const decoded = decodeBidCiphertext(getBytes(submission.ciphertext));
+      left = decoded.left.map(String);
+      right = decoded.right.map(String);
+    } catch (cause) {
+      throw new UndecodableCiphertextError("the bid's ciphertext does not decode", {
+        value: submission.bidder,
+        hint: "send the crypto module's compact encoding (encodeBidCiphertext) or the EVM words",
+        cause,
+      });
+    }
+  } else {
+    left = [...submission.ciphertext.left];
+    right = [...submission.ciphertext.right];
+  }
+  return {
+    bidder: submission.bidder,
+    side: machineSideOf(submission.side),
+    ciphertext: { left, right },
+    commitment: submission.commitment,
+    ticket: { bidder: submission.bidder, notAfter: submission.ticket.notAfter, signature: submission.ticket.signature },
+    bidderSignature: submission.bidSignature,
+  };
+}
+
+/** The contract's `SignedBid` for `placeBids`. */
+export function contractBidOf(bid: MachineBid): ContractBid {
+  return {
+    bidder: bid.bidder as Hex,
+    side: contractSideOf(bid.side),
+    notAfter: BigInt(bid.ticket.notAfter),
+    commitment: bid.commitment as Hex,
+    left: bid.ciphertext.left.map((word) => BigInt(word)),
+    right: bid.ciphertext.right.map((word) => BigInt(word)),
+    ticketSignature: bid.ticket.signature as Hex,
+    bidderSignature: bid.bidderSignature as Hex,
+  };
+}

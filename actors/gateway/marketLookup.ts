@@ -1,0 +1,88 @@
+// Which contract the gateway serves: `--contract`, or the DSO's public market description (PROTOCOL §5 setup).
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { JsonRpcProvider } from "ethers";
+import { setTimeout as sleep } from "node:timers/promises";
+import { GridveilError } from "../errors.ts";
+import { request } from "../nats/rpc.ts";
+import { marketInfoReplySchema, marketInfoRequestSchema, type MarketDescription } from "../protocol/schemas.ts";
+import { marketSubjects } from "../protocol/subjects.ts";
+import type { Logger } from "../telemetry/logger.ts";
+
+export class ChainMismatchError extends GridveilError {
+  override name = "ChainMismatchError";
+}
+
+export class StartAbortedError extends GridveilError {
+  override name = "StartAbortedError";
+}
+
+export type MarketLookupOptions = {
+  logger: Logger;
+  signal?: AbortSignal | undefined;
+  requestTimeoutMs?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+};
+
+/**
+ * Asks the DSO (`dso.market`) until it answers: the gateway may start before the DSO has deployed the contract. Every
+ * failed attempt is logged, so an operator sees what it is waiting for.
+ */
+export async function askMarketDescription(nc: NatsConnection, marketId: string, options: MarketLookupOptions): Promise<MarketDescription> {
+  const subject = marketSubjects(marketId).dso.market;
+  const base = options.retryBaseMs ?? 250;
+  const max = options.retryMaxMs ?? 5_000;
+  for (let attempt = 1; ; attempt += 1) {
+    if (options.signal?.aborted) throw new StartAbortedError("stopped while waiting for the DSO's market description");
+    try {
+      const reply = await request(nc, subject, marketInfoRequestSchema, { type: "market.info.request" }, marketInfoReplySchema, {
+        timeoutMs: options.requestTimeoutMs ?? 2_000,
+      });
+      if (reply.market.marketId !== marketId) {
+        throw new ChainMismatchError("the DSO described another market", { value: reply.market.marketId });
+      }
+      return reply.market;
+    } catch (error) {
+      if (error instanceof ChainMismatchError) throw error;
+      const delay = Math.min(max, base * 2 ** Math.min(attempt - 1, 10));
+      options.logger.info({ attempt, retryInMs: delay, reason: (error as Error).message?.split("\n")[0] }, "waiting for the DSO's market description");
+      try {
+        await sleep(delay, undefined, options.signal ? { signal: options.signal } : {});
+      } catch {
+        throw new StartAbortedError("stopped while waiting for the DSO's market description");
+      }
+    }
+  }
+}
+
+/** The RPC endpoint must serve the chain the market lives on (a wrong `--rpc` would send bids to nowhere). */
+export async function checkChainId(provider: JsonRpcProvider, expected: number, rpcUrl: string): Promise<void> {
+  const actual = Number((await provider.getNetwork()).chainId);
+  if (actual !== expected) {
+    throw new ChainMismatchError("the RPC endpoint serves another chain than the market's", {
+      value: { rpcUrl, chainId: actual, marketChainId: expected },
+      hint: "pass the --rpc of the market's chain",
+    });
+  }
+}
+
+/**
+ * The block the contract was deployed in (binary search on `eth_getCode`): where to follow from when no cursor is
+ * stored, without scanning the chain from genesis. Nodes without historical state make the search fail: then 0.
+ */
+export async function findDeploymentBlock(provider: JsonRpcProvider, address: string): Promise<number> {
+  try {
+    const head = await provider.getBlockNumber();
+    if ((await provider.getCode(address, head)) === "0x") return head;
+    let low = 0;
+    let high = head;
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2);
+      if ((await provider.getCode(address, middle)) === "0x") low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  } catch {
+    return 0;
+  }
+}

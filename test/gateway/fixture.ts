@@ -1,0 +1,210 @@
+// Gateway test fixture (real components): a private nats-server, a local EDR chain, a deployed market, real FHIPE bids,
+// and the DSO/meter sides driven directly through the adapters (no other party's runtime).
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { trace, type Tracer } from "@opentelemetry/api";
+import { JsonRpcProvider, Wallet, hexlify, randomBytes } from "ethers";
+import { pino } from "pino";
+import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
+import { encodeBidCiphertext } from "../../actors/crypto/binary.ts";
+import { initCurve } from "../../actors/crypto/curve.ts";
+import { setup, type MasterSecretKey } from "../../actors/crypto/fhipe.ts";
+import { dimensionFor } from "../../actors/crypto/priceEncoding.ts";
+import { startGatewayRuntime, type GatewayRuntime, type GatewayRuntimeOptions } from "../../actors/gateway/runtime.ts";
+import { dedupIds, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
+import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
+import { bidSubmissionSchema, marketEventSchema, type BidSubmission, type MarketEvent } from "../../actors/protocol/schemas.ts";
+import { marketSubjects, streamNames, type MarketSubjects, type StreamNames } from "../../actors/protocol/subjects.ts";
+import type { Logger } from "../../actors/telemetry/logger.ts";
+import { parseMachineConfig, type MachineConfig, type MachineConfigInput } from "../../machines/config.ts";
+import {
+  buildBid,
+  deployMarket,
+  signTicket,
+  withRunner,
+  type Hex,
+  type MarketHandle,
+  type Side,
+} from "../../contracts/client/index.ts";
+
+export const LEVELS = 4;
+export const HOUR = 3600;
+
+/** Short delays so the suite stays fast; batches still form (several bids arrive within the delay). */
+export function testConfig(gateway: MachineConfigInput["gateway"] = {}): MachineConfig {
+  return parseMachineConfig({
+    gateway: {
+      batchMaxSize: 8,
+      batchMaxDelayMs: 150,
+      submitRetryBaseMs: 100,
+      submitRetryMaxMs: 500,
+      nakDelayMs: 200,
+      followRetryBaseMs: 100,
+      followRetryMaxMs: 500,
+      ...gateway,
+    },
+  });
+}
+
+export type MadeBid = { submission: BidSubmission; oneTimeKey: Wallet; side: Side; priceLevel: number };
+
+export type MarketEventRecord = { subject: string; msgId: string | undefined; event: MarketEvent; headers: Record<string, string> };
+
+export type Environment = {
+  nats: NatsServerHandle;
+  chain: LocalChain;
+  provider: JsonRpcProvider;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  msk: MasterSecretKey;
+  close(): Promise<void>;
+};
+
+/** One nats-server and one chain per test file. */
+export async function startEnvironment(): Promise<Environment> {
+  await initCurve();
+  const [nats, chain] = await Promise.all([startNatsServer(), startLocalChain()]);
+  const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true, pollingInterval: 50 });
+  const nc = await connect({ servers: nats.url, name: "gateway-test" });
+  const jsm = await jetstreamManager(nc);
+  return {
+    nats,
+    chain,
+    provider,
+    nc,
+    js: jetstream(nc),
+    jsm,
+    msk: setup(dimensionFor(LEVELS)),
+    async close() {
+      await nc.close().catch(() => undefined);
+      provider.destroy();
+      await Promise.all([nats.stop(), chain.stop()]);
+    },
+  };
+}
+
+export type Market = {
+  marketId: string;
+  s: MarketSubjects;
+  streams: StreamNames;
+  market: MarketHandle;
+  dso: Wallet;
+  /** A fresh one-time key, a DSO ticket and a real FHIPE bid, as a meter submits it. */
+  makeBid(params: { side: Side; priceLevel: number; lifetimeSeconds?: number; format?: "words" | "hex" }): Promise<MadeBid>;
+  publish(submission: BidSubmission, msgId?: string): Promise<{ duplicate: boolean; seq: number }>;
+  /** Every message on the matches stream (`market.*`), in order, with its `Nats-Msg-Id`. */
+  marketEvents(): Promise<MarketEventRecord[]>;
+  dataDir(): Promise<string>;
+  gatewayOptions(dataDir: string, overrides?: Partial<GatewayRuntimeOptions>): GatewayRuntimeOptions;
+  startGateway(dataDir: string, overrides?: Partial<GatewayRuntimeOptions>): Promise<GatewayRuntime>;
+  cleanup(): Promise<void>;
+};
+
+let marketCounter = 0;
+
+/** A freshly deployed market (account 0 deploys, as the DSO would) with its own market id, streams and data dirs. */
+export async function createMarket(env: Environment, name = "gw"): Promise<Market> {
+  const marketId = `${name}-${process.pid}-${++marketCounter}`;
+  const s = marketSubjects(marketId);
+  const streams = streamNames(marketId);
+  const dso = new Wallet(hexlify(randomBytes(32)));
+  const deployer = new Wallet(env.chain.accountKeys[0] as string, env.provider);
+  const deployed = await deployMarket(deployer, { dim: dimensionFor(LEVELS), ticketSigner: dso.address });
+  const market = withRunner(deployed, env.provider);
+  await ensureStreams(env.jsm, marketId);
+  const dirs: string[] = [];
+  const silent: Logger = pino({ level: process.env.GRIDVEIL_LOG_LEVEL ?? "silent" });
+  const tracer: Tracer = trace.getTracer("gateway-test");
+
+  const latestTimestamp = async (): Promise<number> => (await env.provider.getBlock("latest"))!.timestamp;
+
+  const self: Market = {
+    marketId,
+    s,
+    streams,
+    market,
+    dso,
+    async makeBid({ side, priceLevel, lifetimeSeconds = HOUR, format = "words" }) {
+      const oneTimeKey = new Wallet(hexlify(randomBytes(32)));
+      const notAfter = (await latestTimestamp()) + lifetimeSeconds;
+      const ticket = await signTicket(dso, market.domain, oneTimeKey.address, notAfter);
+      const built = await buildBid({ msk: env.msk, levels: LEVELS, side, priceLevel, quantityWh: 1_000, oneTimeKey, ticket, domain: market.domain });
+      const words = { left: built.bid.left.map(String), right: built.bid.right.map(String) };
+      const submission: BidSubmission = {
+        type: "bid.submit",
+        bidder: built.bid.bidder,
+        side,
+        ciphertext: format === "hex" ? (hexlify(encodeBidCiphertext(built.bid)) as Hex) : words,
+        commitment: built.bid.commitment,
+        ticket: { notAfter, signature: built.bid.ticketSignature },
+        bidSignature: built.bid.bidderSignature,
+        submittedAt: Date.now(),
+      };
+      return { submission, oneTimeKey, side, priceLevel };
+    },
+    async publish(submission, msgId) {
+      return publishDeduplicated(env.js, s.gateway.submit, bidSubmissionSchema, submission, msgId ?? dedupIds.bid(submission.bidder));
+    },
+    async marketEvents() {
+      const info = await env.jsm.streams.info(streams.matches);
+      const records: MarketEventRecord[] = [];
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq += 1) {
+        const stored = await env.jsm.streams.getMessage(streams.matches, { seq });
+        if (stored === null) continue;
+        const headers: Record<string, string> = {};
+        for (const key of stored.header?.keys() ?? []) headers[key] = stored.header.get(key);
+        records.push({
+          subject: stored.subject,
+          msgId: headers["Nats-Msg-Id"],
+          event: marketEventSchema.parse(stored.json()),
+          headers,
+        });
+      }
+      return records;
+    },
+    async dataDir() {
+      const dir = await mkdtemp(join(tmpdir(), "gridveil-gateway-"));
+      dirs.push(dir);
+      return dir;
+    },
+    gatewayOptions(dataDir, overrides = {}) {
+      return {
+        marketId,
+        natsUrl: env.nats.url,
+        rpcUrl: env.chain.rpcUrl,
+        gatewayPrivateKey: env.chain.accountKeys[1] as string,
+        dataDir,
+        contractAddress: market.address,
+        tracer,
+        logger: silent,
+        config: testConfig(),
+        ackWaitMs: 2_000,
+        pollIntervalMs: 50,
+        stopTimeoutMs: 20_000,
+        ...overrides,
+      };
+    },
+    startGateway(dataDir, overrides = {}) {
+      return startGatewayRuntime(self.gatewayOptions(dataDir, overrides));
+    },
+    async cleanup() {
+      await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    },
+  };
+  return self;
+}
+
+export async function until<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
