@@ -1,0 +1,74 @@
+// What the DSO runtime's effects and handlers share: adapters, configuration and the runtime's own mutable state.
+import type { Tracer } from "@opentelemetry/api";
+import type { JsonRpcProvider, Wallet } from "ethers";
+import type { MarketHandle } from "../../contracts/client/index.ts";
+import type { MachineConfig } from "../../machines/config.ts";
+import type { MasterSecretKey } from "../crypto/fhipe.ts";
+import type { DsoDatabase, MeterRecord } from "../db/dsoDatabase.ts";
+import { GridveilError } from "../errors.ts";
+import type { NatsClients } from "../nats/connect.ts";
+import type { MarketConfig } from "../protocol/marketConfig.ts";
+import type { EnrolRequest, MarketDescription as WireMarketDescription, MatchEvent, Side } from "../protocol/schemas.ts";
+import type { MarketSubjects, StreamNames } from "../protocol/subjects.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import type { MeterRegistry } from "./registry.ts";
+import type { TradeSpans } from "./tradeSpans.ts";
+
+/** Per-runtime state filled in during setup and by requests (never process-global: many runtimes per process). */
+export type DsoState = {
+  msk: MasterSecretKey | null;
+  contract: MarketHandle | null;
+  /** What `s.dso.market` and enrolment replies publish. */
+  description: WireMarketDescription | null;
+  /** Authenticated enrolment requests, by meter id, until their msk is sealed. */
+  enrolments: Map<string, EnrolRequest>;
+  /** Ticket requests by lower-case bidder: the side (for the one-time id record) and the fixed expiry. */
+  ticketRequests: Map<string, { side: Side; notAfter?: number }>;
+  /** Match events by trade id (the machine's Match has no block or log position; the database wants them). */
+  matchEvents: Map<string, MatchEvent>;
+};
+
+export type DsoDeps = {
+  marketId: string;
+  subjects: MarketSubjects;
+  streams: StreamNames;
+  db: DsoDatabase;
+  /** The DSO's key: deployer, ticket signer, sender of sealed messages. Connected to `provider`. */
+  wallet: Wallet;
+  provider: JsonRpcProvider;
+  nats: NatsClients;
+  registry: MeterRegistry;
+  market: MarketConfig;
+  config: MachineConfig;
+  dataDir: string;
+  contractAddress: string | undefined;
+  tracer: Tracer;
+  logger: Logger;
+  spans: TradeSpans;
+  state: DsoState;
+};
+
+/** Setup cannot go on and retrying will not help (wrong key file, wrong contract): the runtime stops at once. */
+export class DsoSetupError extends GridveilError {
+  override name = "DsoSetupError";
+}
+
+export class DsoNotReadyError extends GridveilError {
+  override name = "DsoNotReadyError";
+}
+
+export function requireContract(deps: DsoDeps): MarketHandle {
+  if (!deps.state.contract) throw new DsoNotReadyError("the market contract is not attached yet");
+  return deps.state.contract;
+}
+
+export function requireMsk(deps: DsoDeps): MasterSecretKey {
+  if (!deps.state.msk) throw new DsoNotReadyError("the master key is not loaded yet");
+  return deps.state.msk;
+}
+
+/** The enrolled meter that holds a one-time id (the DSO's private link, PROTOCOL §4). */
+export function meterOfBidder(deps: DsoDeps, bidder: string): MeterRecord | undefined {
+  const pair = deps.db.lookupOneTimeId(bidder);
+  return pair ? deps.db.getMeter(pair.meterId) : undefined;
+}

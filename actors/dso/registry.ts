@@ -1,0 +1,97 @@
+// The DSO's meter registry (PROTOCOL §4: meters are provisioned with the DSO): who may enrol, under which key.
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { ConfigError } from "../errors.ts";
+import { addressSchema, meterIdSchema, type Address } from "../protocol/schemas.ts";
+
+/** One provisioned meter: its permanent id, the address of its long-term key, and a display name. */
+export const provisionedMeterSchema = z.strictObject({
+  meterId: meterIdSchema,
+  address: addressSchema,
+  name: z.string().min(1).max(128),
+});
+export type ProvisionedMeter = z.output<typeof provisionedMeterSchema>;
+export type ProvisionedMeterInput = z.input<typeof provisionedMeterSchema>;
+
+export const registrySchema = z.array(provisionedMeterSchema);
+
+/** A registry file or option that cannot be used; the message names the file and every bad entry. */
+export class RegistryError extends ConfigError {
+  override name = "RegistryError";
+}
+
+/** Validates registry entries from `source` (a file name or "options"); ids and addresses must be unique. */
+export function parseRegistry(input: unknown, source: string): ProvisionedMeter[] {
+  const parsed = registrySchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.length ? `[${issue.path.join(".")}]` : "(root)"}: ${issue.message}`);
+    throw new RegistryError(`invalid meter registry in ${source}: ${problems.slice(0, 10).join("; ")}`, {
+      hint: 'Expected a JSON array of { "meterId": "house-1", "address": "0x…(EIP-55)", "name": "House 1" }.',
+    });
+  }
+  return mergeRegistries([parsed.data], source);
+}
+
+/** Reads and validates a registry file (JSON array of provisioned meters). */
+export function loadRegistryFile(path: string): ProvisionedMeter[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (cause) {
+    throw new RegistryError(`cannot read the meter registry ${path}`, { hint: "Pass --registry with a readable JSON file.", cause });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new RegistryError(`meter registry ${path} is not JSON`, { cause });
+  }
+  return parseRegistry(json, path);
+}
+
+/**
+ * Joins registry lists (file and options). The same entry twice is fine; one meter id with two keys, or one key for
+ * two meter ids, is refused: a key identifies exactly one meter.
+ */
+export function mergeRegistries(lists: readonly (readonly ProvisionedMeter[])[], source = "registry"): ProvisionedMeter[] {
+  const byId = new Map<string, ProvisionedMeter>();
+  const byAddress = new Map<Address, string>();
+  for (const meter of lists.flat()) {
+    const existing = byId.get(meter.meterId);
+    if (existing && existing.address !== meter.address) {
+      throw new RegistryError(`meter ${meter.meterId} appears with two keys in ${source}`, {
+        value: { meterId: meter.meterId, addresses: [existing.address, meter.address] },
+      });
+    }
+    const owner = byAddress.get(meter.address);
+    if (owner !== undefined && owner !== meter.meterId) {
+      throw new RegistryError(`address ${meter.address} is provisioned for two meters in ${source}`, {
+        value: { meterIds: [owner, meter.meterId] },
+      });
+    }
+    byId.set(meter.meterId, existing ?? meter);
+    byAddress.set(meter.address, meter.meterId);
+  }
+  return [...byId.values()];
+}
+
+/** Read-only lookup by permanent id. */
+export class MeterRegistry {
+  readonly #byId: ReadonlyMap<string, ProvisionedMeter>;
+
+  constructor(meters: readonly ProvisionedMeter[]) {
+    this.#byId = new Map(mergeRegistries([meters]).map((meter) => [meter.meterId, meter]));
+  }
+
+  get(meterId: string): ProvisionedMeter | undefined {
+    return this.#byId.get(meterId);
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  list(): ProvisionedMeter[] {
+    return [...this.#byId.values()];
+  }
+}

@@ -1,0 +1,147 @@
+// DSO request effects (PROTOCOL §4, §5 setup): authenticate meters, seal msk at enrolment, pair ids, sign tickets.
+import { randomBytes } from "node:crypto";
+import { SigningKey, getAddress, hexlify } from "ethers";
+import { signTicket } from "../../contracts/client/index.ts";
+import type { DsoEffects } from "../../machines/dso.ts";
+import type { Address, Hex } from "../../machines/types.ts";
+import { sameAddress } from "../../machines/types.ts";
+import { encodeMsk } from "../crypto/binary.ts";
+import { ConflictError } from "../db/dsoDatabase.ts";
+import { enrolRequestSchema, ticketRequestSchema, type MskPayload } from "../protocol/schemas.ts";
+import { SecureMessageError } from "../secure/errors.ts";
+import { addressOfPublicKey } from "../secure/keys.ts";
+import { seal } from "../secure/sealed.ts";
+import { verifyMessageFields } from "../secure/signed.ts";
+import { DsoNotReadyError, requireContract, requireMsk, type DsoDeps } from "./deps.ts";
+
+type RequestEffects = Pick<DsoEffects, "authenticateMeter" | "sealEnrolment" | "storeIdentityPair" | "signTicket">;
+
+/** Seal context of an enrolment reply: the enrol subject and the meter id (docs/adapters.md). */
+export function enrolmentContext(enrolSubject: string, meterId: string): string {
+  return `${enrolSubject}|${meterId}`;
+}
+
+/** Opaque NATS inbox token assigned at enrolment: neither the permanent id nor a one-time id. */
+function newInboxId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** Short reason for a refused signature (goes back to the meter as `unauthenticated: <reason>`). */
+function signatureProblem(error: unknown): string {
+  if (!(error instanceof SecureMessageError)) throw error;
+  switch (error.name) {
+    case "UnexpectedSenderError":
+      return "notTheProvisionedKey";
+    case "StaleMessageError":
+      return "stale";
+    default:
+      return "badSignature";
+  }
+}
+
+export function requestEffects(deps: DsoDeps): RequestEffects {
+  const { db, registry, subjects, state } = deps;
+  return {
+    // The payload is the request as received; it must be signed by the registry's key for that meter id and bind
+    // the fields the machine acts on (PROTOCOL §4 "authenticated request").
+    authenticateMeter: async (input) => {
+      const provisioned = registry.get(input.permanentId);
+      if (!provisioned) return { authentic: false, reason: "unknownMeter" };
+      let json: unknown;
+      try {
+        json = JSON.parse(input.payload);
+      } catch {
+        return { authentic: false, reason: "malformedPayload" };
+      }
+      if (input.purpose === "enrolment") {
+        const request = enrolRequestSchema.safeParse(json);
+        if (!request.success || request.data.meterId !== input.permanentId || request.data.auth.signature !== input.signature)
+          return { authentic: false, reason: "malformedPayload" };
+        try {
+          verifyMessageFields(request.data, subjects.dso.enrol, { allowedSigners: provisioned.address });
+        } catch (error) {
+          return { authentic: false, reason: signatureProblem(error) };
+        }
+        if (addressOfPublicKey(request.data.publicKey) !== provisioned.address) return { authentic: false, reason: "publicKeyMismatch" };
+        state.enrolments.set(input.permanentId, request.data);
+        return { authentic: true };
+      }
+      const request = ticketRequestSchema.safeParse(json);
+      if (
+        !request.success ||
+        request.data.meterId !== input.permanentId ||
+        request.data.auth.signature !== input.signature ||
+        !sameAddress(request.data.bidder, input.bidder)
+      )
+        return { authentic: false, reason: "malformedPayload" };
+      try {
+        verifyMessageFields(request.data, subjects.dso.ticket, { allowedSigners: provisioned.address });
+      } catch (error) {
+        return { authentic: false, reason: signatureProblem(error) };
+      }
+      if (!db.getMeter(input.permanentId)) return { authentic: false, reason: "notEnrolled" };
+      const notAfter = Math.min(request.data.notAfter, nowSeconds() + deps.config.dso.maxTicketLifetimeSeconds);
+      state.ticketRequests.set(request.data.bidder.toLowerCase(), { side: request.data.side, notAfter });
+      return { authentic: true };
+    },
+
+    // PROTOCOL §5 setup: the meter receives pp and msk encrypted to its long-term key, signed by the DSO.
+    sealEnrolment: async ({ permanentId }) => {
+      const request = state.enrolments.get(permanentId);
+      const provisioned = registry.get(permanentId);
+      if (!request || !provisioned) throw new DsoNotReadyError("no authenticated enrolment request for this meter", { value: permanentId });
+      const msk = requireMsk(deps);
+      // One spelling of the key (uncompressed), so re-enrolling with the compressed form is not a "different key".
+      const publicKey = SigningKey.computePublicKey(request.publicKey, false);
+      const existing = db.getMeter(permanentId);
+      const { record } = db.enrolMeter({
+        meterId: permanentId,
+        address: provisioned.address,
+        publicKey,
+        name: provisioned.name,
+        inboxId: existing?.inboxId ?? newInboxId(),
+      });
+      const payload: MskPayload = { type: "msk", marketId: deps.marketId, msk: hexlify(encodeMsk(msk)) as Hex };
+      const sealedMsk = seal({
+        payload,
+        senderWallet: deps.wallet,
+        recipientPublicKey: record.publicKey,
+        context: enrolmentContext(subjects.dso.enrol, permanentId),
+      });
+      state.enrolments.delete(permanentId);
+      return { sealedEnrolment: JSON.stringify({ inboxId: record.inboxId, sealedMsk }) };
+    },
+
+    // PROTOCOL §4: the DSO alone stores (permanent id, bidder), before it signs.
+    storeIdentityPair: async ({ permanentId, bidder }) => {
+      const request = state.ticketRequests.get(bidder.toLowerCase());
+      if (request?.notAfter === undefined) throw new DsoNotReadyError("no authenticated ticket request for this bidder", { value: bidder });
+      try {
+        const { record } = db.recordOneTimeId({ bidder, meterId: permanentId, side: request.side, notAfter: request.notAfter });
+        // A repeated request for the same bidder gets the first expiry again (and so the same ticket).
+        state.ticketRequests.set(bidder.toLowerCase(), { side: request.side, notAfter: record.notAfter });
+        return { stored: true };
+      } catch (error) {
+        if (error instanceof ConflictError) {
+          state.ticketRequests.delete(bidder.toLowerCase());
+          return { stored: false };
+        }
+        throw error;
+      }
+    },
+
+    signTicket: async ({ bidder, lifetimeSeconds }) => {
+      const key = bidder.toLowerCase();
+      const stored = state.ticketRequests.get(key)?.notAfter;
+      state.ticketRequests.delete(key);
+      // The expiry recorded with the pair (what the meter asked for, capped); the machine's lifetime is a fallback.
+      const notAfter = stored ?? nowSeconds() + lifetimeSeconds;
+      const ticket = await signTicket(deps.wallet, requireContract(deps).domain, bidder, notAfter);
+      return { ticket: { bidder: getAddress(bidder) as Address, notAfter: Number(ticket.notAfter), signature: ticket.signature } };
+    },
+  };
+}

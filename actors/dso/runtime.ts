@@ -1,0 +1,410 @@
+// The DSO as a running party (PROTOCOL §1, §4–§6): the dso machine provided with real effects (FHIPE, chain,
+// SQLite, NATS/JetStream), its NATS services and consumers, tracing, and a graceful stop. No process-global state.
+import { EventEmitter } from "node:events";
+import { chmodSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { ROOT_CONTEXT, SpanStatusCode, type Span, type Tracer } from "@opentelemetry/api";
+import { Wallet, type JsonRpcProvider } from "ethers";
+import { createActor, type Actor, type AnyActorRef } from "xstate";
+import type { MachineConfig } from "../../machines/config.ts";
+import { provideDso, type DsoEvent, type DsoMachine, type DsoStats } from "../../machines/dso.ts";
+import type { RequestReply, TradeEnded } from "../../machines/tradeSettlement.ts";
+import type { Address, Settlement } from "../../machines/types.ts";
+import type { Effect } from "../../machines/effects.ts";
+import { connectRpc } from "../chain/localChain.ts";
+import { initCurve } from "../crypto/curve.ts";
+import { openDsoDatabase, type DsoDatabase } from "../db/dsoDatabase.ts";
+import { connectNats, type NatsClients } from "../nats/connect.ts";
+import { ensureStreams, type StreamOptions } from "../nats/jetstream.ts";
+import type { MarketConfig } from "../protocol/marketConfig.ts";
+import { Side, type MarketDescription as WireMarketDescription } from "../protocol/schemas.ts";
+import { marketSubjects, streamNames } from "../protocol/subjects.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { recordTransitions } from "../telemetry/transitions.ts";
+import { DsoSetupError, type DsoDeps, type DsoState } from "./deps.ts";
+import { Correlator } from "./pending.ts";
+import { MeterRegistry, type ProvisionedMeter } from "./registry.ts";
+import { requestEffects } from "./requestEffects.ts";
+import { createDsoServices, readingMessageId, type DsoCounters } from "./services.ts";
+import { setupEffects } from "./setupEffects.ts";
+import { tradeEffects } from "./tradeEffects.ts";
+import { TradeSpans, attr } from "./tradeSpans.ts";
+
+export const DSO_DATABASE_FILE = "dso.sqlite";
+/** How long a request handler waits for the machine's answer before replying `unavailable` (the meter retries). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** How long `stop()` waits for effects already running (a settlement being written, terms being sent). */
+export const DEFAULT_STOP_GRACE_MS = 5_000;
+
+export type DsoRuntimeOptions = {
+  marketId: string;
+  natsUrl: string;
+  rpcUrl: string;
+  /** The DSO's key (0x hex): deploys the market, signs tickets, seals msk and terms. */
+  dsoPrivateKey: string;
+  /** Holds `dso.sqlite` and `msk.bin` (both owner-only); a restart on the same directory resumes. */
+  dataDir: string;
+  /** Attach to this market contract instead of the recorded one (or a new deployment). */
+  contractAddress?: string | undefined;
+  /** The market's economics; its price levels, clearing rule and tariffs override `config.market`. */
+  market: MarketConfig;
+  /** Provisioned meters (PROTOCOL §4): who may enrol, with which long-term key. */
+  registry: readonly ProvisionedMeter[];
+  tracer: Tracer;
+  logger: Logger;
+  config: MachineConfig;
+  requestTimeoutMs?: number;
+  stopGraceMs?: number;
+  /** JetStream stream options (tests use memory storage). */
+  streams?: StreamOptions;
+};
+
+export type TradeOutcomeBase = { tradeId: string; startedAt: number; endedAt: number };
+export type TradeSettledEvent = TradeOutcomeBase & { settlement: Settlement; buyerMeterId: string | null; sellerMeterId: string | null };
+export type TradeVoidedEvent = TradeOutcomeBase & { reason: string; blamedBidders: Address[] };
+export type TradeDisputedEvent = TradeOutcomeBase & { reason: string; raisedBy: Address };
+
+export type DsoRuntimeEvents = {
+  "trade.settled": [TradeSettledEvent];
+  "trade.voided": [TradeVoidedEvent];
+  "trade.disputed": [TradeDisputedEvent];
+};
+
+export type DsoRuntime = {
+  actor: Actor<DsoMachine>;
+  /** For summaries (bills, ledger total, trades by status): read it, do not write it. */
+  db: DsoDatabase;
+  /** The published market description (wire form). */
+  market: WireMarketDescription;
+  dso: { address: Address; publicKey: `0x${string}` };
+  events: EventEmitter<DsoRuntimeEvents>;
+  counters(): DsoCounters & DsoStats & { tradesInFlight: number };
+  /** Graceful and idempotent: stop taking work, finish what runs, ack what was done, drain NATS, close. */
+  stop(): Promise<void>;
+};
+
+/** Wraps every effect so that `stop()` can wait for those still running. */
+function tracked<T extends Record<string, unknown>>(effects: T, inFlight: Set<Promise<unknown>>): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, effect] of Object.entries(effects)) {
+    wrapped[name] =
+      typeof effect === "function"
+        ? (input: unknown, signal: AbortSignal) => {
+            const running = (effect as Effect<unknown, unknown>)(input, signal);
+            inFlight.add(running);
+            void running.then(
+              () => inFlight.delete(running),
+              () => inFlight.delete(running),
+            );
+            return running;
+          }
+        : effect;
+  }
+  return wrapped as T;
+}
+
+/** Machine config whose `market` section is the market configuration (one source of truth for both). */
+function withMarket(config: MachineConfig, market: MarketConfig): MachineConfig {
+  return {
+    ...config,
+    market: {
+      priceLevels: { ...market.priceLevels },
+      clearingRule: market.clearingRule,
+      retailTariffMicroPerKWh: market.retailTariffMicroPerKWh,
+      imbalanceRateMicroPerKWh: market.imbalanceRateMicroPerKWh,
+      networkFeeMicroPerKWh: market.networkFeeMicroPerKWh,
+      feePayer: market.feePayer,
+    },
+  };
+}
+
+export async function startDsoRuntime(options: DsoRuntimeOptions): Promise<DsoRuntime> {
+  const { tracer, marketId } = options;
+  const logger = options.logger;
+  const config = withMarket(options.config, options.market);
+  const subjects = marketSubjects(marketId);
+  const streams = streamNames(marketId);
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const setupSpan = tracer.startSpan("dso.setup", { attributes: { [attr.market]: marketId } }, ROOT_CONTEXT);
+
+  // Everything opened so far, closed in reverse if the start fails half-way.
+  let db: DsoDatabase | undefined;
+  let provider: JsonRpcProvider | undefined;
+  let nats: NatsClients | undefined;
+  const cleanupPartial = async () => {
+    await nats?.nc.close().catch(() => undefined);
+    provider?.destroy();
+    db?.close();
+  };
+
+  try {
+    mkdirSync(options.dataDir, { recursive: true });
+    const dbPath = join(options.dataDir, DSO_DATABASE_FILE);
+    db = openDsoDatabase(dbPath);
+    // The database holds openings and the registry of pairs: owner-only like the key.
+    chmodSync(dbPath, 0o600);
+    await initCurve();
+    provider = await connectRpc(options.rpcUrl);
+    const wallet = new Wallet(options.dsoPrivateKey, provider);
+    nats = await connectNats({ url: options.natsUrl, name: `gridveil-dso-${marketId}` });
+    await ensureStreams(nats.jsm, marketId, options.streams);
+    setupSpan.addEvent("adapters.ready");
+
+    const state: DsoState = {
+      msk: null,
+      contract: null,
+      description: null,
+      enrolments: new Map(),
+      ticketRequests: new Map(),
+      matchEvents: new Map(),
+    };
+    const spans = new TradeSpans(tracer, marketId);
+    const deps: DsoDeps = {
+      marketId,
+      subjects,
+      streams,
+      db,
+      wallet,
+      provider,
+      nats,
+      registry: new MeterRegistry(options.registry),
+      market: options.market,
+      config,
+      dataDir: options.dataDir,
+      contractAddress: options.contractAddress,
+      tracer,
+      logger,
+      spans,
+      state,
+    };
+    return await assemble(deps, { options, config, requestTimeoutMs, setupSpan });
+  } catch (error) {
+    setupSpan.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.name : "error" });
+    setupSpan.end();
+    await cleanupPartial();
+    throw error;
+  }
+}
+
+async function assemble(
+  deps: DsoDeps,
+  args: { options: DsoRuntimeOptions; config: MachineConfig; requestTimeoutMs: number; setupSpan: Span },
+): Promise<DsoRuntime> {
+  const { db, nats, provider, spans, logger } = deps;
+  const { options, config, requestTimeoutMs, setupSpan } = args;
+  const events = new EventEmitter<DsoRuntimeEvents>();
+  const replies = new Correlator<RequestReply>();
+  const acks = new Correlator<boolean>();
+  const inFlight = new Set<Promise<unknown>>();
+  const counters: DsoCounters = {
+    requests: 0,
+    refused: 0,
+    badMessages: 0,
+    matchesReceived: 0,
+    openingsReceived: 0,
+    disputesReceived: 0,
+    readingsReceived: 0,
+    readingsRejected: 0,
+  };
+  let permanentFailure: Error | undefined;
+  let actor!: Actor<DsoMachine>;
+  let stopping = false;
+  const send = (event: DsoEvent) => {
+    if (!stopping || event.type === "SHUTDOWN.REQUESTED") actor.send(event);
+  };
+
+  const services = createDsoServices({ deps, send, replies, acks, requestTimeoutMs, counters });
+  const machine = provideDso(
+    tracked(
+      {
+        ...setupEffects(deps, {
+          onPermanentFailure: (error) => {
+            permanentFailure ??= error;
+          },
+          onPublished: () => services.startMarketService(),
+        }),
+        ...requestEffects(deps),
+        tradeSettlement: tracked(tradeEffects(deps), inFlight),
+      },
+      inFlight,
+    ),
+    {
+      // Actions must never throw (docs/machines.md §1): both only settle promises.
+      replyToRequest: ({ requestId, reply }) => {
+        replies.settle(requestId, reply);
+      },
+      ackMessages: ({ messageIds }) => {
+        for (const messageId of messageIds) acks.settle(messageId, true);
+      },
+    },
+  );
+
+  actor = createActor(machine, { input: { config, marketId: deps.marketId } });
+  const machineTransitions = recordTransitions(actor, setupSpan, "dso");
+
+  // Each tradeSettlement child: transitions on its dso.trade span; its end becomes a runtime event.
+  const watched = new WeakSet<AnyActorRef>();
+  const startedAt = new Map<string, number>();
+  const onTradeEnded = (tradeId: string, child: AnyActorRef) => {
+    const snapshot = child.getSnapshot() as { status: string; output?: TradeEnded };
+    const began = startedAt.get(tradeId) ?? Date.now();
+    startedAt.delete(tradeId);
+    if (snapshot.status !== "done" || !snapshot.output) {
+      spans.end(tradeId, { [attr.outcome]: "interrupted" });
+      return;
+    }
+    const ended = snapshot.output;
+    spans.end(tradeId, { [attr.outcome]: ended.stage }, false);
+    const base = { tradeId, startedAt: began, endedAt: Date.now() };
+    try {
+      if (ended.stage === "settled" && ended.settlement) {
+        const trade = db.getTrade(tradeId);
+        events.emit("trade.settled", {
+          ...base,
+          settlement: ended.settlement,
+          buyerMeterId: trade?.buyerMeterId ?? null,
+          sellerMeterId: trade?.sellerMeterId ?? null,
+        });
+      } else if (ended.stage === "voided" && ended.resolution?.kind === "voided") {
+        events.emit("trade.voided", { ...base, reason: ended.resolution.reason, blamedBidders: ended.resolution.blamedBidders });
+      } else if (ended.stage === "disputed" && ended.resolution?.kind === "disputed") {
+        events.emit("trade.disputed", { ...base, reason: ended.resolution.reason, raisedBy: ended.resolution.raisedBy });
+      }
+    } catch (error) {
+      // A listener's bug must not stop the DSO.
+      logger.error({ err: error, tradeId }, "trade outcome listener failed");
+    }
+  };
+  actor.subscribe({
+    next: (snapshot) => {
+      for (const [id, child] of Object.entries(snapshot.children as Record<string, AnyActorRef | undefined>)) {
+        if (!id.startsWith("trade:") || !child || watched.has(child)) continue;
+        watched.add(child);
+        const tradeId = id.slice("trade:".length);
+        if (!startedAt.has(tradeId)) startedAt.set(tradeId, Date.now());
+        spans.watch(tradeId, child, spans.get(tradeId) === undefined);
+        child.subscribe({ complete: () => onTradeEnded(tradeId, child), error: () => onTradeEnded(tradeId, child) });
+      }
+    },
+    error: (error) => logger.error({ err: error }, "dso machine failed"),
+  });
+
+  actor.start();
+  await services.startRequestServices();
+
+  // Setup runs in the machine (with its retries); wait for `serving`, a final state, or an error retrying cannot fix.
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const finish = () => {
+      if (settled) return;
+      const snapshot = actor.getSnapshot();
+      let failure: Error | null | undefined;
+      if (permanentFailure) failure = permanentFailure;
+      else if (snapshot.hasTag("serving")) failure = null;
+      else if (snapshot.status !== "active")
+        failure = new DsoSetupError("the DSO could not set up its market", {
+          value: snapshot.context.errors.at(-1),
+          hint: "See the log for each failed step.",
+        });
+      if (failure === undefined) return;
+      settled = true;
+      subscription.unsubscribe();
+      if (failure) reject(failure);
+      else resolve();
+    };
+    // A permanent failure is noted by the effect before it throws, so the next transition (to backoff) sees it.
+    const subscription = actor.subscribe({ next: finish, error: (error) => reject(error) });
+    finish();
+  }).catch(async (error: unknown) => {
+    stopping = true;
+    machineTransitions();
+    actor.send({ type: "SHUTDOWN.REQUESTED" });
+    await services.stopServices().catch(() => undefined);
+    await nats.nc.close().catch(() => undefined);
+    provider.destroy();
+    db.close();
+    throw error;
+  });
+
+  const snapshot = actor.getSnapshot();
+  const description = deps.state.description;
+  if (!description) throw new DsoSetupError("serving without a market description");
+  setupSpan.setAttributes({
+    "gridveil.contract.address": description.contractAddress,
+    "gridveil.chain.id": description.chainId,
+    "gridveil.trades.resumed": snapshot.context.stats.tradesResumed,
+  });
+  machineTransitions();
+  setupSpan.setStatus({ code: SpanStatusCode.OK });
+  setupSpan.end();
+
+  resumeStoredInputs(deps, send);
+  await services.startConsumers();
+  logger.info(
+    { contract: description.contractAddress, chainId: description.chainId, resumed: snapshot.context.stats.tradesResumed },
+    "DSO serving",
+  );
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      // 1. No new deliveries or requests; the ones being handled finish (their machine replies still come).
+      await services.stopConsumers().catch((error: unknown) => logger.warn({ err: error }, "stopping consumers"));
+      await services.stopServices().catch((error: unknown) => logger.warn({ err: error }, "stopping services"));
+      // 2. The machine stops; in-flight trades live on in the database and resume at the next start.
+      stopping = true;
+      actor.send({ type: "SHUTDOWN.REQUESTED" });
+      const grace = new Promise((resolve) => setTimeout(resolve, options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS).unref());
+      await Promise.race([Promise.allSettled([...inFlight]), grace]);
+      replies.settleAll({ status: "error", reason: "unavailable" });
+      acks.settleAll(false);
+      spans.endAll("interrupted");
+      // 3. Flush what was published, close the adapters.
+      await nats.nc.drain().catch(() => nats.nc.close());
+      provider.destroy();
+      db.close();
+      logger.info({}, "DSO stopped");
+    })());
+
+  return {
+    actor,
+    db,
+    market: description,
+    dso: { address: deps.wallet.address as Address, publicKey: deps.wallet.signingKey.publicKey as `0x${string}` },
+    events,
+    counters: () => ({ ...counters, ...actor.getSnapshot().context.stats, tradesInFlight: Object.keys(actor.getSnapshot().context.trades).length }),
+    stop,
+  };
+}
+
+/**
+ * After a restart the resumed trades get back what the database holds but their machine record does not: openings
+ * received before the terms were fixed, and readings (acked when stored). Replies and acks to these are no-ops.
+ */
+function resumeStoredInputs(deps: DsoDeps, send: (event: DsoEvent) => void): void {
+  for (const trade of deps.db.listUnclosedTrades()) {
+    const sides = [
+      { side: Side.Buy, bidder: trade.buyId, opening: trade.buyOpening },
+      { side: Side.Sell, bidder: trade.sellId, opening: trade.sellOpening },
+    ] as const;
+    if (trade.status === "open") {
+      for (const { bidder, opening } of sides) {
+        if (opening)
+          send({ type: "OPENING.RECEIVED", requestId: `resume:${randomUUID()}`, matchId: trade.tradeId, bidder: bidder as Address, opening });
+      }
+    }
+    const readings = deps.db.readingsOf(trade.tradeId);
+    for (const reading of [readings.buy, readings.sell]) {
+      if (reading)
+        send({
+          type: "READING.RECEIVED",
+          messageId: readingMessageId(trade.tradeId, reading.side),
+          matchId: trade.tradeId,
+          bidder: reading.bidder as Address,
+          measuredWh: reading.energyWh,
+        });
+    }
+  }
+}
+

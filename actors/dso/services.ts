@@ -1,0 +1,417 @@
+// The DSO's NATS surface (PROTOCOL §6): market description, enrolment, tickets, openings and disputes by
+// request/reply; matches and readings from durable JetStream consumers. Every input is validated and authenticated
+// here, then handed to the dso machine as an event; replies come back through its replyToRequest action.
+import { randomUUID } from "node:crypto";
+import { context, trace, type Span } from "@opentelemetry/api";
+import type { DsoEvent } from "../../machines/dso.ts";
+import type { RequestReply } from "../../machines/tradeSettlement.ts";
+import { sameAddress } from "../../machines/types.ts";
+import { ConflictError } from "../db/dsoDatabase.ts";
+import { RequestRejectedError } from "../nats/codec.ts";
+import {
+  DURABLES,
+  PermanentMessageError,
+  consumeDurable,
+  ensureDurableConsumer,
+  type DurableConsumerHandle,
+} from "../nats/jetstream.ts";
+import { serve, type Service } from "../nats/rpc.ts";
+import {
+  Side,
+  disputeAckSchema,
+  disputeSchema,
+  enrolReplySchema,
+  enrolRequestSchema,
+  marketInfoReplySchema,
+  marketInfoRequestSchema,
+  matchEventSchema,
+  openingAckSchema,
+  openingPayloadSchema,
+  openingSubmissionSchema,
+  readingSchema,
+  sealedSchema,
+  ticketReplySchema,
+  ticketRequestSchema,
+  tradeIdOf,
+  type ErrorCode,
+} from "../protocol/schemas.ts";
+import { SecureMessageError } from "../secure/errors.ts";
+import { openAs } from "../secure/sealed.ts";
+import { verifyMessageFields } from "../secure/signed.ts";
+import { DsoNotReadyError, type DsoDeps } from "./deps.ts";
+import type { AckCorrelator, ReplyCorrelator } from "./pending.ts";
+import { attr, runSpan } from "./tradeSpans.ts";
+import { z } from "zod";
+
+/** Readings are durable and may be consumed long after they were signed (a DSO outage): a day of tolerance. */
+export const READING_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** Seal context of an opening (docs/adapters.md): the opening subject and the trade id. */
+export function openingContext(openingSubject: string, tradeId: string): string {
+  return `${openingSubject}|${tradeId}`;
+}
+
+/** The machine's refusal reasons as error codes; the reply's message is the reason itself, so meters can act on it. */
+const REASON_CODES: Record<string, ErrorCode> = {
+  unauthenticated: "unauthorized",
+  notAParty: "unauthorized",
+  bidderTaken: "conflict",
+  alreadyOpened: "conflict",
+  unknownMatch: "not-found",
+  unavailable: "unavailable",
+  busy: "unavailable",
+  notReady: "unavailable",
+  openingWindowClosed: "rejected",
+  noTermsYet: "rejected",
+  disputeWindowClosed: "rejected",
+};
+
+export function refusal(reason: string): RequestRejectedError {
+  const code = REASON_CODES[reason.split(":")[0] ?? reason] ?? "rejected";
+  return new RequestRejectedError(code, reason, code === "unavailable" ? { hint: "Retry with backoff." } : {});
+}
+
+export type DsoCounters = {
+  requests: number;
+  refused: number;
+  badMessages: number;
+  matchesReceived: number;
+  openingsReceived: number;
+  disputesReceived: number;
+  readingsReceived: number;
+  readingsRejected: number;
+};
+
+export type DsoServicesArgs = {
+  deps: DsoDeps;
+  send(event: DsoEvent): void;
+  replies: ReplyCorrelator;
+  acks: AckCorrelator;
+  requestTimeoutMs: number;
+  counters: DsoCounters;
+};
+
+export type DsoServices = {
+  /** Starts `s.dso.market` (once the description exists). */
+  startMarketService(): Promise<void>;
+  /** Enrolment, tickets, openings, disputes: answered `notReady` by the machine until it serves. */
+  startRequestServices(): Promise<void>;
+  /** The matches and readings consumers: started once the machine serves (docs/machines.md §7). */
+  startConsumers(): Promise<void>;
+  stopConsumers(): Promise<void>;
+  stopServices(): Promise<void>;
+};
+
+export function createDsoServices(args: DsoServicesArgs): DsoServices {
+  const { deps, send, replies, acks, requestTimeoutMs, counters } = args;
+  const { nats, subjects, db, tracer, logger, spans, state } = deps;
+  const services: Service[] = [];
+  const consumers: DurableConsumerHandle[] = [];
+  let marketService: Service | undefined;
+  const serveOptions = {
+    concurrent: true,
+    logger,
+    onFailure: (error: unknown) => {
+      if (error instanceof Error && error.name === "BadMessageError") counters.badMessages += 1;
+      else counters.refused += 1;
+    },
+  };
+  const baseAttributes = { [attr.market]: deps.marketId };
+
+  /** Sends a request event and waits for the machine's reply (or `unavailable` if none comes in time). */
+  const ask = (build: (requestId: string) => DsoEvent): Promise<RequestReply> => {
+    const requestId = randomUUID();
+    const reply = replies.wait(requestId, requestTimeoutMs, { status: "error", reason: "unavailable" });
+    send(build(requestId));
+    return reply;
+  };
+
+  /** A handler's span, a child of the requester's context (the NATS headers' trace). */
+  const inSpan = <T>(name: string, attributes: Record<string, string | number | boolean>, work: (span: Span) => Promise<T>): Promise<T> => {
+    counters.requests += 1;
+    return runSpan(tracer, name, { ...baseAttributes, ...attributes }, context.active(), async (span) => {
+      try {
+        return await work(span);
+      } catch (error) {
+        if (error instanceof RequestRejectedError) span.setAttribute(attr.code, error.replyCode);
+        throw error;
+      }
+    });
+  };
+
+  const partySide = (trade: { buyId: string; sellId: string }, bidder: string): Side | null =>
+    sameAddress(trade.buyId, bidder) ? Side.Buy : sameAddress(trade.sellId, bidder) ? Side.Sell : null;
+
+  return {
+    async startMarketService() {
+      if (marketService) return;
+      marketService = serve(
+        nats.nc,
+        subjects.dso.market,
+        marketInfoRequestSchema,
+        marketInfoReplySchema,
+        () => {
+          if (!state.description) throw refusal("notReady");
+          return { type: "market.info.reply" as const, market: state.description };
+        },
+        serveOptions,
+      );
+      await marketService.ready;
+    },
+
+    async startRequestServices() {
+      // PROTOCOL §5 setup: a provisioned meter proves its permanent id and receives pp, sealed msk, the market.
+      services.push(
+        serve(
+          nats.nc,
+          subjects.dso.enrol,
+          enrolRequestSchema,
+          enrolReplySchema,
+          (request) =>
+            inSpan("dso.enrol", { [attr.meter]: request.meterId }, async () => {
+              const reply = await ask((requestId) => ({
+                type: "ENROLMENT.REQUESTED",
+                requestId,
+                permanentId: request.meterId,
+                payload: JSON.stringify(request),
+                signature: request.auth.signature,
+              }));
+              if (reply.status === "error") throw refusal(reply.reason);
+              if (reply.body.kind !== "enrolment" || !state.description) throw refusal("unavailable");
+              const sealed = z
+                .object({ inboxId: z.string(), sealedMsk: sealedSchema })
+                .parse(JSON.parse(reply.body.sealedEnrolment));
+              return {
+                type: "enrol.reply" as const,
+                meterId: request.meterId,
+                inboxId: sealed.inboxId,
+                market: state.description,
+                dso: { address: deps.wallet.address as `0x${string}`, publicKey: deps.wallet.signingKey.publicKey as `0x${string}` },
+                sealedMsk: sealed.sealedMsk,
+              };
+            }),
+          serveOptions,
+        ),
+      );
+
+      // PROTOCOL §4: an authenticated ticket for a one-time id; the DSO stores (permanent id, bidder) first.
+      services.push(
+        serve(
+          nats.nc,
+          subjects.dso.ticket,
+          ticketRequestSchema,
+          ticketReplySchema,
+          (request) =>
+            inSpan("dso.ticket", { [attr.meter]: request.meterId, [attr.bidder]: request.bidder }, async () => {
+              const lifetimeSeconds = request.notAfter - Math.floor(Date.now() / 1000);
+              if (lifetimeSeconds <= 0) throw new RequestRejectedError("rejected", "notAfter is in the past", { value: request.notAfter });
+              const reply = await ask((requestId) => ({
+                type: "TICKET.REQUESTED",
+                requestId,
+                permanentId: request.meterId,
+                bidder: request.bidder,
+                lifetimeSeconds,
+                payload: JSON.stringify(request),
+                signature: request.auth.signature,
+              }));
+              if (reply.status === "error") throw refusal(reply.reason);
+              if (reply.body.kind !== "ticket") throw refusal("unavailable");
+              return {
+                type: "ticket.reply" as const,
+                bidder: request.bidder,
+                ticket: { notAfter: reply.body.ticket.notAfter, signature: reply.body.ticket.signature },
+              };
+            }),
+          serveOptions,
+        ),
+      );
+
+      // PROTOCOL §5 trading step 2: a matched meter's opening, sealed to the DSO by the bid's one-time key.
+      services.push(
+        serve(
+          nats.nc,
+          subjects.dso.opening,
+          openingSubmissionSchema,
+          openingAckSchema,
+          (submission) => {
+            // The meter's bid-session context, before our own span becomes the active one.
+            const bidContext = trace.getSpanContext(context.active());
+            return inSpan("dso.opening", { [attr.trade]: submission.tradeId, [attr.bidder]: submission.bidder }, async (span) => {
+              counters.openingsReceived += 1;
+              const payload = openAs(
+                openingPayloadSchema,
+                submission.sealed,
+                deps.wallet.privateKey,
+                submission.bidder,
+                openingContext(subjects.dso.opening, submission.tradeId),
+              );
+              if (payload.tradeId !== submission.tradeId || payload.bidder !== submission.bidder)
+                throw new RequestRejectedError("bad-message", "the sealed opening names another trade or bidder");
+              const trade = db.getTrade(submission.tradeId);
+              if (!trade) throw refusal("unknownMatch");
+              const side = partySide(trade, submission.bidder);
+              if (side === null || side !== payload.side) throw refusal("notAParty");
+              span.setAttribute(attr.side, side === Side.Buy ? "buy" : "sell");
+              if (bidContext && trace.isSpanContextValid(bidContext))
+                spans.link(submission.tradeId, bidContext, { [attr.side]: side === Side.Buy ? "buy" : "sell" });
+              // Kept on receipt, so a DSO restarted before the terms can still verify it (docs/machines.md §9.3).
+              let first = false;
+              if (trade.status === "open" && trade.closedAt === null) {
+                try {
+                  first = db.recordOpening(submission.tradeId, side, payload.opening).inserted;
+                } catch (error) {
+                  if (error instanceof ConflictError) throw refusal("alreadyOpened");
+                  throw error;
+                }
+              }
+              const reply = await ask((requestId) => ({
+                type: "OPENING.RECEIVED",
+                requestId,
+                matchId: submission.tradeId,
+                bidder: submission.bidder,
+                opening: payload.opening,
+              }));
+              if (reply.status === "error") throw refusal(reply.reason);
+              return { type: "opening.ack" as const, tradeId: submission.tradeId, bidder: submission.bidder, status: first ? "received" as const : "duplicate" as const };
+            });
+          },
+          serveOptions,
+        ),
+      );
+
+      // PROTOCOL §5 trading step 4: a meter's counterpart opening or terms did not verify.
+      services.push(
+        serve(
+          nats.nc,
+          subjects.dso.dispute,
+          disputeSchema,
+          disputeAckSchema,
+          (dispute) =>
+            inSpan("dso.dispute", { [attr.trade]: dispute.tradeId, [attr.bidder]: dispute.bidder, [attr.reason]: dispute.reason }, async () => {
+              counters.disputesReceived += 1;
+              verifyMessageFields(dispute, subjects.dso.dispute, { allowedSigners: dispute.bidder });
+              const trade = db.getTrade(dispute.tradeId);
+              if (!trade) throw refusal("unknownMatch");
+              const side = partySide(trade, dispute.bidder);
+              if (side === null) throw refusal("notAParty");
+              // A resend of a recorded dispute (lost reply) is acknowledged again.
+              if (trade.status === "disputed" && trade.dispute?.side === side)
+                return { type: "dispute.ack" as const, tradeId: dispute.tradeId, status: "duplicate" as const };
+              spans.get(dispute.tradeId)?.addEvent("dispute.received", { [attr.side]: side === Side.Buy ? "buy" : "sell", [attr.reason]: dispute.reason });
+              const reason = (dispute.detail ? `${dispute.reason}: ${dispute.detail}` : dispute.reason).slice(0, 512);
+              const reply = await ask((requestId) => ({
+                type: "DISPUTE.RECEIVED",
+                requestId,
+                matchId: dispute.tradeId,
+                bidder: dispute.bidder,
+                reason,
+              }));
+              if (reply.status === "error") throw refusal(reply.reason);
+              return { type: "dispute.ack" as const, tradeId: dispute.tradeId, status: "recorded" as const };
+            }),
+          serveOptions,
+        ),
+      );
+      await Promise.all(services.map((service) => service.ready));
+    },
+
+    async startConsumers() {
+      const { jsm, js } = nats;
+      await ensureDurableConsumer(jsm, deps.streams.matches, DURABLES.dsoMatches, { filterSubject: subjects.market.matched });
+      await ensureDurableConsumer(jsm, deps.streams.readings, DURABLES.dsoReadings, { filterSubject: subjects.meter.reading });
+
+      // PROTOCOL §5 trading step 1: every Matched the gateway saw becomes a trade (acked once it is recorded).
+      consumers.push(
+        await consumeDurable(js, deps.streams.matches, DURABLES.dsoMatches, {
+          schema: matchEventSchema,
+          logger,
+          handler: async (event, msg) => {
+            counters.matchesReceived += 1;
+            const tradeId = tradeIdOf(event);
+            const stored = db.getTrade(tradeId);
+            // Settled, voided or disputed and both meters told: a redelivery has nothing left to do.
+            if (stored && stored.closedAt !== null) return;
+            spans.begin(tradeId, context.active(), {
+              [attr.buyBidder]: event.buyId,
+              [attr.sellBidder]: event.sellId,
+              [attr.txHash]: event.txHash,
+              [attr.block]: event.blockNumber,
+            });
+            state.matchEvents.set(tradeId, event);
+            const messageId = `match:${msg.seq}`;
+            const acked = acks.wait(messageId, requestTimeoutMs, false);
+            send({ type: "MATCH.RECEIVED", messageId, match: { matchId: tradeId, buyBidder: event.buyId, sellBidder: event.sellId } });
+            if (!(await acked)) throw new DsoNotReadyError("the match was not recorded in time; it will be redelivered", { value: tradeId });
+          },
+        }),
+      );
+
+      // PROTOCOL §5 trading step 6: readings, signed by the bid's one-time key, stored before they are acked.
+      consumers.push(
+        await consumeDurable(js, deps.streams.readings, DURABLES.dsoReadings, {
+          schema: readingSchema,
+          logger,
+          handler: (reading) =>
+            runSpan(
+              tracer,
+              "dso.reading",
+              { ...baseAttributes, [attr.trade]: reading.tradeId, [attr.bidder]: reading.bidder, [attr.side]: reading.side === Side.Buy ? "buy" : "sell" },
+              context.active(),
+              async () => {
+                counters.readingsReceived += 1;
+                const reject = (why: string): never => {
+                  counters.readingsRejected += 1;
+                  throw new PermanentMessageError(why, { value: { tradeId: reading.tradeId, bidder: reading.bidder } });
+                };
+                try {
+                  verifyMessageFields(reading, subjects.meter.reading, { allowedSigners: reading.bidder, maxAgeMs: READING_MAX_AGE_MS });
+                } catch (error) {
+                  if (error instanceof SecureMessageError) reject(`reading not signed by its bidder: ${error.name}`);
+                  throw error;
+                }
+                const trade = db.getTrade(reading.tradeId);
+                if (!trade) return reject("reading for an unknown trade");
+                if (partySide(trade, reading.bidder) !== reading.side) return reject("reading from a bidder that is not this side of the trade");
+                const pair = db.lookupOneTimeId(reading.bidder);
+                if (!pair) return reject("reading from a one-time id without a ticket");
+                db.recordReading({
+                  tradeId: reading.tradeId,
+                  side: reading.side,
+                  meterId: pair.meterId,
+                  bidder: reading.bidder,
+                  energyWh: reading.energyWh,
+                  measuredAt: reading.measuredAt,
+                  receivedAt: Date.now(),
+                });
+                spans.get(reading.tradeId)?.addEvent("reading.received", { [attr.side]: reading.side === Side.Buy ? "buy" : "sell" });
+                // Stored, so acked now; a restarted DSO re-reads it from the database (runtime.ts, resume).
+                if (trade.closedAt === null)
+                  send({
+                    type: "READING.RECEIVED",
+                    messageId: readingMessageId(reading.tradeId, reading.side),
+                    matchId: reading.tradeId,
+                    bidder: reading.bidder,
+                    measuredWh: reading.energyWh,
+                  });
+              },
+            ),
+        }),
+      );
+    },
+
+    async stopConsumers() {
+      await Promise.all(consumers.splice(0).map((consumer) => consumer.stop()));
+    },
+
+    async stopServices() {
+      const all = [...services.splice(0), ...(marketService ? [marketService] : [])];
+      marketService = undefined;
+      await Promise.all(all.map((service) => service.stop()));
+    },
+  };
+}
+
+/** The machine's id for a stored reading (acked by the consumer already; the machine's ack of it is a no-op). */
+export function readingMessageId(tradeId: string, side: Side): string {
+  return `reading:${tradeId.toLowerCase()}:${side}`;
+}

@@ -1,0 +1,263 @@
+// DSO trade effects (PROTOCOL §5 trading, steps 2–7): register the match, verify openings against the chain, send
+// sealed terms, store outcomes, write the double-entry settlement and tell both meters.
+import { getBid, getBidCiphertext, getBidIdOf } from "../../contracts/client/index.ts";
+import type { TradeSettlementEffects } from "../../machines/tradeSettlement.ts";
+import type { Side as MachineSide } from "../../machines/types.ts";
+import { NotFoundError, type TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
+import { GridveilError } from "../errors.ts";
+import { publish } from "../nats/rpc.ts";
+import { dedupIds, publishDeduplicated } from "../nats/jetstream.ts";
+import { billingPeriodOf } from "../protocol/marketConfig.ts";
+import {
+  Side,
+  disputedNoticeSchema,
+  settlementNoticeSchema,
+  settlementSchema,
+  tradeTermsMessageSchema,
+  tradeTermsPayloadSchema,
+  voidedNoticeSchema,
+  type TradeTermsPayload,
+} from "../protocol/schemas.ts";
+import { verifyOpening as checkOpening } from "../protocol/verifyOpening.ts";
+import { seal } from "../secure/sealed.ts";
+import { meterOfBidder, requireContract, requireMsk, type DsoDeps } from "./deps.ts";
+import { partyLines, postingsOf, wireLines, type Role } from "./ledger.ts";
+import { machineRecordOf } from "./setupEffects.ts";
+import { attr } from "./tradeSpans.ts";
+
+export class TradeEffectError extends GridveilError {
+  override name = "TradeEffectError";
+}
+
+export const sideNumber = (side: MachineSide): Side => (side === "buy" ? Side.Buy : Side.Sell);
+
+/** Seal context of a meter's trade terms (docs/adapters.md): its inbox subject and the trade id. */
+export function termsContext(termsSubject: string, tradeId: string): string {
+  return `${termsSubject}|${tradeId}`;
+}
+
+/** The match's transaction hash, from the database's match key `buyId:sellId:txHash`. */
+function txHashOf(trade: StoredTrade): `0x${string}` {
+  const txHash = trade.matchKey.split(":")[2];
+  if (!txHash) throw new TradeEffectError("match key without a transaction hash", { value: trade.matchKey });
+  return txHash as `0x${string}`;
+}
+
+function requireTrade(deps: DsoDeps, tradeId: string): StoredTrade {
+  const trade = deps.db.getTrade(tradeId);
+  if (!trade) throw new NotFoundError("unknown trade", { value: tradeId });
+  return trade;
+}
+
+export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
+  const { db, spans, subjects, nats } = deps;
+
+  const recipientOf = (bidder: string) => {
+    const meter = meterOfBidder(deps, bidder);
+    if (!meter) throw new TradeEffectError("no enrolled meter holds this one-time id", { value: bidder });
+    return meter;
+  };
+
+  return {
+    registerMatch: async ({ match }) => {
+      const event = deps.state.matchEvents.get(match.matchId);
+      deps.state.matchEvents.delete(match.matchId);
+      let trade: StoredTrade;
+      let inserted = false;
+      if (event) {
+        ({ trade, inserted } = db.recordMatch({
+          buyId: event.buyId,
+          sellId: event.sellId,
+          txHash: event.txHash,
+          blockNumber: event.blockNumber,
+          logIndex: event.logIndex,
+          observedAt: event.observedAt,
+        }));
+      } else {
+        trade = requireTrade(deps, match.matchId);
+      }
+      const record = machineRecordOf(trade);
+      if (!record) throw new TradeEffectError("the stored trade has no usable record", { value: { tradeId: trade.tradeId, status: trade.status } });
+      if (!(trade.machineRecord && typeof trade.machineRecord === "object")) db.saveMachineRecord(trade.tradeId, record);
+      return { record, created: inserted };
+    },
+
+    // The relational columns stay the truth for billing; the machine's record rides along for resume.
+    saveTrade: async ({ record }) => {
+      db.transaction(() => {
+        if (record.closed) {
+          db.saveMachineRecord(record.matchId, record);
+          db.markClosed(record.matchId);
+          return;
+        }
+        if (record.stage === "termsFixed" && record.terms && record.buyOpening && record.sellOpening) {
+          db.recordOpening(record.matchId, Side.Buy, record.buyOpening);
+          db.recordOpening(record.matchId, Side.Sell, record.sellOpening);
+          db.markVerified(record.matchId, {
+            buyLevel: record.terms.buyLevel,
+            sellLevel: record.terms.sellLevel,
+            clearingRule: record.terms.clearingRule,
+            priceMicroPerKWh: record.terms.priceMicroPerKWh,
+            quantityWh: record.terms.quantityWh,
+          });
+        } else if (record.stage === "voided" && record.resolution?.kind === "voided") {
+          db.voidTrade(record.matchId, record.resolution.reason);
+        } else if (record.stage === "disputed" && record.resolution?.kind === "disputed") {
+          const side = record.resolution.raisedBy.toLowerCase() === record.buyBidder.toLowerCase() ? Side.Buy : Side.Sell;
+          db.disputeTrade(record.matchId, { side, reason: record.resolution.reason });
+        }
+        db.saveMachineRecord(record.matchId, record);
+      });
+    },
+
+    // PROTOCOL §5 step 3: re-encrypt with msk and compare word for word with the bid as the chain holds it.
+    verifyOpening: async ({ matchId, bidder, side, opening }) =>
+      spans.step(matchId, "dso.verify", { [attr.bidder]: bidder, [attr.side]: side }, async (span) => {
+        const result = await (async (): Promise<{ valid: boolean; reason?: string }> => {
+          // Only bids this DSO issued a ticket for can be billed (and the contract admits no others).
+          if (!db.lookupOneTimeId(bidder)) return { valid: false, reason: "noTicket" };
+          const contract = requireContract(deps);
+          const bidId = await getBidIdOf(contract, bidder);
+          if (bidId === undefined) return { valid: false, reason: "bidNotOnChain" };
+          const [info, ciphertext] = await Promise.all([getBid(contract, bidId), getBidCiphertext(contract, bidId)]);
+          if (info.side !== sideNumber(side)) return { valid: false, reason: "sideMismatch" };
+          const check = checkOpening(
+            requireMsk(deps),
+            deps.market.priceLevels.count,
+            bidder,
+            sideNumber(side),
+            { left: ciphertext.left, right: ciphertext.right, commitment: info.commitment },
+            opening,
+          );
+          return check.ok ? { valid: true } : { valid: false, reason: check.reason };
+        })();
+        span.setAttribute(attr.valid, result.valid);
+        if (result.reason) span.setAttribute(attr.reason, result.reason);
+        return result;
+      }),
+
+    // Steps 3–4: the terms and the counterpart's opening, sealed to the meter; the counterpart only by one-time id.
+    sendTerms: async ({ matchId, bidder, side, terms, counterpartOpening }) =>
+      spans.step(matchId, "dso.terms", { [attr.bidder]: bidder, [attr.side]: side }, async () => {
+        const trade = requireTrade(deps, matchId);
+        const meter = recipientOf(bidder);
+        const payload: TradeTermsPayload = tradeTermsPayloadSchema.parse({
+          type: "trade.terms",
+          tradeId: matchId,
+          buyId: trade.buyId,
+          sellId: trade.sellId,
+          txHash: txHashOf(trade),
+          side: sideNumber(side),
+          bidder,
+          buyLevel: terms.buyLevel,
+          sellLevel: terms.sellLevel,
+          clearingRule: terms.clearingRule,
+          priceMicroPerKWh: terms.priceMicroPerKWh,
+          quantityWh: terms.quantityWh,
+          counterpart: { bidder: side === "buy" ? terms.sellBidder : terms.buyBidder, opening: counterpartOpening },
+        });
+        const subject = subjects.meter.trade(meter.inboxId);
+        const sealed = seal({
+          payload,
+          senderWallet: deps.wallet,
+          recipientPublicKey: meter.publicKey,
+          context: termsContext(subject, matchId),
+        });
+        publish(nats.nc, subject, tradeTermsMessageSchema, { type: "trade.terms", tradeId: matchId as `0x${string}`, sealed });
+        await nats.nc.flush();
+      }),
+
+    // Step 7: one transaction for the ledger lines and the record (idempotent: settling twice is a no-op).
+    writeSettlement: async ({ record }) =>
+      spans.step(record.matchId, "dso.settlement", {}, async (span) => {
+        if (!record.settlement) throw new TradeEffectError("settling without a settlement", { value: record.matchId });
+        const settlement = record.settlement;
+        const buyer = db.lookupOneTimeId(record.buyBidder);
+        const seller = db.lookupOneTimeId(record.sellBidder);
+        if (!buyer || !seller) throw new TradeEffectError("a party of a verified trade has no ticket record", { value: record.matchId });
+        const postings = postingsOf(settlement, {
+          buyBidder: record.buyBidder,
+          sellBidder: record.sellBidder,
+          buyerMeterId: buyer.meterId,
+          sellerMeterId: seller.meterId,
+        });
+        const settledAt = Date.now();
+        const result = db.transaction(() => {
+          const written = db.settleTrade(record.matchId, { postings, period: billingPeriodOf(deps.market, settledAt), settledAt });
+          db.saveMachineRecord(record.matchId, record);
+          return written;
+        });
+        span.setAttributes({ [attr.postings]: result.entries.length, [attr.status]: "settled" });
+      }),
+
+    // Step 7 and step 5: each meter learns the outcome in its inbox; the settlement goes to the settlements stream.
+    publishTradeOutcome: async ({ matchId, recipients, outcome }) =>
+      spans.step(matchId, "dso.outcome", { [attr.outcome]: outcome.kind }, async () => {
+        const trade = requireTrade(deps, matchId);
+        const roles: [Role, string][] = [
+          ["buyer", trade.buyId],
+          ["seller", trade.sellId],
+        ];
+        if (outcome.kind === "settled") {
+          const entries = db.ledgerEntries({ tradeId: matchId });
+          const period = entries[0]?.period ?? billingPeriodOf(deps.market, trade.settledAt ?? Date.now());
+          if (entries.length > 0) {
+            await publishDeduplicated(
+              nats.js,
+              subjects.dso.settled,
+              settlementSchema,
+              {
+                type: "settlement",
+                tradeId: matchId as `0x${string}`,
+                period,
+                settledAt: trade.settledAt ?? Date.now(),
+                deliveredWh: outcome.settlement.deliveredWh,
+                shortfallWh: outcome.settlement.shortfallWh,
+                postings: wireLines(entries),
+              },
+              dedupIds.settlement(matchId),
+            );
+          }
+          for (const [role, bidder] of roles) {
+            const meter = meterOfBidder(deps, bidder);
+            if (!meter) continue;
+            const lines = partyLines(entries, role, meter.meterId);
+            publish(nats.nc, subjects.meter.settled(meter.inboxId), settlementNoticeSchema, {
+              type: "settlement.notice",
+              tradeId: matchId as `0x${string}`,
+              bidder: bidder as `0x${string}`,
+              period,
+              postings: lines,
+              netMicro: lines.reduce((sum, line) => sum + line.amountMicro, 0),
+              quantityWh: outcome.settlement.quantityWh,
+              deliveredWh: outcome.settlement.deliveredWh,
+              shortfallWh: outcome.settlement.shortfallWh,
+              priceMicroPerKWh: outcome.settlement.priceMicroPerKWh,
+            });
+          }
+        } else {
+          for (const bidder of recipients) {
+            const meter = meterOfBidder(deps, bidder);
+            // A one-time id without a ticket from this DSO has no inbox to tell; nothing to do for it.
+            if (!meter) continue;
+            if (outcome.kind === "voided")
+              publish(nats.nc, subjects.meter.voided(meter.inboxId), voidedNoticeSchema, {
+                type: "trade.voided",
+                tradeId: matchId as `0x${string}`,
+                bidder,
+                reason: outcome.reason,
+                blamedBidders: outcome.blamedBidders,
+              });
+            else
+              publish(nats.nc, subjects.meter.disputed(meter.inboxId), disputedNoticeSchema, {
+                type: "trade.disputed",
+                tradeId: matchId as `0x${string}`,
+                bidder,
+                reason: outcome.reason.slice(0, 512),
+              });
+          }
+        }
+        await nats.nc.flush();
+      }),
+  };
+}

@@ -1,0 +1,358 @@
+// Test harness for the DSO runtime: a real nats-server, a real local chain, and hand-driven meters and gateway that
+// speak the protocol with the adapters and the contract client (no other party's runtime is imported).
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { context, trace, type Span, type Tracer } from "@opentelemetry/api";
+import { Wallet, getBytes, type HDNodeWallet, type JsonRpcProvider } from "ethers";
+import {
+  attachMarket,
+  buildBid,
+  placeBid,
+  withRunner,
+  type BuiltBid,
+  type MarketHandle,
+  type PlaceBidResult,
+} from "../../contracts/client/index.ts";
+import { parseMachineConfig, type MachineConfigInput } from "../../machines/config.ts";
+import { connectRpc, startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
+import { decodeMsk } from "../../actors/crypto/binary.ts";
+import { initCurve } from "../../actors/crypto/curve.ts";
+import type { MasterSecretKey } from "../../actors/crypto/fhipe.ts";
+import { startDsoRuntime, type DsoRuntime } from "../../actors/dso/runtime.ts";
+import type { ProvisionedMeter } from "../../actors/dso/registry.ts";
+import { connectNats, type NatsClients } from "../../actors/nats/connect.ts";
+import { dedupIds, publishDeduplicated } from "../../actors/nats/jetstream.ts";
+import { request } from "../../actors/nats/rpc.ts";
+import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
+import { parseMarketConfig, type MarketConfigInput } from "../../actors/protocol/marketConfig.ts";
+import {
+  enrolReplySchema,
+  enrolRequestSchema,
+  matchEventSchema,
+  mskPayloadSchema,
+  openingAckSchema,
+  openingSubmissionSchema,
+  readingSchema,
+  ticketReplySchema,
+  ticketRequestSchema,
+  tradeIdOf,
+  tradeTermsPayloadSchema,
+  type EnrolReply,
+  type EnrolRequest,
+  type MarketDescription,
+  type OpeningAck,
+  type Reading,
+  type Side,
+  type TicketRequest,
+  type TradeTermsPayload,
+} from "../../actors/protocol/schemas.ts";
+import { marketSubjects } from "../../actors/protocol/subjects.ts";
+import { openAs, seal } from "../../actors/secure/sealed.ts";
+import { signMessageFields } from "../../actors/secure/signed.ts";
+import { createLogger } from "../../actors/telemetry/logger.ts";
+import type { SpanRecord } from "../../actors/telemetry/spanRecord.ts";
+import { spanFilePath, startInProcessTelemetry, type Telemetry } from "../../actors/telemetry/telemetry.ts";
+
+/** Four price levels (d = 5): real pairings, small enough to keep the suite fast. */
+export const LEVELS = 4;
+export const TX_GAS = { gasLimit: 30_000_000 };
+
+/** Short trade windows so a voided or settled trade ends within seconds. */
+export const TEST_CONFIG: MachineConfigInput = {
+  dso: {
+    setupRetryBaseMs: 100,
+    setupRetryMaxMs: 400,
+    setupMaxAttempts: 3,
+    openingTimeoutMs: 8_000,
+    disputeWindowMs: 300,
+    readingTimeoutMs: 8_000,
+    retryBaseMs: 100,
+    retryMaxMs: 1_000,
+  },
+  meter: { termsTimeoutMs: 9_000, settlementTimeoutMs: 9_000 },
+};
+
+export const TEST_MARKET: MarketConfigInput = { priceLevels: { count: LEVELS } };
+
+export async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await sleep(25);
+  }
+}
+
+export type Infra = {
+  nats: NatsServerHandle;
+  chain: LocalChain;
+  /** A test-side NATS client (the hand-driven gateway and meters publish through it). */
+  client: NatsClients;
+  telemetryDir: string;
+  dsoTelemetry: Telemetry;
+  meterTelemetry: Telemetry;
+  close(): Promise<void>;
+};
+
+export async function startInfra(): Promise<Infra> {
+  await initCurve();
+  const storeDir = await mkdtemp(join(tmpdir(), "gridveil-dso-js-"));
+  const telemetryDir = await mkdtemp(join(tmpdir(), "gridveil-dso-spans-"));
+  const [nats, chain] = await Promise.all([startNatsServer({ storeDir }), startLocalChain()]);
+  const client = await connectNats({ url: nats.url, name: "dso-test-client" });
+  const dsoTelemetry = startInProcessTelemetry({ service: "gridveil-dso", dataDir: telemetryDir });
+  const meterTelemetry = startInProcessTelemetry({ service: "gridveil-meter", dataDir: telemetryDir });
+  return {
+    nats,
+    chain,
+    client,
+    telemetryDir,
+    dsoTelemetry,
+    meterTelemetry,
+    async close() {
+      await client.nc.close();
+      await Promise.all([dsoTelemetry.shutdown(), meterTelemetry.shutdown()]);
+      await Promise.all([nats.stop(), chain.stop()]);
+      await rm(telemetryDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function readSpans(infra: Infra): Promise<SpanRecord[]> {
+  const path = spanFilePath(infra.telemetryDir);
+  if (!existsSync(path)) return [];
+  return (await readFile(path, "utf8"))
+    .split("\n")
+    .filter((line) => line.length > 0)
+    .map((line) => JSON.parse(line) as SpanRecord);
+}
+
+export type DsoUnderTest = { runtime: DsoRuntime; dataDir: string };
+
+export async function startDso(
+  infra: Infra,
+  marketId: string,
+  registry: ProvisionedMeter[],
+  options: { dataDir?: string; contractAddress?: string; config?: MachineConfigInput } = {},
+): Promise<DsoUnderTest> {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "gridveil-dso-data-")));
+  const runtime = await startDsoRuntime({
+    marketId,
+    natsUrl: infra.nats.url,
+    rpcUrl: infra.chain.rpcUrl,
+    dsoPrivateKey: infra.chain.accountKeys[0] as string,
+    dataDir,
+    contractAddress: options.contractAddress,
+    market: parseMarketConfig(TEST_MARKET),
+    registry,
+    tracer: infra.dsoTelemetry.tracer,
+    logger: createLogger({ actor: "dso", market: marketId }),
+    config: parseMachineConfig(options.config ?? TEST_CONFIG),
+    requestTimeoutMs: 5_000,
+    streams: { storage: "memory" },
+  });
+  return { runtime, dataDir };
+}
+
+/** A bid as a meter holds it: the one-time key, the built bid and its opening. */
+export type TestBid = { oneTimeKey: HDNodeWallet; built: BuiltBid; side: Side; bidder: `0x${string}` };
+
+/** A hand-driven smart meter: enrols, asks tickets, builds bids, opens them and reports readings like the protocol says. */
+export class TestMeter {
+  readonly wallet: HDNodeWallet = Wallet.createRandom();
+  readonly inbox: { subject: string; data: unknown }[] = [];
+  enrolment: EnrolReply | undefined;
+  msk: MasterSecretKey | undefined;
+  #subscription: Subscription | undefined;
+
+  constructor(
+    readonly meterId: string,
+    readonly nc: NatsConnection,
+    readonly marketId: string,
+    readonly tracer: Tracer,
+  ) {}
+
+  get provisioned(): ProvisionedMeter {
+    return { meterId: this.meterId, address: this.wallet.address as `0x${string}`, name: `Meter ${this.meterId}` };
+  }
+
+  get subjects() {
+    return marketSubjects(this.marketId);
+  }
+
+  get market(): MarketDescription {
+    if (!this.enrolment) throw new Error("not enrolled");
+    return this.enrolment.market;
+  }
+
+  async enrol(): Promise<EnrolReply> {
+    const s = this.subjects;
+    const message = signMessageFields<EnrolRequest>(
+      { type: "enrol.request", meterId: this.meterId, name: `Meter ${this.meterId}`, publicKey: this.wallet.signingKey.publicKey as `0x${string}` },
+      this.wallet,
+      s.dso.enrol,
+    );
+    const reply = await request(this.nc, s.dso.enrol, enrolRequestSchema, message, enrolReplySchema);
+    const payload = openAs(mskPayloadSchema, reply.sealedMsk, this.wallet.privateKey, reply.dso.address, `${s.dso.enrol}|${this.meterId}`);
+    this.msk = decodeMsk(getBytes(payload.msk));
+    this.enrolment = reply;
+    if (!this.#subscription) {
+      this.#subscription = this.nc.subscribe(s.meter.inbox(reply.inboxId));
+      void (async () => {
+        for await (const msg of this.#subscription as AsyncIterable<Msg>) this.inbox.push({ subject: msg.subject, data: msg.json() });
+      })();
+      await this.nc.flush();
+    }
+    return reply;
+  }
+
+  async ticket(bidder: string, side: Side, notAfter = Math.floor(Date.now() / 1000) + 600) {
+    const s = this.subjects;
+    const message = signMessageFields<TicketRequest>(
+      { type: "ticket.request", meterId: this.meterId, bidder: bidder as `0x${string}`, side, notAfter },
+      this.wallet,
+      s.dso.ticket,
+    );
+    return request(this.nc, s.dso.ticket, ticketRequestSchema, message, ticketReplySchema);
+  }
+
+  async makeBid(side: Side, priceLevel: number, quantityWh: number, contract: MarketHandle): Promise<TestBid> {
+    if (!this.msk) throw new Error("not enrolled");
+    const oneTimeKey = Wallet.createRandom();
+    const reply = await this.ticket(oneTimeKey.address, side);
+    const built = await buildBid({
+      msk: this.msk,
+      levels: LEVELS,
+      side,
+      priceLevel,
+      quantityWh,
+      oneTimeKey,
+      ticket: { bidder: oneTimeKey.address as `0x${string}`, notAfter: BigInt(reply.ticket.notAfter), signature: reply.ticket.signature },
+      domain: contract.domain,
+    });
+    return { oneTimeKey, built, side, bidder: oneTimeKey.address as `0x${string}` };
+  }
+
+  /** Sends the bid's opening sealed to the DSO, from inside a bid-session span (its context rides in the headers). */
+  async open(tradeId: string, bid: TestBid, tamper?: (opening: TradeTermsPayload["counterpart"]["opening"]) => TradeTermsPayload["counterpart"]["opening"]): Promise<{ ack: OpeningAck; span: Span }> {
+    const s = this.subjects;
+    const dso = this.enrolment?.dso;
+    if (!dso) throw new Error("not enrolled");
+    const honest = {
+      priceLevel: bid.built.opening.priceLevel,
+      quantityWh: Number(bid.built.opening.quantityWh),
+      salt: bid.built.opening.salt,
+      alpha: bid.built.opening.alpha.toString(),
+      beta: bid.built.opening.beta.toString(),
+    };
+    const opening = tamper ? tamper(honest) : honest;
+    const span = this.tracer.startSpan("meter.bidSession", { attributes: { "gridveil.bidder": bid.bidder } });
+    try {
+      const ack = await context.with(trace.setSpan(context.active(), span), () =>
+        request(
+          this.nc,
+          s.dso.opening,
+          openingSubmissionSchema,
+          {
+            type: "opening.submit",
+            tradeId: tradeId as `0x${string}`,
+            bidder: bid.bidder,
+            sealed: seal({
+              payload: { type: "opening", tradeId, bidder: bid.bidder, side: bid.side, opening },
+              senderWallet: bid.oneTimeKey,
+              recipientPublicKey: dso.publicKey,
+              context: `${s.dso.opening}|${tradeId}`,
+            }),
+          },
+          openingAckSchema,
+        ),
+      );
+      return { ack, span };
+    } finally {
+      span.end();
+    }
+  }
+
+  async reportReading(js: NatsClients["js"], tradeId: string, bid: TestBid, energyWh: number): Promise<void> {
+    const s = this.subjects;
+    const message = signMessageFields<Reading>(
+      { type: "reading", tradeId: tradeId as `0x${string}`, bidder: bid.bidder, side: bid.side, energyWh, measuredAt: Date.now() },
+      bid.oneTimeKey,
+      s.meter.reading,
+    );
+    await publishDeduplicated(js, s.meter.reading, readingSchema, message, dedupIds.reading(tradeId, bid.side));
+  }
+
+  /** The decrypted terms this meter received for a trade (undefined until they arrive). */
+  terms(tradeId: string): TradeTermsPayload | undefined {
+    if (!this.enrolment || !this.msk) return undefined;
+    const subject = this.subjects.meter.trade(this.enrolment.inboxId);
+    const message = this.inbox.find((entry) => entry.subject === subject && (entry.data as { tradeId?: string }).tradeId === tradeId);
+    if (!message) return undefined;
+    return openAs(
+      tradeTermsPayloadSchema,
+      (message.data as { sealed: unknown }).sealed,
+      this.wallet.privateKey,
+      this.enrolment.dso.address,
+      `${subject}|${tradeId}`,
+    );
+  }
+
+  notices(kind: "voided" | "disputed" | "settled"): Record<string, unknown>[] {
+    if (!this.enrolment) return [];
+    const subject = this.subjects.meter[kind](this.enrolment.inboxId);
+    return this.inbox.filter((entry) => entry.subject === subject).map((entry) => entry.data as Record<string, unknown>);
+  }
+
+  close(): void {
+    this.#subscription?.unsubscribe();
+  }
+}
+
+/** The chain side the gateway would play: place bids with the gateway's account and publish the match it saw. */
+export class TestGateway {
+  #provider: JsonRpcProvider | undefined;
+
+  constructor(
+    readonly infra: Infra,
+    readonly marketId: string,
+  ) {}
+
+  /** The market as the gateway's account (account 1) sees it. */
+  async contract(address: string): Promise<MarketHandle> {
+    this.#provider ??= await connectRpc(this.infra.chain.rpcUrl);
+    const gateway = new Wallet(this.infra.chain.accountKeys[1] as string, this.#provider);
+    return withRunner(await attachMarket(address, gateway), gateway);
+  }
+
+  close(): void {
+    this.#provider?.destroy();
+  }
+
+  async place(contract: MarketHandle, bid: TestBid): Promise<PlaceBidResult> {
+    return placeBid(contract, bid.built.bid, TX_GAS);
+  }
+
+  /** Publishes the Matched event of a placement to the matches stream; returns the trade id. */
+  async publishMatch(result: PlaceBidResult): Promise<string> {
+    const matched = result.matched;
+    if (!matched) throw new Error("the placement did not match");
+    const event = {
+      type: "market.matched" as const,
+      buyId: matched.buyBidder,
+      sellId: matched.sellBidder,
+      txHash: result.receipt.hash as `0x${string}`,
+      blockNumber: result.receipt.blockNumber,
+      logIndex: matched.logIndex ?? 0,
+      observedAt: Date.now(),
+    };
+    const tradeId = tradeIdOf({ buyId: event.buyId, sellId: event.sellId, txHash: event.txHash });
+    await publishDeduplicated(this.infra.client.js, marketSubjects(this.marketId).market.matched, matchEventSchema, event, dedupIds.match(tradeId));
+    return tradeId;
+  }
+}

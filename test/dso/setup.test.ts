@@ -1,0 +1,213 @@
+// DSO runtime, setup stage (real nats-server, real local chain, real pairings, real SQLite file): deployment and the
+// market description, enrolment of provisioned meters only, tickets, and error replies to bad or unsigned messages.
+import { statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { Wallet, getAddress, hexlify, verifyTypedData } from "ethers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TICKET_TYPES, attachMarket } from "../../contracts/client/index.ts";
+import { connectRpc } from "../../actors/chain/localChain.ts";
+import { encodeMsk } from "../../actors/crypto/binary.ts";
+import { MSK_FILE_NAME } from "../../actors/dso/masterKey.ts";
+import { DSO_DATABASE_FILE } from "../../actors/dso/runtime.ts";
+import { RemoteError } from "../../actors/nats/codec.ts";
+import { request } from "../../actors/nats/rpc.ts";
+import {
+  errorReplySchema,
+  marketInfoReplySchema,
+  marketInfoRequestSchema,
+  openingAckSchema,
+  openingSubmissionSchema,
+  ticketReplySchema,
+  ticketRequestSchema,
+  type TicketRequest,
+} from "../../actors/protocol/schemas.ts";
+import { marketSubjects } from "../../actors/protocol/subjects.ts";
+import { seal } from "../../actors/secure/sealed.ts";
+import { signMessageFields } from "../../actors/secure/signed.ts";
+import { LEVELS, TestMeter, readSpans, startDso, startInfra, type DsoUnderTest, type Infra } from "./harness.ts";
+
+const MARKET = "dso-setup";
+const s = marketSubjects(MARKET);
+
+let infra: Infra;
+let dso: DsoUnderTest;
+let alice: TestMeter;
+let bob: TestMeter;
+/** Provisioned but never enrolled. */
+let carol: TestMeter;
+
+async function remoteError(promise: Promise<unknown>): Promise<RemoteError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(RemoteError);
+    return error as RemoteError;
+  }
+  throw new Error("expected an error reply");
+}
+
+beforeAll(async () => {
+  infra = await startInfra();
+  const tracer = infra.meterTelemetry.tracer;
+  alice = new TestMeter("alice", infra.client.nc, MARKET, tracer);
+  bob = new TestMeter("bob", infra.client.nc, MARKET, tracer);
+  carol = new TestMeter("carol", infra.client.nc, MARKET, tracer);
+  dso = await startDso(infra, MARKET, [alice.provisioned, bob.provisioned, carol.provisioned]);
+});
+
+afterAll(async () => {
+  for (const meter of [alice, bob, carol]) meter?.close();
+  await dso?.runtime.stop();
+  await infra?.close();
+});
+
+describe("DSO runtime: setup", () => {
+  it("deploys the market with its ticket signer and d, keeps msk and database owner-only, and serves the description", async () => {
+    const { runtime, dataDir } = dso;
+    const provider = await connectRpc(infra.chain.rpcUrl);
+    try {
+      const market = await attachMarket(runtime.market.contractAddress, provider);
+      expect(market.dim).toBe(LEVELS + 1);
+      expect(getAddress(await market.contract.ticketSigner())).toBe(new Wallet(infra.chain.accountKeys[0] as string).address);
+    } finally {
+      provider.destroy();
+    }
+    expect(statSync(join(dataDir, MSK_FILE_NAME)).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dataDir, DSO_DATABASE_FILE)).mode & 0o777).toBe(0o600);
+
+    const reply = await request(infra.client.nc, s.dso.market, marketInfoRequestSchema, { type: "market.info.request" }, marketInfoReplySchema);
+    expect(reply.market).toEqual(runtime.market);
+    expect(reply.market).toMatchObject({
+      marketId: MARKET,
+      chainId: Number(infra.chain.chainId),
+      fhipe: { curve: "BN254", dimension: LEVELS + 1 },
+      priceLevels: { count: LEVELS },
+      clearingRule: "midpoint",
+    });
+    const spans = await readSpans(infra);
+    expect(spans.find((span) => span.name === "dso.setup" && span.attributes["gridveil.market.id"] === MARKET)).toBeDefined();
+  });
+
+  it("enrols a provisioned meter: sealed msk (the DSO's own key), an opaque inbox id, the same one on re-enrolment", async () => {
+    const first = await alice.enrol();
+    expect(first.inboxId).toMatch(/^[0-9a-f]{16}$/);
+    expect(first.inboxId).not.toContain("alice");
+    expect(first.market).toEqual(dso.runtime.market);
+    const stored = await readFile(join(dso.dataDir, MSK_FILE_NAME));
+    expect(hexlify(encodeMsk(alice.msk!))).toBe(hexlify(stored));
+    const again = await alice.enrol();
+    expect(again.inboxId).toBe(first.inboxId);
+    expect(dso.runtime.db.getMeter("alice")).toMatchObject({ inboxId: first.inboxId, address: alice.wallet.address });
+    await bob.enrol();
+    expect(dso.runtime.counters()).toMatchObject({ enrolments: 3 });
+  });
+
+  it("refuses an unprovisioned meter and a provisioned id signed by another key", async () => {
+    const stranger = new TestMeter("mallory", infra.client.nc, MARKET, infra.meterTelemetry.tracer);
+    const unknown = await remoteError(stranger.enrol());
+    expect(unknown.code).toBe("unauthorized");
+    expect(unknown.reply.message).toBe("unauthenticated: unknownMeter");
+
+    // Mallory claims Carol's id with her own key.
+    const impostor = new TestMeter("carol", infra.client.nc, MARKET, infra.meterTelemetry.tracer);
+    const forged = await remoteError(impostor.enrol());
+    expect(forged.code).toBe("unauthorized");
+    expect(forged.reply.message).toMatch(/^unauthenticated: /);
+    expect(dso.runtime.db.getMeter("carol")).toBeUndefined();
+    stranger.close();
+    impostor.close();
+  });
+
+  it("issues EIP-712 tickets to enrolled meters and pairs the one-time id with the permanent id", async () => {
+    const bidder = Wallet.createRandom().address;
+    const notAfter = Math.floor(Date.now() / 1000) + 300;
+    const reply = await alice.ticket(bidder, 0, notAfter);
+    expect(reply.bidder).toBe(bidder);
+    expect(reply.ticket.notAfter).toBe(notAfter);
+    const provider = await connectRpc(infra.chain.rpcUrl);
+    try {
+      const market = await attachMarket(dso.runtime.market.contractAddress, provider);
+      const signer = verifyTypedData(market.domain, TICKET_TYPES, { bidder, notAfter: BigInt(notAfter) }, reply.ticket.signature);
+      expect(signer).toBe(dso.runtime.dso.address);
+    } finally {
+      provider.destroy();
+    }
+    expect(dso.runtime.db.lookupOneTimeId(bidder)).toMatchObject({ meterId: "alice", side: 0, notAfter });
+    // The same request again (a lost reply) gets a ticket again.
+    expect((await alice.ticket(bidder, 0, notAfter)).ticket.signature).toBe(reply.ticket.signature);
+    // A lifetime beyond the cap is cut to the cap.
+    const far = await alice.ticket(Wallet.createRandom().address, 1, Math.floor(Date.now() / 1000) + 10 * 24 * 3600);
+    expect(far.ticket.notAfter).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 3600 + 1);
+  });
+
+  it("refuses a bidder taken by another meter, a meter not enrolled yet, and a ticket asked for the past", async () => {
+    const bidder = Wallet.createRandom().address;
+    await alice.ticket(bidder, 1);
+    const taken = await remoteError(bob.ticket(bidder, 1));
+    expect(taken.code).toBe("conflict");
+    expect(taken.reply.message).toBe("bidderTaken");
+    expect(dso.runtime.db.lookupOneTimeId(bidder)?.meterId).toBe("alice");
+
+    const notEnrolled = await remoteError(carol.ticket(Wallet.createRandom().address, 0));
+    expect(notEnrolled.reply.message).toBe("unauthenticated: notEnrolled");
+
+    const past = await remoteError(alice.ticket(Wallet.createRandom().address, 0, Math.floor(Date.now() / 1000) - 5));
+    expect(past.code).toBe("rejected");
+  });
+
+  it("answers malformed, unsigned and mis-sealed messages with error replies and keeps serving", async () => {
+    const nc = infra.client.nc;
+    const raw = async (subject: string, body: string) => {
+      const reply = await nc.request(subject, new TextEncoder().encode(body), { timeout: 5_000, headers: natsHeaders() });
+      return errorReplySchema.parse(reply.json());
+    };
+    expect((await raw(s.dso.enrol, "{not json")).code).toBe("bad-message");
+    expect((await raw(s.dso.ticket, JSON.stringify({ type: "ticket.request", meterId: "alice" }))).code).toBe("bad-message");
+    expect((await raw(s.dso.opening, "[]")).code).toBe("bad-message");
+    expect((await raw(s.dso.dispute, "null")).code).toBe("bad-message");
+
+    // Unsigned: a well-formed ticket request whose signature is not Alice's.
+    const signedByOther = signMessageFields<TicketRequest>(
+      { type: "ticket.request", meterId: "alice", bidder: Wallet.createRandom().address as `0x${string}`, side: 0, notAfter: Math.floor(Date.now() / 1000) + 60 },
+      Wallet.createRandom(),
+      s.dso.ticket,
+    );
+    const unsigned = await remoteError(request(nc, s.dso.ticket, ticketRequestSchema, signedByOther, ticketReplySchema));
+    expect(unsigned.code).toBe("unauthorized");
+    // Tampered after signing.
+    const genuine = signMessageFields<TicketRequest>(
+      { type: "ticket.request", meterId: "alice", bidder: Wallet.createRandom().address as `0x${string}`, side: 0, notAfter: Math.floor(Date.now() / 1000) + 60 },
+      alice.wallet,
+      s.dso.ticket,
+    );
+    const tampered = await remoteError(request(nc, s.dso.ticket, ticketRequestSchema, { ...genuine, side: 1 }, ticketReplySchema));
+    expect(tampered.reply.message).toBe("unauthenticated: badSignature");
+
+    // An opening sealed for another context (replayed from elsewhere) is refused before anything else.
+    const oneTime = Wallet.createRandom();
+    const tradeId = `0x${"ab".repeat(32)}` as const;
+    const misSealed = await remoteError(
+      request(
+        nc,
+        s.dso.opening,
+        openingSubmissionSchema,
+        {
+          type: "opening.submit",
+          tradeId,
+          bidder: oneTime.address as `0x${string}`,
+          sealed: seal({ payload: { hello: 1 }, senderWallet: oneTime, recipientPublicKey: dso.runtime.dso.publicKey, context: "elsewhere" }),
+        },
+        openingAckSchema,
+      ),
+    );
+    expect(misSealed.code).toBe("unauthorized");
+
+    // Still serving.
+    const reply = await request(nc, s.dso.market, marketInfoRequestSchema, { type: "market.info.request" }, marketInfoReplySchema);
+    expect(reply.market.contractAddress).toBe(dso.runtime.market.contractAddress);
+    expect((await alice.ticket(Wallet.createRandom().address, 0)).type).toBe("ticket.reply");
+    expect(dso.runtime.counters().badMessages).toBeGreaterThanOrEqual(4);
+  });
+});
