@@ -252,8 +252,6 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
               const side = partySide(trade, submission.bidder);
               if (side === null || side !== payload.side) throw refusal("notAParty");
               span.setAttribute(attr.side, side === Side.Buy ? "buy" : "sell");
-              if (bidContext && trace.isSpanContextValid(bidContext))
-                spans.link(submission.tradeId, bidContext, { [attr.side]: side === Side.Buy ? "buy" : "sell" });
               // Kept on receipt, so a DSO restarted before the terms can still verify it (docs/machines.md §9.3).
               let first = false;
               if (trade.status === "open" && trade.closedAt === null) {
@@ -264,6 +262,9 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                   throw error;
                 }
               }
+              // The trade links each bid's trace once, when its opening first arrives (issue 5).
+              if (first && bidContext && trace.isSpanContextValid(bidContext))
+                spans.link(submission.tradeId, bidContext, { [attr.side]: side === Side.Buy ? "buy" : "sell" });
               const reply = await ask((requestId) => ({
                 type: "OPENING.RECEIVED",
                 requestId,

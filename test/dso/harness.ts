@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { context, trace, type Span, type Tracer } from "@opentelemetry/api";
-import { Wallet, getBytes, type HDNodeWallet, type JsonRpcProvider } from "ethers";
+import { NonceManager, Wallet, getBytes, type HDNodeWallet, type JsonRpcProvider } from "ethers";
 import {
   attachMarket,
   buildBid,
@@ -326,7 +326,8 @@ export class TestGateway {
   /** The market as the gateway's account (account 1) sees it. */
   async contract(address: string): Promise<MarketHandle> {
     this.#provider ??= await connectRpc(this.infra.chain.rpcUrl);
-    const gateway = new Wallet(this.infra.chain.accountKeys[1] as string, this.#provider);
+    // The provider caches identical calls for 250 ms: back-to-back placements need their nonces counted locally.
+    const gateway = new NonceManager(new Wallet(this.infra.chain.accountKeys[1] as string, this.#provider));
     return withRunner(await attachMarket(address, gateway), gateway);
   }
 
