@@ -191,6 +191,14 @@ export async function publishDeduplicated<S extends z.ZodType>(
   return publishDurable(js, subject, schema, value, { ...options, msgId });
 }
 
+/**
+ * Terminates a delivery for good. No reason on the wire: nats-server before 2.10 does not parse `+TERM <reason>` and
+ * ignores it, so the message would come back after ack_wait; callers log the reason instead.
+ */
+export function terminate(msg: JsMsg): void {
+  msg.term();
+}
+
 export type DurableHandler<T> = (value: T, msg: JsMsg) => Promise<void> | void;
 
 export type ConsumeDurableOptions<S extends z.ZodType> = {
@@ -248,7 +256,7 @@ export async function consumeDurable<S extends z.ZodType>(
     const decoded = tryDecode(options.schema, msg);
     if (!decoded.ok) {
       logger.warn({ stream, durable, seq: msg.seq, issues: decoded.error.issues }, "terminating a bad message");
-      msg.term(decoded.error.shortMessage.slice(0, 200));
+      terminate(msg);
       settle("termed", msg, decoded.error);
       return;
     }
@@ -260,7 +268,7 @@ export async function consumeDurable<S extends z.ZodType>(
       clearInterval(keepAlive);
       if (error instanceof PermanentMessageError || error instanceof BadMessageError) {
         logger.warn({ stream, durable, seq: msg.seq, err: error }, "terminating an unprocessable message");
-        msg.term(error.shortMessage.slice(0, 200));
+      terminate(msg);
         settle("termed", msg, error);
         return;
       }

@@ -187,6 +187,10 @@ describe("consumeDurable", () => {
     expect(attempts.get(0)).toBe(3);
     expect(attempts.get(1)).toBe(1);
     expect(handle.stats()).toEqual({ acked: 1, naked: 2, termed: 2 });
+    // Terminated for good: nothing left pending that ack_wait would bring back (nats-server 2.9 ignores "+TERM reason").
+    const info = await jsm.consumers.info(streams.readings, durable);
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.num_pending).toBe(0);
   });
 
   it("carries trace headers from the publisher to the handler", async () => {
