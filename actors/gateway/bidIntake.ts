@@ -10,6 +10,7 @@ import { SpanStatusCode, type Span, type SpanContext, type Tracer } from "@opent
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../telemetry/logger.ts";
 import { tryDecode } from "../nats/codec.ts";
+import { terminate } from "../nats/jetstream.ts";
 import { extractHeaders } from "../nats/tracing.ts";
 import { bidSubmissionSchema, type BidSubmission } from "../protocol/schemas.ts";
 import type { SignedBid as MachineBid } from "../../machines/types.ts";
@@ -95,7 +96,7 @@ export async function startBidIntake(options: BidIntakeOptions): Promise<BidInta
     } catch (error) {
       logger.warn({ seq: msg.seq, err: error }, "could not announce a refused bid");
     }
-    msg.term(`${refusal.error}: ${refusal.detail}`.slice(0, 200));
+    terminate(msg);
     endSpan(span, "malformed", refusal.error);
   };
 
@@ -195,7 +196,7 @@ export async function startBidIntake(options: BidIntakeOptions): Promise<BidInta
         settled.map(async ({ msg, span }) => {
           try {
             if (outcome === "ack") await msg.ackAck();
-            else msg.term(reason.slice(0, 200));
+            else terminate(msg);
           } catch (error) {
             // The work is done and idempotent (a reused bidder is a duplicate): a redelivery is harmless.
             logger.warn({ seq: msg.seq, err: error }, "ack not confirmed; the bid may be redelivered");

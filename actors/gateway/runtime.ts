@@ -563,7 +563,8 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
         intake.releaseAll();
         await clients.nc.drain().catch((error: unknown) => logger.warn({ err: error }, "NATS drain failed"));
         provider.destroy();
-        logger.info({ counters: countersOf() }, "gateway stopped");
+        const counters = countersOf();
+        logger.info({ counters: { ...counters, gasUsed: counters.gasUsed.toString() } }, "gateway stopped");
       })();
       return stopped;
     };

@@ -131,4 +131,205 @@ describe("gateway runtime", () => {
     }
     await m.cleanup();
   });
+
+  it("acks a replayed submission (same bidder, another message id) as a duplicate and places it once", async () => {
+    const m = await createMarket(env, "replay");
+    const gateway = await m.startGateway(await m.dataDir());
+    try {
+      const made = await m.makeBid({ side: 1, priceLevel: 2 });
+      expect((await m.publish(made.submission)).duplicate).toBe(false);
+      // Within the dedup window the stream itself drops a retry with the same Nats-Msg-Id.
+      expect((await m.publish(made.submission)).duplicate).toBe(true);
+      await until(async () => (await getBidCount(m.market)) === 1n, 30_000, "the placement");
+      await until(() => consumerIdle(m), 10_000, "the first ack");
+      // Beyond the window (here: another message id), the gateway gets it again: the contract says the bidder is used.
+      expect((await m.publish(made.submission, `replay:${made.submission.bidder}`)).duplicate).toBe(false);
+      await until(() => gateway.counters().duplicates === 1 || undefined, 30_000, "the duplicate ack");
+      await until(() => consumerIdle(m), 10_000, "the duplicate acked");
+      expect(await getBidCount(m.market)).toBe(1n);
+      expect(gateway.counters()).toMatchObject({ bidsPlaced: 1, duplicates: 1, rejected: 0 });
+      const records = await m.marketEvents();
+      expect(records.filter((r) => r.event.type === "market.placed")).toHaveLength(1);
+      expect(records.filter((r) => r.event.type === "market.rejected")).toHaveLength(0);
+    } finally {
+      await gateway.stop();
+      await m.cleanup();
+    }
+  });
+
+  it("rejects a bid with a bad signature without blocking the others in its batch", async () => {
+    const m = await createMarket(env, "badsig");
+    const [first, forged, last] = await Promise.all([
+      m.makeBid({ side: 1, priceLevel: 3 }),
+      m.makeBid({ side: 1, priceLevel: 2 }),
+      m.makeBid({ side: 0, priceLevel: 0 }),
+    ]);
+    // Signed by some other key: well-formed, but not the bidder's signature.
+    const intruder = new Wallet(hexlify(randomBytes(32)));
+    const words = forged.submission.ciphertext as { left: string[]; right: string[] };
+    const badSignature = await intruder.signTypedData(m.market.domain, BID_TYPES, {
+      side: forged.side,
+      ciphertextHash: ciphertextHash(words.left.map(BigInt), words.right.map(BigInt)),
+      commitment: forged.submission.commitment,
+    });
+    const tampered: BidSubmission = { ...forged.submission, bidSignature: badSignature as `0x${string}` };
+    for (const submission of [first.submission, tampered, last.submission]) await m.publish(submission);
+    const gateway = await m.startGateway(await m.dataDir());
+    const batches: BatchMinedEvent[] = [];
+    gateway.events.on("batch", (batch) => batches.push(batch));
+    try {
+      await until(async () => (await m.marketEvents()).some((r) => r.event.type === "market.rejected"), 30_000, "the rejection notice");
+      await until(() => consumerIdle(m), 10_000, "every delivery settled");
+      expect(batches).toEqual([expect.objectContaining({ bids: 3, placed: 2, rejected: 1 })]);
+      expect(await getBidIdOf(m.market, first.submission.bidder)).toBeDefined();
+      expect(await getBidIdOf(m.market, last.submission.bidder)).toBeDefined();
+      expect(await getBidIdOf(m.market, forged.submission.bidder)).toBeUndefined();
+      const rejected = (await m.marketEvents()).flatMap((r) => (r.event.type === "market.rejected" ? [r.event] : []));
+      expect(rejected).toEqual([
+        expect.objectContaining({ bidder: forged.submission.bidder, error: "InvalidBidderSignature" }),
+      ]);
+      expect(gateway.counters()).toMatchObject({ bidsPlaced: 2, rejected: 1 });
+    } finally {
+      await gateway.stop();
+      await m.cleanup();
+    }
+  });
+
+  it("terminates malformed submissions, answers malformed cancels with an error, and keeps running", async () => {
+    const m = await createMarket(env, "malformed");
+    const gateway = await m.startGateway(await m.dataDir());
+    try {
+      // Not JSON; JSON of the wrong shape; a well-formed submission whose compact ciphertext does not decode.
+      await env.js.publish(m.s.gateway.submit, new TextEncoder().encode("{not json"), { msgID: "garbage-1" });
+      await env.js.publish(m.s.gateway.submit, new TextEncoder().encode(JSON.stringify({ type: "bid.submit", bidder: 7 })), { msgID: "garbage-2" });
+      const broken = await m.makeBid({ side: 1, priceLevel: 1, format: "hex" });
+      const hex = broken.submission.ciphertext as string;
+      const corrupted: BidSubmission = { ...broken.submission, ciphertext: `${hex.slice(0, -4)}ffff` as `0x${string}` };
+      await m.publish(corrupted);
+      const cancelError = await request(env.nc, m.s.gateway.cancel, cancelRequestSchema.or(cancelReplySchema), {
+        type: "bid.cancel.reply",
+        bidder: broken.submission.bidder,
+        status: "cancelled",
+      }, cancelReplySchema).catch((error: unknown) => error);
+      expect(cancelError).toBeInstanceOf(RemoteError);
+      expect((cancelError as RemoteError).code).toBe("bad-message");
+
+      const good = await m.makeBid({ side: 1, priceLevel: 2 });
+      await m.publish(good.submission);
+      await until(async () => (await getBidIdOf(m.market, good.submission.bidder)) !== undefined, 30_000, "the good bid");
+      await until(() => consumerIdle(m), 10_000, "every delivery settled");
+      expect(gateway.counters()).toMatchObject({ refused: 3, bidsPlaced: 1 });
+      expect(gateway.actor.getSnapshot().status).toBe("active");
+      // The undecodable bid names a bidder that is not on chain: its meter is told.
+      await until(async () => (await m.marketEvents()).some((r) => r.event.type === "market.rejected"), 10_000, "the rejection");
+      const rejected = (await m.marketEvents()).flatMap((r) => (r.event.type === "market.rejected" ? [r.event] : []));
+      expect(rejected).toEqual([expect.objectContaining({ bidder: broken.submission.bidder, error: "UndecodableCiphertext" })]);
+    } finally {
+      await gateway.stop();
+      await m.cleanup();
+    }
+  });
+
+  it("relays a bidder's signed cancel, announces it, and answers not-open or an error afterwards", async () => {
+    const m = await createMarket(env, "cancel");
+    const gateway = await m.startGateway(await m.dataDir());
+    try {
+      const made = await m.makeBid({ side: 1, priceLevel: 2 });
+      await m.publish(made.submission);
+      const signature = await signCancel(made.oneTimeKey, m.market.domain);
+      // Sent right away: the relay waits (retrying) until the bid is on chain.
+      const reply = await request(env.nc, m.s.gateway.cancel, cancelRequestSchema, { type: "bid.cancel", bidder: made.submission.bidder, signature }, cancelReplySchema, {
+        timeoutMs: 20_000,
+      });
+      expect(reply).toMatchObject({ status: "cancelled", bidder: made.submission.bidder });
+      expect(reply.txHash).toMatch(/^0x[0-9a-f]{64}$/);
+      expect(await getHeapSizes(m.market)).toEqual({ buys: 0, sells: 0 });
+      await until(async () => (await m.marketEvents()).some((r) => r.event.type === "market.cancelled"), 10_000, "the cancel notice");
+      const again = await request(env.nc, m.s.gateway.cancel, cancelRequestSchema, { type: "bid.cancel", bidder: made.submission.bidder, signature }, cancelReplySchema, {
+        timeoutMs: 20_000,
+      });
+      expect(again.status).toBe("not-open");
+      // Signed by someone else: the contract refuses (NotBidOwner), the requester gets an error reply.
+      const other = await m.makeBid({ side: 0, priceLevel: 0 });
+      await m.publish(other.submission);
+      await until(async () => (await getBidIdOf(m.market, other.submission.bidder)) !== undefined, 30_000, "the second bid");
+      const forged = await signCancel(new Wallet(hexlify(randomBytes(32))), m.market.domain);
+      const refused = await request(env.nc, m.s.gateway.cancel, cancelRequestSchema, { type: "bid.cancel", bidder: other.submission.bidder, signature: forged }, cancelReplySchema, {
+        timeoutMs: 20_000,
+      }).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(RemoteError);
+      expect((refused as RemoteError).code).toBe("rejected");
+      expect((refused as RemoteError).message).toContain("NotBidOwner");
+      expect(gateway.counters().cancelsRelayed).toBe(1);
+    } finally {
+      await gateway.stop();
+      await m.cleanup();
+    }
+  });
+
+  it("without --contract, asks the DSO until it answers, and refuses a description of another chain", async () => {
+    const m = await createMarket(env, "lookup");
+    const description = {
+      marketId: m.marketId,
+      chainId: Number(env.chain.chainId),
+      contractAddress: m.market.address,
+      ticketSigner: m.dso.address,
+      fhipe: { curve: "BN254" as const, dimension: m.market.dim },
+      priceLevels: { firstPriceMicroPerKWh: 100_000, stepMicroPerKWh: 10_000, count: m.market.dim - 1 },
+      clearingRule: "midpoint" as const,
+    };
+    let asked = 0;
+    let answerWith: typeof description | null = null;
+    const dso = serve(env.nc, m.s.dso.market, marketInfoRequestSchema, marketInfoReplySchema, () => {
+      asked += 1;
+      if (answerWith === null) throw new Error("not deployed yet");
+      return { type: "market.info.reply", market: answerWith };
+    });
+    await dso.ready;
+    try {
+      setTimeout(() => (answerWith = description), 600);
+      const gateway = await m.startGateway(await m.dataDir(), { contractAddress: undefined });
+      expect(asked).toBeGreaterThan(1);
+      expect(gateway.contractAddress).toBe(m.market.address);
+      const made = await m.makeBid({ side: 0, priceLevel: 1 });
+      await m.publish(made.submission);
+      await until(async () => (await getBidCount(m.market)) === 1n, 30_000, "a placement");
+      await gateway.stop();
+
+      answerWith = { ...description, chainId: description.chainId + 1 };
+      await expect(m.startGateway(await m.dataDir(), { contractAddress: undefined })).rejects.toBeInstanceOf(ChainMismatchError);
+    } finally {
+      await dso.stop();
+      await m.cleanup();
+    }
+  });
+
+  it("resumes after a stop from its saved cursor: notices of new blocks only, earlier ones not repeated", async () => {
+    const m = await createMarket(env, "cursor");
+    const dataDir = await m.dataDir();
+    const first = await m.startGateway(dataDir);
+    const sell = await m.makeBid({ side: 1, priceLevel: 1 });
+    const buy = await m.makeBid({ side: 0, priceLevel: 2 });
+    await m.publish(sell.submission);
+    await until(async () => (await getBidCount(m.market)) === 1n, 30_000, "the sell");
+    await m.publish(buy.submission);
+    await until(async () => (await m.marketEvents()).some((r) => r.event.type === "market.matched"), 30_000, "the match");
+    await first.stop();
+    const cursor = JSON.parse(await readFile(join(dataDir, "gateway-cursor.json"), "utf8")) as { lastProcessedBlock: number };
+    expect(cursor.lastProcessedBlock).toBeGreaterThanOrEqual((await env.provider.getBlockNumber()) - 1);
+    const before = await m.marketEvents();
+
+    const second = await m.startGateway(dataDir);
+    try {
+      const next = await m.makeBid({ side: 1, priceLevel: 3 });
+      await m.publish(next.submission);
+      await until(async () => (await m.marketEvents()).length === before.length + 1, 30_000, "one new notice");
+      const after = await m.marketEvents();
+      expect(after.at(-1)).toMatchObject({ event: { type: "market.placed", bidder: next.submission.bidder } });
+      expect(after.filter((r) => r.event.type === "market.matched")).toHaveLength(1);
+    } finally {
+      await second.stop();
+      await m.cleanup();
+    }
+  });
 });
