@@ -1,0 +1,315 @@
+// The real effects of a meter's bid session (PROTOCOL §4, §5 bidding and trading steps 2, 4, 6): one-time keys,
+// tickets, FHIPE encryption, EIP-712 signatures, JetStream submissions, sealed openings, chain checks, readings.
+import { getAddress, type Wallet } from "ethers";
+import type { Logger } from "pino";
+import { encryptBid } from "../crypto/bidCiphertext.ts";
+import { randomScalar } from "../crypto/fhipe.ts";
+import { GridveilError } from "../errors.ts";
+import { dedupIds, publishDeduplicated } from "../nats/jetstream.ts";
+import { request } from "../nats/rpc.ts";
+import { computeCommitment, randomSalt } from "../protocol/commitment.ts";
+import { sealContexts } from "../protocol/sealContexts.ts";
+import {
+  bidSubmissionSchema,
+  cancelReplySchema,
+  cancelRequestSchema,
+  disputeAckSchema,
+  disputeSchema,
+  openingAckSchema,
+  openingSubmissionSchema,
+  readingSchema,
+  ticketReplySchema,
+  ticketRequestSchema,
+  type Dispute,
+  type Reading,
+  type TicketRequest,
+} from "../protocol/schemas.ts";
+import type { MarketSubjects } from "../protocol/subjects.ts";
+import { verifyOpening } from "../protocol/verifyOpening.ts";
+import { seal } from "../secure/sealed.ts";
+import { signMessageFields } from "../secure/signed.ts";
+import { buildBid, getBid, getBidCiphertext, getBidIdOf, signCancel } from "../../contracts/client/index.ts";
+import type { BidSessionEffects, ReadMeterInput } from "../../machines/bidSession.ts";
+import type { Address, Hex } from "../../machines/types.ts";
+import type { MeterLink } from "./link.ts";
+import type { OwnTrades } from "./ownTrades.ts";
+import type { MeterSecrets } from "./secrets.ts";
+import { attr, type SessionTraces } from "./sessionTraces.ts";
+import { disputeReasonOf, forgedOpening, submissionOf, wireSideOf } from "./wire.ts";
+
+/** Faults a test or the demo can switch on (all off by default). */
+export type MeterFaults = {
+  /** The meter never sends its opening after a match (it looks offline to the DSO). */
+  neverOpen?: boolean;
+  /** The meter sends an opening that does not reproduce its bid (α changed): the DSO must void and blame it. */
+  forgeOpening?: boolean;
+};
+
+export class UnexpectedReplyError extends GridveilError {
+  override name = "UnexpectedReplyError";
+}
+
+export class CounterpartBidNotFoundError extends GridveilError {
+  override name = "CounterpartBidNotFoundError";
+}
+
+export class OpeningWithheldError extends GridveilError {
+  override name = "OpeningWithheldError";
+}
+
+export type BidEffectsDeps = {
+  subjects: MarketSubjects;
+  meterId: string;
+  meterKey: Wallet;
+  secrets: MeterSecrets;
+  traces: SessionTraces;
+  trades: OwnTrades;
+  /** The enrolled meter's connections (throws before enrolment). */
+  link: () => MeterLink;
+  faults: MeterFaults;
+  /** The simulated measurement module: energy fed (seller) or consumed (buyer) for a trade, in Wh. */
+  measure: (input: ReadMeterInput) => number | Promise<number>;
+  requestTimeoutMs: number;
+  logger: Logger;
+  /** A bid was stored on the bids stream (first time for this bidder unless `duplicate`). */
+  onSubmitted: (bidder: Address, duplicate: boolean) => void;
+  /** The gateway confirmed a cancel on chain: deliver `BID.CANCELLED` (its market event may have come first). */
+  onCancelConfirmed: (bidder: Address) => void;
+};
+
+export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects {
+  const { subjects: s, secrets, traces, trades } = deps;
+  const timeout = { timeoutMs: deps.requestTimeoutMs };
+  const levelsOf = (link: MeterLink) => link.market.priceLevels.count;
+
+  return {
+    createOneTimeIdentity: async ({ sessionId }) => {
+      const bidder = secrets.createOneTimeKey();
+      traces.identify(sessionId, bidder);
+      return { bidder };
+    },
+
+    requestTicket: ({ bidder, lifetimeSeconds }) =>
+      traces.step(bidder, "meter.ticket", {}, async (span) => {
+        const link = deps.link();
+        const session = traces.byBidder(bidder);
+        if (!session) throw new UnexpectedReplyError("no running session for this bidder", { value: bidder });
+        const notAfter = Math.floor(Date.now() / 1000) + lifetimeSeconds;
+        const ticketRequest = signMessageFields<TicketRequest>(
+          { type: "ticket.request", meterId: deps.meterId, bidder, side: wireSideOf(session.side), notAfter },
+          deps.meterKey,
+          s.dso.ticket,
+        );
+        const reply = await request(link.nc, s.dso.ticket, ticketRequestSchema, ticketRequest, ticketReplySchema, timeout);
+        if (getAddress(reply.bidder) !== getAddress(bidder)) {
+          throw new UnexpectedReplyError("the DSO answered with a ticket for another bidder", { value: reply.bidder });
+        }
+        const ticket = { bidder, notAfter: reply.ticket.notAfter, signature: reply.ticket.signature };
+        secrets.bid(bidder).ticket = ticket;
+        span.setAttribute("gridveil.ticket.not_after", ticket.notAfter);
+        return { ticket };
+      }),
+
+    encryptBid: ({ bidder, side, priceLevel, quantityWh }) =>
+      traces.step(bidder, "meter.encrypt", { [attr.side]: side }, async (span) => {
+        const link = deps.link();
+        const msk = secrets.masterKey();
+        span.setAttribute("gridveil.fhipe.dimension", msk.dim);
+        // PROTOCOL §2: α, β uniform non-zero per bid; the salt makes the commitment hiding.
+        const randomizers = { alpha: randomScalar(), beta: randomScalar() };
+        const salt = randomSalt() as Hex;
+        const ciphertext = encryptBid(msk, levelsOf(link), priceLevel, randomizers);
+        const commitment = computeCommitment({ bidder, side: wireSideOf(side), priceLevel, quantityWh, salt }) as Hex;
+        secrets.bid(bidder).encryption = { priceLevel, quantityWh, salt, randomizers, ciphertext, commitment };
+        return {
+          ciphertext: { left: ciphertext.left.map(String), right: ciphertext.right.map(String) },
+          commitment,
+          opening: {
+            priceLevel,
+            quantityWh,
+            salt,
+            alpha: randomizers.alpha.toString(),
+            beta: randomizers.beta.toString(),
+          },
+        };
+      }),
+
+    signBid: async ({ bidder, side, commitment }) => {
+      const link = deps.link();
+      const material = secrets.bid(bidder);
+      const { encryption, ticket } = material;
+      if (!encryption || !ticket) throw new UnexpectedReplyError("signing before the ticket and the encryption", { value: bidder });
+      // buildBid recomputes the commitment and the ciphertext hash from what we encrypted, and signs (EIP-712).
+      const built = await buildBid({
+        msk: secrets.masterKey(),
+        levels: levelsOf(link),
+        side: wireSideOf(side),
+        priceLevel: encryption.priceLevel,
+        quantityWh: encryption.quantityWh,
+        oneTimeKey: material.oneTimeKey,
+        ticket: { bidder: bidder as Hex, notAfter: BigInt(ticket.notAfter), signature: ticket.signature },
+        domain: link.chain.domain,
+        salt: encryption.salt,
+        randomizers: encryption.randomizers,
+        ciphertext: encryption.ciphertext,
+      });
+      if (built.bid.commitment.toLowerCase() !== commitment.toLowerCase()) {
+        throw new UnexpectedReplyError("the signed commitment differs from the encrypted one", { value: bidder });
+      }
+      traces.byBidder(bidder)?.span.addEvent("bid.signed");
+      return { bidderSignature: built.bid.bidderSignature };
+    },
+
+    submitBid: ({ bid }) =>
+      traces.step(bid.bidder, "meter.submit", { [attr.side]: bid.side }, async (span) => {
+        const link = deps.link();
+        // Runs inside this span's context: its trace context goes in the NATS headers for the gateway.
+        const result = await publishDeduplicated(
+          link.js,
+          s.gateway.submit,
+          bidSubmissionSchema,
+          submissionOf(bid, Date.now()),
+          dedupIds.bid(bid.bidder),
+          timeout,
+        );
+        span.setAttributes({ [attr.duplicate]: result.duplicate, [attr.streamSeq]: result.seq });
+        deps.onSubmitted(bid.bidder, result.duplicate);
+      }),
+
+    cancelBid: ({ bidder }) =>
+      traces.step(bidder, "meter.cancel", {}, async (span) => {
+        const link = deps.link();
+        const signature = await signCancel(secrets.bid(bidder).oneTimeKey, link.chain.domain);
+        const reply = await request(
+          link.nc,
+          s.gateway.cancel,
+          cancelRequestSchema,
+          { type: "bid.cancel", bidder, signature },
+          cancelReplySchema,
+          timeout,
+        );
+        if (reply.txHash) span.setAttribute(attr.txHash, reply.txHash);
+        if (reply.status !== "cancelled") {
+          // Not open: not placed yet, or matched/expired meanwhile (its notice will end the session).
+          throw new UnexpectedReplyError("the gateway could not cancel the bid", { value: reply.status });
+        }
+        deps.onCancelConfirmed(bidder);
+      }),
+
+    sendOpening: ({ matchId, bidder, side, opening }, signal) => {
+      if (deps.faults.neverOpen) {
+        traces.byBidder(bidder)?.span.addEvent("opening.withheld", { [attr.fault]: "neverOpen" });
+        // Never sends; ends only when the session leaves the state (terms timeout or a void notice).
+        return new Promise<void>((_resolve, reject) =>
+          signal.addEventListener("abort", () => reject(new OpeningWithheldError("opening withheld (fault)")), { once: true }),
+        );
+      }
+      return traces.step(bidder, "meter.opening", { [attr.trade]: matchId, [attr.side]: side }, async (span) => {
+        const link = deps.link();
+        const forge = deps.faults.forgeOpening === true;
+        if (forge) span.setAttribute(attr.fault, "forgeOpening");
+        const sent = forge ? forgedOpening(opening) : opening;
+        const sealed = seal({
+          payload: { type: "opening", tradeId: matchId, bidder, side: wireSideOf(side), opening: sent },
+          senderWallet: secrets.bid(bidder).oneTimeKey,
+          recipientPublicKey: link.dso.publicKey,
+          context: sealContexts.opening(s, matchId),
+        });
+        const trade = trades.get(matchId, bidder);
+        if (trade) trade.openingForged = forge;
+        // In this span's context: the DSO links its trade span to the opening's context from the headers.
+        const ack = await request(
+          link.nc,
+          s.dso.opening,
+          openingSubmissionSchema,
+          { type: "opening.submit", tradeId: matchId, bidder, sealed },
+          openingAckSchema,
+          timeout,
+        );
+        if (trade) trade.openingAccepted = true;
+        span.setAttribute("gridveil.opening.ack", ack.status);
+      });
+    },
+
+    verifyCounterpartOpening: ({ matchId, counterpartBidder, counterpartSide, opening }) => {
+      const own = trades.byCounterpart(matchId, counterpartBidder);
+      const parentBidder = own?.bidder ?? counterpartBidder;
+      return traces.step(
+        parentBidder,
+        "meter.verify",
+        { [attr.trade]: matchId, [attr.counterpart]: counterpartBidder },
+        async (span) => {
+          const link = deps.link();
+          // PROTOCOL §5 trading, step 4: re-encrypt the counterpart's opening with msk, compare with the chain.
+          const bidId = await getBidIdOf(link.chain, counterpartBidder);
+          if (bidId === undefined) {
+            throw new CounterpartBidNotFoundError("the counterpart's bid is not on chain", { value: counterpartBidder });
+          }
+          const [bid, ciphertext] = await Promise.all([getBid(link.chain, bidId), getBidCiphertext(link.chain, bidId)]);
+          const check = verifyOpening(
+            secrets.masterKey(),
+            levelsOf(link),
+            counterpartBidder,
+            wireSideOf(counterpartSide),
+            { left: ciphertext.left, right: ciphertext.right, commitment: bid.commitment },
+            opening,
+          );
+          span.setAttribute(attr.valid, check.ok);
+          if (check.ok) return { valid: true };
+          span.setAttribute(attr.reason, check.reason);
+          return { valid: false, reason: check.reason };
+        },
+      );
+    },
+
+    reportDispute: ({ matchId, bidder, reason }) => {
+      const { reason: code, detail } = disputeReasonOf(reason);
+      return traces.step(bidder, "meter.dispute", { [attr.trade]: matchId, [attr.reason]: code }, async () => {
+        const link = deps.link();
+        const dispute = signMessageFields<Dispute>(
+          { type: "dispute", tradeId: matchId as Hex, bidder, reason: code, detail },
+          secrets.bid(bidder).oneTimeKey,
+          s.dso.dispute,
+        );
+        await request(link.nc, s.dso.dispute, disputeSchema, dispute, disputeAckSchema, timeout);
+        deps.logger.warn({ bidder, tradeId: matchId, reason: code }, "disputed the counterpart's opening");
+      });
+    },
+
+    readMeter: (input) => {
+      const session = traces.byBidder(input.bidder);
+      return traces.step(
+        input.bidder,
+        "meter.delivery",
+        { [attr.trade]: input.matchId, [attr.side]: input.side },
+        async () => {
+          const measuredWh = Math.max(0, Math.floor(await deps.measure(input)));
+          const trade = trades.get(input.matchId, input.bidder);
+          if (trade) trade.measuredWh = measuredWh;
+          return { measuredWh };
+        },
+        // The span covers the simulated delivery period and the measurement.
+        session?.deliveringSince ? { startTime: session.deliveringSince } : {},
+      );
+    },
+
+    reportReading: ({ matchId, bidder, side, measuredWh }) =>
+      traces.step(bidder, "meter.reading", { [attr.trade]: matchId, [attr.side]: side }, async (span) => {
+        const link = deps.link();
+        const reading = signMessageFields<Reading>(
+          { type: "reading", tradeId: matchId as Hex, bidder, side: wireSideOf(side), energyWh: measuredWh, measuredAt: Date.now() },
+          secrets.bid(bidder).oneTimeKey,
+          s.meter.reading,
+        );
+        const result = await publishDeduplicated(
+          link.js,
+          s.meter.reading,
+          readingSchema,
+          reading,
+          dedupIds.reading(matchId, wireSideOf(side)),
+          timeout,
+        );
+        span.setAttributes({ [attr.duplicate]: result.duplicate, [attr.streamSeq]: result.seq });
+      }),
+  };
+}

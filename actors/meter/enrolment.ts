@@ -1,0 +1,97 @@
+// Enrolment of a meter with the DSO (PROTOCOL §5 Setup): prove the permanent id with the long-term key, receive the
+// inbox id, the market description and msk sealed to the meter's key.
+import type { NatsConnection } from "@nats-io/transport-node";
+import { getAddress, getBytes, type Wallet } from "ethers";
+import { decodeMsk } from "../crypto/binary.ts";
+import { checkMarketDimension } from "../crypto/bidCiphertext.ts";
+import type { MasterSecretKey } from "../crypto/fhipe.ts";
+import { GridveilError } from "../errors.ts";
+import { request } from "../nats/rpc.ts";
+import { sealContexts } from "../protocol/sealContexts.ts";
+import {
+  enrolReplySchema,
+  enrolRequestSchema,
+  mskPayloadSchema,
+  type Address,
+  type EnrolRequest,
+  type Hex,
+  type MarketDescription,
+} from "../protocol/schemas.ts";
+import type { MarketSubjects } from "../protocol/subjects.ts";
+import { openAs } from "../secure/sealed.ts";
+import { addressOfPublicKey, identityOf } from "../secure/keys.ts";
+import { signMessageFields } from "../secure/signed.ts";
+
+export class EnrolmentRejectedError extends GridveilError {
+  override name = "EnrolmentRejectedError";
+}
+
+export type Enrolment = {
+  inboxId: string;
+  market: MarketDescription;
+  dso: { address: Address; publicKey: Hex };
+  msk: MasterSecretKey;
+};
+
+export type EnrolOptions = {
+  nc: NatsConnection;
+  subjects: MarketSubjects;
+  meterId: string;
+  name: string;
+  /** The meter's long-term key (its address is what the DSO's registry holds for `meterId`). */
+  meterKey: Wallet;
+  /**
+   * The DSO's address, when the meter was provisioned with it. Without it the meter trusts the identity the
+   * enrolment reply names (trust on first use): the reply still has to be signed by that key and decrypt with ours.
+   */
+  dsoAddress?: string | undefined;
+  timeoutMs?: number;
+};
+
+/** One enrolment attempt; throws on any refusal or inconsistency (the meter machine retries with backoff). */
+export async function enrol(options: EnrolOptions): Promise<Enrolment> {
+  const { subjects, meterId, meterKey } = options;
+  const unsigned: Omit<EnrolRequest, "auth"> = {
+    type: "enrol.request",
+    meterId,
+    name: options.name,
+    publicKey: identityOf(meterKey).publicKey,
+  };
+  const signed = signMessageFields<EnrolRequest>(unsigned, meterKey, subjects.dso.enrol);
+  const reply = await request(options.nc, subjects.dso.enrol, enrolRequestSchema, signed, enrolReplySchema, {
+    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+  });
+  if (reply.meterId !== meterId) {
+    throw new EnrolmentRejectedError("the enrolment reply is for another meter", { value: reply.meterId });
+  }
+  if (reply.market.marketId !== subjects.marketId) {
+    throw new EnrolmentRejectedError("the enrolment reply describes another market", { value: reply.market.marketId });
+  }
+  if (addressOfPublicKey(reply.dso.publicKey) !== getAddress(reply.dso.address)) {
+    throw new EnrolmentRejectedError("the DSO's public key does not belong to its address", { value: reply.dso.address });
+  }
+  if (options.dsoAddress && getAddress(options.dsoAddress) !== getAddress(reply.dso.address)) {
+    throw new EnrolmentRejectedError("the enrolment reply comes from another DSO than the provisioned one", {
+      value: { expected: options.dsoAddress, got: reply.dso.address },
+    });
+  }
+  const payload = openAs(
+    mskPayloadSchema,
+    reply.sealedMsk,
+    meterKey.privateKey,
+    reply.dso.address,
+    sealContexts.enrolment(subjects, meterId),
+  );
+  if (payload.marketId !== subjects.marketId) {
+    throw new EnrolmentRejectedError("the sealed master key is for another market", { value: payload.marketId });
+  }
+  const msk = decodeMsk(getBytes(payload.msk));
+  const levels = reply.market.priceLevels.count;
+  if (reply.market.fhipe.dimension !== levels + 1) {
+    throw new EnrolmentRejectedError("the market's FHIPE dimension is not its price levels + 1", {
+      value: { dimension: reply.market.fhipe.dimension, levels },
+    });
+  }
+  checkMarketDimension(msk, levels);
+  return { inboxId: reply.inboxId, market: reply.market, dso: { ...reply.dso }, msk };
+}

@@ -1,0 +1,74 @@
+// What a meter remembers of each of its matched trades while the bid session runs (keyed by trade and own bidder).
+import type { Address, Side } from "../../machines/types.ts";
+import type { KnownTrade, OwnOpeningState } from "./wire.ts";
+
+export type OwnTrade = OwnOpeningState & {
+  tradeId: string;
+  bidder: Address;
+  side: Side;
+  counterpart: Address;
+  txHash: string;
+  /** From the DSO's terms, once they arrived (needed to read a settlement notice without its figures). */
+  quantityWh: number | null;
+  priceMicroPerKWh: number | null;
+  measuredWh: number | null;
+};
+
+/**
+ * A meter can be on both sides of one trade (its own buy and sell bids matched each other), so entries are keyed by
+ * trade id and own bidder. Entries are dropped when the bidder's session ends.
+ */
+export class OwnTrades {
+  readonly #trades = new Map<string, OwnTrade>();
+
+  static key(tradeId: string, bidder: string): string {
+    return `${tradeId.toLowerCase()}|${bidder.toLowerCase()}`;
+  }
+
+  open(entry: Pick<OwnTrade, "tradeId" | "bidder" | "side" | "counterpart" | "txHash">): OwnTrade {
+    const key = OwnTrades.key(entry.tradeId, entry.bidder);
+    const existing = this.#trades.get(key);
+    if (existing) return existing;
+    const trade: OwnTrade = {
+      ...entry,
+      openingAccepted: false,
+      openingForged: false,
+      quantityWh: null,
+      priceMicroPerKWh: null,
+      measuredWh: null,
+    };
+    this.#trades.set(key, trade);
+    return trade;
+  }
+
+  get(tradeId: string, bidder: string): OwnTrade | undefined {
+    return this.#trades.get(OwnTrades.key(tradeId, bidder));
+  }
+
+  /** Our side of a trade, found from the counterpart (what `verifyCounterpartOpening` is given). */
+  byCounterpart(tradeId: string, counterpart: string): OwnTrade | undefined {
+    for (const trade of this.#trades.values())
+      if (trade.tradeId.toLowerCase() === tradeId.toLowerCase() && trade.counterpart.toLowerCase() === counterpart.toLowerCase())
+        return trade;
+    return undefined;
+  }
+
+  known(tradeId: string, bidder: string): KnownTrade | undefined {
+    const trade = this.get(tradeId, bidder);
+    if (!trade) return undefined;
+    return {
+      side: trade.side,
+      quantityWh: trade.quantityWh ?? 0,
+      priceMicroPerKWh: trade.priceMicroPerKWh ?? 0,
+      measuredWh: trade.measuredWh,
+    };
+  }
+
+  forgetBidder(bidder: string): void {
+    for (const [key, trade] of this.#trades) if (trade.bidder.toLowerCase() === bidder.toLowerCase()) this.#trades.delete(key);
+  }
+
+  clear(): void {
+    this.#trades.clear();
+  }
+}

@@ -1,0 +1,525 @@
+// The smart-meter runtime: the `meter` machine (and its `bidSession` children) wired to NATS, JetStream, the chain
+// (read-only), FHIPE and the meter's keys (PROTOCOL §4–§6, issue 4), traced with OpenTelemetry (issue 5).
+import { EventEmitter } from "node:events";
+import { ROOT_CONTEXT, type Tracer } from "@opentelemetry/api";
+import { Wallet, type JsonRpcProvider } from "ethers";
+import { Actor, createActor, waitFor, type InspectionEvent } from "xstate";
+import type { Logger } from "pino";
+import { connectRpc } from "../chain/localChain.ts";
+import { initCurve } from "../crypto/curve.ts";
+import { precomputeTables } from "../crypto/fhipe.ts";
+import { ConfigError, GridveilError } from "../errors.ts";
+import { connectNats, type NatsClients } from "../nats/connect.ts";
+import type { Service } from "../nats/rpc.ts";
+import { sealContexts } from "../protocol/sealContexts.ts";
+import { meterIdSchema, tradeTermsPayloadSchema, type MarketEvent } from "../protocol/schemas.ts";
+import { marketSubjects, replyInboxPrefix, streamNames } from "../protocol/subjects.ts";
+import { openAs } from "../secure/sealed.ts";
+import { attachMarket } from "../../contracts/client/index.ts";
+import type { MachineConfig } from "../../machines/config.ts";
+import { provideMeter, type MeterMachine, type MeterStats, type PlannedBid } from "../../machines/meter.ts";
+import type { BidOutcome, BidSessionInput, ReadMeterInput } from "../../machines/bidSession.ts";
+import type { Address, MarketDescription as MachineMarketDescription, Side } from "../../machines/types.ts";
+import { createBidSessionEffects, type MeterFaults } from "./bidEffects.ts";
+import { enrol } from "./enrolment.ts";
+import { subscribeInbox } from "./inbox.ts";
+import { MeterNotEnrolledError, type MeterLink } from "./link.ts";
+import { followMarketEvents, type MarketEventFollower } from "./marketEvents.ts";
+import { OwnTrades } from "./ownTrades.ts";
+import { MeterSecrets } from "./secrets.ts";
+import { attr, inSpan, linkTo, SessionTraces, shortReason, type SessionEnd } from "./sessionTraces.ts";
+import { machineMarketOf, matchIdOf, settlementOf, termsEventOf, termsNameTheirTrade, voidedEventOf } from "./wire.ts";
+
+export type { MeterFaults } from "./bidEffects.ts";
+
+export type MeterRuntimeOptions = {
+  marketId: string;
+  natsUrl: string;
+  /** JSON-RPC endpoint for read-only access to the market contract (counterpart verification). */
+  rpcUrl: string;
+  /** Permanent id in the DSO's registry. */
+  meterId: string;
+  /** The meter's long-term private key (its address is provisioned with the DSO). */
+  meterPrivateKey: string;
+  name: string;
+  /** Bids to place once enrolled (more with `plan()`). */
+  plan?: PlannedBid[];
+  faults?: MeterFaults;
+  /** Simulated measurement: fed/consumed energy = ⌊quantity × ratio⌋ (default 1; < 1 makes shortfalls). */
+  deliveryRatio?: number;
+  /** Replaces the simulated measurement module entirely. */
+  measure?: (input: ReadMeterInput) => number | Promise<number>;
+  /** Pin the DSO's address (else trust the identity named in the enrolment reply). */
+  dsoAddress?: string;
+  /** NATS request and JetStream publish timeout (default 5 s). */
+  requestTimeoutMs?: number;
+  /** How long `stop()` lets running sessions finish before it cuts them off (default 30 s). */
+  stopTimeoutMs?: number;
+  tracer: Tracer;
+  logger: Logger;
+  config: MachineConfig;
+};
+
+export type MeterCounters = {
+  /** Bids stored on the bids stream (one per one-time id). */
+  bids: number;
+  /** Sessions that traded (settled outcome with energy filled). */
+  fills: number;
+  /** Re-bids queued (remainder or whole quantity, new one-time id). */
+  rebids: number;
+  voids: number;
+  disputes: number;
+  /** Trades whose settlement notice arrived. */
+  settled: number;
+  expired: number;
+  rejected: number;
+  failed: number;
+  cancelled: number;
+  /** Energy traded in Wh (sum of fills). In-process only: never logged or put on a span. */
+  filledWh: number;
+};
+
+export type SessionOutcomeEvent = {
+  sessionId: string;
+  planId: string;
+  attempt: number;
+  side: Side;
+  bidder: Address | null;
+  /** `null` when the runtime stopped before the session ended. */
+  outcome: BidOutcome | null;
+};
+
+export type MeterRuntimeEvents = {
+  enrolled: [{ meterId: string; inboxId: string; market: MachineMarketDescription }];
+  submitted: [{ meterId: string; bidder: Address; side: Side; planId: string; attempt: number }];
+  matched: [{ meterId: string; bidder: Address; side: Side; tradeId: string }];
+  session: [SessionOutcomeEvent & { meterId: string }];
+};
+
+export type MeterRuntime = {
+  meterId: string;
+  /** The long-term key's address (what the DSO registry holds). */
+  address: Address;
+  actor: Actor<MeterMachine>;
+  events: EventEmitter<MeterRuntimeEvents>;
+  counters(): MeterCounters;
+  /** Resolves once enrolled (inbox id and market); rejects if the runtime stops first. */
+  enrolled: Promise<{ inboxId: string; market: MachineMarketDescription }>;
+  /** Queues more bids (`BIDS.PLANNED`). */
+  plan(bids: PlannedBid[]): void;
+  /** Withdraws a planned bid (queue or running session). */
+  cancel(planId: string): void;
+  /** True when enrolled with nothing queued or running. */
+  idle(): boolean;
+  /** Resolves when `idle()` (or the machine stopped); rejects after `timeoutMs`. */
+  whenIdle(timeoutMs?: number): Promise<void>;
+  /** Graceful: no new bids, running sessions finish (bids not yet matched are cancelled), then NATS is drained. */
+  stop(): Promise<void>;
+};
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+const DEFAULT_STOP_TIMEOUT_MS = 30_000;
+
+export class MeterRuntimeStoppedError extends GridveilError {
+  override name = "MeterRuntimeStoppedError";
+}
+
+function validate(options: MeterRuntimeOptions): Wallet {
+  if (!meterIdSchema.safeParse(options.meterId).success) {
+    throw new ConfigError("invalid meter id", { value: options.meterId, hint: "1–64 characters of [A-Za-z0-9_.:-]" });
+  }
+  const ratio = options.deliveryRatio ?? 1;
+  if (!Number.isFinite(ratio) || ratio < 0) {
+    throw new ConfigError("delivery ratio must be a number ≥ 0", { value: options.deliveryRatio });
+  }
+  try {
+    return new Wallet(options.meterPrivateKey);
+  } catch (cause) {
+    throw new ConfigError("the meter key is not a secp256k1 private key", { value: "<redacted>", hint: "32 bytes as 0x-hex", cause });
+  }
+}
+
+function isSessionInput(value: unknown): value is BidSessionInput {
+  return typeof value === "object" && value !== null && typeof (value as { sessionId?: unknown }).sessionId === "string";
+}
+
+/** Starts a meter: connects, then enrols with the DSO in the background (retried by the machine) and bids its plan. */
+export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<MeterRuntime> {
+  const meterKey = validate(options);
+  const { marketId, meterId, tracer, config } = options;
+  const logger = options.logger.child({ meter: meterId });
+  const s = marketSubjects(marketId);
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const deliveryRatio = options.deliveryRatio ?? 1;
+  await initCurve();
+
+  // Enrolment requests go over a bootstrap connection: the meter's own reply-inbox prefix (its NATS permissions,
+  // docs/adapters.md) is only known from the enrolment reply.
+  const bootstrap = await connectNats({ url: options.natsUrl, name: `gridveil-meter-${meterId}-enrol` });
+  let bootstrapClosed = false;
+  const closeBootstrap = async () => {
+    if (bootstrapClosed) return;
+    bootstrapClosed = true;
+    await bootstrap.nc.close().catch(() => undefined);
+  };
+
+  const events = new EventEmitter<MeterRuntimeEvents>();
+  const secrets = new MeterSecrets();
+  const trades = new OwnTrades();
+  const submitted = new Set<string>();
+  const counts = { bids: 0, fills: 0, settled: 0, filledWh: 0 };
+  let link: MeterLink | null = null;
+  let follower: MarketEventFollower | null = null;
+  let inbox: Service[] = [];
+  let stopRequested = false;
+  let enrolmentInFlight: Promise<unknown> | null = null;
+  let actorRef: Actor<MeterMachine> | null = null;
+
+  const send = (event: Parameters<Actor<MeterMachine>["send"]>[0]) => {
+    if (actorRef && actorRef.getSnapshot().status === "active") actorRef.send(event);
+  };
+
+  let resolveEnrolled!: (value: { inboxId: string; market: MachineMarketDescription }) => void;
+  let rejectEnrolled!: (error: unknown) => void;
+  const enrolled = new Promise<{ inboxId: string; market: MachineMarketDescription }>((resolve, reject) => {
+    resolveEnrolled = resolve;
+    rejectEnrolled = reject;
+  });
+  enrolled.catch(() => undefined);
+
+  const onSessionEnded = ({ trace, output }: SessionEnd) => {
+    const outcome = output?.outcome ?? null;
+    if (trace.bidder) {
+      secrets.forget(trace.bidder);
+      trades.forgetBidder(trace.bidder);
+    }
+    if (outcome?.kind === "settled") {
+      if (outcome.filledWh > 0) counts.fills += 1;
+      if (outcome.settlement) counts.settled += 1;
+      counts.filledWh += outcome.filledWh;
+    }
+    logger.info(
+      {
+        session: trace.sessionId,
+        plan: trace.planId,
+        attempt: trace.attempt,
+        bidder: trace.bidder,
+        outcome: outcome?.kind ?? "stopped",
+        tradeId: outcome && "matchId" in outcome ? outcome.matchId : undefined,
+        reason: outcome && "reason" in outcome ? outcome.reason : undefined,
+      },
+      "bid session ended",
+    );
+    events.emit("session", {
+      meterId,
+      sessionId: trace.sessionId,
+      planId: trace.planId,
+      attempt: trace.attempt,
+      side: trace.side,
+      bidder: trace.bidder,
+      outcome,
+    });
+  };
+  const traces = new SessionTraces(tracer, marketId, onSessionEnded);
+
+  const currentLink = (): MeterLink => {
+    if (!link) throw new MeterNotEnrolledError("the meter is not enrolled yet");
+    return link;
+  };
+
+  // ----- DSO → meter inbox (PROTOCOL §5 trading, steps 3, 5, 7) -----
+  const inboxHandlers = {
+    terms: async (message: { tradeId: string; sealed: unknown }) => {
+      const current = currentLink();
+      const payload = openAs(
+        tradeTermsPayloadSchema,
+        message.sealed,
+        meterKey.privateKey,
+        current.dso.address,
+        sealContexts.terms(s, current.inboxId, message.tradeId),
+      );
+      if (payload.tradeId !== message.tradeId || !termsNameTheirTrade(payload)) {
+        logger.warn({ tradeId: message.tradeId }, "terms name another trade; ignored");
+        return;
+      }
+      if (!secrets.owns(payload.bidder)) {
+        logger.warn({ tradeId: payload.tradeId, bidder: payload.bidder }, "terms for a bidder with no running session; ignored");
+        return;
+      }
+      const trade = trades.get(payload.tradeId, payload.bidder);
+      if (trade) {
+        trade.quantityWh = payload.quantityWh;
+        trade.priceMicroPerKWh = payload.priceMicroPerKWh;
+      }
+      traces.byBidder(payload.bidder)?.span.addEvent("terms.received", { [attr.trade]: payload.tradeId });
+      send(termsEventOf(payload));
+    },
+    voided: (notice: Parameters<typeof voidedEventOf>[0]) => {
+      if (!secrets.owns(notice.bidder)) return;
+      const trade = trades.get(notice.tradeId, notice.bidder);
+      send(voidedEventOf(notice, trade ?? { openingAccepted: false, openingForged: false }));
+    },
+    disputed: (notice: { tradeId: string; bidder: Address; reason: string }) => {
+      if (!secrets.owns(notice.bidder)) return;
+      send({ type: "TRADE.DISPUTED", bidder: notice.bidder, matchId: notice.tradeId, reason: notice.reason });
+    },
+    settled: (notice: Parameters<typeof settlementOf>[0]) => {
+      if (!secrets.owns(notice.bidder)) return;
+      const side = traces.byBidder(notice.bidder)?.side ?? "buy";
+      const known = trades.known(notice.tradeId, notice.bidder) ?? { side, quantityWh: 0, priceMicroPerKWh: 0, measuredWh: null };
+      void traces.step(
+        notice.bidder,
+        "meter.settled",
+        { [attr.trade]: notice.tradeId, [attr.postings]: notice.postings.length },
+        async () => send({ type: "SETTLEMENT.RECEIVED", bidder: notice.bidder, settlement: settlementOf(notice, known) }),
+      );
+    },
+  };
+
+  // ----- public market events (PROTOCOL §5: matches, expiries, cancels, rejections) -----
+  const onMarketEvent = (event: MarketEvent, remote: Parameters<typeof linkTo>[0]) => {
+    switch (event.type) {
+      case "market.matched": {
+        const own = [event.buyId, event.sellId].filter((bidder) => secrets.owns(bidder));
+        if (own.length === 0) return; // matches are broadcast: not ours is normal
+        const tradeId = matchIdOf(event);
+        for (const bidder of own) {
+          const side: Side = bidder === event.buyId ? "buy" : "sell";
+          trades.open({ tradeId, bidder, side, counterpart: side === "buy" ? event.sellId : event.buyId, txHash: event.txHash });
+          void traces.step(
+            bidder,
+            "meter.match",
+            { [attr.trade]: tradeId, [attr.side]: side, [attr.txHash]: event.txHash, [attr.block]: event.blockNumber },
+            async () => undefined,
+            { links: linkTo(remote) },
+          );
+          events.emit("matched", { meterId, bidder, side, tradeId });
+        }
+        send({ type: "MATCH.RECEIVED", match: { matchId: tradeId, buyBidder: event.buyId, sellBidder: event.sellId } });
+        return;
+      }
+      case "market.expired":
+        if (secrets.owns(event.bidder)) send({ type: "BID.EXPIRED", bidder: event.bidder });
+        return;
+      case "market.cancelled":
+        if (secrets.owns(event.bidder)) send({ type: "BID.CANCELLED", bidder: event.bidder });
+        return;
+      case "market.rejected":
+        if (secrets.owns(event.bidder))
+          send({ type: "BID.REJECTED", bidder: event.bidder, reason: `${event.error}: ${event.detail}`.slice(0, 512) });
+        return;
+      case "market.placed":
+        traces.byBidder(event.bidder)?.span.addEvent("bid.placed", { [attr.txHash]: event.txHash, [attr.block]: event.blockNumber });
+        return;
+    }
+  };
+
+  // ----- enrolment effect (PROTOCOL §5 Setup) -----
+  const requestEnrolment = async (): Promise<{ market: MachineMarketDescription }> => {
+    const attempt = inSpan(tracer, "meter.enrol", ROOT_CONTEXT, { [attr.market]: marketId }, async (span) => {
+      if (stopRequested) throw new MeterRuntimeStoppedError("the meter runtime is stopping");
+      const enrolment = await enrol({
+        nc: bootstrap.nc,
+        subjects: s,
+        meterId,
+        name: options.name,
+        meterKey,
+        dsoAddress: options.dsoAddress,
+        timeoutMs: requestTimeoutMs,
+      });
+      let provider: JsonRpcProvider | null = null;
+      let clients: NatsClients | null = null;
+      let services: Service[] = [];
+      let marketFollower: MarketEventFollower | null = null;
+      try {
+        provider = await connectRpc(options.rpcUrl);
+        const network = await provider.getNetwork();
+        if (Number(network.chainId) !== enrolment.market.chainId) {
+          throw new ConfigError("the RPC endpoint serves another chain than the market's", {
+            value: { rpc: Number(network.chainId), market: enrolment.market.chainId },
+            hint: "pass the --rpc of the chain the DSO deployed the market on",
+          });
+        }
+        const chain = await attachMarket(enrolment.market.contractAddress, provider);
+        if (chain.dim !== enrolment.market.fhipe.dimension) {
+          throw new ConfigError("the market contract's dimension differs from the market description", {
+            value: { contract: chain.dim, market: enrolment.market.fhipe.dimension },
+          });
+        }
+        clients = await connectNats({
+          url: options.natsUrl,
+          name: `gridveil-meter-${meterId}`,
+          inboxPrefix: replyInboxPrefix(enrolment.inboxId),
+        });
+        const next: MeterLink = {
+          nc: clients.nc,
+          js: clients.js,
+          jsm: clients.jsm,
+          inboxId: enrolment.inboxId,
+          market: enrolment.market,
+          chain,
+          provider,
+          dso: enrolment.dso,
+        };
+        // The key store and link exist before anything can arrive for this meter.
+        secrets.setMasterKey(enrolment.msk);
+        precomputeTables(enrolment.msk);
+        link = next;
+        services = await subscribeInbox(clients.nc, s, enrolment.inboxId, inboxHandlers, {
+          logger,
+          onFailure: (error, subject) => logger.warn({ subject, reason: shortReason(error) }, "inbox message refused"),
+        });
+        // Started before the first submission: no market event about our bids can be missed (marketEvents.ts).
+        marketFollower = await followMarketEvents({
+          js: clients.js,
+          jsm: clients.jsm,
+          stream: streamNames(marketId).matches,
+          subject: s.market.events,
+          handler: onMarketEvent,
+          logger,
+        });
+        if (stopRequested) throw new MeterRuntimeStoppedError("the meter runtime is stopping");
+      } catch (error) {
+        link = null;
+        await marketFollower?.stop();
+        await Promise.all(services.map((service) => service.stop().catch(() => undefined)));
+        await clients?.nc.close().catch(() => undefined);
+        provider?.destroy();
+        throw error;
+      }
+      inbox = services;
+      follower = marketFollower;
+      await closeBootstrap();
+      span.setAttribute("gridveil.market.dimension", enrolment.market.fhipe.dimension);
+      const market = machineMarketOf(enrolment.market);
+      logger.info({ inbox: enrolment.inboxId, contract: market.contractAddress, levels: market.priceLevels.count }, "enrolled");
+      resolveEnrolled({ inboxId: enrolment.inboxId, market });
+      events.emit("enrolled", { meterId, inboxId: enrolment.inboxId, market });
+      return { market };
+    });
+    enrolmentInFlight = attempt.catch((error: unknown) => {
+      logger.warn({ reason: shortReason(error) }, "enrolment attempt failed; retrying");
+    });
+    return attempt;
+  };
+
+  const measure =
+    options.measure ??
+    ((input: ReadMeterInput) =>
+      // Seller: energy fed in; buyer: energy consumed. A ratio < 1 simulates a shortfall (PROTOCOL §5 step 6).
+      Math.floor(input.quantityWh * deliveryRatio));
+
+  const bidSession = createBidSessionEffects({
+    subjects: s,
+    meterId,
+    meterKey,
+    secrets,
+    traces,
+    trades,
+    link: currentLink,
+    faults: options.faults ?? {},
+    measure,
+    requestTimeoutMs,
+    logger,
+    onSubmitted: (bidder, duplicate) => {
+      const key = bidder.toLowerCase();
+      if (!submitted.has(key)) {
+        submitted.add(key);
+        counts.bids += 1;
+        const session = traces.byBidder(bidder);
+        if (session)
+          events.emit("submitted", { meterId, bidder, side: session.side, planId: session.planId, attempt: session.attempt });
+      }
+      if (duplicate) logger.debug({ bidder }, "bid submission was a duplicate (already stored)");
+    },
+    // The market.cancelled event can overtake the gateway's reply; the session only takes BID.CANCELLED once it
+    // waits for it, so deliver it again right after the cancel effect resolved.
+    onCancelConfirmed: (bidder) => setTimeout(() => send({ type: "BID.CANCELLED", bidder }), 0),
+  });
+
+  const machine = provideMeter({ requestEnrolment, bidSession });
+  const inspect = (event: InspectionEvent) => {
+    if (event.type !== "@xstate.actor") return;
+    const ref = event.actorRef;
+    if (!(ref instanceof Actor) || ref.src !== "bidSession") return;
+    const input: unknown = ref.options.input;
+    if (isSessionInput(input)) traces.open(ref, input);
+  };
+  const actor = createActor(machine, { input: { config, meterId, plan: options.plan ?? [] }, inspect });
+  actorRef = actor;
+  actor.start();
+  logger.info({ address: meterKey.address, market: marketId }, "meter started");
+
+  const counters = (): MeterCounters => {
+    const stats: MeterStats = actor.getSnapshot().context.stats;
+    return {
+      bids: counts.bids,
+      fills: counts.fills,
+      rebids: stats.rebids,
+      voids: stats.voided,
+      disputes: stats.disputed,
+      settled: counts.settled,
+      expired: stats.expired,
+      rejected: stats.rejected,
+      failed: stats.failed,
+      cancelled: stats.cancelled,
+      filledWh: counts.filledWh,
+    };
+  };
+
+  const isIdle = (snapshot: ReturnType<typeof actor.getSnapshot>) =>
+    snapshot.status !== "active" ||
+    (snapshot.hasTag("ready") && snapshot.context.queue.length === 0 && Object.keys(snapshot.context.sessions).length === 0);
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      stopRequested = true;
+      if (actor.getSnapshot().status === "active") {
+        actor.send({ type: "SHUTDOWN.REQUESTED" });
+        // A bid still waiting for a match is withdrawn: this meter will not be there to open it.
+        for (const session of Object.values(actor.getSnapshot().context.sessions)) send({ type: "BID.CANCEL", planId: session.planId });
+        try {
+          await waitFor(actor, (snapshot) => snapshot.status !== "active", {
+            timeout: options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+          });
+        } catch {
+          logger.warn({ sessions: Object.keys(actor.getSnapshot().context.sessions).length }, "sessions still running at stop; cut off");
+        }
+      }
+      actor.stop();
+      await enrolmentInFlight;
+      traces.endAll();
+      rejectEnrolled(new MeterRuntimeStoppedError("the meter runtime stopped before it enrolled"));
+      await follower?.stop();
+      await Promise.all(inbox.map((service) => service.stop().catch(() => undefined)));
+      if (link) {
+        await link.nc.drain().catch(() => undefined);
+        link.provider.destroy();
+      }
+      await closeBootstrap();
+      secrets.clear();
+      trades.clear();
+      const { filledWh: _energy, ...tally } = counters();
+      logger.info(tally, "meter stopped");
+    })();
+    return stopping;
+  };
+
+  return {
+    meterId,
+    address: meterKey.address as Address,
+    actor,
+    events,
+    counters,
+    enrolled,
+    plan: (bids) => send({ type: "BIDS.PLANNED", bids }),
+    cancel: (planId) => send({ type: "BID.CANCEL", planId }),
+    idle: () => isIdle(actor.getSnapshot()),
+    whenIdle: async (timeoutMs = Number.POSITIVE_INFINITY) => {
+      await waitFor(actor, isIdle, { timeout: timeoutMs });
+    },
+    stop,
+  };
+}
+

@@ -1,0 +1,76 @@
+// The meter's key store (docs/machines.md §9.1): msk and per-bid one-time keys and material, never in a machine or a log.
+import { Wallet, getAddress, type HDNodeWallet } from "ethers";
+import type { BidCiphertext, BidRandomizers } from "../crypto/bidCiphertext.ts";
+import type { MasterSecretKey } from "../crypto/fhipe.ts";
+import { GridveilError } from "../errors.ts";
+import type { Address, Hex, Ticket } from "../../machines/types.ts";
+
+export class MeterSecretMissingError extends GridveilError {
+  override name = "MeterSecretMissingError";
+}
+
+/** What one bid needs between its effects: the one-time key, its ticket and what its ciphertext was made from. */
+export type BidMaterial = {
+  oneTimeKey: HDNodeWallet | Wallet;
+  ticket: Ticket | null;
+  encryption: {
+    priceLevel: number;
+    quantityWh: number;
+    salt: Hex;
+    randomizers: BidRandomizers;
+    ciphertext: BidCiphertext;
+    commitment: Hex;
+  } | null;
+};
+
+/**
+ * One per runtime (no process-wide state: the demo runs many meters in one process). The one-time key of a bid is
+ * dropped when its session ends: nothing is signed for that bidder afterwards.
+ */
+export class MeterSecrets {
+  #msk: MasterSecretKey | null = null;
+  readonly #bids = new Map<string, BidMaterial>();
+
+  setMasterKey(msk: MasterSecretKey): void {
+    this.#msk = msk;
+  }
+
+  masterKey(): MasterSecretKey {
+    if (this.#msk === null) {
+      throw new MeterSecretMissingError("the meter holds no master key yet", { hint: "it arrives with the enrolment reply" });
+    }
+    return this.#msk;
+  }
+
+  /** A fresh one-time key pair (PROTOCOL §4): its address is the bid's one-time identity. */
+  createOneTimeKey(): Address {
+    const oneTimeKey = Wallet.createRandom();
+    const bidder = getAddress(oneTimeKey.address) as Address;
+    this.#bids.set(bidder.toLowerCase(), { oneTimeKey, ticket: null, encryption: null });
+    return bidder;
+  }
+
+  bid(bidder: string): BidMaterial {
+    const material = this.#bids.get(bidder.toLowerCase());
+    if (material === undefined) {
+      throw new MeterSecretMissingError("no one-time key for this bidder", {
+        value: bidder,
+        hint: "one-time keys live only while their bid session runs",
+      });
+    }
+    return material;
+  }
+
+  owns(bidder: string): boolean {
+    return this.#bids.has(bidder.toLowerCase());
+  }
+
+  forget(bidder: string): void {
+    this.#bids.delete(bidder.toLowerCase());
+  }
+
+  clear(): void {
+    this.#bids.clear();
+    this.#msk = null;
+  }
+}
