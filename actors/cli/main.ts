@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { GridveilError } from "../errors.ts";
 import { registerBenchCommands } from "./commands/bench.ts";
+import { registerDiagramsCommand } from "./commands/diagrams.ts";
 import { registerGatewayCommand } from "./commands/gateway.ts";
 import { registerTraceCommand } from "./commands/trace.ts";
 
@@ -12,6 +13,7 @@ const program = new Command()
   .exitOverride();
 
 registerBenchCommands(program);
+registerDiagramsCommand(program);
 registerGatewayCommand(program);
 registerTraceCommand(program);
 

@@ -51,10 +51,11 @@ export function masterKeyFromParts(dim: number, g1: mcl.G1, g2: mcl.G2, B: Matri
 type Tables = { g1?: FixedBaseTable<mcl.G1>; g2?: FixedBaseTable<mcl.G2> };
 const tablesByKey = new WeakMap<MasterSecretKey, Tables>();
 
-/** Builds both fixed-base tables now (otherwise each is built on its first use) and reports nothing: timing is the caller's. */
+/** Builds both fixed-base tables now (otherwise each is built on its first use); keeps tables that already fit. */
 export function precomputeTables(msk: MasterSecretKey, windowBits = DEFAULT_WINDOW_BITS): void {
-  const tables: Tables = { g1: new FixedBaseTable(msk.g1, windowBits), g2: new FixedBaseTable(msk.g2, windowBits) };
-  tablesByKey.set(msk, tables);
+  const tables = tablesFor(msk);
+  if (tables.g1?.windowBits !== windowBits) tables.g1 = new FixedBaseTable(msk.g1, windowBits);
+  if (tables.g2?.windowBits !== windowBits) tables.g2 = new FixedBaseTable(msk.g2, windowBits);
 }
 
 function tablesFor(msk: MasterSecretKey): Tables {

@@ -65,19 +65,22 @@ describe("encryption pool", () => {
     await expect(createEncryptionPool(msk, { threads: 0 })).rejects.toThrow(EncryptionPoolError);
   });
 
-  it("stays exact under many queued jobs with more workers than cores (claims race)", async () => {
-    const busy = await createEncryptionPool(msk, { threads: 3 });
-    try {
-      const jobs = Array.from({ length: 40 }, (_, i) => ({ level: i % LEVELS, alpha: randomScalar(), beta: randomScalar() }));
-      const pooled = await Promise.all(jobs.map((job) => busy.encryptBid(LEVELS, job.level, job)));
-      pooled.forEach((ciphertext, i) => expect(ciphertext).toEqual(encryptBid(msk, LEVELS, jobs[i]!.level, jobs[i]!)));
-    } finally {
-      await busy.close();
-    }
-  });
+  for (const options of [{ threads: 3 }, { threads: 2, callerHelps: false }, { threads: 1 }]) {
+    it(`stays exact under many queued jobs (${JSON.stringify(options)}: claims race between threads)`, async () => {
+      const busy = await createEncryptionPool(msk, options);
+      try {
+        expect(busy.threads).toBe(options.threads);
+        const jobs = Array.from({ length: 30 }, (_, i) => ({ level: i % LEVELS, alpha: randomScalar(), beta: randomScalar() }));
+        const pooled = await Promise.all(jobs.map((job) => busy.encryptBid(LEVELS, job.level, job)));
+        pooled.forEach((ciphertext, i) => expect(ciphertext).toEqual(encryptBid(msk, LEVELS, jobs[i]!.level, jobs[i]!)));
+      } finally {
+        await busy.close();
+      }
+    });
+  }
 
   it("refuses work after close", async () => {
-    const small = await createEncryptionPool(setup(2), { threads: 1 });
+    const small = await createEncryptionPool(setup(2), { threads: 1, callerHelps: false });
     await small.close();
     await expect(small.encryptRightC2Words([1n, 1n], randomScalar())).rejects.toThrow(EncryptionPoolError);
   });

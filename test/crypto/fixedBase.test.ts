@@ -12,12 +12,13 @@ beforeAll(async () => {
 const EDGE_SCALARS = [0n, 1n, 2n, 255n, 256n, 257n, (1n << 128n) - 1n, 1n << 253n, FR_ORDER - 1n, FR_ORDER, FR_ORDER + 5n, -3n];
 
 describe("FixedBaseTable", () => {
-  for (const windowBits of [3, 8, 11]) {
-    it(`G1 and G2 with ${windowBits}-bit windows match mcl.mul`, () => {
+  for (const [windowBits, storage] of [[3, "wasm"], [8, "wasm"], [11, "wasm"], [5, "js"], [8, "js"]] as const) {
+    it(`G1 and G2 with ${windowBits}-bit windows in ${storage} storage match mcl.mul`, () => {
       const base1 = mcl.mul(standardG1(), frFromBigint(randomScalar()));
       const base2 = mcl.mul(standardG2(), frFromBigint(randomScalar()));
-      const table1 = new FixedBaseTable(base1, windowBits);
-      const table2 = new FixedBaseTable(base2, windowBits);
+      const table1 = new FixedBaseTable(base1, windowBits, storage);
+      const table2 = new FixedBaseTable(base2, windowBits, storage);
+      expect(table1.storage).toBe(storage);
       for (const scalar of [...EDGE_SCALARS, randomScalar(), randomScalar()]) {
         const reduced = frFromBigint(((scalar % FR_ORDER) + FR_ORDER) % FR_ORDER);
         expect(table1.mul(scalar).isEqual(mcl.mul(base1, reduced)), `G1 ${scalar}`).toBe(true);
@@ -27,10 +28,14 @@ describe("FixedBaseTable", () => {
   }
 
   it("results are independent copies, never the table's own entries", () => {
-    const table = new FixedBaseTable(standardG1(), 4);
-    const one = table.mul(1n);
-    one.clear();
-    expect(table.mul(1n).isEqual(standardG1())).toBe(true);
+    for (const storage of ["wasm", "js"] as const) {
+      const table = new FixedBaseTable(standardG1(), 4, storage);
+      const one = table.mul(1n);
+      const two = table.mul(2n);
+      one.clear();
+      expect(table.mul(1n).isEqual(standardG1())).toBe(true);
+      expect(two.isEqual(mcl.dbl(standardG1()))).toBe(true);
+    }
   });
 
   it("rejects window sizes it cannot index", () => {
