@@ -1,0 +1,50 @@
+// `gridveil diagrams`: writes every protocol machine as a Mermaid state diagram, generated from its definition.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { DEFAULT_DIAGRAMS_DIR, renderMachineDocs } from "../../diagrams/machineDocs.ts";
+import { GridveilError } from "../../errors.ts";
+
+export class DiagramsOutOfDateError extends GridveilError {
+  override name = "DiagramsOutOfDateError";
+}
+
+/** Files under `dir` whose content differs from what the machines generate now (missing files included). */
+export function staleDiagramFiles(dir: string, files: ReadonlyMap<string, string> = renderMachineDocs()): string[] {
+  const stale: string[] = [];
+  for (const [name, content] of files) {
+    let current: string | undefined;
+    try {
+      current = readFileSync(join(dir, name), "utf8");
+    } catch {
+      current = undefined;
+    }
+    if (current !== content) stale.push(name);
+  }
+  return stale;
+}
+
+export function registerDiagramsCommand(program: Command): void {
+  program
+    .command("diagrams")
+    .description("write each machine (dso, tradeSettlement, meter, bidSession, gateway) as a Mermaid stateDiagram-v2")
+    .option("--out <dir>", "directory for <machine>.mmd and README.md", DEFAULT_DIAGRAMS_DIR)
+    .option("--check", "write nothing; exit 1 when the files in --out are not what the machines generate")
+    .action((options: { out: string; check?: boolean }) => {
+      const dir = resolve(options.out);
+      const files = renderMachineDocs();
+      if (options.check) {
+        const stale = staleDiagramFiles(dir, files);
+        if (stale.length > 0) {
+          throw new DiagramsOutOfDateError(`machine diagrams out of date in ${options.out}: ${stale.join(", ")}`, {
+            hint: "run `npm run gridveil -- diagrams` and commit the result",
+          });
+        }
+        process.stdout.write(`diagrams in ${options.out} are up to date (${files.size} files)\n`);
+        return;
+      }
+      mkdirSync(dir, { recursive: true });
+      for (const [name, content] of files) writeFileSync(join(dir, name), content);
+      process.stdout.write(`wrote ${[...files.keys()].map((name) => join(options.out, name)).join(", ")}\n`);
+    });
+}
