@@ -20,7 +20,7 @@ export type FhipeBenchOptions = {
   levels: readonly number[];
   /** Timed runs per cell; each cell's figure is the mean. */
   iterations: number;
-  /** 1: everything on the calling thread; T > 1: left/right encryption through a pool of T workers. */
+  /** 1: everything on the calling thread; T > 1: left/right encryption shared by the caller and T − 1 pool workers. */
   threads: number;
   onProgress?: (progress: FhipeBenchProgress) => void;
 };

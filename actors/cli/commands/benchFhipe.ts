@@ -19,7 +19,12 @@ export function registerBenchFhipe(bench: Command): Command {
     .description("FHIPE times per price-level count (the paper's Table 1) next to raw G1/G2 scalar multiplications")
     .option("--levels <list>", "price level counts n, comma-separated (d = n + 1)", intList("--levels", 1, MAX_LEVELS), DEFAULT_LEVELS)
     .option("--iterations <count>", "timed runs per cell (the figure is their mean)", positiveInt("--iterations"), DEFAULT_ITERATIONS)
-    .option("--threads <count>", "worker threads for the DSO-side encryption (1 = no pool)", positiveInt("--threads", 1, MAX_THREADS), 1)
+    .option(
+      "--threads <count>",
+      "threads computing each DSO-side ciphertext: the caller plus count − 1 workers (1 = no pool)",
+      positiveInt("--threads", 1, MAX_THREADS),
+      1,
+    )
     .option("--json", "print one JSON object instead of the table")
     .action(async (flags: FhipeFlags) => {
       const progress = startProgress();
@@ -60,6 +65,9 @@ export function renderFhipeTable(rows: readonly FhipeBenchRow[], flags: Pick<Fhi
     `mean over ${flags.iterations} runs per cell; left/right = K2/C2 only (d points, EVM words, randomizer included)`,
     "ratios use single-thread encryption; G1/G2 mul = one raw mcl scalar multiplication, measured interleaved in the same run",
   ];
+  if (pooled) {
+    notes.push(`${flags.threads}T = the calling thread and ${flags.threads - 1} worker(s) sharing each ciphertext's points; speed-up = 1T / ${flags.threads}T`);
+  }
   return [renderTable(rows, columns), "", ...notes].join("\n");
 }
 
