@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { GridveilError } from "../errors.ts";
 import { registerBenchCommands } from "./commands/bench.ts";
 import { registerDiagramsCommand } from "./commands/diagrams.ts";
+import { registerDsoCommand } from "./commands/dso.ts";
 import { registerGatewayCommand } from "./commands/gateway.ts";
 import { registerTraceCommand } from "./commands/trace.ts";
 
@@ -14,6 +15,7 @@ const program = new Command()
 
 registerBenchCommands(program);
 registerDiagramsCommand(program);
+registerDsoCommand(program);
 registerGatewayCommand(program);
 registerTraceCommand(program);
 
