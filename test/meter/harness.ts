@@ -4,9 +4,9 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Wallet, getAddress, hexlify, type JsonRpcProvider } from "ethers";
+import { JsonRpcProvider, Wallet, getAddress, hexlify } from "ethers";
 import type { z } from "zod";
-import { connectRpc, startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
+import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
 import { encodeMsk } from "../../actors/crypto/binary.ts";
 import { initCurve } from "../../actors/crypto/curve.ts";
 import { setup, type MasterSecretKey } from "../../actors/crypto/fhipe.ts";
@@ -127,7 +127,8 @@ export async function startEnvironment(): Promise<Environment> {
   const dir = await mkdtemp(join(tmpdir(), "gridveil-meter-"));
   const nats = await startNatsServer({ storeDir: join(dir, "jetstream") });
   const chain = await startLocalChain();
-  const provider = await connectRpc(chain.rpcUrl);
+  // No response cache: the stand-ins send transactions back to back from one account (stale nonces otherwise).
+  const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, pollingInterval: 100 });
   return {
     nats,
     chain,
@@ -599,7 +600,7 @@ export async function createTestMarket(
         tracer: telemetry.tracer,
         logger: createLogger({ actor: "meter", market: marketId }),
         config,
-        stopTimeoutMs: 5_000,
+        stopTimeoutMs: 1_500,
         ...extra,
       });
       meters.push(runtime);

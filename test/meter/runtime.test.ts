@@ -171,7 +171,10 @@ describe("meter runtime", () => {
       expect(rebid).toMatchObject({ planId: "s", quantityWh: 400 });
       expect(rebid.bidder).not.toBe(first?.bidder);
       // The remainder is what the new bid encrypts and commits to, and it is on chain under the new id.
-      expect(openingOfSession(seller, rebid.sessionId)).toMatchObject({ priceLevel: 1, quantityWh: 400 });
+      expect(await until(() => openingOfSession(seller, rebid.sessionId), 20_000, "re-bid encrypted")).toMatchObject({
+        priceLevel: 1,
+        quantityWh: 400,
+      });
       await until(() => market.gateway.placed.includes(rebid.bidder as Address), 20_000, "re-bid placed");
       expect(seller.counters()).toMatchObject({ fills: 1, rebids: 1, bids: 2 });
       expect(buyer.counters()).toMatchObject({ fills: 1, rebids: 0 });
@@ -195,7 +198,7 @@ describe("meter runtime", () => {
         const rebid = await until(() => runningSessions(seller).find((s) => s.attempt === 2 && s.bidder), 20_000, "re-bid");
         expect(rebid).toMatchObject({ planId: "s", quantityWh: 500 });
         expect(rebid.bidder).not.toBe(sellBidder);
-        expect(openingOfSession(seller, rebid.sessionId)).toMatchObject({ quantityWh: 500 });
+        expect(await until(() => openingOfSession(seller, rebid.sessionId), 20_000, "re-bid encrypted")).toMatchObject({ quantityWh: 500 });
         await until(() => market.gateway.placed.includes(rebid.bidder as Address), 20_000, "re-bid placed");
         expect(buyer.actor.getSnapshot().context.abandoned).toHaveLength(1);
         expect(runningSessions(buyer)).toHaveLength(0);
