@@ -30,6 +30,8 @@ import { request } from "../../actors/nats/rpc.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { parseMarketConfig, type MarketConfigInput } from "../../actors/protocol/marketConfig.ts";
 import {
+  disputeAckSchema,
+  disputeSchema,
   enrolReplySchema,
   enrolRequestSchema,
   matchEventSchema,
@@ -41,6 +43,9 @@ import {
   ticketRequestSchema,
   tradeIdOf,
   tradeTermsPayloadSchema,
+  type Dispute,
+  type DisputeAck,
+  type DisputeReason,
   type EnrolReply,
   type EnrolRequest,
   type MarketDescription,
@@ -52,6 +57,7 @@ import {
 } from "../../actors/protocol/schemas.ts";
 import { marketSubjects } from "../../actors/protocol/subjects.ts";
 import { openAs, seal } from "../../actors/secure/sealed.ts";
+import type { SigningWallet } from "../../actors/secure/keys.ts";
 import { signMessageFields } from "../../actors/secure/signed.ts";
 import { createLogger } from "../../actors/telemetry/logger.ts";
 import type { SpanRecord } from "../../actors/telemetry/spanRecord.ts";
@@ -288,6 +294,16 @@ export class TestMeter {
     await publishDeduplicated(js, s.meter.reading, readingSchema, message, dedupIds.reading(tradeId, bid.side));
   }
 
+  async dispute(tradeId: string, bid: TestBid, reason: DisputeReason, signer: SigningWallet = bid.oneTimeKey): Promise<DisputeAck> {
+    const s = this.subjects;
+    const message = signMessageFields<Dispute>(
+      { type: "dispute", tradeId: tradeId as `0x${string}`, bidder: bid.bidder, reason, detail: "checked by the test meter" },
+      signer,
+      s.dso.dispute,
+    );
+    return request(this.nc, s.dso.dispute, disputeSchema, message, disputeAckSchema);
+  }
+
   /** The decrypted terms this meter received for a trade (undefined until they arrive). */
   terms(tradeId: string): TradeTermsPayload | undefined {
     if (!this.enrolment || !this.msk) return undefined;
@@ -356,4 +372,41 @@ export class TestGateway {
     await publishDeduplicated(this.infra.client.js, marketSubjects(this.marketId).market.matched, matchEventSchema, event, dedupIds.match(tradeId));
     return tradeId;
   }
+}
+
+export type TestMarket = { dso: DsoUnderTest; seller: TestMeter; buyer: TestMeter; gateway: TestGateway; contract: MarketHandle };
+
+/** A DSO with a seller and a buyer enrolled, and the gateway's view of the contract. */
+export async function setupMarket(infra: Infra, marketId: string, config?: MachineConfigInput): Promise<TestMarket> {
+  const tracer = infra.meterTelemetry.tracer;
+  const seller = new TestMeter(`${marketId}-pv`, infra.client.nc, marketId, tracer);
+  const buyer = new TestMeter(`${marketId}-flat`, infra.client.nc, marketId, tracer);
+  const dso = await startDso(infra, marketId, [seller.provisioned, buyer.provisioned], config ? { config } : {});
+  await seller.enrol();
+  await buyer.enrol();
+  const gateway = new TestGateway(infra, marketId);
+  const contract = await gateway.contract(dso.runtime.market.contractAddress);
+  return { dso, seller, buyer, gateway, contract };
+}
+
+/** Places a sell, then a crossing buy; publishes the match and waits until the DSO has recorded the trade. */
+export async function matchBids(
+  m: TestMarket,
+  sell: { level: number; quantityWh: number },
+  buy: { level: number; quantityWh: number },
+): Promise<{ tradeId: string; sellBid: TestBid; buyBid: TestBid }> {
+  const sellBid = await m.seller.makeBid(1, sell.level, sell.quantityWh, m.contract);
+  const buyBid = await m.buyer.makeBid(0, buy.level, buy.quantityWh, m.contract);
+  const resting = await m.gateway.place(m.contract, sellBid);
+  if (resting.matched) throw new Error("the sell bid matched on arrival");
+  const crossing = await m.gateway.place(m.contract, buyBid);
+  const tradeId = await m.gateway.publishMatch(crossing);
+  await until(() => m.dso.runtime.db.getTrade(tradeId), 10_000, "trade recorded");
+  return { tradeId, sellBid, buyBid };
+}
+
+export function closeMarket(m: TestMarket): void {
+  m.seller.close();
+  m.buyer.close();
+  m.gateway.close();
 }

@@ -10,15 +10,15 @@ import type { TradeSettledEvent, TradeVoidedEvent } from "../../actors/dso/runti
 import { settlementSchema } from "../../actors/protocol/schemas.ts";
 import { streamNames } from "../../actors/protocol/subjects.ts";
 import {
-  TestGateway,
-  TestMeter,
+  closeMarket,
+  matchBids,
   readSpans,
+  setupMarket,
   startDso,
   startInfra,
   until,
   type DsoUnderTest,
   type Infra,
-  type TestBid,
 } from "./harness.ts";
 
 let infra: Infra;
@@ -31,38 +31,9 @@ afterAll(async () => {
   await infra?.close();
 });
 
-/** A market with a seller and a buyer enrolled, and the gateway's view of the contract. */
-async function market(marketId: string) {
-  const tracer = infra.meterTelemetry.tracer;
-  const seller = new TestMeter(`${marketId}-pv`, infra.client.nc, marketId, tracer);
-  const buyer = new TestMeter(`${marketId}-flat`, infra.client.nc, marketId, tracer);
-  const dso = await startDso(infra, marketId, [seller.provisioned, buyer.provisioned]);
-  await seller.enrol();
-  await buyer.enrol();
-  const gateway = new TestGateway(infra, marketId);
-  const contract = await gateway.contract(dso.runtime.market.contractAddress);
-  return { dso, seller, buyer, gateway, contract };
-}
-
-/** Places a sell then a crossing buy; returns the trade id of the match (published on the matches stream). */
-async function match(
-  m: Awaited<ReturnType<typeof market>>,
-  sell: { level: number; quantityWh: number },
-  buy: { level: number; quantityWh: number },
-): Promise<{ tradeId: string; sellBid: TestBid; buyBid: TestBid }> {
-  const sellBid = await m.seller.makeBid(1, sell.level, sell.quantityWh, m.contract);
-  const buyBid = await m.buyer.makeBid(0, buy.level, buy.quantityWh, m.contract);
-  const resting = await m.gateway.place(m.contract, sellBid);
-  expect(resting.matched).toBeUndefined();
-  const crossing = await m.gateway.place(m.contract, buyBid);
-  return { tradeId: await m.gateway.publishMatch(crossing), sellBid, buyBid };
-}
-
-function close(m: Awaited<ReturnType<typeof market>>) {
-  m.seller.close();
-  m.buyer.close();
-  m.gateway.close();
-}
+const market = (marketId: string) => setupMarket(infra, marketId);
+const match = matchBids;
+const close = closeMarket;
 
 describe("DSO runtime: trades", () => {
   it("verifies both openings, sends sealed terms with the counterpart's opening, and settles double-entry", async () => {
@@ -71,8 +42,6 @@ describe("DSO runtime: trades", () => {
     m.dso.runtime.events.on("trade.settled", (event) => settled.push(event));
     try {
       const { tradeId, sellBid, buyBid } = await match(m, { level: 1, quantityWh: 1_000 }, { level: 3, quantityWh: 600 });
-      // The DSO records the match; an opening sent before that gets `unknownMatch` and the meter retries.
-      await until(() => m.dso.runtime.db.getTrade(tradeId), 10_000, "trade recorded");
       const sellerOpening = await m.seller.open(tradeId, sellBid);
       const buyerOpening = await m.buyer.open(tradeId, buyBid);
       expect(sellerOpening.ack).toMatchObject({ status: "received", bidder: sellBid.bidder });
@@ -174,7 +143,6 @@ describe("DSO runtime: trades", () => {
     m.dso.runtime.events.on("trade.voided", (event) => voided.push(event));
     try {
       const { tradeId, sellBid, buyBid } = await match(m, { level: 2, quantityWh: 400 }, { level: 2, quantityWh: 400 });
-      await until(() => m.dso.runtime.db.getTrade(tradeId), 10_000, "trade recorded");
       // The seller claims a lower price level than it encrypted: the re-encryption does not reproduce the chain's.
       await m.seller.open(tradeId, sellBid, (opening) => ({ ...opening, priceLevel: 0 }));
       await m.buyer.open(tradeId, buyBid);
@@ -201,7 +169,6 @@ describe("DSO runtime: trades", () => {
     let second: DsoUnderTest | undefined;
     try {
       const { tradeId, sellBid, buyBid } = await match(m, { level: 0, quantityWh: 300 }, { level: 1, quantityWh: 300 });
-      await until(() => m.dso.runtime.db.getTrade(tradeId), 10_000, "trade recorded");
       await m.seller.open(tradeId, sellBid);
       await m.buyer.open(tradeId, buyBid);
       await until(() => m.buyer.terms(tradeId) && m.seller.terms(tradeId), 15_000, "terms");
