@@ -1,0 +1,223 @@
+// infra/nats/nats.conf enforced by a real nats-server (started here on a free port, JetStream in a temp dir):
+// allowed flows of each role work, forbidden ones are refused. Also: the file is what infra/provision.ts generates.
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Wallet } from "ethers";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DURABLES, consumeDurable, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
+import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
+import { bidSubmissionSchema } from "../../actors/protocol/schemas.ts";
+import { marketSubjects, natsPermissions, replyInboxPrefix } from "../../actors/protocol/subjects.ts";
+import { provision, renderProvisioningFiles, watchPermissions, type NatsUser } from "../../infra/provision.ts";
+
+const infraDir = resolve(import.meta.dirname, "../../infra");
+const natsConfPath = join(infraDir, "nats/nats.conf");
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+describe("infra provisioning files", () => {
+  it("are what infra/provision.ts generates (else run `npx tsx infra/provision.ts` and commit)", async () => {
+    for (const [name, content] of renderProvisioningFiles(provision())) {
+      expect(await readFile(join(infraDir, name), "utf8"), name).toBe(content);
+    }
+  });
+
+  it("give every role exactly natsPermissions, meters their own inbox, and agree with the DSO registry", () => {
+    const { users, meters, registry } = provision();
+    const byName = new Map(users.map((user) => [user.user, user]));
+    expect(byName.get("dso")?.permissions).toEqual(natsPermissions("m1", "dso"));
+    expect(byName.get("gateway")?.permissions).toEqual(natsPermissions("m1", "gateway"));
+    expect(byName.get("watch")?.permissions.publish).toEqual({ deny: [">"] });
+    expect(byName.get("watch")?.permissions.subscribe).toEqual(watchPermissions("m1").subscribe);
+    for (const meter of meters) {
+      expect(byName.get(meter.natsUser)?.permissions).toEqual(natsPermissions("m1", "meter", meter.inboxId));
+      expect(registry).toContainEqual({ meterId: meter.meterId, address: meter.address, name: meter.name, inboxId: meter.inboxId });
+      expect(new Wallet(meter.privateKey).address).toBe(meter.address);
+    }
+    // Distinct users, inboxes and passwords: one meter's credentials never open another's subjects.
+    expect(new Set(users.map((user) => user.user)).size).toBe(users.length);
+    expect(new Set(users.map((user) => user.password)).size).toBe(users.length);
+  });
+});
+
+describe("infra/nats/nats.conf (enforced by nats-server)", () => {
+  let dir: string;
+  let server: NatsServerHandle;
+  const s = marketSubjects("m1");
+  const { users, meters } = provision();
+  const [meterA, meterB] = [meters[0], meters[1]] as [(typeof meters)[number], (typeof meters)[number]];
+  const open: NatsConnection[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "gridveil-natsconf-"));
+    // The committed file, minus its listen ports and store dir: startNatsServer picks a free port and a temp store.
+    const conf = (await readFile(natsConfPath, "utf8"))
+      .split("\n")
+      .filter((line) => !/^(port|http_port):/.test(line) && !/^jetstream\s*\{/.test(line))
+      .join("\n");
+    expect(conf).toContain("authorization");
+    await writeFile(join(dir, "nats.conf"), conf);
+    server = await startNatsServer({ configFile: join(dir, "nats.conf"), storeDir: join(dir, "jetstream") });
+  });
+  afterAll(async () => {
+    await Promise.all(open.map((nc) => nc.close().catch(() => undefined)));
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function credentials(user: string): NatsUser {
+    const found = users.find((entry) => entry.user === user);
+    if (!found) throw new Error(`no user ${user}`);
+    return found;
+  }
+
+  async function as(user: string, inboxPrefix?: string): Promise<NatsConnection> {
+    const nc = await connect({ servers: server.url, user, pass: credentials(user).password, ...(inboxPrefix ? { inboxPrefix } : {}) });
+    open.push(nc);
+    return nc;
+  }
+  const asMeter = (meter: typeof meterA): Promise<NatsConnection> => as(meter.natsUser, replyInboxPrefix(meter.inboxId));
+
+  /** "open", or the error the server closed the subscription with (violations arrive asynchronously). */
+  async function subscribeOutcome(nc: NatsConnection, subject: string): Promise<string> {
+    const sub = nc.subscribe(subject);
+    const outcome = await Promise.race([sub.closed.then((error) => (error ? error.message : "closed")), sleep(400).then(() => "open")]);
+    if (outcome === "open") sub.unsubscribe();
+    return outcome;
+  }
+
+  /** Publishes and reports whether the server answered with a publish permission violation for that subject. */
+  async function publishRefused(nc: NatsConnection, subject: string): Promise<boolean> {
+    let refused = false;
+    const watcher = (async () => {
+      for await (const status of nc.status()) {
+        const text = JSON.stringify(status, Object.getOwnPropertyNames(status)) + String((status as { error?: unknown }).error ?? "");
+        if (/permission/i.test(text) && text.includes(subject)) refused = true;
+      }
+    })();
+    nc.publish(subject, encoder.encode("x"));
+    await nc.flush();
+    await sleep(200);
+    void watcher;
+    return refused;
+  }
+
+  it("refuses unknown users and wrong passwords", async () => {
+    await expect(connect({ servers: server.url })).rejects.toThrow(/authorization/i);
+    await expect(connect({ servers: server.url, user: meterA.natsUser, pass: meterB.natsPassword })).rejects.toThrow(/authorization/i);
+  });
+
+  it("lets a meter read its own inbox and the market events, and nothing of another meter or of the DSO's services", async () => {
+    const nc = await asMeter(meterA);
+    expect(await subscribeOutcome(nc, s.meter.trade(meterA.inboxId))).toBe("open");
+    expect(await subscribeOutcome(nc, s.meter.inbox(meterA.inboxId))).toBe("open");
+    expect(await subscribeOutcome(nc, s.market.matched)).toBe("open");
+    for (const forbidden of [
+      s.meter.trade(meterB.inboxId),
+      s.meter.settled(meterB.inboxId),
+      s.meter.state(meterB.inboxId),
+      `${replyInboxPrefix(meterB.inboxId)}.>`,
+      "_INBOX.>",
+      s.dso.enrol,
+      s.dso.ticket,
+      s.dso.opening,
+      s.gateway.submit,
+      s.gateway.cancel,
+      s.meter.reading,
+      "gridveil.m1.meter.*.trade",
+      ">",
+    ]) {
+      expect(await subscribeOutcome(nc, forbidden), forbidden).toMatch(/permission/i);
+    }
+  });
+
+  it("does not let a meter write into another meter's inbox or forge market events", async () => {
+    const nc = await asMeter(meterA);
+    expect(await publishRefused(nc, s.meter.trade(meterB.inboxId))).toBe(true);
+    expect(await publishRefused(nc, s.market.matched)).toBe(true);
+    expect(await publishRefused(nc, s.meter.state(meterB.inboxId))).toBe(true);
+    expect(await publishRefused(nc, s.meter.state(meterA.inboxId))).toBe(false);
+  });
+
+  it("lets the DSO serve enrolment and tickets, meters request them, and the DSO reach one meter's inbox", async () => {
+    const dso = await as("dso");
+    const served: string[] = [];
+    for (const subject of [s.dso.enrol, s.dso.ticket]) {
+      dso.subscribe(subject, { callback: (_error, msg) => (served.push(subject), void msg.respond(encoder.encode(`ok ${subject}`))) });
+    }
+    await dso.flush();
+    const nc = await asMeter(meterA);
+    expect(decoder.decode((await nc.request(s.dso.enrol, encoder.encode("enrol me"), { timeout: 2_000 })).data)).toBe(`ok ${s.dso.enrol}`);
+    expect(decoder.decode((await nc.request(s.dso.ticket, encoder.encode("ticket"), { timeout: 2_000 })).data)).toBe(`ok ${s.dso.ticket}`);
+    expect(served).toEqual([s.dso.enrol, s.dso.ticket]);
+
+    const inbox = nc.subscribe(s.meter.trade(meterA.inboxId), { max: 1 });
+    await nc.flush();
+    dso.publish(s.meter.trade(meterA.inboxId), encoder.encode("terms"));
+    for await (const msg of inbox) expect(decoder.decode(msg.data)).toBe("terms");
+  });
+
+  it("does not let a meter without its own reply prefix receive replies (the default _INBOX is closed to it)", async () => {
+    const dso = await as("dso");
+    dso.subscribe(s.dso.market, { callback: (_error, msg) => void msg.respond(encoder.encode("market")) });
+    await dso.flush();
+    const nc = await as(meterA.natsUser); // default inbox prefix `_INBOX.`
+    await expect(nc.request(s.dso.market, encoder.encode("?"), { timeout: 1_000 })).rejects.toThrow();
+  });
+
+  it("lets a meter submit bids to the stream and only the gateway consume them", async () => {
+    const dso = await as("dso");
+    const streams = await ensureStreams(await jetstreamManager(dso), "m1");
+    await ensureDurableConsumer(await jetstreamManager(dso), streams.bids, DURABLES.gatewayBids, { filterSubject: s.gateway.submit });
+
+    const nc = await asMeter(meterA);
+    const bidder = Wallet.createRandom().address;
+    const bid = {
+      type: "bid.submit" as const,
+      bidder,
+      side: 0 as const,
+      ciphertext: `0x${"01".repeat(32)}`,
+      commitment: `0x${"02".repeat(32)}`,
+      ticket: { notAfter: 1_900_000_000, signature: `0x${"03".repeat(65)}` },
+      bidSignature: `0x${"04".repeat(65)}`,
+      submittedAt: 1,
+    };
+    expect((await publishDeduplicated(jetstream(nc), s.gateway.submit, bidSubmissionSchema, bid, dedupIds.bid(bidder))).duplicate).toBe(false);
+    // Another meter cannot read the bids stream (which would link bids to their sender's timing).
+    const other = await asMeter(meterB);
+    await expect(jetstream(other).consumers.get(streams.bids, DURABLES.gatewayBids)).rejects.toThrow();
+
+    const gateway = await as("gateway");
+    const seen: string[] = [];
+    const consumer = await consumeDurable(jetstream(gateway), streams.bids, DURABLES.gatewayBids, {
+      schema: bidSubmissionSchema,
+      handler: (value) => void seen.push(value.bidder),
+    });
+    for (let i = 0; i < 100 && seen.length === 0; i++) await sleep(50);
+    await consumer.stop();
+    expect(seen).toEqual([bidder]);
+    // The gateway publishes market events, never reads meter inboxes nor serves the DSO's requests.
+    expect(await publishRefused(gateway, s.market.matched)).toBe(false);
+    expect(await subscribeOutcome(gateway, s.meter.inbox(meterA.inboxId))).toMatch(/permission/i);
+    expect(await subscribeOutcome(gateway, s.dso.enrol)).toMatch(/permission/i);
+  });
+
+  it("lets the observer read every actor's state snapshot and nothing else, and publish nothing", async () => {
+    const watch = await as("watch");
+    expect(await subscribeOutcome(watch, "gridveil.m1.*.state")).toBe("open");
+    expect(await subscribeOutcome(watch, "gridveil.m1.meter.*.state")).toBe("open");
+    expect(await subscribeOutcome(watch, s.meter.trade(meterA.inboxId))).toMatch(/permission/i);
+    expect(await subscribeOutcome(watch, s.market.events)).toMatch(/permission/i);
+    expect(await publishRefused(watch, s.dso.state)).toBe(true);
+
+    const received = watch.subscribe("gridveil.m1.meter.*.state", { max: 1 });
+    await watch.flush();
+    const nc = await asMeter(meterA);
+    nc.publish(s.meter.state(meterA.inboxId), encoder.encode("{}"));
+    for await (const msg of received) expect(msg.subject).toBe(s.meter.state(meterA.inboxId));
+  });
+});
