@@ -283,7 +283,7 @@ describe("gateway runtime", () => {
     const dso = serve(env.nc, m.s.dso.market, marketInfoRequestSchema, marketInfoReplySchema, () => {
       asked += 1;
       if (answerWith === null) throw new Error("not deployed yet");
-      return { type: "market.info.reply", market: answerWith };
+      return { type: "market.info.reply" as const, market: answerWith };
     });
     await dso.ready;
     try {
