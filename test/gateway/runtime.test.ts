@@ -332,4 +332,47 @@ describe("gateway runtime", () => {
       await m.cleanup();
     }
   });
+
+  it("splits a batch that does not fit the gas limit (BatchEntryOutOfGas) and places every bid", async () => {
+    const m = await createMarket(env, "split");
+    const bids = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => m.makeBid({ side: 1, priceLevel: 1 + (i % 3) })));
+    for (const made of bids) await m.publish(made.submission);
+    // Room for about two resting bids per transaction at this dimension.
+    const gateway = await m.startGateway(await m.dataDir(), { gasLimit: 3_000_000n });
+    const batches: BatchMinedEvent[] = [];
+    gateway.events.on("batch", (batch) => batches.push(batch));
+    try {
+      await until(async () => (await getBidCount(m.market)) === 6n, 60_000, "six placements");
+      await until(() => consumerIdle(m), 10_000, "every delivery acked");
+      expect(gateway.counters()).toMatchObject({ bidsPlaced: 6, rejected: 0, duplicates: 0, batches: 1 });
+      expect(batches.length).toBeGreaterThan(1);
+      expect(batches.reduce((sum, batch) => sum + batch.placed, 0)).toBe(6);
+    } finally {
+      await gateway.stop();
+      await m.cleanup();
+    }
+  });
+
+  it("recovers its nonce when another sender used the account (the next transaction asks the node again)", async () => {
+    const m = await createMarket(env, "nonce");
+    const gateway = await m.startGateway(await m.dataDir());
+    try {
+      const first = await m.makeBid({ side: 1, priceLevel: 2 });
+      await m.publish(first.submission);
+      await until(async () => (await getBidCount(m.market)) === 1n, 30_000, "the first placement");
+      // Someone else spends a nonce of the gateway's account: the gateway's local count is now stale.
+      const sameAccount = new Wallet(env.chain.accountKeys[1] as string, env.provider);
+      await (await sameAccount.sendTransaction({ to: sameAccount.address, value: 0n })).wait();
+      const second = await m.makeBid({ side: 1, priceLevel: 3 });
+      await m.publish(second.submission);
+      await until(async () => (await getBidCount(m.market)) === 2n, 30_000, "the second placement");
+      await until(() => consumerIdle(m), 10_000, "every delivery acked");
+      expect(gateway.counters()).toMatchObject({ bidsPlaced: 2, rejected: 0 });
+      // The stale nonce did fail once (and was retried), rather than being silently right by luck.
+      expect(gateway.actor.getSnapshot().context.errors.some((error) => error.source === "submitBids")).toBe(true);
+    } finally {
+      await gateway.stop();
+      await m.cleanup();
+    }
+  });
 });
