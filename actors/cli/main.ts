@@ -5,7 +5,10 @@ import { registerBenchCommands } from "./commands/bench.ts";
 import { registerDiagramsCommand } from "./commands/diagrams.ts";
 import { registerDsoCommand } from "./commands/dso.ts";
 import { registerGatewayCommand } from "./commands/gateway.ts";
+import { registerMeterCommand } from "./commands/meter.ts";
+import { registerDemoCommand } from "./commands/demo.ts";
 import { registerTraceCommand } from "./commands/trace.ts";
+import { registerWatchCommand } from "./commands/watch.ts";
 
 const program = new Command()
   .name("gridveil")
@@ -17,7 +20,10 @@ registerBenchCommands(program);
 registerDiagramsCommand(program);
 registerDsoCommand(program);
 registerGatewayCommand(program);
+registerMeterCommand(program);
+registerDemoCommand(program);
 registerTraceCommand(program);
+registerWatchCommand(program);
 
 try {
   await program.parseAsync(process.argv);
