@@ -23,7 +23,26 @@ export type DeployOrAttachArgs = {
   contractAddress?: string | undefined;
 };
 
-export type DeployOrAttachResult = { market: MarketHandle; chainId: number; deployed: boolean };
+/** The deployment transaction, when this start deployed (for the setup span: hash, block, gas). */
+export type Deployment = { txHash: string; blockNumber: number; gasUsed: bigint };
+
+export type DeployOrAttachResult = { market: MarketHandle; chainId: number; deployed: boolean; deployment?: Deployment | undefined };
+
+/** Finds the creation transaction of `address` in the latest block (best effort: the client hides the receipt). */
+async function deploymentOf(provider: Provider, address: string): Promise<Deployment | undefined> {
+  try {
+    const block = await provider.getBlock("latest", true);
+    for (const tx of block?.prefetchedTransactions ?? []) {
+      if (tx.to !== null) continue;
+      const receipt = await provider.getTransactionReceipt(tx.hash);
+      if (receipt?.contractAddress && getAddress(receipt.contractAddress) === getAddress(address))
+        return { txHash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed };
+    }
+  } catch {
+    // Only telemetry depends on it.
+  }
+  return undefined;
+}
 
 function storedDeployment(db: DsoDatabase): StoredDeployment | undefined {
   const value = db.getSetting(CONTRACT_SETTING);
@@ -81,5 +100,5 @@ export async function deployOrAttach(args: DeployOrAttachArgs): Promise<DeployOr
   }
   const market = await deployMarket(args.signer, { dim: args.dimension, ticketSigner: dsoAddress });
   args.db.setSetting(CONTRACT_SETTING, { address: getAddress(market.address), chainId, dimension: args.dimension } satisfies StoredDeployment);
-  return { market, chainId, deployed: true };
+  return { market, chainId, deployed: true, deployment: await deploymentOf(args.provider, market.address) };
 }

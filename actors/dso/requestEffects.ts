@@ -8,6 +8,7 @@ import { sameAddress } from "../../machines/types.ts";
 import { encodeMsk } from "../crypto/binary.ts";
 import { ConflictError } from "../db/dsoDatabase.ts";
 import { enrolRequestSchema, ticketRequestSchema, type MskPayload } from "../protocol/schemas.ts";
+import { sealContexts } from "../protocol/sealContexts.ts";
 import { SecureMessageError } from "../secure/errors.ts";
 import { addressOfPublicKey } from "../secure/keys.ts";
 import { seal } from "../secure/sealed.ts";
@@ -15,11 +16,6 @@ import { verifyMessageFields } from "../secure/signed.ts";
 import { DsoNotReadyError, requireContract, requireMsk, type DsoDeps } from "./deps.ts";
 
 type RequestEffects = Pick<DsoEffects, "authenticateMeter" | "sealEnrolment" | "storeIdentityPair" | "signTicket">;
-
-/** Seal context of an enrolment reply: the enrol subject and the meter id (docs/adapters.md). */
-export function enrolmentContext(enrolSubject: string, meterId: string): string {
-  return `${enrolSubject}|${meterId}`;
-}
 
 /** Opaque NATS inbox token assigned at enrolment: neither the permanent id nor a one-time id. */
 function newInboxId(): string {
@@ -110,7 +106,7 @@ export function requestEffects(deps: DsoDeps): RequestEffects {
         payload,
         senderWallet: deps.wallet,
         recipientPublicKey: record.publicKey,
-        context: enrolmentContext(subjects.dso.enrol, permanentId),
+        context: sealContexts.enrolment(subjects, permanentId),
       });
       state.enrolments.delete(permanentId);
       return { sealedEnrolment: JSON.stringify({ inboxId: record.inboxId, sealedMsk }) };

@@ -223,6 +223,15 @@ async function assemble(
             permanentFailure ??= error;
           },
           onPublished: () => services.startMarketService(),
+          onContract: ({ deployed, deployment }) => {
+            setupSpan.setAttribute("gridveil.contract.deployed", deployed);
+            if (deployment)
+              setupSpan.setAttributes({
+                [attr.txHash]: deployment.txHash,
+                [attr.block]: deployment.blockNumber,
+                "gridveil.tx.gas_used": Number(deployment.gasUsed),
+              });
+          },
         }),
         ...requestEffects(deps),
         tradeSettlement: tracked(tradeEffects(deps), inFlight),
@@ -256,6 +265,7 @@ async function assemble(
     }
     const ended = snapshot.output;
     spans.end(tradeId, { [attr.outcome]: ended.stage }, false);
+    if (ended.stage !== "alreadyClosed") logger.info({ tradeId, outcome: ended.stage, durationMs: Date.now() - began }, "trade ended");
     const base = { tradeId, startedAt: began, endedAt: Date.now() };
     try {
       if (ended.stage === "settled" && ended.settlement) {

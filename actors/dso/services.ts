@@ -35,6 +35,7 @@ import {
   tradeIdOf,
   type ErrorCode,
 } from "../protocol/schemas.ts";
+import { sealContexts } from "../protocol/sealContexts.ts";
 import { SecureMessageError } from "../secure/errors.ts";
 import { openAs } from "../secure/sealed.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
@@ -45,11 +46,6 @@ import { z } from "zod";
 
 /** Readings are durable and may be consumed long after they were signed (a DSO outage): a day of tolerance. */
 export const READING_MAX_AGE_MS = 24 * 60 * 60 * 1000;
-
-/** Seal context of an opening (docs/adapters.md): the opening subject and the trade id. */
-export function openingContext(openingSubject: string, tradeId: string): string {
-  return `${openingSubject}|${tradeId}`;
-}
 
 /** The machine's refusal reasons as error codes; the reply's message is the reason itself, so meters can act on it. */
 const REASON_CODES: Record<string, ErrorCode> = {
@@ -243,7 +239,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 submission.sealed,
                 deps.wallet.privateKey,
                 submission.bidder,
-                openingContext(subjects.dso.opening, submission.tradeId),
+                sealContexts.opening(subjects, submission.tradeId),
               );
               if (payload.tradeId !== submission.tradeId || payload.bidder !== submission.bidder)
                 throw new RequestRejectedError("bad-message", "the sealed opening names another trade or bidder");

@@ -6,7 +6,7 @@ import { isTradeRecord } from "../../machines/tradeSettlement.ts";
 import type { Address, MarketDescription } from "../../machines/types.ts";
 import type { TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
 import type { MarketDescription as WireMarketDescription } from "../protocol/schemas.ts";
-import { MarketContractError, deployOrAttach } from "./contract.ts";
+import { MarketContractError, deployOrAttach, type DeployOrAttachResult } from "./contract.ts";
 import { DsoSetupError, type DsoDeps } from "./deps.ts";
 import { MasterKeyError, loadOrCreateMasterKey } from "./masterKey.ts";
 
@@ -52,7 +52,7 @@ export function machineRecordOf(trade: StoredTrade): MachineTradeRecord | null {
  */
 export function setupEffects(
   deps: DsoDeps,
-  hooks: { onPermanentFailure(error: Error): void; onPublished(): Promise<void> },
+  hooks: { onPermanentFailure(error: Error): void; onPublished(): Promise<void>; onContract?(result: DeployOrAttachResult): void },
 ): SetupEffects {
   const permanent = (error: unknown): never => {
     if (error instanceof MasterKeyError || error instanceof MarketContractError || error instanceof DsoSetupError) {
@@ -81,6 +81,7 @@ export function setupEffects(
           contractAddress: deps.contractAddress,
         });
         deps.state.contract = result.market;
+        hooks.onContract?.(result);
         deps.logger.info({ contract: result.market.address, chainId: result.chainId, deployed: result.deployed }, "market contract ready");
         return {
           chainId: result.chainId,

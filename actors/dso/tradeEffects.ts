@@ -18,6 +18,7 @@ import {
   voidedNoticeSchema,
   type TradeTermsPayload,
 } from "../protocol/schemas.ts";
+import { sealContexts } from "../protocol/sealContexts.ts";
 import { verifyOpening as checkOpening } from "../protocol/verifyOpening.ts";
 import { seal } from "../secure/sealed.ts";
 import { meterOfBidder, requireContract, requireMsk, type DsoDeps } from "./deps.ts";
@@ -30,11 +31,6 @@ export class TradeEffectError extends GridveilError {
 }
 
 export const sideNumber = (side: MachineSide): Side => (side === "buy" ? Side.Buy : Side.Sell);
-
-/** Seal context of a meter's trade terms (docs/adapters.md): its inbox subject and the trade id. */
-export function termsContext(termsSubject: string, tradeId: string): string {
-  return `${termsSubject}|${tradeId}`;
-}
 
 /** The match's transaction hash, from the database's match key `buyId:sellId:txHash`. */
 function txHashOf(trade: StoredTrade): `0x${string}` {
@@ -161,7 +157,7 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
           payload,
           senderWallet: deps.wallet,
           recipientPublicKey: meter.publicKey,
-          context: termsContext(subject, matchId),
+          context: sealContexts.terms(subjects, meter.inboxId, matchId),
         });
         publish(nats.nc, subject, tradeTermsMessageSchema, { type: "trade.terms", tradeId: matchId as `0x${string}`, sealed });
         await nats.nc.flush();
