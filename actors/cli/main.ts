@@ -6,7 +6,9 @@ import { registerDiagramsCommand } from "./commands/diagrams.ts";
 import { registerDsoCommand } from "./commands/dso.ts";
 import { registerGatewayCommand } from "./commands/gateway.ts";
 import { registerMeterCommand } from "./commands/meter.ts";
+import { registerDemoCommand } from "./commands/demo.ts";
 import { registerTraceCommand } from "./commands/trace.ts";
+import { registerWatchCommand } from "./commands/watch.ts";
 
 const program = new Command()
   .name("gridveil")
@@ -19,7 +21,9 @@ registerDiagramsCommand(program);
 registerDsoCommand(program);
 registerGatewayCommand(program);
 registerMeterCommand(program);
+registerDemoCommand(program);
 registerTraceCommand(program);
+registerWatchCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -15,5 +15,6 @@ export function renderTable<Row>(rows: readonly Row[], columns: readonly Column<
 function format(value: string | number): string {
   if (typeof value === "string") return value;
   if (Number.isInteger(value)) return value.toLocaleString("en-US");
-  return value < 10 ? value.toFixed(3) : value.toFixed(1);
+  if (Math.abs(value) < 10) return value.toFixed(3);
+  return value.toLocaleString("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 }

@@ -4,8 +4,9 @@ import type { SpanRecord } from "../telemetry/spanRecord.ts";
 export const TRADE_ID_ATTRIBUTE = "gridveil.trade.id";
 
 /**
- * The trade's own spans carry `gridveil.trade.id`; their traces, and every trace one of their spans links to (the
- * two bids' traces: encryption, ticket, submission, batching), make up the whole trade. Sorted by start time.
+ * The trade's own spans carry `gridveil.trade.id`; their traces, every trace one of their spans links to (the two
+ * bids' traces: encryption, ticket, submission), and the traces that link into those (the gateway batch and chain
+ * transaction that placed each bid) make up the whole trade. Sorted by start time.
  */
 export function tradeSpans(spans: readonly SpanRecord[], tradeId: string): SpanRecord[] {
   const wanted = tradeId.toLowerCase();
@@ -27,7 +28,15 @@ export function tradeSpans(spans: readonly SpanRecord[], tradeId: string): SpanR
       }
     }
   }
-  return spans.filter((span) => traceIds.has(span.traceId)).sort((a, b) => a.startMs - b.startMs);
+  // Traces that link INTO the trade (the gateway's batch and its chain transaction link to the bids they carry);
+  // their own links lead to other bids, so they are not followed.
+  const linkedIn = new Set<string>();
+  for (const span of spans) {
+    if (!traceIds.has(span.traceId) && span.links.some((link) => traceIds.has(link.traceId))) linkedIn.add(span.traceId);
+  }
+  return spans
+    .filter((span) => traceIds.has(span.traceId) || linkedIn.has(span.traceId))
+    .sort((a, b) => a.startMs - b.startMs);
 }
 
 /** Trade ids present in a span file, most recent first (for hints and for the demo's sample). */

@@ -21,12 +21,15 @@ const spans: SpanRecord[] = [
   span({ name: "dso.trade", traceId: "T", spanId: "t1", service: "gridveil-dso", startMs: 20, durationMs: 30, attributes: { "gridveil.trade.id": TRADE }, links: [{ traceId: "A", spanId: "a1" }, { traceId: "G", spanId: "g1" }] }),
   span({ name: "dso.settlement", traceId: "T", spanId: "t2", parentSpanId: "t1", service: "gridveil-dso", startMs: 45, durationMs: 2 }),
   span({ name: "meter.bid", traceId: "X", spanId: "x1", startMs: 3 }),
+  // A batch that carried bid B and the unrelated bid X: included (it links into B), but X is not followed.
+  span({ name: "gateway.batch", traceId: "H", spanId: "h1", service: "gridveil-gateway", startMs: 9, links: [{ traceId: "B", spanId: "b1" }, { traceId: "X", spanId: "x1" }] }),
+  span({ name: "chain.tx", traceId: "H", spanId: "h2", parentSpanId: "h1", service: "gridveil-gateway", startMs: 10 }),
 ];
 
 describe("trade span selection", () => {
   it("collects the trade's trace and every trace reachable through links, transitively", () => {
     const selected = tradeSpans(spans, TRADE.toUpperCase().replace("0X", "0x"));
-    expect(new Set(selected.map((s) => s.traceId))).toEqual(new Set(["A", "B", "G", "T"]));
+    expect(new Set(selected.map((s) => s.traceId))).toEqual(new Set(["A", "B", "G", "H", "T"]));
     expect(selected.map((s) => s.startMs)).toEqual([...selected.map((s) => s.startMs)].sort((a, b) => a - b));
     expect(tradeSpans(spans, `0x${"cd".repeat(32)}`)).toEqual([]);
     expect(tradeIdsIn(spans)).toEqual([TRADE]);

@@ -1,0 +1,343 @@
+// The market demo: NATS, a chain, the DSO, the gateway and N prosumer meters in one process, round by round.
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { keccak256, toUtf8Bytes, Wallet } from "ethers";
+import { parseMachineConfig, type MachineConfigInput } from "../../machines/config.ts";
+import { startLocalChain, type LocalChain } from "../chain/localChain.ts";
+import { startDsoRuntime, type DsoRuntime } from "../dso/runtime.ts";
+import { GridveilError } from "../errors.ts";
+import { startGatewayRuntime, type GatewayRuntime } from "../gateway/runtime.ts";
+import { buildProfiles, bidsOfRound, type MeterProfile } from "../meter/profiles.ts";
+import { startMeterRuntime, type MeterRuntime } from "../meter/runtime.ts";
+import { resolveNats } from "../nats/server.ts";
+import { parseMarketConfig } from "../protocol/marketConfig.ts";
+import { latencyByStage, type StageLatency } from "../telemetry/latency.ts";
+import { createLogger } from "../telemetry/logger.ts";
+import { readSpanFile } from "../telemetry/readSpans.ts";
+import { spanFilePath, startInProcessTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
+
+export type DemoOptions = {
+  meters: number;
+  rounds: number;
+  levels: number;
+  seed: number;
+  /** Holds the span file, the DSO database and the gateway cursor; emptied at the start. */
+  dataDir: string;
+  natsUrl?: string | undefined;
+  rpcUrl?: string | undefined;
+  /** Largest time to wait for one round, and for the market to become quiet at the end. */
+  roundTimeoutMs?: number;
+  onProgress?: (progress: DemoProgress) => void;
+};
+
+export type DemoProgress = {
+  phase: "starting" | "enrolling" | "trading" | "finishing" | "stopping";
+  round: number;
+  rounds: number;
+  submitted: number;
+  placed: number;
+  matches: number;
+  settled: number;
+  voided: number;
+};
+
+export type DemoBill = { meterId: string; name: string; kind: string; period: string; totalMicro: number; trades: number };
+
+export type DemoSummary = {
+  marketId: string;
+  meters: number;
+  rounds: number;
+  levels: number;
+  seed: number;
+  bids: number;
+  matches: number;
+  tradesSettled: number;
+  voided: number;
+  disputed: number;
+  energyWh: number;
+  ledgerBalanced: boolean;
+  bills: DemoBill[];
+  latencyMs: Record<string, StageLatency>;
+  gasUsed: string;
+  transactions: number;
+  durationMs: number;
+  sampleTradeId: string | null;
+  dataDir: string;
+};
+
+export class DemoError extends GridveilError {
+  override name = "DemoError";
+}
+
+/** Spans summarised in the demo's latency table, in protocol order. */
+export const DEMO_STAGES = [
+  "meter.ticket",
+  "meter.encrypt",
+  "meter.submit",
+  "gateway.batch",
+  "chain.tx",
+  "meter.opening",
+  "dso.verify",
+  "meter.verify",
+  "dso.settlement",
+  "dso.trade",
+  "meter.bid",
+];
+
+/** The demo market's machine settings: many bids per meter at once, bids that live through the whole run. */
+const DEMO_MACHINE_CONFIG: MachineConfigInput = {
+  meter: { maxConcurrentBids: 16, bidLifetimeSeconds: 900, deliveryDurationMs: 200 },
+  dso: { disputeWindowMs: 500 },
+  gateway: { batchMaxDelayMs: 50 },
+};
+
+/** A meter's long-term key, derived from the seed so that runs are reproducible. */
+export function demoMeterKey(seed: number, index: number): string {
+  return keccak256(toUtf8Bytes(`gridveil demo meter ${seed} ${index}`));
+}
+
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const started = performance.now();
+  const roundTimeoutMs = options.roundTimeoutMs ?? 60_000;
+  const profiles = buildProfiles({ meters: options.meters, rounds: options.rounds, levels: options.levels, seed: options.seed });
+  const progress: DemoProgress = { phase: "starting", round: 0, rounds: options.rounds, submitted: 0, placed: 0, matches: 0, settled: 0, voided: 0 };
+  const report = () => options.onProgress?.({ ...progress });
+
+  resetDataDir(options.dataDir);
+  const telemetries: Telemetry[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  const telemetry = (service: "gridveil-dso" | "gridveil-gateway" | "gridveil-meter", attributes: Record<string, string>) => {
+    const t = startInProcessTelemetry({ service, attributes, dataDir: options.dataDir, otlpEndpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT });
+    telemetries.push(t);
+    return t.tracer;
+  };
+
+  let dso: DsoRuntime | undefined;
+  let gateway: GatewayRuntime | undefined;
+  const meters: MeterRuntime[] = [];
+  try {
+    report();
+    const nats = await resolveNats({ url: options.natsUrl ?? process.env.NATS_URL });
+    cleanups.push(() => nats.stop());
+    let chain: LocalChain | undefined;
+    if (!options.rpcUrl) {
+      chain = await startLocalChain();
+      cleanups.push(() => chain!.stop());
+    }
+    const rpcUrl = options.rpcUrl ?? chain!.rpcUrl;
+    const accountKeys = chain?.accountKeys ?? devKeysForExternalChain();
+    // A fresh market id per run, so an external NATS server's leftovers never mix in.
+    const marketId = `demo-${randomBytes(3).toString("hex")}`;
+    const config = parseMachineConfig(DEMO_MACHINE_CONFIG);
+    const market = parseMarketConfig({ priceLevels: { count: options.levels } });
+    const attributes = { "gridveil.market.id": marketId };
+
+    dso = await startDsoRuntime({
+      marketId,
+      natsUrl: nats.url,
+      rpcUrl,
+      dsoPrivateKey: accountKeys[0]!,
+      dataDir: join(options.dataDir, "dso"),
+      market,
+      registry: profiles.map((profile, index) => ({
+        meterId: profile.meterId,
+        name: profile.name,
+        address: new Wallet(demoMeterKey(options.seed, index)).address as `0x${string}`,
+      })),
+      tracer: telemetry("gridveil-dso", attributes),
+      logger: createLogger({ actor: "dso", market: marketId }, "warn"),
+      config,
+    });
+    dso.events.on("trade.settled", () => {
+      progress.settled += 1;
+      report();
+    });
+    dso.events.on("trade.voided", () => {
+      progress.voided += 1;
+      report();
+    });
+    gateway = await startGatewayRuntime({
+      marketId,
+      natsUrl: nats.url,
+      rpcUrl,
+      gatewayPrivateKey: accountKeys[1]!,
+      dataDir: join(options.dataDir, "gateway"),
+      contractAddress: dso.market.contractAddress,
+      tracer: telemetry("gridveil-gateway", attributes),
+      logger: createLogger({ actor: "gateway", market: marketId }, "warn"),
+      config,
+    });
+    const placed = new Set<string>();
+    gateway.events.on("notice", (notice) => {
+      if (notice.duplicate) return;
+      if (notice.kind === "placed" && notice.bidder) placed.add(notice.bidder.toLowerCase());
+      if (notice.kind === "match") progress.matches += 1;
+      progress.placed = placed.size;
+      report();
+    });
+
+    progress.phase = "enrolling";
+    report();
+    for (const [index, profile] of profiles.entries()) {
+      const meter = await startMeterRuntime({
+        marketId,
+        natsUrl: nats.url,
+        rpcUrl,
+        meterId: profile.meterId,
+        meterPrivateKey: demoMeterKey(options.seed, index),
+        name: profile.name,
+        tracer: telemetry("gridveil-meter", { ...attributes, "gridveil.meter.id": profile.meterId }),
+        logger: createLogger({ actor: `meter:${profile.meterId}`, market: marketId }, "warn"),
+        config,
+      });
+      meter.events.on("submitted", () => {
+        progress.submitted += 1;
+        report();
+      });
+      meters.push(meter);
+    }
+    await Promise.all(meters.map((meter) => meter.enrolled));
+
+    progress.phase = "trading";
+    const byId = new Map(meters.map((meter) => [meter.meterId, meter]));
+    for (let round = 0; round < options.rounds; round++) {
+      progress.round = round + 1;
+      report();
+      const batch = bidsOfRound(profiles, round);
+      for (const { meterId, bid } of batch) {
+        const { round: _round, ...planned } = bid;
+        byId.get(meterId)!.plan([planned]);
+      }
+      // A round is done when every session is resting on the book (placed, unmatched) or has ended.
+      await waitFor(() => quiet(meters, placed, dso!), roundTimeoutMs, `round ${round + 1}`);
+    }
+    progress.phase = "finishing";
+    report();
+    await waitFor(() => quiet(meters, placed, dso!) && dso!.counters().tradesInFlight === 0, roundTimeoutMs, "the last trades");
+
+    progress.phase = "stopping";
+    report();
+    // Meters first: their stop cancels the bids still resting on the book.
+    await Promise.all(meters.map((meter) => meter.stop()));
+    const summary = summarise(options, profiles, dso, gateway, marketId, performance.now() - started);
+    await gateway.stop();
+    await dso.stop();
+    for (const t of telemetries) await t.shutdown();
+    telemetries.length = 0;
+    summary.latencyMs = latencyByStage(readSpanFile(spanFilePath(options.dataDir)), DEMO_STAGES);
+    return summary;
+  } finally {
+    await Promise.allSettled(meters.map((meter) => meter.stop()));
+    await gateway?.stop().catch(() => {});
+    await dso?.stop().catch(() => {});
+    for (const t of telemetries) await t.shutdown().catch(() => {});
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  }
+}
+
+function resetDataDir(dataDir: string): void {
+  // Only what the demo itself writes: never the whole directory, which the user may have chosen.
+  for (const entry of ["dso", "gateway", "spans.jsonl"]) rmSync(join(dataDir, entry), { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+}
+
+function devKeysForExternalChain(): string[] {
+  const dso = process.env.GRIDVEIL_DSO_KEY;
+  const gateway = process.env.GRIDVEIL_GATEWAY_KEY;
+  if (!dso || !gateway) {
+    throw new DemoError("with --rpc the demo needs funded keys for the DSO and the gateway", {
+      hint: "set GRIDVEIL_DSO_KEY and GRIDVEIL_GATEWAY_KEY (0x-hex private keys of funded accounts)",
+    });
+  }
+  return [dso, gateway];
+}
+
+/** Nothing is moving: no queued bids, every live session rests on the book, no trade is in flight at the DSO. */
+function quiet(meters: readonly MeterRuntime[], placed: ReadonlySet<string>, dso: DsoRuntime): boolean {
+  if (dso.counters().tradesInFlight > 0) return false;
+  for (const meter of meters) {
+    const snapshot = meter.actor.getSnapshot();
+    if (snapshot.context.queue.length > 0) return false;
+    const children = snapshot.children as Record<string, { getSnapshot(): { value: unknown; status: string } } | undefined>;
+    for (const session of Object.values(snapshot.context.sessions)) {
+      const child = children[session.sessionId]?.getSnapshot();
+      if (!child || child.status !== "active") continue;
+      const resting =
+        typeof child.value === "object" &&
+        child.value !== null &&
+        (child.value as Record<string, unknown>).onChain === "awaitingMatch" &&
+        session.bidder !== null &&
+        placed.has(session.bidder.toLowerCase());
+      if (!resting) return false;
+    }
+  }
+  return true;
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  // Two consecutive quiet checks: a settlement can queue a re-bid right after the first.
+  let quietChecks = 0;
+  while (quietChecks < 2) {
+    if (Date.now() > deadline) {
+      throw new DemoError(`the market did not settle ${what} within ${timeoutMs} ms`, {
+        hint: "raise --round-timeout, or look at the actors' logs with GRIDVEIL_LOG_LEVEL=info",
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    quietChecks = condition() ? quietChecks + 1 : 0;
+  }
+}
+
+function summarise(
+  options: DemoOptions,
+  profiles: readonly MeterProfile[],
+  dso: DsoRuntime,
+  gateway: GatewayRuntime,
+  marketId: string,
+  durationMs: number,
+): DemoSummary {
+  const db = dso.db;
+  const settled = db.listTrades({ status: "settled" });
+  const voided = db.listTrades({ status: "voided" });
+  const disputed = db.listTrades({ status: "disputed" });
+  const all = db.listTrades({});
+  let energyWh = 0;
+  for (const trade of settled) {
+    const readings = db.readingsOf(trade.tradeId);
+    const quantity = trade.terms?.quantityWh ?? 0;
+    energyWh += Math.min(quantity, readings.sell?.energyWh ?? 0);
+  }
+  const kinds = new Map(profiles.map((profile) => [profile.meterId, profile]));
+  const bills: DemoBill[] = db.bills().map((bill) => ({
+    meterId: bill.meterId,
+    name: kinds.get(bill.meterId)?.name ?? bill.meterId,
+    kind: kinds.get(bill.meterId)?.kind ?? "dso",
+    period: bill.period,
+    totalMicro: bill.totalMicro,
+    trades: bill.tradeCount,
+  }));
+  const counters = gateway.counters();
+  return {
+    marketId,
+    meters: options.meters,
+    rounds: options.rounds,
+    levels: options.levels,
+    seed: options.seed,
+    bids: counters.bidsPlaced,
+    matches: all.length,
+    tradesSettled: settled.length,
+    voided: voided.length,
+    disputed: disputed.length,
+    energyWh,
+    ledgerBalanced: db.ledgerTotal() === 0 && db.unbalancedTrades().length === 0,
+    bills,
+    latencyMs: {},
+    gasUsed: counters.gasUsed.toString(),
+    transactions: counters.txs,
+    durationMs: Math.round(durationMs),
+    sampleTradeId: settled.at(-1)?.tradeId ?? null,
+    dataDir: options.dataDir,
+  };
+}
