@@ -144,17 +144,17 @@ export async function startDso(
   infra: Infra,
   marketId: string,
   registry: ProvisionedMeter[],
-  options: { dataDir?: string; contractAddress?: string; config?: MachineConfigInput } = {},
+  options: { dataDir?: string; contractAddress?: string; config?: MachineConfigInput; dsoPrivateKey?: string; levels?: number } = {},
 ): Promise<DsoUnderTest> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "gridveil-dso-data-")));
   const runtime = await startDsoRuntime({
     marketId,
     natsUrl: infra.nats.url,
     rpcUrl: infra.chain.rpcUrl,
-    dsoPrivateKey: infra.chain.accountKeys[0] as string,
+    dsoPrivateKey: options.dsoPrivateKey ?? (infra.chain.accountKeys[0] as string),
     dataDir,
     contractAddress: options.contractAddress,
-    market: parseMarketConfig(TEST_MARKET),
+    market: parseMarketConfig(options.levels ? { priceLevels: { count: options.levels } } : TEST_MARKET),
     registry,
     tracer: infra.dsoTelemetry.tracer,
     logger: createLogger({ actor: "dso", market: marketId }),

@@ -161,6 +161,18 @@ describe("DSO runtime: setup", () => {
     expect(past.code).toBe("rejected");
   });
 
+  it("refuses at once to run a contract whose tickets another key signs, or a stored key of another dimension", async () => {
+    const started = Date.now();
+    await expect(
+      startDso(infra, "dso-other", [], { contractAddress: dso.runtime.market.contractAddress, dsoPrivateKey: infra.chain.accountKeys[2] as string }),
+    ).rejects.toThrow(/accepts tickets from another key/);
+    await expect(startDso(infra, "dso-other", [], { dataDir: dso.dataDir, levels: LEVELS + 2 })).rejects.toThrow(/another dimension/);
+    // No setup retries for what retrying cannot fix.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // The running DSO is untouched.
+    expect((await alice.ticket(Wallet.createRandom().address, 0)).type).toBe("ticket.reply");
+  });
+
   it("answers malformed, unsigned and mis-sealed messages with error replies and keeps serving", async () => {
     const nc = infra.client.nc;
     const raw = async (subject: string, body: string) => {
