@@ -9,6 +9,7 @@ import { startDsoRuntime, type DsoRuntime } from "../dso/runtime.ts";
 import { GridveilError } from "../errors.ts";
 import { startGatewayRuntime, type GatewayRuntime } from "../gateway/runtime.ts";
 import { buildProfiles, bidsOfRound, type MeterProfile } from "../meter/profiles.ts";
+import type { MeterFaults } from "../meter/bidEffects.ts";
 import { startMeterRuntime, type MeterRuntime } from "../meter/runtime.ts";
 import { resolveNats } from "../nats/server.ts";
 import { parseMarketConfig } from "../protocol/marketConfig.ts";
@@ -26,6 +27,14 @@ export type DemoOptions = {
   dataDir: string;
   natsUrl?: string | undefined;
   rpcUrl?: string | undefined;
+  /** With `rpcUrl`: funded keys, [DSO, gateway] (else GRIDVEIL_DSO_KEY / GRIDVEIL_GATEWAY_KEY). */
+  accountKeys?: readonly string[] | undefined;
+  /** Market id (default: `demo-<random>`, so leftovers on an external NATS server never mix in). */
+  marketId?: string | undefined;
+  /** Fault injection per meter id (tests): a meter that never opens, or forges its opening. */
+  meterFaults?: Readonly<Record<string, MeterFaults>>;
+  /** Machine settings over the demo's defaults (tests shorten timeouts). */
+  machineConfig?: MachineConfigInput;
   /** Largest time to wait for one round, and for the market to become quiet at the end. */
   roundTimeoutMs?: number;
   onProgress?: (progress: DemoProgress) => void;
@@ -126,10 +135,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       cleanups.push(() => chain!.stop());
     }
     const rpcUrl = options.rpcUrl ?? chain!.rpcUrl;
-    const accountKeys = chain?.accountKeys ?? devKeysForExternalChain();
-    // A fresh market id per run, so an external NATS server's leftovers never mix in.
-    const marketId = `demo-${randomBytes(3).toString("hex")}`;
-    const config = parseMachineConfig(DEMO_MACHINE_CONFIG);
+    const accountKeys = chain?.accountKeys ?? options.accountKeys ?? devKeysForExternalChain();
+    const marketId = options.marketId ?? `demo-${randomBytes(3).toString("hex")}`;
+    const config = parseMachineConfig(mergeConfig(DEMO_MACHINE_CONFIG, options.machineConfig ?? {}));
     const market = parseMarketConfig({ priceLevels: { count: options.levels } });
     const attributes = { "gridveil.market.id": marketId };
 
@@ -187,6 +195,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         meterId: profile.meterId,
         meterPrivateKey: demoMeterKey(options.seed, index),
         name: profile.name,
+        faults: options.meterFaults?.[profile.meterId],
         tracer: telemetry("gridveil-meter", { ...attributes, "gridveil.meter.id": profile.meterId }),
         logger: createLogger({ actor: `meter:${profile.meterId}`, market: marketId }, "warn"),
         config,
@@ -234,6 +243,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     for (const t of telemetries) await t.shutdown().catch(() => {});
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   }
+}
+
+/** Section-wise merge of two machine-config inputs (`meter`, `dso`, `gateway`, … objects merged one level deep). */
+function mergeConfig(base: MachineConfigInput, override: MachineConfigInput): MachineConfigInput {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    const current = merged[key];
+    merged[key] =
+      value && typeof value === "object" && !Array.isArray(value) && current && typeof current === "object"
+        ? { ...(current as object), ...(value as object) }
+        : value;
+  }
+  return merged as MachineConfigInput;
 }
 
 function resetDataDir(dataDir: string): void {
