@@ -46,6 +46,8 @@ export type EnrolOptions = {
    */
   dsoAddress?: string | undefined;
   timeoutMs?: number;
+  /** Decodes the sealed master key's bytes (a runtime may share one decoded key between meters of one market). */
+  decodeMasterKey?: (mskHex: Hex) => MasterSecretKey;
 };
 
 /** One enrolment attempt; throws on any refusal or inconsistency (the meter machine retries with backoff). */
@@ -85,7 +87,7 @@ export async function enrol(options: EnrolOptions): Promise<Enrolment> {
   if (payload.marketId !== subjects.marketId) {
     throw new EnrolmentRejectedError("the sealed master key is for another market", { value: payload.marketId });
   }
-  const msk = decodeMsk(getBytes(payload.msk));
+  const msk = options.decodeMasterKey ? options.decodeMasterKey(payload.msk) : decodeMsk(getBytes(payload.msk));
   const levels = reply.market.priceLevels.count;
   if (reply.market.fhipe.dimension !== levels + 1) {
     throw new EnrolmentRejectedError("the market's FHIPE dimension is not its price levels + 1", {

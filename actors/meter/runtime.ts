@@ -2,12 +2,13 @@
 // (read-only), FHIPE and the meter's keys (PROTOCOL §4–§6, issue 4), traced with OpenTelemetry (issue 5).
 import { EventEmitter } from "node:events";
 import { ROOT_CONTEXT, type Tracer } from "@opentelemetry/api";
-import { Wallet, type JsonRpcProvider } from "ethers";
+import { Wallet, getBytes, type JsonRpcProvider } from "ethers";
 import { Actor, createActor, waitFor, type InspectionEvent } from "xstate";
 import type { Logger } from "pino";
 import { connectRpc } from "../chain/localChain.ts";
 import { initCurve } from "../crypto/curve.ts";
-import { precomputeTables } from "../crypto/fhipe.ts";
+import { decodeMsk } from "../crypto/binary.ts";
+import { precomputeTables, type MasterSecretKey } from "../crypto/fhipe.ts";
 import { ConfigError, GridveilError } from "../errors.ts";
 import { connectNats, type NatsClients } from "../nats/connect.ts";
 import type { Service } from "../nats/rpc.ts";
@@ -55,6 +56,11 @@ export type MeterRuntimeOptions = {
   requestTimeoutMs?: number;
   /** How long `stop()` lets running sessions finish before it cuts them off (default 30 s). */
   stopTimeoutMs?: number;
+  /**
+   * Decoded master keys by their sealed bytes, shared by the meters of one process (the demo): every meter of a
+   * market receives the same msk, and its fixed-base tables (a few MB, ~150 ms to build) need exist only once.
+   */
+  masterKeyCache?: Map<string, MasterSecretKey>;
   tracer: Tracer;
   logger: Logger;
   config: MachineConfig;
@@ -314,6 +320,16 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
     }
   };
 
+  // Decoding builds the fixed-base tables at once, so the first bid's encryption is as fast as the others.
+  const decodeMasterKey = (mskHex: string): MasterSecretKey => {
+    const cached = options.masterKeyCache?.get(mskHex);
+    if (cached) return cached;
+    const msk = decodeMsk(getBytes(mskHex));
+    precomputeTables(msk);
+    options.masterKeyCache?.set(mskHex, msk);
+    return msk;
+  };
+
   // ----- enrolment effect (PROTOCOL §5 Setup) -----
   const requestEnrolment = async (): Promise<{ market: MachineMarketDescription }> => {
     const attempt = inSpan(tracer, "meter.enrol", ROOT_CONTEXT, { [attr.market]: marketId }, async (span) => {
@@ -326,6 +342,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         meterKey,
         dsoAddress: options.dsoAddress,
         timeoutMs: requestTimeoutMs,
+        decodeMasterKey,
       });
       let provider: JsonRpcProvider | null = null;
       let clients: NatsClients | null = null;
@@ -363,7 +380,6 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         };
         // The key store and link exist before anything can arrive for this meter.
         secrets.setMasterKey(enrolment.msk);
-        precomputeTables(enrolment.msk);
         link = next;
         services = await subscribeInbox(clients.nc, s, enrolment.inboxId, inboxHandlers, {
           logger,

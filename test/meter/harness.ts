@@ -567,6 +567,8 @@ export async function createTestMarket(
   const dataDir = join(env.dir, marketId);
   const telemetry = startInProcessTelemetry({ service: "gridveil-meter", dataDir, attributes: { "gridveil.market.id": marketId } });
   const meters: MeterRuntime[] = [];
+  // Shared like the demo does: one decoded msk (and its fixed-base tables) for every meter of the market.
+  const masterKeyCache = new Map<string, MasterSecretKey>();
   const market: TestMarket = {
     subjects,
     handle,
@@ -601,6 +603,7 @@ export async function createTestMarket(
         logger: createLogger({ actor: "meter", market: marketId }),
         config,
         stopTimeoutMs: 1_500,
+        masterKeyCache,
         ...extra,
       });
       meters.push(runtime);
