@@ -38,7 +38,7 @@ import { cursorStore } from "./cursorStore.ts";
 import { askMarketDescription, checkChainId, findDeploymentBlock } from "./marketLookup.ts";
 import { createNoticePublisher, type PublishedNotice } from "./notices.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
-import { comparesIn } from "./compares.ts";
+import { createCompareCounter } from "./compares.ts";
 
 export type GatewayRuntimeOptions = {
   marketId: string;
@@ -190,6 +190,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     }
     const gasLimit = options.gasLimit ?? (await provider.getBlock("latest"))?.gasLimit ?? 30_000_000n;
     const writer: ChainWriter = createChainWriter({ market, wallet: connected, provider, gasLimit });
+    const compareCounter = createCompareCounter(provider, logger);
     const startBlock = options.startBlock ?? (await findDeploymentBlock(provider, contractAddress));
 
     // --- queues ---------------------------------------------------------------------------------------------
@@ -248,41 +249,49 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
         { attributes: { [GATEWAY_ATTRIBUTES.marketId]: marketId, [GATEWAY_ATTRIBUTES.txBids]: bids } },
         trace.setSpan(context.active(), parent),
       );
+      let mined: { tx: MinedTx; placed: number; rejected: number };
       try {
-        const mined = await send();
-        const compares = comparesIn(mined.tx.events);
-        span.setAttributes({
-          [GATEWAY_ATTRIBUTES.txHash]: mined.tx.txHash,
-          [GATEWAY_ATTRIBUTES.blockNumber]: mined.tx.blockNumber,
-          [GATEWAY_ATTRIBUTES.gasUsed]: Number(mined.tx.gasUsed),
-          [GATEWAY_ATTRIBUTES.placed]: mined.placed,
-          [GATEWAY_ATTRIBUTES.rejected]: mined.rejected,
-        });
-        if (compares !== undefined) {
-          span.setAttribute(GATEWAY_ATTRIBUTES.compares, compares);
-          own.compares += compares;
-        }
-        own.txs += 1;
-        own.gasUsed += mined.tx.gasUsed;
-        if (bids > 0) {
-          events.emit("batch", {
-            txHash: mined.tx.txHash,
-            blockNumber: mined.tx.blockNumber,
-            gasUsed: mined.tx.gasUsed,
-            bids,
-            placed: mined.placed,
-            rejected: mined.rejected,
-            compares,
-          });
-        }
-        return mined;
+        mined = await send();
       } catch (error) {
         span.setStatus({ code: SpanStatusCode.ERROR, message: errorNameOf(error) });
         span.setAttribute(GATEWAY_ATTRIBUTES.error, errorNameOf(error));
-        throw error;
-      } finally {
         span.end();
+        throw error;
       }
+      const minedAt = Date.now();
+      span.setAttributes({
+        [GATEWAY_ATTRIBUTES.txHash]: mined.tx.txHash,
+        [GATEWAY_ATTRIBUTES.blockNumber]: mined.tx.blockNumber,
+        [GATEWAY_ATTRIBUTES.gasUsed]: Number(mined.tx.gasUsed),
+        [GATEWAY_ATTRIBUTES.placed]: mined.placed,
+        [GATEWAY_ATTRIBUTES.rejected]: mined.rejected,
+      });
+      own.txs += 1;
+      own.gasUsed += mined.tx.gasUsed;
+      // The Compare count comes from a trace of the mined transaction: off the ack path, the span keeps its end time.
+      track(
+        compareCounter
+          .count(mined.tx.txHash)
+          .then((compares) => {
+            if (compares !== undefined) {
+              span.setAttribute(GATEWAY_ATTRIBUTES.compares, compares);
+              own.compares += compares;
+            }
+            if (bids > 0) {
+              events.emit("batch", {
+                txHash: mined.tx.txHash,
+                blockNumber: mined.tx.blockNumber,
+                gasUsed: mined.tx.gasUsed,
+                bids,
+                placed: mined.placed,
+                rejected: mined.rejected,
+                compares,
+              });
+            }
+          })
+          .finally(() => span.end(minedAt)),
+      );
+      return mined;
     };
 
     const submitBids = async ({ bids }: SubmitBidsInput): Promise<SubmitBidsOutput> => {
@@ -374,12 +383,14 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
 
     // --- actions (never throw) ------------------------------------------------------------------------------
     const settleCancels = (messageIds: readonly string[], disposition: GatewayAckParams["disposition"] | "naked"): void => {
+      const settledBidders = new Set<string>();
       for (const id of messageIds) {
         const pending = pendingCancels.get(id);
         if (pending === undefined) continue;
         pendingCancels.delete(id);
+        // Several requests for one bidder are merged by the machine into one relay: they share its outcome.
+        settledBidders.add(pending.bidder.toLowerCase());
         const outcome = cancelOutcomes.get(pending.bidder.toLowerCase());
-        cancelOutcomes.delete(pending.bidder.toLowerCase());
         if (disposition === "cancelRelayed" && outcome?.kind === "mined") {
           pending.resolve({ type: "bid.cancel.reply", bidder: pending.bidder as `0x${string}`, status: "cancelled", txHash: outcome.tx.txHash as `0x${string}` });
         } else if (disposition === "cancelRejected" && outcome?.kind === "reverted" && outcome.reason === "BidNotOpen") {
@@ -392,6 +403,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
           pending.reject(new RequestRejectedError("bad-message", "malformed cancel"));
         }
       }
+      for (const bidder of settledBidders) cancelOutcomes.delete(bidder);
     };
 
     const ackMessages = ({ messageIds, disposition }: GatewayAckParams): void => {

@@ -22,6 +22,7 @@ import {
 import { startInProcessTelemetry, spanFilePath } from "../../actors/telemetry/telemetry.ts";
 import type { SpanRecord } from "../../actors/telemetry/spanRecord.ts";
 import { ChainMismatchError } from "../../actors/gateway/marketLookup.ts";
+import { ReferenceOrderBook } from "../../actors/protocol/referenceOrderBook.ts";
 import type { BatchMinedEvent } from "../../actors/gateway/runtime.ts";
 import { createMarket, startEnvironment, until, type Environment, type Market } from "./fixture.ts";
 
@@ -71,7 +72,7 @@ describe("gateway runtime", () => {
     try {
       await until(async () => (await getBidCount(m.market)) === 7n, 30_000, "seven placements");
       expect(await getHeapSizes(m.market)).toEqual({ buys: 3, sells: 4 });
-      expect(batches).toHaveLength(1);
+      await until(() => batches.length === 1, 10_000, "the batch report");
       expect(batches[0]).toMatchObject({ bids: 7, placed: 7, rejected: 0 });
 
       const crossing = await m.makeBid({ side: 0, priceLevel: 3 });
@@ -94,9 +95,22 @@ describe("gateway runtime", () => {
       const tradeId = tradeIdOf({ buyId: match.event.buyId, sellId: match.event.sellId, txHash: match.event.txHash });
       expect(match.msgId).toBe(dedupIds.match(tradeId));
       expect(await getHeapSizes(m.market)).toEqual({ buys: 3, sells: 3 });
+      await until(() => batches.length === 2, 10_000, "the second batch report");
       const counters = gateway.counters();
       expect(counters).toMatchObject({ bidsPlaced: 8, duplicates: 0, rejected: 0, batches: 2, txs: 2 });
       expect(counters.gasUsed).toBeGreaterThan(0n);
+      // The Compare count from the call trace equals the reference book's order decisions plus the contract's
+      // right-ciphertext validations (a sell meeting no buys, a buy resting in an empty buy heap).
+      const reference = new ReferenceOrderBook();
+      let validations = 0;
+      for (const made of [...resting, crossing]) {
+        const buysBefore = reference.heap(0).length;
+        const result = reference.place({ side: made.side, priceLevel: made.priceLevel, notAfter: Number.MAX_SAFE_INTEGER }, 0);
+        if (made.side === 1 && buysBefore === 0) validations += 1;
+        if (made.side === 0 && result.ok && result.matchedWith === undefined && buysBefore === 0) validations += 1;
+      }
+      expect(batches.map((batch) => batch.compares)).toEqual([expect.any(Number), expect.any(Number)]);
+      expect(counters.compares).toBe(reference.compareCount + validations);
     } finally {
       await gateway.stop();
       await telemetry.shutdown();
@@ -120,7 +134,7 @@ describe("gateway runtime", () => {
     expect(batchSpans[0]!.events.some((event) => event.name === "machine.transition")).toBe(true);
     const txSpans = spans.filter((span) => span.name === "chain.tx");
     expect(txSpans[0]!.parentSpanId).toBe(batchSpans[0]!.spanId);
-    expect(txSpans[0]!.attributes).toMatchObject({ "gridveil.tx.bids": 7 });
+    expect(txSpans[0]!.attributes).toMatchObject({ "gridveil.tx.bids": 7, "gridveil.tx.compares": batches[0]!.compares });
     expect(typeof txSpans[0]!.attributes["gridveil.gas.used"]).toBe("number");
     const matchSpan = spans.find((span) => span.name === "gateway.match")!;
     expect(matchSpan.links).toHaveLength(2);
@@ -180,6 +194,7 @@ describe("gateway runtime", () => {
     try {
       await until(async () => (await m.marketEvents()).some((r) => r.event.type === "market.rejected"), 30_000, "the rejection notice");
       await until(() => consumerIdle(m), 10_000, "every delivery settled");
+      await until(() => batches.length === 1, 10_000, "the batch report");
       expect(batches).toEqual([expect.objectContaining({ bids: 3, placed: 2, rejected: 1 })]);
       expect(await getBidIdOf(m.market, first.submission.bidder)).toBeDefined();
       expect(await getBidIdOf(m.market, last.submission.bidder)).toBeDefined();
@@ -345,8 +360,8 @@ describe("gateway runtime", () => {
       await until(async () => (await getBidCount(m.market)) === 6n, 60_000, "six placements");
       await until(() => consumerIdle(m), 10_000, "every delivery acked");
       expect(gateway.counters()).toMatchObject({ bidsPlaced: 6, rejected: 0, duplicates: 0, batches: 1 });
+      await until(() => batches.reduce((sum, batch) => sum + batch.placed, 0) === 6 || undefined, 10_000, "the batch reports");
       expect(batches.length).toBeGreaterThan(1);
-      expect(batches.reduce((sum, batch) => sum + batch.placed, 0)).toBe(6);
     } finally {
       await gateway.stop();
       await m.cleanup();
