@@ -269,16 +269,14 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
       if (!secrets.owns(notice.bidder)) return;
       send({ type: "TRADE.DISPUTED", bidder: notice.bidder, matchId: notice.tradeId, reason: notice.reason });
     },
-    settled: (notice: Parameters<typeof settlementOf>[0]) => {
+    settled: async (notice: Parameters<typeof settlementOf>[0]) => {
       if (!secrets.owns(notice.bidder)) return;
       const side = traces.byBidder(notice.bidder)?.side ?? "buy";
       const known = trades.known(notice.tradeId, notice.bidder) ?? { side, quantityWh: 0, priceMicroPerKWh: 0, measuredWh: null };
-      void traces.step(
-        notice.bidder,
-        "meter.settled",
-        { [attr.trade]: notice.tradeId, [attr.postings]: notice.postings.length },
-        async () => send({ type: "SETTLEMENT.RECEIVED", bidder: notice.bidder, settlement: settlementOf(notice, known) }),
-      );
+      const settlement = settlementOf(notice, known);
+      // The span ends before the event: the session (and its meter.bid span) ends on it.
+      await traces.step(notice.bidder, "meter.settled", { [attr.trade]: notice.tradeId, [attr.postings]: notice.postings.length }, async () => undefined);
+      send({ type: "SETTLEMENT.RECEIVED", bidder: notice.bidder, settlement });
     },
   };
 
