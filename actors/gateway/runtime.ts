@@ -473,7 +473,11 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
         submitBids,
         submitCancel,
         loadCursor: async () => {
-          const loaded = await store.load();
+          const loaded = await store.load().catch((error: unknown) => {
+            // The machine retries with backoff; the operator must see why the notices stopped.
+            logger.error({ err: describeError(error), file: store.path }, "cannot load the chain cursor");
+            throw error;
+          });
           if (loaded.foreign !== null) {
             logger.warn({ file: store.path, savedFor: loaded.foreign }, "ignoring a cursor saved for another market; following from the start block");
           }

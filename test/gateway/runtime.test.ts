@@ -390,4 +390,31 @@ describe("gateway runtime", () => {
       await m.cleanup();
     }
   });
+
+  it("announces a bid the contract dropped as expired, with its side and ticket expiry", async () => {
+    const m = await createMarket(env, "expiry");
+    const gateway = await m.startGateway(await m.dataDir());
+    try {
+      const shortLived = await m.makeBid({ side: 1, priceLevel: 1, lifetimeSeconds: 60 });
+      await m.publish(shortLived.submission);
+      await until(async () => (await getBidCount(m.market)) === 1n, 30_000, "the sell");
+      await env.provider.send("evm_increaseTime", [120]);
+      await env.provider.send("evm_mine", []);
+      // A crossing buy meets the expired root: the contract drops it (BidExpired) and the buy rests.
+      const buy = await m.makeBid({ side: 0, priceLevel: 3 });
+      await m.publish(buy.submission);
+      const expired = await until(
+        async () => (await m.marketEvents()).find((r) => r.event.type === "market.expired"),
+        30_000,
+        "the expiry notice",
+      );
+      expect(expired.event).toMatchObject({ bidder: shortLived.submission.bidder, side: 1, notAfter: shortLived.submission.ticket.notAfter });
+      expect(expired.msgId).toBe(dedupIds.marketEvent("expired", shortLived.submission.bidder));
+      expect((await m.marketEvents()).filter((r) => r.event.type === "market.matched")).toEqual([]);
+      expect(await getHeapSizes(m.market)).toEqual({ buys: 1, sells: 0 });
+    } finally {
+      await gateway.stop();
+      await m.cleanup();
+    }
+  });
 });
