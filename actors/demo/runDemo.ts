@@ -55,6 +55,7 @@ export type DemoBill = { meterId: string; name: string; kind: string; period: st
 
 export type DemoSummary = {
   marketId: string;
+  contractAddress: string;
   meters: number;
   rounds: number;
   levels: number;
@@ -343,6 +344,7 @@ function summarise(
   const counters = gateway.counters();
   return {
     marketId,
+    contractAddress: dso.market.contractAddress,
     meters: options.meters,
     rounds: options.rounds,
     levels: options.levels,
