@@ -62,6 +62,13 @@ function spawnGateway(m: Market, dataDir: string): GatewayProcess {
   return { child, lines, exited };
 }
 
+/** Fails fast (with its stderr) when the gateway process died on its own instead of working. */
+function alive(gateway: GatewayProcess): void {
+  if (gateway.child.exitCode !== null || gateway.child.signalCode !== null) {
+    throw new Error(`the gateway exited (${gateway.child.exitCode ?? gateway.child.signalCode}):\n${gateway.lines.join("\n")}`);
+  }
+}
+
 function logged(process: GatewayProcess, message: string): Record<string, unknown> | undefined {
   for (const line of process.lines) {
     try {
@@ -128,7 +135,7 @@ describe("gateway faults", () => {
         await m.publish(made.submission);
         await sleep(25);
       }
-      await until(async () => (await getBidCount(m.market)) >= 8n, 60_000, "the first placements");
+      await until(async () => (alive(first), (await getBidCount(m.market)) >= 8n), 60_000, "the first placements");
       first.child.kill("SIGKILL");
       expect(await first.exited).toBeNull();
       const atKill = await getBidCount(m.market);
@@ -141,7 +148,7 @@ describe("gateway faults", () => {
 
     const second = spawnGateway(m, dataDir);
     try {
-      await until(async () => (await getBidCount(m.market)) === 40n, 90_000, "all 40 placements");
+      await until(async () => (alive(second), (await getBidCount(m.market)) === 40n), 90_000, "all 40 placements");
       await until(() => consumerIdle(m), 30_000, "every delivery acked");
       await until(async () => (await m.marketEvents()).filter((r) => r.event.type === "market.placed").length >= 40, 30_000, "40 placed notices");
       await sleep(500); // any late duplicate notice would land now
@@ -160,12 +167,12 @@ describe("gateway faults", () => {
     const bids = await makeBids(m, 24);
     const first = spawnGateway(m, dataDir);
     try {
-      await until(() => logged(first, "gateway running"), 60_000, "the gateway to start");
+      await until(() => (alive(first), logged(first, "gateway running")), 60_000, "the gateway to start");
       for (const made of bids.slice(0, 16)) {
         await m.publish(made.submission);
         await sleep(20);
       }
-      await until(async () => (await getBidCount(m.market)) >= 4n, 60_000, "the first placements");
+      await until(async () => (alive(first), (await getBidCount(m.market)) >= 4n), 60_000, "the first placements");
       first.child.kill("SIGTERM");
       expect(await first.exited).toBe(0);
       const stopped = logged(first, "gateway stopped");
