@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { keccak256, toUtf8Bytes, Wallet } from "ethers";
 import { parseMachineConfig, type MachineConfigInput } from "../../machines/config.ts";
+import type { MasterSecretKey } from "../crypto/fhipe.ts";
 import { startLocalChain, type LocalChain } from "../chain/localChain.ts";
 import { startDsoRuntime, type DsoRuntime } from "../dso/runtime.ts";
 import { GridveilError } from "../errors.ts";
@@ -188,6 +189,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
     progress.phase = "enrolling";
     report();
+    // Meters in one process share the decoded master key and its fixed-base tables.
+    const masterKeyCache = new Map<string, MasterSecretKey>();
     for (const [index, profile] of profiles.entries()) {
       const meter = await startMeterRuntime({
         marketId,
@@ -197,6 +200,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         meterPrivateKey: demoMeterKey(options.seed, index),
         name: profile.name,
         faults: options.meterFaults?.[profile.meterId],
+        masterKeyCache,
         tracer: telemetry("gridveil-meter", { ...attributes, "gridveil.meter.id": profile.meterId }),
         logger: createLogger({ actor: `meter:${profile.meterId}`, market: marketId }, "warn"),
         config,
