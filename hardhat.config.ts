@@ -10,8 +10,11 @@ const config: HardhatUserConfig = {
   // The in-process chain models our private market chain: a 30 M gas block (the paper's target) and Prague rules.
   // Osaka's per-transaction cap (EIP-7825, 2^24 gas) is deliberately not used: a match at 50 levels in a book of
   // 100 bids needs ~17 M gas (see docs/contract.md and `gridveil bench gas`).
+  // The base fee starts at 0, as on a private chain: EIP-1559 raises it ~10 % per block more than half full, and the
+  // gateway's batches fill blocks; from the default 1 gwei about 100 full blocks drain a funded development account,
+  // from 0 (+1 wei, then ~10 % per block) it stays negligible for a few hundred.
   networks: {
-    default: { type: "edr-simulated", hardfork: "prague", blockGasLimit: 30_000_000 },
+    default: { type: "edr-simulated", hardfork: "prague", blockGasLimit: 30_000_000, initialBaseFeePerGas: 0 },
   },
   solidity: {
     version: solcVersion,
