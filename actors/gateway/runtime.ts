@@ -9,6 +9,7 @@ import { createActor, type Actor } from "xstate";
 import { MarketRevertError, attachMarket, getBidIdOf, type MarketHandle } from "../../contracts/client/index.ts";
 import type { MachineConfig } from "../../machines/config.ts";
 import {
+  isReusedBidder,
   provideGateway,
   type GatewayAckParams,
   type GatewayMachine,
@@ -322,7 +323,8 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
                   placed += 1;
                   results.push({ bidder, status: "placed" });
                 } else {
-                  rejectionDetails.set(bidder.toLowerCase(), result.detail);
+                  // Kept for the rejection notice; a reused bidder is a duplicate and gets none.
+                  if (!isReusedBidder(result.errorName)) rejectionDetails.set(bidder.toLowerCase(), result.detail);
                   results.push({ bidder, status: "rejected", reason: result.errorName });
                 }
               });
