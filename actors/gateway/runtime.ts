@@ -295,6 +295,9 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       return mined;
     };
 
+    // Largest chunk that fitted the gas limit lately: after a `BatchEntryOutOfGas` split, later batches start at that
+    // size instead of paying for another reverted transaction.
+    let chunkCap = Number.MAX_SAFE_INTEGER;
     const submitBids = async ({ bids }: SubmitBidsInput): Promise<SubmitBidsOutput> => {
       const links: Link[] = bids.flatMap((bid) => {
         const spanContext = intake.spanContextOf(bid.bidder);
@@ -310,7 +313,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       let lastTxHash = "";
       try {
         let queue: MachineBid[] = [...bids];
-        let chunkSize = queue.length;
+        let chunkSize = Math.min(queue.length, chunkCap);
         while (queue.length > 0) {
           const chunk = queue.slice(0, chunkSize);
           try {
@@ -338,6 +341,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
               logger.warn({ bids: chunk.length, fits: index }, "batch out of gas; splitting it");
               if (index > 0 && index < chunk.length) {
                 chunkSize = index;
+                chunkCap = index;
                 continue;
               }
               // Not even the first entry fits a transaction: it can never be placed with this gas limit.
@@ -348,7 +352,9 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
             throw error;
           }
           queue = queue.slice(chunk.length);
-          chunkSize = queue.length;
+          // A full chunk went through: allow one more next time (the book, hence the gas per bid, changes).
+          if (chunk.length === chunkCap) chunkCap += 1;
+          chunkSize = Math.min(queue.length, chunkCap);
         }
         const placed = results.filter((r) => r.status === "placed").length;
         batchSpan.setAttributes({
