@@ -11,11 +11,15 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
 import { devAccountKeys } from "../actors/chain/localChain.ts";
+import { buildProfiles } from "../actors/meter/profiles.ts";
 import { SUBJECT_ROOT, marketSubjects, natsPermissions, type SubjectPermissions } from "../actors/protocol/subjects.ts";
 
 export const DEV_SEED = "gridveil-development-only";
 export const DEFAULT_MARKET = "m1";
 export const DEFAULT_METER_SLOTS = 16;
+/** The demo plans: bids over this many rounds at the DSO's default price levels (machines/config.ts). */
+export const PLAN_ROUNDS = 4;
+export const PLAN_LEVELS = 10;
 
 /** One NATS user of the generated configuration (nats-server `authorization.users[]`). */
 export type NatsUser = {
@@ -37,7 +41,11 @@ export type MeterCredentials = {
   inboxId: string;
   natsUser: string;
   natsPassword: string;
+  /** The meter's planned bids (`gridveil meter --plan`), relative to the provisioning directory. */
+  plan: string;
 };
+
+export type PlannedBidFile = { planId: string; side: "buy" | "sell"; priceLevel: number; quantityWh: number }[];
 
 export type RegistryEntry = { meterId: string; address: string; name: string; inboxId: string };
 
@@ -46,8 +54,10 @@ export type Provisioning = {
   users: NatsUser[];
   meters: MeterCredentials[];
   registry: RegistryEntry[];
+  /** Plan file (relative to the provisioning directory) → planned bids. */
+  plans: Map<string, PlannedBidFile>;
   /** Per-role environment files for compose (`env_file:`): NATS credentials and keys. */
-  envFiles: Record<"dso" | "gateway" | "watch", Record<string, string>>;
+  envFiles: Record<"dso" | "gateway" | "watch" | "health", Record<string, string>>;
 };
 
 /** Deterministic secret material from the seed: `label` names what it is for, so no two uses share a value. */
@@ -75,12 +85,20 @@ export function provision(options: { market?: string; meters?: number; seed?: st
   marketSubjects(market); // validates the market id
   if (!Number.isInteger(slots) || slots < 1 || slots > 999) throw new RangeError(`meters must be 1–999, got ${slots}`);
 
+  // Prosumer profiles (PV households, consumers, prosumers) as in `gridveil demo`, one per slot.
+  const profiles = buildProfiles({ meters: slots, rounds: PLAN_ROUNDS, levels: PLAN_LEVELS, seed: 1 });
+  const plans = new Map<string, PlannedBidFile>();
   const meters: MeterCredentials[] = Array.from({ length: slots }, (_, index) => {
     const slot = index + 1;
     const number = String(slot).padStart(2, "0");
     const wallet = new Wallet(derive(seed, `meter-key/${slot}`));
     // 16 hex: unlinkable to the permanent id for anyone without this file (the DSO and the operator of NATS).
     const inboxId = derive(seed, `meter-inbox/${slot}`).slice(2, 18);
+    const plan = `plans/meter-${number}.json`;
+    plans.set(
+      plan,
+      (profiles[index]?.bids ?? []).map(({ planId, side, priceLevel, quantityWh }) => ({ planId, side, priceLevel, quantityWh })),
+    );
     return {
       slot,
       meterId: `meter-${number}`,
@@ -90,6 +108,7 @@ export function provision(options: { market?: string; meters?: number; seed?: st
       inboxId,
       natsUser: inboxId,
       natsPassword: password(seed, inboxId),
+      plan,
     };
   });
   const watch = watchPermissions(market);
@@ -115,10 +134,13 @@ export function provision(options: { market?: string; meters?: number; seed?: st
     users,
     meters,
     registry: meters.map(({ meterId, address, name, inboxId }) => ({ meterId, address, name, inboxId })),
+    plans,
     envFiles: {
       dso: { ...credentials("dso"), GRIDVEIL_DSO_KEY: dsoKey as string },
       gateway: { ...credentials("gateway"), GRIDVEIL_GATEWAY_KEY: gatewayKey as string },
       watch: credentials("watch"),
+      // Health checks that read state snapshots connect as the observer, whatever role their container runs.
+      health: { GRIDVEIL_HEALTH_NATS_USER: "watch", GRIDVEIL_HEALTH_NATS_PASSWORD: credentials("watch").NATS_PASSWORD as string },
     },
   };
 }
@@ -152,6 +174,7 @@ export function renderProvisioningFiles(provisioning: Provisioning): Map<string,
   files.set("nats/nats.conf", renderNatsConf(provisioning));
   files.set("provision/registry.json", `${JSON.stringify(provisioning.registry, null, 2)}\n`);
   files.set("provision/meters.json", `${JSON.stringify(provisioning.meters, null, 2)}\n`);
+  for (const [plan, bids] of provisioning.plans) files.set(`provision/${plan}`, `${JSON.stringify(bids, null, 2)}\n`);
   for (const [role, values] of Object.entries(provisioning.envFiles)) files.set(`provision/${role}.env`, renderEnv(values, role));
   return files;
 }

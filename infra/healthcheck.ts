@@ -1,0 +1,76 @@
+// Container health checks (compose `healthcheck:`), exit 0 when healthy:
+//   chain            — the JSON-RPC node answers eth_chainId (CHAIN_RPC_URL, default http://127.0.0.1:8545)
+//   dso              — the DSO answers the public market-description request (it is serving)
+//   snapshot <party> — <party> (dso|gateway) published a live state snapshot within the wait (needs an observer:
+//                      GRIDVEIL_HEALTH_NATS_USER/PASSWORD, e.g. the `watch` user)
+// NATS_URL, GRIDVEIL_MARKET, NATS_USER/NATS_PASSWORD as for the actors.
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { request } from "../actors/nats/rpc.ts";
+import { tryDecode } from "../actors/nats/codec.ts";
+import { marketInfoReplySchema, marketInfoRequestSchema, stateSnapshotSchema } from "../actors/protocol/schemas.ts";
+import { marketSubjects } from "../actors/protocol/subjects.ts";
+
+const TIMEOUT_MS = Number(process.env.GRIDVEIL_HEALTH_TIMEOUT_MS ?? 3_000);
+
+async function natsAs(user: string | undefined, pass: string | undefined): Promise<NatsConnection> {
+  return connect({ servers: process.env.NATS_URL ?? "nats://127.0.0.1:4222", timeout: TIMEOUT_MS, ...(user ? { user, pass } : {}) });
+}
+
+async function chainHealthy(): Promise<string> {
+  const response = await fetch(process.env.CHAIN_RPC_URL ?? "http://127.0.0.1:8545", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
+  const body = (await response.json()) as { result?: string };
+  if (!body.result) throw new Error("no chain id");
+  return `chain ${Number(body.result)}`;
+}
+
+async function dsoHealthy(market: string): Promise<string> {
+  const nc = await natsAs(process.env.NATS_USER, process.env.NATS_PASSWORD);
+  try {
+    const reply = await request(nc, marketSubjects(market).dso.market, marketInfoRequestSchema, { type: "market.info.request" }, marketInfoReplySchema, {
+      timeoutMs: TIMEOUT_MS,
+    });
+    return `market ${reply.market.marketId} at ${reply.market.contractAddress}`;
+  } finally {
+    await nc.close();
+  }
+}
+
+async function snapshotHealthy(market: string, party: "dso" | "gateway"): Promise<string> {
+  const nc = await natsAs(process.env.GRIDVEIL_HEALTH_NATS_USER ?? process.env.NATS_USER, process.env.GRIDVEIL_HEALTH_NATS_PASSWORD ?? process.env.NATS_PASSWORD);
+  try {
+    const subject = marketSubjects(market)[party].state;
+    const sub = nc.subscribe(subject, { timeout: TIMEOUT_MS });
+    for await (const msg of sub) {
+      const decoded = tryDecode(stateSnapshotSchema, msg);
+      if (decoded.ok && decoded.value.summary.status === "active") return `${party} ${JSON.stringify(decoded.value.state)}`;
+    }
+    throw new Error(`no live ${party} snapshot`);
+  } finally {
+    await nc.close();
+  }
+}
+
+const [check, party] = process.argv.slice(2);
+const market = process.env.GRIDVEIL_MARKET ?? "m1";
+try {
+  const detail =
+    check === "chain"
+      ? await chainHealthy()
+      : check === "dso"
+        ? await dsoHealthy(market)
+        : check === "snapshot" && (party === "dso" || party === "gateway")
+          ? await snapshotHealthy(market, party)
+          : (() => {
+              throw new Error("usage: healthcheck.ts chain | dso | snapshot dso|gateway");
+            })();
+  process.stdout.write(`healthy: ${detail}\n`);
+  process.exit(0);
+} catch (error) {
+  process.stdout.write(`unhealthy: ${(error as Error).message}\n`);
+  process.exit(1);
+}
