@@ -2,11 +2,13 @@
 import type { Command } from "commander";
 import { registerBenchFhipe } from "./benchFhipe.ts";
 import { registerBenchGas } from "./benchGas.ts";
+import { registerBenchThroughput } from "./benchThroughput.ts";
 
 export function registerBenchCommands(program: Command): Command {
   const bench = program.command("bench").description("measure crypto, gas and throughput (tables, or --json)");
   // Each benchmark registers itself here, one line each:
   registerBenchFhipe(bench);
   registerBenchGas(bench);
+  registerBenchThroughput(bench);
   return bench;
 }

@@ -1,0 +1,146 @@
+// `gridveil bench throughput`: parses flags, shows progress on stderr, prints bids/s, kbit/s and the on-chain share
+// per price-level count beside the paper's figures (or one JSON object).
+import { InvalidArgumentError, type Command } from "commander";
+import cliProgress from "cli-progress";
+import {
+  defaultBatchSize,
+  PLAINTEXT_BATCH_SIZE,
+  runThroughputBench,
+  THROUGHPUT_MODES,
+  type ThroughputMode,
+  type ThroughputProgress,
+  type ThroughputRow,
+} from "../../../bench/throughput.ts";
+import { intList, positiveInt } from "../options.ts";
+import { renderTable, type Column } from "../table.ts";
+
+type ThroughputFlags = {
+  levels: number[];
+  bids: number;
+  meters: number;
+  seed: number;
+  batch?: number;
+  pollInterval?: number;
+  modes: ThroughputMode[];
+  json?: boolean;
+};
+
+const DEFAULT_LEVELS = [10, 50];
+/** d = n + 1 ≤ 127 (one ciphertext per contract's code, EIP-170); the plaintext market takes up to 256 levels. */
+const MAX_LEVELS = 126;
+const DEFAULT_BIDS = 500;
+const MAX_BIDS = 100_000;
+const DEFAULT_METERS = 4;
+const MAX_METERS = 1_000;
+const MAX_BATCH = 1_000;
+const MAX_POLL_INTERVAL_MS = 10_000;
+
+function modeList(raw: string): ThroughputMode[] {
+  const modes = raw.split(",").map((part) => part.trim()).filter((part) => part.length > 0);
+  const unknown = modes.filter((mode) => !(THROUGHPUT_MODES as readonly string[]).includes(mode));
+  if (modes.length === 0 || unknown.length > 0) {
+    throw new InvalidArgumentError(`--modes takes a comma-separated subset of ${THROUGHPUT_MODES.join(",")}, got "${raw}"`);
+  }
+  return THROUGHPUT_MODES.filter((mode) => modes.includes(mode));
+}
+
+export function registerBenchThroughput(bench: Command): Command {
+  return bench
+    .command("throughput")
+    .description("bids/s and kbit/s of bidding + matching with the real actors over NATS on the local chain (the paper's Table 2)")
+    .option("--levels <list>", "price level counts n, comma-separated", intList("--levels", 2, MAX_LEVELS), DEFAULT_LEVELS)
+    .option("--bids <count>", "bids per setup and level", positiveInt("--bids", 1, MAX_BIDS), DEFAULT_BIDS)
+    .option("--meters <count>", "enrolled meters whose tickets the pre-generated bids carry", positiveInt("--meters", 1, MAX_METERS), DEFAULT_METERS)
+    .option("--seed <n>", "seed of the random prices and sides", positiveInt("--seed", 0), 1)
+    .option("--batch <size>", "gateway batch size for encrypted bids (default: what fits a block if all match)", positiveInt("--batch", 1, MAX_BATCH))
+    .option("--poll-interval <ms>", "the gateway's chain-follower poll interval", positiveInt("--poll-interval", 1, MAX_POLL_INTERVAL_MS))
+    .option("--modes <list>", `setups to run: ${THROUGHPUT_MODES.join(",")}`, modeList, [...THROUGHPUT_MODES])
+    .option("--json", "print one JSON object instead of the table")
+    .action(async (flags: ThroughputFlags) => {
+      const progress = startProgress();
+      let rows: ThroughputRow[];
+      try {
+        rows = await runThroughputBench({
+          levels: flags.levels,
+          bids: flags.bids,
+          meters: flags.meters,
+          seed: flags.seed,
+          modes: flags.modes,
+          ...(flags.batch === undefined ? {} : { batchSize: flags.batch }),
+          ...(flags.pollInterval === undefined ? {} : { pollIntervalMs: flags.pollInterval }),
+          onProgress: progress.update,
+        });
+      } finally {
+        progress.stop();
+      }
+      process.stdout.write(flags.json ? `${JSON.stringify({ throughput: rows })}\n` : `${renderThroughputTable(rows, flags)}\n`);
+    });
+}
+
+export function renderThroughputTable(rows: readonly ThroughputRow[], flags: Pick<ThroughputFlags, "bids" | "meters" | "batch">): string {
+  const rate = (value: number | null) => (value === null ? "—" : value);
+  const share = (value: number | null) => (value === null ? "—" : `${Math.round(value * 100)} %`);
+  const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? "—" : `${(a / b).toFixed(2)}×`);
+  const columns: Column<ThroughputRow>[] = [
+    { header: "n", value: (row) => row.levels },
+    { header: "1 meter bids/s", value: (row) => rate(row.singleMeterBidsPerS) },
+    { header: "kbit/s", value: (row) => rate(row.singleMeterKbitPerS) },
+    { header: "on chain", value: (row) => share(row.singleMeterOnChainShare) },
+    { header: "pre-gen bids/s", value: (row) => rate(row.pregeneratedBidsPerS) },
+    { header: "kbit/s", value: (row) => rate(row.pregeneratedKbitPerS) },
+    { header: "on chain", value: (row) => share(row.pregeneratedOnChainShare) },
+    { header: "plaintext bids/s", value: (row) => rate(row.plaintextBidsPerS) },
+    { header: "kbit/s", value: (row) => rate(row.plaintextKbitPerS) },
+    { header: "on chain", value: (row) => share(row.plaintextOnChainShare) },
+    { header: "pre-gen/1 meter", value: (row) => ratio(row.pregeneratedBidsPerS, row.singleMeterBidsPerS) },
+    { header: "plaintext/pre-gen", value: (row) => ratio(row.plaintextBidsPerS, row.pregeneratedBidsPerS) },
+    { header: "paper 1 meter", value: (row) => rate(row.paperSingleMeterBidsPerS) },
+    { header: "paper pre-gen", value: (row) => rate(row.paperPregeneratedBidsPerS) },
+  ];
+  const batches = rows
+    .map((row) => `n=${row.levels}: ${flags.batch ?? defaultBatchSize(row.levels)}`)
+    .join(", ");
+  const notes = [
+    `${flags.bids} bids per setup, random levels and sides; 1 meter = each bid waits for its market.placed notice before the next;`,
+    `  pre-gen = bids from ${flags.meters} enrolled meters ticketed, encrypted and signed in advance, then published at once;`,
+    "  plaintext = the same feed on the bench-only PlaintextMarket (clear levels, same heaps, tickets and signatures)",
+    "bids/s = bids ÷ (first submission → last market.placed); kbit/s = bid submission payload bytes on the bids subject",
+    "on chain = Σ chain.tx spans (the gateway's send → receipt) ÷ wall time",
+    `gateway: batchMaxDelayMs 0, batchMaxSize ${batches} (plaintext ${PLAINTEXT_BATCH_SIZE}); paper = PROTOCOL §7 (n = 10 and 50 only)`,
+  ];
+  return [renderTable(rows, columns), "", ...notes].join("\n");
+}
+
+type Progress = { update: (progress: ThroughputProgress) => void; stop: () => void };
+
+/** A bar on a terminal; elsewhere (CI logs, redirected stderr) one line per phase change. */
+function startProgress(): Progress {
+  if (!process.stderr.isTTY) {
+    let lastPhase = "";
+    return {
+      update: ({ phase, completed, total }) => {
+        if (phase === lastPhase) return;
+        lastPhase = phase;
+        process.stderr.write(`bench throughput: ${phase} (${Math.floor((100 * completed) / total)}%)\n`);
+      },
+      stop: () => undefined,
+    };
+  }
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: "bench throughput [{bar}] {percentage}% | {phase} | ETA {eta_formatted}", hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update: ({ completed, total, phase }) => {
+      if (!started) {
+        bar.start(total, 0, { phase });
+        started = true;
+      }
+      bar.update(completed, { phase });
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}

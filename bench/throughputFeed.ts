@@ -1,0 +1,176 @@
+// The throughput bench's pre-generated bids (PROTOCOL §5 bidding, the paper's second setup): enrolled meters get
+// DSO tickets, encrypt and sign in advance (or, for the plaintext market, sign clear levels); then every submission
+// is published on the bids stream as fast as JetStream takes it.
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { getAddress, hexlify, randomBytes, Wallet } from "ethers";
+import { encryptBid } from "../actors/crypto/bidCiphertext.ts";
+import { precomputeTables, randomScalar } from "../actors/crypto/fhipe.ts";
+import { enrol } from "../actors/meter/enrolment.ts";
+import { encode } from "../actors/nats/codec.ts";
+import { connectNats } from "../actors/nats/connect.ts";
+import { dedupIds } from "../actors/nats/jetstream.ts";
+import { request } from "../actors/nats/rpc.ts";
+import {
+  bidSubmissionSchema,
+  ticketReplySchema,
+  ticketRequestSchema,
+  type BidSubmission,
+  type TicketRequest,
+} from "../actors/protocol/schemas.ts";
+import { marketSubjects } from "../actors/protocol/subjects.ts";
+import { signMessageFields } from "../actors/secure/signed.ts";
+import { buildPlaintextBid } from "../contracts/client/bench/plaintextMarket.ts";
+import { buildBid, marketDomain, signTicket, type Hex, type MarketDomain, type SignedBid } from "../contracts/client/index.ts";
+import type { BenchMeter } from "./throughputMarket.ts";
+
+/** One bid of the bench's plan. */
+export type BenchBid = { side: 0 | 1; priceLevel: number; quantityWh: number };
+
+/** A submission ready to publish: its encoded bytes and its dedup id. */
+export type PreparedBid = { bidder: string; bytes: Uint8Array };
+
+/** Lifetime of every bench ticket: far beyond any run, so that no bid expires on the book. */
+export const BENCH_TICKET_LIFETIME_SECONDS = 3_600;
+/** Ticket requests in flight while pre-generating. */
+const TICKET_CONCURRENCY = 16;
+
+function oneTimeKey(): Wallet {
+  return new Wallet(hexlify(randomBytes(32)));
+}
+
+function prepared(bid: SignedBid): PreparedBid {
+  const submission: BidSubmission = {
+    type: "bid.submit",
+    bidder: bid.bidder,
+    side: bid.side,
+    // Decimal EVM words, as meters send them (actors/meter/wire.ts submissionOf).
+    ciphertext: { left: bid.left.map(String), right: bid.right.map(String) },
+    commitment: bid.commitment,
+    ticket: { notAfter: Number(bid.notAfter), signature: bid.ticketSignature },
+    bidSignature: bid.bidderSignature,
+    submittedAt: Date.now(),
+  };
+  return { bidder: bid.bidder, bytes: encode(bidSubmissionSchema, submission) };
+}
+
+/** Runs `work` over `items` with at most `limit` at once, in order of start. */
+async function inParallel<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}
+
+export type PregenerateEncryptedOptions = {
+  natsUrl: string;
+  marketId: string;
+  levels: number;
+  /** Provisioned meters; bid i comes from meter i mod M. */
+  meters: readonly BenchMeter[];
+  bids: readonly BenchBid[];
+  onBid?: () => void;
+};
+
+/** Enrols the meters, then for every bid: one-time key, DSO ticket over NATS, FHIPE encryption, EIP-712 signature. */
+export async function pregenerateEncrypted(options: PregenerateEncryptedOptions): Promise<PreparedBid[]> {
+  const subjects = marketSubjects(options.marketId);
+  const clients = await connectNats({ url: options.natsUrl, name: "gridveil-bench-feed" });
+  try {
+    const enrolments = [];
+    for (const meter of options.meters) {
+      enrolments.push(await enrol({ nc: clients.nc, subjects, meterId: meter.meterId, name: meter.name, meterKey: new Wallet(meter.key) }));
+    }
+    const first = enrolments[0];
+    if (first === undefined) return [];
+    // Every meter of a market holds the same msk: one set of fixed-base tables serves them all.
+    const msk = first.msk;
+    precomputeTables(msk);
+    const domain = marketDomain(BigInt(first.market.chainId), first.market.contractAddress);
+    return await inParallel(options.bids, TICKET_CONCURRENCY, async (bid, index) => {
+      const meterIndex = index % options.meters.length;
+      const meter = options.meters[meterIndex]!;
+      const key = oneTimeKey();
+      const ticket = await requestTicket(clients.nc, subjects.dso.ticket, meter, key.address, bid.side);
+      const randomizers = { alpha: randomScalar(), beta: randomScalar() };
+      const ciphertext = encryptBid(msk, options.levels, bid.priceLevel, randomizers);
+      const built = await buildBid({
+        msk,
+        levels: options.levels,
+        side: bid.side,
+        priceLevel: bid.priceLevel,
+        quantityWh: bid.quantityWh,
+        oneTimeKey: key,
+        ticket: { bidder: key.address as Hex, notAfter: BigInt(ticket.notAfter), signature: ticket.signature as Hex },
+        domain,
+        randomizers,
+        ciphertext,
+      });
+      options.onBid?.();
+      return prepared(built.bid);
+    });
+  } finally {
+    await clients.nc.close().catch(() => undefined);
+  }
+}
+
+async function requestTicket(
+  nc: NatsConnection,
+  subject: string,
+  meter: BenchMeter,
+  bidder: string,
+  side: 0 | 1,
+): Promise<{ notAfter: number; signature: string }> {
+  const notAfter = Math.floor(Date.now() / 1000) + BENCH_TICKET_LIFETIME_SECONDS;
+  const signed = signMessageFields<TicketRequest>(
+    { type: "ticket.request", meterId: meter.meterId, bidder: getAddress(bidder) as Hex, side, notAfter },
+    new Wallet(meter.key),
+    subject,
+  );
+  const reply = await request(nc, subject, ticketRequestSchema, signed, ticketReplySchema, { timeoutMs: 10_000 });
+  return reply.ticket;
+}
+
+export type PregeneratePlaintextOptions = {
+  /** The DSO's ticket key (the plaintext market's ticket signer). */
+  dsoKey: Wallet;
+  domain: MarketDomain;
+  bids: readonly BenchBid[];
+  onBid?: () => void;
+};
+
+/** Clear-level bids with the same tickets and signatures as encrypted ones (the bench signs the tickets itself). */
+export async function pregeneratePlaintext(options: PregeneratePlaintextOptions): Promise<PreparedBid[]> {
+  const notAfter = BigInt(Math.floor(Date.now() / 1000) + BENCH_TICKET_LIFETIME_SECONDS);
+  const out: PreparedBid[] = [];
+  for (const bid of options.bids) {
+    const key = oneTimeKey();
+    const ticket = await signTicket(options.dsoKey, options.domain, key.address, notAfter);
+    out.push(prepared(await buildPlaintextBid({ ...bid, oneTimeKey: key, ticket, domain: options.domain })));
+    options.onBid?.();
+  }
+  return out;
+}
+
+export type FeedResult = { startedAt: number; publishedAt: number };
+
+/**
+ * Publishes every prepared submission on the market's bids subject with `Nats-Msg-Id` = bidder, keeping at most
+ * `window` publishes waiting for their JetStream ack (the bids stream is the gateway's queue: it never waits for
+ * the chain). `startedAt`/`publishedAt` are performance.now() before the first publish and after the last ack.
+ */
+export async function feedBids(js: JetStreamClient, marketId: string, bids: readonly PreparedBid[], window: number): Promise<FeedResult> {
+  const subject = marketSubjects(marketId).gateway.submit;
+  const startedAt = performance.now();
+  await inParallel(bids, window, async (bid) => {
+    const ack = await js.publish(subject, bid.bytes, { msgID: dedupIds.bid(bid.bidder), timeout: 30_000 });
+    return ack.seq;
+  });
+  return { startedAt, publishedAt: performance.now() };
+}
