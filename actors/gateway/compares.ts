@@ -25,8 +25,8 @@ export type CompareCounter = {
   count(txHash: string): Promise<number | undefined>;
 };
 
-export function createCompareCounter(provider: JsonRpcProvider, logger: Logger): CompareCounter {
-  let supported = true;
+export function createCompareCounter(provider: JsonRpcProvider, logger: Logger, enabled = true): CompareCounter {
+  let supported = enabled;
   return {
     async count(txHash) {
       if (!supported) return undefined;

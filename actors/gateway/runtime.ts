@@ -67,6 +67,11 @@ export type GatewayRuntimeOptions = {
   gasLimit?: bigint | undefined;
   /** How long `stop()` waits for the machine to submit, publish and save what it holds (default 60 s). */
   stopTimeoutMs?: number | undefined;
+  /**
+   * Count the `Compare`s of each transaction from the node's call trace (default true). The trace re-executes the
+   * transaction on the node, which competes with the next batch: a throughput run may turn it off.
+   */
+  countCompares?: boolean | undefined;
   /** Aborts the start (e.g. SIGTERM while waiting for the DSO). */
   signal?: AbortSignal | undefined;
 };
@@ -191,7 +196,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     }
     const gasLimit = options.gasLimit ?? (await provider.getBlock("latest"))?.gasLimit ?? 30_000_000n;
     const writer: ChainWriter = createChainWriter({ market, wallet: connected, provider, gasLimit });
-    const compareCounter = createCompareCounter(provider, logger);
+    const compareCounter = createCompareCounter(provider, logger, options.countCompares ?? true);
     const startBlock = options.startBlock ?? (await findDeploymentBlock(provider, contractAddress));
 
     // --- queues ---------------------------------------------------------------------------------------------

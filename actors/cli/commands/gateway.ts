@@ -26,6 +26,7 @@ type GatewayFlags = {
   ackWait?: number;
   pollInterval?: number;
   gasLimit?: bigint;
+  countCompares: boolean;
 };
 
 const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
@@ -105,6 +106,7 @@ export function registerGatewayCommand(program: Command): Command {
     .addOption(new Option("--ack-wait <ms>", "ack wait of the bids consumer (redelivery after a crash)").argParser(positiveInt("--ack-wait", 100, MAX_MS)))
     .addOption(new Option("--poll-interval <ms>", "chain polling interval").argParser(positiveInt("--poll-interval", 10, 60_000)))
     .addOption(new Option("--gas-limit <gas>", "gas limit per transaction (default: the block gas limit)").argParser(gasLimit))
+    .option("--no-count-compares", "do not trace transactions to count their Compares (faster on a busy node)")
     .action(async (flags: GatewayFlags) => runGateway(flags));
   // Bad flags exit with 2 (usage error), as every `gridveil` actor does; help and version stay 0.
   command.exitOverride((error) => {
@@ -166,6 +168,7 @@ async function runGateway(flags: GatewayFlags): Promise<void> {
       ackWaitMs: flags.ackWait,
       pollIntervalMs: flags.pollInterval,
       gasLimit: flags.gasLimit,
+      countCompares: flags.countCompares,
       signal: aborter.signal,
     });
   } catch (error) {
