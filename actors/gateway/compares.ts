@@ -4,7 +4,7 @@
 // Why a trace and not a contract counter: the contract's events do not carry the count, and adding one would cost
 // every placement gas (transient storage writes on the comparator path, which is `view` today) and change the
 // measured gas tables. The call trace is exact (it also counts the checks of entries the batch rejected, which were
-// paid for), costs the chain nothing, and runs after the receipt, off the ack path. Nodes without
+// paid for), costs no gas, and runs after the receipt, off the ack path. Nodes without
 // `debug_traceTransaction` + `callTracer` simply get no count (the attribute is omitted, never guessed from gas).
 import type { JsonRpcProvider } from "ethers";
 import type { Logger } from "../telemetry/logger.ts";
