@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { ROOT_CONTEXT, SpanStatusCode, type Span, type Tracer } from "@opentelemetry/api";
 import { Wallet, type JsonRpcProvider } from "ethers";
-import { createActor, type Actor, type AnyActorRef } from "xstate";
+import { createActor, type Actor, type AnyActorRef, type InspectionEvent } from "xstate";
 import type { MachineConfig } from "../../machines/config.ts";
 import { provideDso, type DsoEvent, type DsoMachine, type DsoStats } from "../../machines/dso.ts";
 import type { RequestReply, TradeEnded } from "../../machines/tradeSettlement.ts";
@@ -20,6 +20,7 @@ import { ensureStreams, type StreamOptions } from "../nats/jetstream.ts";
 import type { MarketConfig } from "../protocol/marketConfig.ts";
 import { Side, type MarketDescription as WireMarketDescription } from "../protocol/schemas.ts";
 import { marketSubjects, streamNames } from "../protocol/subjects.ts";
+import { publishStateSnapshots, type StateSnapshotPublisher } from "../runtime/stateSnapshots.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { recordTransitions } from "../telemetry/transitions.ts";
 import { DsoSetupError, type DsoDeps, type DsoState } from "./deps.ts";
@@ -58,6 +59,10 @@ export type DsoRuntimeOptions = {
   stopGraceMs?: number;
   /** JetStream stream options (tests use memory storage). */
   streams?: StreamOptions;
+  /** Machine inspection (the opt-in Stately inspector, actors/runtime/inspect.ts). */
+  inspect?: (event: InspectionEvent) => void;
+  /** State snapshots on `dso.state` for `gridveil watch` (heartbeat ms; default 5 s). */
+  snapshotIntervalMs?: number;
 };
 
 export type TradeOutcomeBase = { tradeId: string; startedAt: number; endedAt: number };
@@ -249,7 +254,7 @@ async function assemble(
     },
   );
 
-  actor = createActor(machine, { input: { config, marketId: deps.marketId } });
+  actor = createActor(machine, { input: { config, marketId: deps.marketId }, ...(options.inspect ? { inspect: options.inspect } : {}) });
   const machineTransitions = recordTransitions(actor, setupSpan, "dso");
 
   // Each tradeSettlement child: transitions on its dso.trade span; its end becomes a runtime event.
@@ -301,6 +306,15 @@ async function assemble(
   });
 
   actor.start();
+  // Live view (issue 6): state value, tags and counts only — the context holds msk.
+  const snapshots: StateSnapshotPublisher = publishStateSnapshots(actor, {
+    nc: nats.nc,
+    subject: deps.subjects.dso.state,
+    party: "dso",
+    id: deps.marketId,
+    ...(options.snapshotIntervalMs === undefined ? {} : { intervalMs: options.snapshotIntervalMs }),
+    counts: () => ({ ...actor.getSnapshot().context.stats, queuedRequests: actor.getSnapshot().context.requestQueue.length }),
+  });
   await services.startRequestServices();
 
   // Setup runs in the machine (with its retries); wait for `serving`, a final state, or an error retrying cannot fix.
@@ -330,6 +344,7 @@ async function assemble(
     stopping = true;
     machineTransitions();
     actor.send({ type: "SHUTDOWN.REQUESTED" });
+    snapshots.stop();
     await services.stopServices().catch(() => undefined);
     await nats.nc.close().catch(() => undefined);
     provider.destroy();
@@ -370,6 +385,7 @@ async function assemble(
       replies.settleAll({ status: "error", reason: "unavailable" });
       acks.settleAll(false);
       spans.endAll("interrupted");
+      snapshots.stop();
       // 3. Flush what was published, close the adapters.
       await nats.nc.drain().catch(() => nats.nc.close());
       provider.destroy();

@@ -15,6 +15,8 @@ import type { Service } from "../nats/rpc.ts";
 import { sealContexts } from "../protocol/sealContexts.ts";
 import { meterIdSchema, tradeTermsPayloadSchema, type MarketEvent } from "../protocol/schemas.ts";
 import { marketSubjects, replyInboxPrefix, streamNames } from "../protocol/subjects.ts";
+import { combineInspect } from "../runtime/inspect.ts";
+import { publishStateSnapshots, type StateSnapshotPublisher } from "../runtime/stateSnapshots.ts";
 import { openAs } from "../secure/sealed.ts";
 import { attachMarket } from "../../contracts/client/index.ts";
 import type { MachineConfig } from "../../machines/config.ts";
@@ -64,6 +66,10 @@ export type MeterRuntimeOptions = {
   tracer: Tracer;
   logger: Logger;
   config: MachineConfig;
+  /** Machine inspection (the opt-in Stately inspector, actors/runtime/inspect.ts). */
+  inspect?: (event: InspectionEvent) => void;
+  /** State snapshots on `meter.<inbox>.state` for `gridveil watch`, once enrolled (heartbeat ms; default 5 s). */
+  snapshotIntervalMs?: number;
 };
 
 export type MeterCounters = {
@@ -180,6 +186,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
   let stopRequested = false;
   let enrolmentInFlight: Promise<unknown> | null = null;
   let actorRef: Actor<MeterMachine> | null = null;
+  let snapshots: StateSnapshotPublisher | null = null;
 
   const send = (event: Parameters<Actor<MeterMachine>["send"]>[0]) => {
     if (actorRef && actorRef.getSnapshot().status === "active") actorRef.send(event);
@@ -379,6 +386,20 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         // The key store and link exist before anything can arrive for this meter.
         secrets.setMasterKey(enrolment.msk);
         link = next;
+        // Live view (issue 6): under the opaque inbox id; state, tags and session counts only (never the context).
+        snapshots = actorRef
+          ? publishStateSnapshots(actorRef, {
+              nc: clients.nc,
+              subject: s.meter.state(enrolment.inboxId),
+              party: "meter",
+              id: enrolment.inboxId,
+              ...(options.snapshotIntervalMs === undefined ? {} : { intervalMs: options.snapshotIntervalMs }),
+              counts: () => {
+                const context = actorRef?.getSnapshot().context;
+                return { sessions: Object.keys(context?.sessions ?? {}).length, queued: context?.queue.length ?? 0 };
+              },
+            })
+          : null;
         services = await subscribeInbox(clients.nc, s, enrolment.inboxId, inboxHandlers, {
           logger,
           onFailure: (error, subject) => logger.warn({ subject, reason: shortReason(error) }, "inbox message refused"),
@@ -395,6 +416,8 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         if (stopRequested) throw new MeterRuntimeStoppedError("the meter runtime is stopping");
       } catch (error) {
         link = null;
+        snapshots?.stop();
+        snapshots = null;
         await marketFollower?.stop();
         await Promise.all(services.map((service) => service.stop().catch(() => undefined)));
         await clients?.nc.close().catch(() => undefined);
@@ -459,7 +482,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
     const input: unknown = ref.options.input;
     if (isSessionInput(input)) traces.open(ref, input);
   };
-  const actor = createActor(machine, { input: { config, meterId, plan: options.plan ?? [] }, inspect });
+  const actor = createActor(machine, { input: { config, meterId, plan: options.plan ?? [] }, inspect: combineInspect(inspect, options.inspect) });
   actorRef = actor;
   actor.start();
   logger.info({ address: meterKey.address, market: marketId }, "meter started");
@@ -507,6 +530,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
       rejectEnrolled(new MeterRuntimeStoppedError("the meter runtime stopped before it enrolled"));
       await follower?.stop();
       await Promise.all(inbox.map((service) => service.stop().catch(() => undefined)));
+      snapshots?.stop();
       if (link) {
         await link.nc.drain().catch(() => undefined);
         link.provider.destroy();

@@ -12,9 +12,11 @@ import { clearingRuleSchema, type ClearingRule } from "../../protocol/schemas.ts
 import { marketToken } from "../../protocol/subjects.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { startProcessTelemetry } from "../../telemetry/telemetry.ts";
+import { connectInspector } from "../../runtime/inspect.ts";
 import { positiveInt } from "../options.ts";
 
 type DsoFlags = {
+  inspect?: string | true;
   nats: string;
   rpc: string;
   market: string;
@@ -135,6 +137,7 @@ export function registerDsoCommand(program: Command): Command {
     .addOption(new Option("--clearing-rule <rule>", "midpoint, seller or buyer").env("GRIDVEIL_CLEARING_RULE").argParser(clearingRule))
     .addOption(new Option("--market-config <file>", "market economics (JSON, actors/protocol/marketConfig.ts)").env("GRIDVEIL_MARKET_CONFIG"))
     .addOption(new Option("--config <file>", "machine configuration (JSON, machines/config.ts)").env("GRIDVEIL_CONFIG"))
+    .addOption(new Option("--inspect [url]", "send machine inspection events to a Stately inspector bridge (development only; default ws://127.0.0.1:8080)"))
     .action(async (flags: DsoFlags) => runDso(flags));
   // Bad flags exit with 2 (usage error), as every `gridveil` actor does; help and version stay 0.
   command.exitOverride((error) => {
@@ -153,6 +156,8 @@ async function runDso(flags: DsoFlags): Promise<void> {
   const dataDir = resolve(flags.dataDir ?? `.gridveil/${flags.market}/dso`);
   const logger = createLogger({ actor: "dso", market: flags.market });
   if (registry.length === 0) logger.warn({}, "no provisioned meters (--registry): no meter can enrol");
+  // Opt-in, and checked before anything starts: an unreachable inspector is a usage error.
+  const inspector = flags.inspect === undefined ? undefined : await connectInspector(typeof flags.inspect === "string" ? { url: flags.inspect } : {});
   const telemetry = startProcessTelemetry({
     service: "gridveil-dso",
     attributes: { "gridveil.market.id": flags.market },
@@ -170,6 +175,7 @@ async function runDso(flags: DsoFlags): Promise<void> {
       let code = 0;
       try {
         await runtime?.stop();
+        inspector?.stop();
       } catch (error) {
         logger.error({ err: error }, "stop failed");
         code = 1;
@@ -183,6 +189,7 @@ async function runDso(flags: DsoFlags): Promise<void> {
 
   try {
     runtime = await startDsoRuntime({
+      ...(inspector ? { inspect: inspector.inspect } : {}),
       marketId: flags.market,
       natsUrl: flags.nats,
       rpcUrl: flags.rpc,

@@ -12,8 +12,10 @@ import { meterIdSchema } from "../../protocol/schemas.ts";
 import { marketToken } from "../../protocol/subjects.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { startProcessTelemetry } from "../../telemetry/telemetry.ts";
+import { connectInspector } from "../../runtime/inspect.ts";
 
 type MeterFlags = {
+  inspect?: string | true;
   nats: string;
   rpc: string;
   market: string;
@@ -164,6 +166,7 @@ export function registerMeterCommand(program: Command): Command {
     .addOption(new Option("--never-open", "fault: never send openings (the DSO voids and blames this meter)"))
     .addOption(new Option("--forge-opening", "fault: send openings that do not match the bids"))
     .addOption(new Option("--exit-when-done", "stop and exit once every planned bid has ended"))
+    .addOption(new Option("--inspect [url]", "send machine inspection events to a Stately inspector bridge (development only; default ws://127.0.0.1:8080)"))
     .action(async (flags: MeterFlags) => runMeter(flags));
   // Bad flags exit with 2 (usage error), as every `gridveil` actor does; help and version stay 0.
   command.exitOverride((error) => {
@@ -188,6 +191,8 @@ async function runMeter(flags: MeterFlags): Promise<void> {
   // Levels are checked against the market's own count once enrolled (the machine records a refused bid).
   const dataDir = resolve(flags.dataDir ?? `.gridveil/${flags.market}/meter-${id}`);
   const logger = createLogger({ actor: "meter", market: flags.market });
+  // Opt-in, and checked before anything starts: an unreachable inspector is a usage error.
+  const inspector = flags.inspect === undefined ? undefined : await connectInspector(typeof flags.inspect === "string" ? { url: flags.inspect } : {});
   const telemetry = startProcessTelemetry({
     service: "gridveil-meter",
     // Only in the meter's own process (issue 5): its permanent id as a resource attribute.
@@ -206,6 +211,7 @@ async function runMeter(flags: MeterFlags): Promise<void> {
       let code = 0;
       try {
         await runtime?.stop();
+        inspector?.stop();
         if (runtime) {
           const { filledWh: _energy, ...counters } = runtime.counters();
           process.stdout.write(`${JSON.stringify({ meter: id, stopped: reason, ...counters })}\n`);
@@ -223,6 +229,7 @@ async function runMeter(flags: MeterFlags): Promise<void> {
 
   try {
     runtime = await startMeterRuntime({
+      ...(inspector ? { inspect: inspector.inspect } : {}),
       marketId: flags.market,
       natsUrl: flags.nats,
       rpcUrl: flags.rpc,
