@@ -44,6 +44,10 @@ import type { AckCorrelator, ReplyCorrelator } from "./pending.ts";
 import { attr, runSpan } from "./tradeSpans.ts";
 import { z } from "zod";
 
+/** How long an opening waits for its trade's machine to start (see the opening handler), and how often it asks. */
+const UNKNOWN_MATCH_WAIT_MS = 2_000;
+const UNKNOWN_MATCH_POLL_MS = 50;
+
 /** Readings are durable and may be consumed long after they were signed (a DSO outage): a day of tolerance. */
 export const READING_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
@@ -261,13 +265,20 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
               // The trade links each bid's trace once, when its opening first arrives (issue 5).
               if (first && bidContext && trace.isSpanContextValid(bidContext))
                 spans.link(submission.tradeId, bidContext, { [attr.side]: side === Side.Buy ? "buy" : "sell" });
-              const reply = await ask((requestId) => ({
+              const build = (requestId: string): DsoEvent => ({
                 type: "OPENING.RECEIVED",
                 requestId,
                 matchId: submission.tradeId,
                 bidder: submission.bidder,
                 opening: payload.opening,
-              }));
+              });
+              // The meters hear of a match from the same stream the DSO consumes, often first: the trade is in the
+              // database but its machine is still starting. Wait for it briefly instead of refusing the opening.
+              let reply = await ask(build);
+              for (let waited = 0; reply.status === "error" && reply.reason === "unknownMatch" && waited < UNKNOWN_MATCH_WAIT_MS; waited += UNKNOWN_MATCH_POLL_MS) {
+                await new Promise((resolve) => setTimeout(resolve, UNKNOWN_MATCH_POLL_MS));
+                reply = await ask(build);
+              }
               if (reply.status === "error") throw refusal(reply.reason);
               return { type: "opening.ack" as const, tradeId: submission.tradeId, bidder: submission.bidder, status: first ? "received" as const : "duplicate" as const };
             });
