@@ -5,7 +5,7 @@ import { mkdir } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { INVALID_SPAN_CONTEXT, SpanStatusCode, context, trace, type Link, type Span, type Tracer } from "@opentelemetry/api";
 import { JsonRpcProvider, Wallet } from "ethers";
-import { createActor, type Actor } from "xstate";
+import { createActor, type Actor, type InspectionEvent } from "xstate";
 import { MarketRevertError, attachMarket, getBidIdOf, type MarketHandle } from "../../contracts/client/index.ts";
 import type { MachineConfig } from "../../machines/config.ts";
 import {
@@ -29,6 +29,7 @@ import { DURABLES, ensureDurableConsumer, ensureStreams } from "../nats/jetstrea
 import { serve, type Service } from "../nats/rpc.ts";
 import { cancelReplySchema, cancelRequestSchema, type CancelReply } from "../protocol/schemas.ts";
 import { marketSubjects } from "../protocol/subjects.ts";
+import { publishStateSnapshots } from "../runtime/stateSnapshots.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { recordTransitions } from "../telemetry/transitions.ts";
 import { startBidIntake, type BidIntake } from "./bidIntake.ts";
@@ -74,6 +75,10 @@ export type GatewayRuntimeOptions = {
   countCompares?: boolean | undefined;
   /** Aborts the start (e.g. SIGTERM while waiting for the DSO). */
   signal?: AbortSignal | undefined;
+  /** Machine inspection (the opt-in Stately inspector, actors/runtime/inspect.ts). */
+  inspect?: ((event: InspectionEvent) => void) | undefined;
+  /** State snapshots on `gateway.state` for `gridveil watch` (heartbeat ms; default 5 s). */
+  snapshotIntervalMs?: number | undefined;
 };
 
 export type GatewayCounters = {
@@ -510,9 +515,21 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       },
       { ackMessages, nakMessages, notifyBidRejected },
     );
-    actor = createActor(machine, { input: { config, dimension: market.dim, startBlock } });
+    actor = createActor(machine, { input: { config, dimension: market.dim, startBlock }, ...(options.inspect ? { inspect: options.inspect } : {}) });
     actor.subscribe({ error: (error) => logger.error({ err: error }, "gateway machine failed") });
     actor.start();
+    // Live view (issue 6): state value, tags and the machine's counters only.
+    const snapshots = publishStateSnapshots(actor, {
+      nc: clients.nc,
+      subject: s.gateway.state,
+      party: "gateway",
+      id: marketId,
+      ...(options.snapshotIntervalMs === undefined ? {} : { intervalMs: options.snapshotIntervalMs }),
+      counts: () => {
+        const context = actor.getSnapshot().context;
+        return { ...context.stats, pending: context.pending.length, inFlight: context.inFlight.length };
+      },
+    });
 
     // --- inputs ---------------------------------------------------------------------------------------------
     intake = await startBidIntake({
@@ -590,6 +607,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
         for (const [id] of pendingCancels) settleCancels([id], "naked");
         await Promise.allSettled([...inFlightSettles]);
         intake.releaseAll();
+        snapshots.stop();
         await clients.nc.drain().catch((error: unknown) => logger.warn({ err: error }, "NATS drain failed"));
         provider.destroy();
         const counters = countersOf();

@@ -10,9 +10,11 @@ import { StartAbortedError } from "../../gateway/marketLookup.ts";
 import { marketToken } from "../../protocol/subjects.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { startProcessTelemetry } from "../../telemetry/telemetry.ts";
+import { connectInspector } from "../../runtime/inspect.ts";
 import { positiveInt } from "../options.ts";
 
 type GatewayFlags = {
+  inspect?: string | true;
   nats: string;
   rpc: string;
   market: string;
@@ -107,6 +109,7 @@ export function registerGatewayCommand(program: Command): Command {
     .addOption(new Option("--poll-interval <ms>", "chain polling interval").argParser(positiveInt("--poll-interval", 10, 60_000)))
     .addOption(new Option("--gas-limit <gas>", "gas limit per transaction (default: the block gas limit)").argParser(gasLimit))
     .option("--no-count-compares", "do not trace transactions to count their Compares (faster on a busy node)")
+    .addOption(new Option("--inspect [url]", "send machine inspection events to a Stately inspector bridge (development only; default ws://127.0.0.1:8080)"))
     .action(async (flags: GatewayFlags) => runGateway(flags));
   // Bad flags exit with 2 (usage error), as every `gridveil` actor does; help and version stay 0.
   command.exitOverride((error) => {
@@ -123,6 +126,8 @@ async function runGateway(flags: GatewayFlags): Promise<void> {
   const config = machineConfigOf(flags);
   const dataDir = resolve(flags.dataDir ?? `.gridveil/${flags.market}/gateway`);
   const logger = createLogger({ actor: "gateway", market: flags.market });
+  // Opt-in, and checked before anything starts: an unreachable inspector is a usage error.
+  const inspector = flags.inspect === undefined ? undefined : await connectInspector(typeof flags.inspect === "string" ? { url: flags.inspect } : {});
   const telemetry = startProcessTelemetry({
     service: "gridveil-gateway",
     attributes: { "gridveil.market.id": flags.market },
@@ -142,6 +147,7 @@ async function runGateway(flags: GatewayFlags): Promise<void> {
       let code = 0;
       try {
         await runtime?.stop();
+        inspector?.stop();
       } catch (error) {
         logger.error({ err: error }, "stop failed");
         code = 1;
@@ -155,6 +161,7 @@ async function runGateway(flags: GatewayFlags): Promise<void> {
 
   try {
     runtime = await startGatewayRuntime({
+      ...(inspector ? { inspect: inspector.inspect } : {}),
       marketId: flags.market,
       natsUrl: flags.nats,
       rpcUrl: flags.rpc,
