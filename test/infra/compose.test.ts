@@ -76,8 +76,8 @@ describe("infra/compose.yaml", () => {
       ...envFiles.flatMap((file) => [...readFileSync(join(infra, "provision", file), "utf8").matchAll(/^([A-Z][A-Z0-9_]+)=/gm)].map((match) => match[1] as string)),
       ...Object.keys(meterEnvironment(provision().meters[0]!, "/p", "/d")),
     ]);
-    // Read by the actors' CLIs; by the third-party images (nats, jaeger, collector) or Node's OpenTelemetry SDK.
-    const external = new Set(["COLLECTOR_OTLP_ENABLED", "OTEL_SERVICE_NAME"]);
+    // Read by the actors' CLIs, or by a third-party image (Jaeger).
+    const external = new Set(["COLLECTOR_OTLP_ENABLED"]);
     expect(names.size).toBeGreaterThan(10);
     const unread = [...names].filter((name) => !read(name) && !external.has(name) && !PENDING_RUNTIME_SUPPORT.includes(name));
     expect(unread).toEqual([]);
