@@ -524,7 +524,21 @@ export const tradeSettlement = tradeSettlementSetup.createMachine({
         { target: "alreadyClosed" },
       ],
     },
+    // Until the match is recorded, an opening is "not known yet" (retryable), not "too late": the meters often
+    // hear of the match before the DSO has recorded it.
     registering: {
+      on: {
+        "OPENING.RECEIVED": [
+          {
+            guard: "isWellFormed",
+            actions: {
+              type: "replyToRequest",
+              params: ({ event }) => ({ requestId: event.requestId, reply: { status: "error", reason: "unknownMatch" } }),
+            },
+          },
+          { actions: "recordIfMalformed" },
+        ],
+      },
       invoke: {
         id: "registerMatch",
         src: "registerMatch",
@@ -558,7 +572,21 @@ export const tradeSettlement = tradeSettlementSetup.createMachine({
         onError: { target: "registerBackoff", actions: failureOf("registerMatch") },
       },
     },
-    registerBackoff: { after: { retryDelay: "registering" } },
+    registerBackoff: {
+      after: { retryDelay: "registering" },
+      on: {
+        "OPENING.RECEIVED": [
+          {
+            guard: "isWellFormed",
+            actions: {
+              type: "replyToRequest",
+              params: ({ event }) => ({ requestId: event.requestId, reply: { status: "error", reason: "unknownMatch" } }),
+            },
+          },
+          { actions: "recordIfMalformed" },
+        ],
+      },
+    },
 
     // PROTOCOL §5 step 2: each matched meter sends its opening.
     awaitingOpenings: {

@@ -247,7 +247,13 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
               );
               if (payload.tradeId !== submission.tradeId || payload.bidder !== submission.bidder)
                 throw new RequestRejectedError("bad-message", "the sealed opening names another trade or bidder");
-              const trade = db.getTrade(submission.tradeId);
+              // The meters hear of a match from the same stream the DSO consumes, often first: give the DSO's own
+              // match consumer a moment to record the trade instead of refusing the opening.
+              let trade = db.getTrade(submission.tradeId);
+              for (let waited = 0; !trade && waited < UNKNOWN_MATCH_WAIT_MS; waited += UNKNOWN_MATCH_POLL_MS) {
+                await new Promise((resolve) => setTimeout(resolve, UNKNOWN_MATCH_POLL_MS));
+                trade = db.getTrade(submission.tradeId);
+              }
               if (!trade) throw refusal("unknownMatch");
               const side = partySide(trade, submission.bidder);
               if (side === null || side !== payload.side) throw refusal("notAParty");
@@ -272,8 +278,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 bidder: submission.bidder,
                 opening: payload.opening,
               });
-              // The meters hear of a match from the same stream the DSO consumes, often first: the trade is in the
-              // database but its machine is still starting. Wait for it briefly instead of refusing the opening.
+              // Likewise the trade's machine may still be starting.
               let reply = await ask(build);
               for (let waited = 0; reply.status === "error" && reply.reason === "unknownMatch" && waited < UNKNOWN_MATCH_WAIT_MS; waited += UNKNOWN_MATCH_POLL_MS) {
                 await new Promise((resolve) => setTimeout(resolve, UNKNOWN_MATCH_POLL_MS));

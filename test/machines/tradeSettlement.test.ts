@@ -97,6 +97,27 @@ async function start(options: { fakes?: Fakes; input?: Partial<TradeSettlementIn
   return { actor, f, replies, acks, advance, runFor, send, state, open, openBoth, reading, stagesSaved };
 }
 
+describe("tradeSettlement: an opening before the match is recorded", () => {
+  it("is answered unknownMatch (retryable), not openingWindowClosed, and accepted once the trade waits for openings", async () => {
+    const f = fakes();
+    let release: () => void = () => {};
+    const registered = new Promise<void>((resolve) => (release = resolve));
+    f.registerMatch.respond = async () => {
+      await registered;
+      return { record: freshRecord(), created: true };
+    };
+    const t = await start({ fakes: f });
+    expect(t.state()).toBe("registering");
+    await t.open("r-early");
+    expect(t.replies).toEqual([{ requestId: "r-early", reply: { status: "error", reason: "unknownMatch" } }]);
+    release();
+    await flush();
+    expect(t.state()).toBe("awaitingOpenings");
+    await t.open("r-retry");
+    expect(t.replies.at(-1)).toEqual({ requestId: "r-retry", reply: { status: "ok", body: { kind: "openingAccepted" } } });
+  });
+});
+
 describe("tradeSettlement: the happy path", () => {
   it("records the match, collects both openings, verifies, fixes and stores the terms, sends them crosswise", async () => {
     const t = await start();
