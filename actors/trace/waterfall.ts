@@ -7,11 +7,10 @@ const KEY_ATTRIBUTES = [
   "gridveil.side",
   "gridveil.batch.size",
   "gridveil.trade.status",
-  "chain.tx.hash",
-  "chain.block.number",
-  "chain.gas.used",
-  "chain.compare.count",
-  "messaging.destination.name",
+  "gridveil.tx.hash",
+  "gridveil.block.number",
+  "gridveil.gas.used",
+  "gridveil.tx.compares",
 ];
 
 export type WaterfallOptions = { width?: number; attributes?: readonly string[] };
@@ -75,7 +74,7 @@ export function renderWaterfall(spans: readonly SpanRecord[], options: Waterfall
     const name = `${"  ".repeat(depth.get(span.spanId) ?? 0)}${span.name}`;
     const attributes = keys
       .filter((key) => span.attributes[key] !== undefined)
-      .map((key) => `${key.replace(/^gridveil\.|^chain\./, "")}=${short(String(span.attributes[key]))}`);
+      .map((key) => `${key.replace(/^gridveil\./, "")}=${short(String(span.attributes[key]))}`);
     if (span.links.length > 0) attributes.push(`links=${span.links.length}`);
     if (span.status === "error") attributes.push("ERROR");
     lines.push(

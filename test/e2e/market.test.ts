@@ -13,6 +13,8 @@ import { runDemo, type DemoSummary } from "../../actors/demo/runDemo.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { readSpanFile } from "../../actors/telemetry/readSpans.ts";
 import { spanFilePath } from "../../actors/telemetry/telemetry.ts";
+import { tradeSpans } from "../../actors/trace/tradeSpans.ts";
+import { execFileSync } from "node:child_process";
 
 type Recorded = { subject: string; data: string };
 
@@ -170,6 +172,39 @@ describe("market end to end: real nats-server, real chain, real pairings, real S
         }
       }
       expect(placedBids).toBeGreaterThanOrEqual(summary.bids);
+
+      // Tracing (issue 5): the sample trade's spans come from all three services; every parent is present, every
+      // link points at a span of the set (the two bids' traces), and no attribute carries a secret of the trade.
+      expect(summary.sampleTradeId).toMatch(/^0x[0-9a-f]{64}$/);
+      const sample = db.getTrade(summary.sampleTradeId!)!;
+      const spans = tradeSpans(readSpanFile(spanFilePath(dataDir)), summary.sampleTradeId!);
+      expect(new Set(spans.map((span) => span.service))).toEqual(new Set(["gridveil-dso", "gridveil-gateway", "gridveil-meter"]));
+      const ids = new Set(spans.map((span) => span.spanId));
+      for (const span of spans) if (span.parentSpanId !== null) expect(ids.has(span.parentSpanId), `${span.name}'s parent`).toBe(true);
+      const tradeSpan = spans.find((span) => span.name === "dso.trade")!;
+      expect(tradeSpan.links).toHaveLength(2);
+      const bidRoots = spans.filter((span) => span.name === "meter.bid" && span.attributes["gridveil.trade.id"] === summary.sampleTradeId);
+      expect(new Set(bidRoots.map((span) => span.traceId))).toEqual(new Set(tradeSpan.links.map((link) => link.traceId)));
+      for (const side of ["buy", "sell"] as const) {
+        const bidTrace = spans.filter((span) => span.traceId === bidRoots.find((root) => root.attributes["gridveil.side"] === side)?.traceId);
+        for (const name of ["meter.encrypt", "meter.ticket", "meter.submit", "gateway.bid", "meter.opening", "meter.verify", "meter.settled"]) {
+          expect(bidTrace.map((span) => span.name), `${side} bid trace`).toContain(name);
+        }
+      }
+      expect(spans.some((span) => span.name === "chain.tx" && Number(span.attributes["gridveil.gas.used"]) > 0)).toBe(true);
+      expect(spans.some((span) => span.name === "dso.settlement")).toBe(true);
+      const secrets = [sample.buyOpening!, sample.sellOpening!].flatMap((o) => [o.salt, o.alpha, o.beta]);
+      const attributeText = JSON.stringify(spans.map((span) => [span.attributes, span.events.map((event) => event.attributes)]));
+      for (const secret of secrets) expect(attributeText).not.toContain(String(secret));
+      expect(attributeText).not.toMatch(/priceLevel|quantityWh|"salt"|"alpha"|"beta"/);
+
+      // `gridveil trace --json` prints the same set of spans (the CLI as a user runs it).
+      const printed = JSON.parse(
+        execFileSync(process.execPath, ["--import", "tsx", "actors/cli/main.ts", "trace", summary.sampleTradeId!, "--spans", spanFilePath(dataDir), "--json"], {
+          encoding: "utf8",
+        }),
+      ) as { spans: { spanId: string; service: string; parentSpanId: string | null; links: unknown[] }[] };
+      expect(new Set(printed.spans.map((span) => span.spanId))).toEqual(ids);
     } finally {
       db.close();
     }
