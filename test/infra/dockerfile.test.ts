@@ -25,7 +25,7 @@ describe("infra/Dockerfile", () => {
 
   it("every command it runs works on a clean checkout, and the image's entrypoint starts each role", () => {
     const args = process.env.CI ? [] : ["--reuse-node-modules"];
-    const result = spawnSync("bash", [resolve(repo, "infra/check-dockerfile.sh"), ...args], { encoding: "utf8", timeout: 280_000 });
+    const result = spawnSync("bash", [resolve(repo, "infra/check-dockerfile.sh"), ...args], { encoding: "utf8", timeout: 400_000 });
     const output = `${result.stdout}\n${result.stderr}`;
     expect(result.status, output.slice(-3000)).toBe(0);
     expect(output).toMatch(/RUN npm install .* ✓/);
@@ -33,5 +33,5 @@ describe("infra/Dockerfile", () => {
     expect(output).toMatch(/image: node v24\./);
     expect(output).toMatch(/image: `chain` serves JSON-RPC/);
     expect(output).toMatch(/Dockerfile check passed/);
-  }, 300_000);
+  }, 420_000);
 });
