@@ -158,11 +158,13 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
   // Compact ciphertexts are decoded (and their points checked) before they cost gas.
   await initCurve();
 
-  // No response cache: the follower reads block numbers and logs right after mining.
+  // No response cache: the follower reads block numbers and logs right after mining. No batching: ethers would
+  // hold every call 10 ms (batchStallTime) to batch it, and the gateway's calls are sequential (send, receipt, logs).
   const provider = new JsonRpcProvider(options.rpcUrl, undefined, {
     pollingInterval: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
     cacheTimeout: -1,
     staticNetwork: true,
+    batchMaxCount: 1,
   });
   let nc: NatsConnection | undefined;
   const cleanupOnFailure = async (): Promise<void> => {
