@@ -13,7 +13,29 @@ export type ChainFollowerOptions = {
   pollIntervalMs: number;
   /** Largest block range per `eth_getLogs` (nodes cap it). */
   maxBlockRange: number;
+  /**
+   * Tells the follower that a block it has not seen is probably there (the gateway just mined a transaction): it
+   * reads at once instead of at its next poll, so notices follow receipts without waiting up to `pollIntervalMs`.
+   */
+  wakeUps?: WakeUps;
 };
+
+/** A subscription point for "look now" nudges; `subscribe` returns the unsubscribe function. */
+export type WakeUps = { subscribe(listener: () => void): () => void };
+
+/** The gateway's side of `WakeUps`: `wake()` nudges every running follower. */
+export function createWakeUps(): WakeUps & { wake(): void } {
+  const listeners = new Set<() => void>();
+  return {
+    subscribe: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    wake: () => {
+      for (const listener of [...listeners]) listener();
+    },
+  };
+}
 
 /**
  * Every range it reports starts right after the previous one and holds every market log of its blocks, as the
@@ -25,12 +47,32 @@ export function chainFollower(options: ChainFollowerOptions): EventSource<Follow
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
     let next = fromBlock;
+    // A nudge during a read: read again right after it (the new block may have been mined after its getBlockNumber).
+    let reading = false;
+    let nudged = false;
 
     const schedule = (delayMs: number): void => {
-      if (!stopped) timer = setTimeout(() => void tick(), delayMs);
+      if (stopped) return;
+      if (nudged) {
+        nudged = false;
+        delayMs = 0;
+      }
+      timer = setTimeout(() => void tick(), delayMs);
     };
 
+    const unsubscribe = options.wakeUps?.subscribe(() => {
+      if (stopped) return;
+      if (reading) {
+        nudged = true;
+        return;
+      }
+      if (timer !== undefined) clearTimeout(timer);
+      timer = setTimeout(() => void tick(), 0);
+    });
+
     const tick = async (): Promise<void> => {
+      timer = undefined;
+      reading = true;
       try {
         const head = await options.provider.getBlockNumber();
         if (stopped) return;
@@ -48,12 +90,16 @@ export function chainFollower(options: ChainFollowerOptions): EventSource<Follow
       } catch (error) {
         if (!stopped) sendBack({ type: "CHAIN.FOLLOW.FAILED", error: describeError(error).slice(0, 2_000) });
         stopped = true;
+        unsubscribe?.();
+      } finally {
+        reading = false;
       }
     };
 
     schedule(0);
     return () => {
       stopped = true;
+      unsubscribe?.();
       if (timer !== undefined) clearTimeout(timer);
     };
   };

@@ -34,7 +34,7 @@ import type { Logger } from "../telemetry/logger.ts";
 import { recordTransitions } from "../telemetry/transitions.ts";
 import { startBidIntake, type BidIntake } from "./bidIntake.ts";
 import { contractBidOf } from "./bidWire.ts";
-import { chainFollower } from "./chainFollower.ts";
+import { chainFollower, createWakeUps } from "./chainFollower.ts";
 import { createChainWriter, type ChainWriter, type MinedTx } from "./chainWriter.ts";
 import { cursorStore } from "./cursorStore.ts";
 import { askMarketDescription, checkChainId, findDeploymentBlock } from "./marketLookup.ts";
@@ -221,6 +221,8 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     const rejectionDetails = new Map<string, string>();
     const rejectionAnnouncements = new Map<string, Promise<void>>();
     const inFlightSettles = new Set<Promise<unknown>>();
+    // The follower reads right after each mined transaction instead of at its next poll.
+    const followerWakeUps = createWakeUps();
     let nextCancelId = 0;
     let stopping = false;
     let actor!: Actor<GatewayMachine>;
@@ -272,6 +274,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
         throw error;
       }
       const minedAt = Date.now();
+      followerWakeUps.wake();
       span.setAttributes({
         [GATEWAY_ATTRIBUTES.txHash]: mined.tx.txHash,
         [GATEWAY_ATTRIBUTES.blockNumber]: mined.tx.blockNumber,
@@ -508,6 +511,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
           contractAddress,
           pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
           maxBlockRange: options.maxBlockRange ?? DEFAULT_MAX_BLOCK_RANGE,
+          wakeUps: followerWakeUps,
         }),
         publishNotices: async ({ notices }) => publisher.publish(notices),
         saveCursor: async ({ lastProcessedBlock }) => {
