@@ -2,13 +2,18 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigError } from "../errors.ts";
-import { addressSchema, meterIdSchema, type Address } from "../protocol/schemas.ts";
+import { addressSchema, inboxIdSchema, meterIdSchema, type Address } from "../protocol/schemas.ts";
 
-/** One provisioned meter: its permanent id, the address of its long-term key, and a display name. */
+/**
+ * One provisioned meter: its permanent id, the address of its long-term key, a display name, and optionally the inbox
+ * id fixed at provisioning (it names the meter's NATS user, whose permissions are static: docs/deploy.md). Without
+ * one, the DSO assigns a random inbox id at enrolment.
+ */
 export const provisionedMeterSchema = z.strictObject({
   meterId: meterIdSchema,
   address: addressSchema,
   name: z.string().min(1).max(128),
+  inboxId: inboxIdSchema.optional(),
 });
 export type ProvisionedMeter = z.output<typeof provisionedMeterSchema>;
 export type ProvisionedMeterInput = z.input<typeof provisionedMeterSchema>;
@@ -26,7 +31,7 @@ export function parseRegistry(input: unknown, source: string): ProvisionedMeter[
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.length ? `[${issue.path.join(".")}]` : "(root)"}: ${issue.message}`);
     throw new RegistryError(`invalid meter registry in ${source}: ${problems.slice(0, 10).join("; ")}`, {
-      hint: 'Expected a JSON array of { "meterId": "house-1", "address": "0x…(EIP-55)", "name": "House 1" }.',
+      hint: 'Expected a JSON array of { "meterId": "house-1", "address": "0x…(EIP-55)", "name": "House 1", "inboxId"?: "0fa783e54ce4bf81" }.',
     });
   }
   return mergeRegistries([parsed.data], source);
@@ -56,6 +61,7 @@ export function loadRegistryFile(path: string): ProvisionedMeter[] {
 export function mergeRegistries(lists: readonly (readonly ProvisionedMeter[])[], source = "registry"): ProvisionedMeter[] {
   const byId = new Map<string, ProvisionedMeter>();
   const byAddress = new Map<Address, string>();
+  const byInbox = new Map<string, string>();
   for (const meter of lists.flat()) {
     const existing = byId.get(meter.meterId);
     if (existing && existing.address !== meter.address) {
@@ -69,7 +75,23 @@ export function mergeRegistries(lists: readonly (readonly ProvisionedMeter[])[],
         value: { meterIds: [owner, meter.meterId] },
       });
     }
-    byId.set(meter.meterId, existing ?? meter);
+    // One entry may name the inbox id and the other not (a file and a --meter flag): the named one holds.
+    if (existing?.inboxId !== undefined && meter.inboxId !== undefined && existing.inboxId !== meter.inboxId) {
+      throw new RegistryError(`meter ${meter.meterId} appears with two inbox ids in ${source}`, {
+        value: { meterId: meter.meterId, inboxIds: [existing.inboxId ?? null, meter.inboxId ?? null] },
+      });
+    }
+    if (meter.inboxId !== undefined) {
+      const inboxOwner = byInbox.get(meter.inboxId);
+      if (inboxOwner !== undefined && inboxOwner !== meter.meterId) {
+        throw new RegistryError(`inbox id ${meter.inboxId} is provisioned for two meters in ${source}`, {
+          value: { meterIds: [inboxOwner, meter.meterId] },
+        });
+      }
+      byInbox.set(meter.inboxId, meter.meterId);
+    }
+    const inboxId = existing?.inboxId ?? meter.inboxId;
+    byId.set(meter.meterId, { ...(existing ?? meter), ...(inboxId === undefined ? {} : { inboxId }) });
     byAddress.set(meter.address, meter.meterId);
   }
   return [...byId.values()];

@@ -99,7 +99,9 @@ export function requestEffects(deps: DsoDeps): RequestEffects {
         address: provisioned.address,
         publicKey,
         name: provisioned.name,
-        inboxId: existing?.inboxId ?? newInboxId(),
+        // A provisioned inbox id names the meter's NATS user (its only readable subtree); a re-enrolment keeps what
+        // was recorded, and the meter refuses a reply naming another inbox than its provisioned one.
+        inboxId: existing?.inboxId ?? provisioned.inboxId ?? newInboxId(),
       });
       const payload: MskPayload = { type: "msk", marketId: deps.marketId, msk: hexlify(encodeMsk(msk)) as Hex };
       const sealedMsk = seal({

@@ -15,7 +15,7 @@ import type { Effect } from "../../machines/effects.ts";
 import { connectRpc } from "../chain/localChain.ts";
 import { initCurve } from "../crypto/curve.ts";
 import { openDsoDatabase, type DsoDatabase } from "../db/dsoDatabase.ts";
-import { connectNats, type NatsClients } from "../nats/connect.ts";
+import { connectNats, natsCredentials, type NatsClients } from "../nats/connect.ts";
 import { ensureStreams, type StreamOptions } from "../nats/jetstream.ts";
 import type { MarketConfig } from "../protocol/marketConfig.ts";
 import { Side, type MarketDescription as WireMarketDescription } from "../protocol/schemas.ts";
@@ -41,6 +41,9 @@ export const DEFAULT_STOP_GRACE_MS = 5_000;
 export type DsoRuntimeOptions = {
   marketId: string;
   natsUrl: string;
+  /** NATS credentials of this party's user (infra/nats/nats.conf: one user per role, one per meter). */
+  natsUser?: string | undefined;
+  natsPassword?: string | undefined;
   rpcUrl: string;
   /** The DSO's key (0x hex): deploys the market, signs tickets, seals msk and terms. */
   dsoPrivateKey: string;
@@ -152,7 +155,7 @@ export async function startDsoRuntime(options: DsoRuntimeOptions): Promise<DsoRu
     await initCurve();
     provider = await connectRpc(options.rpcUrl);
     const wallet = new Wallet(options.dsoPrivateKey, provider);
-    nats = await connectNats({ url: options.natsUrl, name: `gridveil-dso-${marketId}` });
+    nats = await connectNats({ url: options.natsUrl, name: `gridveil-dso-${marketId}`, ...natsCredentials(options) });
     await ensureStreams(nats.jsm, marketId, options.streams);
     setupSpan.addEvent("adapters.ready");
 

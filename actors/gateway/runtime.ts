@@ -24,11 +24,11 @@ import { describeError, type SignedBid as MachineBid } from "../../machines/type
 import { initCurve } from "../crypto/curve.ts";
 import { ConfigError, GridveilError } from "../errors.ts";
 import { RequestRejectedError } from "../nats/codec.ts";
-import { connectNats } from "../nats/connect.ts";
-import { DURABLES, ensureDurableConsumer, ensureStreams } from "../nats/jetstream.ts";
+import { connectNats, natsCredentials } from "../nats/connect.ts";
+import { DURABLES, ensureDurableConsumer, requireStreams } from "../nats/jetstream.ts";
 import { serve, type Service } from "../nats/rpc.ts";
 import { cancelReplySchema, cancelRequestSchema, type CancelReply } from "../protocol/schemas.ts";
-import { marketSubjects } from "../protocol/subjects.ts";
+import { GATEWAY_INBOX_PREFIX, GATEWAY_QUEUE_GROUP, marketSubjects } from "../protocol/subjects.ts";
 import { publishStateSnapshots } from "../runtime/stateSnapshots.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { recordTransitions } from "../telemetry/transitions.ts";
@@ -45,6 +45,9 @@ import { createCompareCounter } from "./compares.ts";
 export type GatewayRuntimeOptions = {
   marketId: string;
   natsUrl: string;
+  /** NATS credentials of this party's user (infra/nats/nats.conf: one user per role, one per meter). */
+  natsUser?: string | undefined;
+  natsPassword?: string | undefined;
   rpcUrl: string;
   /** The gateway's own funded account: it pays the gas of every batch and cancel. */
   gatewayPrivateKey: string;
@@ -174,7 +177,13 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
 
   try {
     const chainId = Number((await provider.getNetwork()).chainId);
-    const clients = await connectNats({ url: options.natsUrl, name: `gridveil-gateway-${marketId}` });
+    // Its own reply prefix: the gateway's NATS user may not read `_INBOX.>`, where the meters' replies travel.
+    const clients = await connectNats({
+      url: options.natsUrl,
+      name: `gridveil-gateway-${marketId}`,
+      inboxPrefix: GATEWAY_INBOX_PREFIX,
+      ...natsCredentials(options),
+    });
     nc = clients.nc;
     const { js, jsm } = clients;
 
@@ -207,7 +216,8 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     const startBlock = options.startBlock ?? (await findDeploymentBlock(provider, contractAddress));
 
     // --- queues ---------------------------------------------------------------------------------------------
-    const streams = await ensureStreams(jsm, marketId);
+    // The DSO owns the streams (it starts first); the gateway's NATS user may not create or update them.
+    const streams = await requireStreams(jsm, marketId, ["bids", "matches"]);
     await ensureDurableConsumer(jsm, streams.bids, DURABLES.gatewayBids, {
       filterSubject: s.gateway.submit,
       ackWaitMs: options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS,
@@ -587,7 +597,8 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
           span.end();
         }
       },
-      { concurrent: true, logger },
+      // One gateway of several relays each cancel (the others would only pay for a reverting transaction).
+      { concurrent: true, logger, queue: GATEWAY_QUEUE_GROUP },
     );
     await cancelService.ready;
 

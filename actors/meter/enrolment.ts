@@ -45,6 +45,11 @@ export type EnrolOptions = {
    * enrolment reply names (trust on first use): the reply still has to be signed by that key and decrypt with ours.
    */
   dsoAddress?: string | undefined;
+  /**
+   * The inbox id the meter was provisioned with (its NATS user can read nothing else): a reply naming another one is
+   * refused, since the DSO would address the meter where it cannot listen.
+   */
+  expectedInboxId?: string | undefined;
   timeoutMs?: number;
   /** Decodes the sealed master key's bytes (a runtime may share one decoded key between meters of one market). */
   decodeMasterKey?: (mskHex: Hex) => MasterSecretKey;
@@ -65,6 +70,12 @@ export async function enrol(options: EnrolOptions): Promise<Enrolment> {
   });
   if (reply.meterId !== meterId) {
     throw new EnrolmentRejectedError("the enrolment reply is for another meter", { value: reply.meterId });
+  }
+  if (options.expectedInboxId !== undefined && reply.inboxId !== options.expectedInboxId) {
+    throw new EnrolmentRejectedError("the DSO assigned another inbox id than the one this meter was provisioned with", {
+      value: { provisioned: options.expectedInboxId, assigned: reply.inboxId },
+      hint: "give the meter's registry entry the same inboxId as its NATS user (infra/provision.ts), or reset the DSO database entry",
+    });
   }
   if (reply.market.marketId !== subjects.marketId) {
     throw new EnrolmentRejectedError("the enrolment reply describes another market", { value: reply.market.marketId });

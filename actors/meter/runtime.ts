@@ -10,7 +10,7 @@ import { initCurve } from "../crypto/curve.ts";
 import { decodeMsk } from "../crypto/binary.ts";
 import { precomputeTables, type MasterSecretKey } from "../crypto/fhipe.ts";
 import { ConfigError, GridveilError } from "../errors.ts";
-import { connectNats, type NatsClients } from "../nats/connect.ts";
+import { connectNats, natsCredentials, type NatsClients } from "../nats/connect.ts";
 import type { Service } from "../nats/rpc.ts";
 import { sealContexts } from "../protocol/sealContexts.ts";
 import { meterIdSchema, tradeTermsPayloadSchema, type MarketEvent } from "../protocol/schemas.ts";
@@ -38,6 +38,15 @@ export type { MeterFaults } from "./bidEffects.ts";
 export type MeterRuntimeOptions = {
   marketId: string;
   natsUrl: string;
+  /** NATS credentials of this meter's user (infra/nats/nats.conf names meter users by their inbox id). */
+  natsUser?: string | undefined;
+  natsPassword?: string | undefined;
+  /**
+   * The inbox id this meter was provisioned with (docs/deploy.md): every connection, the enrolment one included,
+   * takes replies under `replyInboxPrefix(inboxId)`, and an enrolment reply naming another inbox is refused.
+   * Without it the DSO assigns one at enrolment.
+   */
+  inboxId?: string | undefined;
   /** JSON-RPC endpoint for read-only access to the market contract (counterpart verification). */
   rpcUrl: string;
   /** Permanent id in the DSO's registry. */
@@ -165,9 +174,16 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
   const deliveryRatio = options.deliveryRatio ?? 1;
   await initCurve();
 
-  // Enrolment requests go over a bootstrap connection: the meter's own reply-inbox prefix (its NATS permissions,
-  // docs/adapters.md) is only known from the enrolment reply.
-  const bootstrap = await connectNats({ url: options.natsUrl, name: `gridveil-meter-${meterId}-enrol` });
+  // Enrolment requests go over a bootstrap connection: without a provisioned inbox id, the meter's own reply-inbox
+  // prefix (its NATS permissions, docs/adapters.md) is only known from the enrolment reply. With one, the bootstrap
+  // uses it too: a provisioned meter's NATS user may not read the default `_INBOX.>`.
+  const credentials = natsCredentials(options);
+  const bootstrap = await connectNats({
+    url: options.natsUrl,
+    name: `gridveil-meter-${meterId}-enrol`,
+    ...(options.inboxId === undefined ? {} : { inboxPrefix: replyInboxPrefix(options.inboxId) }),
+    ...credentials,
+  });
   let bootstrapClosed = false;
   const closeBootstrap = async () => {
     if (bootstrapClosed) return;
@@ -346,6 +362,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         name: options.name,
         meterKey,
         dsoAddress: options.dsoAddress,
+        expectedInboxId: options.inboxId,
         timeoutMs: requestTimeoutMs,
         decodeMasterKey,
       });
@@ -372,6 +389,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
           url: options.natsUrl,
           name: `gridveil-meter-${meterId}`,
           inboxPrefix: replyInboxPrefix(enrolment.inboxId),
+          ...credentials,
         });
         const next: MeterLink = {
           nc: clients.nc,

@@ -16,6 +16,11 @@ export type ConnectNatsOptions = {
   timeoutMs?: number;
 };
 
+/** The `user`/`pass` of `ConnectNatsOptions` from a runtime's optional credentials (nothing when no user is set). */
+export function natsCredentials(options: { natsUser?: string | undefined; natsPassword?: string | undefined }): { user?: string; pass?: string } {
+  return options.natsUser ? { user: options.natsUser, pass: options.natsPassword ?? "" } : {};
+}
+
 export type NatsClients = { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager };
 
 export class NatsUnavailableError extends GridveilError {

@@ -109,6 +109,28 @@ export async function ensureStreams(jsm: JetStreamManager, market: MarketId, opt
   return names;
 }
 
+/**
+ * Checks that streams another party owns exist (the DSO creates a market's streams): for a party whose NATS user may
+ * read stream info but not create or update streams (`natsPermissions`: the gateway).
+ */
+export async function requireStreams(jsm: JetStreamManager, market: MarketId, which: readonly (keyof StreamNames)[]): Promise<StreamNames> {
+  const names = streamNames(market);
+  for (const key of which) {
+    try {
+      await jsm.streams.info(names[key]);
+    } catch (cause) {
+      throw new StreamSetupError(`stream ${names[key]} is not there`, {
+        value: names[key],
+        hint: isApiError(cause, JetStreamApiCodes.StreamNotFound)
+          ? "The DSO creates the market's streams: start it first (compose does, via its health check)."
+          : "May this NATS user read stream info ($JS.API.STREAM.INFO.<stream>)?",
+        cause,
+      });
+    }
+  }
+  return names;
+}
+
 async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
   try {
     await jsm.streams.info(config.name);

@@ -153,9 +153,20 @@ export function replyInboxPrefix(inboxId: string): string {
 }
 
 /**
+ * Reply-inbox prefix of the gateway's connections: outside `_INBOX.>`, so the gateway's account can subscribe to its
+ * own replies (market description, JetStream API) without being able to read the meters' replies (tickets, openings).
+ */
+export const GATEWAY_INBOX_PREFIX = "_INBOX_GW";
+
+/** Queue group of the gateway's request services: with several gateways, one of them relays each cancel. */
+export const GATEWAY_QUEUE_GROUP = "gridveil-gateway";
+
+/**
  * NATS account permissions per role, for a server configuration (`authorization.users[].permissions`). A meter may
  * only read its own inbox subtree and the public market events; it can never subscribe to requests of others.
- * `_INBOX.>` is needed for request/reply; JetStream API access is limited to what a role consumes.
+ * `_INBOX.>` is needed for request/reply; JetStream API access is limited to what a role consumes. The gateway gets
+ * replies under its own prefix (`GATEWAY_INBOX_PREFIX`) and may only publish to `_INBOX.>` (to answer cancels), never
+ * read it; the DSO answers both prefixes.
  */
 export function natsPermissions(market: MarketId, role: "dso" | "gateway"): SubjectPermissions;
 export function natsPermissions(market: MarketId, role: "meter", inboxId: string): SubjectPermissions;
@@ -175,7 +186,7 @@ export function natsPermissions(market: MarketId, role: Party, inboxId?: string)
   switch (role) {
     case "dso":
       return {
-        publish: { allow: [`${SUBJECT_ROOT}.${market}.>`, "$JS.API.>", "$JS.ACK.>", "_INBOX.>"] },
+        publish: { allow: [`${SUBJECT_ROOT}.${market}.>`, "$JS.API.>", "$JS.ACK.>", "_INBOX.>", `${GATEWAY_INBOX_PREFIX}.>`] },
         subscribe: { allow: [`${SUBJECT_ROOT}.${market}.>`, "_INBOX.>"] },
       };
     case "gateway":
@@ -183,7 +194,7 @@ export function natsPermissions(market: MarketId, role: Party, inboxId?: string)
         publish: {
           allow: [s.dso.market, s.market.events, s.gateway.state, ...js(streams.bids), ...js(streams.matches), "_INBOX.>"],
         },
-        subscribe: { allow: [s.gateway.cancel, "_INBOX.>"] },
+        subscribe: { allow: [s.gateway.cancel, `${GATEWAY_INBOX_PREFIX}.>`] },
       };
     case "meter": {
       if (inboxId === undefined) throw new InvalidSubjectTokenError("a meter's permissions need its inbox id");

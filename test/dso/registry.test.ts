@@ -52,4 +52,18 @@ describe("meter registry", () => {
     expect(() => mergeRegistries([[one], [{ ...one, address: b as `0x${string}` }]])).toThrow(/appears with two keys/);
     expect(() => mergeRegistries([[one], [{ ...one, meterId: "h2" }]])).toThrow(/provisioned for two meters/);
   });
+
+  it("keeps a provisioned inbox id (infra/provision.ts), and refuses a bad one, two for one meter or one for two meters", () => {
+    const one = { meterId: "h1", address: a as `0x${string}`, name: "H1" };
+    const withInbox = { ...one, inboxId: "0fa783e54ce4bf81" };
+    expect(parseRegistry([withInbox], "registry.json")).toEqual([withInbox]);
+    expect(new MeterRegistry([withInbox]).get("h1")?.inboxId).toBe("0fa783e54ce4bf81");
+    // A --meter flag without the inbox id next to the file's entry with it: the named one holds.
+    expect(mergeRegistries([[one], [withInbox]])).toEqual([withInbox]);
+    expect(() => parseRegistry([{ ...one, inboxId: "Not.A.Token" }], "registry.json")).toThrow(/\[0\.inboxId\]/);
+    expect(() => mergeRegistries([[withInbox], [{ ...one, inboxId: "other" }]])).toThrow(/two inbox ids/);
+    expect(() => mergeRegistries([[withInbox], [{ meterId: "h2", address: b as `0x${string}`, name: "H2", inboxId: withInbox.inboxId }]])).toThrow(
+      /inbox id 0fa783e54ce4bf81 is provisioned for two meters/,
+    );
+  });
 });

@@ -86,12 +86,11 @@ describe("infra/compose.yaml", () => {
     for (const name of PENDING_RUNTIME_SUPPORT) expect(isActorFlag(name), `${name} is read by an actor CLI now`).toBe(false);
   });
 
-  it("provisions registry entries with the meter's inbox id, which the DSO's registry does not accept yet (pending)", () => {
+  it("provisions registry entries with the meter's inbox id, and the DSO's registry accepts and keeps them", () => {
     const registry = JSON.parse(readFileSync(join(infra, "provision/registry.json"), "utf8")) as { inboxId?: string }[];
     expect(registry.every((entry) => typeof entry.inboxId === "string")).toBe(true);
-    // When actors/dso/registry.ts learns `inboxId`, this flips: drop GRIDVEIL_METER_INBOX from the pending list above
-    // once the meter reads it too, and this expectation with it.
-    expect(() => parseRegistry(registry, "infra/provision/registry.json")).toThrow(/inboxId/);
+    const parsed = parseRegistry(registry, "infra/provision/registry.json");
+    expect(parsed.map((entry) => entry.inboxId)).toEqual(provision().meters.map((meter) => meter.inboxId));
   });
 });
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DURABLES, consumeDurable, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { bidSubmissionSchema } from "../../actors/protocol/schemas.ts";
-import { marketSubjects, natsPermissions, replyInboxPrefix } from "../../actors/protocol/subjects.ts";
+import { GATEWAY_INBOX_PREFIX, GATEWAY_QUEUE_GROUP, marketSubjects, natsPermissions, replyInboxPrefix } from "../../actors/protocol/subjects.ts";
 import { provision, renderProvisioningFiles, watchPermissions, type NatsUser } from "../../infra/provision.ts";
 
 const infraDir = resolve(import.meta.dirname, "../../infra");
@@ -81,6 +81,7 @@ describe("infra/nats/nats.conf (enforced by nats-server)", () => {
     return nc;
   }
   const asMeter = (meter: typeof meterA): Promise<NatsConnection> => as(meter.natsUser, replyInboxPrefix(meter.inboxId));
+  const asGateway = (): Promise<NatsConnection> => as("gateway", GATEWAY_INBOX_PREFIX);
 
   /** "open", or the error the server closed the subscription with (violations arrive asynchronously). */
   async function subscribeOutcome(nc: NatsConnection, subject: string): Promise<string> {
@@ -191,7 +192,7 @@ describe("infra/nats/nats.conf (enforced by nats-server)", () => {
     const other = await asMeter(meterB);
     await expect(jetstream(other).consumers.get(streams.bids, DURABLES.gatewayBids)).rejects.toThrow();
 
-    const gateway = await as("gateway");
+    const gateway = await asGateway();
     const seen: string[] = [];
     const consumer = await consumeDurable(jetstream(gateway), streams.bids, DURABLES.gatewayBids, {
       schema: bidSubmissionSchema,
@@ -204,6 +205,30 @@ describe("infra/nats/nats.conf (enforced by nats-server)", () => {
     expect(await publishRefused(gateway, s.market.matched)).toBe(false);
     expect(await subscribeOutcome(gateway, s.meter.inbox(meterA.inboxId))).toMatch(/permission/i);
     expect(await subscribeOutcome(gateway, s.dso.enrol)).toMatch(/permission/i);
+  });
+
+  it("lets the gateway answer a meter's cancel and ask the DSO, but never read a meter's replies", async () => {
+    const gateway = await asGateway();
+    const nc = await asMeter(meterA);
+    // The meters' reply inboxes (tickets, openings come back there) are closed to the gateway, whole or one by one.
+    for (const forbidden of [`${replyInboxPrefix(meterA.inboxId)}.>`, `${replyInboxPrefix(meterB.inboxId)}.*`, "_INBOX.>", ">"]) {
+      expect(await subscribeOutcome(gateway, forbidden), forbidden).toMatch(/permission/i);
+    }
+    // The DSO's replies to meter A (here: an opening's ack) travel on meter A's own inbox, out of the gateway's reach.
+    const dso = await as("dso");
+    dso.subscribe(s.dso.opening, { callback: (_error, msg) => void msg.respond(encoder.encode("opening")) });
+    dso.subscribe(s.dso.market, { callback: (_error, msg) => void msg.respond(encoder.encode("market")) });
+    await dso.flush();
+    expect(decoder.decode((await nc.request(s.dso.opening, encoder.encode("o"), { timeout: 2_000 })).data)).toBe("opening");
+    // Its own replies (the market description) come under its own prefix, which the DSO may answer.
+    expect(decoder.decode((await gateway.request(s.dso.market, encoder.encode("?"), { timeout: 2_000 })).data)).toBe("market");
+    // It serves cancels in a queue group and answers the meter on the meter's inbox.
+    gateway.subscribe(s.gateway.cancel, { queue: GATEWAY_QUEUE_GROUP, callback: (_error, msg) => void msg.respond(encoder.encode("cancelled")) });
+    await gateway.flush();
+    expect(decoder.decode((await nc.request(s.gateway.cancel, encoder.encode("c"), { timeout: 2_000 })).data)).toBe("cancelled");
+    // With the default prefix its requests get no reply: `_INBOX.>` is not the gateway's to read.
+    const defaultPrefix = await as("gateway");
+    await expect(defaultPrefix.request(s.dso.market, encoder.encode("?"), { timeout: 1_000 })).rejects.toThrow();
   });
 
   it("lets the observer read every actor's state snapshot and nothing else, and publish nothing", async () => {

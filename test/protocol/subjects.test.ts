@@ -15,6 +15,7 @@ import {
   marketSubjects,
   natsPermissions,
   replyInboxPrefix,
+  GATEWAY_INBOX_PREFIX,
   streamNames,
   streamSubjects,
 } from "../../actors/protocol/subjects.ts";
@@ -81,6 +82,7 @@ describe("natsPermissions (enforced by nats-server)", () => {
       user,
       pass: "pw",
       ...(user.startsWith("meter") ? { inboxPrefix: replyInboxPrefix(user === "meterA" ? "inboxa" : "inboxb") } : {}),
+      ...(user === "gateway" ? { inboxPrefix: GATEWAY_INBOX_PREFIX } : {}),
     });
   }
 
