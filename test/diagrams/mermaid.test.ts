@@ -2,8 +2,15 @@
 import { resolve } from "node:path";
 import { and, createMachine, fromPromise, not, setup } from "xstate";
 import { describe, expect, it } from "vitest";
-import { staleDiagramFiles } from "../../actors/cli/commands/diagrams.ts";
-import { renderMachineDocs } from "../../actors/diagrams/machineDocs.ts";
+import { readmeMachinesStale, staleDiagramFiles } from "../../actors/cli/commands/diagrams.ts";
+import {
+  README_MACHINES_END,
+  README_MACHINES_START,
+  ReadmeMarkersMissingError,
+  renderMachineDocs,
+  renderReadmeMachines,
+  withReadmeMachines,
+} from "../../actors/diagrams/machineDocs.ts";
 import { diagrammedMachines } from "../../actors/diagrams/machines.ts";
 import { guardLabel, machineToMermaid } from "../../actors/diagrams/mermaid.ts";
 
@@ -106,6 +113,21 @@ describe("machineToMermaid", () => {
 describe("committed machine diagrams (docs/machines)", () => {
   it("are what the machines generate now (else run `npm run gridveil -- diagrams` and commit)", () => {
     expect(staleDiagramFiles(resolve(import.meta.dirname, "../../docs/machines"))).toEqual([]);
+  });
+
+  it("are shown in README.md between its machine markers, as generated now (else run `npm run gridveil -- diagrams`)", () => {
+    expect(readmeMachinesStale(resolve(import.meta.dirname, "../../README.md"))).toBe(false);
+    const block = renderReadmeMachines();
+    for (const entry of diagrammedMachines) expect(block).toContain(`<b>${entry.name}</b>`);
+    expect(block).toContain(renderMachineDocs().get("gateway.mmd")?.trimEnd());
+  });
+
+  it("splice the README block between the markers only, and refuse a README without them", () => {
+    const readme = `# x\n\nbefore\n${README_MACHINES_START}\nold diagrams\n${README_MACHINES_END}\nafter\n`;
+    expect(withReadmeMachines(readme, "NEW")).toBe("# x\n\nbefore\nNEW\nafter\n");
+    const current = withReadmeMachines(readme);
+    expect(withReadmeMachines(current)).toBe(current);
+    expect(() => withReadmeMachines("# no markers\n")).toThrow(ReadmeMarkersMissingError);
   });
 
   it("cover every protocol machine and embed each diagram in the README", () => {

@@ -2,7 +2,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { DEFAULT_DIAGRAMS_DIR, renderMachineDocs } from "../../diagrams/machineDocs.ts";
+import { DEFAULT_DIAGRAMS_DIR, DEFAULT_README, renderMachineDocs, withReadmeMachines } from "../../diagrams/machineDocs.ts";
 import { GridveilError } from "../../errors.ts";
 
 export class DiagramsOutOfDateError extends GridveilError {
@@ -24,27 +24,39 @@ export function staleDiagramFiles(dir: string, files: ReadonlyMap<string, string
   return stale;
 }
 
+/** True when the README's machine block is not what the machines generate now (throws when it has no markers). */
+export function readmeMachinesStale(readmePath: string): boolean {
+  const current = readFileSync(readmePath, "utf8");
+  return withReadmeMachines(current) !== current;
+}
+
 export function registerDiagramsCommand(program: Command): void {
   program
     .command("diagrams")
     .description("write each machine (dso, tradeSettlement, meter, bidSession, gateway) as a Mermaid stateDiagram-v2")
     .option("--out <dir>", "directory for <machine>.mmd and README.md", DEFAULT_DIAGRAMS_DIR)
-    .option("--check", "write nothing; exit 1 when the files in --out are not what the machines generate")
-    .action((options: { out: string; check?: boolean }) => {
+    .option("--readme <file>", "README whose <!-- machines:start/end --> block shows the diagrams", DEFAULT_README)
+    .option("--check", "write nothing; exit 1 when the files in --out or the README block are not what the machines generate")
+    .action((options: { out: string; readme: string; check?: boolean }) => {
       const dir = resolve(options.out);
+      const readmePath = resolve(options.readme);
       const files = renderMachineDocs();
       if (options.check) {
         const stale = staleDiagramFiles(dir, files);
+        if (readmeMachinesStale(readmePath)) stale.push(options.readme);
         if (stale.length > 0) {
           throw new DiagramsOutOfDateError(`machine diagrams out of date in ${options.out}: ${stale.join(", ")}`, {
             hint: "run `npm run gridveil -- diagrams` and commit the result",
           });
         }
-        process.stdout.write(`diagrams in ${options.out} are up to date (${files.size} files)\n`);
+        process.stdout.write(`diagrams in ${options.out} and ${options.readme} are up to date (${files.size} files)\n`);
         return;
       }
+      // The README first: without its markers nothing is written.
+      const readme = withReadmeMachines(readFileSync(readmePath, "utf8"));
       mkdirSync(dir, { recursive: true });
       for (const [name, content] of files) writeFileSync(join(dir, name), content);
-      process.stdout.write(`wrote ${[...files.keys()].map((name) => join(options.out, name)).join(", ")}\n`);
+      writeFileSync(readmePath, readme);
+      process.stdout.write(`wrote ${[...files.keys()].map((name) => join(options.out, name)).join(", ")}, ${options.readme}\n`);
     });
 }
