@@ -1,5 +1,11 @@
-// Parsers for command-line flag values: each rejects bad input with a ConfigError naming the flag.
+// Parsers for command-line flag values: each rejects bad input with commander's InvalidArgumentError naming the flag
+// (a usage error: the actor commands exit 2).
 import { InvalidArgumentError } from "commander";
+import { isAddress } from "ethers";
+import { marketToken } from "../protocol/subjects.ts";
+
+export const NATS_SCHEMES = ["nats:", "tls:", "ws:", "wss:"];
+export const RPC_SCHEMES = ["http:", "https:", "ws:", "wss:"];
 
 export function positiveInt(flag: string, min = 1, max = Number.MAX_SAFE_INTEGER) {
   return (raw: string): number => {
@@ -16,5 +22,50 @@ export function intList(flag: string, min = 1, max = Number.MAX_SAFE_INTEGER) {
     const parts = raw.split(",").map((part) => part.trim()).filter((part) => part.length > 0);
     if (parts.length === 0) throw new InvalidArgumentError(`${flag} needs at least one value, e.g. 10,20`);
     return parts.map(one);
+  };
+}
+
+/** A URL whose scheme is one of `schemes` (with the colon: `"nats:"`); the value is kept as given. */
+export function url(flag: string, schemes: readonly string[]) {
+  return (raw: string): string => {
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new InvalidArgumentError(`${flag} must be a URL, got "${raw}"`);
+    }
+    if (!schemes.includes(parsed.protocol)) throw new InvalidArgumentError(`${flag} must use ${schemes.join(" or ")}, got "${raw}"`);
+    return raw;
+  };
+}
+
+/** `--market`: a market id usable as a subject token (actors/protocol/subjects.ts). */
+export function marketId(raw: string): string {
+  try {
+    return marketToken(raw);
+  } catch {
+    throw new InvalidArgumentError(`--market must be 1–64 characters of a-z, 0-9, '_' or '-', got "${raw}"`);
+  }
+}
+
+/** An Ethereum address: 0x + 40 hex digits, and a valid checksum when mixed case. */
+export function address(flag: string) {
+  return (raw: string): string => {
+    if (!/^0x[0-9a-fA-F]{40}$/.test(raw) || !isAddress(raw)) throw new InvalidArgumentError(`${flag} must be an address (0x + 40 hex), got "${raw}"`);
+    return raw;
+  };
+}
+
+/**
+ * A private key, 64 hex digits with or without `0x`; returned with `0x`. `source` names where it came from in the
+ * message (`--key`, `the --key-file content`). `trim: false` refuses surrounding white space instead of dropping it
+ * (the gateway's `--key` always has).
+ */
+export function privateKey(source: string, { trim = true }: { trim?: boolean } = {}) {
+  return (raw: string): string => {
+    const text = trim ? raw.trim() : raw;
+    const key = text.startsWith("0x") ? text : `0x${text}`;
+    if (!/^0x[0-9a-fA-F]{64}$/.test(key)) throw new InvalidArgumentError(`${source} must be a private key (64 hex digits)`);
+    return key;
   };
 }
