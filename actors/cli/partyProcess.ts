@@ -86,7 +86,14 @@ export function readJsonFile(flag: string, path: string, what: string): unknown 
 
 /** The unvalidated `--config FILE` (JSON, `MachineConfigInput`), for a party that lays its own flags on top. */
 export function readMachineConfigInput(path: string | undefined): MachineConfigInput {
-  return (path === undefined ? {} : readJsonFile("--config", path, "a JSON object of machines/config.ts fields")) as MachineConfigInput;
+  if (path === undefined) return {};
+  const what = "a JSON object of machines/config.ts fields";
+  const input = readJsonFile("--config", path, what);
+  // A party lays its own flags over this object before validation, so anything but an object is refused here.
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    throw new ConfigError("the --config file must hold a JSON object", { value: path, hint: what });
+  }
+  return input as MachineConfigInput;
 }
 
 /** The machine configuration from `--config FILE`, validated (defaults when there is none). */

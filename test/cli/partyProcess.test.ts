@@ -82,6 +82,14 @@ describe("--config", () => {
     expect(loadMachineConfig(file).gateway.batchMaxSize).toBe(3);
   });
 
+  it("refuses JSON that is not an object (null, an array, a number) before any flag is laid over it", async () => {
+    for (const [name, text] of [["null.json", "null"], ["array.json", "[1]"], ["number.json", "3"]] as const) {
+      const file = join(dir, name);
+      await writeFile(file, text);
+      expect(caught(() => readMachineConfigInput(file))).toMatchObject({ name: "ConfigError", shortMessage: "the --config file must hold a JSON object" });
+    }
+  });
+
   it("refuses a missing or non-JSON file with the path and what it should hold", async () => {
     const broken = join(dir, "broken.json");
     await writeFile(broken, "{not json");
