@@ -14,9 +14,11 @@ export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 export const DEFAULT_RPC_URL = "http://127.0.0.1:8545";
 export const DEFAULT_MARKET = "m1";
 
-/** The flags every party takes (`--nats`, `--rpc`, `--market`, `--data-dir`, `--config`, `--inspect`). */
+/** The flags every party takes (`--nats`, `--nats-user`, `--nats-password`, `--rpc`, `--market`, `--data-dir`, `--config`, `--inspect`). */
 export type PartyFlags = {
   nats: string;
+  natsUser?: string;
+  natsPassword?: string;
   rpc: string;
   market: string;
   dataDir?: string;
@@ -29,6 +31,25 @@ export type KeyFlags = { key?: string; keyFile?: string };
 
 export function natsOption(): Option {
   return new Option("--nats <url>", "NATS server").env("NATS_URL").default(DEFAULT_NATS_URL).argParser(url("--nats", NATS_SCHEMES));
+}
+
+/** `--nats-user`: the party's NATS user (infra/provision/*.env; a compose meter's user is its inbox id). */
+export function natsUserOption(): Option {
+  return new Option("--nats-user <name>", "NATS user (per-role users of infra/nats/nats.conf)").env("NATS_USER");
+}
+
+/** `--nats-password`: prefer the variable, which keeps the secret out of the process list. */
+export function natsPasswordOption(): Option {
+  return new Option("--nats-password <secret>", "NATS password (prefer NATS_PASSWORD: not in the process list)").env("NATS_PASSWORD");
+}
+
+/** The runtimes' NATS credentials from the flags; a password without a user is a usage error. */
+export function natsCredentialsOf(flags: Pick<PartyFlags, "natsUser" | "natsPassword">): { natsUser?: string; natsPassword?: string } {
+  if (flags.natsUser === undefined) {
+    if (flags.natsPassword !== undefined) throw new ConfigError("a NATS password needs its user", { hint: "--nats-user NAME or NATS_USER" });
+    return {};
+  }
+  return { natsUser: flags.natsUser, natsPassword: flags.natsPassword ?? "" };
 }
 
 export function rpcOption(description = "Ethereum JSON-RPC endpoint"): Option {

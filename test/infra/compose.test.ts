@@ -18,7 +18,7 @@ const composeText = readFileSync(join(infra, "compose.yaml"), "utf8");
  * credentials for the per-role users, and a meter's provisioned inbox id. When a CLI starts reading one, this test
  * fails until it is removed from the list.
  */
-const PENDING_RUNTIME_SUPPORT = ["NATS_USER", "NATS_PASSWORD", "GRIDVEIL_METER_INBOX"];
+const PENDING_RUNTIME_SUPPORT: string[] = [];
 
 function composeConfig(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync("bash", [join(infra, "compose-config.sh"), ...args], { encoding: "utf8", timeout: 240_000 });
@@ -64,13 +64,22 @@ describe("infra/compose.yaml", () => {
   it("sets only environment variables that something in the image reads", () => {
     const sources = [
       ...readdirSync(join(repo, "actors/cli/commands")).map((file) => join(repo, "actors/cli/commands", file)),
+      join(repo, "actors/cli/partyProcess.ts"),
       join(repo, "actors/telemetry/telemetry.ts"),
       join(infra, "entrypoint.sh"),
       join(infra, "healthcheck.ts"),
       join(infra, "claimMeterSlot.ts"),
     ].map((path) => readFileSync(path, "utf8"));
+    // `.env("NAME")` on an option, or a shared option builder given the name (`keyOption("…", "NAME")`).
     const read = (name: string): boolean =>
-      sources.some((text) => text.includes(`.env("${name}")`) || text.includes(`process.env.${name}`) || text.includes(`\${${name}`) || text.includes(`$${name}`));
+      sources.some(
+        (text) =>
+          text.includes(`.env("${name}")`) ||
+          new RegExp(`, "${name}"\\s*[,)]`).test(text) ||
+          text.includes(`process.env.${name}`) ||
+          text.includes(`\${${name}`) ||
+          text.includes(`$${name}`),
+      );
     const envFiles = readdirSync(join(infra, "provision")).filter((file) => file.endsWith(".env"));
     const names = new Set([
       ...[...composeText.matchAll(/^\s{6}([A-Z][A-Z0-9_]+):/gm)].map((match) => match[1] as string),
@@ -94,9 +103,11 @@ describe("infra/compose.yaml", () => {
   });
 });
 
-/** True when `gridveil dso|gateway|meter` reads the variable (`.env("NAME")` on one of its options). */
+/** True when `gridveil dso|gateway|meter` reads the variable (`.env("NAME")` on one of its options or a shared one). */
 function isActorFlag(name: string): boolean {
-  return ["dso", "gateway", "meter"].some((role) => readFileSync(join(repo, "actors/cli/commands", `${role}.ts`), "utf8").includes(`.env("${name}")`));
+  return [...["dso", "gateway", "meter"].map((role) => `commands/${role}.ts`), "partyProcess.ts"].some((file) =>
+    readFileSync(join(repo, "actors/cli", file), "utf8").includes(`.env("${name}")`),
+  );
 }
 
 describe("infra/claimMeterSlot.ts (scaled meter replicas)", () => {

@@ -18,7 +18,10 @@ import {
   keyOption,
   loadMachineConfig,
   marketOption,
+  natsCredentialsOf,
   natsOption,
+  natsPasswordOption,
+  natsUserOption,
   partyDataDir,
   privateKeyOf,
   readJsonFile,
@@ -60,6 +63,8 @@ export function registerDsoCommand(program: Command): Command {
     .command("dso")
     .description("run the DSO: FHIPE setup, market contract, enrolment and tickets, verification and settlement of trades")
     .addOption(natsOption())
+    .addOption(natsUserOption())
+    .addOption(natsPasswordOption())
     .addOption(rpcOption())
     .addOption(marketOption())
     .addOption(keyOption("the DSO's private key (deploys, signs tickets)", "GRIDVEIL_DSO_KEY"))
@@ -84,6 +89,7 @@ async function runDso(flags: DsoFlags): Promise<void> {
     hint: "--key-file FILE, or GRIDVEIL_DSO_KEY=0x… (or --key 0x…)",
   });
   const market = marketConfigOf(flags);
+  const natsCredentials = natsCredentialsOf(flags);
   const config = loadMachineConfig(flags.config);
   const registry: ProvisionedMeter[] = flags.registry === undefined ? [] : loadRegistryFile(flags.registry);
   const dataDir = partyDataDir(flags, "dso");
@@ -107,6 +113,7 @@ async function runDso(flags: DsoFlags): Promise<void> {
       ...(inspector ? { inspect: inspector.inspect } : {}),
       marketId: flags.market,
       natsUrl: flags.nats,
+      ...natsCredentials,
       rpcUrl: flags.rpc,
       dsoPrivateKey,
       dataDir,

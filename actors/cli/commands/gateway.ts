@@ -16,7 +16,10 @@ import {
   inspectOption,
   keyOption,
   marketOption,
+  natsCredentialsOf,
   natsOption,
+  natsPasswordOption,
+  natsUserOption,
   partyDataDir,
   readMachineConfigInput,
   rpcOption,
@@ -60,6 +63,8 @@ export function registerGatewayCommand(program: Command): Command {
     .command("gateway")
     .description("run the chain gateway: bids from the durable queue into batched transactions, chain events back to NATS")
     .addOption(natsOption())
+    .addOption(natsUserOption())
+    .addOption(natsPasswordOption())
     .addOption(rpcOption())
     .addOption(marketOption())
     // No --key-file here, and the key is taken as given: white space around it is refused, not trimmed.
@@ -84,6 +89,7 @@ async function runGateway(flags: GatewayFlags): Promise<void> {
     throw new ConfigError("the gateway needs its account's private key", { hint: "--key 0x… or GRIDVEIL_GATEWAY_KEY" });
   }
   const config = machineConfigOf(flags);
+  const natsCredentials = natsCredentialsOf(flags);
   const dataDir = partyDataDir(flags, "gateway");
   const logger = createLogger({ actor: "gateway", market: flags.market });
   const inspector = await connectInspectorFlag(flags.inspect);
@@ -107,6 +113,7 @@ async function runGateway(flags: GatewayFlags): Promise<void> {
       ...(inspector ? { inspect: inspector.inspect } : {}),
       marketId: flags.market,
       natsUrl: flags.nats,
+      ...natsCredentials,
       rpcUrl: flags.rpc,
       gatewayPrivateKey: flags.key,
       dataDir,

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { plannedBidSchema, type PlannedBid } from "../../../machines/meter.ts";
 import { ConfigError } from "../../errors.ts";
 import { startMeterRuntime, type MeterRuntime } from "../../meter/runtime.ts";
-import { meterIdSchema } from "../../protocol/schemas.ts";
+import { inboxIdSchema, meterIdSchema } from "../../protocol/schemas.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { address } from "../options.ts";
 import {
@@ -18,7 +18,10 @@ import {
   keyOption,
   loadMachineConfig,
   marketOption,
+  natsCredentialsOf,
   natsOption,
+  natsPasswordOption,
+  natsUserOption,
   partyDataDir,
   privateKeyOf,
   readJsonFile,
@@ -32,6 +35,7 @@ import {
 type MeterFlags = PartyFlags &
   KeyFlags & {
     meterId?: string;
+    inbox?: string;
     name?: string;
     dsoAddress?: string;
     plan?: string;
@@ -46,6 +50,11 @@ const MAX_DELIVERY_RATIO = 10;
 
 function meterId(raw: string): string {
   if (!meterIdSchema.safeParse(raw).success) throw new InvalidArgumentError(`--meter-id must be 1–64 characters of [A-Za-z0-9_.:-], got "${raw}"`);
+  return raw;
+}
+
+function inboxId(raw: string): string {
+  if (!inboxIdSchema.safeParse(raw).success) throw new InvalidArgumentError(`--inbox must be 1–64 characters of [a-z0-9_-], got "${raw}"`);
   return raw;
 }
 
@@ -84,9 +93,16 @@ export function registerMeterCommand(program: Command): Command {
     .command("meter")
     .description("run a smart meter: enrol with the DSO, bid its plan with one-time ids, open, verify, deliver and settle")
     .addOption(natsOption())
+    .addOption(natsUserOption())
+    .addOption(natsPasswordOption())
     .addOption(rpcOption("Ethereum JSON-RPC endpoint (read-only use)"))
     .addOption(marketOption())
     .addOption(new Option("--meter-id <id>", "permanent meter id (as provisioned with the DSO)").env("GRIDVEIL_METER_ID").argParser(meterId))
+    .addOption(
+      new Option("--inbox <id>", "inbox id provisioned with the DSO and NATS (its NATS user's only reply prefix; default: assigned at enrolment)")
+        .env("GRIDVEIL_METER_INBOX")
+        .argParser(inboxId),
+    )
     .addOption(keyOption("the meter's long-term private key", "GRIDVEIL_METER_KEY"))
     .addOption(keyFileOption("file holding the meter's long-term private key", "GRIDVEIL_METER_KEY_FILE"))
     .addOption(new Option("--name <name>", "display name sent at enrolment (default: the meter id)").env("GRIDVEIL_METER_NAME"))
@@ -113,6 +129,7 @@ async function runMeter(flags: MeterFlags): Promise<void> {
     message: "the meter needs its long-term private key (its address is provisioned with the DSO)",
     hint: "--key-file FILE, or GRIDVEIL_METER_KEY=0x… (or --key 0x…)",
   });
+  const natsCredentials = natsCredentialsOf(flags);
   const config = loadMachineConfig(flags.config);
   const plan = [...(flags.plan === undefined ? [] : loadPlanFile(flags.plan)), ...flags.bid];
   const planIds = new Set<string>();
@@ -148,8 +165,10 @@ async function runMeter(flags: MeterFlags): Promise<void> {
       ...(inspector ? { inspect: inspector.inspect } : {}),
       marketId: flags.market,
       natsUrl: flags.nats,
+      ...natsCredentials,
       rpcUrl: flags.rpc,
       meterId: id,
+      ...(flags.inbox === undefined ? {} : { inboxId: flags.inbox }),
       meterPrivateKey,
       name: flags.name ?? id,
       plan,
