@@ -1,5 +1,5 @@
 // The meter's key store (docs/machines.md §9.1): msk and per-bid one-time keys and material, never in a machine or a log.
-import { Wallet, getAddress, type HDNodeWallet } from "ethers";
+import { Wallet, getAddress, hexlify, randomBytes } from "ethers";
 import type { BidCiphertext, BidRandomizers } from "../crypto/bidCiphertext.ts";
 import type { MasterSecretKey } from "../crypto/fhipe.ts";
 import { GridveilError } from "../errors.ts";
@@ -11,7 +11,7 @@ export class MeterSecretMissingError extends GridveilError {
 
 /** What one bid needs between its effects: the one-time key, its ticket and what its ciphertext was made from. */
 export type BidMaterial = {
-  oneTimeKey: HDNodeWallet | Wallet;
+  oneTimeKey: Wallet;
   ticket: Ticket | null;
   encryption: {
     priceLevel: number;
@@ -44,7 +44,7 @@ export class MeterSecrets {
 
   /** A fresh one-time key pair (PROTOCOL §4): its address is the bid's one-time identity. */
   createOneTimeKey(): Address {
-    const oneTimeKey = Wallet.createRandom();
+    const oneTimeKey = randomWallet();
     const bidder = getAddress(oneTimeKey.address) as Address;
     this.#bids.set(bidder.toLowerCase(), { oneTimeKey, ticket: null, encryption: null });
     return bidder;
@@ -72,5 +72,20 @@ export class MeterSecrets {
   clear(): void {
     this.#bids.clear();
     this.#msk = null;
+  }
+}
+
+/**
+ * A key from 32 CSPRNG bytes. Not `Wallet.createRandom()`: that draws a mnemonic and derives an HD path (pbkdf2),
+ * ~15 ms per bid on the meter's critical path for a key that is used once. The bytes are drawn again in the
+ * ~2^-128 case that they are not a valid secp256k1 scalar.
+ */
+function randomWallet(): Wallet {
+  for (;;) {
+    try {
+      return new Wallet(hexlify(randomBytes(32)));
+    } catch {
+      // Zero or not below the group order: draw again.
+    }
   }
 }
