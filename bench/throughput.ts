@@ -47,9 +47,18 @@ export type ThroughputBenchOptions = {
   batchSize?: number;
   /** Chain-follower poll interval of the gateway (default: the gateway's own). */
   pollIntervalMs?: number;
+  /**
+   * Trace every gateway transaction to count its Compares (the gateway's default). Off by default here: the trace
+   * re-executes each transaction on the node, which is the bottleneck (`gridveil gateway --no-count-compares`).
+   */
+  countCompares?: boolean;
   /** Which setups to run (default all three). */
   modes?: readonly ThroughputMode[];
   natsUrl?: string | undefined;
+  /** A development chain's JSON-RPC endpoint (default: an EDR node the bench starts). */
+  rpcUrl?: string | undefined;
+  /** Where that EDR node runs: a child process (default, as deployed) or this process (as the demo). */
+  chain?: "process" | "in-process";
   /** Where span files, DSO databases and cursors go (default: a temporary directory, removed afterwards). */
   dataDir?: string;
   onProgress?: (progress: ThroughputProgress) => void;
@@ -158,7 +167,7 @@ export async function runThroughputBench(options: ThroughputBenchOptions): Promi
     options.onProgress?.({ phase, completed: Math.min(completed, total), total });
   };
 
-  const infra = await startBenchInfra({ natsUrl: options.natsUrl });
+  const infra = await startBenchInfra({ natsUrl: options.natsUrl, rpcUrl: options.rpcUrl, chain: options.chain ?? "process" });
   const rows: ThroughputRow[] = [];
   try {
     for (const [levelIndex, levels] of options.levels.entries()) {
@@ -173,6 +182,7 @@ export async function runThroughputBench(options: ThroughputBenchOptions): Promi
           meters: options.meters,
           batchSize: mode === "plaintext" ? PLAINTEXT_BATCH_SIZE : batchSize,
           pollIntervalMs: options.pollIntervalMs,
+          countCompares: options.countCompares ?? false,
           marketId: `bench-${run}-n${levels}-${mode.toLowerCase()}`,
           dataDir: join(root, `n${levels}-${mode}`),
           report: (units) => report(`n=${levels}: ${mode}`, units),
@@ -196,6 +206,7 @@ type PhaseContext = {
   meters: number;
   batchSize: number;
   pollIntervalMs: number | undefined;
+  countCompares: boolean;
   marketId: string;
   dataDir: string;
   report(units: number): void;
@@ -216,6 +227,7 @@ async function runPhase(mode: ThroughputMode, context: PhaseContext): Promise<Mo
     kind: mode === "plaintext" ? { encrypted: false } : { encrypted: true, registry: [...singleMeter, ...feeders] },
     pollIntervalMs: context.pollIntervalMs ?? 100,
     gasLimit: BENCH_GAS_LIMIT,
+    countCompares: context.countCompares,
   });
   let window: Window;
   let spans: SpanRecord[];

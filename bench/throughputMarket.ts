@@ -4,10 +4,12 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { JsonRpcProvider, keccak256, toUtf8Bytes, Wallet } from "ethers";
-import { startLocalChain } from "../actors/chain/localChain.ts";
+import { devAccountKeys, startLocalChain } from "../actors/chain/localChain.ts";
 import { startDsoRuntime, type DsoRuntime } from "../actors/dso/runtime.ts";
 import { GridveilError } from "../actors/errors.ts";
 import { startGatewayRuntime, type GatewayRuntime } from "../actors/gateway/runtime.ts";
+import { connectNats } from "../actors/nats/connect.ts";
+import { ensureStreams } from "../actors/nats/jetstream.ts";
 import { resolveNats } from "../actors/nats/server.ts";
 import { parseMarketConfig } from "../actors/protocol/marketConfig.ts";
 import { createLogger, type Logger } from "../actors/telemetry/logger.ts";
@@ -16,6 +18,7 @@ import type { SpanRecord } from "../actors/telemetry/spanRecord.ts";
 import { spanFilePath, startInProcessTelemetry, type ActorService, type Telemetry } from "../actors/telemetry/telemetry.ts";
 import { deployPlaintextMarket } from "../contracts/client/bench/plaintextMarket.ts";
 import type { MachineConfig } from "../machines/config.ts";
+import { startChildChain } from "./throughputChain.ts";
 
 export class ThroughputBenchError extends GridveilError {
   override name = "ThroughputBenchError";
@@ -30,9 +33,32 @@ export type BenchInfra = {
   stop(): Promise<void>;
 };
 
-export async function startBenchInfra(options: { natsUrl?: string | undefined } = {}): Promise<BenchInfra> {
+export type BenchInfraOptions = {
+  natsUrl?: string | undefined;
+  /** A development node of one's own (its funded accounts come from Hardhat's mnemonic). */
+  rpcUrl?: string | undefined;
+  /**
+   * Where the EDR node runs when no `rpcUrl` is given: `process` (default) is a child process, as the compose file
+   * runs the chain; `in-process` shares the actors' event loop with the node's JSON-RPC server (as the demo does).
+   */
+  chain?: "process" | "in-process";
+};
+
+export async function startBenchInfra(options: BenchInfraOptions = {}): Promise<BenchInfra> {
   const nats = await resolveNats({ url: options.natsUrl ?? process.env.NATS_URL });
   try {
+    if (options.rpcUrl !== undefined || options.chain !== "in-process") {
+      const child = options.rpcUrl === undefined ? await startChildChain() : undefined;
+      return {
+        natsUrl: nats.url,
+        rpcUrl: options.rpcUrl ?? child!.rpcUrl,
+        accountKeys: devAccountKeys(3),
+        stop: async () => {
+          await child?.stop();
+          await nats.stop();
+        },
+      };
+    }
     const chain = await startLocalChain();
     return {
       natsUrl: nats.url,
@@ -187,6 +213,8 @@ export type PhaseMarketOptions = {
   pollIntervalMs: number;
   /** The gateway's transaction gas limit. */
   gasLimit: bigint;
+  /** Whether the gateway traces each transaction to count its Compares (the trace re-executes it on the node). */
+  countCompares: boolean;
 };
 
 export async function startPhaseMarket(options: PhaseMarketOptions): Promise<PhaseMarket> {
@@ -222,6 +250,13 @@ export async function startPhaseMarket(options: PhaseMarketOptions): Promise<Pha
       });
       contractAddress = dso.market.contractAddress;
     } else {
+      // The DSO creates a market's streams; the plaintext market has none, so the bench does.
+      const { nc, jsm } = await connectNats({ url: infra.natsUrl, name: "gridveil-bench-streams" });
+      try {
+        await ensureStreams(jsm, marketId);
+      } finally {
+        await nc.close();
+      }
       const provider = new JsonRpcProvider(infra.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
       try {
         const deployer = new Wallet(infra.accountKeys[2]!, provider);
@@ -243,6 +278,7 @@ export async function startPhaseMarket(options: PhaseMarketOptions): Promise<Pha
       config,
       pollIntervalMs: options.pollIntervalMs,
       gasLimit: options.gasLimit,
+      countCompares: options.countCompares,
     });
     const running = gateway;
     const placements = trackPlacements(running);

@@ -22,6 +22,7 @@ type ThroughputFlags = {
   batch?: number;
   pollInterval?: number;
   modes: ThroughputMode[];
+  countCompares?: boolean;
   json?: boolean;
 };
 
@@ -54,6 +55,7 @@ export function registerBenchThroughput(bench: Command): Command {
     .option("--seed <n>", "seed of the random prices and sides", positiveInt("--seed", 0), 1)
     .option("--batch <size>", "gateway batch size for encrypted bids (default: what fits a block if all match)", positiveInt("--batch", 1, MAX_BATCH))
     .option("--poll-interval <ms>", "the gateway's chain-follower poll interval", positiveInt("--poll-interval", 1, MAX_POLL_INTERVAL_MS))
+    .option("--count-compares", "let the gateway trace each transaction to count its Compares (its default; re-executes every transaction)")
     .option("--modes <list>", `setups to run: ${THROUGHPUT_MODES.join(",")}`, modeList, [...THROUGHPUT_MODES])
     .option("--json", "print one JSON object instead of the table")
     .action(async (flags: ThroughputFlags) => {
@@ -66,6 +68,7 @@ export function registerBenchThroughput(bench: Command): Command {
           meters: flags.meters,
           seed: flags.seed,
           modes: flags.modes,
+          countCompares: flags.countCompares === true,
           ...(flags.batch === undefined ? {} : { batchSize: flags.batch }),
           ...(flags.pollInterval === undefined ? {} : { pollIntervalMs: flags.pollInterval }),
           onProgress: progress.update,
@@ -77,7 +80,10 @@ export function registerBenchThroughput(bench: Command): Command {
     });
 }
 
-export function renderThroughputTable(rows: readonly ThroughputRow[], flags: Pick<ThroughputFlags, "bids" | "meters" | "batch">): string {
+export function renderThroughputTable(
+  rows: readonly ThroughputRow[],
+  flags: Pick<ThroughputFlags, "bids" | "meters" | "batch" | "countCompares">,
+): string {
   const rate = (value: number | null) => (value === null ? "—" : value);
   const share = (value: number | null) => (value === null ? "—" : `${Math.round(value * 100)} %`);
   const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? "—" : `${(a / b).toFixed(2)}×`);
@@ -106,7 +112,8 @@ export function renderThroughputTable(rows: readonly ThroughputRow[], flags: Pic
     "  plaintext = the same feed on the bench-only PlaintextMarket (clear levels, same heaps, tickets and signatures)",
     "bids/s = bids ÷ (first submission → last market.placed); kbit/s = bid submission payload bytes on the bids subject",
     "on chain = Σ chain.tx spans (the gateway's send → receipt) ÷ wall time",
-    `gateway: batchMaxDelayMs 0, batchMaxSize ${batches} (plaintext ${PLAINTEXT_BATCH_SIZE}); paper = PROTOCOL §7 (n = 10 and 50 only)`,
+    `gateway: batchMaxDelayMs 0, batchMaxSize ${batches} (plaintext ${PLAINTEXT_BATCH_SIZE}), Compare counting by trace ${flags.countCompares === true ? "on" : "off"}`,
+    "paper = PROTOCOL §7 (n = 10 and 50 only)",
   ];
   return [renderTable(rows, columns), "", ...notes].join("\n");
 }
