@@ -23,6 +23,7 @@ type ThroughputFlags = {
   pollInterval?: number;
   modes: ThroughputMode[];
   countCompares?: boolean;
+  rpc?: string;
   json?: boolean;
 };
 
@@ -56,6 +57,7 @@ export function registerBenchThroughput(bench: Command): Command {
     .option("--batch <size>", "gateway batch size for encrypted bids (default: what fits a block if all match)", positiveInt("--batch", 1, MAX_BATCH))
     .option("--poll-interval <ms>", "the gateway's chain-follower poll interval", positiveInt("--poll-interval", 1, MAX_POLL_INTERVAL_MS))
     .option("--count-compares", "let the gateway trace each transaction to count its Compares (its default; re-executes every transaction)")
+    .option("--rpc <url>", "a development chain of one's own (Hardhat's funded accounts; default: an EDR node in a child process)")
     .option("--modes <list>", `setups to run: ${THROUGHPUT_MODES.join(",")}`, modeList, [...THROUGHPUT_MODES])
     .option("--json", "print one JSON object instead of the table")
     .action(async (flags: ThroughputFlags) => {
@@ -69,6 +71,7 @@ export function registerBenchThroughput(bench: Command): Command {
           seed: flags.seed,
           modes: flags.modes,
           countCompares: flags.countCompares === true,
+          rpcUrl: flags.rpc,
           ...(flags.batch === undefined ? {} : { batchSize: flags.batch }),
           ...(flags.pollInterval === undefined ? {} : { pollIntervalMs: flags.pollInterval }),
           onProgress: progress.update,
