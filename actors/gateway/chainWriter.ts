@@ -1,14 +1,17 @@
-// The gateway's transactions: one funded account, nonces assigned in order (also after a restart), batches and cancels.
-import type { JsonRpcProvider, Overrides, Wallet } from "ethers";
+// The gateway's transactions: one funded account, nonces assigned in order (also after a restart), batches and cancels,
+// pipelined: the next transaction is signed while the node executes the previous one.
+import http from "node:http";
+import https from "node:https";
+import { FetchRequest, JsonRpcProvider, keccak256, type TransactionReceipt, type TransactionRequest, type Wallet } from "ethers";
 import {
   MarketRevertError,
   decodeMarketError,
-  cancelBid,
+  decodeMarketEvents,
   getBidIdOf,
-  placeBids,
+  withMarketErrors,
+  type BidPlacedEvent,
   type MarketEvent,
   type MarketHandle,
-  type PlaceBidsResult,
   type SignedBid,
 } from "../../contracts/client/index.ts";
 import { GridveilError } from "../errors.ts";
@@ -33,49 +36,111 @@ export type BatchOutcome = {
 
 export type ChainWriter = {
   address: string;
-  /** One `placeBids` transaction. A whole-batch `BatchEntryOutOfGas(i)` throws `MarketRevertError` (the caller splits). */
+  /**
+   * One `placeBids` transaction. A whole-batch `BatchEntryOutOfGas(i)` throws `MarketRevertError` (the caller splits).
+   * Calls may overlap: transactions get consecutive nonces in call order and reach the node in that order.
+   */
   placeBatch(bids: readonly SignedBid[]): Promise<BatchOutcome>;
   /** Relays a signed cancel; resolves with the mined transaction, throws `MarketRevertError` when the contract refuses. */
   cancel(bidder: string, signature: string): Promise<MinedTx>;
   /** Forget the local nonce (the next transaction asks the node): after an error we cannot attribute. */
   resetNonce(): void;
+  /** Closes the connection transactions are sent on. */
+  close(): void;
 };
 
 export type ChainWriterOptions = {
   market: MarketHandle;
   wallet: Wallet;
+  /** Reads (fee data, nonce, receipts). */
   provider: JsonRpcProvider;
   /** Gas limit of every transaction (an explicit one: EDR's estimator would re-run every pairing many times). */
   gasLimit: bigint;
 };
 
+/** Fee data is read at most this often (not once per transaction: that was three calls on every transaction's path). */
+const FEE_DATA_MAX_AGE_MS = 1_000;
+
 /**
- * Nonces: the node's pending count is read once, then incremented locally for every transaction that reached the
- * node. Any failure forgets it, so the next transaction reads it again: a restarted gateway (or one whose transaction
- * was mined but whose receipt it missed) never reuses or skips a nonce. Transactions are sent one at a time, so
- * cancels and batches cannot race for a nonce.
+ * Nonces: the node's pending count is read once, then incremented locally for every transaction handed to the node.
+ * A failure we cannot attribute forgets it, and the next transaction reads it again once every transaction already
+ * handed over has been answered: a restarted gateway (or one whose transaction was mined but whose receipt it
+ * missed) never reuses or skips a nonce.
+ *
+ * Pipelining: signing a transaction of ~20 kB calldata takes tens of ms, as long as a good share of its execution.
+ * The nonce lock is therefore held only while a transaction is signed and handed to the connection, not until its
+ * receipt: the next one is signed while the node executes the previous one. Transactions travel on one dedicated
+ * keep-alive socket, so they reach the node in nonce order (a local automining node refuses a nonce gap).
  */
 export function createChainWriter(options: ChainWriterOptions): ChainWriter {
-  const { wallet, provider, gasLimit } = options;
-  const market = { ...options.market, contract: options.market.contract.connect(wallet) } as MarketHandle;
+  const { wallet, provider, gasLimit, market } = options;
+  const sender = singleSocketProvider(provider);
+  const marketInterface = market.contract.interface;
   let nextNonce: number | null = null;
-  let queue: Promise<unknown> = Promise.resolve();
+  let lock: Promise<unknown> = Promise.resolve();
+  const answering = new Set<Promise<unknown>>();
+  let fees: { readAt: number; fields: Pick<TransactionRequest, "type" | "maxFeePerGas" | "maxPriorityFeePerGas" | "gasPrice"> } | null = null;
 
-  const serialized = <T>(send: (overrides: Overrides) => Promise<T>): Promise<T> => {
-    const run = async (): Promise<T> => {
-      if (nextNonce === null) nextNonce = await provider.getTransactionCount(wallet.address, "pending");
-      try {
-        const result = await send({ nonce: nextNonce, gasLimit });
-        nextNonce += 1;
-        return result;
-      } catch (error) {
-        nextNonce = null;
-        throw error;
+  const feeFields = async () => {
+    if (fees !== null && Date.now() - fees.readAt < FEE_DATA_MAX_AGE_MS) return fees.fields;
+    const data = await provider.getFeeData();
+    const fields =
+      data.maxFeePerGas !== null && data.maxPriorityFeePerGas !== null
+        ? { type: 2, maxFeePerGas: data.maxFeePerGas, maxPriorityFeePerGas: data.maxPriorityFeePerGas }
+        : { type: 0, gasPrice: data.gasPrice };
+    fees = { readAt: Date.now(), fields };
+    return fields;
+  };
+
+  /** Signs a call to the market with the next nonce and hands it to the node; resolves with its receipt. */
+  const transact = async (action: string, data: string): Promise<TransactionReceipt> => {
+    let answer!: Promise<string>;
+    const handOver = async (): Promise<void> => {
+      const [fields, network] = await Promise.all([feeFields(), provider.getNetwork()]);
+      if (nextNonce === null) {
+        // Transactions already handed over may not be in the node's pending count yet.
+        await Promise.allSettled([...answering]);
+        nextNonce = await provider.getTransactionCount(wallet.address, "pending");
       }
+      const nonce = nextNonce;
+      const signed = await wallet.signTransaction({ ...fields, chainId: network.chainId, nonce, to: market.address, data, gasLimit });
+      // Queued on the connection now, before the lock is released: the next transaction goes out after this one.
+      answer = sender.send("eth_sendRawTransaction", [signed]).then(() => keccak256(signed));
+      nextNonce = nonce + 1;
+      answering.add(answer);
+      void answer.then(
+        () => answering.delete(answer),
+        () => answering.delete(answer),
+      );
     };
-    const result = queue.then(run, run);
-    queue = result.catch(() => undefined);
-    return result;
+    const handedOver = lock.then(handOver, handOver);
+    lock = handedOver.catch(() => undefined);
+    try {
+      await handedOver;
+    } catch (error) {
+      nextNonce = null;
+      throw new TransientChainError(`${action} could not be signed or sent`, { cause: error });
+    }
+    let hash: string;
+    try {
+      hash = await withMarketErrors(action, () => answer);
+    } catch (error) {
+      // A revert the node reports with the custom error was mined: its nonce is used, the count stays right.
+      if (error instanceof MarketRevertError && error.errorName !== undefined) throw error;
+      nextNonce = null;
+      throw new TransientChainError(`${action} did not go through`, { cause: error });
+    }
+    let receipt: TransactionReceipt | null;
+    try {
+      receipt = (await provider.getTransactionReceipt(hash)) ?? (await provider.waitForTransaction(hash));
+    } catch (error) {
+      throw new TransientChainError(`no receipt for ${action}`, { value: hash, cause: error });
+    }
+    if (receipt === null || receipt.status !== 1) {
+      // A node that mines reverts without reporting them: no custom error to act on.
+      throw new TransientChainError(`${action} reverted without data`, { value: hash });
+    }
+    return receipt;
   };
 
   return {
@@ -83,43 +148,57 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
     resetNonce: () => {
       nextNonce = null;
     },
+    close: () => sender.destroy(),
     async placeBatch(bids) {
-      let mined: PlaceBidsResult;
-      try {
-        mined = await serialized((overrides) => placeBids(market, bids, overrides));
-      } catch (error) {
-        if (error instanceof MarketRevertError && error.errorName !== undefined) throw error;
-        throw new TransientChainError("placeBids did not go through", { value: bids.length, cause: error });
-      }
-      return {
-        results: mined.results.map((result) =>
-          result.ok
-            ? { status: "placed" as const, bidId: result.bidId }
-            : {
-                status: "rejected" as const,
-                errorName: result.rejection.reasonName ?? "Unknown",
-                detail: describeRejection(result.rejection.reason, result.rejection.reasonSelector),
-              },
-        ),
-        tx: txOf(mined.receipt, mined.events),
-      };
+      const receipt = await transact("placeBids", marketInterface.encodeFunctionData("placeBids", [[...bids]]));
+      const events = decodeMarketEvents(receipt.logs, market.address);
+      return { results: entryResults(bids.length, events, receipt.hash), tx: txOf(receipt, events) };
     },
     async cancel(bidder, signature) {
       const bidId = await getBidIdOf(market, bidder);
       // Not on chain yet: the bid may still be in a batch. Transient, so the machine retries the relay.
       if (bidId === undefined) throw new TransientChainError("the bid to cancel is not on chain (yet)", { value: bidder });
-      try {
-        const mined = await serialized((overrides) => cancelBid(market, bidId, signature as `0x${string}`, overrides));
-        return txOf(mined.receipt, mined.events);
-      } catch (error) {
-        if (error instanceof MarketRevertError && error.errorName !== undefined) throw error;
-        throw new TransientChainError("cancelBid did not go through", { value: bidder, cause: error });
-      }
+      const receipt = await transact("cancelBid", marketInterface.encodeFunctionData("cancelBid", [bidId, signature]));
+      return txOf(receipt, decodeMarketEvents(receipt.logs, market.address));
     },
   };
 }
 
-function txOf(receipt: { hash: string; blockNumber: number; gasUsed: bigint }, events: MarketEvent[]): MinedTx {
+/** A provider on the same URL whose requests share one keep-alive socket, so they reach the node in the order sent. */
+function singleSocketProvider(provider: JsonRpcProvider): JsonRpcProvider {
+  const url = provider._getConnection().url;
+  const agentOptions = { keepAlive: true, maxSockets: 1 };
+  const request = new FetchRequest(url);
+  request.getUrlFunc = FetchRequest.createGetUrlFunc({
+    agent: url.startsWith("https:") ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
+  });
+  return new JsonRpcProvider(request, undefined, { staticNetwork: true, cacheTimeout: -1, batchMaxCount: 1 });
+}
+
+/**
+ * The entries of a mined `placeBids`, in order: entries are placed in order, so the k-th `BidPlaced` belongs to the
+ * k-th entry that was not rejected (as contracts/client placeBids reads them).
+ */
+function entryResults(count: number, events: readonly MarketEvent[], txHash: string): BatchOutcome["results"] {
+  const rejected = new Map(events.flatMap((event) => (event.type === "BidRejected" ? [[event.index, event] as const] : [])));
+  const placed = events.filter((event): event is BidPlacedEvent => event.type === "BidPlaced");
+  let next = 0;
+  return Array.from({ length: count }, (_, index) => {
+    const rejection = rejected.get(index);
+    if (rejection !== undefined) {
+      return {
+        status: "rejected" as const,
+        errorName: rejection.reasonName ?? "Unknown",
+        detail: describeRejection(rejection.reason, rejection.reasonSelector),
+      };
+    }
+    const event = placed[next++];
+    if (event === undefined) throw new TransientChainError("fewer BidPlaced events than accepted entries", { value: txHash });
+    return { status: "placed" as const, bidId: event.bidId };
+  });
+}
+
+function txOf(receipt: TransactionReceipt, events: MarketEvent[]): MinedTx {
   return { txHash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed, events };
 }
 

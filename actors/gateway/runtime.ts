@@ -67,6 +67,11 @@ export type GatewayRuntimeOptions = {
   pollIntervalMs?: number | undefined;
   /** Largest `eth_getLogs` range (default 1 000 blocks). */
   maxBlockRange?: number | undefined;
+  /**
+   * Bids per transaction at most (default: the whole batch). A batch larger than that goes out as several
+   * transactions, each signed while the node executes the previous one.
+   */
+  txMaxBids?: number | undefined;
   /** Gas limit of every transaction (default: the latest block's gas limit). */
   gasLimit?: bigint | undefined;
   /** How long `stop()` waits for the machine to submit, publish and save what it holds (default 60 s). */
@@ -170,7 +175,9 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     batchMaxCount: 1,
   });
   let nc: NatsConnection | undefined;
+  let closeWriter = (): void => undefined;
   const cleanupOnFailure = async (): Promise<void> => {
+    closeWriter();
     provider.destroy();
     await nc?.close().catch(() => undefined);
   };
@@ -212,6 +219,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     }
     const gasLimit = options.gasLimit ?? (await provider.getBlock("latest"))?.gasLimit ?? 30_000_000n;
     const writer: ChainWriter = createChainWriter({ market, wallet: connected, provider, gasLimit });
+    closeWriter = writer.close;
     const compareCounter = createCompareCounter(provider, logger, options.countCompares ?? true);
     const startBlock = options.startBlock ?? (await findDeploymentBlock(provider, contractAddress));
 
@@ -320,9 +328,11 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       return mined;
     };
 
-    // Largest chunk that fitted the gas limit lately: after a `BatchEntryOutOfGas` split, later batches start at that
-    // size instead of paying for another reverted transaction.
-    let chunkCap = Number.MAX_SAFE_INTEGER;
+    // Bids per transaction: at most `txMaxBids`, and at most the largest chunk that fitted the gas limit lately (after
+    // a `BatchEntryOutOfGas` split, later batches start at that size instead of paying for another reverted
+    // transaction).
+    const txMaxBids = options.txMaxBids ?? Number.MAX_SAFE_INTEGER;
+    let chunkCap = txMaxBids;
     const submitBids = async ({ bids }: SubmitBidsInput): Promise<SubmitBidsOutput> => {
       const links: Link[] = bids.flatMap((bid) => {
         const spanContext = intake.spanContextOf(bid.bidder);
@@ -336,51 +346,66 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       const stopRecording = recordTransitions(actor, batchSpan, "gateway");
       const results: Extract<SubmitBidsOutput, { kind: "mined" }>["results"] = [];
       let lastTxHash = "";
+      const placeChunk = (chunk: readonly MachineBid[]) =>
+        sendTransaction(batchSpan, chunk.length, async () => {
+          const outcome = await writer.placeBatch(chunk.map(contractBidOf));
+          let placed = 0;
+          outcome.results.forEach((result, index) => {
+            const bidder = (chunk[index] as MachineBid).bidder;
+            if (result.status === "placed") {
+              placed += 1;
+              results.push({ bidder, status: "placed" });
+            } else {
+              // Kept for the rejection notice; a reused bidder is a duplicate and gets none.
+              if (!isReusedBidder(result.errorName)) rejectionDetails.set(bidder.toLowerCase(), result.detail);
+              results.push({ bidder, status: "rejected", reason: result.errorName });
+            }
+          });
+          return { tx: outcome.tx, placed, rejected: chunk.length - placed };
+        });
       try {
         let queue: MachineBid[] = [...bids];
-        let chunkSize = Math.min(queue.length, chunkCap);
+        let unfit: MachineBid | undefined;
         while (queue.length > 0) {
-          const chunk = queue.slice(0, chunkSize);
-          try {
-            const mined = await sendTransaction(batchSpan, chunk.length, async () => {
-              const outcome = await writer.placeBatch(chunk.map(contractBidOf));
-              let placed = 0;
-              outcome.results.forEach((result, index) => {
-                const bidder = (chunk[index] as MachineBid).bidder;
-                if (result.status === "placed") {
-                  placed += 1;
-                  results.push({ bidder, status: "placed" });
-                } else {
-                  // Kept for the rejection notice; a reused bidder is a duplicate and gets none.
-                  if (!isReusedBidder(result.errorName)) rejectionDetails.set(bidder.toLowerCase(), result.detail);
-                  results.push({ bidder, status: "rejected", reason: result.errorName });
-                }
-              });
-              return { tx: outcome.tx, placed, rejected: chunk.length - placed };
-            });
-            lastTxHash = mined.tx.txHash;
-          } catch (error) {
-            // The batch did not fit the gas limit: entries before `index` did. Place them, then the rest.
-            if (error instanceof MarketRevertError && error.errorName === "BatchEntryOutOfGas") {
-              const index = Number(error.errorArgs[0] ?? 0);
-              logger.warn({ bids: chunk.length, fits: index }, "batch out of gas; splitting it");
-              if (index > 0 && index < chunk.length) {
-                chunkSize = index;
-                chunkCap = index;
-                continue;
-              }
-              // Not even the first entry fits a transaction: it can never be placed with this gas limit.
-              if (results.length === 0) return { kind: "reverted", bidder: (chunk[0] as MachineBid).bidder, reason: "BatchEntryOutOfGas" };
-              // Some chunks were placed: report them; the machine naks the bids the receipts do not mention.
-              break;
+          // One wave: the queue in chunks of `chunkCap`, all handed to the writer at once; it signs each transaction
+          // while the node executes the previous one (one transaction per wave when the batch fits one).
+          const chunks: MachineBid[][] = [];
+          for (let start = 0; start < queue.length; start += chunkCap) chunks.push(queue.slice(start, start + chunkCap));
+          const waveCap = chunkCap;
+          const outcomes = await Promise.allSettled(chunks.map(placeChunk));
+          const retry: MachineBid[] = [];
+          let failure: unknown;
+          outcomes.forEach((outcome, index) => {
+            const chunk = chunks[index]!;
+            if (outcome.status === "fulfilled") {
+              lastTxHash = outcome.value.tx.txHash;
+              // A full chunk went through: allow one more next time (the book, hence the gas per bid, changes).
+              if (chunk.length === waveCap && chunkCap === waveCap) chunkCap = Math.min(txMaxBids, waveCap + 1);
+              return;
             }
-            throw error;
-          }
-          queue = queue.slice(chunk.length);
-          // A full chunk went through: allow one more next time (the book, hence the gas per bid, changes).
-          if (chunk.length === chunkCap) chunkCap += 1;
-          chunkSize = Math.min(queue.length, chunkCap);
+            const error: unknown = outcome.reason;
+            // The chunk did not fit the gas limit: entries before `fits` did. Send it again in smaller chunks.
+            if (error instanceof MarketRevertError && error.errorName === "BatchEntryOutOfGas") {
+              const fits = Number(error.errorArgs[0] ?? 0);
+              logger.warn({ bids: chunk.length, fits }, "batch out of gas; splitting it");
+              if (fits > 0 && fits < chunk.length) {
+                chunkCap = Math.min(chunkCap, fits);
+                retry.push(...chunk);
+              } else {
+                // Not even the first entry fits a transaction: it can never be placed with this gas limit.
+                unfit ??= chunk[0];
+              }
+              return;
+            }
+            failure ??= error;
+          });
+          // The machine retries the whole batch; bids other chunks placed come back as duplicates.
+          if (failure !== undefined) throw failure;
+          queue = retry;
         }
+        // Nothing placed at all: report the entry that can never fit. Otherwise the machine naks the bids the
+        // receipts do not mention.
+        if (unfit !== undefined && results.length === 0) return { kind: "reverted", bidder: unfit.bidder, reason: "BatchEntryOutOfGas" };
         const placed = results.filter((r) => r.status === "placed").length;
         batchSpan.setAttributes({
           [GATEWAY_ATTRIBUTES.placed]: placed,
@@ -626,6 +651,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
         intake.releaseAll();
         snapshots.stop();
         await clients.nc.drain().catch((error: unknown) => logger.warn({ err: error }, "NATS drain failed"));
+        writer.close();
         provider.destroy();
         const counters = countersOf();
         logger.info({ counters: { ...counters, gasUsed: counters.gasUsed.toString() } }, "gateway stopped");
