@@ -213,6 +213,8 @@ export type PhaseMarketOptions = {
   pollIntervalMs: number;
   /** The gateway's transaction gas limit. */
   gasLimit: bigint;
+  /** Bids per gateway transaction at most (a batch holds several such transactions, pipelined). */
+  txMaxBids: number;
   /** Whether the gateway traces each transaction to count its Compares (the trace re-executes it on the node). */
   countCompares: boolean;
 };
@@ -278,6 +280,7 @@ export async function startPhaseMarket(options: PhaseMarketOptions): Promise<Pha
       config,
       pollIntervalMs: options.pollIntervalMs,
       gasLimit: options.gasLimit,
+      txMaxBids: options.txMaxBids,
       countCompares: options.countCompares,
     });
     const running = gateway;
