@@ -55,7 +55,7 @@ export function registerBenchThroughput(bench: Command): Command {
     .option("--bids <count>", "bids per setup and level", positiveInt("--bids", 1, MAX_BIDS), DEFAULT_BIDS)
     .option("--meters <count>", "enrolled meters whose tickets the pre-generated bids carry", positiveInt("--meters", 1, MAX_METERS), DEFAULT_METERS)
     .option("--seed <n>", "seed of the random prices and sides", positiveInt("--seed", 0), 1)
-    .option("--batch <size>", "gateway batch size for encrypted bids (default: what fits a block if all match)", positiveInt("--batch", 1, MAX_BATCH))
+    .option("--batch <size>", "bids per gateway transaction for encrypted bids (default: half of what fits a block if all match)", positiveInt("--batch", 1, MAX_BATCH))
     .option("--poll-interval <ms>", "the gateway's chain-follower poll interval", positiveInt("--poll-interval", 1, MAX_POLL_INTERVAL_MS))
     .option("--count-compares", "let the gateway trace each transaction to count its Compares (its default; re-executes every transaction)")
     .option("--rpc <url>", "a development chain of one's own (Hardhat's funded accounts; default: an EDR node in a child process)")
