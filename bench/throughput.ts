@@ -56,6 +56,8 @@ export type ThroughputBenchOptions = {
    * re-executes each transaction on the node, which is the bottleneck (`gridveil gateway --no-count-compares`).
    */
   countCompares?: boolean;
+  /** Bids that never cross (see `benchBids`): no matches, hence no trading stage competing with the bidding path. */
+  resting?: boolean;
   /** Which setups to run (default all three). */
   modes?: readonly ThroughputMode[];
   natsUrl?: string | undefined;
@@ -143,14 +145,23 @@ function randomSource(seed: number): () => number {
   };
 }
 
-/** Random levels and sides, so that bids match and rest as in the paper. */
-export function benchBids(count: number, levels: number, seed: number): BenchBid[] {
+/**
+ * Random levels and sides, so that bids match and rest as in the paper. `resting`: buys below the middle level and
+ * sells at or above it, so nothing ever matches (no trading stage: the bidding path alone, for profiling).
+ */
+export function benchBids(count: number, levels: number, seed: number, resting = false): BenchBid[] {
   const random = randomSource(seed);
-  return Array.from({ length: count }, () => ({
-    side: random() < 0.5 ? 0 : 1,
-    priceLevel: Math.min(levels - 1, Math.floor(random() * levels)),
-    quantityWh: QUANTITY_WH,
-  }));
+  const middle = Math.floor(levels / 2);
+  return Array.from({ length: count }, () => {
+    const side = random() < 0.5 ? 0 : 1;
+    const draw = random();
+    const priceLevel = !resting
+      ? Math.floor(draw * levels)
+      : side === 0
+        ? Math.floor(draw * middle)
+        : middle + Math.floor(draw * (levels - middle));
+    return { side, priceLevel: Math.min(levels - 1, priceLevel), quantityWh: QUANTITY_WH };
+  });
 }
 
 function benchConfig(bids: number, batchSize: number, pipelineDepth: number): MachineConfig {
@@ -181,7 +192,7 @@ export async function runThroughputBench(options: ThroughputBenchOptions): Promi
   const rows: ThroughputRow[] = [];
   try {
     for (const [levelIndex, levels] of options.levels.entries()) {
-      const bids = benchBids(options.bids, levels, seed + levelIndex);
+      const bids = benchBids(options.bids, levels, seed + levelIndex, options.resting ?? false);
       const batchSize = options.batchSize ?? defaultBatchSize(levels);
       const results: Partial<Record<ThroughputMode, ModeResult>> = {};
       for (const mode of modes) {

@@ -51,6 +51,19 @@ describe("bench throughput", () => {
   });
 });
 
+describe("bench throughput bids", () => {
+  it("draws random sides and levels (some cross), or with `resting` bids that never match", () => {
+    const random = benchBids(200, 10, 3);
+    expect(random.every((bid) => bid.priceLevel >= 0 && bid.priceLevel < 10)).toBe(true);
+    expect(matchesOf(random)).toBeGreaterThan(0);
+    expect(benchBids(200, 10, 3)).toEqual(random);
+    const resting = benchBids(200, 10, 3, true);
+    expect(resting.filter((bid) => bid.side === 0).every((bid) => bid.priceLevel < 5)).toBe(true);
+    expect(resting.filter((bid) => bid.side === 1).every((bid) => bid.priceLevel >= 5 && bid.priceLevel < 10)).toBe(true);
+    expect(matchesOf(resting)).toBe(0);
+  });
+});
+
 /** Matches of the plaintext reference order book (the contract's algorithm on clear levels), bids in plan order. */
 function matchesOf(bids: readonly { side: 0 | 1; priceLevel: number }[]): number {
   const book = new ReferenceOrderBook();

@@ -25,6 +25,7 @@ type ThroughputFlags = {
   modes: ThroughputMode[];
   countCompares?: boolean;
   rpc?: string;
+  resting?: boolean;
   json?: boolean;
 };
 
@@ -59,6 +60,7 @@ export function registerBenchThroughput(bench: Command): Command {
     .option("--poll-interval <ms>", "the gateway's chain-follower poll interval", positiveInt("--poll-interval", 1, MAX_POLL_INTERVAL_MS))
     .option("--count-compares", "let the gateway trace each transaction to count its Compares (its default; re-executes every transaction)")
     .option("--rpc <url>", "a development chain of one's own (Hardhat's funded accounts; default: an EDR node in a child process)")
+    .option("--resting", "profiling: buys below the middle level, sells above, so nothing matches and no trade runs")
     .option("--modes <list>", `setups to run: ${THROUGHPUT_MODES.join(",")}`, modeList, [...THROUGHPUT_MODES])
     .option("--json", "print one JSON object instead of the table")
     .action(async (flags: ThroughputFlags) => {
@@ -73,6 +75,7 @@ export function registerBenchThroughput(bench: Command): Command {
           modes: flags.modes,
           countCompares: flags.countCompares === true,
           rpcUrl: flags.rpc,
+          resting: flags.resting === true,
           ...(flags.batch === undefined ? {} : { batchSize: flags.batch }),
           ...(flags.pollInterval === undefined ? {} : { pollIntervalMs: flags.pollInterval }),
           onProgress: progress.update,
@@ -86,7 +89,7 @@ export function registerBenchThroughput(bench: Command): Command {
 
 export function renderThroughputTable(
   rows: readonly ThroughputRow[],
-  flags: Pick<ThroughputFlags, "bids" | "meters" | "batch" | "countCompares">,
+  flags: Pick<ThroughputFlags, "bids" | "meters" | "batch" | "countCompares" | "resting">,
 ): string {
   const rate = (value: number | null) => (value === null ? "—" : value);
   const share = (value: number | null) => (value === null ? "—" : `${Math.round(value * 100)} %`);
@@ -111,7 +114,8 @@ export function renderThroughputTable(
     .map((row) => `n=${row.levels}: ${flags.batch ?? defaultBatchSize(row.levels)}`)
     .join(", ");
   const notes = [
-    `${flags.bids} bids per setup, random levels and sides; 1 meter = each bid waits for its market.placed notice before the next;`,
+    `${flags.bids} bids per setup, random sides, ${flags.resting === true ? "buys below the middle level and sells above (--resting: nothing matches)" : "random levels"};`,
+    "  1 meter = each bid waits for its market.placed notice before the next;",
     `  pre-gen = bids from ${flags.meters} enrolled meters ticketed, encrypted and signed in advance, then published at once;`,
     "  plaintext = the same feed on the bench-only PlaintextMarket (clear levels, same heaps, tickets and signatures)",
     "bids/s = bids ÷ (first submission → last market.placed); kbit/s = bid submission payload bytes on the bids subject",
