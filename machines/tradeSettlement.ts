@@ -445,6 +445,12 @@ export const tradeSettlementSetup = setup({
 });
 
 /** Final-state entry: ack the match and reading deliveries still held (the outcome is durable by now). */
+/** Before the match is recorded an opening is "not known yet" (retryable), in every state that records it. */
+const replyUnknownMatch = tradeSettlementSetup.enqueueActions(({ event, enqueue }) => {
+  if (event.type !== "OPENING.RECEIVED") return;
+  enqueue({ type: "replyToRequest", params: { requestId: event.requestId, reply: { status: "error", reason: "unknownMatch" } } });
+});
+
 const ackRemaining = tradeSettlementSetup.enqueueActions(({ context, enqueue }) => {
   const messageIds = [...context.pendingMatchAcks, ...context.readingMessageIds];
   if (messageIds.length > 0) enqueue({ type: "ackMessages", params: { messageIds } });
@@ -528,16 +534,7 @@ export const tradeSettlement = tradeSettlementSetup.createMachine({
     // hear of the match before the DSO has recorded it.
     registering: {
       on: {
-        "OPENING.RECEIVED": [
-          {
-            guard: "isWellFormed",
-            actions: {
-              type: "replyToRequest",
-              params: ({ event }) => ({ requestId: event.requestId, reply: { status: "error", reason: "unknownMatch" } }),
-            },
-          },
-          { actions: "recordIfMalformed" },
-        ],
+        "OPENING.RECEIVED": [{ guard: "isWellFormed", actions: replyUnknownMatch }, { actions: "recordIfMalformed" }],
       },
       invoke: {
         id: "registerMatch",
@@ -575,16 +572,7 @@ export const tradeSettlement = tradeSettlementSetup.createMachine({
     registerBackoff: {
       after: { retryDelay: "registering" },
       on: {
-        "OPENING.RECEIVED": [
-          {
-            guard: "isWellFormed",
-            actions: {
-              type: "replyToRequest",
-              params: ({ event }) => ({ requestId: event.requestId, reply: { status: "error", reason: "unknownMatch" } }),
-            },
-          },
-          { actions: "recordIfMalformed" },
-        ],
+        "OPENING.RECEIVED": [{ guard: "isWellFormed", actions: replyUnknownMatch }, { actions: "recordIfMalformed" }],
       },
     },
 
