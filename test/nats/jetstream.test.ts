@@ -117,17 +117,20 @@ describe("consumeDurable", () => {
       if (ours.has(b)) processed.set(b, (processed.get(b) ?? 0) + 1);
     };
 
-    // First run: a slow handler, stopped after about a third.
-    const first = await consumeDurable(js, streams.bids, durable, {
+    // First run: stopped from inside the 12th handler, i.e. in the middle of the second fetched batch of 8, so the
+    // rest of that batch is fetched but not started (never a race with a batch boundary).
+    let stopping: Promise<void> | undefined;
+    const first: Awaited<ReturnType<typeof consumeDurable>> = await consumeDurable(js, streams.bids, durable, {
       schema: bidSubmissionSchema,
       batch: 8,
       handler: async (value) => {
         await sleep(5);
         record(value.bidder);
+        if (processed.size === 12 && stopping === undefined) stopping = first.stop();
       },
     });
-    await until(() => processed.size >= 12);
-    await first.stop();
+    await until(() => stopping !== undefined);
+    await stopping;
     const afterFirst = processed.size;
     expect(afterFirst).toBeGreaterThanOrEqual(12);
     expect(afterFirst).toBeLessThan(40);
