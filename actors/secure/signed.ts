@@ -1,8 +1,8 @@
 // Signed (not encrypted) requests: enrolment, tickets, readings and disputes carry `auth` = signer, signature, time.
-import { AbiCoder, getAddress, getBytes, keccak256, toUtf8Bytes, verifyMessage } from "ethers";
+import { AbiCoder, getAddress, getBytes, keccak256, toUtf8Bytes } from "ethers";
 import type { Address, Auth, Hex } from "../protocol/schemas.ts";
 import { BadSignatureError, MalformedSecureMessageError, StaleMessageError, UnexpectedSenderError } from "./errors.ts";
-import type { SigningWallet } from "./keys.ts";
+import { recoverMessageSigner, type SigningWallet } from "./keys.ts";
 
 /**
  * The signature covers `keccak256(abi.encode("gridveil.signed", context, canonicalJson(message with auth minus
@@ -62,7 +62,7 @@ export function verifyMessageFields<T extends { auth: Auth }>(message: T, contex
   const { signer, signature, issuedAt } = message.auth;
   let recovered: string;
   try {
-    recovered = verifyMessage(digestOf(message, signer, issuedAt, context), signature);
+    recovered = recoverMessageSigner(digestOf(message, signer, issuedAt, context), signature);
   } catch (cause) {
     throw new BadSignatureError("signature is malformed", { cause });
   }
