@@ -24,6 +24,8 @@ export const INDEX_MASK = 0xffff;
 export type WorkerInit = {
   msk: Uint8Array;
   windowBits: number;
+  /** How long a worker polls for the next job after finishing one before it sleeps (Atomics.wait). */
+  spinMs: number;
   control: SharedArrayBuffer;
   exponents: SharedArrayBuffer;
   results: SharedArrayBuffer;

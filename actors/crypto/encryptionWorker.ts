@@ -40,16 +40,29 @@ for (let i = 0; i < WARM_UP_POINTS; i++) {
 
 const ready: WorkerMessage = { ready: true };
 port.postMessage(ready);
-// Sleep on the sequence slot; the pool bumps it for each job and sets CLOSE_SEQUENCE to end the thread.
+// Wait for the next job on the sequence slot; the pool bumps it for each job and sets CLOSE_SEQUENCE to end the
+// thread. A worker first polls for `spinMs` (a job that follows another starts at once), then sleeps.
 let seen = Atomics.load(views.control, Control.sequence);
 for (;;) {
-  Atomics.wait(views.control, Control.sequence, seen);
-  const sequence = Atomics.load(views.control, Control.sequence);
+  const sequence = nextSequence(seen);
   if (sequence === CLOSE_SEQUENCE) break;
-  if (sequence === seen) continue;
   seen = sequence;
   if (claimAndCompute(views, sequence, mulToWords)) {
     const done: WorkerMessage = { done: sequence };
     port.postMessage(done);
+  }
+}
+
+function nextSequence(current: number): number {
+  const deadline = performance.now() + init.spinMs;
+  for (;;) {
+    const sequence = Atomics.load(views.control, Control.sequence);
+    if (sequence !== current) return sequence;
+    if (performance.now() > deadline) break;
+  }
+  for (;;) {
+    Atomics.wait(views.control, Control.sequence, current);
+    const sequence = Atomics.load(views.control, Control.sequence);
+    if (sequence !== current) return sequence;
   }
 }

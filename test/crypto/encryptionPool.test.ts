@@ -63,9 +63,25 @@ describe("encryption pool", () => {
     await expect(pool.encryptBid(LEVELS + 1, 0, { alpha: 1n, beta: 1n })).rejects.toThrow(DimensionMismatchError);
     await expect(pool.encryptBid(LEVELS, LEVELS, { alpha: 1n, beta: 1n })).rejects.toThrow(PriceLevelOutOfRangeError);
     await expect(createEncryptionPool(msk, { threads: 0 })).rejects.toThrow(EncryptionPoolError);
+    for (const spinMs of [-1, Number.NaN, 101]) {
+      await expect(createEncryptionPool(msk, { threads: 2, spinMs })).rejects.toThrow(/spinMs must be a number of milliseconds in \[0, 100\]/);
+    }
   });
 
-  for (const options of [{ threads: 3 }, { threads: 2, callerHelps: false }, { threads: 1 }]) {
+  it("wakes sleeping workers after their polling window (jobs far apart)", async () => {
+    const sleepy = await createEncryptionPool(msk, { threads: 2, callerHelps: false, spinMs: 1 });
+    try {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const randomizers = { alpha: randomScalar(), beta: randomScalar() };
+        expect(await sleepy.encryptBid(LEVELS, i, randomizers)).toEqual(encryptBid(msk, LEVELS, i, randomizers));
+      }
+    } finally {
+      await sleepy.close();
+    }
+  });
+
+  for (const options of [{ threads: 3 }, { threads: 2, callerHelps: false }, { threads: 1 }, { threads: 2, spinMs: 0 }, { threads: 2, callerHelps: false, spinMs: 50 }]) {
     it(`stays exact under many queued jobs (${JSON.stringify(options)}: claims race between threads)`, async () => {
       const busy = await createEncryptionPool(msk, options);
       try {
