@@ -1,7 +1,9 @@
 // Plaintext reference order book: the contract's heap algorithm on clear price levels (PROTOCOL §5), step for step.
-// Mirrors contracts/src/GridveilMarket.sol and lib/EncryptedHeap.sol: same sift order, same tie handling, same
-// lazy expiry and the same ids, so that its matches agree with the contract's pair for pair.
+// Mirrors contracts/src/GridveilMarket.sol, lib/EncryptedHeap.sol and lib/KnownOrder.sol: same sift order, same tie
+// handling, same lazy expiry, the same ids and the same memory of Compare results, so that its matches agree with the
+// contract's pair for pair and `compareCount` is the number of pairing checks the chain runs.
 import { GridveilError } from "../errors.ts";
+import { KnownOrderFacts } from "./knownOrder.ts";
 
 export type BookSide = 0 | 1;
 export const BUY: BookSide = 0;
@@ -41,16 +43,31 @@ export class ReferenceOrderBook {
   private readonly bids = new Map<number, BidRecord>();
   private heaps: [number[], number[]] = [[], []];
   private nextId = 1;
-  /** Every order decision taken (each is one pairing check on chain, besides right-ciphertext validation). */
+  /**
+   * Order questions that cost a pairing check on chain: those KnownOrder could not answer from earlier results
+   * (right-ciphertext validations of a bid placed into an empty book are not counted).
+   */
   compareCount = 0;
+  /** Every order question the heaps asked (answered by a pairing check or by KnownOrder). */
+  decisionCount = 0;
+  private readonly facts: KnownOrderFacts | undefined;
+  private readonly maxExpiredDrops: number;
   readonly events: ReferenceEvent[] = [];
 
-  constructor(private readonly maxExpiredDrops = MAX_EXPIRED_DROPS) {}
+  /**
+   * `knownOrder: false` asks every question of a pairing check (the contract before KnownOrder): for comparisons
+   * only; the decisions, and so the matches, are the same either way.
+   */
+  constructor(options: { maxExpiredDrops?: number; knownOrder?: boolean } = {}) {
+    this.maxExpiredDrops = options.maxExpiredDrops ?? MAX_EXPIRED_DROPS;
+    this.facts = options.knownOrder === false ? undefined : new KnownOrderFacts();
+  }
 
   /** Places a bid at block time `now`; rejected placements change nothing and use no id, as on chain. */
   place(input: ReferenceBidInput, now: number): PlaceResult {
     if (now > input.notAfter) return { ok: false, reason: "TicketExpired", events: [] };
     const snapshot = this.snapshot();
+    this.facts?.mark();
     const events: ReferenceEvent[] = [];
     const bidId = this.nextId++;
     this.bids.set(bidId, { ...input, status: "open" });
@@ -58,8 +75,10 @@ export class ReferenceOrderBook {
     const opposite: BookSide = input.side === BUY ? SELL : BUY;
     if (!this.dropExpiredRoots(opposite, now, events)) {
       this.restore(snapshot);
+      this.facts?.rollback();
       return { ok: false, reason: "ExpiredBacklog", events: [] };
     }
+    this.facts?.commit();
     const oppositeHeap = this.heaps[opposite];
     if (oppositeHeap.length > 0) {
       const rootId = oppositeHeap[0]!;
@@ -136,10 +155,15 @@ export class ReferenceOrderBook {
 
   // ------------------------------------------------------------ the contract's algorithm
 
-  /** Compare(L(a), R(b)): level(a) ≥ level(b). */
+  /** Compare(L(a), R(b)): level(a) ≥ level(b); a pairing check unless earlier results settle it (KnownOrder). */
   private ge(a: number, b: number): boolean {
+    this.decisionCount++;
+    const known = this.facts?.lookup(a, b);
+    if (known?.known === true) return known.result;
     this.compareCount++;
-    return this.record(a).priceLevel >= this.record(b).priceLevel;
+    const result = this.record(a).priceLevel >= this.record(b).priceLevel;
+    this.facts?.record(a, b, result);
+    return result;
   }
 
   /** Buy max-heap: a above b iff level(a) > level(b), i.e. !Compare(L(b), R(a)). Sell: iff !Compare(L(a), R(b)). */
@@ -222,6 +246,7 @@ export class ReferenceOrderBook {
       statuses: new Map([...this.bids].map(([bidId, bid]) => [bidId, bid.status])),
       nextId: this.nextId,
       compareCount: this.compareCount,
+      decisionCount: this.decisionCount,
     };
   }
 
@@ -231,6 +256,7 @@ export class ReferenceOrderBook {
     for (const bidId of [...this.bids.keys()]) if (bidId >= snapshot.nextId) this.bids.delete(bidId);
     this.nextId = snapshot.nextId;
     this.compareCount = snapshot.compareCount;
+    this.decisionCount = snapshot.decisionCount;
   }
 }
 

@@ -9,6 +9,7 @@ import {IGridveilMarket} from "./IGridveilMarket.sol";
 import {BidCompare} from "./lib/BidCompare.sol";
 import {CiphertextStore} from "./lib/CiphertextStore.sol";
 import {EncryptedHeap} from "./lib/EncryptedHeap.sol";
+import {KnownOrder} from "./lib/KnownOrder.sol";
 
 /// @title GridveilMarket
 /// @notice Sell bids sit in a min-heap and buy bids in a max-heap, both ordered only through FHIPE `Compare`
@@ -21,6 +22,7 @@ import {EncryptedHeap} from "./lib/EncryptedHeap.sol";
 ///   slot 4  _sellHeap.nodes          uint32[], 8 ids per slot from keccak256(4)
 ///   slot 5  _bids                    mapping(uint256 => BidRecord), one packed slot per bid
 ///   slot 6  _bidIdOf                 mapping(address => uint256), single-use bidder → id
+///   slot 7  _order.results           mapping(uint256 => uint256), Compare results already paid for (KnownOrder)
 /// The ciphertext, bidder, commitment and ciphertext hash live in the bid's code blob (CiphertextStore).
 contract GridveilMarket is IGridveilMarket, EIP712 {
     using EncryptedHeap for EncryptedHeap.Heap;
@@ -52,6 +54,7 @@ contract GridveilMarket is IGridveilMarket, EIP712 {
     EncryptedHeap.Heap private _sellHeap;
     mapping(uint256 bidId => BidRecord) private _bids;
     mapping(address bidder => uint256 bidId) private _bidIdOf;
+    KnownOrder.Facts private _order;
 
     /// @param dimension FHIPE dimension d = price levels + 1 (1..127: a ciphertext must fit one code blob).
     /// @param ticketSigner_ The DSO's ticket key.
@@ -279,22 +282,28 @@ contract GridveilMarket is IGridveilMarket, EIP712 {
 
     // ---------------------------------------------------------------- comparison
 
-    /// @dev Compare(L(a), R(b)): level(a) ≥ level(b).
-    function _ge(uint32 a, uint32 b) private view returns (bool) {
-        return BidCompare.compareStored(_bids[a].store, _bids[b].store, dim);
+    /// @dev Compare(L(a), R(b)): level(a) ≥ level(b). Answered from an earlier result about the same two bids when
+    /// there is one (KnownOrder), otherwise one pairing check, whose result is then kept.
+    function _ge(uint32 a, uint32 b) private returns (bool) {
+        (bool known, bool result) = KnownOrder.lookup(_order, a, b);
+        if (known) return result;
+        result = BidCompare.compareStored(_bids[a].store, _bids[b].store, dim);
+        KnownOrder.record(_order, a, b, result);
+        return result;
     }
 
     /// @dev Buy max-heap: a above b iff level(a) > level(b), i.e. not Compare(L(b), R(a)).
-    function _buyAbove(uint32 a, uint32 b) private view returns (bool) {
+    function _buyAbove(uint32 a, uint32 b) private returns (bool) {
         return !_ge(b, a);
     }
 
     /// @dev Sell min-heap: a above b iff level(a) < level(b), i.e. not Compare(L(a), R(b)).
-    function _sellAbove(uint32 a, uint32 b) private view returns (bool) {
+    function _sellAbove(uint32 a, uint32 b) private returns (bool) {
         return !_ge(a, b);
     }
 
-    /// @dev Puts the bid's C2 through the precompile once (the result of Compare(L(b), R(b)) is not used).
+    /// @dev Puts the bid's C2 through the precompile once (the result of Compare(L(b), R(b)) is not used, and it is
+    /// neither looked up in nor recorded to KnownOrder: this call exists to run the check).
     function _validateRight(uint32 bidId) private view {
         address store = _bids[bidId].store;
         BidCompare.compareStored(store, store, dim);

@@ -68,14 +68,32 @@ describe("ReferenceOrderBook", () => {
     let total = 0;
     const pops = 200;
     for (let i = 0; i < pops; i++) {
-      const before = book.compareCount;
+      const before = book.decisionCount;
       // A buy at the top level always matches the root: 1 comparison for the match, the rest is the removal.
       book.place({ side: BUY, priceLevel: 999, notAfter: FAR }, 0);
-      const removal = book.compareCount - before - 1;
+      const removal = book.decisionCount - before - 1;
       expect(removal).toBeLessThanOrEqual(2 * Math.floor(Math.log2(1023 - i)));
       total += removal;
     }
     expect(total / pops).toBeLessThan(Math.log2(1023) + 2.5);
+  });
+
+  it("KnownOrder changes no decision and saves pairing checks (uniform random bids, 10 and 50 levels)", () => {
+    for (const levels of [10, 50]) {
+      const random = mulberry32(levels);
+      const withFacts = new ReferenceOrderBook();
+      const plain = new ReferenceOrderBook({ knownOrder: false });
+      for (let i = 0; i < 1000; i++) {
+        const bid = { side: random() < 0.5 ? BUY : SELL, priceLevel: Math.floor(random() * levels), notAfter: FAR } as const;
+        expect(withFacts.place(bid, 0)).toEqual(plain.place(bid, 0));
+      }
+      expect(withFacts.heap(BUY)).toEqual(plain.heap(BUY));
+      expect(withFacts.heap(SELL)).toEqual(plain.heap(SELL));
+      expect(withFacts.decisionCount).toBe(plain.decisionCount);
+      expect(plain.compareCount).toBe(plain.decisionCount);
+      // With these seeds: 5.31 → 4.47 checks per bid at 10 levels, 5.32 → 4.27 at 50 (1,000 bids each).
+      expect(withFacts.compareCount).toBeLessThan(0.9 * plain.compareCount);
+    }
   });
 
   it("drops expired roots lazily, at most MAX_EXPIRED_DROPS per bid, and restores everything when it gives up", () => {

@@ -4,7 +4,8 @@ pragma solidity ^0.8.24;
 
 /// @title EncryptedHeap
 /// @notice A binary heap (root at index 0, children of i at 2i+1 and 2i+2) of uint32 bid ids whose order is given
-/// by `above(a, b)`: true iff bid `a` must sit strictly above bid `b`. Ties never move a bid, so equal prices keep
+/// by `above(a, b)`: true iff bid `a` must sit strictly above bid `b` (not `view`: the market records what each
+/// comparison taught it, see KnownOrder). Ties never move a bid, so equal prices keep
 /// their arrival order along a path. Every id's position is reported through `setPosition`, so that a bid can be
 /// removed from anywhere (cancel, purge) in O(log n).
 /// @dev Why not OpenZeppelin's `Heap`: it has no removal at an arbitrary position and no position tracking, and its
@@ -31,7 +32,7 @@ library EncryptedHeap {
     function insert(
         Heap storage heap,
         uint32 bidId,
-        function(uint32, uint32) view returns (bool) above,
+        function(uint32, uint32) returns (bool) above,
         function(uint32, uint256) setPosition
     ) internal {
         uint256 hole = heap.nodes.length;
@@ -43,7 +44,7 @@ library EncryptedHeap {
     function removeAt(
         Heap storage heap,
         uint256 position,
-        function(uint32, uint32) view returns (bool) above,
+        function(uint32, uint32) returns (bool) above,
         function(uint32, uint256) setPosition
     ) internal {
         uint32[] storage nodes = heap.nodes;
@@ -76,7 +77,7 @@ library EncryptedHeap {
         Heap storage heap,
         uint256 hole,
         uint32 bidId,
-        function(uint32, uint32) view returns (bool) above,
+        function(uint32, uint32) returns (bool) above,
         function(uint32, uint256) setPosition
     ) private {
         uint32[] storage nodes = heap.nodes;
