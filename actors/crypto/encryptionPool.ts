@@ -9,6 +9,12 @@
 // a tenth of a whole n = 20 ciphertext. With T threads = the caller + T − 1 workers, the caller starts at once
 // and a late worker just claims fewer points. The caller is busy for the job's duration, as with plain
 // `encryptBid`; pass `callerHelps: false` for T workers and a caller that stays free (one more wake-up per job).
+//
+// Why the caller takes points over: a worker descheduled in the middle of a point (this VM's host does that for
+// milliseconds) used to hold the whole ciphertext until it ran again. Now, once the caller has nothing left to claim
+// and a claimed point is still unfinished after 1.5 of the caller's own point times, the caller computes it itself;
+// the worker's late result is dropped (encryptionPoolLayout.ts: per-point ownership, two buffer sets). Idle workers
+// poll for `spinMs` before they sleep, so a stream of ciphertexts pays no wake-ups.
 import { Worker } from "node:worker_threads";
 import { encodeMsk } from "./binary.ts";
 import { checkMarketDimension, type BidCiphertext, type BidRandomizers } from "./bidCiphertext.ts";
@@ -18,17 +24,21 @@ import { DEFAULT_WINDOW_BITS } from "./fixedBase.ts";
 import { g1ToWords, g2ToWords } from "./evmWords.ts";
 import { g1Table, g2Table, precomputeTables } from "./fhipe.ts";
 import {
+  allocateSet,
   claimAndCompute,
-  claimWord,
   CLOSE_SEQUENCE,
   Control,
   G1_WORDS,
   G2_WORDS,
   GROUP_G1,
   GROUP_G2,
-  INDEX_MASK,
-  SEQUENCE_MASK,
+  PointState,
+  SEQUENCE_LIMIT,
+  SetSlot,
+  setOf,
+  setSlot,
   sharedViews,
+  takeOverUnfinished,
   WORD_BYTES,
   type MulToWords,
   type SharedViews,
@@ -54,12 +64,17 @@ export type EncryptionPoolOptions = {
 /** Default polling window of an idle worker: covers the gap between the ciphertexts of a stream of bids. */
 export const WORKER_SPIN_MS = 2;
 
-// When the caller has claimed its last point, the job's remaining points are in flight on workers and finish
-// within about one multiplication; spinning that long beats a wake-up through the event loop. Past this bound
-// (a descheduled worker) the caller sleeps until the worker's "done" message.
+// When the caller has claimed its last point, the job's remaining points are in flight on workers and finish within
+// about one multiplication. A worker that has not finished one of them after TAKE_OVER_POINTS of the caller's own
+// point times was descheduled (this VM's host does that for milliseconds at a time): the caller computes those
+// points itself instead of waiting (the worker's late result is dropped). After that only points being written
+// remain; past CALLER_SPIN_LIMIT_MS the caller sleeps until the worker's "done" message.
+const TAKE_OVER_POINTS = 1.5;
 const CALLER_SPIN_LIMIT_MS = 1;
 // An idle worker that polls longer than this wastes a core for nothing a DSO would notice.
 const MAX_SPIN_MS = 100;
+// How often a job waiting for a late worker to leave its buffer set looks again (it is woken when the worker leaves).
+const SET_VACATED_POLL_MS = 50;
 
 type Job = { group: typeof GROUP_G1 | typeof GROUP_G2; exponents: bigint[] };
 type Running = { sequence: number; resolve: () => void; reject: (error: Error) => void };
@@ -80,6 +95,10 @@ export class EncryptionPool {
   private readonly views: SharedViews;
   private readonly mulToWords: MulToWords;
   private sequence = 0;
+  /** The caller's last measured time per point (ms): how long to give a worker before taking its points over. */
+  private pointMs = 0.1;
+  /** Points the caller computed in place of a slow worker (their worker's results were dropped). */
+  private takenOver = 0;
   private running: Running | undefined;
   // One ciphertext at a time: each one already uses every worker.
   private queue: Promise<unknown> = Promise.resolve();
@@ -92,7 +111,7 @@ export class EncryptionPool {
   private constructor(
     msk: MasterSecretKey,
     workers: Worker[],
-    buffers: Pick<WorkerInit, "control" | "exponents" | "results">,
+    buffers: Pick<WorkerInit, "control" | "sets">,
     callerHelps: boolean,
   ) {
     this.msk = msk;
@@ -125,8 +144,7 @@ export class EncryptionPool {
     const workerCount = callerHelps ? threads - 1 : threads;
     const buffers = {
       control: new SharedArrayBuffer(Control.length * Int32Array.BYTES_PER_ELEMENT),
-      exponents: new SharedArrayBuffer(msk.dim * WORD_BYTES),
-      results: new SharedArrayBuffer(msk.dim * G2_WORDS * WORD_BYTES),
+      sets: [allocateSet(msk.dim), allocateSet(msk.dim)] as const,
     };
     const init: WorkerInit = { msk: encodeMsk(msk), windowBits, spinMs, ...buffers };
     const workers = Array.from({ length: workerCount }, () => new Worker(WORKER_URL, { workerData: init, execArgv: workerExecArgv() }));
@@ -138,6 +156,11 @@ export class EncryptionPool {
     }
     for (const worker of workers) worker.unref();
     return new EncryptionPool(msk, workers, buffers, callerHelps);
+  }
+
+  /** Points the calling thread computed in place of a worker that was too slow (descheduled) since the pool started. */
+  get takenOverPoints(): number {
+    return this.takenOver;
   }
 
   /** K2 of x under α as uint256[2d]; identical to the single-threaded path. */
@@ -176,42 +199,83 @@ export class EncryptionPool {
   private async run(job: Job): Promise<bigint[]> {
     if (this.closed) throw new EncryptionPoolError("encryption pool is closed");
     const count = job.exponents.length;
-    const sequence = (this.sequence = (this.sequence % SEQUENCE_MASK) + 1);
-    const { control, exponentBytes, resultBytes } = this.views;
-    // Invalidate claims first, so a worker still looking at the previous job cannot claim into this one.
-    Atomics.store(control, Control.claim, claimWord(sequence, INDEX_MASK));
+    const sequence = (this.sequence = (this.sequence % SEQUENCE_LIMIT) + 1);
+    const { control } = this.views;
+    const set = setOf(sequence);
+    const { points, exponentBytes, resultBytes } = this.views.sets[set];
+    // Idle workers are unref'd so a forgotten pool does not keep the process alive; a running job holds it open.
+    for (const worker of this.workers) worker.ref();
+    try {
+      // A worker that fell behind two jobs ago may still be inside this set: wait until it has left.
+      await this.setVacated(set);
+      if (this.closed) throw new EncryptionPoolError("encryption pool is closed");
+      return await this.runInSet(job, sequence, count, set, points, exponentBytes, resultBytes);
+    } finally {
+      for (const worker of this.workers) worker.unref();
+    }
+  }
+
+  private async runInSet(
+    job: Job,
+    sequence: number,
+    count: number,
+    set: number,
+    points: Int32Array,
+    exponentBytes: Buffer,
+    resultBytes: Buffer,
+  ): Promise<bigint[]> {
+    const { control } = this.views;
     job.exponents.forEach((exponent, i) => {
       exponentBytes.write(exponent.toString(16).padStart(2 * WORD_BYTES, "0"), i * WORD_BYTES, "hex");
+      Atomics.store(points, i, PointState.free);
     });
-    Atomics.store(control, Control.count, count);
-    Atomics.store(control, Control.group, job.group);
-    Atomics.store(control, Control.done, 0);
-    Atomics.store(control, Control.claim, claimWord(sequence, 0));
+    Atomics.store(control, setSlot(set, SetSlot.count), count);
+    Atomics.store(control, setSlot(set, SetSlot.group), job.group);
+    Atomics.store(control, setSlot(set, SetSlot.done), 0);
+    Atomics.store(control, setSlot(set, SetSlot.claim), 0);
     const finished = new Promise<void>((resolve, reject) => {
       this.running = { sequence, resolve, reject };
     });
-    // Idle workers are unref'd so a forgotten pool does not keep the process alive; a running job holds it open.
-    for (const worker of this.workers) worker.ref();
     Atomics.store(control, Control.sequence, sequence);
     Atomics.notify(control, Control.sequence);
     try {
       if (!(this.callerHelps && this.helpAndSpin(sequence, count))) await finished;
     } finally {
       this.running = undefined;
-      for (const worker of this.workers) worker.unref();
     }
     // The atomic read orders every thread's result writes before the reads below.
-    if (Atomics.load(control, Control.done) !== count) throw new EncryptionPoolError("job finished with missing points");
+    if (Atomics.load(control, setSlot(set, SetSlot.done)) !== count) throw new EncryptionPoolError("job finished with missing points");
     const wordsPerPoint = job.group === GROUP_G1 ? G1_WORDS : G2_WORDS;
     const hex = resultBytes.toString("hex", 0, count * wordsPerPoint * WORD_BYTES);
     return Array.from({ length: count * wordsPerPoint }, (_, i) => BigInt(`0x${hex.slice(i * 64, i * 64 + 64)}`));
   }
 
-  /** The caller's share; true if the job is complete when it returns (else a worker will report "done"). */
+  /** Resolves once no worker is inside `set` (at once, unless a worker fell behind by two jobs). */
+  private async setVacated(set: number): Promise<void> {
+    const slot = setSlot(set, SetSlot.inJob);
+    for (let inside = Atomics.load(this.views.control, slot); inside !== 0 && !this.closed; inside = Atomics.load(this.views.control, slot)) {
+      const waited = Atomics.waitAsync(this.views.control, slot, inside, SET_VACATED_POLL_MS);
+      if (waited.async) await waited.value;
+    }
+  }
+
+  /** The caller's share, then its backup for slow workers; true if the job is complete when it returns. */
   private helpAndSpin(sequence: number, count: number): boolean {
-    claimAndCompute(this.views, sequence, this.mulToWords);
+    const control = this.views.control;
+    const doneSlot = setSlot(setOf(sequence), SetSlot.done);
+    const started = performance.now();
+    const share = claimAndCompute(this.views, sequence, this.mulToWords);
+    const now = performance.now();
+    if (share.computed > 0) this.pointMs = (now - started) / share.computed;
+    const takeOverAt = now + TAKE_OVER_POINTS * this.pointMs;
+    while (Atomics.load(control, doneSlot) !== count) {
+      if (performance.now() > takeOverAt) {
+        this.takenOver += takeOverUnfinished(this.views, sequence, this.mulToWords).computed;
+        break;
+      }
+    }
     const deadline = performance.now() + CALLER_SPIN_LIMIT_MS;
-    while (Atomics.load(this.views.control, Control.done) !== count) {
+    while (Atomics.load(control, doneSlot) !== count) {
       if (performance.now() > deadline) return false;
     }
     return true;

@@ -9,6 +9,8 @@ import {
   claimAndCompute,
   CLOSE_SEQUENCE,
   Control,
+  enterJob,
+  leaveJob,
   GROUP_G1,
   GROUP_G2,
   sharedViews,
@@ -47,7 +49,15 @@ for (;;) {
   const sequence = nextSequence(seen);
   if (sequence === CLOSE_SEQUENCE) break;
   seen = sequence;
-  if (claimAndCompute(views, sequence, mulToWords)) {
+  // Announced in the job's buffer set while inside it, so the pool does not reuse the set under us.
+  if (!enterJob(views.control, sequence)) continue;
+  let finishedLast: boolean;
+  try {
+    finishedLast = claimAndCompute(views, sequence, mulToWords).finishedLast;
+  } finally {
+    leaveJob(views.control, sequence);
+  }
+  if (finishedLast) {
     const done: WorkerMessage = { done: sequence };
     port.postMessage(done);
   }
