@@ -93,6 +93,19 @@ function exponentAt(set: SetViews, index: number): bigint {
   return BigInt(`0x${set.exponentBytes.toString("hex", index * WORD_BYTES, (index + 1) * WORD_BYTES)}`);
 }
 
+/** Job `sequence` as its set describes it. */
+function jobOf(views: SharedViews, sequence: number) {
+  const { control } = views;
+  const set = setOf(sequence);
+  return {
+    control,
+    set,
+    setViews: views.sets[set],
+    count: Atomics.load(control, setSlot(set, SetSlot.count)),
+    group: Atomics.load(control, setSlot(set, SetSlot.group)),
+  };
+}
+
 /** Writes an owned (PUBLISHING) point's words, marks it done; true if that completed the job. */
 function writeOwned(control: Int32Array, set: number, views: SetViews, index: number, words: readonly bigint[]): boolean {
   const offset = index * words.length * WORD_BYTES;
@@ -106,11 +119,7 @@ function writeOwned(control: Int32Array, set: number, views: SetViews, index: nu
  * by a calling thread that helps; a worker must be announced in the set (`enterJob`) around it.
  */
 export function claimAndCompute(views: SharedViews, sequence: number, mulToWords: MulToWords): Share {
-  const { control } = views;
-  const set = setOf(sequence);
-  const setViews = views.sets[set];
-  const count = Atomics.load(control, setSlot(set, SetSlot.count));
-  const group = Atomics.load(control, setSlot(set, SetSlot.group));
+  const { control, set, setViews, count, group } = jobOf(views, sequence);
   const share: Share = { computed: 0, finishedLast: false };
   for (;;) {
     const index = Atomics.add(control, setSlot(set, SetSlot.claim), 1);
@@ -130,11 +139,7 @@ export function claimAndCompute(views: SharedViews, sequence: number, mulToWords
  * being written, taking it from whoever claimed it.
  */
 export function takeOverUnfinished(views: SharedViews, sequence: number, mulToWords: MulToWords): Share {
-  const { control } = views;
-  const set = setOf(sequence);
-  const setViews = views.sets[set];
-  const count = Atomics.load(control, setSlot(set, SetSlot.count));
-  const group = Atomics.load(control, setSlot(set, SetSlot.group));
+  const { control, set, setViews, count, group } = jobOf(views, sequence);
   const share: Share = { computed: 0, finishedLast: false };
   for (let index = 0; index < count; index++) {
     const state = Atomics.load(setViews.points, index);
