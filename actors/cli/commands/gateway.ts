@@ -37,6 +37,7 @@ type GatewayFlags = PartyFlags & {
   ackWait?: number;
   pollInterval?: number;
   gasLimit?: bigint;
+  txMaxBids?: number;
   countCompares: boolean;
 };
 
@@ -78,6 +79,11 @@ export function registerGatewayCommand(program: Command): Command {
     .addOption(new Option("--ack-wait <ms>", "ack wait of the bids consumer (redelivery after a crash)").argParser(positiveInt("--ack-wait", 100, MAX_MS)))
     .addOption(new Option("--poll-interval <ms>", "chain polling interval").argParser(positiveInt("--poll-interval", 10, 60_000)))
     .addOption(new Option("--gas-limit <gas>", "gas limit per transaction (default: the block gas limit)").argParser(gasLimit))
+    .addOption(
+      new Option("--tx-max-bids <n>", "bids per transaction: a larger batch goes out as several pipelined transactions (default: one per batch)")
+        .env("GRIDVEIL_GATEWAY_TX_MAX_BIDS")
+        .argParser(positiveInt("--tx-max-bids", 1, 256)),
+    )
     .option("--no-count-compares", "do not trace transactions to count their Compares (faster on a busy node)")
     .addOption(inspectOption())
     .action(async (flags: GatewayFlags) => runGateway(flags));
@@ -125,6 +131,7 @@ async function runGateway(flags: GatewayFlags): Promise<void> {
       ackWaitMs: flags.ackWait,
       pollIntervalMs: flags.pollInterval,
       gasLimit: flags.gasLimit,
+      txMaxBids: flags.txMaxBids,
       countCompares: flags.countCompares,
       signal: aborter.signal,
     });
