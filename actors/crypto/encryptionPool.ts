@@ -236,18 +236,18 @@ export class EncryptionPool {
     const finished = new Promise<void>((resolve, reject) => {
       this.running = { sequence, resolve, reject };
     });
+    const results = new ResultReader(points, resultBytes, count, job.group === GROUP_G1 ? G1_WORDS : G2_WORDS);
     Atomics.store(control, Control.sequence, sequence);
     Atomics.notify(control, Control.sequence);
     try {
-      if (!(this.callerHelps && this.helpAndSpin(sequence, count))) await finished;
+      if (!(this.callerHelps && this.helpAndSpin(sequence, count, results))) await finished;
     } finally {
       this.running = undefined;
     }
-    // The atomic read orders every thread's result writes before the reads below.
+    // The atomic reads (of `done`, then of each point's state) order every thread's result writes before the parsing.
     if (Atomics.load(control, setSlot(set, SetSlot.done)) !== count) throw new EncryptionPoolError("job finished with missing points");
-    const wordsPerPoint = job.group === GROUP_G1 ? G1_WORDS : G2_WORDS;
-    const hex = resultBytes.toString("hex", 0, count * wordsPerPoint * WORD_BYTES);
-    return Array.from({ length: count * wordsPerPoint }, (_, i) => BigInt(`0x${hex.slice(i * 64, i * 64 + 64)}`));
+    results.parseDone();
+    return results.words();
   }
 
   /** Resolves once no worker is inside `set` (at once, unless a worker fell behind by two jobs). */
@@ -259,8 +259,11 @@ export class EncryptionPool {
     }
   }
 
-  /** The caller's share, then its backup for slow workers; true if the job is complete when it returns. */
-  private helpAndSpin(sequence: number, count: number): boolean {
+  /**
+   * The caller's share, then its backup for slow workers; true if the job is complete when it returns. While it waits
+   * for the workers' last points it parses the points already done (the parse is otherwise serial work after them).
+   */
+  private helpAndSpin(sequence: number, count: number, results: ResultReader): boolean {
     const control = this.views.control;
     const doneSlot = setSlot(setOf(sequence), SetSlot.done);
     const started = performance.now();
@@ -269,6 +272,7 @@ export class EncryptionPool {
     if (share.computed > 0) this.pointMs = (now - started) / share.computed;
     const takeOverAt = now + TAKE_OVER_POINTS * this.pointMs;
     while (Atomics.load(control, doneSlot) !== count) {
+      results.parseDone();
       if (performance.now() > takeOverAt) {
         this.takenOver += takeOverUnfinished(this.views, sequence, this.mulToWords).computed;
         break;
@@ -294,6 +298,43 @@ export class EncryptionPool {
     this.running = undefined;
     Atomics.store(this.views.control, Control.sequence, CLOSE_SEQUENCE);
     Atomics.notify(this.views.control, Control.sequence);
+  }
+}
+
+/** A job's result words, parsed point by point as points are done (any order). */
+class ResultReader {
+  private readonly out: bigint[];
+  private readonly parsed: Uint8Array;
+  private left: number;
+  private readonly points: Int32Array;
+  private readonly resultBytes: Buffer;
+  private readonly wordsPerPoint: number;
+
+  constructor(points: Int32Array, resultBytes: Buffer, count: number, wordsPerPoint: number) {
+    this.points = points;
+    this.resultBytes = resultBytes;
+    this.wordsPerPoint = wordsPerPoint;
+    this.out = new Array<bigint>(count * wordsPerPoint);
+    this.parsed = new Uint8Array(count);
+    this.left = count;
+  }
+
+  /** Parses every point whose state says done and that is not parsed yet. */
+  parseDone(): void {
+    if (this.left === 0) return;
+    const { wordsPerPoint } = this;
+    for (let index = 0; index < this.parsed.length; index++) {
+      if (this.parsed[index] === 1 || Atomics.load(this.points, index) !== PointState.done) continue;
+      const hex = this.resultBytes.toString("hex", index * wordsPerPoint * WORD_BYTES, (index + 1) * wordsPerPoint * WORD_BYTES);
+      for (let k = 0; k < wordsPerPoint; k++) this.out[index * wordsPerPoint + k] = BigInt(`0x${hex.slice(k * 64, k * 64 + 64)}`);
+      this.parsed[index] = 1;
+      this.left -= 1;
+    }
+  }
+
+  words(): bigint[] {
+    if (this.left !== 0) throw new EncryptionPoolError("job finished with points not written", { value: this.left });
+    return this.out;
   }
 }
 
