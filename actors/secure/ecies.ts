@@ -10,7 +10,8 @@
 //   key = HKDF-SHA256(ikm = ephemeral public key, uncompressed ‖ shared point, uncompressed; no salt, no info).
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 import * as secp from "tiny-secp256k1";
-import { DecryptionFailedError, MalformedSecureMessageError } from "./errors.ts";
+import { DecryptionFailedError } from "./errors.ts";
+import { keyBytes, privateKeyScalar, publicKeyPoint } from "./keys.ts";
 
 const EPHEMERAL_KEY_BYTES = 33;
 const NONCE_BYTES = 16;
@@ -20,29 +21,10 @@ const NO_BYTES = new Uint8Array(0);
 /** Ephemeral key, nonce and tag: the shortest sealed payload (an empty plaintext). */
 export const ECIES_OVERHEAD_BYTES = EPHEMERAL_KEY_BYTES + NONCE_BYTES + TAG_BYTES;
 
-/** Bytes of a 0x-prefixed (or bare) hex string; `what` names it in the error. */
-function hexBytes(hex: string, what: string): Uint8Array {
-  const digits = hex.startsWith("0x") || hex.startsWith("0X") ? hex.slice(2) : hex;
-  if (digits.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(digits)) {
-    throw new MalformedSecureMessageError(`${what} is not hex`, { value: what === "private key" ? "<redacted>" : hex });
-  }
-  return Buffer.from(digits, "hex");
-}
-
-/** A recipient key as hex: 65 bytes (0x04‖x‖y), 33 (compressed) or 64 (x‖y, as Ethereum tooling prints it). */
+/** A recipient key: what `publicKeyPoint` takes, or 64 bytes x‖y as Ethereum tooling prints it. */
 function recipientPoint(publicKey: string | Uint8Array): Uint8Array {
-  let bytes = typeof publicKey === "string" ? hexBytes(publicKey, "public key") : publicKey;
-  if (bytes.length === 64) bytes = Buffer.concat([Buffer.from([4]), bytes]);
-  if (!secp.isPoint(bytes)) {
-    throw new MalformedSecureMessageError("not a secp256k1 public key", { value: Buffer.from(bytes).toString("hex") });
-  }
-  return bytes;
-}
-
-function privateScalar(privateKey: string | Uint8Array): Uint8Array {
-  const bytes = typeof privateKey === "string" ? hexBytes(privateKey, "private key") : privateKey;
-  if (!secp.isPrivate(bytes)) throw new MalformedSecureMessageError("not a secp256k1 private key", { value: "<redacted>" });
-  return bytes;
+  const bytes = typeof publicKey === "string" ? keyBytes(publicKey, "public key") : publicKey;
+  return publicKeyPoint(bytes.length === 64 ? Buffer.concat([Buffer.from([4]), bytes]) : bytes);
 }
 
 function deriveKey(ephemeralUncompressed: Uint8Array, sharedUncompressed: Uint8Array): Buffer {
@@ -73,7 +55,7 @@ export function eciesEncrypt(recipientPublicKey: string | Uint8Array, plaintext:
 
 /** Decrypts what `eciesEncrypt` (or eciesjs with the same configuration) produced for this private key. */
 export function eciesDecrypt(recipientPrivateKey: string | Uint8Array, data: Uint8Array): Uint8Array {
-  const secret = privateScalar(recipientPrivateKey);
+  const secret = privateKeyScalar(recipientPrivateKey);
   if (data.length < ECIES_OVERHEAD_BYTES) {
     throw new DecryptionFailedError("ciphertext is shorter than its key, nonce and tag", { value: data.length });
   }

@@ -19,12 +19,34 @@ export function identityOf(wallet: SigningWallet): PublicIdentity {
   return { address: getAddress(wallet.address) as Address, publicKey: wallet.signingKey.publicKey as Hex };
 }
 
+/** Bytes of a 0x-prefixed (or bare) hex string; `what` names it in the error (a private key's value is not shown). */
+export function keyBytes(hex: string, what: "public key" | "private key"): Uint8Array {
+  const digits = hex.startsWith("0x") || hex.startsWith("0X") ? hex.slice(2) : hex;
+  if (digits.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(digits)) {
+    throw new MalformedSecureMessageError(`${what} is not hex`, { value: what === "private key" ? "<redacted>" : hex });
+  }
+  return Buffer.from(digits, "hex");
+}
+
+/** A secp256k1 public key, hex or bytes: 65 bytes (0x04‖x‖y) or 33 (compressed), on the curve. */
+export function publicKeyPoint(publicKey: string | Uint8Array): Uint8Array {
+  const bytes = typeof publicKey === "string" ? keyBytes(publicKey, "public key") : publicKey;
+  if (!secp.isPoint(bytes)) {
+    throw new MalformedSecureMessageError("not a secp256k1 public key", { value: typeof publicKey === "string" ? publicKey : Buffer.from(bytes).toString("hex") });
+  }
+  return bytes;
+}
+
+/** A secp256k1 private key, hex or bytes: 32 bytes in [1, n). */
+export function privateKeyScalar(privateKey: string | Uint8Array): Uint8Array {
+  const bytes = typeof privateKey === "string" ? keyBytes(privateKey, "private key") : privateKey;
+  if (!secp.isPrivate(bytes)) throw new MalformedSecureMessageError("not a secp256k1 private key", { value: "<redacted>" });
+  return bytes;
+}
+
 /** Address of a secp256k1 public key (hex: 65 bytes 0x04‖x‖y, or 33 compressed). */
 export function addressOfPublicKey(publicKey: string): Address {
-  const digits = publicKey.startsWith("0x") ? publicKey.slice(2) : publicKey;
-  const bytes = /^(?:[0-9a-fA-F]{2}){33}$|^(?:[0-9a-fA-F]{2}){65}$/.test(digits) ? Buffer.from(digits, "hex") : undefined;
-  if (bytes === undefined || !secp.isPoint(bytes)) throw new MalformedSecureMessageError("not a secp256k1 public key", { value: publicKey });
-  return addressOfPoint(secp.pointCompress(bytes, false));
+  return addressOfPoint(secp.pointCompress(publicKeyPoint(publicKey), false));
 }
 
 /** The address of an uncompressed point 0x04‖x‖y: the last 20 bytes of keccak256(x‖y). */
@@ -34,12 +56,7 @@ function addressOfPoint(uncompressed: Uint8Array): Address {
 
 /** Address of a private key, without building a wallet (on libsecp256k1: ≈ 20× faster than ethers here). */
 export function addressOfPrivateKey(privateKey: string): Address {
-  const digits = privateKey.startsWith("0x") ? privateKey.slice(2) : privateKey;
-  const scalar = /^[0-9a-fA-F]{64}$/.test(digits) ? Buffer.from(digits, "hex") : undefined;
-  if (scalar === undefined || !secp.isPrivate(scalar)) {
-    throw new MalformedSecureMessageError("not a secp256k1 private key", { value: "<redacted>" });
-  }
-  return addressOfPoint(secp.pointFromScalar(scalar, false)!);
+  return addressOfPoint(secp.pointFromScalar(privateKeyScalar(privateKey), false)!);
 }
 
 /**
