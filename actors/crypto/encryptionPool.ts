@@ -198,33 +198,24 @@ export class EncryptionPool {
 
   private async run(job: Job): Promise<bigint[]> {
     if (this.closed) throw new EncryptionPoolError("encryption pool is closed");
-    const count = job.exponents.length;
     const sequence = (this.sequence = (this.sequence % SEQUENCE_LIMIT) + 1);
-    const { control } = this.views;
-    const set = setOf(sequence);
-    const { points, exponentBytes, resultBytes } = this.views.sets[set];
     // Idle workers are unref'd so a forgotten pool does not keep the process alive; a running job holds it open.
     for (const worker of this.workers) worker.ref();
     try {
-      // A worker that fell behind two jobs ago may still be inside this set: wait until it has left.
-      await this.setVacated(set);
+      // A worker that fell behind two jobs ago may still be inside this job's buffer set: wait until it has left.
+      await this.setVacated(setOf(sequence));
       if (this.closed) throw new EncryptionPoolError("encryption pool is closed");
-      return await this.runInSet(job, sequence, count, set, points, exponentBytes, resultBytes);
+      return await this.runInSet(job, sequence);
     } finally {
       for (const worker of this.workers) worker.unref();
     }
   }
 
-  private async runInSet(
-    job: Job,
-    sequence: number,
-    count: number,
-    set: number,
-    points: Int32Array,
-    exponentBytes: Buffer,
-    resultBytes: Buffer,
-  ): Promise<bigint[]> {
+  private async runInSet(job: Job, sequence: number): Promise<bigint[]> {
     const { control } = this.views;
+    const count = job.exponents.length;
+    const set = setOf(sequence);
+    const { points, exponentBytes, resultBytes } = this.views.sets[set];
     job.exponents.forEach((exponent, i) => {
       exponentBytes.write(exponent.toString(16).padStart(2 * WORD_BYTES, "0"), i * WORD_BYTES, "hex");
       Atomics.store(points, i, PointState.free);

@@ -7,12 +7,6 @@
 // once nobody is in it. So a worker that was descheduled in the middle of job s, and wakes after the caller finished
 // that job alone, can only ever touch set s & 1, which job s + 1 does not use and job s + 2 waits for.
 
-/** Slots of the shared Int32 control block: the sequence, then five slots per buffer set. */
-export const Control = {
-  /** Job sequence number; workers sleep on it (Atomics.wait). CLOSE_SEQUENCE asks them to exit. */
-  sequence: 0,
-  length: 11,
-} as const;
 /** Per-set slots, at `setSlot(set, SetSlot.x)`. */
 export const SetSlot = {
   /** Next point index to claim (a hint: a point is owned through its state word). */
@@ -25,8 +19,17 @@ export const SetSlot = {
   inJob: 4,
 } as const;
 
+const SLOTS_PER_SET = Object.keys(SetSlot).length;
+
+/** Slots of the shared Int32 control block: the sequence, then the slots of the two buffer sets. */
+export const Control = {
+  /** Job sequence number; workers sleep on it (Atomics.wait). CLOSE_SEQUENCE asks them to exit. */
+  sequence: 0,
+  length: 1 + 2 * SLOTS_PER_SET,
+} as const;
+
 export function setSlot(set: number, slot: number): number {
-  return 1 + set * 5 + slot;
+  return 1 + set * SLOTS_PER_SET + slot;
 }
 
 export function setOf(sequence: number): number {
