@@ -1,7 +1,7 @@
 // The market's gas, measured on the in-process chain per price-level count, beside the paper's and EIP-1108's figures.
-import { BrowserProvider, hexlify, randomBytes, Wallet, type BaseContract, type Eip1193Provider } from "ethers";
+import { BrowserProvider, hexlify, Wallet, type BaseContract, type Eip1193Provider } from "ethers";
 import { initCurve } from "../actors/crypto/curve.ts";
-import { setup, type MasterSecretKey } from "../actors/crypto/fhipe.ts";
+import { randomScalar, setup, type MasterSecretKey } from "../actors/crypto/fhipe.ts";
 import { dimensionFor } from "../actors/crypto/priceEncoding.ts";
 import { GridveilError } from "../actors/errors.ts";
 import {
@@ -17,6 +17,7 @@ import {
   type Side,
   type SignedBid,
 } from "../contracts/client/index.ts";
+import { seededRandom, systemRandom, type BenchRandom } from "./seededRandom.ts";
 
 /** The block the paper and our private chain assume. */
 export const BLOCK_GAS_LIMIT = 30_000_000;
@@ -38,6 +39,11 @@ export type GasBenchOptions = {
   samples: number;
   /** The block the batches must fit (default 30 M, the chain's; tests use less to stay fast). */
   blockGasLimit?: number;
+  /**
+   * Seed for every random choice (levels, sides, keys, msk, randomizers, salts) and a fixed ticket expiry: two runs
+   * with the same seed send the same transactions and so report the same gas. Without it, fresh randomness.
+   */
+  seed?: number;
   onProgress?: (progress: GasBenchProgress) => void;
 };
 
@@ -84,6 +90,8 @@ export class GasBenchError extends GridveilError {
 
 const TX = { gasLimit: BLOCK_GAS_LIMIT };
 const TICKET_LIFETIME_SECONDS = 30 * 24 * 3600;
+/** A seeded run's ticket expiry (2106-02-07): independent of the chain's clock, so its signatures repeat too. */
+const SEEDED_NOT_AFTER = 2n ** 32n;
 
 export async function runGasBench(options: GasBenchOptions): Promise<GasBenchRow[]> {
   await initCurve();
@@ -124,21 +132,25 @@ async function measureLevel(
 ): Promise<GasBenchRow> {
   const dim = dimensionFor(levels);
   const blockGasLimit = options.blockGasLimit ?? BLOCK_GAS_LIMIT;
+  // One stream per level count, so a row does not depend on which other rows were asked for.
+  const random: BenchRandom = options.seed === undefined ? systemRandom : seededRandom(options.seed * 1_000 + levels);
   const deployer = await provider.getSigner(0);
-  const dso = new Wallet(hexlify(randomBytes(32)));
+  const dso = new Wallet(hexlify(random.bytes(32)));
   const market = await deployMarket(deployer, { dim, ticketSigner: dso.address, contractName: "GridveilMarketGasProbe" });
-  const msk: MasterSecretKey = setup(dim);
+  const msk: MasterSecretKey = setup(dim, random.bytes);
   const block = await provider.getBlock("latest");
-  const notAfter = BigInt(block!.timestamp + TICKET_LIFETIME_SECONDS);
+  const notAfter = options.seed === undefined ? BigInt(block!.timestamp + TICKET_LIFETIME_SECONDS) : SEEDED_NOT_AFTER;
   const makeBid: BidMaker = async (side, priceLevel) => {
-    const oneTimeKey = new Wallet(hexlify(randomBytes(32)));
+    const oneTimeKey = new Wallet(hexlify(random.bytes(32)));
     const ticket = await signTicket(dso, market.domain, oneTimeKey.address, notAfter);
-    return (await buildBid({ msk, levels, side, priceLevel, quantityWh: 1000, oneTimeKey, ticket, domain: market.domain })).bid;
+    const randomizers = { alpha: randomScalar(random.bytes), beta: randomScalar(random.bytes) };
+    const salt = hexlify(random.bytes(32)) as `0x${string}`;
+    return (await buildBid({ msk, levels, side, priceLevel, quantityWh: 1000, oneTimeKey, ticket, domain: market.domain, randomizers, salt })).bid;
   };
   // Buys below the middle level, sells at or above it: a random book that never crosses, so every bid rests.
   const middle = Math.max(1, Math.floor(levels / 2));
-  const restingLevel = (side: Side) => (side === 0 ? randomInt(0, middle) : randomInt(middle, levels));
-  const randomSide = (): Side => (Math.random() < 0.5 ? 0 : 1);
+  const restingLevel = (side: Side) => (side === 0 ? random.int(0, middle) : random.int(middle, levels));
+  const randomSide = (): Side => (random.fraction() < 0.5 ? 0 : 1);
 
   // The book.
   const bookBids: SignedBid[] = [];
@@ -314,8 +326,4 @@ async function fromSnapshot<T>(provider: BrowserProvider, body: () => Promise<T>
 
 function mean(values: readonly number[]): number {
   return values.reduce((sum, value) => sum + value, 0) / values.length;
-}
-
-function randomInt(min: number, maxExclusive: number): number {
-  return min + Math.floor(Math.random() * (maxExclusive - min));
 }

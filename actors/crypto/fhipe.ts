@@ -2,7 +2,7 @@
 import * as mcl from "mcl-wasm";
 import { assertCurveReady, FR_ORDER, frFromBigint, standardG1, standardG2 } from "./curve.ts";
 import { DimensionMismatchError, DiscreteLogNotFoundError, ScalarOutOfRangeError, SingularMatrixError } from "./errors.ts";
-import { determinantAndInverse, modR, randomMatrix, randomScalar, transpose, vectorTimesMatrix, type Matrix } from "./field.ts";
+import { determinantAndInverse, modR, randomMatrix, randomScalar, transpose, vectorTimesMatrix, type Matrix, type RandomBytes } from "./field.ts";
 import { DEFAULT_WINDOW_BITS, FixedBaseTable } from "./fixedBase.ts";
 
 export { randomScalar } from "./field.ts";
@@ -25,15 +25,18 @@ export type RightCiphertext = { readonly c1: mcl.G2; readonly c2: readonly mcl.G
 // Resampling B happens with probability ~d/r; the bound only turns a broken CSPRNG into an error instead of a hang.
 const MAX_SETUP_ATTEMPTS = 8;
 
-/** Setup(d): random generators (random multiples of the standard ones) and a uniform invertible B over F_r. */
-export function setup(dim: number): MasterSecretKey {
+/**
+ * Setup(d): random generators (random multiples of the standard ones) and a uniform invertible B over F_r. `random`
+ * replaces the OS CSPRNG only where a run must be reproducible (`bench gas --seed`).
+ */
+export function setup(dim: number, random?: RandomBytes): MasterSecretKey {
   assertCurveReady();
   if (!Number.isInteger(dim) || dim < 1) throw new DimensionMismatchError("dimension must be a positive integer", { value: dim });
-  const g1 = mcl.mul(standardG1(), frFromBigint(randomScalar()));
-  const g2 = mcl.mul(standardG2(), frFromBigint(randomScalar()));
+  const g1 = mcl.mul(standardG1(), frFromBigint(randomScalar(random)));
+  const g2 = mcl.mul(standardG2(), frFromBigint(randomScalar(random)));
   for (let attempt = 1; ; attempt++) {
     try {
-      return masterKeyFromParts(dim, g1, g2, randomMatrix(dim));
+      return masterKeyFromParts(dim, g1, g2, randomMatrix(dim, random));
     } catch (error) {
       if (!(error instanceof SingularMatrixError) || attempt === MAX_SETUP_ATTEMPTS) throw error;
     }

@@ -27,19 +27,24 @@ export function invR(value: bigint): bigint {
 // 64 bytes reduced mod r: the bias is below 2^-250, so the result is uniform for every practical purpose.
 const SCALAR_BYTES = 64;
 
-/** A uniform element of F_r \ {0} from the OS CSPRNG. */
-export function randomScalar(): bigint {
+/** Where random bytes come from: the OS CSPRNG by default; a seeded generator only for reproducible benchmarks. */
+export type RandomBytes = (length: number) => Uint8Array;
+
+function uniformModR(random: RandomBytes): bigint {
+  return modR(BigInt(`0x${Buffer.from(random(SCALAR_BYTES)).toString("hex")}`));
+}
+
+/** A uniform element of F_r \ {0} from the OS CSPRNG (or from `random`). */
+export function randomScalar(random: RandomBytes = randomBytes): bigint {
   for (;;) {
-    const scalar = modR(BigInt(`0x${randomBytes(SCALAR_BYTES).toString("hex")}`));
+    const scalar = uniformModR(random);
     if (scalar !== 0n) return scalar;
   }
 }
 
 /** A uniform d×d matrix over F_r (not necessarily invertible). */
-export function randomMatrix(dim: number): bigint[][] {
-  return Array.from({ length: dim }, () =>
-    Array.from({ length: dim }, () => modR(BigInt(`0x${randomBytes(SCALAR_BYTES).toString("hex")}`))),
-  );
+export function randomMatrix(dim: number, random: RandomBytes = randomBytes): bigint[][] {
+  return Array.from({ length: dim }, () => Array.from({ length: dim }, () => uniformModR(random)));
 }
 
 export type DeterminantAndInverse = { det: bigint; inverse: bigint[][] };

@@ -32,3 +32,15 @@ describe("bench gas", () => {
     expect(table.split("\n")[2]).toMatch(/^3\s+4\s/);
   });
 });
+
+describe("bench gas --seed", () => {
+  it("sends the same transactions twice: every figure repeats, and another seed builds another book", async () => {
+    const options = { levels: [3], bookSize: 6, samples: 2, blockGasLimit: 3_000_000 };
+    const first = await runGasBench({ ...options, seed: 11 });
+    const second = await runGasBench({ ...options, seed: 11 });
+    expect(second).toEqual(first);
+    const other = await runGasBench({ ...options, seed: 12 });
+    expect(other[0]!.compareGas).toBe(first[0]!.compareGas);
+    expect([other[0]!.placeRestingGas, other[0]!.placeMatchingGas]).not.toEqual([first[0]!.placeRestingGas, first[0]!.placeMatchingGas]);
+  });
+});

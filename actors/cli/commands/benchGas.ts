@@ -12,7 +12,7 @@ import {
 import { intList, positiveInt } from "../options.ts";
 import { renderTable, type Column } from "../table.ts";
 
-type GasFlags = { levels: number[]; book: number; samples: number; json?: boolean };
+type GasFlags = { levels: number[]; book: number; samples: number; seed?: number; json?: boolean };
 
 const DEFAULT_LEVELS = [10, 20, 30, 40, 50];
 /** d = n + 1 ≤ 127 so that one ciphertext fits one contract's code (EIP-170). */
@@ -30,12 +30,13 @@ export function registerBenchGas(bench: Command): Command {
     .option("--levels <list>", "price level counts n, comma-separated (d = n + 1)", intList("--levels", 1, MAX_LEVELS), DEFAULT_LEVELS)
     .option("--book <count>", "resting random bids in the book each placement is measured against", positiveInt("--book", 2, MAX_BOOK), DEFAULT_BOOK)
     .option("--samples <count>", "placements averaged per figure", positiveInt("--samples", 1, MAX_SAMPLES), DEFAULT_SAMPLES)
+    .option("--seed <n>", "seed every random choice, so that two runs send the same transactions and report the same gas", positiveInt("--seed", 0))
     .option("--json", "print one JSON object instead of the table")
     .action(async (flags: GasFlags) => {
       const progress = startProgress();
       let rows: GasBenchRow[];
       try {
-        rows = await runGasBench({ levels: flags.levels, bookSize: flags.book, samples: flags.samples, onProgress: progress.update });
+        rows = await runGasBench({ levels: flags.levels, bookSize: flags.book, samples: flags.samples, seed: flags.seed, onProgress: progress.update });
       } finally {
         progress.stop();
       }
