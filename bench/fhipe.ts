@@ -2,9 +2,9 @@
 import * as mcl from "mcl-wasm";
 import { randomInt } from "node:crypto";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
-import { frFromBigint, initCurve } from "../actors/crypto/curve.ts";
+import { frFromBigint, initCurve } from "../protocol/fhipe/curve.ts";
 import { createEncryptionPool, type EncryptionPool } from "../actors/crypto/encryptionPool.ts";
-import { g1VectorToWords, g2VectorToWords } from "../actors/crypto/evmWords.ts";
+import { g1VectorToWords, g2VectorToWords } from "../protocol/fhipe/evmWords.ts";
 import {
   compare,
   encryptLeftK2,
@@ -13,8 +13,8 @@ import {
   randomScalar,
   setup,
   type MasterSecretKey,
-} from "../actors/crypto/fhipe.ts";
-import { dimensionFor, leftVector, rightVector } from "../actors/crypto/priceEncoding.ts";
+} from "../protocol/fhipe/fhipe.ts";
+import { dimensionFor, leftVector, rightVector } from "../protocol/encoding/priceEncoding.ts";
 
 export type FhipeBenchOptions = {
   levels: readonly number[];

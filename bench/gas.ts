@@ -1,9 +1,9 @@
 // The market's gas, measured on the in-process chain per price-level count, beside the paper's and EIP-1108's figures.
 import { BrowserProvider, hexlify, Wallet, type BaseContract, type Eip1193Provider } from "ethers";
-import { initCurve } from "../actors/crypto/curve.ts";
-import { randomScalar, setup, type MasterSecretKey } from "../actors/crypto/fhipe.ts";
-import { dimensionFor } from "../actors/crypto/priceEncoding.ts";
-import { GridveilError } from "../actors/errors.ts";
+import { initCurve } from "../protocol/fhipe/curve.ts";
+import { randomScalar, setup, type MasterSecretKey } from "../protocol/fhipe/fhipe.ts";
+import { dimensionFor } from "../protocol/encoding/priceEncoding.ts";
+import { GridveilError } from "../protocol/base/errors.ts";
 import {
   buildBid,
   deployMarket,

@@ -1,7 +1,7 @@
 // A reproducible random source for benchmarks (`bench gas --seed`): SHA-256 in counter mode over the seed. Never for
 // keys or randomizers that protect anything: it exists so that two runs of a benchmark place the very same bids.
 import { createHash, randomBytes } from "node:crypto";
-import type { RandomBytes } from "../actors/crypto/field.ts";
+import type { RandomBytes } from "../protocol/fhipe/field.ts";
 
 export type BenchRandom = {
   /** `length` bytes (for keys, scalars, salts). */

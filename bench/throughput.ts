@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { JsonRpcProvider, Wallet } from "ethers";
 import { connectNats } from "../actors/nats/connect.ts";
 import { startMeterRuntime, type MeterRuntime } from "../actors/meter/runtime.ts";
-import { marketSubjects } from "../actors/protocol/subjects.ts";
+import { marketSubjects } from "../protocol/wire/subjects.ts";
 import { latencyByStage, percentile, type StageLatency } from "../actors/telemetry/latency.ts";
 import type { SpanRecord } from "../actors/telemetry/spanRecord.ts";
 import { attachPlaintextMarket } from "../contracts/client/bench/plaintextMarket.ts";

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { startLocalChain } from "../actors/chain/localChain.ts";
-import { GridveilError } from "../actors/errors.ts";
+import { GridveilError } from "../protocol/base/errors.ts";
 
 export type ChildChain = { rpcUrl: string; stop(): Promise<void> };
 

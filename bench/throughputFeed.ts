@@ -4,8 +4,8 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { getAddress, hexlify, randomBytes, Wallet } from "ethers";
-import { encryptBid } from "../actors/crypto/bidCiphertext.ts";
-import { precomputeTables, randomScalar } from "../actors/crypto/fhipe.ts";
+import { encryptBid } from "../protocol/encoding/bidCiphertext.ts";
+import { precomputeTables, randomScalar } from "../protocol/fhipe/fhipe.ts";
 import { enrol } from "../actors/meter/enrolment.ts";
 import { encode } from "../actors/nats/codec.ts";
 import { connectNats } from "../actors/nats/connect.ts";
@@ -17,8 +17,8 @@ import {
   ticketRequestSchema,
   type BidSubmission,
   type TicketRequest,
-} from "../actors/protocol/schemas.ts";
-import { marketSubjects } from "../actors/protocol/subjects.ts";
+} from "../protocol/wire/schemas.ts";
+import { marketSubjects } from "../protocol/wire/subjects.ts";
 import { signMessageFields } from "../actors/secure/signed.ts";
 import { buildPlaintextBid } from "../contracts/client/bench/plaintextMarket.ts";
 import { buildBid, marketDomain, signTicket, type Hex, type MarketDomain, type SignedBid } from "../contracts/client/index.ts";

@@ -7,8 +7,8 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { request } from "../actors/nats/rpc.ts";
 import { tryDecode } from "../actors/nats/codec.ts";
-import { marketInfoReplySchema, marketInfoRequestSchema, stateSnapshotSchema } from "../actors/protocol/schemas.ts";
-import { marketSubjects } from "../actors/protocol/subjects.ts";
+import { marketInfoReplySchema, marketInfoRequestSchema, stateSnapshotSchema } from "../protocol/wire/schemas.ts";
+import { marketSubjects } from "../protocol/wire/subjects.ts";
 
 const TIMEOUT_MS = Number(process.env.GRIDVEIL_HEALTH_TIMEOUT_MS ?? 3_000);
 

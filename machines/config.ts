@@ -2,7 +2,7 @@
 // Runtimes parse their flags/environment into `MachineConfigInput`, call `parseMachineConfig`, and pass the result
 // as `input.config` to a machine; machines never contain literal durations.
 import { z } from "zod";
-import { ConfigError } from "../actors/errors.ts";
+import { ConfigError } from "../protocol/base/errors.ts";
 
 const ms = () => z.number().int().nonnegative();
 const positiveMs = () => z.number().int().positive();

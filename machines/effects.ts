@@ -3,7 +3,7 @@
 // Machines never reach for I/O themselves (STYLE); all messaging of PROTOCOL §6 happens in these effects.
 import { fromCallback, fromPromise } from "xstate";
 import type { CallbackActorLogic, EventObject, PromiseActorLogic } from "xstate";
-import { GridveilError } from "../actors/errors.ts";
+import { GridveilError } from "../protocol/base/errors.ts";
 
 /** An effect was invoked that the runtime did not provide with `machine.provide(...)`. */
 export class MissingEffectError extends GridveilError {

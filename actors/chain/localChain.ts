@@ -1,6 +1,6 @@
 // A local development chain for the demo and tests: Hardhat's in-process EDR node served over JSON-RPC on loopback.
 import { ethers } from "ethers";
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 
 export type LocalChain = {
   rpcUrl: string;

@@ -1,6 +1,6 @@
 // The `gridveil` command line: one program, one subcommand per job (benchmarks, actors, demo, tools).
 import { Command, CommanderError } from "commander";
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import { registerBenchCommands } from "./commands/bench.ts";
 import { registerDiagramsCommand } from "./commands/diagrams.ts";
 import { registerDsoCommand } from "./commands/dso.ts";

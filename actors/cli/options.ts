@@ -2,7 +2,7 @@
 // (a usage error: the actor commands exit 2).
 import { InvalidArgumentError } from "commander";
 import { isAddress } from "ethers";
-import { marketToken } from "../protocol/subjects.ts";
+import { marketToken } from "../../protocol/wire/subjects.ts";
 
 export const NATS_SCHEMES = ["nats:", "tls:", "ws:", "wss:"];
 export const RPC_SCHEMES = ["http:", "https:", "ws:", "wss:"];
@@ -39,7 +39,7 @@ export function url(flag: string, schemes: readonly string[]) {
   };
 }
 
-/** `--market`: a market id usable as a subject token (actors/protocol/subjects.ts). */
+/** `--market`: a market id usable as a subject token (protocol/wire/subjects.ts). */
 export function marketId(raw: string): string {
   try {
     return marketToken(raw);

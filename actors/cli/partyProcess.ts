@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CommanderError, Option, type Command } from "commander";
 import { parseMachineConfig, type MachineConfig, type MachineConfigInput } from "../../machines/config.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError } from "../../protocol/base/errors.ts";
 import { connectInspector, type InspectorConnection } from "../runtime/inspect.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { startProcessTelemetry, type Telemetry } from "../telemetry/telemetry.ts";

@@ -16,13 +16,13 @@
 // the worker's late result is dropped (encryptionPoolLayout.ts: per-point ownership, two buffer sets). Idle workers
 // poll for `spinMs` before they sleep, so a stream of ciphertexts pays no wake-ups.
 import { Worker } from "node:worker_threads";
-import { encodeMsk } from "./binary.ts";
-import { checkMarketDimension, type BidCiphertext, type BidRandomizers } from "./bidCiphertext.ts";
-import { EncryptionPoolError } from "./errors.ts";
-import { leftExponents, rightExponents, type MasterSecretKey } from "./fhipe.ts";
-import { DEFAULT_WINDOW_BITS } from "./fixedBase.ts";
-import { g1ToWords, g2ToWords } from "./evmWords.ts";
-import { g1Table, g2Table, precomputeTables } from "./fhipe.ts";
+import { encodeMsk } from "../../protocol/fhipe/binary.ts";
+import { checkMarketDimension, type BidCiphertext, type BidRandomizers } from "../../protocol/encoding/bidCiphertext.ts";
+import { EncryptionPoolError } from "../../protocol/fhipe/errors.ts";
+import { leftExponents, rightExponents, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
+import { DEFAULT_WINDOW_BITS } from "../../protocol/fhipe/fixedBase.ts";
+import { g1ToWords, g2ToWords } from "../../protocol/fhipe/evmWords.ts";
+import { g1Table, g2Table, precomputeTables } from "../../protocol/fhipe/fhipe.ts";
 import {
   allocateSet,
   claimAndCompute,
@@ -45,7 +45,7 @@ import {
   type WorkerInit,
   type WorkerMessage,
 } from "./encryptionPoolLayout.ts";
-import { leftVector, rightVector } from "./priceEncoding.ts";
+import { leftVector, rightVector } from "../../protocol/encoding/priceEncoding.ts";
 
 export type EncryptionPoolOptions = {
   /** Threads computing each ciphertext, the caller included unless `callerHelps` is false. */

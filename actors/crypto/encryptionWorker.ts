@@ -1,10 +1,10 @@
 // Worker thread of the encryption pool: its own mcl instance and fixed-base tables; claims points of the current job from shared memory.
 import { parentPort, workerData } from "node:worker_threads";
-import { initCurve } from "./curve.ts";
-import { EncryptionPoolError } from "./errors.ts";
-import { decodeMsk } from "./binary.ts";
-import { g1Table, g2Table, precomputeTables, randomScalar } from "./fhipe.ts";
-import { g1ToWords, g2ToWords } from "./evmWords.ts";
+import { initCurve } from "../../protocol/fhipe/curve.ts";
+import { EncryptionPoolError } from "../../protocol/fhipe/errors.ts";
+import { decodeMsk } from "../../protocol/fhipe/binary.ts";
+import { g1Table, g2Table, precomputeTables, randomScalar } from "../../protocol/fhipe/fhipe.ts";
+import { g1ToWords, g2ToWords } from "../../protocol/fhipe/evmWords.ts";
 import {
   claimAndCompute,
   CLOSE_SEQUENCE,

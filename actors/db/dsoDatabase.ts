@@ -1,9 +1,9 @@
 // The DSO's database (node:sqlite): registry, one-time ids, matches, trades, readings, ledger, bills; all SQL lives here.
 import { getAddress } from "ethers";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
-import { GridveilError } from "../errors.ts";
-import { tradeIdOf, type ClearingRule, type ErrorCode, type Hex, type Opening, type Side } from "../protocol/schemas.ts";
-import { assertBalanced, type LedgerAccount } from "../protocol/settlement.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
+import { tradeIdOf, type ClearingRule, type ErrorCode, type Hex, type Opening, type Side } from "../../protocol/wire/schemas.ts";
+import { assertBalanced, type LedgerAccount } from "../../protocol/settlement.ts";
 import { DSO_MIGRATIONS, migrate, type Migration } from "./migrations.ts";
 import { loadSqlite } from "./sqlite.ts";
 
@@ -69,7 +69,7 @@ export type ReadingInput = {
 export type ReadingRecord = ReadingInput;
 
 /**
- * A line to post: `Posting` from actors/protocol/settlement.ts fits, and so do the machines' ledger lines once their
+ * A line to post: `Posting` from protocol/settlement.ts fits, and so do the machines' ledger lines once their
  * account is mapped (`meter:<permanent id>` via `lookupOneTimeId`, DSO books via `dsoBookAccounts`): amounts may be
  * numbers, bigints or decimal strings.
  */

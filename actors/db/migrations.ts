@@ -1,6 +1,6 @@
 // Versioned schema migrations of the DSO database: each applied once, in its own transaction, recorded in schema_migrations.
 import type { DatabaseSync } from "node:sqlite";
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 
 export type Migration = { version: number; name: string; sql: string };
 

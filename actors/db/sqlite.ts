@@ -1,6 +1,6 @@
 // Loads Node's built-in SQLite (`node:sqlite`, no native addon to build) without its one-time experimental warning.
 import type { DatabaseSync } from "node:sqlite";
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 
 export type SqliteModule = typeof import("node:sqlite");
 export type { DatabaseSync };

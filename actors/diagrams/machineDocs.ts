@@ -1,6 +1,6 @@
 // Renders every protocol machine's diagram file, the docs/machines/README.md that embeds them, and the block of the
 // top-level README that shows them (pure: path → text).
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import { diagrammedMachines, type DiagrammedMachine } from "./machines.ts";
 import { machineToMermaid } from "./mermaid.ts";
 

@@ -2,7 +2,7 @@
 import { getAddress, type Provider, type Signer } from "ethers";
 import { attachMarket, deployMarket, type MarketHandle } from "../../contracts/client/index.ts";
 import type { DsoDatabase } from "../db/dsoDatabase.ts";
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 
 /** Settings key under which the deployment is remembered, so that a restarted DSO attaches. */
 export const CONTRACT_SETTING = "market.contract";

@@ -1,8 +1,8 @@
 // The machines' settlement lines as the DSO's ledger postings, and each party's share of them (PROTOCOL §5 step 7).
 import type { LedgerEntry as StoredEntry, LedgerPostingInput } from "../db/dsoDatabase.ts";
-import { GridveilError } from "../errors.ts";
-import { accounts, dsoBookAccounts } from "../protocol/settlement.ts";
-import type { PostingKind, PostingWire } from "../protocol/schemas.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
+import { accounts, dsoBookAccounts } from "../../protocol/settlement.ts";
+import type { PostingKind, PostingWire } from "../../protocol/wire/schemas.ts";
 import type { LedgerEntry, Settlement } from "../../machines/types.ts";
 import { sameAddress } from "../../machines/types.ts";
 
@@ -36,7 +36,7 @@ const BOOK_KIND: Record<LedgerEntry["kind"], PostingKind | null> = {
 
 /**
  * Maps the machine's lines (accounts by one-time id, generic kinds) to ledger postings: a bidder becomes the meter
- * account of its permanent id, DSO books their ledger accounts, kinds the per-role kinds of actors/protocol/settlement.ts.
+ * account of its permanent id, DSO books their ledger accounts, kinds the per-role kinds of protocol/settlement.ts.
  */
 export function postingsOf(settlement: Settlement, parties: TradeParties): LedgerPostingInput[] {
   const memo = `${settlement.deliveredWh} Wh delivered of ${settlement.quantityWh} Wh at ${settlement.priceMicroPerKWh} µ/kWh`;

@@ -1,9 +1,9 @@
 // The DSO's FHIPE master secret key on disk (PROTOCOL §2 Setup, §5 setup): created once, owner-only, reused forever.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { decodeMsk, encodeMsk } from "../crypto/binary.ts";
-import { setup, type MasterSecretKey } from "../crypto/fhipe.ts";
-import { GridveilError } from "../errors.ts";
+import { decodeMsk, encodeMsk } from "../../protocol/fhipe/binary.ts";
+import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 
 export const MSK_FILE_NAME = "msk.bin";
 /** Owner read/write only: the key decrypts every bid of the market. */

@@ -1,8 +1,8 @@
 // The DSO's meter registry (PROTOCOL §4: meters are provisioned with the DSO): who may enrol, under which key.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { ConfigError } from "../errors.ts";
-import { addressSchema, inboxIdSchema, meterIdSchema, type Address } from "../protocol/schemas.ts";
+import { ConfigError } from "../../protocol/base/errors.ts";
+import { addressSchema, inboxIdSchema, meterIdSchema, type Address } from "../../protocol/wire/schemas.ts";
 
 /**
  * One provisioned meter: its permanent id, the address of its long-term key, a display name, and optionally the inbox

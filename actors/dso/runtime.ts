@@ -13,13 +13,13 @@ import type { RequestReply, TradeEnded } from "../../machines/tradeSettlement.ts
 import type { Address, Settlement } from "../../machines/types.ts";
 import type { Effect } from "../../machines/effects.ts";
 import { connectRpc } from "../chain/localChain.ts";
-import { initCurve } from "../crypto/curve.ts";
+import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { openDsoDatabase, type DsoDatabase } from "../db/dsoDatabase.ts";
 import { connectNats, natsCredentials, type NatsClients } from "../nats/connect.ts";
 import { ensureStreams, type StreamOptions } from "../nats/jetstream.ts";
-import type { MarketConfig } from "../protocol/marketConfig.ts";
-import { Side, type MarketDescription as WireMarketDescription } from "../protocol/schemas.ts";
-import { marketSubjects, streamNames } from "../protocol/subjects.ts";
+import type { MarketConfig } from "../../protocol/marketConfig.ts";
+import { Side, type MarketDescription as WireMarketDescription } from "../../protocol/wire/schemas.ts";
+import { marketSubjects, streamNames } from "../../protocol/wire/subjects.ts";
 import { publishStateSnapshots, type StateSnapshotPublisher } from "../runtime/stateSnapshots.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { recordTransitions } from "../telemetry/transitions.ts";

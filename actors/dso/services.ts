@@ -34,8 +34,8 @@ import {
   ticketRequestSchema,
   tradeIdOf,
   type ErrorCode,
-} from "../protocol/schemas.ts";
-import { sealContexts } from "../protocol/sealContexts.ts";
+} from "../../protocol/wire/schemas.ts";
+import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { SecureMessageError } from "../secure/errors.ts";
 import { openAs } from "../secure/sealed.ts";
 import { verifyMessageFields } from "../secure/signed.ts";

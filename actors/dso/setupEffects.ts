@@ -5,7 +5,7 @@ import type { TradeRecord as MachineTradeRecord } from "../../machines/tradeSett
 import { isTradeRecord } from "../../machines/tradeSettlement.ts";
 import type { Address, MarketDescription } from "../../machines/types.ts";
 import type { TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
-import type { MarketDescription as WireMarketDescription } from "../protocol/schemas.ts";
+import type { MarketDescription as WireMarketDescription } from "../../protocol/wire/schemas.ts";
 import { MarketContractError, deployOrAttach, type DeployOrAttachResult } from "./contract.ts";
 import { DsoSetupError, type DsoDeps } from "./deps.ts";
 import { MasterKeyError, loadOrCreateMasterKey } from "./masterKey.ts";

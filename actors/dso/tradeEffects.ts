@@ -4,10 +4,10 @@ import { getBid, getBidCiphertext, getBidIdOf } from "../../contracts/client/ind
 import type { TradeSettlementEffects } from "../../machines/tradeSettlement.ts";
 import type { Side as MachineSide } from "../../machines/types.ts";
 import { NotFoundError, type TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import { publish } from "../nats/rpc.ts";
 import { dedupIds, publishDeduplicated } from "../nats/jetstream.ts";
-import { billingPeriodOf } from "../protocol/marketConfig.ts";
+import { billingPeriodOf } from "../../protocol/marketConfig.ts";
 import {
   Side,
   disputedNoticeSchema,
@@ -17,9 +17,9 @@ import {
   tradeTermsPayloadSchema,
   voidedNoticeSchema,
   type TradeTermsPayload,
-} from "../protocol/schemas.ts";
-import { sealContexts } from "../protocol/sealContexts.ts";
-import { verifyOpening as checkOpening } from "../protocol/verifyOpening.ts";
+} from "../../protocol/wire/schemas.ts";
+import { sealContexts } from "../../protocol/wire/sealContexts.ts";
+import { verifyOpening as checkOpening } from "../../protocol/verifyOpening.ts";
 import { seal } from "../secure/sealed.ts";
 import { meterOfBidder, requireContract, requireMsk, type DsoDeps } from "./deps.ts";
 import { partyLines, postingsOf, wireLines, type Role } from "./ledger.ts";

@@ -12,7 +12,7 @@ import type { Logger } from "../telemetry/logger.ts";
 import { tryDecode } from "../nats/codec.ts";
 import { terminate } from "../nats/jetstream.ts";
 import { extractHeaders } from "../nats/tracing.ts";
-import { bidSubmissionSchema, type BidSubmission } from "../protocol/schemas.ts";
+import { bidSubmissionSchema, type BidSubmission } from "../../protocol/wire/schemas.ts";
 import type { SignedBid as MachineBid } from "../../machines/types.ts";
 import { machineBidOf } from "./bidWire.ts";
 import { GATEWAY_ATTRIBUTES } from "./spans.ts";

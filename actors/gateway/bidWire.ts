@@ -1,8 +1,8 @@
 // Bid conversions at the gateway's edges: wire submission (schemas.ts) → machine bid (machines/types.ts) → contract call.
 import { getBytes } from "ethers";
-import { decodeBidCiphertext } from "../crypto/binary.ts";
-import { GridveilError } from "../errors.ts";
-import { Side as WireSide, type BidSubmission } from "../protocol/schemas.ts";
+import { decodeBidCiphertext } from "../../protocol/fhipe/binary.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
+import { Side as WireSide, type BidSubmission } from "../../protocol/wire/schemas.ts";
 import type { SignedBid as MachineBid, Side as MachineSide } from "../../machines/types.ts";
 import type { Hex, Side as ContractSide, SignedBid as ContractBid } from "../../contracts/client/index.ts";
 

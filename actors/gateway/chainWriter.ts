@@ -14,7 +14,7 @@ import {
   type MarketHandle,
   type SignedBid,
 } from "../../contracts/client/index.ts";
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 
 /** The chain did not take a transaction for a reason that may pass (RPC, nonce, gas price): the machine retries. */
 export class TransientChainError extends GridveilError {

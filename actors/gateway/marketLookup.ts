@@ -2,10 +2,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JsonRpcProvider } from "ethers";
 import { setTimeout as sleep } from "node:timers/promises";
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import { request } from "../nats/rpc.ts";
-import { marketInfoReplySchema, marketInfoRequestSchema, type MarketDescription } from "../protocol/schemas.ts";
-import { marketSubjects } from "../protocol/subjects.ts";
+import { marketInfoReplySchema, marketInfoRequestSchema, type MarketDescription } from "../../protocol/wire/schemas.ts";
+import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import type { Logger } from "../telemetry/logger.ts";
 
 export class ChainMismatchError extends GridveilError {

@@ -13,9 +13,9 @@ import {
   rejectedEventSchema,
   tradeIdOf,
   type Address,
-} from "../protocol/schemas.ts";
-import { marketSubjects } from "../protocol/subjects.ts";
-import { GridveilError } from "../errors.ts";
+} from "../../protocol/wire/schemas.ts";
+import { marketSubjects } from "../../protocol/wire/subjects.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
 
 export class UnknownExpiredBidError extends GridveilError {

@@ -21,14 +21,14 @@ import {
   type SubmitCancelOutput,
 } from "../../machines/gateway.ts";
 import { describeError, type SignedBid as MachineBid } from "../../machines/types.ts";
-import { initCurve } from "../crypto/curve.ts";
-import { ConfigError, GridveilError } from "../errors.ts";
+import { initCurve } from "../../protocol/fhipe/curve.ts";
+import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
 import { RequestRejectedError } from "../nats/codec.ts";
 import { connectNats, natsCredentials } from "../nats/connect.ts";
 import { DURABLES, ensureDurableConsumer, requireStreams } from "../nats/jetstream.ts";
 import { serve, type Service } from "../nats/rpc.ts";
-import { cancelReplySchema, cancelRequestSchema, type CancelReply } from "../protocol/schemas.ts";
-import { GATEWAY_INBOX_PREFIX, GATEWAY_QUEUE_GROUP, marketSubjects } from "../protocol/subjects.ts";
+import { cancelReplySchema, cancelRequestSchema, type CancelReply } from "../../protocol/wire/schemas.ts";
+import { GATEWAY_INBOX_PREFIX, GATEWAY_QUEUE_GROUP, marketSubjects } from "../../protocol/wire/subjects.ts";
 import { publishStateSnapshots } from "../runtime/stateSnapshots.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { recordTransitions } from "../telemetry/transitions.ts";

@@ -2,13 +2,13 @@
 // tickets, FHIPE encryption, EIP-712 signatures, JetStream submissions, sealed openings, chain checks, readings.
 import { getAddress, type Wallet } from "ethers";
 import type { Logger } from "pino";
-import { encryptBid } from "../crypto/bidCiphertext.ts";
-import { randomScalar } from "../crypto/fhipe.ts";
-import { GridveilError } from "../errors.ts";
+import { encryptBid } from "../../protocol/encoding/bidCiphertext.ts";
+import { randomScalar } from "../../protocol/fhipe/fhipe.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import { dedupIds, publishDeduplicated } from "../nats/jetstream.ts";
 import { request } from "../nats/rpc.ts";
-import { computeCommitment, randomSalt } from "../protocol/commitment.ts";
-import { sealContexts } from "../protocol/sealContexts.ts";
+import { computeCommitment, randomSalt } from "../../protocol/commitment.ts";
+import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import {
   bidSubmissionSchema,
   cancelReplySchema,
@@ -23,9 +23,9 @@ import {
   type Dispute,
   type Reading,
   type TicketRequest,
-} from "../protocol/schemas.ts";
-import type { MarketSubjects } from "../protocol/subjects.ts";
-import { verifyOpening } from "../protocol/verifyOpening.ts";
+} from "../../protocol/wire/schemas.ts";
+import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
+import { verifyOpening } from "../../protocol/verifyOpening.ts";
 import { seal } from "../secure/sealed.ts";
 import { signMessageFields } from "../secure/signed.ts";
 import { buildBid, getBid, getBidCiphertext, getBidIdOf, signCancel } from "../../contracts/client/index.ts";

@@ -2,12 +2,12 @@
 // inbox id, the market description and msk sealed to the meter's key.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { getAddress, getBytes, type Wallet } from "ethers";
-import { decodeMsk } from "../crypto/binary.ts";
-import { checkMarketDimension } from "../crypto/bidCiphertext.ts";
-import type { MasterSecretKey } from "../crypto/fhipe.ts";
-import { GridveilError } from "../errors.ts";
+import { decodeMsk } from "../../protocol/fhipe/binary.ts";
+import { checkMarketDimension } from "../../protocol/encoding/bidCiphertext.ts";
+import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import { request } from "../nats/rpc.ts";
-import { sealContexts } from "../protocol/sealContexts.ts";
+import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import {
   enrolReplySchema,
   enrolRequestSchema,
@@ -16,8 +16,8 @@ import {
   type EnrolRequest,
   type Hex,
   type MarketDescription,
-} from "../protocol/schemas.ts";
-import type { MarketSubjects } from "../protocol/subjects.ts";
+} from "../../protocol/wire/schemas.ts";
+import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { openAs } from "../secure/sealed.ts";
 import { addressOfPublicKey, identityOf } from "../secure/keys.ts";
 import { signMessageFields } from "../secure/signed.ts";

@@ -10,8 +10,8 @@ import {
   type SettlementNotice,
   type TradeTermsMessage,
   type VoidedNotice,
-} from "../protocol/schemas.ts";
-import type { MarketSubjects } from "../protocol/subjects.ts";
+} from "../../protocol/wire/schemas.ts";
+import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
 
 export type InboxHandlers = {
   terms: (message: TradeTermsMessage) => void | Promise<void>;

@@ -2,8 +2,8 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JsonRpcProvider } from "ethers";
-import { GridveilError } from "../errors.ts";
-import type { Address, Hex, MarketDescription } from "../protocol/schemas.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
+import type { Address, Hex, MarketDescription } from "../../protocol/wire/schemas.ts";
 import type { MarketHandle } from "../../contracts/client/index.ts";
 
 export class MeterNotEnrolledError extends GridveilError {

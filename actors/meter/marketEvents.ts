@@ -4,7 +4,7 @@ import type { Context } from "@opentelemetry/api";
 import { tryDecode } from "../nats/codec.ts";
 import type { AdapterLogger } from "../nats/rpc.ts";
 import { extractHeaders } from "../nats/tracing.ts";
-import { marketEventSchema, type MarketEvent } from "../protocol/schemas.ts";
+import { marketEventSchema, type MarketEvent } from "../../protocol/wire/schemas.ts";
 
 /**
  * How a meter receives market events without losing any while a bid session is open: an **ordered JetStream

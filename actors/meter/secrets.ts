@@ -1,8 +1,8 @@
 // The meter's key store (docs/machines.md §9.1): msk and per-bid one-time keys and material, never in a machine or a log.
 import { Wallet, getAddress, hexlify, randomBytes } from "ethers";
-import type { BidCiphertext, BidRandomizers } from "../crypto/bidCiphertext.ts";
-import type { MasterSecretKey } from "../crypto/fhipe.ts";
-import { GridveilError } from "../errors.ts";
+import type { BidCiphertext, BidRandomizers } from "../../protocol/encoding/bidCiphertext.ts";
+import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import type { Address, Hex, Ticket } from "../../machines/types.ts";
 
 export class MeterSecretMissingError extends GridveilError {

@@ -1,5 +1,5 @@
-// The meter's edge conversions: NATS wire messages (actors/protocol/schemas.ts) ↔ meter/bidSession machine events.
-import { FR_MODULUS, Side as WireSide, tradeIdOf } from "../protocol/schemas.ts";
+// The meter's edge conversions: NATS wire messages (protocol/wire/schemas.ts) ↔ meter/bidSession machine events.
+import { FR_MODULUS, Side as WireSide, tradeIdOf } from "../../protocol/wire/schemas.ts";
 import type {
   BidSubmission,
   DisputeReason,
@@ -7,7 +7,7 @@ import type {
   SettlementNotice,
   TradeTermsPayload,
   VoidedNotice,
-} from "../protocol/schemas.ts";
+} from "../../protocol/wire/schemas.ts";
 import type { BidSessionEvent } from "../../machines/bidSession.ts";
 import type {
   Address,

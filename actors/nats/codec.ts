@@ -1,8 +1,8 @@
 // JSON codec at the NATS edge: every message in or out is validated against its schema; bad ones become typed errors.
 import type { Msg, MsgHdrs } from "@nats-io/transport-node";
 import type { z } from "zod";
-import { GridveilError, type ErrorDetails } from "../errors.ts";
-import { errorCodeSchema, errorReplySchema, type ErrorCode, type ErrorReply } from "../protocol/schemas.ts";
+import { GridveilError, type ErrorDetails } from "../../protocol/base/errors.ts";
+import { errorCodeSchema, errorReplySchema, type ErrorCode, type ErrorReply } from "../../protocol/wire/schemas.ts";
 import { injectHeaders } from "./tracing.ts";
 
 export type Issue = { path: string; message: string };
@@ -21,7 +21,7 @@ export class BadMessageError extends GridveilError {
   readonly issues: Issue[];
   constructor(subject: string | undefined, issues: Issue[], details: ErrorDetails = {}) {
     super(`bad message${subject ? ` on ${subject}` : ""}: ${issues.map(formatIssue).join("; ")}`, {
-      hint: "Check the message against actors/protocol/schemas.ts.",
+      hint: "Check the message against protocol/wire/schemas.ts.",
       ...details,
     });
     this.subject = subject;

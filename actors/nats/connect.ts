@@ -1,7 +1,7 @@
 // One way for every actor to connect: named connection, endless reconnects, optional per-meter reply-inbox prefix.
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import { NATS_INSTALL_HINT } from "./server.ts";
 
 export type ConnectNatsOptions = {

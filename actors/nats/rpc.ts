@@ -2,7 +2,7 @@
 import { context } from "@opentelemetry/api";
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
-import { errorReplySchema } from "../protocol/schemas.ts";
+import { errorReplySchema } from "../../protocol/wire/schemas.ts";
 import { BadMessageError, RemoteError, encode, errorReplyFor, replyError, respond, tryDecode } from "./codec.ts";
 import { extractHeaders, injectHeaders } from "./tracing.ts";
 

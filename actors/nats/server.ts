@@ -6,7 +6,7 @@ import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 
 export type StartNatsServerOptions = {
   /** Enable JetStream (default true: bids, matches, readings and settlements live in streams). */

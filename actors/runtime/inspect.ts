@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createWebSocketInspector } from "@statelyai/inspect";
 import type { InspectionEvent, Observer } from "xstate";
-import { ConfigError, GridveilError } from "../errors.ts";
+import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
 
 export const DEFAULT_INSPECTOR_URL = "ws://127.0.0.1:8080";
 const DEFAULT_TIMEOUT_MS = 2_000;

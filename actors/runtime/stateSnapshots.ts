@@ -3,8 +3,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AnyActorRef, Subscription } from "xstate";
 import { publish } from "../nats/rpc.ts";
-import { stateSnapshotSchema, type StateSnapshot } from "../protocol/schemas.ts";
-import type { Party } from "../protocol/subjects.ts";
+import { stateSnapshotSchema, type StateSnapshot } from "../../protocol/wire/schemas.ts";
+import type { Party } from "../../protocol/wire/subjects.ts";
 
 export const DEFAULT_SNAPSHOT_INTERVAL_MS = 5_000;
 export const DEFAULT_SNAPSHOT_THROTTLE_MS = 250;

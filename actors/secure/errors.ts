@@ -1,6 +1,6 @@
 // Errors of the secure-message layer; all answer a request as `unauthorized` (see actors/nats/codec.ts).
-import { GridveilError } from "../errors.ts";
-import type { ErrorCode } from "../protocol/schemas.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
+import type { ErrorCode } from "../../protocol/wire/schemas.ts";
 
 export class SecureMessageError extends GridveilError {
   override name = "SecureMessageError";

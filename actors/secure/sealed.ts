@@ -1,7 +1,7 @@
 // End-to-end sealed messages (PROTOCOL §6): ECIES to the recipient's secp256k1 key, signed by the sender, context-bound.
 import { AbiCoder, getAddress, getBytes, hexlify, keccak256 } from "ethers";
 import type { z } from "zod";
-import { sealedSchema, type Address, type Hex, type Sealed } from "../protocol/schemas.ts";
+import { sealedSchema, type Address, type Hex, type Sealed } from "../../protocol/wire/schemas.ts";
 import {
   BadSignatureError,
   DecryptionFailedError,

@@ -1,6 +1,6 @@
 // Signed (not encrypted) requests: enrolment, tickets, readings and disputes carry `auth` = signer, signature, time.
 import { AbiCoder, getAddress, getBytes, keccak256, toUtf8Bytes } from "ethers";
-import type { Address, Auth, Hex } from "../protocol/schemas.ts";
+import type { Address, Auth, Hex } from "../../protocol/wire/schemas.ts";
 import { BadSignatureError, MalformedSecureMessageError, StaleMessageError, UnexpectedSenderError } from "./errors.ts";
 import { recoverMessageSigner, type SigningWallet } from "./keys.ts";
 

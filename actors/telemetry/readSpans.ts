@@ -1,6 +1,6 @@
 // Reads the local span file (JSON lines written by FileSpanExporter), skipping lines that are not whole records.
 import { existsSync, readFileSync } from "node:fs";
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import type { SpanRecord } from "./spanRecord.ts";
 
 export class SpanFileError extends GridveilError {

@@ -1,5 +1,5 @@
 // Reads a trade's spans from a Jaeger query API (HTTP JSON, /api/traces), converted to the local span-record shape.
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import type { SpanRecord } from "../telemetry/spanRecord.ts";
 import { TRADE_ID_ATTRIBUTE } from "./tradeSpans.ts";
 

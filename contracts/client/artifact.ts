@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Interface, type InterfaceAbi } from "ethers";
-import { GridveilError } from "../../actors/errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 
 export type ContractArtifact = { contractName: string; abi: InterfaceAbi; bytecode: string };
 

@@ -1,9 +1,9 @@
 // A meter's bid, ready for the gateway: encrypt the price, commit to the opening, sign with the one-time key (PROTOCOL §4).
 import { concat, getAddress, keccak256, toBeHex, type Signer } from "ethers";
-import { encryptBid, type BidCiphertext, type BidRandomizers } from "../../actors/crypto/bidCiphertext.ts";
-import { randomScalar, type MasterSecretKey } from "../../actors/crypto/fhipe.ts";
-import { GridveilError } from "../../actors/errors.ts";
-import { computeCommitment, randomSalt } from "../../actors/protocol/commitment.ts";
+import { encryptBid, type BidCiphertext, type BidRandomizers } from "../../protocol/encoding/bidCiphertext.ts";
+import { randomScalar, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
+import { computeCommitment, randomSalt } from "../../protocol/commitment.ts";
 import { BID_TYPES } from "./eip712.ts";
 import type { Hex, MarketDomain, Side, SignedBid, Ticket } from "./types.ts";
 

@@ -1,6 +1,6 @@
 // Decodes the market's custom errors from revert data, and the error class the client throws for a rejected call.
 import { isError } from "ethers";
-import { GridveilError } from "../../actors/errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import { getMarketInterface } from "./artifact.ts";
 import type { Hex } from "./types.ts";
 

@@ -1,6 +1,6 @@
 // Deploys or attaches to a market and returns the typed handle every other client function takes.
 import { Contract, ContractFactory, type ContractRunner, type Signer } from "ethers";
-import { GridveilError } from "../../actors/errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 import { loadArtifact, type MarketContractName } from "./artifact.ts";
 import { readMarketDomain } from "./eip712.ts";
 import type { GridveilMarketContract, Hex, MarketDomain } from "./types.ts";

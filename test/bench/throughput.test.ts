@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { benchBids, defaultBatchSize, runThroughputBench, THROUGHPUT_MODES, type ThroughputProgress } from "../../bench/throughput.ts";
 import { renderThroughputTable } from "../../actors/cli/commands/benchThroughput.ts";
-import { ReferenceOrderBook } from "../../actors/protocol/referenceOrderBook.ts";
+import { ReferenceOrderBook } from "../../protocol/book/referenceOrderBook.ts";
 
 const BIDS = 20;
 

@@ -6,7 +6,7 @@ import { registerDsoCommand } from "../../actors/cli/commands/dso.ts";
 import { registerGatewayCommand } from "../../actors/cli/commands/gateway.ts";
 import { registerMeterCommand } from "../../actors/cli/commands/meter.ts";
 import { natsCredentialsOf, natsPasswordOption, natsUserOption } from "../../actors/cli/partyProcess.ts";
-import { ConfigError } from "../../actors/errors.ts";
+import { ConfigError } from "../../protocol/base/errors.ts";
 
 afterEach(() => vi.unstubAllEnvs());
 

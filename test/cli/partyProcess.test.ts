@@ -16,7 +16,7 @@ import {
   readMachineConfigInput,
   type MissingKey,
 } from "../../actors/cli/partyProcess.ts";
-import { ConfigError } from "../../actors/errors.ts";
+import { ConfigError } from "../../protocol/base/errors.ts";
 import type { Logger } from "../../actors/telemetry/logger.ts";
 import type { Telemetry } from "../../actors/telemetry/telemetry.ts";
 

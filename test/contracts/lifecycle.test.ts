@@ -1,8 +1,8 @@
 // A bid's life on chain: events an observer follows, expiry, cancel and purge anywhere in a heap, and opening checks.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Wallet } from "ethers";
-import { BUY, heapViolations, ReferenceOrderBook, SELL, type BookSide } from "../../actors/protocol/referenceOrderBook.ts";
-import { verifyOpening } from "../../actors/protocol/verifyOpening.ts";
+import { BUY, heapViolations, ReferenceOrderBook, SELL, type BookSide } from "../../protocol/book/referenceOrderBook.ts";
+import { verifyOpening } from "../../protocol/verifyOpening.ts";
 import {
   BidStatus,
   cancelBid,

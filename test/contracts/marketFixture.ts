@@ -1,9 +1,9 @@
 // Test fixture for the market contract: an in-process EDR chain, a deployed market, a real FHIPE key and bid makers.
 import hre from "hardhat";
 import { BrowserProvider, hexlify, randomBytes, Wallet, type JsonRpcSigner } from "ethers";
-import { initCurve } from "../../actors/crypto/curve.ts";
-import { setup, type MasterSecretKey } from "../../actors/crypto/fhipe.ts";
-import { dimensionFor } from "../../actors/crypto/priceEncoding.ts";
+import { initCurve } from "../../protocol/fhipe/curve.ts";
+import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
+import { dimensionFor } from "../../protocol/encoding/priceEncoding.ts";
 import {
   BID_TYPES,
   buildBid,

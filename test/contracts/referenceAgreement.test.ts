@@ -1,7 +1,7 @@
 // Real chain, real pairings: the contract's matches, expiries and heaps equal the plaintext reference book's, step for step.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Wallet } from "ethers";
-import { BUY, heapViolations, ReferenceOrderBook, SELL, type BookSide } from "../../actors/protocol/referenceOrderBook.ts";
+import { BUY, heapViolations, ReferenceOrderBook, SELL, type BookSide } from "../../protocol/book/referenceOrderBook.ts";
 import {
   cancelBid,
   MarketRevertError,

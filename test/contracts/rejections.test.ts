@@ -1,9 +1,9 @@
 // Every rejection of the market contract, by its custom error name, and proof that a rejected call changes nothing.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContractFactory, Contract, ZeroAddress } from "ethers";
-import { g2FromWords } from "../../actors/crypto/evmWords.ts";
-import { PointNotInSubgroupError } from "../../actors/crypto/errors.ts";
-import { FP_ORDER } from "../../actors/crypto/curve.ts";
+import { g2FromWords } from "../../protocol/fhipe/evmWords.ts";
+import { PointNotInSubgroupError } from "../../protocol/fhipe/errors.ts";
+import { FP_ORDER } from "../../protocol/fhipe/curve.ts";
 import {
   buildBid,
   cancelBid,

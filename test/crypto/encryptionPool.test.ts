@@ -1,13 +1,13 @@
 // The worker pool produces exactly the single-threaded ciphertexts, splits work over its threads, and closes cleanly.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { initCurve } from "../../actors/crypto/curve.ts";
-import { compareBids, encryptBid } from "../../actors/crypto/bidCiphertext.ts";
+import { initCurve } from "../../protocol/fhipe/curve.ts";
+import { compareBids, encryptBid } from "../../protocol/encoding/bidCiphertext.ts";
 import { createEncryptionPool, type EncryptionPool } from "../../actors/crypto/encryptionPool.ts";
-import { DimensionMismatchError, EncryptionPoolError, PriceLevelOutOfRangeError } from "../../actors/crypto/errors.ts";
-import { randomScalar, setup, type MasterSecretKey } from "../../actors/crypto/fhipe.ts";
-import { g1VectorToWords, g2VectorToWords } from "../../actors/crypto/evmWords.ts";
-import { encryptLeftK2, encryptRightC2 } from "../../actors/crypto/fhipe.ts";
-import { dimensionFor } from "../../actors/crypto/priceEncoding.ts";
+import { DimensionMismatchError, EncryptionPoolError, PriceLevelOutOfRangeError } from "../../protocol/fhipe/errors.ts";
+import { randomScalar, setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
+import { g1VectorToWords, g2VectorToWords } from "../../protocol/fhipe/evmWords.ts";
+import { encryptLeftK2, encryptRightC2 } from "../../protocol/fhipe/fhipe.ts";
+import { dimensionFor } from "../../protocol/encoding/priceEncoding.ts";
 
 const LEVELS = 10;
 let msk: MasterSecretKey;

@@ -14,9 +14,9 @@ import {
 } from "../../actors/db/dsoDatabase.ts";
 import { DSO_MIGRATIONS, MigrationError } from "../../actors/db/migrations.ts";
 import { loadSqlite } from "../../actors/db/sqlite.ts";
-import { defaultMarketConfig } from "../../actors/protocol/marketConfig.ts";
-import { tradeIdOf, type Opening, type Side } from "../../actors/protocol/schemas.ts";
-import { UnbalancedPostingsError, settleTrade as computeSettlement } from "../../actors/protocol/settlement.ts";
+import { defaultMarketConfig } from "../../protocol/marketConfig.ts";
+import { tradeIdOf, type Opening, type Side } from "../../protocol/wire/schemas.ts";
+import { UnbalancedPostingsError, settleTrade as computeSettlement } from "../../protocol/settlement.ts";
 
 let dir: string;
 let path: string;

@@ -12,8 +12,8 @@ import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.
 import { connectNats, type NatsClients } from "../../actors/nats/connect.ts";
 import { request } from "../../actors/nats/rpc.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
-import { marketInfoReplySchema, marketInfoRequestSchema } from "../../actors/protocol/schemas.ts";
-import { marketSubjects } from "../../actors/protocol/subjects.ts";
+import { marketInfoReplySchema, marketInfoRequestSchema } from "../../protocol/wire/schemas.ts";
+import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { spanFilePath } from "../../actors/telemetry/telemetry.ts";
 import { until } from "./harness.ts";
 

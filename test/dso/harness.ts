@@ -19,16 +19,16 @@ import {
 } from "../../contracts/client/index.ts";
 import { parseMachineConfig, type MachineConfigInput } from "../../machines/config.ts";
 import { connectRpc, startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
-import { decodeMsk } from "../../actors/crypto/binary.ts";
-import { initCurve } from "../../actors/crypto/curve.ts";
-import type { MasterSecretKey } from "../../actors/crypto/fhipe.ts";
+import { decodeMsk } from "../../protocol/fhipe/binary.ts";
+import { initCurve } from "../../protocol/fhipe/curve.ts";
+import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { startDsoRuntime, type DsoRuntime } from "../../actors/dso/runtime.ts";
 import type { ProvisionedMeter } from "../../actors/dso/registry.ts";
 import { connectNats, type NatsClients } from "../../actors/nats/connect.ts";
 import { dedupIds, publishDeduplicated } from "../../actors/nats/jetstream.ts";
 import { request } from "../../actors/nats/rpc.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
-import { parseMarketConfig, type MarketConfigInput } from "../../actors/protocol/marketConfig.ts";
+import { parseMarketConfig, type MarketConfigInput } from "../../protocol/marketConfig.ts";
 import {
   disputeAckSchema,
   disputeSchema,
@@ -54,8 +54,8 @@ import {
   type Side,
   type TicketRequest,
   type TradeTermsPayload,
-} from "../../actors/protocol/schemas.ts";
-import { marketSubjects } from "../../actors/protocol/subjects.ts";
+} from "../../protocol/wire/schemas.ts";
+import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { openAs, seal } from "../../actors/secure/sealed.ts";
 import type { SigningWallet } from "../../actors/secure/keys.ts";
 import { signMessageFields } from "../../actors/secure/signed.ts";

@@ -8,7 +8,7 @@ import { Wallet, getAddress, hexlify, verifyTypedData } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TICKET_TYPES, attachMarket } from "../../contracts/client/index.ts";
 import { connectRpc } from "../../actors/chain/localChain.ts";
-import { encodeMsk } from "../../actors/crypto/binary.ts";
+import { encodeMsk } from "../../protocol/fhipe/binary.ts";
 import { MSK_FILE_NAME } from "../../actors/dso/masterKey.ts";
 import { DSO_DATABASE_FILE } from "../../actors/dso/runtime.ts";
 import { RemoteError } from "../../actors/nats/codec.ts";
@@ -22,8 +22,8 @@ import {
   ticketReplySchema,
   ticketRequestSchema,
   type TicketRequest,
-} from "../../actors/protocol/schemas.ts";
-import { marketSubjects } from "../../actors/protocol/subjects.ts";
+} from "../../protocol/wire/schemas.ts";
+import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { seal } from "../../actors/secure/sealed.ts";
 import { signMessageFields } from "../../actors/secure/signed.ts";
 import { LEVELS, TestMeter, readSpans, startDso, startInfra, type DsoUnderTest, type Infra } from "./harness.ts";

@@ -7,8 +7,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MSK_FILE_NAME } from "../../actors/dso/masterKey.ts";
 import type { TradeSettledEvent, TradeVoidedEvent } from "../../actors/dso/runtime.ts";
-import { settlementSchema } from "../../actors/protocol/schemas.ts";
-import { streamNames } from "../../actors/protocol/subjects.ts";
+import { settlementSchema } from "../../protocol/wire/schemas.ts";
+import { streamNames } from "../../protocol/wire/subjects.ts";
 import {
   closeMarket,
   matchBids,

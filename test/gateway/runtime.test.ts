@@ -18,11 +18,11 @@ import {
   marketInfoRequestSchema,
   tradeIdOf,
   type BidSubmission,
-} from "../../actors/protocol/schemas.ts";
+} from "../../protocol/wire/schemas.ts";
 import { startInProcessTelemetry, spanFilePath } from "../../actors/telemetry/telemetry.ts";
 import type { SpanRecord } from "../../actors/telemetry/spanRecord.ts";
 import { ChainMismatchError } from "../../actors/gateway/marketLookup.ts";
-import { ReferenceOrderBook } from "../../actors/protocol/referenceOrderBook.ts";
+import { ReferenceOrderBook } from "../../protocol/book/referenceOrderBook.ts";
 import type { BatchMinedEvent } from "../../actors/gateway/runtime.ts";
 import { createMarket, startEnvironment, until, type Environment, type Market } from "./fixture.ts";
 

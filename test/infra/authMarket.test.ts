@@ -15,7 +15,7 @@ import { startDsoRuntime, type DsoRuntime, type TradeSettledEvent } from "../../
 import { startGatewayRuntime, type GatewayRuntime } from "../../actors/gateway/runtime.ts";
 import { startMeterRuntime, type MeterRuntime } from "../../actors/meter/runtime.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
-import { parseMarketConfig } from "../../actors/protocol/marketConfig.ts";
+import { parseMarketConfig } from "../../protocol/marketConfig.ts";
 import { createLogger } from "../../actors/telemetry/logger.ts";
 import { provision } from "../../infra/provision.ts";
 

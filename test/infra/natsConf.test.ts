@@ -10,8 +10,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DURABLES, consumeDurable, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
-import { bidSubmissionSchema } from "../../actors/protocol/schemas.ts";
-import { GATEWAY_INBOX_PREFIX, GATEWAY_QUEUE_GROUP, marketSubjects, natsPermissions, replyInboxPrefix } from "../../actors/protocol/subjects.ts";
+import { bidSubmissionSchema } from "../../protocol/wire/schemas.ts";
+import { GATEWAY_INBOX_PREFIX, GATEWAY_QUEUE_GROUP, marketSubjects, natsPermissions, replyInboxPrefix } from "../../protocol/wire/subjects.ts";
 import { provision, renderProvisioningFiles, watchPermissions, type NatsUser } from "../../infra/provision.ts";
 
 const infraDir = resolve(import.meta.dirname, "../../infra");

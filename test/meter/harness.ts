@@ -7,9 +7,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { JsonRpcProvider, Wallet, getAddress, hexlify } from "ethers";
 import type { z } from "zod";
 import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
-import { encodeMsk } from "../../actors/crypto/binary.ts";
-import { initCurve } from "../../actors/crypto/curve.ts";
-import { setup, type MasterSecretKey } from "../../actors/crypto/fhipe.ts";
+import { encodeMsk } from "../../protocol/fhipe/binary.ts";
+import { initCurve } from "../../protocol/fhipe/curve.ts";
+import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { connectNats, type NatsClients } from "../../actors/nats/connect.ts";
 import {
   DURABLES,
@@ -24,7 +24,7 @@ import { RequestRejectedError } from "../../actors/nats/codec.ts";
 import { publish, serve, subscribe, type Service } from "../../actors/nats/rpc.ts";
 import { headerRecord } from "../../actors/nats/tracing.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
-import { sealContexts } from "../../actors/protocol/sealContexts.ts";
+import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import {
   bidSubmissionSchema,
   cancelReplySchema,
@@ -55,9 +55,9 @@ import {
   type Reading,
   type SettlementNotice,
   type VoidReason,
-} from "../../actors/protocol/schemas.ts";
-import { marketSubjects, streamNames, type MarketSubjects } from "../../actors/protocol/subjects.ts";
-import { verifyOpening, type OpeningCheck } from "../../actors/protocol/verifyOpening.ts";
+} from "../../protocol/wire/schemas.ts";
+import { marketSubjects, streamNames, type MarketSubjects } from "../../protocol/wire/subjects.ts";
+import { verifyOpening, type OpeningCheck } from "../../protocol/verifyOpening.ts";
 import { openAs, seal } from "../../actors/secure/sealed.ts";
 import { verifyMessageFields } from "../../actors/secure/signed.ts";
 import { createLogger } from "../../actors/telemetry/logger.ts";

@@ -2,8 +2,8 @@
 // and gateway stand-ins (test/meter/harness.ts) — enrolment, bids, openings, counterpart checks, re-bids, faults.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BidStatus, getBid, getBidIdOf } from "../../contracts/client/index.ts";
-import type { Address, Hex } from "../../actors/protocol/schemas.ts";
-import { sealContexts } from "../../actors/protocol/sealContexts.ts";
+import type { Address, Hex } from "../../protocol/wire/schemas.ts";
+import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { seal } from "../../actors/secure/sealed.ts";
 import { Wallet } from "ethers";
 import type { MeterRuntime } from "../../actors/meter/runtime.ts";

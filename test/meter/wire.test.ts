@@ -1,6 +1,6 @@
 // The meter's edge conversions (pure): notices and terms to machine events, settlement figures, dispute codes, faults.
 import { describe, expect, it } from "vitest";
-import { FR_MODULUS, tradeIdOf, type SettlementNotice, type TradeTermsPayload } from "../../actors/protocol/schemas.ts";
+import { FR_MODULUS, tradeIdOf, type SettlementNotice, type TradeTermsPayload } from "../../protocol/wire/schemas.ts";
 import {
   disputeReasonOf,
   forgedOpening,

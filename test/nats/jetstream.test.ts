@@ -19,8 +19,8 @@ import {
 } from "../../actors/nats/jetstream.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { setTracePropagation, headerRecord, noTracePropagation } from "../../actors/nats/tracing.ts";
-import { bidSubmissionSchema, readingSchema, type BidSubmission } from "../../actors/protocol/schemas.ts";
-import { marketSubjects, streamNames } from "../../actors/protocol/subjects.ts";
+import { bidSubmissionSchema, readingSchema, type BidSubmission } from "../../protocol/wire/schemas.ts";
+import { marketSubjects, streamNames } from "../../protocol/wire/subjects.ts";
 
 const MARKET = "js-test";
 const subjects = marketSubjects(MARKET);

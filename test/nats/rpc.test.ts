@@ -6,8 +6,8 @@ import { BadMessageError, RemoteError, RequestRejectedError, decode, encode, Inv
 import { publish, request, serve, subscribe } from "../../actors/nats/rpc.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { headerRecord, setTracePropagation, noTracePropagation } from "../../actors/nats/tracing.ts";
-import { marketSubjects } from "../../actors/protocol/subjects.ts";
-import { ticketReplySchema, ticketRequestSchema, type TicketRequest } from "../../actors/protocol/schemas.ts";
+import { marketSubjects } from "../../protocol/wire/subjects.ts";
+import { ticketReplySchema, ticketRequestSchema, type TicketRequest } from "../../protocol/wire/schemas.ts";
 
 const subjects = marketSubjects("rpc-test");
 const bidder = "0x52908400098527886E0F7030069857D2E4169EE7";

@@ -1,14 +1,14 @@
 // Clearing rules and market configuration: exact integer prices, quantities, remainders, and rejected inputs.
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../actors/errors.ts";
+import { ConfigError } from "../../protocol/base/errors.ts";
 import {
   InvalidQuantityError,
   LevelsNotCrossedError,
   PriceLevelOutOfRangeError,
   clearTrade,
-} from "../../actors/protocol/clearing.ts";
+} from "../../protocol/clearing.ts";
 import { parseMachineConfig } from "../../machines/config.ts";
-import { billingPeriodOf, defaultMarketConfig, parseMarketConfig, priceOfLevel, priceTable } from "../../actors/protocol/marketConfig.ts";
+import { billingPeriodOf, defaultMarketConfig, parseMarketConfig, priceOfLevel, priceTable } from "../../protocol/marketConfig.ts";
 
 const config = parseMarketConfig({ priceLevels: { firstPriceMicroPerKWh: 100_000, stepMicroPerKWh: 15_001, count: 10 } });
 

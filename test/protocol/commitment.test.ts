@@ -1,7 +1,7 @@
 // The bid commitment keccak256(abi.encode(bidder, side, priceLevel, quantityWh, salt)) (PROTOCOL §4).
 import { describe, expect, it } from "vitest";
 import { AbiCoder, keccak256 } from "ethers";
-import { CommitmentInputError, computeCommitment, randomSalt } from "../../actors/protocol/commitment.ts";
+import { CommitmentInputError, computeCommitment, randomSalt } from "../../protocol/commitment.ts";
 
 const input = {
   bidder: "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4",

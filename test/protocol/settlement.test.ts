@@ -1,7 +1,7 @@
 // Settlement: every trade's postings sum to zero; bills match an independent reference on random cases (seeded).
 import { describe, expect, it } from "vitest";
 import { settleTrade as machineSettle } from "../../machines/tradeTerms.ts";
-import { defaultMarketConfig, type FeePayer } from "../../actors/protocol/marketConfig.ts";
+import { defaultMarketConfig, type FeePayer } from "../../protocol/marketConfig.ts";
 import {
   InvalidSettlementInputError,
   UnbalancedPostingsError,
@@ -10,7 +10,7 @@ import {
   netByAccount,
   settleTrade,
   type Tariffs,
-} from "../../actors/protocol/settlement.ts";
+} from "../../protocol/settlement.ts";
 
 const tariffs: Tariffs = defaultMarketConfig();
 const BUY = "0x00000000000000000000000000000000000000b1";

@@ -1,11 +1,11 @@
 // The opening check (PROTOCOL §4): an honest opening verifies; each kind of lie is caught and named.
 import { beforeAll, describe, expect, it } from "vitest";
-import { encryptBid } from "../../actors/crypto/bidCiphertext.ts";
-import { initCurve } from "../../actors/crypto/curve.ts";
-import { randomScalar, setup, type MasterSecretKey } from "../../actors/crypto/fhipe.ts";
-import { dimensionFor } from "../../actors/crypto/priceEncoding.ts";
-import { computeCommitment, randomSalt } from "../../actors/protocol/commitment.ts";
-import { verifyOpening, type OnChainBid, type Opening } from "../../actors/protocol/verifyOpening.ts";
+import { encryptBid } from "../../protocol/encoding/bidCiphertext.ts";
+import { initCurve } from "../../protocol/fhipe/curve.ts";
+import { randomScalar, setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
+import { dimensionFor } from "../../protocol/encoding/priceEncoding.ts";
+import { computeCommitment, randomSalt } from "../../protocol/commitment.ts";
+import { verifyOpening, type OnChainBid, type Opening } from "../../protocol/verifyOpening.ts";
 
 const LEVELS = 10;
 const BIDDER = "0x1111111111111111111111111111111111111111";

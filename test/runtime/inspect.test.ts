@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createInspectorServer } from "@statelyai/inspect/server";
 import { createActor, createMachine, type InspectionEvent } from "xstate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError } from "../../actors/errors.ts";
+import { ConfigError } from "../../protocol/base/errors.ts";
 import { InspectorUnreachableError, combineInspect, connectInspector } from "../../actors/runtime/inspect.ts";
 
 async function freePort(): Promise<number> {

@@ -8,8 +8,8 @@ import { assign, createActor, setup } from "xstate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LiveView, renderStateValue, watchMarket } from "../../actors/cli/commands/watch.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
-import { stateSnapshotSchema, type StateSnapshot } from "../../actors/protocol/schemas.ts";
-import { marketSubjects } from "../../actors/protocol/subjects.ts";
+import { stateSnapshotSchema, type StateSnapshot } from "../../protocol/wire/schemas.ts";
+import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { describeSnapshot, publishStateSnapshots } from "../../actors/runtime/stateSnapshots.ts";
 
 const SECRET = "0xdeadbeefcafe-master-secret";

@@ -1,7 +1,7 @@
 // Sealed messages: real ECIES (actors/secure/ecies.ts, eciesjs format) and ethers signatures; every tampering is rejected with its own error.
 import { AbiCoder, Wallet, getBytes, hexlify, keccak256 } from "ethers";
 import { describe, expect, it } from "vitest";
-import { openingPayloadSchema, type Sealed } from "../../actors/protocol/schemas.ts";
+import { openingPayloadSchema, type Sealed } from "../../protocol/wire/schemas.ts";
 import {
   BadSignatureError,
   DecryptionFailedError,

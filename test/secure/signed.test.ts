@@ -2,7 +2,7 @@
 import { Wallet } from "ethers";
 import { describe, expect, it } from "vitest";
 import { decode, encode } from "../../actors/nats/codec.ts";
-import { ticketRequestSchema, type TicketRequest } from "../../actors/protocol/schemas.ts";
+import { ticketRequestSchema, type TicketRequest } from "../../protocol/wire/schemas.ts";
 import { BadSignatureError, StaleMessageError, UnexpectedSenderError } from "../../actors/secure/errors.ts";
 import { canonicalJson, signMessageFields, verifyMessageFields } from "../../actors/secure/signed.ts";
 

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { DEFAULT_DIAGRAMS_DIR, DEFAULT_README, renderMachineDocs, withReadmeMachines } from "../../diagrams/machineDocs.ts";
-import { GridveilError } from "../../errors.ts";
+import { GridveilError } from "../../../protocol/base/errors.ts";
 
 export class DiagramsOutOfDateError extends GridveilError {
   override name = "DiagramsOutOfDateError";

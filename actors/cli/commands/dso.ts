@@ -2,8 +2,8 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { loadRegistryFile, type ProvisionedMeter } from "../../dso/registry.ts";
 import { startDsoRuntime, type DsoRuntime } from "../../dso/runtime.ts";
-import { parseMarketConfig, type MarketConfig } from "../../protocol/marketConfig.ts";
-import { clearingRuleSchema, type ClearingRule } from "../../protocol/schemas.ts";
+import { parseMarketConfig, type MarketConfig } from "../../../protocol/marketConfig.ts";
+import { clearingRuleSchema, type ClearingRule } from "../../../protocol/wire/schemas.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { positiveInt } from "../options.ts";
 import {
@@ -50,7 +50,7 @@ function clearingRule(raw: string): ClearingRule {
   return parsed.data;
 }
 
-/** `--market-config FILE` (JSON, actors/protocol/marketConfig.ts), then `--levels` and `--clearing-rule` on top. */
+/** `--market-config FILE` (JSON, protocol/marketConfig.ts), then `--levels` and `--clearing-rule` on top. */
 export function marketConfigOf(flags: Pick<DsoFlags, "marketConfig" | "levels" | "clearingRule">): MarketConfig {
   const input = (flags.marketConfig === undefined ? {} : readJsonFile("--market-config", flags.marketConfig, "a JSON object of marketConfig.ts fields")) as Record<string, unknown>;
   const priceLevels = { ...((input.priceLevels as Record<string, unknown> | undefined) ?? {}) };
@@ -74,7 +74,7 @@ export function registerDsoCommand(program: Command): Command {
     .addOption(new Option("--registry <file>", 'provisioned meters: JSON [{ "meterId", "address", "name" }]').env("GRIDVEIL_REGISTRY"))
     .addOption(new Option("--levels <n>", "price levels n (d = n + 1)").env("GRIDVEIL_LEVELS").argParser(positiveInt("--levels", 2, MAX_LEVELS)))
     .addOption(new Option("--clearing-rule <rule>", "midpoint, seller or buyer").env("GRIDVEIL_CLEARING_RULE").argParser(clearingRule))
-    .addOption(new Option("--market-config <file>", "market economics (JSON, actors/protocol/marketConfig.ts)").env("GRIDVEIL_MARKET_CONFIG"))
+    .addOption(new Option("--market-config <file>", "market economics (JSON, protocol/marketConfig.ts)").env("GRIDVEIL_MARKET_CONFIG"))
     .addOption(configOption())
     .addOption(inspectOption())
     .action(async (flags: DsoFlags) => runDso(flags));

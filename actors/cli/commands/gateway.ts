@@ -1,7 +1,7 @@
 // `gridveil gateway`: runs the chain gateway as its own process (flags or environment), stopping gracefully on SIGTERM.
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseMachineConfig, type MachineConfig } from "../../../machines/config.ts";
-import { ConfigError } from "../../errors.ts";
+import { ConfigError } from "../../../protocol/base/errors.ts";
 import { startGatewayRuntime, type GatewayRuntime } from "../../gateway/runtime.ts";
 import { StartAbortedError } from "../../gateway/marketLookup.ts";
 import { createLogger } from "../../telemetry/logger.ts";

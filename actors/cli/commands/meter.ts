@@ -2,9 +2,9 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { z } from "zod";
 import { plannedBidSchema, type PlannedBid } from "../../../machines/meter.ts";
-import { ConfigError } from "../../errors.ts";
+import { ConfigError } from "../../../protocol/base/errors.ts";
 import { startMeterRuntime, type MeterRuntime } from "../../meter/runtime.ts";
-import { inboxIdSchema, meterIdSchema } from "../../protocol/schemas.ts";
+import { inboxIdSchema, meterIdSchema } from "../../../protocol/wire/schemas.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { address } from "../options.ts";
 import {

@@ -1,7 +1,7 @@
 // `gridveil trace <tradeId>`: one trade, end to end, as a terminal waterfall (or JSON), from the span file or Jaeger.
 import { join } from "node:path";
 import type { Command } from "commander";
-import { GridveilError } from "../../errors.ts";
+import { GridveilError } from "../../../protocol/base/errors.ts";
 import { readSpanFile } from "../../telemetry/readSpans.ts";
 import { SPAN_FILE_NAME } from "../../telemetry/telemetry.ts";
 import { fetchTradeSpansFromJaeger } from "../../trace/jaeger.ts";

@@ -3,8 +3,8 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Contract, ContractFactory, getAddress, type ContractRunner, type InterfaceAbi, type Signer } from "ethers";
-import { GridveilError } from "../../../actors/errors.ts";
-import { computeCommitment, randomSalt } from "../../../actors/protocol/commitment.ts";
+import { GridveilError } from "../../../protocol/base/errors.ts";
+import { computeCommitment, randomSalt } from "../../../protocol/commitment.ts";
 import { ciphertextHash } from "../buildBid.ts";
 import { BID_TYPES, readMarketDomain } from "../eip712.ts";
 import type { MarketHandle } from "../market.ts";

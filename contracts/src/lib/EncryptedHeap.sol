@@ -12,7 +12,7 @@ pragma solidity ^0.8.24;
 /// pop spends two comparator calls per level. Here removal is "bottom-up" (Wegener): the hole left by the removed
 /// bid descends to a leaf along the better child (one comparison per level), then the former last bid is sifted up
 /// from that leaf (usually one comparison). A pop costs about log2(n) + 1 pairing checks instead of 2·log2(n).
-/// The plaintext reference order book (actors/protocol/referenceOrderBook.ts) mirrors this file step for step.
+/// The plaintext reference order book (protocol/book/referenceOrderBook.ts) mirrors this file step for step.
 library EncryptedHeap {
     /// @dev `nodes` packs eight uint32 ids per storage slot.
     struct Heap {

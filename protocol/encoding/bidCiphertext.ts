@@ -1,8 +1,8 @@
 // A bid's on-chain ciphertext (PROTOCOL §3–§4): left = K2 of x(price) as uint256[2d], right = C2 of y(price) as uint256[4d].
-import type { MasterSecretKey } from "./fhipe.ts";
-import { compare, encryptLeftK2, encryptRightC2 } from "./fhipe.ts";
-import { DimensionMismatchError } from "./errors.ts";
-import { g1VectorFromWords, g1VectorToWords, g2VectorFromWords, g2VectorToWords } from "./evmWords.ts";
+import type { MasterSecretKey } from "../fhipe/fhipe.ts";
+import { compare, encryptLeftK2, encryptRightC2 } from "../fhipe/fhipe.ts";
+import { DimensionMismatchError } from "../fhipe/errors.ts";
+import { g1VectorFromWords, g1VectorToWords, g2VectorFromWords, g2VectorToWords } from "../fhipe/evmWords.ts";
 import { dimensionFor, leftVector, rightVector } from "./priceEncoding.ts";
 
 export type BidCiphertext = { left: bigint[]; right: bigint[] };

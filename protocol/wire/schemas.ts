@@ -382,7 +382,7 @@ export const tradeTermsMessageSchema = z.strictObject({
 });
 export type TradeTermsMessage = z.output<typeof tradeTermsMessageSchema>;
 
-/** The opening check's rejections (actors/protocol/verifyOpening.ts) plus the terms checks a meter makes. */
+/** The opening check's rejections (protocol/verifyOpening.ts) plus the terms checks a meter makes. */
 export const disputeReasonSchema = z.enum([
   "malformed-opening",
   "price-level-out-of-range",
@@ -459,7 +459,7 @@ export const ledgerAccountSchema = z
   .string()
   .regex(/^(meter:[A-Za-z0-9_.:-]{1,64}|dso:[A-Za-z0-9_-]{1,32})$/, "expected meter:<id> or dso:<book>");
 
-/** What actors/protocol/settlement.ts posts (one kind per role, so a meter trading with itself stays distinct). */
+/** What protocol/settlement.ts posts (one kind per role, so a meter trading with itself stays distinct). */
 export const postingKindSchema = z.enum([
   "energy.buy",
   "energy.sell",

@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DURABLES, consumeDurable, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
-import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
-import { bidSubmissionSchema } from "../../actors/protocol/schemas.ts";
+import { DURABLES, consumeDurable, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../../actors/nats/jetstream.ts";
+import { startNatsServer, type NatsServerHandle } from "../../../actors/nats/server.ts";
+import { bidSubmissionSchema } from "../../../protocol/wire/schemas.ts";
 import {
   InvalidSubjectTokenError,
   marketSubjects,
@@ -18,7 +18,7 @@ import {
   GATEWAY_INBOX_PREFIX,
   streamNames,
   streamSubjects,
-} from "../../actors/protocol/subjects.ts";
+} from "../../../protocol/wire/subjects.ts";
 
 describe("marketSubjects", () => {
   const s = marketSubjects("m1");

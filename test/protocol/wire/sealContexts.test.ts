@@ -1,7 +1,7 @@
 // Sealed-message contexts: the exact strings both ends must use (docs/adapters.md), and that they bind subject and trade.
 import { describe, expect, it } from "vitest";
-import { sealContexts } from "../../actors/protocol/sealContexts.ts";
-import { marketSubjects } from "../../actors/protocol/subjects.ts";
+import { sealContexts } from "../../../protocol/wire/sealContexts.ts";
+import { marketSubjects } from "../../../protocol/wire/subjects.ts";
 
 const s = marketSubjects("m1");
 const tradeId = `0x${"Ab".repeat(32)}`;

@@ -1,15 +1,15 @@
 // Message schemas: a valid example of each passes; missing, mistyped, extra and semantically wrong fields are rejected clearly.
 import { Wallet } from "ethers";
 import { describe, expect, it } from "vitest";
-import { BadMessageError, decode } from "../../actors/nats/codec.ts";
+import { BadMessageError, decode } from "../../../actors/nats/codec.ts";
 import {
   FR_MODULUS,
   messageSchemas,
   sealedPayloadSchemas,
   tradeIdOf,
   type Sealed,
-} from "../../actors/protocol/schemas.ts";
-import { seal } from "../../actors/secure/sealed.ts";
+} from "../../../protocol/wire/schemas.ts";
+import { seal } from "../../../actors/secure/sealed.ts";
 
 const meter = Wallet.createRandom();
 const dso = Wallet.createRandom();

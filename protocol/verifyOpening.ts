@@ -1,8 +1,8 @@
 // The opening check the DSO and the counterpart meter run (PROTOCOL §4, §5 trading steps 3–4): pure, given msk.
-import { bidCiphertextsEqual, encryptBid } from "../crypto/bidCiphertext.ts";
-import { DimensionMismatchError, PriceLevelOutOfRangeError, ScalarOutOfRangeError } from "../crypto/errors.ts";
-import type { MasterSecretKey } from "../crypto/fhipe.ts";
-import { GridveilError } from "../errors.ts";
+import { bidCiphertextsEqual, encryptBid } from "./encoding/bidCiphertext.ts";
+import { DimensionMismatchError, PriceLevelOutOfRangeError, ScalarOutOfRangeError } from "./fhipe/errors.ts";
+import type { MasterSecretKey } from "./fhipe/fhipe.ts";
+import { GridveilError } from "./base/errors.ts";
 import { computeCommitment } from "./commitment.ts";
 
 /** What a bidder reveals after a match; α and β as bigints or as the wire's decimal strings. */

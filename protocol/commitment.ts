@@ -1,6 +1,6 @@
 // Bid commitment c = keccak256(abi.encode(bidder, side, priceLevel, quantityWh, salt)) (PROTOCOL §4).
 import { AbiCoder, getAddress, hexlify, isAddress, keccak256, randomBytes } from "ethers";
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "./base/errors.ts";
 
 /** 0x-prefixed hex of a bytes32 value. */
 export type Bytes32 = `0x${string}`;

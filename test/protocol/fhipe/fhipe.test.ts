@@ -1,7 +1,7 @@
 // FHIPE (PROTOCOL §2) with real pairings: decryption against plaintext inner products, Compare, determinism, bad input.
 import { beforeAll, describe, expect, it } from "vitest";
 import * as mcl from "mcl-wasm";
-import { FR_ORDER, initCurve } from "../../actors/crypto/curve.ts";
+import { FR_ORDER, initCurve } from "../../../protocol/fhipe/curve.ts";
 import {
   compare,
   decrypt,
@@ -10,14 +10,14 @@ import {
   masterKeyFromParts,
   randomScalar,
   setup,
-} from "../../actors/crypto/fhipe.ts";
+} from "../../../protocol/fhipe/fhipe.ts";
 import {
   DimensionMismatchError,
   DiscreteLogNotFoundError,
   ScalarOutOfRangeError,
   SingularMatrixError,
-} from "../../actors/crypto/errors.ts";
-import { determinantAndInverse } from "../../actors/crypto/field.ts";
+} from "../../../protocol/fhipe/errors.ts";
+import { determinantAndInverse } from "../../../protocol/fhipe/field.ts";
 import { innerProduct, smallVector } from "./helpers.ts";
 
 beforeAll(async () => {

@@ -1,8 +1,8 @@
 // Binary serialization of msk and bid ciphertexts: round-trips that still decrypt, and every malformed buffer rejected.
 import { beforeAll, describe, expect, it } from "vitest";
-import { FR_ORDER, initCurve } from "../../actors/crypto/curve.ts";
-import { decodeBidCiphertext, decodeMsk, encodeBidCiphertext, encodeMsk } from "../../actors/crypto/binary.ts";
-import { compareBids, encryptBid } from "../../actors/crypto/bidCiphertext.ts";
+import { FR_ORDER, initCurve } from "../../../protocol/fhipe/curve.ts";
+import { decodeBidCiphertext, decodeMsk, encodeBidCiphertext, encodeMsk } from "../../../protocol/fhipe/binary.ts";
+import { compareBids, encryptBid } from "../../../protocol/encoding/bidCiphertext.ts";
 import {
   BinaryFormatError,
   PointNotInSubgroupError,
@@ -10,11 +10,11 @@ import {
   ScalarOutOfRangeError,
   SingularMatrixError,
   TruncatedBufferError,
-} from "../../actors/crypto/errors.ts";
-import { g2ToWords } from "../../actors/crypto/evmWords.ts";
-import { decrypt, encryptLeft, encryptRight, randomScalar, setup } from "../../actors/crypto/fhipe.ts";
-import { dimensionFor } from "../../actors/crypto/priceEncoding.ts";
-import { standardG2 } from "../../actors/crypto/curve.ts";
+} from "../../../protocol/fhipe/errors.ts";
+import { g2ToWords } from "../../../protocol/fhipe/evmWords.ts";
+import { decrypt, encryptLeft, encryptRight, randomScalar, setup } from "../../../protocol/fhipe/fhipe.ts";
+import { dimensionFor } from "../../../protocol/encoding/priceEncoding.ts";
+import { standardG2 } from "../../../protocol/fhipe/curve.ts";
 import { twistPointOutsideSubgroup } from "./helpers.ts";
 
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 // Pure clearing (PROTOCOL §5 trading, step 3): trade terms from the two verified openings of a match.
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "./base/errors.ts";
 import { priceOfLevel, type MarketConfig } from "./marketConfig.ts";
-import type { ClearingRule, ErrorCode } from "./schemas.ts";
+import type { ClearingRule, ErrorCode } from "./wire/schemas.ts";
 
 export type OpenedBid = { priceLevel: number; quantityWh: number };
 

@@ -1,5 +1,5 @@
 // Unary price encoding (PROTOCOL §3): <x(a), y(b)> = 1 if a < b else 0, so Compare(L(a), R(b)) is true iff a ≥ b.
-import { PriceLevelOutOfRangeError } from "./errors.ts";
+import { PriceLevelOutOfRangeError } from "../fhipe/errors.ts";
 
 /** d = n + 1: the last slot keeps every right vector non-zero, so the lowest level does not encrypt to infinity. */
 export function dimensionFor(levels: number): number {

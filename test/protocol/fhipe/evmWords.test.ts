@@ -8,8 +8,8 @@ import {
   initCurve,
   standardG1,
   standardG2,
-} from "../../actors/crypto/curve.ts";
-import { DimensionMismatchError, PointNotInSubgroupError, PointNotOnCurveError } from "../../actors/crypto/errors.ts";
+} from "../../../protocol/fhipe/curve.ts";
+import { DimensionMismatchError, PointNotInSubgroupError, PointNotOnCurveError } from "../../../protocol/fhipe/errors.ts";
 import {
   g1FromWords,
   g1ToWords,
@@ -19,9 +19,9 @@ import {
   g2ToWords,
   g2VectorFromWords,
   g2VectorToWords,
-} from "../../actors/crypto/evmWords.ts";
-import { randomScalar } from "../../actors/crypto/fhipe.ts";
-import { frFromBigint } from "../../actors/crypto/curve.ts";
+} from "../../../protocol/fhipe/evmWords.ts";
+import { randomScalar } from "../../../protocol/fhipe/fhipe.ts";
+import { frFromBigint } from "../../../protocol/fhipe/curve.ts";
 import { fp, twistB, twistPointOutsideSubgroup } from "./helpers.ts";
 
 beforeAll(async () => {

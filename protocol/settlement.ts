@@ -1,7 +1,7 @@
 // Pure settlement (PROTOCOL §5 trading, step 7): a trade's double-entry postings from its terms and measured energies.
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "./base/errors.ts";
 import type { MarketConfig } from "./marketConfig.ts";
-import type { PostingKind } from "./schemas.ts";
+import type { PostingKind } from "./wire/schemas.ts";
 
 /**
  * Accounts: one per permanent meter id (its utility bill) and three of the DSO: `dso:revenue` (network/mediation

@@ -2,7 +2,7 @@
 // Mirrors contracts/src/GridveilMarket.sol, lib/EncryptedHeap.sol and lib/KnownOrder.sol: same sift order, same tie
 // handling, same lazy expiry, the same ids and the same memory of Compare results, so that its matches agree with the
 // contract's pair for pair and `compareCount` is the number of pairing checks the chain runs.
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../base/errors.ts";
 import { KnownOrderFacts } from "./knownOrder.ts";
 
 export type BookSide = 0 | 1;

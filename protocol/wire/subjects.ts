@@ -1,5 +1,5 @@
 // Every NATS subject and JetStream stream name of a market, built from the market id in one place (PROTOCOL §6).
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../base/errors.ts";
 
 /**
  * Layout: `gridveil.<market>.<party>.<verb>`.

@@ -1,7 +1,7 @@
 // KnownOrder's rules (the TypeScript mirror of contracts/src/lib/KnownOrder.sol): a pair's own result, the reverse of
 // a false one, nothing through third bids; journaled undo for rolled-back placements.
 import { describe, expect, it } from "vitest";
-import { KnownOrderFacts } from "../../actors/protocol/knownOrder.ts";
+import { KnownOrderFacts } from "../../../protocol/book/knownOrder.ts";
 
 /** Asks like the contract's `_ge`: a recorded answer, or "run the check" with the given clear result. */
 function ask(facts: KnownOrderFacts, a: number, b: number, truth: boolean): "known" | "checked" {

@@ -1,12 +1,12 @@
 // Unary price encoding (PROTOCOL §3) and Compare on encrypted bids: true iff level(a) ≥ level(b).
 import { beforeAll, describe, expect, it } from "vitest";
 import { randomInt } from "node:crypto";
-import { initCurve } from "../../actors/crypto/curve.ts";
-import { compareBids, encryptBid, type BidCiphertext } from "../../actors/crypto/bidCiphertext.ts";
-import { DimensionMismatchError, PriceLevelOutOfRangeError } from "../../actors/crypto/errors.ts";
-import { compare, decrypt, encryptLeft, encryptRight, randomScalar, setup } from "../../actors/crypto/fhipe.ts";
-import { dimensionFor, leftVector, rightVector } from "../../actors/crypto/priceEncoding.ts";
-import { innerProduct } from "./helpers.ts";
+import { initCurve } from "../../../protocol/fhipe/curve.ts";
+import { compareBids, encryptBid, type BidCiphertext } from "../../../protocol/encoding/bidCiphertext.ts";
+import { DimensionMismatchError, PriceLevelOutOfRangeError } from "../../../protocol/fhipe/errors.ts";
+import { compare, decrypt, encryptLeft, encryptRight, randomScalar, setup } from "../../../protocol/fhipe/fhipe.ts";
+import { dimensionFor, leftVector, rightVector } from "../../../protocol/encoding/priceEncoding.ts";
+import { innerProduct } from "../fhipe/helpers.ts";
 
 beforeAll(async () => {
   await initCurve();

@@ -1,6 +1,6 @@
 // The plaintext reference order book: matching rule, heap order, bottom-up removal cost, expiry and rejections.
 import { describe, expect, it } from "vitest";
-import { BUY, heapViolations, MAX_EXPIRED_DROPS, ReferenceBookError, ReferenceOrderBook, SELL, type BookSide } from "../../actors/protocol/referenceOrderBook.ts";
+import { BUY, heapViolations, MAX_EXPIRED_DROPS, ReferenceBookError, ReferenceOrderBook, SELL, type BookSide } from "../../../protocol/book/referenceOrderBook.ts";
 
 const FAR = 1_000_000;
 

@@ -1,5 +1,5 @@
 // Errors of the FHIPE / encoding / serialization core: one class per rejected condition, all GridveilErrors.
-import { GridveilError } from "../errors.ts";
+import { GridveilError } from "../base/errors.ts";
 
 /** A vector, ciphertext or matrix has the wrong length for the key or the other operand. */
 export class DimensionMismatchError extends GridveilError {

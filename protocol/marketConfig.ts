@@ -1,7 +1,7 @@
 // The market's economic configuration (price levels, clearing rule, tariffs, fees, billing period): typed, validated, defaulted.
 import { z } from "zod";
-import { ConfigError } from "../errors.ts";
-import { MAX_PRICE_LEVELS, clearingRuleSchema } from "./schemas.ts";
+import { ConfigError } from "./base/errors.ts";
+import { MAX_PRICE_LEVELS, clearingRuleSchema } from "./wire/schemas.ts";
 
 /**
  * All money is in integer micro-units of `currency` (µ€ by default: 1 € = 1 000 000 µ€) and all prices are per kWh,
@@ -56,7 +56,7 @@ export function parseMarketConfig(input: unknown = {}): MarketConfig {
   if (!result.success) {
     const problems = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
     throw new ConfigError(`invalid market configuration: ${problems.join("; ")}`, {
-      hint: "See actors/protocol/marketConfig.ts for the fields, units (µ-units per kWh) and defaults.",
+      hint: "See protocol/marketConfig.ts for the fields, units (µ-units per kWh) and defaults.",
     });
   }
   return result.data;
