@@ -4,20 +4,9 @@ import { initCurve } from "../protocol/fhipe/curve.ts";
 import { randomScalar, setup, type MasterSecretKey } from "../protocol/fhipe/fhipe.ts";
 import { dimensionFor } from "../protocol/encoding/priceEncoding.ts";
 import { GridveilError } from "../protocol/base/errors.ts";
-import {
-  buildBid,
-  deployMarket,
-  getBidCiphertext,
-  MarketRevertError,
-  placeBid,
-  placeBids,
-  signTicket,
-  type MarketHandle,
-  type PlaceBidsResult,
-  type Side,
-  type SignedBid,
-} from "../contracts/client/index.ts";
+import { buildBid, deployMarket, getBidCiphertext, MarketRevertError, placeBid, placeBids, signTicket, type MarketHandle, type PlaceBidsResult, type SignedBid } from "../contracts/client/index.ts";
 import { seededRandom, systemRandom, type BenchRandom } from "./seededRandom.ts";
+import { type SideCode } from "../protocol/domain.ts";
 
 /** The block the paper and our private chain assume. */
 export const BLOCK_GAS_LIMIT = 30_000_000;
@@ -122,7 +111,7 @@ export async function runGasBench(options: GasBenchOptions): Promise<GasBenchRow
   return rows;
 }
 
-type BidMaker = (side: Side, priceLevel: number) => Promise<SignedBid>;
+type BidMaker = (side: SideCode, priceLevel: number) => Promise<SignedBid>;
 
 async function measureLevel(
   provider: BrowserProvider,
@@ -149,13 +138,13 @@ async function measureLevel(
   };
   // Buys below the middle level, sells at or above it: a random book that never crosses, so every bid rests.
   const middle = Math.max(1, Math.floor(levels / 2));
-  const restingLevel = (side: Side) => (side === 0 ? random.int(0, middle) : random.int(middle, levels));
-  const randomSide = (): Side => (random.fraction() < 0.5 ? 0 : 1);
+  const restingLevel = (side: SideCode) => (side === 0 ? random.int(0, middle) : random.int(middle, levels));
+  const randomSide = (): SideCode => (random.fraction() < 0.5 ? 0 : 1);
 
   // The book.
   const bookBids: SignedBid[] = [];
   for (let i = 0; i < options.bookSize; i++) {
-    const side: Side = i % 2 === 0 ? 0 : 1;
+    const side: SideCode = i % 2 === 0 ? 0 : 1;
     bookBids.push(await makeBid(side, restingLevel(side)));
   }
   await placeInFittingBatches(market, bookBids, (placed) => report("building the book", placed));
@@ -203,7 +192,7 @@ async function measureLevel(
   );
   report("largest resting batch", options.samples);
   // Buys at the top level and sells at level 0, alternating: each takes the opposite book's best bid.
-  let alternate: Side = 1;
+  let alternate: SideCode = 1;
   const maxBatchMatching = await largestBatch(
     provider,
     market,

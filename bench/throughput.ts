@@ -1,6 +1,7 @@
 // Throughput of bidding and matching (the paper's Table 2, PROTOCOL §5, §7) with the real actors over NATS on the
 // in-process chain: one meter bidding one bid at a time, pre-generated bids fed as fast as the gateway takes them,
 // and the same feed on the plaintext market; bids/s, kbit/s of submitted payload and the on-chain share of the time.
+import { outcomeReason } from "../machines/bidSession.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -320,7 +321,7 @@ async function runSingleMeter(market: PhaseMarket, context: PhaseContext, meter:
     });
     runtime.events.on("session", ({ planId, outcome }) => {
       if (outcome !== null && (outcome.kind === "failed" || outcome.kind === "rejected")) {
-        failures.set(planId, outcome.kind === "failed" ? `${outcome.stage}: ${outcome.reason}` : outcome.reason);
+        failures.set(planId, outcomeReason(outcome) ?? outcome.kind);
         for (const wake of [...wakers]) wake();
       }
     });

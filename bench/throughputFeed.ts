@@ -21,8 +21,9 @@ import {
 import { marketSubjects } from "../protocol/wire/subjects.ts";
 import { signMessageFields } from "../actors/secure/signed.ts";
 import { buildPlaintextBid } from "../contracts/client/bench/plaintextMarket.ts";
-import { buildBid, marketDomain, signTicket, type Hex, type MarketDomain, type SignedBid } from "../contracts/client/index.ts";
+import { buildBid, marketDomain, signTicket, type MarketDomain, type SignedBid } from "../contracts/client/index.ts";
 import type { BenchMeter } from "./throughputMarket.ts";
+import { type Hex } from "../protocol/base/hex.ts";
 
 /** One bid of the bench's plan. */
 export type BenchBid = { side: 0 | 1; priceLevel: number; quantityWh: number };

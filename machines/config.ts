@@ -3,25 +3,13 @@
 // as `input.config` to a machine; machines never contain literal durations.
 import { z } from "zod";
 import { ConfigError } from "../protocol/base/errors.ts";
+import { marketConfigSchema } from "../protocol/marketConfig.ts";
 
 const ms = () => z.number().int().nonnegative();
 const positiveMs = () => z.number().int().positive();
 const count = () => z.number().int().positive();
 /** 0 means "retry forever" (with the capped backoff). */
 const attempts = () => z.number().int().nonnegative();
-
-export const clearingRuleSchema = z.enum(["midpoint", "seller", "buyer"]);
-export type ClearingRule = z.infer<typeof clearingRuleSchema>;
-
-export const priceLevelsSchema = z.object({
-  /** Price of level 0, in millionths of the currency unit per kWh. */
-  firstPriceMicroPerKWh: z.number().int().nonnegative().default(100_000),
-  /** Difference between consecutive levels, same unit. */
-  stepMicroPerKWh: z.number().int().positive().default(10_000),
-  /** Number of levels `n`; the FHIPE dimension is `n + 1` (PROTOCOL §3). */
-  count: z.number().int().min(2).max(256).default(10),
-});
-export type PriceLevels = z.infer<typeof priceLevelsSchema>;
 
 export const meterConfigSchema = z.object({
   /** First enrolment retry delay; doubles per failed attempt up to `enrolRetryMaxMs`. */
@@ -94,20 +82,6 @@ export const gatewayConfigSchema = z.object({
   followRetryMaxMs: positiveMs().default(10_000),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
-
-export const marketConfigSchema = z.object({
-  priceLevels: priceLevelsSchema.prefault({}),
-  clearingRule: clearingRuleSchema.default("midpoint"),
-  /** Price at which the DSO (as retailer) supplies a buyer's shortfall. */
-  retailTariffMicroPerKWh: z.number().int().nonnegative().default(300_000),
-  /** Charged to a seller per kWh it failed to deliver. */
-  imbalanceRateMicroPerKWh: z.number().int().nonnegative().default(200_000),
-  /** DSO network/mediation fee per delivered kWh. */
-  networkFeeMicroPerKWh: z.number().int().nonnegative().default(20_000),
-  /** Who pays the fee: the buyer, the seller, or `split` (the seller's half rounded down). */
-  feePayer: z.enum(["buyer", "seller", "split"]).default("buyer"),
-});
-export type MarketConfig = z.infer<typeof marketConfigSchema>;
 
 export const machineConfigSchema = z
   .object({

@@ -6,20 +6,12 @@ import type { CallbackActorLogic, MachineImplementationsFrom, PromiseActorLogic,
 import { z } from "zod";
 import { backoffMs } from "./config.ts";
 import type { MachineConfig } from "./config.ts";
-import {
-  addressSchema,
-  appendError,
-  bytes32Schema,
-  cancelRequestSchema,
-  describeError,
-  describeIssues,
-  sameAddress,
-  sideSchema,
-  signedBidSchema,
-} from "./types.ts";
-import type { Address, CancelRequest, MachineErrorRecord, Match, SignedBid } from "./types.ts";
-import { eventSource, promiseEffect, unprovidedCallback, unprovidedPromise } from "./effects.ts";
-import type { Effect, EventSource } from "./effects.ts";
+import { eventSource, promiseEffect, unprovidedCallback, unprovidedPromise } from "./kit/effects.ts";
+import type { Effect, EventSource } from "./kit/effects.ts";
+import { sameAddress, type Address } from "../protocol/base/hex.ts";
+import { addressSchema, bytes32Schema } from "../protocol/base/primitives.ts";
+import { cancelRequestSchema, sideSchema, signedBidSchema, type CancelRequest, type Match, type SignedBid } from "../protocol/domain.ts";
+import { appendError, describeError, describeIssues, type MachineErrorRecord } from "./kit/errors.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Chain events and notices.

@@ -7,18 +7,12 @@ import { backoffMs } from "./config.ts";
 import type { MachineConfig } from "./config.ts";
 import { bidSession, bidSessionEventSchemas, provideBidSession } from "./bidSession.ts";
 import type { BidOutcome, BidSessionEffects, BidSessionEnded, BidSessionEvent, BidSessionMachine } from "./bidSession.ts";
-import {
-  addressSchema,
-  appendError,
-  describeError,
-  describeIssues,
-  marketDescriptionSchema,
-  sameAddress,
-  sideSchema,
-} from "./types.ts";
-import type { Address, MachineErrorRecord, MarketDescription } from "./types.ts";
-import { promiseEffect, unprovidedPromise } from "./effects.ts";
-import type { Effect } from "./effects.ts";
+import { promiseEffect, unprovidedPromise } from "./kit/effects.ts";
+import type { Effect } from "./kit/effects.ts";
+import { sameAddress, type Address } from "../protocol/base/hex.ts";
+import { addressSchema } from "../protocol/base/primitives.ts";
+import { marketDescriptionSchema, sideSchema, type MarketDescription } from "../protocol/domain.ts";
+import { appendError, describeError, describeIssues, type MachineErrorRecord } from "./kit/errors.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Events.

@@ -1,19 +1,25 @@
-// The market's economic configuration (price levels, clearing rule, tariffs, fees, billing period): typed, validated, defaulted.
+// The market's economic configuration (price levels, clearing rule, tariffs, fees, billing period): typed, validated,
+// defaulted, and the one definition the DSO's machine, its runtime and the market description all use (PROTOCOL §3, §5).
 import { z } from "zod";
 import { ConfigError } from "./base/errors.ts";
-import { MAX_PRICE_LEVELS, clearingRuleSchema } from "./wire/schemas.ts";
 
 /**
  * All money is in integer micro-units of `currency` (µ€ by default: 1 € = 1 000 000 µ€) and all prices are per kWh,
  * so every amount is an exact integer. Defaults describe a small household market: ten price levels from
  * 0.10 €/kWh in steps of 0.01 €/kWh (top 0.19 €/kWh), below the retail tariff of 0.30 €/kWh, so trading pays.
- * Field names and defaults are the same as `market` in machines/config.ts, so one object configures both.
  */
 export const MICRO_PER_UNIT = 1_000_000;
 
+/** Upper bound on the number of price levels n (the unary encoding's dimension is n + 1; PROTOCOL §3). */
+export const MAX_PRICE_LEVELS = 1024;
+
 const microPerKWh = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
 
-export const priceLevelsConfigSchema = z
+/** PROTOCOL §5 trading step 2: midpoint of the two levels (default), the seller's or the buyer's level. */
+export const clearingRuleSchema = z.enum(["midpoint", "seller", "buyer"]);
+export type ClearingRule = z.output<typeof clearingRuleSchema>;
+
+export const priceLevelsSchema = z
   .strictObject({
     /** p_0, the lowest level. */
     firstPriceMicroPerKWh: microPerKWh.default(100_000),
@@ -26,15 +32,14 @@ export const priceLevelsConfigSchema = z
     (levels) => Number.isSafeInteger(levels.firstPriceMicroPerKWh + levels.stepMicroPerKWh * (levels.count - 1)),
     "the top price level overflows a safe integer",
   );
-export type PriceLevelsConfig = z.output<typeof priceLevelsConfigSchema>;
+export type PriceLevels = z.output<typeof priceLevelsSchema>;
 
 export const feePayerSchema = z.enum(["buyer", "seller", "split"]);
 export type FeePayer = z.output<typeof feePayerSchema>;
 
 export const marketConfigSchema = z.strictObject({
   currency: z.string().regex(/^[A-Z]{3}$/, "expected an ISO 4217 code such as EUR").default("EUR"),
-  priceLevels: priceLevelsConfigSchema.prefault({}),
-  /** PROTOCOL §5 step 3: midpoint of the two levels (default), or the seller's, or the buyer's level. */
+  priceLevels: priceLevelsSchema.prefault({}),
   clearingRule: clearingRuleSchema.default("midpoint"),
   /** What the DSO, as retailer, charges a buyer for shortfall energy it supplies. */
   retailTariffMicroPerKWh: microPerKWh.default(300_000),
@@ -49,6 +54,9 @@ export const marketConfigSchema = z.strictObject({
 });
 export type MarketConfig = z.output<typeof marketConfigSchema>;
 export type MarketConfigInput = z.input<typeof marketConfigSchema>;
+
+/** What settlement needs of the market configuration (PROTOCOL §5 trading step 6). */
+export type Tariffs = Pick<MarketConfig, "retailTariffMicroPerKWh" | "imbalanceRateMicroPerKWh" | "networkFeeMicroPerKWh" | "feePayer">;
 
 /** Validates a (partial) configuration and fills in the defaults; throws `ConfigError` listing every problem. */
 export function parseMarketConfig(input: unknown = {}): MarketConfig {
@@ -67,12 +75,12 @@ export function defaultMarketConfig(): MarketConfig {
 }
 
 /** p_level in µ-units per kWh. */
-export function priceOfLevel(levels: PriceLevelsConfig, level: number): number {
+export function priceOfLevel(levels: PriceLevels, level: number): number {
   return levels.firstPriceMicroPerKWh + levels.stepMicroPerKWh * level;
 }
 
 /** The whole level → price table. */
-export function priceTable(levels: PriceLevelsConfig): number[] {
+export function priceTable(levels: PriceLevels): number[] {
   return Array.from({ length: levels.count }, (_, level) => priceOfLevel(levels, level));
 }
 

@@ -1,134 +1,137 @@
-// Pure settlement (PROTOCOL §5 trading, step 7): a trade's double-entry postings from its terms and measured energies.
+// Settlement (PROTOCOL §5 trading step 6): a trade's double-entry ledger lines from its terms and the meters'
+// readings. The DSO's machine computes them, its database stores them per permanent id, each meter is told its own.
+import { z } from "zod";
 import { GridveilError } from "./base/errors.ts";
-import type { MarketConfig } from "./marketConfig.ts";
-import type { PostingKind } from "./wire/schemas.ts";
+import { sameAddress, type Address } from "./base/hex.ts";
+import { addressSchema, energyWhSchema, microStringSchema, quantityWhSchema } from "./base/primitives.ts";
+import type { TradeTerms } from "./clearing.ts";
+import type { Tariffs } from "./marketConfig.ts";
 
-/**
- * Accounts: one per permanent meter id (its utility bill) and three of the DSO: `dso:revenue` (network/mediation
- * fees), `dso:retail` (shortfall energy it supplied as retailer), `dso:imbalance` (imbalance charges).
- * Sign: a positive amount credits the account (the account is owed money), a negative one debits it.
- */
-export type LedgerAccount = `meter:${string}` | `dso:${string}`;
+/** One kind per role, so a meter on both sides of a trade keeps distinct lines. */
+export const postingKindSchema = z.enum([
+  "energy.buy",
+  "energy.sell",
+  "shortfall.supply",
+  "shortfall.retail",
+  "imbalance.charge",
+  "imbalance.income",
+  "fee.buyer",
+  "fee.seller",
+  "fee.revenue",
+]);
+export type PostingKind = z.output<typeof postingKindSchema>;
 
-export const accounts = {
-  meter: (meterId: string): LedgerAccount => `meter:${meterId}`,
-  dsoRevenue: "dso:revenue",
-  dsoRetail: "dso:retail",
-  dsoImbalance: "dso:imbalance",
-} as const satisfies Record<string, LedgerAccount | ((meterId: string) => LedgerAccount)>;
+/** The DSO's books: network/mediation fees, shortfall energy it supplied as retailer, imbalance charges. */
+export const dsoBookSchema = z.enum(["dso:revenue", "dso:retail", "dso:imbalance"]);
+export type DsoBook = z.output<typeof dsoBookSchema>;
 
-/** The DSO books of machines/types.ts `ledgerAccountSchema`, as accounts of this ledger. */
-export const dsoBookAccounts = {
-  networkFees: accounts.dsoRevenue,
-  retailSupply: accounts.dsoRetail,
-  imbalance: accounts.dsoImbalance,
-} as const satisfies Record<string, LedgerAccount>;
+/** A line's account: a party of the trade by its one-time id (the DSO maps it to the permanent id), or a DSO book. */
+export const ledgerAccountSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("bidder"), bidder: addressSchema }),
+  z.object({ kind: z.literal("dso"), book: dsoBookSchema }),
+]);
+export type LedgerAccount = z.output<typeof ledgerAccountSchema>;
 
-export type Posting = { account: LedgerAccount; kind: PostingKind; amountMicro: number; memo: string };
+/** One double-entry line; `amountMicro` is signed (negative = debit), in millionths of the currency unit. */
+export const ledgerEntrySchema = z.object({
+  account: ledgerAccountSchema,
+  amountMicro: microStringSchema,
+  kind: postingKindSchema,
+});
+export type LedgerEntry = z.output<typeof ledgerEntrySchema>;
 
-export type SettlementInput = {
-  buyerMeterId: string;
-  sellerMeterId: string;
-  priceMicroPerKWh: number;
-  /** Contracted quantity (the trade terms). */
-  quantityWh: number;
-  /** The seller's reading: energy it fed in for this trade. */
-  fedWh: number;
-  /** The buyer's reading, if any: recorded for audit, it does not change the amounts. */
-  consumedWh?: number | null;
-};
+/** A settled trade: what was delivered and its lines, which sum to zero. */
+export const settlementSchema = z.object({
+  matchId: z.string().min(1).max(512),
+  quantityWh: quantityWhSchema,
+  deliveredWh: energyWhSchema,
+  shortfallWh: energyWhSchema,
+  buyReadingWh: energyWhSchema.nullable(),
+  sellReadingWh: energyWhSchema.nullable(),
+  priceMicroPerKWh: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+  entries: z.array(ledgerEntrySchema),
+});
+export type Settlement = z.output<typeof settlementSchema>;
 
-export type Tariffs = Pick<MarketConfig, "retailTariffMicroPerKWh" | "imbalanceRateMicroPerKWh" | "networkFeeMicroPerKWh" | "feePayer">;
-
-export type Settlement = {
-  /** Energy that went from seller to buyer under the trade: min(quantity, fed). */
-  deliveredWh: number;
-  /** quantity − delivered: supplied to the buyer by the DSO at retail, charged to the seller as imbalance. */
-  shortfallWh: number;
-  /** Non-zero postings; they always sum to zero. */
-  postings: Posting[];
-};
+/** What a party is told of its settled trade: the trade's figures and its own lines (it knows its own reading). */
+export const settledNoticeSchema = settlementSchema.omit({ buyReadingWh: true, sellReadingWh: true });
+export type SettledNotice = z.output<typeof settledNoticeSchema>;
 
 export class InvalidSettlementInputError extends GridveilError {
   override name = "InvalidSettlementInputError";
-}
-
-export class UnbalancedPostingsError extends GridveilError {
-  override name = "UnbalancedPostingsError";
-}
-
-const WH_PER_KWH = 1000n;
-
-/**
- * `price × energy` in µ-units: price (µ/kWh) × energy (Wh) / 1000, computed exactly in bigint and rounded down to a
- * whole µ-unit (as machines/tradeTerms.ts does). Each amount is rounded once and posted twice with opposite signs,
- * so rounding can never unbalance a trade.
- */
-export function amountMicro(priceMicroPerKWh: number, energyWh: number): number {
-  const rounded = (BigInt(priceMicroPerKWh) * BigInt(energyWh)) / WH_PER_KWH;
-  const result = Number(rounded);
-  if (!Number.isSafeInteger(result)) throw new InvalidSettlementInputError("amount overflows a safe integer", { value: rounded });
-  return result;
-}
-
-function assertWh(name: string, value: number, allowZero: boolean): void {
-  if (!Number.isSafeInteger(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new InvalidSettlementInputError(`${name} must be a ${allowZero ? "non-negative" : "positive"} integer (Wh)`, { value });
+  constructor(field: string, value: unknown) {
+    super(`${field} must be a non-negative whole number`, { value, hint: "Wh and µ/kWh are integers (protocol/settlement.ts)" });
   }
 }
 
-/**
- * Postings of one trade (the same rule as machines/tradeTerms.ts `settleTrade`):
- * - delivered = min(quantity, fed); shortfall = quantity − delivered (a missing seller reading is fed = 0);
- * - energy: buyer debited, seller credited `price × delivered`;
- * - shortfall: buyer debited, `dso:retail` credited `retail × shortfall` (the DSO supplies the missing energy);
- * - imbalance: seller debited, `dso:imbalance` credited `imbalanceRate × shortfall`;
- * - network fee: `fee × delivered` to `dso:revenue`, paid by the buyer (default), the seller, or split.
- */
-export function settleTrade(input: SettlementInput, tariffs: Tariffs): Settlement {
-  assertWh("quantityWh", input.quantityWh, false);
-  assertWh("fedWh", input.fedWh, true);
-  if (input.consumedWh !== undefined && input.consumedWh !== null) assertWh("consumedWh", input.consumedWh, true);
-  if (!Number.isSafeInteger(input.priceMicroPerKWh) || input.priceMicroPerKWh < 0) {
-    throw new InvalidSettlementInputError("price must be a non-negative integer (µ/kWh)", { value: input.priceMicroPerKWh });
-  }
-  const deliveredWh = Math.min(input.quantityWh, input.fedWh);
-  const shortfallWh = input.quantityWh - deliveredWh;
+/** `rate × energy` in micro-units, rounded down to a whole micro-unit: `rate[µ/kWh] · wh / 1000`. */
+export function amountMicro(rateMicroPerKWh: number, wh: number): bigint {
+  return (BigInt(rateMicroPerKWh) * BigInt(wh)) / 1000n;
+}
 
-  const buyer = accounts.meter(input.buyerMeterId);
-  const seller = accounts.meter(input.sellerMeterId);
-  const energy = amountMicro(input.priceMicroPerKWh, deliveredWh);
-  const retail = amountMicro(tariffs.retailTariffMicroPerKWh, shortfallWh);
-  const imbalance = amountMicro(tariffs.imbalanceRateMicroPerKWh, shortfallWh);
+function assertWhole(field: string, value: number | null): void {
+  if (value !== null && (!Number.isSafeInteger(value) || value < 0)) throw new InvalidSettlementInputError(field, value);
+}
+
+/**
+ * The settlement rule (decisions in docs/machines.md):
+ * - delivered = min(quantity, seller's reading); a missing seller reading counts as 0 delivered (the seller could
+ *   not show it fed anything). The buyer's reading is recorded for audit and does not change the amounts.
+ * - shortfall = quantity − delivered: the DSO supplies it to the buyer at the retail tariff and charges the seller
+ *   the imbalance rate on it.
+ * - buyer → seller: price × delivered; network fee × delivered → DSO, paid by `feePayer` (buyer, seller, or
+ *   split with the seller's half rounded down).
+ * Each amount is rounded once and posted twice with opposite signs, so the lines sum to exactly zero; zero-amount
+ * lines are left out. Inputs come from validated terms and readings; anything else is a programming error and throws.
+ */
+export function settleTrade(args: {
+  terms: TradeTerms;
+  buyReadingWh: number | null;
+  sellReadingWh: number | null;
+  tariffs: Tariffs;
+}): Settlement {
+  const { terms, tariffs } = args;
+  assertWhole("quantityWh", terms.quantityWh);
+  assertWhole("priceMicroPerKWh", terms.priceMicroPerKWh);
+  assertWhole("buyReadingWh", args.buyReadingWh);
+  assertWhole("sellReadingWh", args.sellReadingWh);
+  if (terms.quantityWh === 0) throw new InvalidSettlementInputError("quantityWh", 0);
+  const deliveredWh = Math.min(terms.quantityWh, args.sellReadingWh ?? 0);
+  const shortfallWh = terms.quantityWh - deliveredWh;
+  const buyer = { kind: "bidder", bidder: terms.buyBidder } as const;
+  const seller = { kind: "bidder", bidder: terms.sellBidder } as const;
+  const book = (name: DsoBook) => ({ kind: "dso", book: name }) as const;
+  const entries: LedgerEntry[] = [];
+  const pair = (from: LedgerAccount, fromKind: PostingKind, to: LedgerAccount, toKind: PostingKind, amount: bigint): void => {
+    if (amount === 0n) return;
+    entries.push({ account: from, amountMicro: (-amount).toString(), kind: fromKind });
+    entries.push({ account: to, amountMicro: amount.toString(), kind: toKind });
+  };
+  pair(buyer, "energy.buy", seller, "energy.sell", amountMicro(terms.priceMicroPerKWh, deliveredWh));
   const fee = amountMicro(tariffs.networkFeeMicroPerKWh, deliveredWh);
-  const sellerFee = tariffs.feePayer === "seller" ? fee : tariffs.feePayer === "buyer" ? 0 : Math.floor(fee / 2);
-  const buyerFee = fee - sellerFee;
-
-  const all: Posting[] = [
-    { account: buyer, kind: "energy.buy", amountMicro: -energy, memo: `${deliveredWh} Wh at ${input.priceMicroPerKWh} µ/kWh` },
-    { account: seller, kind: "energy.sell", amountMicro: energy, memo: `${deliveredWh} Wh at ${input.priceMicroPerKWh} µ/kWh` },
-    { account: buyer, kind: "shortfall.supply", amountMicro: -retail, memo: `${shortfallWh} Wh shortfall at retail` },
-    { account: accounts.dsoRetail, kind: "shortfall.retail", amountMicro: retail, memo: `${shortfallWh} Wh shortfall supplied` },
-    { account: seller, kind: "imbalance.charge", amountMicro: -imbalance, memo: `${shortfallWh} Wh not delivered` },
-    { account: accounts.dsoImbalance, kind: "imbalance.income", amountMicro: imbalance, memo: `${shortfallWh} Wh imbalance` },
-    { account: buyer, kind: "fee.buyer", amountMicro: -buyerFee, memo: `fee on ${deliveredWh} Wh` },
-    { account: seller, kind: "fee.seller", amountMicro: -sellerFee, memo: `fee on ${deliveredWh} Wh` },
-    { account: accounts.dsoRevenue, kind: "fee.revenue", amountMicro: fee, memo: `fee on ${deliveredWh} Wh` },
-  ];
-  const postings = all.filter((posting) => posting.amountMicro !== 0);
-  assertBalanced(postings);
-  return { deliveredWh, shortfallWh, postings };
+  const sellerFee = tariffs.feePayer === "seller" ? fee : tariffs.feePayer === "buyer" ? 0n : fee / 2n;
+  pair(buyer, "fee.buyer", book("dso:revenue"), "fee.revenue", fee - sellerFee);
+  pair(seller, "fee.seller", book("dso:revenue"), "fee.revenue", sellerFee);
+  pair(buyer, "shortfall.supply", book("dso:retail"), "shortfall.retail", amountMicro(tariffs.retailTariffMicroPerKWh, shortfallWh));
+  pair(seller, "imbalance.charge", book("dso:imbalance"), "imbalance.income", amountMicro(tariffs.imbalanceRateMicroPerKWh, shortfallWh));
+  return {
+    matchId: terms.matchId,
+    quantityWh: terms.quantityWh,
+    deliveredWh,
+    shortfallWh,
+    buyReadingWh: args.buyReadingWh,
+    sellReadingWh: args.sellReadingWh,
+    priceMicroPerKWh: terms.priceMicroPerKWh,
+    entries,
+  };
 }
 
-/** Throws unless the postings sum to exactly zero. */
-export function assertBalanced(postings: readonly Pick<Posting, "amountMicro">[]): void {
-  const sum = postings.reduce((total, posting) => total + BigInt(posting.amountMicro), 0n);
-  if (sum !== 0n) throw new UnbalancedPostingsError("postings do not sum to zero", { value: sum });
+/** Sum of a settlement's lines (zero for every settlement `settleTrade` produces). */
+export function entriesSum(entries: readonly { amountMicro: string | number | bigint }[]): bigint {
+  return entries.reduce((sum, entry) => sum + BigInt(entry.amountMicro), 0n);
 }
 
-/** Net amount per account (what a bill sums). */
-export function netByAccount(postings: readonly Posting[]): Map<LedgerAccount, number> {
-  const net = new Map<LedgerAccount, number>();
-  for (const posting of postings) net.set(posting.account, (net.get(posting.account) ?? 0) + posting.amountMicro);
-  return net;
+/** A party's own lines (its one-time id), e.g. for its settlement notice. */
+export function linesOf(entries: readonly LedgerEntry[], bidder: Address): LedgerEntry[] {
+  return entries.filter((entry) => entry.account.kind === "bidder" && sameAddress(entry.account.bidder, bidder));
 }

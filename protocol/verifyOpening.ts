@@ -4,6 +4,7 @@ import { DimensionMismatchError, PriceLevelOutOfRangeError, ScalarOutOfRangeErro
 import type { MasterSecretKey } from "./fhipe/fhipe.ts";
 import { GridveilError } from "./base/errors.ts";
 import { computeCommitment } from "./commitment.ts";
+import type { OpeningRejection } from "./reasons.ts";
 
 /** What a bidder reveals after a match; α and β as bigints or as the wire's decimal strings. */
 export type Opening = {
@@ -17,13 +18,6 @@ export type Opening = {
 /** The bid as the chain holds it (`getBidCiphertext` and the commitment from `getBid` or the events). */
 export type OnChainBid = { left: readonly bigint[]; right: readonly bigint[]; commitment: string };
 
-export type OpeningRejection =
-  | "malformed-opening"
-  | "price-level-out-of-range"
-  | "bad-randomizer"
-  | "dimension-mismatch"
-  | "commitment-mismatch"
-  | "ciphertext-mismatch";
 
 export type OpeningCheck = { ok: true } | { ok: false; reason: OpeningRejection; detail: string };
 

@@ -2,10 +2,13 @@
 import { getAddress } from "ethers";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { GridveilError } from "../../protocol/base/errors.ts";
-import { tradeIdOf, type ClearingRule, type ErrorCode, type Hex, type Opening, type Side } from "../../protocol/wire/schemas.ts";
-import { assertBalanced, type LedgerAccount } from "../../protocol/settlement.ts";
+import { type ErrorCode } from "../../protocol/wire/schemas.ts";
+import { entriesSum, type DsoBook, type PostingKind } from "../../protocol/settlement.ts";
 import { DSO_MIGRATIONS, migrate, type Migration } from "./migrations.ts";
 import { loadSqlite } from "./sqlite.ts";
+import { type Address, type Hex } from "../../protocol/base/hex.ts";
+import { tradeIdOf, type Opening, type SideCode } from "../../protocol/domain.ts";
+import { type ClearingRule } from "../../protocol/marketConfig.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Records
@@ -20,7 +23,7 @@ export type MeterRecord = {
   enrolledAt: number;
 };
 
-export type OneTimeIdRecord = { bidder: string; meterId: string; side: Side; notAfter: number; issuedAt: number };
+export type OneTimeIdRecord = { bidder: string; meterId: string; side: SideCode; notAfter: number; issuedAt: number };
 
 export type MatchInput = { buyId: string; sellId: string; txHash: string; blockNumber: number; logIndex: number; observedAt: number };
 export type MatchRecord = MatchInput & { matchKey: string };
@@ -39,15 +42,15 @@ export type TradeRecord = {
   tradeId: Hex;
   matchKey: string;
   status: TradeStatus;
-  buyId: string;
-  sellId: string;
+  buyId: Address;
+  sellId: Address;
   buyerMeterId: string | null;
   sellerMeterId: string | null;
   buyOpening: Opening | null;
   sellOpening: Opening | null;
   terms: TradeTermsRecord | null;
   voidReason: string | null;
-  dispute: { side: Side; reason: string } | null;
+  dispute: { side: SideCode; reason: string } | null;
   createdAt: number;
   updatedAt: number;
   settledAt: number | null;
@@ -59,7 +62,7 @@ export type TradeRecord = {
 
 export type ReadingInput = {
   tradeId: string;
-  side: Side;
+  side: SideCode;
   meterId: string;
   bidder: string;
   energyWh: number;
@@ -69,18 +72,20 @@ export type ReadingInput = {
 export type ReadingRecord = ReadingInput;
 
 /**
- * A line to post: `Posting` from protocol/settlement.ts fits, and so do the machines' ledger lines once their
- * account is mapped (`meter:<permanent id>` via `lookupOneTimeId`, DSO books via `dsoBookAccounts`): amounts may be
- * numbers, bigints or decimal strings.
+ * A ledger account as stored: a prosumer's bill by permanent id, or one of the DSO's books. A settlement's lines
+ * name parties by one-time id (protocol/settlement.ts); the DSO maps each to `meter:<permanent id>` before posting.
  */
-export type LedgerPostingInput = { account: LedgerAccount; kind: string; amountMicro: number | bigint | string; memo?: string };
+export type LedgerAccount = `meter:${string}` | DsoBook;
+
+/** A line to post; amounts may be numbers, bigints or decimal strings. */
+export type LedgerPostingInput = { account: LedgerAccount; kind: PostingKind; amountMicro: number | bigint | string; memo?: string };
 
 export type LedgerEntry = {
   entryId: number;
   tradeId: string;
   account: LedgerAccount;
   meterId: string | null;
-  kind: string;
+  kind: PostingKind;
   amountMicro: number;
   memo: string;
   period: string;
@@ -105,6 +110,14 @@ export class DatabaseError extends GridveilError {
 export class ConflictError extends DatabaseError {
   override name = "ConflictError";
   readonly replyCode: ErrorCode = "conflict";
+}
+
+/** A settlement's lines do not sum to zero: nothing is posted. */
+export class UnbalancedPostingsError extends DatabaseError {
+  override name = "UnbalancedPostingsError";
+  constructor(sum: bigint) {
+    super("postings do not sum to zero", { value: sum, hint: "every line needs its mirror line (protocol/settlement.ts)" });
+  }
 }
 
 export class NotFoundError extends DatabaseError {
@@ -189,7 +202,7 @@ function optStr(row: Row, key: string): string | null {
 function optNum(row: Row, key: string): number | null {
   return row[key] === null ? null : num(row, key);
 }
-function side(value: number): Side {
+function side(value: number): SideCode {
   if (value !== 0 && value !== 1) throw new DatabaseError("side is not 0 or 1", { value });
   return value;
 }
@@ -210,8 +223,8 @@ function safeAmount(value: number | bigint | string): number {
 }
 
 /** One line per (account, kind), amounts summed, memos joined; order of first appearance kept. */
-function mergePostings(postings: readonly LedgerPostingInput[]): { account: LedgerAccount; kind: string; amountMicro: number; memo: string }[] {
-  const merged = new Map<string, { account: LedgerAccount; kind: string; amountMicro: number; memo: string }>();
+function mergePostings(postings: readonly LedgerPostingInput[]): { account: LedgerAccount; kind: PostingKind; amountMicro: number; memo: string }[] {
+  const merged = new Map<string, { account: LedgerAccount; kind: PostingKind; amountMicro: number; memo: string }>();
   for (const posting of postings) {
     const key = `${posting.account}\u0000${posting.kind}`;
     const amount = safeAmount(posting.amountMicro);
@@ -481,8 +494,8 @@ export class DsoDatabase {
       tradeId: str(row, "trade_id") as Hex,
       matchKey: str(row, "match_key"),
       status: str(row, "status") as TradeStatus,
-      buyId: str(row, "buy_id"),
-      sellId: str(row, "sell_id"),
+      buyId: str(row, "buy_id") as Address,
+      sellId: str(row, "sell_id") as Address,
       buyerMeterId: optStr(row, "buyer_meter_id"),
       sellerMeterId: optStr(row, "seller_meter_id"),
       buyOpening: parseOpening(optStr(row, "buy_opening")),
@@ -537,7 +550,7 @@ export class DsoDatabase {
    * Stores a side's opening as received (PROTOCOL §5 step 2), before or after verification. The same opening again
    * is a no-op; a different one for the same side is a `ConflictError` (a bid has exactly one opening).
    */
-  recordOpening(tradeId: string, bidSide: Side, opening: Opening): { inserted: boolean; trade: TradeRecord } {
+  recordOpening(tradeId: string, bidSide: SideCode, opening: Opening): { inserted: boolean; trade: TradeRecord } {
     return this.transaction(() => {
       const column = bidSide === 0 ? "buy_opening" : "sell_opening";
       const json = openingJson(opening);
@@ -603,7 +616,7 @@ export class DsoDatabase {
   }
 
   /** Records a meter's dispute of a verified trade (step 4). */
-  disputeTrade(tradeId: string, dispute: { side: Side; reason: string }): TransitionResult {
+  disputeTrade(tradeId: string, dispute: { side: SideCode; reason: string }): TransitionResult {
     return this.#transition(tradeId, "disputed", "disputed_by_side = ?, dispute_reason = ?", [dispute.side, dispute.reason]);
   }
 
@@ -666,7 +679,8 @@ export class DsoDatabase {
         throw new IllegalTradeTransitionError(`trade is ${trade.status}, cannot be settled`, { value: tradeId });
       }
       const postings = mergePostings(settlement.postings);
-      assertBalanced(postings);
+      const sum = entriesSum(postings);
+      if (sum !== 0n) throw new UnbalancedPostingsError(sum);
       for (const posting of postings) {
         const meterId = posting.account.startsWith("meter:") ? posting.account.slice("meter:".length) : null;
         this.#run(
@@ -700,7 +714,7 @@ export class DsoDatabase {
       tradeId: str(row, "trade_id"),
       account: str(row, "account") as LedgerAccount,
       meterId: optStr(row, "meter_id"),
-      kind: str(row, "kind"),
+      kind: str(row, "kind") as PostingKind,
       amountMicro: num(row, "amount_micro"),
       memo: str(row, "memo"),
       period: str(row, "period"),

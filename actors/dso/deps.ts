@@ -8,11 +8,12 @@ import type { DsoDatabase, MeterRecord } from "../db/dsoDatabase.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
 import type { NatsClients } from "../nats/connect.ts";
 import type { MarketConfig } from "../../protocol/marketConfig.ts";
-import type { EnrolRequest, MarketDescription as WireMarketDescription, MatchEvent, Side } from "../../protocol/wire/schemas.ts";
+import type { EnrolRequest, MatchEvent } from "../../protocol/wire/schemas.ts";
 import type { MarketSubjects, StreamNames } from "../../protocol/wire/subjects.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { MeterRegistry } from "./registry.ts";
 import type { TradeSpans } from "./tradeSpans.ts";
+import { type MarketDescription as WireMarketDescription, type SideCode } from "../../protocol/domain.ts";
 
 /** Per-runtime state filled in during setup and by requests (never process-global: many runtimes per process). */
 export type DsoState = {
@@ -23,7 +24,7 @@ export type DsoState = {
   /** Authenticated enrolment requests, by meter id, until their msk is sealed. */
   enrolments: Map<string, EnrolRequest>;
   /** Ticket requests by lower-case bidder: the side (for the one-time id record) and the fixed expiry. */
-  ticketRequests: Map<string, { side: Side; notAfter?: number }>;
+  ticketRequests: Map<string, { side: SideCode; notAfter?: number }>;
   /** Match events by trade id (the machine's Match has no block or log position; the database wants them). */
   matchEvents: Map<string, MatchEvent>;
 };

@@ -1,72 +1,38 @@
-// The machines' settlement lines as the DSO's ledger postings, and each party's share of them (PROTOCOL §5 step 7).
+// A settlement's lines as the DSO's ledger postings: each party's one-time id becomes the bill account of its
+// permanent id (PROTOCOL §4: only the DSO can link them); DSO books and kinds stay as protocol/settlement.ts names them.
 import type { LedgerEntry as StoredEntry, LedgerPostingInput } from "../db/dsoDatabase.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
-import { accounts, dsoBookAccounts } from "../../protocol/settlement.ts";
-import type { PostingKind, PostingWire } from "../../protocol/wire/schemas.ts";
-import type { LedgerEntry, Settlement } from "../../machines/types.ts";
-import { sameAddress } from "../../machines/types.ts";
-
-export type Role = "buyer" | "seller";
+import { sameAddress } from "../../protocol/base/hex.ts";
+import type { Settlement } from "../../protocol/settlement.ts";
+import type { PostingWire } from "../../protocol/wire/schemas.ts";
 
 export type TradeParties = { buyBidder: string; sellBidder: string; buyerMeterId: string; sellerMeterId: string };
 
 export class LedgerMappingError extends GridveilError {
   override name = "LedgerMappingError";
+  constructor(bidder: string) {
+    super("a settlement line names a bidder that is not a party of the trade", { value: bidder });
+  }
 }
 
-/** Lines a party's settlement notice carries: its own role's kinds (so a meter trading with itself gets both). */
-export const ROLE_KINDS: Readonly<Record<Role, readonly PostingKind[]>> = {
-  buyer: ["energy.buy", "shortfall.supply", "fee.buyer"],
-  seller: ["energy.sell", "imbalance.charge", "fee.seller"],
-};
-
-const PARTY_KIND: Record<LedgerEntry["kind"], Record<Role, PostingKind>> = {
-  energy: { buyer: "energy.buy", seller: "energy.sell" },
-  networkFee: { buyer: "fee.buyer", seller: "fee.seller" },
-  shortfallSupply: { buyer: "shortfall.supply", seller: "shortfall.supply" },
-  imbalance: { buyer: "imbalance.charge", seller: "imbalance.charge" },
-};
-
-const BOOK_KIND: Record<LedgerEntry["kind"], PostingKind | null> = {
-  energy: null,
-  networkFee: "fee.revenue",
-  shortfallSupply: "shortfall.retail",
-  imbalance: "imbalance.income",
-};
-
-/**
- * Maps the machine's lines (accounts by one-time id, generic kinds) to ledger postings: a bidder becomes the meter
- * account of its permanent id, DSO books their ledger accounts, kinds the per-role kinds of protocol/settlement.ts.
- */
+/** The settlement's lines as postings on the parties' bill accounts. */
 export function postingsOf(settlement: Settlement, parties: TradeParties): LedgerPostingInput[] {
   const memo = `${settlement.deliveredWh} Wh delivered of ${settlement.quantityWh} Wh at ${settlement.priceMicroPerKWh} µ/kWh`;
-  return settlement.entries.map((entry) => {
-    if (entry.account.kind === "dso") {
-      const kind = BOOK_KIND[entry.kind];
-      if (kind === null) throw new LedgerMappingError("an energy line cannot go to a DSO book", { value: entry });
-      return { account: dsoBookAccounts[entry.account.book], kind, amountMicro: entry.amountMicro, memo };
-    }
-    const role = roleOf(entry.account.bidder, parties);
-    const meterId = role === "buyer" ? parties.buyerMeterId : parties.sellerMeterId;
-    return { account: accounts.meter(meterId), kind: PARTY_KIND[entry.kind][role], amountMicro: entry.amountMicro, memo };
-  });
+  return settlement.entries.map((entry) => ({
+    account: entry.account.kind === "dso" ? entry.account.book : `meter:${meterIdOf(entry.account.bidder, parties)}`,
+    kind: entry.kind,
+    amountMicro: entry.amountMicro,
+    memo,
+  }));
 }
 
-function roleOf(bidder: string, parties: TradeParties): Role {
-  if (sameAddress(bidder, parties.buyBidder)) return "buyer";
-  if (sameAddress(bidder, parties.sellBidder)) return "seller";
-  throw new LedgerMappingError("a settlement line names a bidder that is not a party of the trade", { value: bidder });
+function meterIdOf(bidder: string, parties: TradeParties): string {
+  if (sameAddress(bidder, parties.buyBidder)) return parties.buyerMeterId;
+  if (sameAddress(bidder, parties.sellBidder)) return parties.sellerMeterId;
+  throw new LedgerMappingError(bidder);
 }
 
-/** A party's own lines of a settled trade, from the stored entries, in the wire's posting shape. */
-export function partyLines(entries: readonly StoredEntry[], role: Role, meterId: string): PostingWire[] {
-  const account = accounts.meter(meterId);
-  return entries
-    .filter((entry) => entry.account === account && (ROLE_KINDS[role] as readonly string[]).includes(entry.kind))
-    .map((entry) => ({ account: entry.account, kind: entry.kind, amountMicro: entry.amountMicro, memo: entry.memo.slice(0, 200) }));
-}
-
-/** Every stored line of a trade in the wire's posting shape (the settlements stream). */
+/** Every stored line of a trade in the wire's posting shape (the DSO-internal settlements stream). */
 export function wireLines(entries: readonly StoredEntry[]): PostingWire[] {
   return entries.map((entry) => ({ account: entry.account, kind: entry.kind, amountMicro: entry.amountMicro, memo: entry.memo.slice(0, 200) }));
 }

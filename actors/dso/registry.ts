@@ -2,7 +2,10 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigError } from "../../protocol/base/errors.ts";
-import { addressSchema, inboxIdSchema, meterIdSchema, type Address } from "../../protocol/wire/schemas.ts";
+import { inboxIdSchema } from "../../protocol/wire/schemas.ts";
+import { type Address } from "../../protocol/base/hex.ts";
+import { addressSchema } from "../../protocol/base/primitives.ts";
+import { meterIdSchema } from "../../protocol/domain.ts";
 
 /**
  * One provisioned meter: its permanent id, the address of its long-term key, a display name, and optionally the inbox

@@ -3,8 +3,6 @@ import { randomBytes } from "node:crypto";
 import { SigningKey, getAddress, hexlify } from "ethers";
 import { signTicket } from "../../contracts/client/index.ts";
 import type { DsoEffects } from "../../machines/dso.ts";
-import type { Address, Hex } from "../../machines/types.ts";
-import { sameAddress } from "../../machines/types.ts";
 import { encodeMsk } from "../../protocol/fhipe/binary.ts";
 import { ConflictError } from "../db/dsoDatabase.ts";
 import { enrolRequestSchema, ticketRequestSchema, type MskPayload } from "../../protocol/wire/schemas.ts";
@@ -14,6 +12,7 @@ import { addressOfPublicKey } from "../secure/keys.ts";
 import { seal } from "../secure/sealed.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
 import { DsoNotReadyError, requireContract, requireMsk, type DsoDeps } from "./deps.ts";
+import { type Address, type Hex, sameAddress } from "../../protocol/base/hex.ts";
 
 type RequestEffects = Pick<DsoEffects, "authenticateMeter" | "sealEnrolment" | "storeIdentityPair" | "signTicket">;
 

@@ -9,16 +9,15 @@ import { Wallet, type JsonRpcProvider } from "ethers";
 import { createActor, type Actor, type AnyActorRef, type InspectionEvent } from "xstate";
 import type { MachineConfig } from "../../machines/config.ts";
 import { provideDso, type DsoEvent, type DsoMachine, type DsoStats } from "../../machines/dso.ts";
-import type { RequestReply, TradeEnded } from "../../machines/tradeSettlement.ts";
-import type { Address, Settlement } from "../../machines/types.ts";
-import type { Effect } from "../../machines/effects.ts";
+import { refused, type RequestReply, type TradeEnded } from "../../machines/tradeSettlement.ts";
+import type { Effect } from "../../machines/kit/effects.ts";
 import { connectRpc } from "../chain/localChain.ts";
 import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { openDsoDatabase, type DsoDatabase } from "../db/dsoDatabase.ts";
 import { connectNats, natsCredentials, type NatsClients } from "../nats/connect.ts";
 import { ensureStreams, type StreamOptions } from "../nats/jetstream.ts";
 import type { MarketConfig } from "../../protocol/marketConfig.ts";
-import { Side, type MarketDescription as WireMarketDescription } from "../../protocol/wire/schemas.ts";
+import { describeDisputeClaim } from "../../protocol/reasons.ts";
 import { marketSubjects, streamNames } from "../../protocol/wire/subjects.ts";
 import { publishStateSnapshots, type StateSnapshotPublisher } from "../runtime/stateSnapshots.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -31,6 +30,9 @@ import { createDsoServices, readingMessageId, type DsoCounters } from "./service
 import { setupEffects } from "./setupEffects.ts";
 import { tradeEffects } from "./tradeEffects.ts";
 import { TradeSpans, attr } from "./tradeSpans.ts";
+import { SideCode, type MarketDescription as WireMarketDescription } from "../../protocol/domain.ts";
+import { type Address } from "../../protocol/base/hex.ts";
+import { type Settlement } from "../../protocol/settlement.ts";
 
 export const DSO_DATABASE_FILE = "dso.sqlite";
 /** How long a request handler waits for the machine's answer before replying `unavailable` (the meter retries). */
@@ -114,17 +116,7 @@ function tracked<T extends Record<string, unknown>>(effects: T, inFlight: Set<Pr
 
 /** Machine config whose `market` section is the market configuration (one source of truth for both). */
 function withMarket(config: MachineConfig, market: MarketConfig): MachineConfig {
-  return {
-    ...config,
-    market: {
-      priceLevels: { ...market.priceLevels },
-      clearingRule: market.clearingRule,
-      retailTariffMicroPerKWh: market.retailTariffMicroPerKWh,
-      imbalanceRateMicroPerKWh: market.imbalanceRateMicroPerKWh,
-      networkFeeMicroPerKWh: market.networkFeeMicroPerKWh,
-      feePayer: market.feePayer,
-    },
-  };
+  return { ...config, market };
 }
 
 export async function startDsoRuntime(options: DsoRuntimeOptions): Promise<DsoRuntime> {
@@ -287,7 +279,7 @@ async function assemble(
       } else if (ended.stage === "voided" && ended.resolution?.kind === "voided") {
         events.emit("trade.voided", { ...base, reason: ended.resolution.reason, blamedBidders: ended.resolution.blamedBidders });
       } else if (ended.stage === "disputed" && ended.resolution?.kind === "disputed") {
-        events.emit("trade.disputed", { ...base, reason: ended.resolution.reason, raisedBy: ended.resolution.raisedBy });
+        events.emit("trade.disputed", { ...base, reason: describeDisputeClaim(ended.resolution.dispute), raisedBy: ended.resolution.raisedBy });
       }
     } catch (error) {
       // A listener's bug must not stop the DSO.
@@ -385,7 +377,7 @@ async function assemble(
       actor.send({ type: "SHUTDOWN.REQUESTED" });
       const grace = new Promise((resolve) => setTimeout(resolve, options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS).unref());
       await Promise.race([Promise.allSettled([...inFlight]), grace]);
-      replies.settleAll({ status: "error", reason: "unavailable" });
+      replies.settleAll(refused("unavailable"));
       acks.settleAll(false);
       spans.endAll("interrupted");
       snapshots.stop();
@@ -414,8 +406,8 @@ async function assemble(
 function resumeStoredInputs(deps: DsoDeps, send: (event: DsoEvent) => void): void {
   for (const trade of deps.db.listUnclosedTrades()) {
     const sides = [
-      { side: Side.Buy, bidder: trade.buyId, opening: trade.buyOpening },
-      { side: Side.Sell, bidder: trade.sellId, opening: trade.sellOpening },
+      { side: SideCode.Buy, bidder: trade.buyId, opening: trade.buyOpening },
+      { side: SideCode.Sell, bidder: trade.sellId, opening: trade.sellOpening },
     ] as const;
     if (trade.status === "open") {
       for (const { bidder, opening } of sides) {

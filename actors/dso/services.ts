@@ -4,8 +4,8 @@
 import { randomUUID } from "node:crypto";
 import { context, trace, type Span } from "@opentelemetry/api";
 import type { DsoEvent } from "../../machines/dso.ts";
-import type { RequestReply } from "../../machines/tradeSettlement.ts";
-import { sameAddress } from "../../machines/types.ts";
+import { refused, type RequestReply } from "../../machines/tradeSettlement.ts";
+import { describeRefusal, refusalCodes, type Refusal } from "../../protocol/reasons.ts";
 import { ConflictError } from "../db/dsoDatabase.ts";
 import { RequestRejectedError } from "../nats/codec.ts";
 import {
@@ -16,25 +16,7 @@ import {
   type DurableConsumerHandle,
 } from "../nats/jetstream.ts";
 import { serve, type Service } from "../nats/rpc.ts";
-import {
-  Side,
-  disputeAckSchema,
-  disputeSchema,
-  enrolReplySchema,
-  enrolRequestSchema,
-  marketInfoReplySchema,
-  marketInfoRequestSchema,
-  matchEventSchema,
-  openingAckSchema,
-  openingPayloadSchema,
-  openingSubmissionSchema,
-  readingSchema,
-  sealedSchema,
-  ticketReplySchema,
-  ticketRequestSchema,
-  tradeIdOf,
-  type ErrorCode,
-} from "../../protocol/wire/schemas.ts";
+import { disputeAckSchema, disputeSchema, enrolReplySchema, enrolRequestSchema, marketInfoReplySchema, marketInfoRequestSchema, matchEventSchema, openingAckSchema, openingPayloadSchema, openingSubmissionSchema, readingSchema, sealedSchema, ticketReplySchema, ticketRequestSchema, type ErrorCode } from "../../protocol/wire/schemas.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { SecureMessageError } from "../secure/errors.ts";
 import { openAs } from "../secure/sealed.ts";
@@ -43,6 +25,8 @@ import { DsoNotReadyError, type DsoDeps } from "./deps.ts";
 import type { AckCorrelator, ReplyCorrelator } from "./pending.ts";
 import { attr, runSpan } from "./tradeSpans.ts";
 import { z } from "zod";
+import { SideCode, tradeIdOf } from "../../protocol/domain.ts";
+import { sameAddress } from "../../protocol/base/hex.ts";
 
 /** How long an opening waits for its trade's machine to start (see the opening handler), and how often it asks. */
 const UNKNOWN_MATCH_WAIT_MS = 2_000;
@@ -51,24 +35,10 @@ const UNKNOWN_MATCH_POLL_MS = 50;
 /** Readings are durable and may be consumed long after they were signed (a DSO outage): a day of tolerance. */
 export const READING_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
-/** The machine's refusal reasons as error codes; the reply's message is the reason itself, so meters can act on it. */
-const REASON_CODES: Record<string, ErrorCode> = {
-  unauthenticated: "unauthorized",
-  notAParty: "unauthorized",
-  bidderTaken: "conflict",
-  alreadyOpened: "conflict",
-  unknownMatch: "not-found",
-  unavailable: "unavailable",
-  busy: "unavailable",
-  notReady: "unavailable",
-  openingWindowClosed: "rejected",
-  noTermsYet: "rejected",
-  disputeWindowClosed: "rejected",
-};
-
-export function refusal(reason: string): RequestRejectedError {
-  const code = REASON_CODES[reason.split(":")[0] ?? reason] ?? "rejected";
-  return new RequestRejectedError(code, reason, code === "unavailable" ? { hint: "Retry with backoff." } : {});
+/** A refusal as the error reply it travels as: its code, and its text as the message (meters act on it). */
+export function refusal(refused: Refusal): RequestRejectedError {
+  const code = refusalCodes[refused.reason];
+  return new RequestRejectedError(code, describeRefusal(refused), code === "unavailable" ? { hint: "Retry with backoff." } : {});
 }
 
 export type DsoCounters = {
@@ -121,7 +91,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
   /** Sends a request event and waits for the machine's reply (or `unavailable` if none comes in time). */
   const ask = (build: (requestId: string) => DsoEvent): Promise<RequestReply> => {
     const requestId = randomUUID();
-    const reply = replies.wait(requestId, requestTimeoutMs, { status: "error", reason: "unavailable" });
+    const reply = replies.wait(requestId, requestTimeoutMs, refused("unavailable"));
     send(build(requestId));
     return reply;
   };
@@ -139,8 +109,8 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
     });
   };
 
-  const partySide = (trade: { buyId: string; sellId: string }, bidder: string): Side | null =>
-    sameAddress(trade.buyId, bidder) ? Side.Buy : sameAddress(trade.sellId, bidder) ? Side.Sell : null;
+  const partySide = (trade: { buyId: string; sellId: string }, bidder: string): SideCode | null =>
+    sameAddress(trade.buyId, bidder) ? SideCode.Buy : sameAddress(trade.sellId, bidder) ? SideCode.Sell : null;
 
   return {
     async startMarketService() {
@@ -151,7 +121,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
         marketInfoRequestSchema,
         marketInfoReplySchema,
         () => {
-          if (!state.description) throw refusal("notReady");
+          if (!state.description) throw refusal({ reason: "notReady" });
           return { type: "market.info.reply" as const, market: state.description };
         },
         serveOptions,
@@ -176,8 +146,8 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 payload: JSON.stringify(request),
                 signature: request.auth.signature,
               }));
-              if (reply.status === "error") throw refusal(reply.reason);
-              if (reply.body.kind !== "enrolment" || !state.description) throw refusal("unavailable");
+              if (reply.status === "error") throw refusal(reply.refusal);
+              if (reply.body.kind !== "enrolment" || !state.description) throw refusal({ reason: "unavailable" });
               const sealed = z
                 .object({ inboxId: z.string(), sealedMsk: sealedSchema })
                 .parse(JSON.parse(reply.body.sealedEnrolment));
@@ -214,8 +184,8 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 payload: JSON.stringify(request),
                 signature: request.auth.signature,
               }));
-              if (reply.status === "error") throw refusal(reply.reason);
-              if (reply.body.kind !== "ticket") throw refusal("unavailable");
+              if (reply.status === "error") throw refusal(reply.refusal);
+              if (reply.body.kind !== "ticket") throw refusal({ reason: "unavailable" });
               return {
                 type: "ticket.reply" as const,
                 bidder: request.bidder,
@@ -254,23 +224,23 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 await new Promise((resolve) => setTimeout(resolve, UNKNOWN_MATCH_POLL_MS));
                 trade = db.getTrade(submission.tradeId);
               }
-              if (!trade) throw refusal("unknownMatch");
+              if (!trade) throw refusal({ reason: "unknownMatch" });
               const side = partySide(trade, submission.bidder);
-              if (side === null || side !== payload.side) throw refusal("notAParty");
-              span.setAttribute(attr.side, side === Side.Buy ? "buy" : "sell");
+              if (side === null || side !== payload.side) throw refusal({ reason: "notAParty" });
+              span.setAttribute(attr.side, side === SideCode.Buy ? "buy" : "sell");
               // Kept on receipt, so a DSO restarted before the terms can still verify it (docs/machines.md §9.3).
               let first = false;
               if (trade.status === "open" && trade.closedAt === null) {
                 try {
                   first = db.recordOpening(submission.tradeId, side, payload.opening).inserted;
                 } catch (error) {
-                  if (error instanceof ConflictError) throw refusal("alreadyOpened");
+                  if (error instanceof ConflictError) throw refusal({ reason: "alreadyOpened" });
                   throw error;
                 }
               }
               // The trade links each bid's trace once, when its opening first arrives (issue 5).
               if (first && bidContext && trace.isSpanContextValid(bidContext))
-                spans.link(submission.tradeId, bidContext, { [attr.side]: side === Side.Buy ? "buy" : "sell" });
+                spans.link(submission.tradeId, bidContext, { [attr.side]: side === SideCode.Buy ? "buy" : "sell" });
               const build = (requestId: string): DsoEvent => ({
                 type: "OPENING.RECEIVED",
                 requestId,
@@ -280,11 +250,11 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
               });
               // Likewise the trade's machine may still be starting.
               let reply = await ask(build);
-              for (let waited = 0; reply.status === "error" && reply.reason === "unknownMatch" && waited < UNKNOWN_MATCH_WAIT_MS; waited += UNKNOWN_MATCH_POLL_MS) {
+              for (let waited = 0; reply.status === "error" && reply.refusal.reason === "unknownMatch" && waited < UNKNOWN_MATCH_WAIT_MS; waited += UNKNOWN_MATCH_POLL_MS) {
                 await new Promise((resolve) => setTimeout(resolve, UNKNOWN_MATCH_POLL_MS));
                 reply = await ask(build);
               }
-              if (reply.status === "error") throw refusal(reply.reason);
+              if (reply.status === "error") throw refusal(reply.refusal);
               return { type: "opening.ack" as const, tradeId: submission.tradeId, bidder: submission.bidder, status: first ? "received" as const : "duplicate" as const };
             });
           },
@@ -300,26 +270,25 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
           disputeSchema,
           disputeAckSchema,
           (dispute) =>
-            inSpan("dso.dispute", { [attr.trade]: dispute.tradeId, [attr.bidder]: dispute.bidder, [attr.reason]: dispute.reason }, async () => {
+            inSpan("dso.dispute", { [attr.trade]: dispute.tradeId, [attr.bidder]: dispute.bidder, [attr.reason]: dispute.code }, async () => {
               counters.disputesReceived += 1;
               verifyMessageFields(dispute, subjects.dso.dispute, { allowedSigners: dispute.bidder });
               const trade = db.getTrade(dispute.tradeId);
-              if (!trade) throw refusal("unknownMatch");
+              if (!trade) throw refusal({ reason: "unknownMatch" });
               const side = partySide(trade, dispute.bidder);
-              if (side === null) throw refusal("notAParty");
+              if (side === null) throw refusal({ reason: "notAParty" });
               // A resend of a recorded dispute (lost reply) is acknowledged again.
               if (trade.status === "disputed" && trade.dispute?.side === side)
                 return { type: "dispute.ack" as const, tradeId: dispute.tradeId, status: "duplicate" as const };
-              spans.get(dispute.tradeId)?.addEvent("dispute.received", { [attr.side]: side === Side.Buy ? "buy" : "sell", [attr.reason]: dispute.reason });
-              const reason = (dispute.detail ? `${dispute.reason}: ${dispute.detail}` : dispute.reason).slice(0, 512);
+              spans.get(dispute.tradeId)?.addEvent("dispute.received", { [attr.side]: side === SideCode.Buy ? "buy" : "sell", [attr.reason]: dispute.code });
               const reply = await ask((requestId) => ({
                 type: "DISPUTE.RECEIVED",
                 requestId,
                 matchId: dispute.tradeId,
                 bidder: dispute.bidder,
-                reason,
+                dispute: { code: dispute.code, detail: dispute.detail },
               }));
-              if (reply.status === "error") throw refusal(reply.reason);
+              if (reply.status === "error") throw refusal(reply.refusal);
               return { type: "dispute.ack" as const, tradeId: dispute.tradeId, status: "recorded" as const };
             }),
           serveOptions,
@@ -368,7 +337,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
             runSpan(
               tracer,
               "dso.reading",
-              { ...baseAttributes, [attr.trade]: reading.tradeId, [attr.bidder]: reading.bidder, [attr.side]: reading.side === Side.Buy ? "buy" : "sell" },
+              { ...baseAttributes, [attr.trade]: reading.tradeId, [attr.bidder]: reading.bidder, [attr.side]: reading.side === SideCode.Buy ? "buy" : "sell" },
               context.active(),
               async () => {
                 counters.readingsReceived += 1;
@@ -396,7 +365,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                   measuredAt: reading.measuredAt,
                   receivedAt: Date.now(),
                 });
-                spans.get(reading.tradeId)?.addEvent("reading.received", { [attr.side]: reading.side === Side.Buy ? "buy" : "sell" });
+                spans.get(reading.tradeId)?.addEvent("reading.received", { [attr.side]: reading.side === SideCode.Buy ? "buy" : "sell" });
                 // Stored, so acked now; a restarted DSO re-reads it from the database (runtime.ts, resume).
                 if (trade.closedAt === null)
                   send({
@@ -425,6 +394,6 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
 }
 
 /** The machine's id for a stored reading (acked by the consumer already; the machine's ack of it is a no-op). */
-export function readingMessageId(tradeId: string, side: Side): string {
+export function readingMessageId(tradeId: string, side: SideCode): string {
   return `reading:${tradeId.toLowerCase()}:${side}`;
 }

@@ -3,27 +3,13 @@ import { getAddress } from "ethers";
 import type { DsoEffects } from "../../machines/dso.ts";
 import type { TradeRecord as MachineTradeRecord } from "../../machines/tradeSettlement.ts";
 import { isTradeRecord } from "../../machines/tradeSettlement.ts";
-import type { Address, MarketDescription } from "../../machines/types.ts";
 import type { TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
-import type { MarketDescription as WireMarketDescription } from "../../protocol/wire/schemas.ts";
 import { MarketContractError, deployOrAttach, type DeployOrAttachResult } from "./contract.ts";
 import { DsoSetupError, type DsoDeps } from "./deps.ts";
 import { MasterKeyError, loadOrCreateMasterKey } from "./masterKey.ts";
+import { type Address } from "../../protocol/base/hex.ts";
 
 type SetupEffects = Pick<DsoEffects, "prepareMasterKey" | "deployOrAttachContract" | "publishMarketDescription" | "loadInFlightTrades">;
-
-/** The machine's market description in the wire form (`pp` = curve and d). */
-export function wireDescription(market: MarketDescription): WireMarketDescription {
-  return {
-    marketId: market.marketId,
-    chainId: market.chainId,
-    contractAddress: getAddress(market.contractAddress) as Address,
-    ticketSigner: getAddress(market.ticketSigner) as Address,
-    fhipe: { curve: "BN254", dimension: market.dimension },
-    priceLevels: { ...market.priceLevels },
-    clearingRule: market.clearingRule,
-  };
-}
 
 /**
  * The machine's record of a stored trade: its own saved record when there is one, else a fresh record at
@@ -94,7 +80,7 @@ export function setupEffects(
       }
     },
     publishMarketDescription: async ({ market }) => {
-      deps.state.description = wireDescription(market);
+      deps.state.description = market;
       await hooks.onPublished();
     },
     loadInFlightTrades: async () => {

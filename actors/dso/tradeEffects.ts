@@ -2,35 +2,27 @@
 // sealed terms, store outcomes, write the double-entry settlement and tell both meters.
 import { getBid, getBidCiphertext, getBidIdOf } from "../../contracts/client/index.ts";
 import type { TradeSettlementEffects } from "../../machines/tradeSettlement.ts";
-import type { Side as MachineSide } from "../../machines/types.ts";
 import { NotFoundError, type TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
 import { publish } from "../nats/rpc.ts";
 import { dedupIds, publishDeduplicated } from "../nats/jetstream.ts";
 import { billingPeriodOf } from "../../protocol/marketConfig.ts";
-import {
-  Side,
-  disputedNoticeSchema,
-  settlementNoticeSchema,
-  settlementSchema,
-  tradeTermsMessageSchema,
-  tradeTermsPayloadSchema,
-  voidedNoticeSchema,
-  type TradeTermsPayload,
-} from "../../protocol/wire/schemas.ts";
+import { disputedNoticeSchema, settlementNoticeSchema, settlementSchema, tradeTermsMessageSchema, tradeTermsPayloadSchema, voidedNoticeSchema, type TradeTermsPayload } from "../../protocol/wire/schemas.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { verifyOpening as checkOpening } from "../../protocol/verifyOpening.ts";
 import { seal } from "../secure/sealed.ts";
 import { meterOfBidder, requireContract, requireMsk, type DsoDeps } from "./deps.ts";
-import { partyLines, postingsOf, wireLines, type Role } from "./ledger.ts";
+import { postingsOf, wireLines } from "./ledger.ts";
+import { entriesSum, linesOf, settledNoticeSchema } from "../../protocol/settlement.ts";
 import { machineRecordOf } from "./setupEffects.ts";
 import { attr } from "./tradeSpans.ts";
+import { SideCode, codeOfSide } from "../../protocol/domain.ts";
+import { sameAddress } from "../../protocol/base/hex.ts";
+import { describeDisputeClaim, type OpeningVerdict } from "../../protocol/reasons.ts";
 
 export class TradeEffectError extends GridveilError {
   override name = "TradeEffectError";
 }
-
-export const sideNumber = (side: MachineSide): Side => (side === "buy" ? Side.Buy : Side.Sell);
 
 /** The match's transaction hash, from the database's match key `buyId:sellId:txHash`. */
 function txHashOf(trade: StoredTrade): `0x${string}` {
@@ -87,8 +79,8 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
           return;
         }
         if (record.stage === "termsFixed" && record.terms && record.buyOpening && record.sellOpening) {
-          db.recordOpening(record.matchId, Side.Buy, record.buyOpening);
-          db.recordOpening(record.matchId, Side.Sell, record.sellOpening);
+          db.recordOpening(record.matchId, SideCode.Buy, record.buyOpening);
+          db.recordOpening(record.matchId, SideCode.Sell, record.sellOpening);
           db.markVerified(record.matchId, {
             buyLevel: record.terms.buyLevel,
             sellLevel: record.terms.sellLevel,
@@ -99,8 +91,8 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
         } else if (record.stage === "voided" && record.resolution?.kind === "voided") {
           db.voidTrade(record.matchId, record.resolution.reason);
         } else if (record.stage === "disputed" && record.resolution?.kind === "disputed") {
-          const side = record.resolution.raisedBy.toLowerCase() === record.buyBidder.toLowerCase() ? Side.Buy : Side.Sell;
-          db.disputeTrade(record.matchId, { side, reason: record.resolution.reason });
+          const side = sameAddress(record.resolution.raisedBy, record.buyBidder) ? SideCode.Buy : SideCode.Sell;
+          db.disputeTrade(record.matchId, { side, reason: describeDisputeClaim(record.resolution.dispute) });
         }
         db.saveMachineRecord(record.matchId, record);
       });
@@ -109,26 +101,26 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
     // PROTOCOL §5 step 3: re-encrypt with msk and compare word for word with the bid as the chain holds it.
     verifyOpening: async ({ matchId, bidder, side, opening }) =>
       spans.step(matchId, "dso.verify", { [attr.bidder]: bidder, [attr.side]: side }, async (span) => {
-        const result = await (async (): Promise<{ valid: boolean; reason?: string }> => {
+        const result = await (async (): Promise<OpeningVerdict> => {
           // Only bids this DSO issued a ticket for can be billed (and the contract admits no others).
           if (!db.lookupOneTimeId(bidder)) return { valid: false, reason: "noTicket" };
           const contract = requireContract(deps);
           const bidId = await getBidIdOf(contract, bidder);
           if (bidId === undefined) return { valid: false, reason: "bidNotOnChain" };
           const [info, ciphertext] = await Promise.all([getBid(contract, bidId), getBidCiphertext(contract, bidId)]);
-          if (info.side !== sideNumber(side)) return { valid: false, reason: "sideMismatch" };
+          if (info.side !== codeOfSide(side)) return { valid: false, reason: "sideMismatch" };
           const check = checkOpening(
             requireMsk(deps),
             deps.market.priceLevels.count,
             bidder,
-            sideNumber(side),
+            codeOfSide(side),
             { left: ciphertext.left, right: ciphertext.right, commitment: info.commitment },
             opening,
           );
           return check.ok ? { valid: true } : { valid: false, reason: check.reason };
         })();
         span.setAttribute(attr.valid, result.valid);
-        if (result.reason) span.setAttribute(attr.reason, result.reason);
+        if (!result.valid) span.setAttribute(attr.reason, result.reason);
         return result;
       }),
 
@@ -139,17 +131,10 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
         const meter = recipientOf(bidder);
         const payload: TradeTermsPayload = tradeTermsPayloadSchema.parse({
           type: "trade.terms",
-          tradeId: matchId,
-          buyId: trade.buyId,
-          sellId: trade.sellId,
+          terms,
           txHash: txHashOf(trade),
-          side: sideNumber(side),
+          side: codeOfSide(side),
           bidder,
-          buyLevel: terms.buyLevel,
-          sellLevel: terms.sellLevel,
-          clearingRule: terms.clearingRule,
-          priceMicroPerKWh: terms.priceMicroPerKWh,
-          quantityWh: terms.quantityWh,
           counterpart: { bidder: side === "buy" ? terms.sellBidder : terms.buyBidder, opening: counterpartOpening },
         });
         const subject = subjects.meter.trade(meter.inboxId);
@@ -190,10 +175,6 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
     publishTradeOutcome: async ({ matchId, recipients, outcome }) =>
       spans.step(matchId, "dso.outcome", { [attr.outcome]: outcome.kind }, async () => {
         const trade = requireTrade(deps, matchId);
-        const roles: [Role, string][] = [
-          ["buyer", trade.buyId],
-          ["seller", trade.sellId],
-        ];
         if (outcome.kind === "settled") {
           const entries = db.ledgerEntries({ tradeId: matchId });
           const period = entries[0]?.period ?? billingPeriodOf(deps.market, trade.settledAt ?? Date.now());
@@ -214,21 +195,19 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
               dedupIds.settlement(matchId),
             );
           }
-          for (const [role, bidder] of roles) {
+          for (const bidder of [trade.buyId, trade.sellId]) {
             const meter = meterOfBidder(deps, bidder);
             if (!meter) continue;
-            const lines = partyLines(entries, role, meter.meterId);
+            const { matchId: _matchId, entries: allEntries, ...figures } = settledNoticeSchema.parse(outcome.settlement);
+            const own = linesOf(allEntries, bidder);
             publish(nats.nc, subjects.meter.settled(meter.inboxId), settlementNoticeSchema, {
               type: "settlement.notice",
               tradeId: matchId as `0x${string}`,
               bidder: bidder as `0x${string}`,
               period,
-              postings: lines,
-              netMicro: lines.reduce((sum, line) => sum + line.amountMicro, 0),
-              quantityWh: outcome.settlement.quantityWh,
-              deliveredWh: outcome.settlement.deliveredWh,
-              shortfallWh: outcome.settlement.shortfallWh,
-              priceMicroPerKWh: outcome.settlement.priceMicroPerKWh,
+              ...figures,
+              entries: own,
+              netMicro: Number(entriesSum(own)),
             });
           }
         } else {
@@ -249,7 +228,7 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
                 type: "trade.disputed",
                 tradeId: matchId as `0x${string}`,
                 bidder,
-                reason: outcome.reason.slice(0, 512),
+                ...outcome.dispute,
               });
           }
         }

@@ -13,9 +13,9 @@ import { tryDecode } from "../nats/codec.ts";
 import { terminate } from "../nats/jetstream.ts";
 import { extractHeaders } from "../nats/tracing.ts";
 import { bidSubmissionSchema, type BidSubmission } from "../../protocol/wire/schemas.ts";
-import type { SignedBid as MachineBid } from "../../machines/types.ts";
 import { machineBidOf } from "./bidWire.ts";
 import { GATEWAY_ATTRIBUTES } from "./spans.ts";
+import { type SignedBid as MachineBid } from "../../protocol/domain.ts";
 
 /** A delivery the machine must decide on. `messageId` is stable across redeliveries of the same stream message. */
 export type BidDelivery = { messageId: string; bid: MachineBid };

@@ -1,22 +1,15 @@
-// Bid conversions at the gateway's edges: wire submission (schemas.ts) → machine bid (machines/types.ts) → contract call.
+// Bid conversions at the gateway's edges: wire submission (schemas.ts) → domain bid (protocol/domain.ts) → contract call.
 import { getBytes } from "ethers";
 import { decodeBidCiphertext } from "../../protocol/fhipe/binary.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
-import { Side as WireSide, type BidSubmission } from "../../protocol/wire/schemas.ts";
-import type { SignedBid as MachineBid, Side as MachineSide } from "../../machines/types.ts";
-import type { Hex, Side as ContractSide, SignedBid as ContractBid } from "../../contracts/client/index.ts";
+import type { BidSubmission } from "../../protocol/wire/schemas.ts";
+import { codeOfSide, sideOfCode, type SignedBid as MachineBid } from "../../protocol/domain.ts";
+import type { SignedBid as ContractBid } from "../../contracts/client/index.ts";
+import { type Hex } from "../../protocol/base/hex.ts";
 
 /** A submission whose compact ciphertext does not decode (bad header, length, or a point off the curve/subgroup). */
 export class UndecodableCiphertextError extends GridveilError {
   override name = "UndecodableCiphertextError";
-}
-
-export function machineSideOf(side: number): MachineSide {
-  return side === WireSide.Buy ? "buy" : "sell";
-}
-
-export function contractSideOf(side: MachineSide): ContractSide {
-  return side === "buy" ? 0 : 1;
 }
 
 /**
@@ -45,7 +38,7 @@ export function machineBidOf(submission: BidSubmission): MachineBid {
   }
   return {
     bidder: submission.bidder,
-    side: machineSideOf(submission.side),
+    side: sideOfCode(submission.side),
     ciphertext: { left, right },
     commitment: submission.commitment,
     ticket: { bidder: submission.bidder, notAfter: submission.ticket.notAfter, signature: submission.ticket.signature },
@@ -57,7 +50,7 @@ export function machineBidOf(submission: BidSubmission): MachineBid {
 export function contractBidOf(bid: MachineBid): ContractBid {
   return {
     bidder: bid.bidder as Hex,
-    side: contractSideOf(bid.side),
+    side: codeOfSide(bid.side),
     notAfter: BigInt(bid.ticket.notAfter),
     commitment: bid.commitment as Hex,
     left: bid.ciphertext.left.map((word) => BigInt(word)),

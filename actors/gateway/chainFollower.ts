@@ -1,10 +1,10 @@
 // Follows the market's logs from a block on, in contiguous ranges, as the gateway machine's event source (PROTOCOL §5).
 import type { JsonRpcProvider, Log } from "ethers";
 import { decodeMarketEvents, type MarketEvent } from "../../contracts/client/index.ts";
-import type { EventSource } from "../../machines/effects.ts";
+import type { EventSource } from "../../machines/kit/effects.ts";
 import type { ChainEvent, FollowChainInput, FollowerEvent } from "../../machines/gateway.ts";
-import { describeError } from "../../machines/types.ts";
-import { machineSideOf } from "./bidWire.ts";
+import { sideOfCode } from "../../protocol/domain.ts";
+import { describeError } from "../../machines/kit/errors.ts";
 
 export type ChainFollowerOptions = {
   provider: JsonRpcProvider;
@@ -113,7 +113,7 @@ export function chainEventsOf(logs: readonly Log[], contractAddress: string): Ch
     if (position === null) continue;
     switch (event.type) {
       case "BidPlaced":
-        events.push({ kind: "bidPlaced", bidder: event.bidder, side: machineSideOf(event.side), ...position });
+        events.push({ kind: "bidPlaced", bidder: event.bidder, side: sideOfCode(event.side), ...position });
         break;
       case "Matched":
         events.push({ kind: "matched", buyBidder: event.buyBidder, sellBidder: event.sellBidder, ...position });

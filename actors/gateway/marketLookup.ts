@@ -4,9 +4,10 @@ import type { JsonRpcProvider } from "ethers";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GridveilError } from "../../protocol/base/errors.ts";
 import { request } from "../nats/rpc.ts";
-import { marketInfoReplySchema, marketInfoRequestSchema, type MarketDescription } from "../../protocol/wire/schemas.ts";
+import { marketInfoReplySchema, marketInfoRequestSchema } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import type { Logger } from "../telemetry/logger.ts";
+import { type MarketDescription } from "../../protocol/domain.ts";
 
 export class ChainMismatchError extends GridveilError {
   override name = "ChainMismatchError";

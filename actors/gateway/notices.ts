@@ -4,19 +4,12 @@ import { ROOT_CONTEXT, context, trace, type Link, type SpanContext, type Tracer 
 import { getBid, getBidIdOf, type MarketHandle } from "../../contracts/client/index.ts";
 import type { Notice } from "../../machines/gateway.ts";
 import { dedupIds, publishDeduplicated, type PublishResult } from "../nats/jetstream.ts";
-import {
-  Side,
-  cancelledEventSchema,
-  expiryEventSchema,
-  matchEventSchema,
-  placedEventSchema,
-  rejectedEventSchema,
-  tradeIdOf,
-  type Address,
-} from "../../protocol/wire/schemas.ts";
+import { cancelledEventSchema, expiryEventSchema, matchEventSchema, placedEventSchema, rejectedEventSchema } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
+import { type Address } from "../../protocol/base/hex.ts";
+import { SideCode, tradeIdOf } from "../../protocol/domain.ts";
 
 export class UnknownExpiredBidError extends GridveilError {
   override name = "UnknownExpiredBidError";
@@ -127,7 +120,7 @@ export function createNoticePublisher(options: NoticePublisherOptions): NoticePu
             {
               type: "market.placed",
               bidder: notice.bidder,
-              side: notice.side === "buy" ? Side.Buy : Side.Sell,
+              side: notice.side === "buy" ? SideCode.Buy : SideCode.Sell,
               txHash: notice.at.txHash as `0x${string}`,
               blockNumber: notice.at.blockNumber,
               observedAt: Date.now(),

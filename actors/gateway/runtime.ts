@@ -20,7 +20,6 @@ import {
   type SubmitCancelInput,
   type SubmitCancelOutput,
 } from "../../machines/gateway.ts";
-import { describeError, type SignedBid as MachineBid } from "../../machines/types.ts";
 import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
 import { RequestRejectedError } from "../nats/codec.ts";
@@ -41,6 +40,8 @@ import { askMarketDescription, checkChainId, findDeploymentBlock } from "./marke
 import { createNoticePublisher, type PublishedNotice } from "./notices.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
 import { createCompareCounter } from "./compares.ts";
+import { type SignedBid as MachineBid } from "../../protocol/domain.ts";
+import { describeError } from "../../machines/kit/errors.ts";
 
 export type GatewayRuntimeOptions = {
   marketId: string;

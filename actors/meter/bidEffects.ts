@@ -30,12 +30,13 @@ import { seal } from "../secure/sealed.ts";
 import { signMessageFields } from "../secure/signed.ts";
 import { buildBid, getBid, getBidCiphertext, getBidIdOf, signCancel } from "../../contracts/client/index.ts";
 import type { BidSessionEffects, ReadMeterInput } from "../../machines/bidSession.ts";
-import type { Address, Hex } from "../../machines/types.ts";
 import type { MeterLink } from "./link.ts";
 import type { OwnTrades } from "./ownTrades.ts";
 import type { MeterSecrets } from "./secrets.ts";
 import { attr, type SessionTraces } from "./sessionTraces.ts";
-import { disputeReasonOf, forgedOpening, submissionOf, wireSideOf } from "./wire.ts";
+import { forgedOpening, submissionOf } from "./wire.ts";
+import { codeOfSide } from "../../protocol/domain.ts";
+import { type Address, type Hex } from "../../protocol/base/hex.ts";
 
 /** Faults a test or the demo can switch on (all off by default). */
 export type MeterFaults = {
@@ -96,7 +97,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         if (!session) throw new UnexpectedReplyError("no running session for this bidder", { value: bidder });
         const notAfter = Math.floor(Date.now() / 1000) + lifetimeSeconds;
         const ticketRequest = signMessageFields<TicketRequest>(
-          { type: "ticket.request", meterId: deps.meterId, bidder, side: wireSideOf(session.side), notAfter },
+          { type: "ticket.request", meterId: deps.meterId, bidder, side: codeOfSide(session.side), notAfter },
           deps.meterKey,
           s.dso.ticket,
         );
@@ -119,7 +120,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         const randomizers = { alpha: randomScalar(), beta: randomScalar() };
         const salt = randomSalt() as Hex;
         const ciphertext = encryptBid(msk, levelsOf(link), priceLevel, randomizers);
-        const commitment = computeCommitment({ bidder, side: wireSideOf(side), priceLevel, quantityWh, salt }) as Hex;
+        const commitment = computeCommitment({ bidder, side: codeOfSide(side), priceLevel, quantityWh, salt }) as Hex;
         secrets.bid(bidder).encryption = { priceLevel, quantityWh, salt, randomizers, ciphertext, commitment };
         return {
           ciphertext: { left: ciphertext.left.map(String), right: ciphertext.right.map(String) },
@@ -143,7 +144,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
       const built = await buildBid({
         msk: secrets.masterKey(),
         levels: levelsOf(link),
-        side: wireSideOf(side),
+        side: codeOfSide(side),
         priceLevel: encryption.priceLevel,
         quantityWh: encryption.quantityWh,
         oneTimeKey: material.oneTimeKey,
@@ -210,13 +211,11 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         if (forge) span.setAttribute(attr.fault, "forgeOpening");
         const sent = forge ? forgedOpening(opening) : opening;
         const sealed = seal({
-          payload: { type: "opening", tradeId: matchId, bidder, side: wireSideOf(side), opening: sent },
+          payload: { type: "opening", tradeId: matchId, bidder, side: codeOfSide(side), opening: sent },
           senderWallet: secrets.bid(bidder).oneTimeKey,
           recipientPublicKey: link.dso.publicKey,
           context: sealContexts.opening(s, matchId),
         });
-        const trade = trades.get(matchId, bidder);
-        if (trade) trade.openingForged = forge;
         // In this span's context: the DSO links its trade span to the opening's context from the headers.
         const ack = await request(
           link.nc,
@@ -226,7 +225,6 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
           openingAckSchema,
           timeout,
         );
-        if (trade) trade.openingAccepted = true;
         span.setAttribute("gridveil.opening.ack", ack.status);
       });
     },
@@ -250,7 +248,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
             secrets.masterKey(),
             levelsOf(link),
             counterpartBidder,
-            wireSideOf(counterpartSide),
+            codeOfSide(counterpartSide),
             { left: ciphertext.left, right: ciphertext.right, commitment: bid.commitment },
             opening,
           );
@@ -262,12 +260,12 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
       );
     },
 
-    reportDispute: ({ matchId, bidder, reason }) => {
-      const { reason: code, detail } = disputeReasonOf(reason);
+    reportDispute: ({ matchId, bidder, claim }) => {
+      const { code, detail } = claim;
       return traces.step(bidder, "meter.dispute", { [attr.trade]: matchId, [attr.reason]: code }, async () => {
         const link = deps.link();
         const dispute = signMessageFields<Dispute>(
-          { type: "dispute", tradeId: matchId as Hex, bidder, reason: code, detail },
+          { type: "dispute", tradeId: matchId as Hex, bidder, code, detail },
           secrets.bid(bidder).oneTimeKey,
           s.dso.dispute,
         );
@@ -284,8 +282,6 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         { [attr.trade]: input.matchId, [attr.side]: input.side },
         async () => {
           const measuredWh = Math.max(0, Math.floor(await deps.measure(input)));
-          const trade = trades.get(input.matchId, input.bidder);
-          if (trade) trade.measuredWh = measuredWh;
           return { measuredWh };
         },
         // The span covers the simulated delivery period and the measurement.
@@ -297,7 +293,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
       traces.step(bidder, "meter.reading", { [attr.trade]: matchId, [attr.side]: side }, async (span) => {
         const link = deps.link();
         const reading = signMessageFields<Reading>(
-          { type: "reading", tradeId: matchId as Hex, bidder, side: wireSideOf(side), energyWh: measuredWh, measuredAt: Date.now() },
+          { type: "reading", tradeId: matchId as Hex, bidder, side: codeOfSide(side), energyWh: measuredWh, measuredAt: Date.now() },
           secrets.bid(bidder).oneTimeKey,
           s.meter.reading,
         );
@@ -306,7 +302,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
           s.meter.reading,
           readingSchema,
           reading,
-          dedupIds.reading(matchId, wireSideOf(side)),
+          dedupIds.reading(matchId, codeOfSide(side)),
           timeout,
         );
         span.setAttributes({ [attr.duplicate]: result.duplicate, [attr.streamSeq]: result.seq });

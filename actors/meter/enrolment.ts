@@ -8,19 +8,13 @@ import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
 import { request } from "../nats/rpc.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
-import {
-  enrolReplySchema,
-  enrolRequestSchema,
-  mskPayloadSchema,
-  type Address,
-  type EnrolRequest,
-  type Hex,
-  type MarketDescription,
-} from "../../protocol/wire/schemas.ts";
+import { enrolReplySchema, enrolRequestSchema, mskPayloadSchema, type EnrolRequest } from "../../protocol/wire/schemas.ts";
 import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { openAs } from "../secure/sealed.ts";
 import { addressOfPublicKey, identityOf } from "../secure/keys.ts";
 import { signMessageFields } from "../secure/signed.ts";
+import { type Address, type Hex } from "../../protocol/base/hex.ts";
+import { type MarketDescription } from "../../protocol/domain.ts";
 
 export class EnrolmentRejectedError extends GridveilError {
   override name = "EnrolmentRejectedError";

@@ -1,17 +1,13 @@
 // What a meter remembers of each of its matched trades while the bid session runs (keyed by trade and own bidder).
-import type { Address, Side } from "../../machines/types.ts";
-import type { KnownTrade, OwnOpeningState } from "./wire.ts";
+import { type Address } from "../../protocol/base/hex.ts";
+import { type Side } from "../../protocol/domain.ts";
 
-export type OwnTrade = OwnOpeningState & {
+export type OwnTrade = {
   tradeId: string;
   bidder: Address;
   side: Side;
   counterpart: Address;
   txHash: string;
-  /** From the DSO's terms, once they arrived (needed to read a settlement notice without its figures). */
-  quantityWh: number | null;
-  priceMicroPerKWh: number | null;
-  measuredWh: number | null;
 };
 
 /**
@@ -29,14 +25,7 @@ export class OwnTrades {
     const key = OwnTrades.key(entry.tradeId, entry.bidder);
     const existing = this.#trades.get(key);
     if (existing) return existing;
-    const trade: OwnTrade = {
-      ...entry,
-      openingAccepted: false,
-      openingForged: false,
-      quantityWh: null,
-      priceMicroPerKWh: null,
-      measuredWh: null,
-    };
+    const trade: OwnTrade = { ...entry };
     this.#trades.set(key, trade);
     return trade;
   }
@@ -51,17 +40,6 @@ export class OwnTrades {
       if (trade.tradeId.toLowerCase() === tradeId.toLowerCase() && trade.counterpart.toLowerCase() === counterpart.toLowerCase())
         return trade;
     return undefined;
-  }
-
-  known(tradeId: string, bidder: string): KnownTrade | undefined {
-    const trade = this.get(tradeId, bidder);
-    if (!trade) return undefined;
-    return {
-      side: trade.side,
-      quantityWh: trade.quantityWh ?? 0,
-      priceMicroPerKWh: trade.priceMicroPerKWh ?? 0,
-      measuredWh: trade.measuredWh,
-    };
   }
 
   forgetBidder(bidder: string): void {

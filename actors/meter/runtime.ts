@@ -13,7 +13,7 @@ import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
 import { connectNats, natsCredentials, type NatsClients } from "../nats/connect.ts";
 import type { Service } from "../nats/rpc.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
-import { meterIdSchema, tradeTermsPayloadSchema, type MarketEvent } from "../../protocol/wire/schemas.ts";
+import { termsNameTheirTrade, tradeTermsPayloadSchema, type DisputedNotice, type MarketEvent, type SettlementNotice, type VoidedNotice } from "../../protocol/wire/schemas.ts";
 import { marketSubjects, replyInboxPrefix, streamNames } from "../../protocol/wire/subjects.ts";
 import { combineInspect } from "../runtime/inspect.ts";
 import { publishStateSnapshots, type StateSnapshotPublisher } from "../runtime/stateSnapshots.ts";
@@ -21,8 +21,7 @@ import { openAs } from "../secure/sealed.ts";
 import { attachMarket } from "../../contracts/client/index.ts";
 import type { MachineConfig } from "../../machines/config.ts";
 import { provideMeter, type MeterMachine, type MeterStats, type PlannedBid } from "../../machines/meter.ts";
-import type { BidOutcome, BidSessionInput, ReadMeterInput } from "../../machines/bidSession.ts";
-import type { Address, MarketDescription as MachineMarketDescription, Side } from "../../machines/types.ts";
+import { outcomeReason, type BidOutcome, type BidSessionInput, type ReadMeterInput } from "../../machines/bidSession.ts";
 import { createBidSessionEffects, type MeterFaults } from "./bidEffects.ts";
 import { enrol } from "./enrolment.ts";
 import { subscribeInbox } from "./inbox.ts";
@@ -31,7 +30,9 @@ import { followMarketEvents, type MarketEventFollower } from "./marketEvents.ts"
 import { OwnTrades } from "./ownTrades.ts";
 import { MeterSecrets } from "./secrets.ts";
 import { attr, inSpan, linkTo, SessionTraces, shortReason, type SessionEnd } from "./sessionTraces.ts";
-import { machineMarketOf, matchIdOf, settlementOf, termsEventOf, termsNameTheirTrade, voidedEventOf } from "./wire.ts";
+import { termsEventOf } from "./wire.ts";
+import { meterIdSchema, tradeIdOf, type MarketDescription as MachineMarketDescription, type Side } from "../../protocol/domain.ts";
+import { type Address } from "../../protocol/base/hex.ts";
 
 export type { MeterFaults } from "./bidEffects.ts";
 
@@ -235,7 +236,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         bidder: trace.bidder,
         outcome: outcome?.kind ?? "stopped",
         tradeId: outcome && "matchId" in outcome ? outcome.matchId : undefined,
-        reason: outcome && "reason" in outcome ? outcome.reason : undefined,
+        reason: outcome ? outcomeReason(outcome) : undefined,
       },
       "bid session ended",
     );
@@ -267,39 +268,31 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         current.dso.address,
         sealContexts.terms(s, current.inboxId, message.tradeId),
       );
-      if (payload.tradeId !== message.tradeId || !termsNameTheirTrade(payload)) {
+      if (payload.terms.matchId !== message.tradeId || !termsNameTheirTrade(payload)) {
         logger.warn({ tradeId: message.tradeId }, "terms name another trade; ignored");
         return;
       }
       if (!secrets.owns(payload.bidder)) {
-        logger.warn({ tradeId: payload.tradeId, bidder: payload.bidder }, "terms for a bidder with no running session; ignored");
+        logger.warn({ tradeId: payload.terms.matchId, bidder: payload.bidder }, "terms for a bidder with no running session; ignored");
         return;
       }
-      const trade = trades.get(payload.tradeId, payload.bidder);
-      if (trade) {
-        trade.quantityWh = payload.quantityWh;
-        trade.priceMicroPerKWh = payload.priceMicroPerKWh;
-      }
-      traces.byBidder(payload.bidder)?.span.addEvent("terms.received", { [attr.trade]: payload.tradeId });
+      traces.byBidder(payload.bidder)?.span.addEvent("terms.received", { [attr.trade]: payload.terms.matchId });
       send(termsEventOf(payload));
     },
-    voided: (notice: Parameters<typeof voidedEventOf>[0]) => {
+    voided: (notice: VoidedNotice) => {
       if (!secrets.owns(notice.bidder)) return;
-      const trade = trades.get(notice.tradeId, notice.bidder);
-      send(voidedEventOf(notice, trade ?? { openingAccepted: false, openingForged: false }));
+      send({ type: "MATCH.VOIDED", bidder: notice.bidder, matchId: notice.tradeId, reason: notice.reason, blamedBidders: notice.blamedBidders });
     },
-    disputed: (notice: { tradeId: string; bidder: Address; reason: string }) => {
+    disputed: (notice: DisputedNotice) => {
       if (!secrets.owns(notice.bidder)) return;
-      send({ type: "TRADE.DISPUTED", bidder: notice.bidder, matchId: notice.tradeId, reason: notice.reason });
+      send({ type: "TRADE.DISPUTED", bidder: notice.bidder, matchId: notice.tradeId, dispute: { code: notice.code, detail: notice.detail } });
     },
-    settled: async (notice: Parameters<typeof settlementOf>[0]) => {
+    settled: async (notice: SettlementNotice) => {
       if (!secrets.owns(notice.bidder)) return;
-      const side = traces.byBidder(notice.bidder)?.side ?? "buy";
-      const known = trades.known(notice.tradeId, notice.bidder) ?? { side, quantityWh: 0, priceMicroPerKWh: 0, measuredWh: null };
-      const settlement = settlementOf(notice, known);
+      const { type: _type, tradeId, bidder, period: _period, netMicro: _net, ...figures } = notice;
       // The span ends before the event: the session (and its meter.bid span) ends on it.
-      await traces.step(notice.bidder, "meter.settled", { [attr.trade]: notice.tradeId, [attr.postings]: notice.postings.length }, async () => undefined);
-      send({ type: "SETTLEMENT.RECEIVED", bidder: notice.bidder, settlement });
+      await traces.step(bidder, "meter.settled", { [attr.trade]: tradeId, [attr.postings]: figures.entries.length }, async () => undefined);
+      send({ type: "SETTLEMENT.RECEIVED", bidder, notice: { matchId: tradeId, ...figures } });
     },
   };
 
@@ -309,7 +302,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
       case "market.matched": {
         const own = [event.buyId, event.sellId].filter((bidder) => secrets.owns(bidder));
         if (own.length === 0) return; // matches are broadcast: not ours is normal
-        const tradeId = matchIdOf(event);
+        const tradeId = tradeIdOf(event);
         for (const bidder of own) {
           const side: Side = bidder === event.buyId ? "buy" : "sell";
           trades.open({ tradeId, bidder, side, counterpart: side === "buy" ? event.sellId : event.buyId, txHash: event.txHash });
@@ -333,7 +326,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         return;
       case "market.rejected":
         if (secrets.owns(event.bidder))
-          send({ type: "BID.REJECTED", bidder: event.bidder, reason: `${event.error}: ${event.detail}`.slice(0, 512) });
+          send({ type: "BID.REJECTED", bidder: event.bidder, rejection: { error: event.error, detail: event.detail } });
         return;
       case "market.placed":
         traces.byBidder(event.bidder)?.span.addEvent("bid.placed", { [attr.txHash]: event.txHash, [attr.block]: event.blockNumber });
@@ -446,7 +439,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
       follower = marketFollower;
       await closeBootstrap();
       span.setAttribute("gridveil.market.dimension", enrolment.market.fhipe.dimension);
-      const market = machineMarketOf(enrolment.market);
+      const market = enrolment.market;
       logger.info({ inbox: enrolment.inboxId, contract: market.contractAddress, levels: market.priceLevels.count }, "enrolled");
       resolveEnrolled({ inboxId: enrolment.inboxId, market });
       events.emit("enrolled", { meterId, inboxId: enrolment.inboxId, market });

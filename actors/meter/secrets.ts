@@ -3,7 +3,8 @@ import { Wallet, getAddress, hexlify, randomBytes } from "ethers";
 import type { BidCiphertext, BidRandomizers } from "../../protocol/encoding/bidCiphertext.ts";
 import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
-import type { Address, Hex, Ticket } from "../../machines/types.ts";
+import { type Address, type Hex } from "../../protocol/base/hex.ts";
+import { type Ticket } from "../../protocol/domain.ts";
 
 export class MeterSecretMissingError extends GridveilError {
   override name = "MeterSecretMissingError";

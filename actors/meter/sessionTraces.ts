@@ -14,8 +14,9 @@ import {
 } from "@opentelemetry/api";
 import type { AnyActorRef } from "xstate";
 import { recordTransitions, stateValueText } from "../telemetry/transitions.ts";
-import type { BidSessionInput, BidSessionOutput } from "../../machines/bidSession.ts";
-import type { Address, Side } from "../../machines/types.ts";
+import { outcomeReason, type BidSessionInput, type BidSessionOutput } from "../../machines/bidSession.ts";
+import { type Address } from "../../protocol/base/hex.ts";
+import { type Side } from "../../protocol/domain.ts";
 
 /** Attribute names of the meter's spans. */
 export const attr = {
@@ -172,9 +173,9 @@ export class SessionTraces {
     const outcome = output?.outcome;
     session.span.setAttribute(attr.outcome, outcome?.kind ?? "stopped");
     if (outcome && "matchId" in outcome && outcome.matchId) session.span.setAttribute(attr.trade, outcome.matchId);
-    if (outcome?.kind === "failed" || outcome?.kind === "rejected")
-      session.span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.reason.slice(0, 300) });
-    if (outcome && "reason" in outcome) session.span.setAttribute(attr.reason, String(outcome.reason).slice(0, 300));
+    const reason = outcome ? outcomeReason(outcome) : undefined;
+    if (outcome?.kind === "failed" || outcome?.kind === "rejected") session.span.setStatus({ code: SpanStatusCode.ERROR, message: (reason ?? "").slice(0, 300) });
+    if (reason !== undefined) session.span.setAttribute(attr.reason, reason.slice(0, 300));
     session.span.end();
     this.#onEnded({ trace: session, output });
   }

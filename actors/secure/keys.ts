@@ -2,8 +2,8 @@
 // and the signer recovery of EIP-191 signatures that every signed and sealed message goes through.
 import { SigningKey, Signature, getAddress, hashMessage, keccak256 } from "ethers";
 import * as secp from "tiny-secp256k1";
-import type { Address, Hex } from "../../protocol/wire/schemas.ts";
 import { MalformedSecureMessageError } from "./errors.ts";
+import { type Address, type Hex } from "../../protocol/base/hex.ts";
 
 /** What sealing and signing need from a wallet: ethers `Wallet` and `HDNodeWallet` both fit. */
 export type SigningWallet = {

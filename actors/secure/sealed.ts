@@ -1,7 +1,7 @@
 // End-to-end sealed messages (PROTOCOL §6): ECIES to the recipient's secp256k1 key, signed by the sender, context-bound.
 import { AbiCoder, getAddress, getBytes, hexlify, keccak256 } from "ethers";
 import type { z } from "zod";
-import { sealedSchema, type Address, type Hex, type Sealed } from "../../protocol/wire/schemas.ts";
+import { sealedSchema, type Sealed } from "../../protocol/wire/schemas.ts";
 import {
   BadSignatureError,
   DecryptionFailedError,
@@ -13,6 +13,7 @@ import {
 } from "./errors.ts";
 import { eciesDecrypt, eciesEncrypt } from "./ecies.ts";
 import { addressOfPrivateKey, addressOfPublicKey, recoverMessageSigner, type SigningWallet } from "./keys.ts";
+import { type Address, type Hex } from "../../protocol/base/hex.ts";
 
 /**
  * Construction (encrypt-then-sign, with the identities repeated inside the ciphertext):

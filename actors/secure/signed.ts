@@ -1,8 +1,9 @@
 // Signed (not encrypted) requests: enrolment, tickets, readings and disputes carry `auth` = signer, signature, time.
 import { AbiCoder, getAddress, getBytes, keccak256, toUtf8Bytes } from "ethers";
-import type { Address, Auth, Hex } from "../../protocol/wire/schemas.ts";
+import type { Auth } from "../../protocol/wire/schemas.ts";
 import { BadSignatureError, MalformedSecureMessageError, StaleMessageError, UnexpectedSenderError } from "./errors.ts";
 import { recoverMessageSigner, type SigningWallet } from "./keys.ts";
+import { type Address, type Hex } from "../../protocol/base/hex.ts";
 
 /**
  * The signature covers `keccak256(abi.encode("gridveil.signed", context, canonicalJson(message with auth minus

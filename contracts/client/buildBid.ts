@@ -5,12 +5,14 @@ import { randomScalar, type MasterSecretKey } from "../../protocol/fhipe/fhipe.t
 import { GridveilError } from "../../protocol/base/errors.ts";
 import { computeCommitment, randomSalt } from "../../protocol/commitment.ts";
 import { BID_TYPES } from "./eip712.ts";
-import type { Hex, MarketDomain, Side, SignedBid, Ticket } from "./types.ts";
+import type { MarketDomain, SignedBid, Ticket } from "./types.ts";
+import { type Hex } from "../../protocol/base/hex.ts";
+import { type SideCode } from "../../protocol/domain.ts";
 
 export type BuildBidParams = {
   msk: MasterSecretKey;
   levels: number;
-  side: Side;
+  side: SideCode;
   priceLevel: number;
   quantityWh: number | bigint;
   /** The bid's one-time key (its address is the bidder). */

@@ -5,7 +5,8 @@ import { CANCEL_TYPES } from "./eip712.ts";
 import { withMarketErrors } from "./errors.ts";
 import { waitForReceipt } from "./receipt.ts";
 import type { MarketHandle } from "./market.ts";
-import type { Hex, MarketDomain } from "./types.ts";
+import type { MarketDomain } from "./types.ts";
+import { type Hex } from "../../protocol/base/hex.ts";
 
 /** The one-time key signs `Cancel(address bidder)` with its own address; it needs no bid id. */
 export async function signCancel(oneTimeKey: Signer, domain: MarketDomain): Promise<Hex> {

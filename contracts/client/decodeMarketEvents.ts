@@ -2,7 +2,8 @@
 import type { Log, LogDescription } from "ethers";
 import { getMarketInterface } from "./artifact.ts";
 import { decodeMarketError } from "./errors.ts";
-import type { Hex, Side } from "./types.ts";
+import { type Hex } from "../../protocol/base/hex.ts";
+import { type SideCode } from "../../protocol/domain.ts";
 
 /** Where a log sits on chain (absent when decoding bare {topics, data}). */
 export type LogPosition = { blockNumber?: number; transactionHash?: Hex; logIndex?: number };
@@ -10,7 +11,7 @@ export type LogPosition = { blockNumber?: number; transactionHash?: Hex; logInde
 export type BidPlacedEvent = LogPosition & {
   type: "BidPlaced";
   bidId: bigint;
-  side: Side;
+  side: SideCode;
   bidder: Hex;
   notAfter: bigint;
   commitment: Hex;
@@ -27,8 +28,8 @@ export type MatchedEvent = LogPosition & {
   buyCiphertextHash: Hex;
   sellCiphertextHash: Hex;
 };
-export type BidCancelledEvent = LogPosition & { type: "BidCancelled"; bidId: bigint; side: Side; bidder: Hex };
-export type BidExpiredEvent = LogPosition & { type: "BidExpired"; bidId: bigint; side: Side; bidder: Hex };
+export type BidCancelledEvent = LogPosition & { type: "BidCancelled"; bidId: bigint; side: SideCode; bidder: Hex };
+export type BidExpiredEvent = LogPosition & { type: "BidExpired"; bidId: bigint; side: SideCode; bidder: Hex };
 export type BidRejectedEvent = LogPosition & {
   type: "BidRejected";
   /** Index of the entry in its placeBids batch. */
@@ -80,7 +81,7 @@ function toMarketEvent(parsed: LogDescription): MarketEvent | undefined {
       return {
         type: "BidPlaced",
         bidId: a.getValue("bidId") as bigint,
-        side: Number(a.getValue("side")) as Side,
+        side: Number(a.getValue("side")) as SideCode,
         bidder: a.getValue("bidder") as Hex,
         notAfter: a.getValue("notAfter") as bigint,
         commitment: a.getValue("commitment") as Hex,
@@ -103,7 +104,7 @@ function toMarketEvent(parsed: LogDescription): MarketEvent | undefined {
       return {
         type: parsed.name,
         bidId: a.getValue("bidId") as bigint,
-        side: Number(a.getValue("side")) as Side,
+        side: Number(a.getValue("side")) as SideCode,
         bidder: a.getValue("bidder") as Hex,
       };
     case "BidRejected": {

@@ -1,6 +1,7 @@
 // EIP-712 domain and typed-data definitions the contract verifies (PROTOCOL §4: tickets, bid and cancel signatures).
 import type { TypedDataField } from "ethers";
-import type { GridveilMarketContract, Hex, MarketDomain } from "./types.ts";
+import type { GridveilMarketContract, MarketDomain } from "./types.ts";
+import { type Hex } from "../../protocol/base/hex.ts";
 
 export const MARKET_DOMAIN_NAME = "GridveilMarket";
 export const MARKET_DOMAIN_VERSION = "1";

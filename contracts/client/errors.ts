@@ -2,7 +2,7 @@
 import { isError } from "ethers";
 import { GridveilError } from "../../protocol/base/errors.ts";
 import { getMarketInterface } from "./artifact.ts";
-import type { Hex } from "./types.ts";
+import { type Hex } from "../../protocol/base/hex.ts";
 
 export type DecodedMarketError = { name: string; selector: Hex; args: unknown[] };
 

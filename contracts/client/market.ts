@@ -3,7 +3,8 @@ import { Contract, ContractFactory, type ContractRunner, type Signer } from "eth
 import { GridveilError } from "../../protocol/base/errors.ts";
 import { loadArtifact, type MarketContractName } from "./artifact.ts";
 import { readMarketDomain } from "./eip712.ts";
-import type { GridveilMarketContract, Hex, MarketDomain } from "./types.ts";
+import type { GridveilMarketContract, MarketDomain } from "./types.ts";
+import { type Hex } from "../../protocol/base/hex.ts";
 
 /** A market contract with what signing and decoding need: its dimension and EIP-712 domain. */
 export type MarketHandle = {

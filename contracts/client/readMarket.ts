@@ -1,7 +1,9 @@
 // Read-only views of the market: a bid's record and ciphertext, heap sizes and contents, ids by bidder.
 import { withMarketErrors } from "./errors.ts";
 import type { MarketHandle } from "./market.ts";
-import type { BidInfo, BidStatus, Hex, Side } from "./types.ts";
+import type { BidInfo, BidStatus } from "./types.ts";
+import { type Hex } from "../../protocol/base/hex.ts";
+import { type SideCode } from "../../protocol/domain.ts";
 
 /** A bid's ciphertext exactly as placed (also after it matched): what openings are verified against. */
 export async function getBidCiphertext(market: MarketHandle, bidId: bigint): Promise<{ left: bigint[]; right: bigint[] }> {
@@ -16,7 +18,7 @@ export async function getBid(market: MarketHandle, bidId: bigint): Promise<BidIn
     const info = (await market.contract.getBid(bidId)).toObject() as Record<string, unknown>;
     return {
       bidder: info["bidder"] as Hex,
-      side: Number(info["side"]) as Side,
+      side: Number(info["side"]) as SideCode,
       status: Number(info["status"]) as BidStatus,
       notAfter: BigInt(info["notAfter"] as bigint),
       heapPosition: Number(info["heapPosition"]),
@@ -32,7 +34,7 @@ export async function getHeapSizes(market: MarketHandle): Promise<{ buys: number
 }
 
 /** One book in heap-array order (index 0 = its best bid). */
-export async function getHeapBidIds(market: MarketHandle, side: Side): Promise<bigint[]> {
+export async function getHeapBidIds(market: MarketHandle, side: SideCode): Promise<bigint[]> {
   return [...(await market.contract.heapBidIds(side))];
 }
 

@@ -1,7 +1,8 @@
 // The DSO signs a ticket admitting one one-time bidder until notAfter (PROTOCOL §4).
 import type { Signer } from "ethers";
 import { TICKET_TYPES } from "./eip712.ts";
-import type { Hex, MarketDomain, Ticket } from "./types.ts";
+import type { MarketDomain, Ticket } from "./types.ts";
+import { type Hex } from "../../protocol/base/hex.ts";
 
 export async function signTicket(dsoTicketKey: Signer, domain: MarketDomain, bidder: string, notAfter: bigint | number): Promise<Ticket> {
   const value = { bidder, notAfter: BigInt(notAfter) };

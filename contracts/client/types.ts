@@ -1,12 +1,7 @@
 // Types of the market contract's TypeScript bindings: its structs, enums and a typed ethers Contract (PROTOCOL §4–§5).
 import type { BaseContract, BaseContractMethod, ContractTransactionResponse, Result } from "ethers";
-
-/** 0x-prefixed hex string (addresses, bytes32, signatures). */
-export type Hex = `0x${string}`;
-
-/** The contract's `Side` enum: 0 = Buy, 1 = Sell. */
-export const Side = { Buy: 0, Sell: 1 } as const;
-export type Side = (typeof Side)[keyof typeof Side];
+import type { Hex } from "../../protocol/base/hex.ts";
+import type { SideCode } from "../../protocol/domain.ts";
 
 /** The contract's `BidStatus` enum. */
 export const BidStatus = { None: 0, Open: 1, Matched: 2, Cancelled: 3, Expired: 4 } as const;
@@ -15,7 +10,7 @@ export type BidStatus = (typeof BidStatus)[keyof typeof BidStatus];
 /** `IGridveilMarket.SignedBid`: what the gateway submits. */
 export type SignedBid = {
   bidder: Hex;
-  side: Side;
+  side: SideCode;
   notAfter: bigint;
   commitment: Hex;
   left: bigint[];
@@ -30,7 +25,7 @@ export type Ticket = { bidder: Hex; notAfter: bigint; signature: Hex };
 /** `IGridveilMarket.BidInfo`. */
 export type BidInfo = {
   bidder: Hex;
-  side: Side;
+  side: SideCode;
   status: BidStatus;
   notAfter: bigint;
   heapPosition: number;
@@ -57,7 +52,7 @@ export type GridveilMarketContract = BaseContract & {
   bidCount: View<[], bigint>;
   MAX_EXPIRED_DROPS: View<[], bigint>;
   heapSizes: View<[], Result>;
-  heapBidIds: View<[side: Side], bigint[]>;
+  heapBidIds: View<[side: SideCode], bigint[]>;
   getBid: View<[bidId: bigint], Result>;
   getBidCiphertext: View<[bidId: bigint], Result>;
   bidIdOf: View<[bidder: string], bigint>;

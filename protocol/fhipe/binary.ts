@@ -1,9 +1,9 @@
 // Compact binary form of msk and bid ciphertexts for NATS messages (PROTOCOL §6): fixed header, then 32-byte big-endian words.
-import { FR_ORDER } from "./curve.ts";
 import type { BidCiphertext } from "../encoding/bidCiphertext.ts";
 import { BinaryFormatError, PointNotOnCurveError, ScalarOutOfRangeError, TruncatedBufferError } from "./errors.ts";
 import { g1FromWords, g1ToWords, g1VectorFromWords, g2FromWords, g2ToWords, g2VectorFromWords } from "./evmWords.ts";
 import { masterKeyFromParts, type MasterSecretKey } from "./fhipe.ts";
+import { FR_ORDER } from "./order.ts";
 
 // Header: "GV", kind, format version, dimension (uint16 big-endian).
 const MAGIC = [0x47, 0x56] as const;

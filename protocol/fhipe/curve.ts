@@ -2,11 +2,6 @@
 import * as mcl from "mcl-wasm";
 import { CurveNotInitializedError } from "./errors.ts";
 
-/** Order r of G1, G2 and GT: scalars live in F_r. */
-export const FR_ORDER = 21888242871839275222246405745257275088548364400416034343698204186575808495617n;
-/** Base field modulus p: point coordinates live in F_p (G2: F_p^2). */
-export const FP_ORDER = 21888242871839275222246405745257275088696311157297823662689037894645226208583n;
-
 /** The standard generators as EIP-197 words (G1 = (1, 2); G2 as (x_im, x_re, y_im, y_re)). */
 export const G1_GENERATOR_WORDS = [1n, 2n] as const;
 export const G2_GENERATOR_WORDS = [

@@ -1,7 +1,8 @@
 // EVM word (uint256) form of G1/G2 points and ciphertext halves, in EIP-197 order (PROTOCOL §3, EVM serialization).
 import * as mcl from "mcl-wasm";
-import { assertCurveReady, FP_ORDER } from "./curve.ts";
+import { assertCurveReady } from "./curve.ts";
 import { DimensionMismatchError, PointNotInSubgroupError, PointNotOnCurveError } from "./errors.ts";
+import { FP_ORDER } from "./order.ts";
 
 export type G1Words = readonly [bigint, bigint];
 export type G2Words = readonly [bigint, bigint, bigint, bigint];

@@ -1,9 +1,10 @@
 // Function-hiding inner-product encryption on BN254 (PROTOCOL §2): Setup, left/right encryption, Decrypt, Compare.
 import * as mcl from "mcl-wasm";
-import { assertCurveReady, FR_ORDER, frFromBigint, standardG1, standardG2 } from "./curve.ts";
+import { assertCurveReady, frFromBigint, standardG1, standardG2 } from "./curve.ts";
 import { DimensionMismatchError, DiscreteLogNotFoundError, ScalarOutOfRangeError, SingularMatrixError } from "./errors.ts";
 import { determinantAndInverse, modR, randomMatrix, randomScalar, transpose, vectorTimesMatrix, type Matrix, type RandomBytes } from "./field.ts";
 import { DEFAULT_WINDOW_BITS, FixedBaseTable } from "./fixedBase.ts";
+import { FR_ORDER } from "./order.ts";
 
 export { randomScalar } from "./field.ts";
 

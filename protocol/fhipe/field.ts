@@ -1,7 +1,7 @@
 // Arithmetic in F_r on bigints: reduction, inversion, CSPRNG scalars, determinant and inverse of matrices (PROTOCOL §2 Setup).
 import { randomBytes } from "node:crypto";
-import { FR_ORDER } from "./curve.ts";
 import { DimensionMismatchError, SingularMatrixError } from "./errors.ts";
+import { FR_ORDER } from "./order.ts";
 
 export type Matrix = readonly (readonly bigint[])[];
 

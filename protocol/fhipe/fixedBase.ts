@@ -1,8 +1,8 @@
 // Fixed-base scalar multiplication by a windowed table: every point of a ciphertext has base g1 or g2 (PROTOCOL §2),
 // so after a one-time table per master key each multiplication is ~⌈254/w⌉ additions instead of a full ladder.
 import * as mcl from "mcl-wasm";
-import { FR_ORDER } from "./curve.ts";
 import { wasmHeap, type WasmHeap } from "./mclWasmHeap.ts";
+import { FR_ORDER } from "./order.ts";
 
 /** Default window: 2^8 entries per window, 32 windows; ~8k points per base (≈1.2 MB in G1, 2.4 MB in G2). */
 export const DEFAULT_WINDOW_BITS = 8;

@@ -1,5 +1,5 @@
+import { FP_ORDER } from "../../protocol/fhipe/order.ts";
 // Test-only BN254 helpers: a G2 twist point outside the order-r subgroup (what the precompile must reject).
-import { FP_ORDER } from "../../protocol/fhipe/curve.ts";
 
 const P = FP_ORDER;
 type Fp2 = readonly [re: bigint, im: bigint];

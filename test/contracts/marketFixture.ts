@@ -4,22 +4,9 @@ import { BrowserProvider, hexlify, randomBytes, Wallet, type JsonRpcSigner } fro
 import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { dimensionFor } from "../../protocol/encoding/priceEncoding.ts";
-import {
-  BID_TYPES,
-  buildBid,
-  ciphertextHash,
-  deployMarket,
-  getBidCount,
-  getHeapBidIds,
-  getHeapSizes,
-  signTicket,
-  type BuiltBid,
-  type Hex,
-  type MarketContractName,
-  type MarketHandle,
-  type Side,
-  type SignedBid,
-} from "../../contracts/client/index.ts";
+import { BID_TYPES, buildBid, ciphertextHash, deployMarket, getBidCount, getHeapBidIds, getHeapSizes, signTicket, type BuiltBid, type MarketContractName, type MarketHandle, type SignedBid } from "../../contracts/client/index.ts";
+import { type Hex } from "../../protocol/base/hex.ts";
+import { type SideCode } from "../../protocol/domain.ts";
 
 /** Every test transaction gets an explicit limit: EDR's gas estimation would re-run the pairings many times. */
 export const TX_GAS = { gasLimit: 30_000_000 };
@@ -32,7 +19,7 @@ export type MarketFixture = {
   msk: MasterSecretKey;
   levels: number;
   /** Encrypts, commits and signs a bid with a fresh one-time key and a DSO ticket. */
-  makeBid(params: { side: Side; priceLevel: number; notAfter: number; quantityWh?: number }): Promise<MadeBid>;
+  makeBid(params: { side: SideCode; priceLevel: number; notAfter: number; quantityWh?: number }): Promise<MadeBid>;
   /** The next block's timestamp (each transaction mines one block). */
   setNextTimestamp(seconds: number): Promise<void>;
   latestTimestamp(): Promise<number>;

@@ -2,16 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Wallet } from "ethers";
 import { BUY, heapViolations, ReferenceOrderBook, SELL, type BookSide } from "../../protocol/book/referenceOrderBook.ts";
-import {
-  cancelBid,
-  MarketRevertError,
-  placeBids,
-  purgeExpired,
-  signCancel,
-  type MarketEvent,
-  type Side,
-} from "../../contracts/client/index.ts";
+import { cancelBid, MarketRevertError, placeBids, purgeExpired, signCancel, type MarketEvent } from "../../contracts/client/index.ts";
 import { createMarketFixture, randomInt, seededRandom, TX_GAS, type MadeBid, type MarketFixture } from "./marketFixture.ts";
+import { type SideCode } from "../../protocol/domain.ts";
 
 /** One comparable line per event, contract and reference alike. */
 type Step =
@@ -134,7 +127,7 @@ async function runRandomSequence(fixture: MarketFixture, options: SequenceOption
         const priceLevel = side === BUY ? randomInt(random, 0, levels - spread) : randomInt(random, spread, levels);
         const expiredTicket = random() < 0.04;
         const notAfter = expiredTicket ? now - 1 : now + randomInt(random, options.lifetime[0], options.lifetime[1]);
-        made.push({ side, priceLevel, notAfter, bid: await fixture.makeBid({ side: side as Side, priceLevel, notAfter }) });
+        made.push({ side, priceLevel, notAfter, bid: await fixture.makeBid({ side: side as SideCode, priceLevel, notAfter }) });
       }
       attempted += batchSize;
       await fixture.setNextTimestamp(now);

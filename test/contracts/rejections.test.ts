@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContractFactory, Contract, ZeroAddress } from "ethers";
 import { g2FromWords } from "../../protocol/fhipe/evmWords.ts";
 import { PointNotInSubgroupError } from "../../protocol/fhipe/errors.ts";
-import { FP_ORDER } from "../../protocol/fhipe/curve.ts";
 import {
   buildBid,
   cancelBid,
@@ -23,6 +22,7 @@ import {
 } from "../../contracts/client/index.ts";
 import { createMarketFixture, randomWallet, resign, TX_GAS, type MadeBid, type MarketFixture, type MarketState } from "./marketFixture.ts";
 import { twistPointOutsideSubgroup } from "./curvePoints.ts";
+import { FP_ORDER } from "../../protocol/fhipe/order.ts";
 
 const LEVELS = 10;
 const HOUR = 3600;

@@ -9,14 +9,16 @@ import {
   ConflictError,
   IllegalTradeTransitionError,
   NotFoundError,
+  UnbalancedPostingsError,
   openDsoDatabase,
   type DsoDatabase,
 } from "../../actors/db/dsoDatabase.ts";
 import { DSO_MIGRATIONS, MigrationError } from "../../actors/db/migrations.ts";
 import { loadSqlite } from "../../actors/db/sqlite.ts";
-import { defaultMarketConfig } from "../../protocol/marketConfig.ts";
-import { tradeIdOf, type Opening, type Side } from "../../protocol/wire/schemas.ts";
-import { UnbalancedPostingsError, settleTrade as computeSettlement } from "../../protocol/settlement.ts";
+import { postingsOf } from "../../actors/dso/ledger.ts";
+import { defaultMarketConfig, type Tariffs } from "../../protocol/marketConfig.ts";
+import { settleTrade } from "../../protocol/settlement.ts";
+import { tradeIdOf, type Opening, type SideCode } from "../../protocol/domain.ts";
 
 let dir: string;
 let path: string;
@@ -33,6 +35,20 @@ afterEach(async () => {
   db.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+const BUY_BIDDER = Wallet.createRandom().address as `0x${string}`;
+const SELL_BIDDER = Wallet.createRandom().address as `0x${string}`;
+
+/** A settled trade's postings as the DSO posts them: protocol/settlement.ts, mapped to the meters' bill accounts. */
+function settlementOf(trade: { buyerMeterId: string; sellerMeterId: string; priceMicroPerKWh: number; quantityWh: number; fedWh: number; consumedWh: number }, tariffs: Tariffs) {
+  const settlement = settleTrade({
+    terms: { matchId: "m", buyBidder: BUY_BIDDER, sellBidder: SELL_BIDDER, buyLevel: 1, sellLevel: 0, quantityWh: trade.quantityWh, priceMicroPerKWh: trade.priceMicroPerKWh, clearingRule: "midpoint" },
+    buyReadingWh: trade.consumedWh,
+    sellReadingWh: trade.fedWh,
+    tariffs,
+  });
+  return { postings: postingsOf(settlement, { buyBidder: BUY_BIDDER, sellBidder: SELL_BIDDER, buyerMeterId: trade.buyerMeterId, sellerMeterId: trade.sellerMeterId }) };
+}
 
 function enrol(meterId: string) {
   const wallet = Wallet.createRandom();
@@ -171,7 +187,7 @@ describe("trades", () => {
     expect(db.markVerified(trade.tradeId, terms).changed).toBe(false);
     expect(() => db.markVerified(trade.tradeId, { ...terms, quantityWh: 1 })).toThrow(ConflictError);
 
-    const reading = (side: Side, energyWh: number) => ({
+    const reading = (side: SideCode, energyWh: number) => ({
       tradeId: trade.tradeId,
       side,
       meterId: side === 0 ? "BUYER" : "SELLER",
@@ -187,7 +203,7 @@ describe("trades", () => {
     const readings = db.readingsOf(trade.tradeId);
     expect([readings.buy?.energyWh, readings.sell?.energyWh]).toEqual([1500, 1200]);
 
-    const settlement = computeSettlement(
+    const settlement = settlementOf(
       { buyerMeterId: "BUYER", sellerMeterId: "SELLER", priceMicroPerKWh: 210_000, quantityWh: 1500, fedWh: 1200, consumedWh: 1500 },
       defaultMarketConfig(),
     );
@@ -238,24 +254,24 @@ describe("trades", () => {
     expect(() => db.markVerified(trade.tradeId, { buyLevel: 1, sellLevel: 1, clearingRule: "seller", priceMicroPerKWh: 1, quantityWh: 1 })).toThrow(NotFoundError);
   });
 
-  it("accept machine-style lines (bigint/string amounts, shared kinds) and merge a meter trading with itself", () => {
+  it("accept bigint/string amounts and merge lines of one account and kind (a meter trading with itself)", () => {
     enrol("SELF");
     const { trade } = matchedTrade("SELF", "SELF");
     db.markVerified(trade.tradeId, { buyLevel: 3, sellLevel: 3, clearingRule: "buyer", priceMicroPerKWh: 130_000, quantityWh: 1000 });
     const settled = db.settleTrade(trade.tradeId, {
       postings: [
-        { account: "meter:SELF", kind: "energy", amountMicro: "-130000" },
-        { account: "meter:SELF", kind: "energy", amountMicro: 130_000n },
-        { account: "meter:SELF", kind: "networkFee", amountMicro: -20_000n },
-        { account: "dso:revenue", kind: "networkFee", amountMicro: "20000" },
+        { account: "meter:SELF", kind: "energy.buy", amountMicro: "-130000" },
+        { account: "meter:SELF", kind: "energy.buy", amountMicro: 130_000n },
+        { account: "meter:SELF", kind: "fee.buyer", amountMicro: -20_000n },
+        { account: "dso:revenue", kind: "fee.revenue", amountMicro: "20000" },
       ],
       period: "2026-05",
       settledAt: 1,
     });
     expect(settled.entries.map((e) => [e.account, e.kind, e.amountMicro])).toEqual([
-      ["meter:SELF", "energy", 0],
-      ["meter:SELF", "networkFee", -20_000],
-      ["dso:revenue", "networkFee", 20_000],
+      ["meter:SELF", "energy.buy", 0],
+      ["meter:SELF", "fee.buyer", -20_000],
+      ["dso:revenue", "fee.revenue", 20_000],
     ]);
     expect(db.bill("SELF", "2026-05").totalMicro).toBe(-20_000);
     expect(db.ledgerTotal()).toBe(0);
@@ -299,13 +315,13 @@ describe("trades", () => {
       const quantityWh = 1 + Math.floor(random() * 5000);
       const priceMicroPerKWh = 100_000 + 20_000 * Math.floor(random() * 10);
       db.markVerified(trade.tradeId, { buyLevel: 9, sellLevel: 0, clearingRule: "midpoint", priceMicroPerKWh, quantityWh });
-      const s = computeSettlement(
+      const s = settlementOf(
         { buyerMeterId: buyer, sellerMeterId: seller, priceMicroPerKWh, quantityWh, fedWh: Math.floor(random() * 6000), consumedWh: Math.floor(random() * 6000) },
         config,
       );
       const period = i % 2 === 0 ? "2026-05" : "2026-06";
       db.settleTrade(trade.tradeId, { postings: s.postings, period, settledAt: now() });
-      for (const p of s.postings) if (p.account.startsWith("meter:")) expected.set(`${p.account.slice(6)}|${period}`, (expected.get(`${p.account.slice(6)}|${period}`) ?? 0) + p.amountMicro);
+      for (const p of s.postings) if (p.account.startsWith("meter:")) expected.set(`${p.account.slice(6)}|${period}`, (expected.get(`${p.account.slice(6)}|${period}`) ?? 0) + Number(p.amountMicro));
     }
     for (const trade of db.listTrades({ status: "settled" })) db.markClosed(trade.tradeId);
     db.saveMachineRecord(inFlight[0], { stage: "awaitingOpenings", closed: false, note: "resume me" });

@@ -29,32 +29,7 @@ import { dedupIds, publishDeduplicated } from "../../actors/nats/jetstream.ts";
 import { request } from "../../actors/nats/rpc.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { parseMarketConfig, type MarketConfigInput } from "../../protocol/marketConfig.ts";
-import {
-  disputeAckSchema,
-  disputeSchema,
-  enrolReplySchema,
-  enrolRequestSchema,
-  matchEventSchema,
-  mskPayloadSchema,
-  openingAckSchema,
-  openingSubmissionSchema,
-  readingSchema,
-  ticketReplySchema,
-  ticketRequestSchema,
-  tradeIdOf,
-  tradeTermsPayloadSchema,
-  type Dispute,
-  type DisputeAck,
-  type DisputeReason,
-  type EnrolReply,
-  type EnrolRequest,
-  type MarketDescription,
-  type OpeningAck,
-  type Reading,
-  type Side,
-  type TicketRequest,
-  type TradeTermsPayload,
-} from "../../protocol/wire/schemas.ts";
+import { disputeAckSchema, disputeSchema, enrolReplySchema, enrolRequestSchema, matchEventSchema, mskPayloadSchema, openingAckSchema, openingSubmissionSchema, readingSchema, ticketReplySchema, ticketRequestSchema, tradeTermsPayloadSchema, type Dispute, type DisputeAck, type EnrolReply, type EnrolRequest, type OpeningAck, type Reading, type TicketRequest, type TradeTermsPayload } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { openAs, seal } from "../../actors/secure/sealed.ts";
 import type { SigningWallet } from "../../actors/secure/keys.ts";
@@ -62,6 +37,8 @@ import { signMessageFields } from "../../actors/secure/signed.ts";
 import { createLogger } from "../../actors/telemetry/logger.ts";
 import type { SpanRecord } from "../../actors/telemetry/spanRecord.ts";
 import { spanFilePath, startInProcessTelemetry, type Telemetry } from "../../actors/telemetry/telemetry.ts";
+import { tradeIdOf, type MarketDescription, type SideCode } from "../../protocol/domain.ts";
+import type { DisputeCode } from "../../protocol/reasons.ts";
 
 /** Four price levels (d = 5): real pairings, small enough to keep the suite fast. */
 export const LEVELS = 4;
@@ -166,7 +143,7 @@ export async function startDso(
 }
 
 /** A bid as a meter holds it: the one-time key, the built bid and its opening. */
-export type TestBid = { oneTimeKey: HDNodeWallet; built: BuiltBid; side: Side; bidder: `0x${string}` };
+export type TestBid = { oneTimeKey: HDNodeWallet; built: BuiltBid; side: SideCode; bidder: `0x${string}` };
 
 /** A hand-driven smart meter: enrols, asks tickets, builds bids, opens them and reports readings like the protocol says. */
 export class TestMeter {
@@ -217,7 +194,7 @@ export class TestMeter {
     return reply;
   }
 
-  async ticket(bidder: string, side: Side, notAfter = Math.floor(Date.now() / 1000) + 600) {
+  async ticket(bidder: string, side: SideCode, notAfter = Math.floor(Date.now() / 1000) + 600) {
     const s = this.subjects;
     const message = signMessageFields<TicketRequest>(
       { type: "ticket.request", meterId: this.meterId, bidder: bidder as `0x${string}`, side, notAfter },
@@ -227,7 +204,7 @@ export class TestMeter {
     return request(this.nc, s.dso.ticket, ticketRequestSchema, message, ticketReplySchema);
   }
 
-  async makeBid(side: Side, priceLevel: number, quantityWh: number, contract: MarketHandle): Promise<TestBid> {
+  async makeBid(side: SideCode, priceLevel: number, quantityWh: number, contract: MarketHandle): Promise<TestBid> {
     if (!this.msk) throw new Error("not enrolled");
     const oneTimeKey = Wallet.createRandom();
     const reply = await this.ticket(oneTimeKey.address, side);
@@ -294,10 +271,10 @@ export class TestMeter {
     await publishDeduplicated(js, s.meter.reading, readingSchema, message, dedupIds.reading(tradeId, bid.side));
   }
 
-  async dispute(tradeId: string, bid: TestBid, reason: DisputeReason, signer: SigningWallet = bid.oneTimeKey): Promise<DisputeAck> {
+  async dispute(tradeId: string, bid: TestBid, code: DisputeCode, signer: SigningWallet = bid.oneTimeKey): Promise<DisputeAck> {
     const s = this.subjects;
     const message = signMessageFields<Dispute>(
-      { type: "dispute", tradeId: tradeId as `0x${string}`, bidder: bid.bidder, reason, detail: "checked by the test meter" },
+      { type: "dispute", tradeId: tradeId as `0x${string}`, bidder: bid.bidder, code, detail: "checked by the test meter" },
       signer,
       s.dso.dispute,
     );

@@ -52,7 +52,7 @@ describe("DSO runtime: trades", () => {
       const buyerTerms = await until(() => m.buyer.terms(tradeId), 15_000, "buyer's terms");
       const sellerTerms = await until(() => m.seller.terms(tradeId), 15_000, "seller's terms");
       // Levels 1 and 3 of 100 000 + 10 000·i µ/kWh: midpoint 120 000; quantity min(600, 1000).
-      expect(buyerTerms).toMatchObject({ side: 0, bidder: buyBid.bidder, buyLevel: 3, sellLevel: 1, priceMicroPerKWh: 120_000, quantityWh: 600 });
+      expect(buyerTerms).toMatchObject({ side: 0, bidder: buyBid.bidder, terms: { buyLevel: 3, sellLevel: 1, priceMicroPerKWh: 120_000, quantityWh: 600 } });
       expect(buyerTerms.counterpart).toEqual({
         bidder: sellBid.bidder,
         opening: {

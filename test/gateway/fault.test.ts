@@ -7,8 +7,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { decodeMarketEvents, getBidCount, getBidIdOf, type BidPlacedEvent } from "../../contracts/client/index.ts";
 import { dedupIds } from "../../actors/nats/jetstream.ts";
-import { tradeIdOf } from "../../protocol/wire/schemas.ts";
 import { createMarket, startEnvironment, until, type Environment, type MadeBid, type Market } from "./fixture.ts";
+import { tradeIdOf } from "../../protocol/domain.ts";
 
 const CLI = join(import.meta.dirname, "..", "..", "bin", "gridveil.js");
 

@@ -21,15 +21,9 @@ import { bidSubmissionSchema, marketEventSchema, type BidSubmission, type Market
 import { marketSubjects, streamNames, type MarketSubjects, type StreamNames } from "../../protocol/wire/subjects.ts";
 import type { Logger } from "../../actors/telemetry/logger.ts";
 import { parseMachineConfig, type MachineConfig, type MachineConfigInput } from "../../machines/config.ts";
-import {
-  buildBid,
-  deployMarket,
-  signTicket,
-  withRunner,
-  type Hex,
-  type MarketHandle,
-  type Side,
-} from "../../contracts/client/index.ts";
+import { buildBid, deployMarket, signTicket, withRunner, type MarketHandle } from "../../contracts/client/index.ts";
+import { type Hex } from "../../protocol/base/hex.ts";
+import { type SideCode } from "../../protocol/domain.ts";
 
 export const LEVELS = 4;
 export const HOUR = 3600;
@@ -50,7 +44,7 @@ export function testConfig(gateway: MachineConfigInput["gateway"] = {}): Machine
   });
 }
 
-export type MadeBid = { submission: BidSubmission; oneTimeKey: Wallet; side: Side; priceLevel: number };
+export type MadeBid = { submission: BidSubmission; oneTimeKey: Wallet; side: SideCode; priceLevel: number };
 
 export type MarketEventRecord = { subject: string; msgId: string | undefined; event: MarketEvent; headers: Record<string, string> };
 
@@ -95,7 +89,7 @@ export type Market = {
   market: MarketHandle;
   dso: Wallet;
   /** A fresh one-time key, a DSO ticket and a real FHIPE bid, as a meter submits it. */
-  makeBid(params: { side: Side; priceLevel: number; lifetimeSeconds?: number; format?: "words" | "hex" }): Promise<MadeBid>;
+  makeBid(params: { side: SideCode; priceLevel: number; lifetimeSeconds?: number; format?: "words" | "hex" }): Promise<MadeBid>;
   publish(submission: BidSubmission, msgId?: string): Promise<{ duplicate: boolean; seq: number }>;
   /** Every message on the matches stream (`market.*`), in order, with its `Nats-Msg-Id`. */
   marketEvents(): Promise<MarketEventRecord[]>;

@@ -11,20 +11,14 @@ import { RemoteError } from "../../actors/nats/codec.ts";
 import { dedupIds } from "../../actors/nats/jetstream.ts";
 import { request, serve } from "../../actors/nats/rpc.ts";
 import { injectHeaders } from "../../actors/nats/tracing.ts";
-import {
-  cancelReplySchema,
-  cancelRequestSchema,
-  marketInfoReplySchema,
-  marketInfoRequestSchema,
-  tradeIdOf,
-  type BidSubmission,
-} from "../../protocol/wire/schemas.ts";
+import { cancelReplySchema, cancelRequestSchema, marketInfoReplySchema, marketInfoRequestSchema, type BidSubmission } from "../../protocol/wire/schemas.ts";
 import { startInProcessTelemetry, spanFilePath } from "../../actors/telemetry/telemetry.ts";
 import type { SpanRecord } from "../../actors/telemetry/spanRecord.ts";
 import { ChainMismatchError } from "../../actors/gateway/marketLookup.ts";
 import { ReferenceOrderBook } from "../../protocol/book/referenceOrderBook.ts";
 import type { BatchMinedEvent } from "../../actors/gateway/runtime.ts";
 import { createMarket, startEnvironment, until, type Environment, type Market } from "./fixture.ts";
+import { tradeIdOf } from "../../protocol/domain.ts";
 
 let env: Environment;
 

@@ -27,9 +27,10 @@ import type {
   VerifyCounterpartOpeningInput,
   VerifyCounterpartOpeningOutput,
 } from "../../machines/bidSession.ts";
-import { fixTradeTerms } from "../../machines/tradeTerms.ts";
-import type { Address, Match, Opening, Side, TradeTerms } from "../../machines/types.ts";
-import { address, bytes32, ciphertext, config, fake, flush, leafPath, market, opening, runsOf } from "./helpers.ts";
+import { address, bytes32, ciphertext, config, fake, flush, leafPath, market, opening, runsOf, signature } from "./helpers.ts";
+import { type Address } from "../../protocol/base/hex.ts";
+import { type Match, type Opening, type Side } from "../../protocol/domain.ts";
+import { type TradeTerms, fixTradeTerms } from "../../protocol/clearing.ts";
 
 const cfg = config();
 const OWN = address(0xb1);
@@ -39,14 +40,14 @@ function fakes() {
   return {
     createOneTimeIdentity: fake<CreateOneTimeIdentityOutput, CreateOneTimeIdentityInput>(() => ({ bidder: OWN })),
     requestTicket: fake<RequestTicketOutput, RequestTicketInput>(({ bidder }) => ({
-      ticket: { bidder, notAfter: 2_000_000_000, signature: "0x11" },
+      ticket: { bidder, notAfter: 2_000_000_000, signature: signature(0x11) },
     })),
     encryptBid: fake<EncryptBidOutput, EncryptBidInput>(({ priceLevel, quantityWh }) => ({
       ciphertext: ciphertext(),
       commitment: bytes32(7),
       opening: opening(priceLevel, quantityWh),
     })),
-    signBid: fake<SignBidOutput, SignBidInput>(() => ({ bidderSignature: "0x22" })),
+    signBid: fake<SignBidOutput, SignBidInput>(() => ({ bidderSignature: signature(0x22) })),
     submitBid: fake<void, SubmitBidInput>(() => undefined),
     cancelBid: fake<void, CancelBidInput>(() => undefined),
     sendOpening: fake<void, SendOpeningInput>(() => undefined),
@@ -147,8 +148,8 @@ describe("bidSession: enrolment-time preparation (one-time identity, ticket, enc
           side: "buy",
           ciphertext: ciphertext(),
           commitment: bytes32(7),
-          ticket: { bidder: OWN, notAfter: 2_000_000_000, signature: "0x11" },
-          bidderSignature: "0x22",
+          ticket: { bidder: OWN, notAfter: 2_000_000_000, signature: signature(0x11) },
+          bidderSignature: signature(0x22),
         },
       },
     ]);
@@ -159,7 +160,7 @@ describe("bidSession: enrolment-time preparation (one-time identity, ticket, enc
     const f = fakes();
     f.requestTicket.respond = ({ bidder }, call) => {
       if (call < 2) throw new Error("dso unreachable");
-      return { ticket: { bidder, notAfter: 2_000_000_000, signature: "0x11" } };
+      return { ticket: { bidder, notAfter: 2_000_000_000, signature: signature(0x11) } };
     };
     const { state, advance, actor } = await start({ fakes: f });
     expect(state()).toBe("preparing.ticketBackoff");
@@ -191,7 +192,7 @@ describe("bidSession: enrolment-time preparation (one-time identity, ticket, enc
 
   it("refuses a ticket issued for another bidder", async () => {
     const f = fakes();
-    f.requestTicket.respond = () => ({ ticket: { bidder: COUNTERPART, notAfter: 2_000_000_000, signature: "0x11" } });
+    f.requestTicket.respond = () => ({ ticket: { bidder: COUNTERPART, notAfter: 2_000_000_000, signature: signature(0x11) } });
     const { actor } = await start({ fakes: f });
     expect(actor.getSnapshot().output?.outcome).toMatchObject({ kind: "failed", stage: "ticket" });
     expect(f.encryptBid.calls).toHaveLength(0);
@@ -284,8 +285,9 @@ describe("bidSession: awaiting a match, expiry, rejection, cancel", () => {
 
   it("ends rejected when the contract refused the bid", async () => {
     const { send, actor } = await start();
-    await send({ type: "BID.REJECTED", bidder: OWN, reason: "TicketExpired" });
-    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "rejected", reason: "TicketExpired" });
+    const rejection = { error: "TicketExpired", detail: "notAfter 5" };
+    await send({ type: "BID.REJECTED", bidder: OWN, rejection });
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "rejected", rejection });
   });
 
   it("cancels an open bid through the gateway and ends cancelled on the chain's confirmation", async () => {
@@ -304,7 +306,7 @@ describe("bidSession: awaiting a match, expiry, rejection, cancel", () => {
     let release: () => void = () => undefined;
     f.requestTicket.respond = ({ bidder }) =>
       new Promise((resolve) => {
-        release = () => resolve({ ticket: { bidder, notAfter: 2_000_000_000, signature: "0x11" } });
+        release = () => resolve({ ticket: { bidder, notAfter: 2_000_000_000, signature: signature(0x11) } });
       });
     const { send, actor } = await start({ fakes: f });
     await send({ type: "BID.CANCEL", planId: "plan-1" });
@@ -427,25 +429,19 @@ describe("bidSession: opening, verification of the counterpart, dispute, void", 
 
   it("reports a dispute when the counterpart's opening does not verify", async () => {
     const f = fakes();
-    f.verifyCounterpartOpening.respond = () => ({ valid: false, reason: "commitment mismatch" });
+    f.verifyCounterpartOpening.respond = () => ({ valid: false, reason: "commitment-mismatch" });
     const { send, actor, terms, counterpartOpening } = await matched({ fakes: f });
     await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
-    expect(f.reportDispute.calls).toEqual([
-      { matchId: "0xtx:1", bidder: OWN, reason: "counterpartOpeningInvalid: commitment mismatch" },
-    ]);
-    expect(actor.getSnapshot().output?.outcome).toEqual({
-      kind: "disputed",
-      matchId: "0xtx:1",
-      reason: "counterpartOpeningInvalid: commitment mismatch",
-      raisedBy: "self",
-    });
+    const dispute = { code: "commitment-mismatch", detail: "the counterpart's opening does not verify: commitment-mismatch" };
+    expect(f.reportDispute.calls).toEqual([{ matchId: "0xtx:1", bidder: OWN, claim: dispute }]);
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "disputed", matchId: "0xtx:1", dispute, raisedBy: "self" });
     expect(f.readMeter.calls).toHaveLength(0);
   });
 
   it("disputes terms that do not follow from the two openings (e.g. a changed quantity)", async () => {
     const { f, send, actor, terms, counterpartOpening } = await matched();
     await send({ type: "TERMS.RECEIVED", bidder: OWN, terms: { ...terms, quantityWh: 1000 }, counterpartOpening });
-    expect(f.reportDispute.calls[0]?.reason).toBe("termsDoNotFollowFromOpenings");
+    expect(f.reportDispute.calls[0]?.claim).toEqual({ code: "terms-mismatch", detail: "the terms do not follow from the two openings" });
     expect(actor.getSnapshot().output?.outcome).toMatchObject({ kind: "disputed", raisedBy: "self" });
   });
 
@@ -460,20 +456,16 @@ describe("bidSession: opening, verification of the counterpart, dispute, void", 
     expect(f.verifyCounterpartOpening.calls).toHaveLength(cfg.meter.tradeStepMaxAttempts);
     expect(actor.getSnapshot().output?.outcome).toMatchObject({
       kind: "disputed",
-      reason: "counterpartUnverifiable: rpc down",
+      dispute: { code: "counterpart-unverifiable", detail: "the counterpart's opening could not be checked: rpc down" },
     });
   });
 
   it("ends disputed (not settled) when the DSO reports the counterpart disputed the trade", async () => {
     const { send, actor, terms, counterpartOpening } = await matched();
     await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
-    await send({ type: "TRADE.DISPUTED", bidder: OWN, matchId: "0xtx:1", reason: "counterpartOpeningInvalid" });
-    expect(actor.getSnapshot().output?.outcome).toEqual({
-      kind: "disputed",
-      matchId: "0xtx:1",
-      reason: "counterpartOpeningInvalid",
-      raisedBy: "counterpart",
-    });
+    const dispute = { code: "ciphertext-mismatch", detail: "the counterpart's opening does not verify" } as const;
+    await send({ type: "TRADE.DISPUTED", bidder: OWN, matchId: "0xtx:1", dispute });
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "disputed", matchId: "0xtx:1", dispute, raisedBy: "counterpart" });
   });
 });
 
@@ -488,19 +480,19 @@ describe("bidSession: delivery, reading, settlement", () => {
     expect(f.readMeter.calls).toEqual([{ matchId: "0xtx:1", bidder: OWN, side: "buy", quantityWh: 600 }]);
     expect(f.reportReading.calls).toEqual([{ matchId: "0xtx:1", bidder: OWN, side: "buy", measuredWh: 600 }]);
     expect(state()).toBe("trading.awaitingSettlement");
-    const settlement = {
+    // The DSO's notice: the trade's figures and our own lines; the session adds its own reading on its side.
+    const notice = {
       matchId: "0xtx:1",
       quantityWh: 600,
       deliveredWh: 600,
       shortfallWh: 0,
-      buyReadingWh: 600,
-      sellReadingWh: 600,
       priceMicroPerKWh: terms.priceMicroPerKWh,
-      entries: [],
+      entries: [{ account: { kind: "bidder" as const, bidder: OWN }, amountMicro: "-90000", kind: "energy.buy" as const }],
     };
-    await send({ type: "SETTLEMENT.RECEIVED", bidder: OWN, settlement: { ...settlement, matchId: "other" } });
+    const settlement = { ...notice, buyReadingWh: 600, sellReadingWh: null };
+    await send({ type: "SETTLEMENT.RECEIVED", bidder: OWN, notice: { ...notice, matchId: "other" } });
     expect(state()).toBe("trading.awaitingSettlement");
-    await send({ type: "SETTLEMENT.RECEIVED", bidder: OWN, settlement });
+    await send({ type: "SETTLEMENT.RECEIVED", bidder: OWN, notice });
     expect(actor.getSnapshot().output?.outcome).toEqual({
       kind: "settled",
       matchId: "0xtx:1",
@@ -619,11 +611,11 @@ describe("bidSession: robustness and coverage", () => {
     const terms = termsFor(match, opening(6, 1000), counterpartOpening, "buy");
     const events = [
       done("createOneTimeIdentity", { bidder: OWN }),
-      done("requestTicket", { ticket: { bidder: OWN, notAfter: 2_000_000_000, signature: "0x11" } }),
+      done("requestTicket", { ticket: { bidder: OWN, notAfter: 2_000_000_000, signature: signature(0x11) } }),
       error("requestTicket"),
       after("ticketRetryDelay", "preparing.ticketBackoff"),
       done("encryptBid", { ciphertext: ciphertext(), commitment: bytes32(7), opening: opening(6, 1000) }),
-      done("signBid", { bidderSignature: "0x22" }),
+      done("signBid", { bidderSignature: signature(0x22) }),
       done("submitBid", undefined),
       error("submitBid"),
       after("submitRetryDelay", "onChain.submitBackoff"),
@@ -631,7 +623,7 @@ describe("bidSession: robustness and coverage", () => {
       { type: "BID.CANCEL", planId: "plan-1" },
       done("cancelBid", undefined),
       { type: "BID.CANCELLED", bidder: OWN },
-      { type: "BID.REJECTED", bidder: OWN, reason: "BadTicket" },
+      { type: "BID.REJECTED", bidder: OWN, rejection: { error: "BadTicket", detail: "" } },
       { type: "MATCH.RECEIVED", match },
       done("sendOpening", undefined),
       error("sendOpening"),
@@ -654,7 +646,7 @@ describe("bidSession: robustness and coverage", () => {
       after("tradeStepRetryDelay", "trading.readingBackoff"),
       after("settlementTimeout", "trading.awaitingSettlement"),
       { type: "MATCH.VOIDED", bidder: OWN, matchId: match.matchId, reason: "openingTimeout", blamedBidders: [] },
-      { type: "TRADE.DISPUTED", bidder: OWN, matchId: match.matchId, reason: "x" },
+      { type: "TRADE.DISPUTED", bidder: OWN, matchId: match.matchId, dispute: { code: "terms-mismatch", detail: "x" } },
       done("createOneTimeIdentity", { bidder: "nope" }),
     ] as unknown as BidSessionEvent[];
     const paths = getShortestPaths(bidSession, {

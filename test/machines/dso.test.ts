@@ -36,8 +36,8 @@ import type {
   VerifyOpeningOutput,
   WriteSettlementInput,
 } from "../../machines/tradeSettlement.ts";
-import type { Match } from "../../machines/types.ts";
-import { address, config, deferred, fake, flush, leafPath, market, opening, runsOf } from "./helpers.ts";
+import { address, config, deferred, fake, flush, leafPath, market, opening, runsOf, signature } from "./helpers.ts";
+import { type Match } from "../../protocol/domain.ts";
 
 const cfg = config();
 const BUYER = address(0xb1);
@@ -77,7 +77,7 @@ function fakes() {
     })),
     storeIdentityPair: fake<StoreIdentityPairOutput, StoreIdentityPairInput>(() => ({ stored: true })),
     signTicket: fake<SignTicketOutput, SignTicketInput>(({ bidder }) => ({
-      ticket: { bidder, notAfter: 2_000_000_000, signature: "0x5151" },
+      ticket: { bidder, notAfter: 2_000_000_000, signature: signature(0x51) },
     })),
     // tradeSettlement children
     registerMatch: fake<RegisterMatchOutput, RegisterMatchInput>(({ match }) => ({
@@ -129,7 +129,7 @@ async function start(options: { fakes?: Fakes; config?: typeof cfg } = {}) {
       tradeChildId(matchId)
     ];
   const enrol = (requestId: string, permanentId = "meter-1") =>
-    send({ type: "ENROLMENT.REQUESTED", requestId, permanentId, payload: "signed-enrolment", signature: "0xaa" });
+    send({ type: "ENROLMENT.REQUESTED", requestId, permanentId, payload: "signed-enrolment", signature: signature(0xaa) });
   const ticket = (requestId: string, bidder = BUYER, lifetimeSeconds = 120) =>
     send({
       type: "TICKET.REQUESTED",
@@ -138,7 +138,7 @@ async function start(options: { fakes?: Fakes; config?: typeof cfg } = {}) {
       bidder,
       lifetimeSeconds,
       payload: "signed-ticket-request",
-      signature: "0xbb",
+      signature: signature(0xbb),
     });
   return { actor, f, replies, acks, advance, runFor, send, context, trade, enrol, ticket };
 }
@@ -189,8 +189,8 @@ describe("dso: setup", () => {
     await d.enrol("e1");
     await d.send({ type: "OPENING.RECEIVED", requestId: "o1", matchId: "x", bidder: BUYER, opening: opening(1, 1) });
     expect(d.replies.map((r) => [r.requestId, r.reply])).toEqual([
-      ["e1", { status: "error", reason: "notReady" }],
-      ["o1", { status: "error", reason: "notReady" }],
+      ["e1", { status: "error", refusal: { reason: "notReady" } }],
+      ["o1", { status: "error", refusal: { reason: "notReady" } }],
     ]);
     pending.resolve({ created: false });
   });
@@ -201,7 +201,7 @@ describe("dso: enrolment and tickets", () => {
     const d = await start();
     await d.enrol("e1", "meter-42");
     expect(d.f.authenticateMeter.calls).toEqual([
-      { purpose: "enrolment", permanentId: "meter-42", payload: "signed-enrolment", signature: "0xaa" },
+      { purpose: "enrolment", permanentId: "meter-42", payload: "signed-enrolment", signature: signature(0xaa) },
     ]);
     expect(d.f.sealEnrolment.calls).toEqual([{ permanentId: "meter-42" }]);
     expect(d.replies).toEqual([
@@ -218,7 +218,7 @@ describe("dso: enrolment and tickets", () => {
     f.authenticateMeter.respond = () => ({ authentic: false, reason: "unknown meter" });
     const d = await start({ fakes: f });
     await d.enrol("e1");
-    expect(d.replies).toEqual([{ requestId: "e1", reply: { status: "error", reason: "unauthenticated: unknown meter" } }]);
+    expect(d.replies).toEqual([{ requestId: "e1", reply: { status: "error", refusal: { reason: "unauthenticated", detail: "unknown meter" } } }]);
     expect(f.sealEnrolment.calls).toHaveLength(0);
     expect(d.context().stats.requestsRefused).toBe(1);
   });
@@ -230,7 +230,7 @@ describe("dso: enrolment and tickets", () => {
       purpose: "ticket",
       permanentId: "meter-1",
       payload: "signed-ticket-request",
-      signature: "0xbb",
+      signature: signature(0xbb),
       bidder: BUYER,
       lifetimeSeconds: 999_999,
     });
@@ -239,7 +239,7 @@ describe("dso: enrolment and tickets", () => {
     expect(d.replies).toEqual([
       {
         requestId: "t1",
-        reply: { status: "ok", body: { kind: "ticket", ticket: { bidder: BUYER, notAfter: 2_000_000_000, signature: "0x5151" } } },
+        reply: { status: "ok", body: { kind: "ticket", ticket: { bidder: BUYER, notAfter: 2_000_000_000, signature: signature(0x51) } } },
       },
     ]);
   });
@@ -249,7 +249,7 @@ describe("dso: enrolment and tickets", () => {
     f.storeIdentityPair.respond = () => ({ stored: false });
     const d = await start({ fakes: f });
     await d.ticket("t1");
-    expect(d.replies[0]?.reply).toEqual({ status: "error", reason: "bidderTaken" });
+    expect(d.replies[0]?.reply).toEqual({ status: "error", refusal: { reason: "bidderTaken" } });
     expect(f.signTicket.calls).toHaveLength(0);
   });
 
@@ -292,7 +292,7 @@ describe("dso: enrolment and tickets", () => {
     await d.enrol("e1"); // being handled
     await d.enrol("e2"); // queued
     await d.enrol("e3"); // refused
-    expect(d.replies).toEqual([{ requestId: "e3", reply: { status: "error", reason: "busy" } }]);
+    expect(d.replies).toEqual([{ requestId: "e3", reply: { status: "error", refusal: { reason: "busy" } } }]);
   });
 });
 
@@ -327,11 +327,11 @@ describe("dso: trades", () => {
   it("answers openings and disputes for unknown matches, acks stray readings, and records them", async () => {
     const d = await start();
     await d.send({ type: "OPENING.RECEIVED", requestId: "o1", matchId: "nope", bidder: BUYER, opening: opening(1, 1) });
-    await d.send({ type: "DISPUTE.RECEIVED", requestId: "d1", matchId: "nope", bidder: BUYER, reason: "x" });
+    await d.send({ type: "DISPUTE.RECEIVED", requestId: "d1", matchId: "nope", bidder: BUYER, dispute: { code: "terms-mismatch", detail: "x" } });
     await d.send({ type: "READING.RECEIVED", messageId: "js:r", matchId: "nope", bidder: BUYER, measuredWh: 1 });
     expect(d.replies.map((r) => [r.requestId, r.reply])).toEqual([
-      ["o1", { status: "error", reason: "unknownMatch" }],
-      ["d1", { status: "error", reason: "unknownMatch" }],
+      ["o1", { status: "error", refusal: { reason: "unknownMatch" } }],
+      ["d1", { status: "error", refusal: { reason: "unknownMatch" } }],
     ]);
     expect(d.acks).toEqual([{ messageIds: ["js:r"] }]);
     expect(d.context().errors.map((e) => e.kind)).toEqual(["unroutable", "unroutable", "unroutable"]);

@@ -21,7 +21,7 @@ import type {
   SubmitCancelOutput,
 } from "../../machines/gateway.ts";
 import type { MachineConfig } from "../../machines/config.ts";
-import { address, bytes32, config, DIMENSION, fake, flush, leafPaths, runsOf, signedBid } from "./helpers.ts";
+import { address, bytes32, config, DIMENSION, fake, flush, leafPaths, runsOf, signature, signedBid } from "./helpers.ts";
 
 const cfg = config({ gateway: { batchMaxSize: 3, batchMaxDelayMs: 200 } });
 
@@ -268,7 +268,7 @@ describe("gateway: failures, duplicates, rejections", () => {
 });
 
 describe("gateway: cancels", () => {
-  const cancel = (n: number) => ({ bidder: address(n), signature: "0xcc" as const });
+  const cancel = (n: number) => ({ bidder: address(n), signature: signature(0xcc) });
 
   it("relays a cancel in its own transaction and acks it", async () => {
     const g = await start();

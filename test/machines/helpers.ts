@@ -3,7 +3,8 @@ import { fromPromise } from "xstate";
 import type { PromiseActorLogic } from "xstate";
 import { parseMachineConfig } from "../../machines/config.ts";
 import type { MachineConfig, MachineConfigInput } from "../../machines/config.ts";
-import type { Address, BidCiphertext, Hex, MarketDescription, Opening, SignedBid } from "../../machines/types.ts";
+import { toAddress, type Address, type Hex } from "../../protocol/base/hex.ts";
+import { type BidCiphertext, type MarketDescription, type Opening, type SignedBid } from "../../protocol/domain.ts";
 
 /** Lets resolved promises and the actors' deferred work run (fake effects resolve in microtasks). */
 export async function flush(rounds = 8): Promise<void> {
@@ -63,11 +64,17 @@ export function config(overrides: MachineConfigInput = {}): MachineConfig {
 export const LEVELS = 10;
 export const DIMENSION = LEVELS + 1;
 
+/** A test address in its canonical (EIP-55) form, as every parsed event carries it. */
 export function address(n: number): Address {
-  return `0x${n.toString(16).padStart(40, "0")}`;
+  return toAddress(`0x${n.toString(16).padStart(40, "0")}`);
 }
 export function bytes32(n: number): Hex {
   return `0x${n.toString(16).padStart(64, "0")}`;
+}
+
+/** A 65-byte signature-shaped value (the machines check the shape; the runtimes check the signature itself). */
+export function signature(byte: number): Hex {
+  return `0x${byte.toString(16).padStart(2, "0").repeat(65)}`;
 }
 
 export const market: MarketDescription = {
@@ -75,7 +82,7 @@ export const market: MarketDescription = {
   chainId: 31337,
   contractAddress: address(0xc0),
   ticketSigner: address(0xd5),
-  dimension: DIMENSION,
+  fhipe: { curve: "BN254", dimension: DIMENSION },
   priceLevels: { firstPriceMicroPerKWh: 100_000, stepMicroPerKWh: 10_000, count: LEVELS },
   clearingRule: "midpoint",
 };
@@ -98,8 +105,8 @@ export function signedBid(bidderNumber: number, side: "buy" | "sell" = "buy"): S
     side,
     ciphertext: ciphertext(bidderNumber),
     commitment: bytes32(bidderNumber),
-    ticket: { bidder, notAfter: 2_000_000_000, signature: "0x1234" },
-    bidderSignature: "0xabcd",
+    ticket: { bidder, notAfter: 2_000_000_000, signature: signature(0x12) },
+    bidderSignature: signature(0xab),
   };
 }
 

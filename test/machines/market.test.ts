@@ -10,10 +10,23 @@ import { provideGateway } from "../../machines/gateway.ts";
 import type { ChainEvent, FollowerEvent, GatewayMachine, SubmitBidsOutput } from "../../machines/gateway.ts";
 import { provideMeter } from "../../machines/meter.ts";
 import type { MeterMachine, PlannedBid } from "../../machines/meter.ts";
-import { entriesSum } from "../../machines/tradeTerms.ts";
 import type { RequestReply, TradeOutcomeNotice, TradeRecord } from "../../machines/tradeSettlement.ts";
-import type { Address, Opening, Settlement, Side, SignedBid } from "../../machines/types.ts";
-import { address, bytes32, ciphertext, config, flush, market, opening } from "./helpers.ts";
+import { address, bytes32, ciphertext, config, flush, market, opening, signature } from "./helpers.ts";
+import { describeRefusal, type OpeningVerdict } from "../../protocol/reasons.ts";
+
+/** The fakes' opening check: an opening equal to the one the meter made, else (as a changed salt is) a commitment mismatch. */
+function verdict(same: boolean): OpeningVerdict {
+  return same ? { valid: true } : { valid: false, reason: "commitment-mismatch" };
+}
+
+/** What the DSO's runtime tells one party of a settlement: the figures and that party's own lines. */
+function noticeFor(settlement: Settlement, bidder: Address) {
+  const { buyReadingWh: _buy, sellReadingWh: _sell, entries, ...figures } = settlement;
+  return { ...figures, entries: linesOf(entries, bidder) };
+}
+import { type Address } from "../../protocol/base/hex.ts";
+import { type Opening, type Side, type SignedBid } from "../../protocol/domain.ts";
+import { type Settlement, entriesSum, linesOf } from "../../protocol/settlement.ts";
 
 const cfg = config();
 
@@ -71,7 +84,7 @@ function createMarket() {
       send(requestId);
     });
   const okOrThrow = (reply: RequestReply) => {
-    if (reply.status === "error") throw new Error(reply.reason);
+    if (reply.status === "error") throw new Error(describeRefusal(reply.refusal));
     return reply.body;
   };
   const actions = {
@@ -108,7 +121,7 @@ function createMarket() {
       authenticateMeter: async () => ({ authentic: true }),
       sealEnrolment: async (input) => ({ sealedEnrolment: `msk-for-${input.permanentId}` }),
       storeIdentityPair: async () => ({ stored: true }),
-      signTicket: async (input) => ({ ticket: { bidder: input.bidder, notAfter: 2_000_000_000, signature: "0x7777" } }),
+      signTicket: async (input) => ({ ticket: { bidder: input.bidder, notAfter: 2_000_000_000, signature: signature(0x77) } }),
       tradeSettlement: {
         registerMatch: async (input) => {
           const existing = trades.get(input.match.matchId);
@@ -128,9 +141,7 @@ function createMarket() {
         },
         saveTrade: async (input) => void trades.set(input.record.matchId, input.record),
         // Stands for "re-encrypt with msk and compare with the chain".
-        verifyOpening: async (input) => ({
-          valid: JSON.stringify(openings.get(input.bidder.toLowerCase())?.opening) === JSON.stringify(input.opening),
-        }),
+        verifyOpening: async (input) => verdict(JSON.stringify(openings.get(input.bidder.toLowerCase())?.opening) === JSON.stringify(input.opening)),
         sendTerms: async (input) => {
           const counterpartOpening = tamperCounterpartOpening
             ? { ...input.counterpartOpening, salt: bytes32(0xbad) }
@@ -151,7 +162,7 @@ function createMarket() {
           for (const bidder of input.recipients) {
             const meter = owner.get(bidder.toLowerCase());
             if (input.outcome.kind === "settled")
-              meter?.send({ type: "SETTLEMENT.RECEIVED", bidder, settlement: input.outcome.settlement });
+              meter?.send({ type: "SETTLEMENT.RECEIVED", bidder, notice: noticeFor(input.outcome.settlement, bidder) });
             else if (input.outcome.kind === "voided")
               meter?.send({
                 type: "MATCH.VOIDED",
@@ -160,7 +171,7 @@ function createMarket() {
                 reason: input.outcome.reason,
                 blamedBidders: input.outcome.blamedBidders,
               });
-            else meter?.send({ type: "TRADE.DISPUTED", bidder, matchId: input.matchId, reason: input.outcome.reason });
+            else meter?.send({ type: "TRADE.DISPUTED", bidder, matchId: input.matchId, dispute: input.outcome.dispute });
           }
         },
       },
@@ -206,7 +217,7 @@ function createMarket() {
       requestEnrolment: async (input) => {
         const body = okOrThrow(
           await request((requestId) =>
-            dso.send({ type: "ENROLMENT.REQUESTED", requestId, permanentId: input.meterId, payload: "signed", signature: "0x01" }),
+            dso.send({ type: "ENROLMENT.REQUESTED", requestId, permanentId: input.meterId, payload: "signed", signature: signature(0x01) }),
           ),
         );
         if (body.kind !== "enrolment") throw new Error("not an enrolment");
@@ -228,7 +239,7 @@ function createMarket() {
                 bidder: input.bidder,
                 lifetimeSeconds: input.lifetimeSeconds,
                 payload: "signed",
-                signature: "0x01",
+                signature: signature(0x01),
               }),
             ),
           );
@@ -240,7 +251,7 @@ function createMarket() {
           openings.set(input.bidder.toLowerCase(), { side: input.side, opening: o });
           return { ciphertext: ciphertext(nextId), commitment: bytes32(nextId), opening: o };
         },
-        signBid: async () => ({ bidderSignature: "0x02" }),
+        signBid: async () => ({ bidderSignature: signature(0x02) }),
         submitBid: async (input) => {
           gateway.send({ type: "BID.RECEIVED", messageId: id("js-"), bid: input.bid });
         },
@@ -253,13 +264,12 @@ function createMarket() {
             ),
           );
         },
-        verifyCounterpartOpening: async (input) => ({
-          valid: JSON.stringify(openings.get(input.counterpartBidder.toLowerCase())?.opening) === JSON.stringify(input.opening),
-        }),
+        verifyCounterpartOpening: async (input) =>
+          verdict(JSON.stringify(openings.get(input.counterpartBidder.toLowerCase())?.opening) === JSON.stringify(input.opening)),
         reportDispute: async (input) => {
           okOrThrow(
             await request((requestId) =>
-              dso.send({ type: "DISPUTE.RECEIVED", requestId, matchId: input.matchId, bidder: input.bidder, reason: input.reason }),
+              dso.send({ type: "DISPUTE.RECEIVED", requestId, matchId: input.matchId, bidder: input.bidder, dispute: input.claim }),
             ),
           );
         },
@@ -282,7 +292,7 @@ function createMarket() {
 
   async function start() {
     dso = createActor(dsoMachine, { input: { config: cfg, marketId: "m1" }, clock });
-    gateway = createActor(gatewayMachine, { input: { config: cfg, dimension: market.dimension, startBlock: 1 }, clock });
+    gateway = createActor(gatewayMachine, { input: { config: cfg, dimension: market.fhipe.dimension, startBlock: 1 }, clock });
     dso.start();
     gateway.start();
     await flush();
@@ -366,7 +376,7 @@ describe("market (all machines, in memory)", () => {
     await m.start();
     await m.runFor(cfg.dso.disputeWindowMs + 1_000);
 
-    expect(m.outcomes[0]?.outcome).toMatchObject({ kind: "disputed", reason: expect.stringContaining("counterpartOpeningInvalid") });
+    expect(m.outcomes[0]?.outcome).toMatchObject({ kind: "disputed", dispute: { code: "commitment-mismatch" } });
     expect(m.settlements).toHaveLength(0);
     expect([...m.trades.values()][0]).toMatchObject({ stage: "disputed", closed: true });
     const kinds = [seller, buyer].map((meter) => meter.getSnapshot().context.outcomes[0]?.outcome.kind);

@@ -32,9 +32,10 @@ import type {
   RequestEnrolmentInput,
   RequestEnrolmentOutput,
 } from "../../machines/meter.ts";
-import { fixTradeTerms } from "../../machines/tradeTerms.ts";
-import type { Address, Match, TradeTerms } from "../../machines/types.ts";
-import { address, bytes32, ciphertext, config, fake, flush, leafPath, market, opening, runsOf } from "./helpers.ts";
+import { address, bytes32, ciphertext, config, fake, flush, leafPath, market, opening, runsOf, signature } from "./helpers.ts";
+import { type Address } from "../../protocol/base/hex.ts";
+import { type Match } from "../../protocol/domain.ts";
+import { type TradeTerms, fixTradeTerms } from "../../protocol/clearing.ts";
 
 const cfg = config();
 const COUNTERPART = address(0xee);
@@ -45,14 +46,14 @@ function sessionFakes() {
       bidder: address(0xb00 + call),
     })),
     requestTicket: fake<RequestTicketOutput, RequestTicketInput>(({ bidder }) => ({
-      ticket: { bidder, notAfter: 2_000_000_000, signature: "0x11" },
+      ticket: { bidder, notAfter: 2_000_000_000, signature: signature(0x11) },
     })),
     encryptBid: fake<EncryptBidOutput, EncryptBidInput>(({ priceLevel, quantityWh }) => ({
       ciphertext: ciphertext(),
       commitment: bytes32(7),
       opening: opening(priceLevel, quantityWh),
     })),
-    signBid: fake<SignBidOutput, SignBidInput>(() => ({ bidderSignature: "0x22" })),
+    signBid: fake<SignBidOutput, SignBidInput>(() => ({ bidderSignature: signature(0x22) })),
     submitBid: fake<void, SubmitBidInput>(() => undefined),
     cancelBid: fake<void, CancelBidInput>(() => undefined),
     sendOpening: fake<void, SendOpeningInput>(() => undefined),
@@ -257,13 +258,11 @@ describe("meter: bid sessions", () => {
     await send({
       type: "SETTLEMENT.RECEIVED",
       bidder,
-      settlement: {
+      notice: {
         matchId: match.matchId,
         quantityWh: 600,
         deliveredWh: 600,
         shortfallWh: 0,
-        buyReadingWh: 600,
-        sellReadingWh: 600,
         priceMicroPerKWh: terms.priceMicroPerKWh,
         entries: [],
       },
@@ -331,7 +330,7 @@ describe("meter: bid sessions", () => {
 
   it("re-bids after a dispute (the disputed trade does not settle)", async () => {
     const sessions = sessionFakes();
-    sessions.verifyCounterpartOpening.respond = () => ({ valid: false, reason: "forged" });
+    sessions.verifyCounterpartOpening.respond = () => ({ valid: false, reason: "ciphertext-mismatch" });
     const { active, send, context } = await start({ plan: [plan("p1", "buy", 6, 1000)], sessions });
     const bidder = active()[0]?.bidder as Address;
     const match = buyMatch(bidder);
@@ -450,7 +449,7 @@ describe("meter: re-bid rule (pure)", () => {
     [{ kind: "voided", matchId: "m", reason: "openingTimeout", blamedSelf: true }, { abandon: "voided (openingTimeout) and blamed" }],
     [{ kind: "expired" }, null],
     [{ kind: "cancelled" }, null],
-    [{ kind: "rejected", reason: "x" }, { bid: { planId: "p", side: "buy", priceLevel: 4, quantityWh: 1000, attempt: 3 } }],
+    [{ kind: "rejected", rejection: { error: "x", detail: "" } }, { bid: { planId: "p", side: "buy", priceLevel: 4, quantityWh: 1000, attempt: 3 } }],
   ] as const)("%o → %o", (outcome, expected) => {
     expect(rebidAfter(ended, session, outcome)).toEqual(expected);
   });

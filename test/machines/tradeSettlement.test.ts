@@ -4,7 +4,6 @@ import { getShortestPaths } from "@xstate/graph";
 import { describe, expect, it } from "vitest";
 import { SimulatedClock, createActor } from "xstate";
 import type { AnyEventObject } from "xstate";
-import { entriesSum } from "../../machines/tradeTerms.ts";
 import { provideTradeSettlement, tradeSettlement } from "../../machines/tradeSettlement.ts";
 import type {
   AckMessagesParams,
@@ -21,8 +20,9 @@ import type {
   VerifyOpeningOutput,
   WriteSettlementInput,
 } from "../../machines/tradeSettlement.ts";
-import type { Match } from "../../machines/types.ts";
 import { address, config, fake, flush, leafPath, leafPaths, market, opening, runsOf } from "./helpers.ts";
+import { type Match } from "../../protocol/domain.ts";
+import { entriesSum } from "../../protocol/settlement.ts";
 
 const cfg = config();
 const BUYER = address(0xb1);
@@ -109,7 +109,7 @@ describe("tradeSettlement: an opening before the match is recorded", () => {
     const t = await start({ fakes: f });
     expect(t.state()).toBe("registering");
     await t.open("r-early");
-    expect(t.replies).toEqual([{ requestId: "r-early", reply: { status: "error", reason: "unknownMatch" } }]);
+    expect(t.replies).toEqual([{ requestId: "r-early", reply: { status: "error", refusal: { reason: "unknownMatch" } } }]);
     release();
     await flush();
     expect(t.state()).toBe("awaitingOpenings");
@@ -237,7 +237,7 @@ describe("tradeSettlement: void and blame", () => {
 
   it("voids when an opening does not verify, blaming that party; no terms are sent", async () => {
     const f = fakes();
-    f.verifyOpening.respond = ({ side }) => (side === "sell" ? { valid: false, reason: "commitment" } : { valid: true });
+    f.verifyOpening.respond = ({ side }) => (side === "sell" ? { valid: false, reason: "commitment-mismatch" } : { valid: true });
     const t = await start({ fakes: f });
     await t.openBoth();
     expect(t.f.publishTradeOutcome.calls[0]?.outcome).toEqual({
@@ -276,9 +276,9 @@ describe("tradeSettlement: requests", () => {
     await t.open("r3", BUYER, opening(6, 999));
     await t.open("r4", BUYER, BUY_OPENING);
     expect(t.replies.map((r) => r.reply)).toEqual([
-      { status: "error", reason: "notAParty" },
+      { status: "error", refusal: { reason: "notAParty" } },
       { status: "ok", body: { kind: "openingAccepted" } },
-      { status: "error", reason: "alreadyOpened" },
+      { status: "error", refusal: { reason: "alreadyOpened" } },
       { status: "ok", body: { kind: "openingAccepted" } },
     ]);
     expect(t.actor.getSnapshot().context.record.buyOpening).toEqual(BUY_OPENING);
@@ -291,14 +291,14 @@ describe("tradeSettlement: requests", () => {
     await t.open("late2", SELLER, opening(1, 1));
     expect(t.replies.slice(2).map((r) => r.reply)).toEqual([
       { status: "ok", body: { kind: "openingAccepted" } },
-      { status: "error", reason: "openingWindowClosed" },
+      { status: "error", refusal: { reason: "openingWindowClosed" } },
     ]);
   });
 
   it("refuses a dispute before the terms exist", async () => {
     const t = await start();
-    await t.send({ type: "DISPUTE.RECEIVED", requestId: "d1", matchId: MATCH.matchId, bidder: BUYER, reason: "x" });
-    expect(t.replies).toEqual([{ requestId: "d1", reply: { status: "error", reason: "noTermsYet" } }]);
+    await t.send({ type: "DISPUTE.RECEIVED", requestId: "d1", matchId: MATCH.matchId, bidder: BUYER, dispute: { code: "terms-mismatch", detail: "x" } });
+    expect(t.replies).toEqual([{ requestId: "d1", reply: { status: "error", refusal: { reason: "noTermsYet" } } }]);
     expect(t.state()).toBe("awaitingOpenings");
   });
 
@@ -311,9 +311,9 @@ describe("tradeSettlement: requests", () => {
       requestId: "d1",
       matchId: MATCH.matchId,
       bidder: BUYER,
-      reason: "counterpartOpeningInvalid",
+      dispute: { code: "ciphertext-mismatch", detail: "the counterpart's opening does not verify" },
     });
-    const resolution = { kind: "disputed", reason: "counterpartOpeningInvalid", raisedBy: BUYER };
+    const resolution = { kind: "disputed", dispute: { code: "ciphertext-mismatch", detail: "the counterpart's opening does not verify" }, raisedBy: BUYER };
     expect(t.replies.at(-1)).toEqual({ requestId: "d1", reply: { status: "ok", body: { kind: "disputeRecorded" } } });
     expect(t.stagesSaved()).toEqual(["termsFixed", "disputed", "disputed:closed"]);
     expect(t.f.publishTradeOutcome.calls).toEqual([
@@ -327,12 +327,12 @@ describe("tradeSettlement: requests", () => {
   it("refuses disputes from non-parties and after the window", async () => {
     const t = await start();
     await t.openBoth();
-    await t.send({ type: "DISPUTE.RECEIVED", requestId: "d0", matchId: MATCH.matchId, bidder: address(0x99), reason: "x" });
+    await t.send({ type: "DISPUTE.RECEIVED", requestId: "d0", matchId: MATCH.matchId, bidder: address(0x99), dispute: { code: "terms-mismatch", detail: "x" } });
     await t.advance(cfg.dso.disputeWindowMs);
-    await t.send({ type: "DISPUTE.RECEIVED", requestId: "d1", matchId: MATCH.matchId, bidder: SELLER, reason: "x" });
+    await t.send({ type: "DISPUTE.RECEIVED", requestId: "d1", matchId: MATCH.matchId, bidder: SELLER, dispute: { code: "terms-mismatch", detail: "x" } });
     expect(t.replies.slice(2).map((r) => r.reply)).toEqual([
-      { status: "error", reason: "notAParty" },
-      { status: "error", reason: "disputeWindowClosed" },
+      { status: "error", refusal: { reason: "notAParty" } },
+      { status: "error", refusal: { reason: "disputeWindowClosed" } },
     ]);
     expect(t.state()).toBe("afterTerms.collecting.disputeWindow.closed|readings.waiting");
   });
@@ -483,7 +483,7 @@ describe("tradeSettlement: failures, redelivery and resume", () => {
       after("openingTimeout", "awaitingOpenings"),
       done("verifyBuyOpening", { valid: true }),
       done("verifySellOpening", { valid: true }),
-      done("verifySellOpening", { valid: false }),
+      done("verifySellOpening", { valid: false, reason: "ciphertext-mismatch" }),
       error("verifyBuyOpening"),
       after("retryDelay", "verifyBackoff"),
       done("saveTerms"),
@@ -497,16 +497,13 @@ describe("tradeSettlement: failures, redelivery and resume", () => {
       after("readingTimeout", "afterTerms.collecting.readings.waiting"),
       { type: "READING.RECEIVED", messageId: "r1", matchId: MATCH.matchId, bidder: BUYER, measuredWh: 600 },
       { type: "READING.RECEIVED", messageId: "r2", matchId: MATCH.matchId, bidder: SELLER, measuredWh: 600 },
-      { type: "DISPUTE.RECEIVED", requestId: "d", matchId: MATCH.matchId, bidder: BUYER, reason: "x" },
+      { type: "DISPUTE.RECEIVED", requestId: "d", matchId: MATCH.matchId, bidder: BUYER, dispute: { code: "terms-mismatch", detail: "x" } },
       done("writeSettlement"),
       error("writeSettlement"),
       after("retryDelay", "settlingBackoff"),
-      done("saveVoided"),
-      error("saveVoided"),
-      after("retryDelay", "voidingBackoff"),
-      done("saveDisputed"),
-      error("saveDisputed"),
-      after("retryDelay", "disputingBackoff"),
+      done("saveResolution"),
+      error("saveResolution"),
+      after("retryDelay", "resolvingBackoff"),
       done("publishTradeOutcome"),
       error("publishTradeOutcome"),
       after("retryDelay", "publishingBackoff"),
@@ -560,10 +557,8 @@ describe("tradeSettlement: failures, redelivery and resume", () => {
       "afterTerms.collecting.readings.timedOut",
       "settling",
       "settlingBackoff",
-      "voiding",
-      "voidingBackoff",
-      "disputing",
-      "disputingBackoff",
+      "resolving",
+      "resolvingBackoff",
       "publishingOutcome",
       "publishingBackoff",
       "closing",

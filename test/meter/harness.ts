@@ -25,37 +25,9 @@ import { publish, serve, subscribe, type Service } from "../../actors/nats/rpc.t
 import { headerRecord } from "../../actors/nats/tracing.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
-import {
-  bidSubmissionSchema,
-  cancelReplySchema,
-  cancelRequestSchema,
-  disputeAckSchema,
-  disputeSchema,
-  enrolReplySchema,
-  enrolRequestSchema,
-  marketEventSchema,
-  matchEventSchema,
-  openingAckSchema,
-  openingPayloadSchema,
-  openingSubmissionSchema,
-  readingSchema,
-  settlementNoticeSchema,
-  tradeIdOf,
-  tradeTermsMessageSchema,
-  ticketReplySchema,
-  ticketRequestSchema,
-  voidedNoticeSchema,
-  disputedNoticeSchema,
-  type Address,
-  type BidSubmission,
-  type Dispute,
-  type Hex,
-  type MarketDescription,
-  type Opening,
-  type Reading,
-  type SettlementNotice,
-  type VoidReason,
-} from "../../protocol/wire/schemas.ts";
+import { bidSubmissionSchema, cancelReplySchema, cancelRequestSchema, disputeAckSchema, disputeSchema, enrolReplySchema, enrolRequestSchema, marketEventSchema, matchEventSchema, openingAckSchema, openingPayloadSchema, openingSubmissionSchema, readingSchema, settlementNoticeSchema, tradeTermsMessageSchema, ticketReplySchema, ticketRequestSchema, voidedNoticeSchema, disputedNoticeSchema, type BidSubmission, type Dispute, type Reading, type SettlementNotice } from "../../protocol/wire/schemas.ts";
+import type { DisputeCode, VoidReason } from "../../protocol/reasons.ts";
+import { linesOf } from "../../protocol/settlement.ts";
 import { marketSubjects, streamNames, type MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { verifyOpening, type OpeningCheck } from "../../protocol/verifyOpening.ts";
 import { openAs, seal } from "../../actors/secure/sealed.ts";
@@ -79,8 +51,11 @@ import {
   type SignedBid as ContractBid,
 } from "../../contracts/client/index.ts";
 import { parseMachineConfig, type MachineConfig, type MachineConfigInput } from "../../machines/config.ts";
-import { fixTradeTerms, settleTrade } from "../../machines/tradeTerms.ts";
 import type { PlannedBid } from "../../machines/meter.ts";
+import { type Address, type Hex } from "../../protocol/base/hex.ts";
+import { tradeIdOf, type MarketDescription, type Opening } from "../../protocol/domain.ts";
+import { fixTradeTerms } from "../../protocol/clearing.ts";
+import { settleTrade } from "../../protocol/settlement.ts";
 
 export const TX_GAS = { gasLimit: 30_000_000n };
 export const LEVELS = 4;
@@ -310,17 +285,10 @@ export class FakeDso {
         this.options.forgeCounterpartFor === side ? { ...counterpart.opening, salt: `0x${"5a".repeat(32)}` as Hex } : counterpart.opening;
       const payload = {
         type: "trade.terms",
-        tradeId,
-        buyId: trade.buyId,
-        sellId: trade.sellId,
+        terms: fixed.terms,
         txHash: trade.txHash,
         side,
         bidder: own.bidder,
-        buyLevel: fixed.terms.buyLevel,
-        sellLevel: fixed.terms.sellLevel,
-        clearingRule: fixed.terms.clearingRule,
-        priceMicroPerKWh: fixed.terms.priceMicroPerKWh,
-        quantityWh: fixed.terms.quantityWh,
         counterpart: { bidder: counterpart.bidder, opening: counterpartOpening },
       };
       const sealed = seal({
@@ -333,7 +301,7 @@ export class FakeDso {
     }
   }
 
-  /** Each side's own ledger lines (machines/tradeTerms.ts settlement), as the meter-facing notice. */
+  /** Each side's own ledger lines (protocol/settlement.ts), as the meter-facing notice. */
   sendSettlements(tradeId: Hex): void {
     const trade = this.trades.get(tradeId);
     const buy = trade?.openings.get(0);
@@ -358,16 +326,14 @@ export class FakeDso {
     });
     for (const bidder of [trade.buyId, trade.sellId]) {
       const meter = this.meterOf(bidder);
-      const postings = settlement.entries
-        .filter((entry) => entry.account.kind === "bidder" && entry.account.bidder === bidder)
-        .map((entry) => ({ account: `meter:${meter.meterId}`, kind: entry.kind, amountMicro: Number(entry.amountMicro), memo: "" }));
+      const entries = linesOf(settlement.entries, bidder);
       const notice: SettlementNotice = {
         type: "settlement.notice",
         tradeId,
         bidder,
         period: "2026-11",
-        postings,
-        netMicro: postings.reduce((sum, p) => sum + p.amountMicro, 0),
+        entries,
+        netMicro: entries.reduce((sum, entry) => sum + Number(entry.amountMicro), 0),
         quantityWh: settlement.quantityWh,
         deliveredWh: settlement.deliveredWh,
         shortfallWh: settlement.shortfallWh,
@@ -388,13 +354,14 @@ export class FakeDso {
     });
   }
 
-  sendDisputed(tradeId: Hex, bidder: Address, reason: string): void {
+  sendDisputed(tradeId: Hex, bidder: Address, code: DisputeCode): void {
     const meter = this.meterOf(bidder);
     publish(this.market.clients.nc, this.market.subjects.meter.disputed(meter.inboxId), disputedNoticeSchema, {
       type: "trade.disputed",
       tradeId,
       bidder,
-      reason,
+      code,
+      detail: "disputed by the counterpart",
     });
   }
 

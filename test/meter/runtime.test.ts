@@ -2,13 +2,13 @@
 // and gateway stand-ins (test/meter/harness.ts) — enrolment, bids, openings, counterpart checks, re-bids, faults.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BidStatus, getBid, getBidIdOf } from "../../contracts/client/index.ts";
-import type { Address, Hex } from "../../protocol/wire/schemas.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { seal } from "../../actors/secure/sealed.ts";
 import { Wallet } from "ethers";
 import type { MeterRuntime } from "../../actors/meter/runtime.ts";
 import type { BidSessionSnapshot } from "../../machines/bidSession.ts";
 import { LEVELS, createTestMarket, startEnvironment, until, type Environment, type TestMarket } from "./harness.ts";
+import { type Address, type Hex } from "../../protocol/base/hex.ts";
 
 let env: Environment;
 
@@ -43,7 +43,7 @@ describe("meter runtime", () => {
       const meter = await market.startMeter("pv-1", [{ planId: "p1", side: "sell", priceLevel: 1, quantityWh: 800 }]);
       const { inboxId, market: description } = await meter.enrolled;
       expect(inboxId).toBe("inbox-pv-1");
-      expect(description).toMatchObject({ dimension: LEVELS + 1, contractAddress: market.description.contractAddress });
+      expect(description).toMatchObject({ fhipe: { dimension: LEVELS + 1 }, contractAddress: market.description.contractAddress });
 
       const bidder = await until(() => market.gateway.placed[0], 20_000, "bid placed on chain");
       const submission = market.gateway.submissionOf(bidder);
@@ -137,7 +137,7 @@ describe("meter runtime", () => {
         const buyer = await market.startMeter("flat-3", [{ planId: "b", side: "buy", priceLevel: 2, quantityWh: 700 }]);
         const dispute = await until(() => market.dso.disputes[0], 30_000, "dispute");
         const buyBidder = outcomesOf(buyer)[0]?.bidder ?? (await until(() => outcomesOf(buyer)[0]?.bidder));
-        expect(dispute).toMatchObject({ bidder: buyBidder, reason: "commitment-mismatch" });
+        expect(dispute).toMatchObject({ bidder: buyBidder, code: "commitment-mismatch" });
         expect(dispute.auth.signer).toBe(buyBidder); // signed by the bid's one-time key
         await until(() => outcomesOf(buyer).length === 1);
         expect(outcomesOf(buyer)[0]?.outcome).toMatchObject({ kind: "disputed", raisedBy: "self" });
@@ -208,7 +208,7 @@ describe("meter runtime", () => {
     );
   });
 
-  it("faults: a forged opening fails the DSO's check, a withheld one never arrives; both meters take the blame from an old-style void", async () => {
+  it("faults: a forged opening fails the DSO's check, a withheld one never arrives; each meter takes the blame the DSO's void gives it", async () => {
     await withMarket(
       async (market) => {
         const seller = await market.startMeter("pv-6", [{ planId: "s", side: "sell", priceLevel: 0, quantityWh: 300 }], {
@@ -224,9 +224,9 @@ describe("meter runtime", () => {
         expect(market.dso.openings).toHaveLength(1); // the buyer withholds its opening
         const tradeId = forged.tradeId;
         const buyBidder = [...market.dso.trades.values()][0]?.buyId as Address;
-        // No blame list (an older DSO): each meter judges from what it knows of its own opening.
-        market.dso.sendVoided(tradeId, forged.bidder, "openingInvalid", []);
-        market.dso.sendVoided(tradeId, buyBidder, "openingTimeout", []);
+        // As the DSO decides them: the forger is blamed for the invalid opening, the silent buyer for the timeout.
+        market.dso.sendVoided(tradeId, forged.bidder, "openingInvalid", [forged.bidder]);
+        market.dso.sendVoided(tradeId, buyBidder, "openingTimeout", [buyBidder]);
         await until(() => outcomesOf(seller).length === 1 && outcomesOf(buyer).length === 1, 10_000, "voided");
         expect(outcomesOf(seller)[0]?.outcome).toMatchObject({ kind: "voided", reason: "openingInvalid", blamedSelf: true });
         expect(outcomesOf(buyer)[0]?.outcome).toMatchObject({ kind: "voided", reason: "openingTimeout", blamedSelf: true });

@@ -1,54 +1,89 @@
-// Clearing rules and market configuration: exact integer prices, quantities, remainders, and rejected inputs.
+// Clearing (PROTOCOL §5 trading step 2) and market configuration: exact integer prices, quantities, remainders,
+// the three rules, and the openings that make no trade.
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../protocol/base/errors.ts";
-import {
-  InvalidQuantityError,
-  LevelsNotCrossedError,
-  PriceLevelOutOfRangeError,
-  clearTrade,
-} from "../../protocol/clearing.ts";
+import { clearingPrice, fixTradeTerms, sameTerms, type TradeTerms } from "../../protocol/clearing.ts";
 import { parseMachineConfig } from "../../machines/config.ts";
 import { billingPeriodOf, defaultMarketConfig, parseMarketConfig, priceOfLevel, priceTable } from "../../protocol/marketConfig.ts";
+import { address, market, opening } from "../machines/helpers.ts";
 
-const config = parseMarketConfig({ priceLevels: { firstPriceMicroPerKWh: 100_000, stepMicroPerKWh: 15_001, count: 10 } });
+const levels = market.priceLevels;
+const BUYER = address(1);
+const SELLER = address(2);
+const base = { matchId: "m", buyBidder: BUYER, sellBidder: SELLER };
 
-describe("clearTrade", () => {
-  it("uses the midpoint by default, rounded down, and the smaller quantity", () => {
-    const terms = clearTrade({ priceLevel: 6, quantityWh: 2_500 }, { priceLevel: 3, quantityWh: 1_000 }, config);
+function terms(quantityWh: number, priceMicroPerKWh = 150_000): TradeTerms {
+  return { ...base, buyLevel: 6, sellLevel: 4, quantityWh, priceMicroPerKWh, clearingRule: "midpoint" };
+}
+
+describe("clearing rules", () => {
+  it("prices levels linearly and applies the three rules", () => {
+    expect(priceOfLevel(levels, 0)).toBe(100_000);
+    expect(priceOfLevel(levels, 6)).toBe(160_000);
+    expect(clearingPrice(6, 4, levels, "midpoint")).toBe(150_000);
+    expect(clearingPrice(6, 4, levels, "seller")).toBe(140_000);
+    expect(clearingPrice(6, 4, levels, "buyer")).toBe(160_000);
+  });
+
+  it("rounds an odd midpoint down to a whole micro-unit", () => {
+    expect(clearingPrice(1, 0, { firstPriceMicroPerKWh: 0, stepMicroPerKWh: 3, count: 4 }, "midpoint")).toBe(1);
+  });
+});
+
+describe("fixTradeTerms", () => {
+  const config = parseMarketConfig({ priceLevels: { firstPriceMicroPerKWh: 100_000, stepMicroPerKWh: 15_001, count: 10 } });
+  const fix = (buy: { priceLevel: number; quantityWh: number }, sell: { priceLevel: number; quantityWh: number }, rule = config.clearingRule) =>
+    fixTradeTerms({ ...base, buyOpening: buy, sellOpening: sell, priceLevels: config.priceLevels, clearingRule: rule });
+
+  it("uses the midpoint by default, rounded down, and the smaller quantity; the larger side keeps a remainder", () => {
     // p6 = 190006, p3 = 145003 → (335009) / 2 = 167504.5 → 167504
-    expect(terms).toEqual({
-      buyLevel: 6,
-      sellLevel: 3,
-      clearingRule: "midpoint",
-      priceMicroPerKWh: 167_504,
-      quantityWh: 1_000,
+    expect(fix({ priceLevel: 6, quantityWh: 2_500 }, { priceLevel: 3, quantityWh: 1_000 })).toEqual({
+      ok: true,
+      terms: { ...base, buyLevel: 6, sellLevel: 3, clearingRule: "midpoint", priceMicroPerKWh: 167_504, quantityWh: 1_000 },
       remainderWh: { buy: 1_500, sell: 0 },
     });
   });
 
   it("applies the seller's or the buyer's level when configured", () => {
-    const seller = clearTrade({ priceLevel: 6, quantityWh: 700 }, { priceLevel: 3, quantityWh: 900 }, { ...config, clearingRule: "seller" });
-    const buyer = clearTrade({ priceLevel: 6, quantityWh: 700 }, { priceLevel: 3, quantityWh: 900 }, { ...config, clearingRule: "buyer" });
-    expect(seller).toMatchObject({ priceMicroPerKWh: 145_003, quantityWh: 700, remainderWh: { buy: 0, sell: 200 } });
-    expect(buyer.priceMicroPerKWh).toBe(190_006);
+    expect(fix({ priceLevel: 6, quantityWh: 700 }, { priceLevel: 3, quantityWh: 900 }, "seller")).toMatchObject({
+      terms: { priceMicroPerKWh: 145_003, quantityWh: 700 },
+      remainderWh: { buy: 0, sell: 200 },
+    });
+    expect(fix({ priceLevel: 6, quantityWh: 700 }, { priceLevel: 3, quantityWh: 900 }, "buyer")).toMatchObject({ terms: { priceMicroPerKWh: 190_006 } });
   });
 
   it("accepts equal levels and equal quantities (full fill, no remainder)", () => {
-    expect(clearTrade({ priceLevel: 0, quantityWh: 5 }, { priceLevel: 0, quantityWh: 5 }, config)).toMatchObject({
-      priceMicroPerKWh: 100_000,
+    expect(fix({ priceLevel: 0, quantityWh: 5 }, { priceLevel: 0, quantityWh: 5 })).toMatchObject({
+      terms: { priceMicroPerKWh: 100_000 },
       remainderWh: { buy: 0, sell: 0 },
     });
   });
 
-  it("rejects a buy level below the sell level", () => {
-    expect(() => clearTrade({ priceLevel: 2, quantityWh: 5 }, { priceLevel: 3, quantityWh: 5 }, config)).toThrow(LevelsNotCrossedError);
+  it("fixes quantity = min and refuses buy < sell or out-of-range levels (market defaults)", () => {
+    const fixed = fixTradeTerms({ ...base, buyOpening: opening(6, 1000), sellOpening: opening(4, 600), priceLevels: levels, clearingRule: "midpoint" });
+    expect(fixed).toEqual({ ok: true, terms: terms(600), remainderWh: { buy: 400, sell: 0 } });
+    const defaults = { ...base, priceLevels: levels, clearingRule: "midpoint" as const };
+    expect(fixTradeTerms({ ...defaults, buyOpening: opening(5, 1000), sellOpening: opening(5, 600) }).ok).toBe(true);
+    expect(fixTradeTerms({ ...defaults, buyOpening: opening(3, 1000), sellOpening: opening(4, 600) })).toEqual({ ok: false, reason: "levelOrder" });
+    expect(fixTradeTerms({ ...defaults, buyOpening: opening(10, 1), sellOpening: opening(4, 1) })).toEqual({ ok: false, reason: "buyLevelOutOfRange" });
+    expect(fixTradeTerms({ ...defaults, buyOpening: opening(9, 1), sellOpening: opening(12, 1) })).toEqual({ ok: false, reason: "sellLevelOutOfRange" });
   });
 
-  it("rejects levels outside [0, n) and non-positive or fractional quantities", () => {
-    expect(() => clearTrade({ priceLevel: 10, quantityWh: 5 }, { priceLevel: 3, quantityWh: 5 }, config)).toThrow(PriceLevelOutOfRangeError);
-    expect(() => clearTrade({ priceLevel: 5, quantityWh: 5 }, { priceLevel: -1, quantityWh: 5 }, config)).toThrow(PriceLevelOutOfRangeError);
-    expect(() => clearTrade({ priceLevel: 5, quantityWh: 0 }, { priceLevel: 1, quantityWh: 5 }, config)).toThrow(InvalidQuantityError);
-    expect(() => clearTrade({ priceLevel: 5, quantityWh: 5 }, { priceLevel: 1, quantityWh: 2.5 }, config)).toThrow(InvalidQuantityError);
+  it("refuses a buy level below the sell level", () => {
+    expect(fix({ priceLevel: 2, quantityWh: 5 }, { priceLevel: 3, quantityWh: 5 })).toEqual({ ok: false, reason: "levelOrder" });
+  });
+
+  it("refuses levels outside [0, n) and non-positive or fractional quantities", () => {
+    expect(fix({ priceLevel: 10, quantityWh: 5 }, { priceLevel: 3, quantityWh: 5 })).toEqual({ ok: false, reason: "buyLevelOutOfRange" });
+    expect(fix({ priceLevel: 5, quantityWh: 5 }, { priceLevel: -1, quantityWh: 5 })).toEqual({ ok: false, reason: "sellLevelOutOfRange" });
+    expect(fix({ priceLevel: 5, quantityWh: 0 }, { priceLevel: 1, quantityWh: 5 })).toEqual({ ok: false, reason: "buyQuantityInvalid" });
+    expect(fix({ priceLevel: 5, quantityWh: 5 }, { priceLevel: 1, quantityWh: 2.5 })).toEqual({ ok: false, reason: "sellQuantityInvalid" });
+  });
+
+  it("compares terms field by field, ignoring address case", () => {
+    const a = terms(600);
+    expect(sameTerms(a, { ...a, buyBidder: a.buyBidder.toUpperCase().replace("0X", "0x") as TradeTerms["buyBidder"] })).toBe(true);
+    expect(sameTerms(a, { ...a, priceMicroPerKWh: 150_001 })).toBe(false);
   });
 });
 
@@ -60,10 +95,9 @@ describe("market configuration", () => {
     expect(priceOfLevel(defaults.priceLevels, 9)).toBeLessThan(defaults.retailTariffMicroPerKWh);
   });
 
-  it("uses the same field names and defaults as the machines' market configuration", () => {
+  it("is the machines' market configuration: one schema, the same defaults", () => {
     const machines = parseMachineConfig({}).market;
-    const ours = defaultMarketConfig();
-    expect({ ...ours, priceLevels: { ...ours.priceLevels } }).toMatchObject(machines);
+    expect(machines).toEqual(defaultMarketConfig());
   });
 
   it("fills partial price-level settings with defaults", () => {

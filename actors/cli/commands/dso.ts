@@ -2,8 +2,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { loadRegistryFile, type ProvisionedMeter } from "../../dso/registry.ts";
 import { startDsoRuntime, type DsoRuntime } from "../../dso/runtime.ts";
-import { parseMarketConfig, type MarketConfig } from "../../../protocol/marketConfig.ts";
-import { clearingRuleSchema, type ClearingRule } from "../../../protocol/wire/schemas.ts";
+import { parseMarketConfig, type MarketConfig, clearingRuleSchema, type ClearingRule } from "../../../protocol/marketConfig.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { positiveInt } from "../options.ts";
 import {

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { plannedBidSchema, type PlannedBid } from "../../../machines/meter.ts";
 import { ConfigError } from "../../../protocol/base/errors.ts";
 import { startMeterRuntime, type MeterRuntime } from "../../meter/runtime.ts";
-import { inboxIdSchema, meterIdSchema } from "../../../protocol/wire/schemas.ts";
+import { inboxIdSchema } from "../../../protocol/wire/schemas.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import { address } from "../options.ts";
 import {
@@ -31,6 +31,7 @@ import {
   type KeyFlags,
   type PartyFlags,
 } from "../partyProcess.ts";
+import { meterIdSchema } from "../../../protocol/domain.ts";
 
 type MeterFlags = PartyFlags &
   KeyFlags & {

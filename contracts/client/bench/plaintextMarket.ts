@@ -8,7 +8,9 @@ import { computeCommitment, randomSalt } from "../../../protocol/commitment.ts";
 import { ciphertextHash } from "../buildBid.ts";
 import { BID_TYPES, readMarketDomain } from "../eip712.ts";
 import type { MarketHandle } from "../market.ts";
-import type { GridveilMarketContract, Hex, MarketDomain, Side, SignedBid, Ticket } from "../types.ts";
+import type { GridveilMarketContract, MarketDomain, SignedBid, Ticket } from "../types.ts";
+import { type Hex } from "../../../protocol/base/hex.ts";
+import { type SideCode } from "../../../protocol/domain.ts";
 
 /** The plaintext market's "ciphertext" is one-dimensional: `left = [level, 0]`, `right = [0, 0, 0, 0]`. */
 export const PLAINTEXT_DIM = 1;
@@ -52,7 +54,7 @@ export async function attachPlaintextMarket(address: string, runner: ContractRun
 }
 
 export type PlaintextBidParams = {
-  side: Side;
+  side: SideCode;
   priceLevel: number;
   quantityWh: number;
   /** The bid's one-time key. */

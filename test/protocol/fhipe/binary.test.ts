@@ -1,6 +1,6 @@
 // Binary serialization of msk and bid ciphertexts: round-trips that still decrypt, and every malformed buffer rejected.
 import { beforeAll, describe, expect, it } from "vitest";
-import { FR_ORDER, initCurve } from "../../../protocol/fhipe/curve.ts";
+import { initCurve } from "../../../protocol/fhipe/curve.ts";
 import { decodeBidCiphertext, decodeMsk, encodeBidCiphertext, encodeMsk } from "../../../protocol/fhipe/binary.ts";
 import { compareBids, encryptBid } from "../../../protocol/encoding/bidCiphertext.ts";
 import {
@@ -16,6 +16,7 @@ import { decrypt, encryptLeft, encryptRight, randomScalar, setup } from "../../.
 import { dimensionFor } from "../../../protocol/encoding/priceEncoding.ts";
 import { standardG2 } from "../../../protocol/fhipe/curve.ts";
 import { twistPointOutsideSubgroup } from "./helpers.ts";
+import { FR_ORDER } from "../../../protocol/fhipe/order.ts";
 
 beforeAll(async () => {
   await initCurve();

@@ -1,14 +1,7 @@
 // EVM words of points (EIP-197 order): the standard generators, round-trips, and rejection of bad points.
 import { beforeAll, describe, expect, it } from "vitest";
 import * as mcl from "mcl-wasm";
-import {
-  FP_ORDER,
-  G1_GENERATOR_WORDS,
-  G2_GENERATOR_WORDS,
-  initCurve,
-  standardG1,
-  standardG2,
-} from "../../../protocol/fhipe/curve.ts";
+import { G1_GENERATOR_WORDS, G2_GENERATOR_WORDS, initCurve, standardG1, standardG2 } from "../../../protocol/fhipe/curve.ts";
 import { DimensionMismatchError, PointNotInSubgroupError, PointNotOnCurveError } from "../../../protocol/fhipe/errors.ts";
 import {
   g1FromWords,
@@ -23,6 +16,7 @@ import {
 import { randomScalar } from "../../../protocol/fhipe/fhipe.ts";
 import { frFromBigint } from "../../../protocol/fhipe/curve.ts";
 import { fp, twistB, twistPointOutsideSubgroup } from "./helpers.ts";
+import { FP_ORDER } from "../../../protocol/fhipe/order.ts";
 
 beforeAll(async () => {
   await initCurve();

@@ -1,7 +1,7 @@
 // FHIPE (PROTOCOL §2) with real pairings: decryption against plaintext inner products, Compare, determinism, bad input.
 import { beforeAll, describe, expect, it } from "vitest";
 import * as mcl from "mcl-wasm";
-import { FR_ORDER, initCurve } from "../../../protocol/fhipe/curve.ts";
+import { initCurve } from "../../../protocol/fhipe/curve.ts";
 import {
   compare,
   decrypt,
@@ -19,6 +19,7 @@ import {
 } from "../../../protocol/fhipe/errors.ts";
 import { determinantAndInverse } from "../../../protocol/fhipe/field.ts";
 import { innerProduct, smallVector } from "./helpers.ts";
+import { FR_ORDER } from "../../../protocol/fhipe/order.ts";
 
 beforeAll(async () => {
   await initCurve();

@@ -1,8 +1,8 @@
 // F_r arithmetic and matrices, checked against independent definitions (cofactor expansion, M·M^-1 = I).
 import { describe, expect, it } from "vitest";
-import { FR_ORDER } from "../../../protocol/fhipe/curve.ts";
 import { DimensionMismatchError, SingularMatrixError } from "../../../protocol/fhipe/errors.ts";
 import { determinantAndInverse, invR, modR, randomMatrix, vectorTimesMatrix, type Matrix } from "../../../protocol/fhipe/field.ts";
+import { FR_ORDER } from "../../../protocol/fhipe/order.ts";
 
 /** Laplace expansion: slow, obviously correct, and sharing no code with Gauss–Jordan. */
 function laplaceDet(matrix: Matrix): bigint {

@@ -1,9 +1,10 @@
 // Fixed-base tables agree with mcl's own scalar multiplication on edge and random scalars, in G1 and G2.
 import { beforeAll, describe, expect, it } from "vitest";
 import * as mcl from "mcl-wasm";
-import { FR_ORDER, frFromBigint, initCurve, standardG1, standardG2 } from "../../../protocol/fhipe/curve.ts";
+import { frFromBigint, initCurve, standardG1, standardG2 } from "../../../protocol/fhipe/curve.ts";
 import { randomScalar } from "../../../protocol/fhipe/fhipe.ts";
 import { FixedBaseTable } from "../../../protocol/fhipe/fixedBase.ts";
+import { FR_ORDER } from "../../../protocol/fhipe/order.ts";
 
 beforeAll(async () => {
   await initCurve();

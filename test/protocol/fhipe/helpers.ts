@@ -1,7 +1,7 @@
 // Test helpers for the crypto core: plaintext reference arithmetic and hand-built bad points.
 import * as mcl from "mcl-wasm";
 import { randomInt } from "node:crypto";
-import { FR_ORDER } from "../../../protocol/fhipe/curve.ts";
+import { FR_ORDER } from "../../../protocol/fhipe/order.ts";
 
 /** <x, y> over the integers: the plaintext reference every decryption is checked against. */
 export function innerProduct(x: readonly bigint[], y: readonly bigint[]): bigint {

@@ -2,14 +2,10 @@
 import { Wallet } from "ethers";
 import { describe, expect, it } from "vitest";
 import { BadMessageError, decode } from "../../../actors/nats/codec.ts";
-import {
-  FR_MODULUS,
-  messageSchemas,
-  sealedPayloadSchemas,
-  tradeIdOf,
-  type Sealed,
-} from "../../../protocol/wire/schemas.ts";
+import { messageSchemas, sealedPayloadSchemas, type Sealed } from "../../../protocol/wire/schemas.ts";
 import { seal } from "../../../actors/secure/sealed.ts";
+import { tradeIdOf } from "../../../protocol/domain.ts";
+import { FR_ORDER } from "../../../protocol/fhipe/order.ts";
 
 const meter = Wallet.createRandom();
 const dso = Wallet.createRandom();
@@ -21,7 +17,7 @@ const txHash = hex("cd", 32);
 const tradeId = tradeIdOf({ buyId: buyer, sellId: seller, txHash });
 const auth = { signer: meter.address, signature: sig, issuedAt: 1_700_000_000_000 };
 const sealed: Sealed = seal({ payload: { x: 1 }, senderWallet: meter, recipientPublicKey: dso.signingKey.publicKey, context: "ctx" });
-const opening = { priceLevel: 4, quantityWh: 1200, salt: hex("01", 32), alpha: "7", beta: (FR_MODULUS - 1n).toString() };
+const opening = { priceLevel: 4, quantityWh: 1200, salt: hex("01", 32), alpha: "7", beta: (FR_ORDER - 1n).toString() };
 const words = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1));
 
 const marketDescription = {
@@ -68,10 +64,10 @@ const valid: Record<string, Record<string, unknown>> = {
   "opening.submit": { type: "opening.submit", tradeId, bidder: buyer, sealed },
   "opening.ack": { type: "opening.ack", tradeId, bidder: buyer, status: "received" },
   "trade.terms": { type: "trade.terms", tradeId, sealed },
-  dispute: { type: "dispute", tradeId, bidder: buyer, reason: "ciphertext-mismatch", detail: "left differs", auth },
+  dispute: { type: "dispute", tradeId, bidder: buyer, code: "ciphertext-mismatch", detail: "left differs", auth },
   "dispute.ack": { type: "dispute.ack", tradeId, status: "recorded" },
   "trade.voided": { type: "trade.voided", tradeId, bidder: buyer, reason: "openingTimeout", blamedBidders: [seller] },
-  "trade.disputed": { type: "trade.disputed", tradeId, bidder: buyer, reason: "ciphertext-mismatch" },
+  "trade.disputed": { type: "trade.disputed", tradeId, bidder: buyer, code: "ciphertext-mismatch", detail: "left differs" },
   reading: { type: "reading", tradeId, bidder: seller, side: 1, energyWh: 900, measuredAt: 5, auth },
   settlement: {
     type: "settlement",
@@ -90,12 +86,12 @@ const valid: Record<string, Record<string, unknown>> = {
     tradeId,
     bidder: buyer,
     period: "2026-05",
-    postings: [],
-    netMicro: 0,
     quantityWh: 1000,
     deliveredWh: 900,
     shortfallWh: 100,
     priceMicroPerKWh: 150_000,
+    entries: [{ account: { kind: "bidder", bidder: buyer }, kind: "energy.buy", amountMicro: "-135000" }],
+    netMicro: -135_000,
   },
   error: { type: "error", code: "bad-message", message: "nope", issues: [{ path: "a", message: "b" }] },
   "state.snapshot": { type: "state.snapshot", party: "meter", actorId: "meter-1", state: { trading: "awaitingTerms" }, summary: { bids: 2 }, at: 1 },
@@ -106,17 +102,10 @@ const validPayloads: Record<string, Record<string, unknown>> = {
   opening: { type: "opening", tradeId, bidder: buyer, side: 0, opening },
   "trade.terms": {
     type: "trade.terms",
-    tradeId,
-    buyId: buyer,
-    sellId: seller,
+    terms: { matchId: tradeId, buyBidder: buyer, sellBidder: seller, buyLevel: 6, sellLevel: 4, quantityWh: 1200, priceMicroPerKWh: 200_000, clearingRule: "midpoint" },
     txHash,
     side: 0,
     bidder: buyer,
-    buyLevel: 6,
-    sellLevel: 4,
-    clearingRule: "midpoint",
-    priceMicroPerKWh: 200_000,
-    quantityWh: 1200,
     counterpart: { bidder: seller, opening },
   },
 };
@@ -186,7 +175,7 @@ describe("message schemas", () => {
     ["message market.matched", (v) => ({ ...v, blockNumber: -1 }), /blockNumber/],
     ["message settlement", (v) => ({ ...v, postings: [{ account: "meter:a", kind: "energy.buy", amountMicro: -1, memo: "" }] }), /sum to zero/],
     ["message settlement", (v) => ({ ...v, postings: [{ account: "bank:x", kind: "energy.buy", amountMicro: 0, memo: "" }] }), /meter:<id>/],
-    ["message settlement", (v) => ({ ...v, postings: [{ account: "dso:revenue", kind: "fee revenue", amountMicro: 0, memo: "" }] }), /posting kind/],
+    ["message settlement", (v) => ({ ...v, postings: [{ account: "dso:revenue", kind: "fee revenue", amountMicro: 0, memo: "" }] }), /postings\.0\.kind/],
     ["message settlement", (v) => ({ ...v, postings: [{ account: "meter:a", kind: "energy.buy", amountMicro: 0.5, memo: "" }] }), /amountMicro/],
     ["message settlement", (v) => ({ ...v, period: "May 2026" }), /billing period/],
     ["message reading", (v) => ({ ...v, energyWh: -3 }), /energy must be ≥ 0 Wh/],
@@ -194,26 +183,25 @@ describe("message schemas", () => {
     ["message error", (v) => ({ ...v, code: "oops" }), /code/],
     ["message opening.submit", (v) => ({ ...v, sealed: { ...sealed, v: 2 } }), /sealed\.v/],
     ["payload opening", (v) => ({ ...v, opening: { ...opening, alpha: "0" } }), /non-zero scalar/],
-    ["payload opening", (v) => ({ ...v, opening: { ...opening, beta: FR_MODULUS.toString() } }), /below the BN254 group order/],
+    ["payload opening", (v) => ({ ...v, opening: { ...opening, beta: FR_ORDER.toString() } }), /below the BN254 group order/],
     ["payload opening", (v) => ({ ...v, opening: { ...opening, beta: "12ab" } }), /decimal integer/],
     ["payload opening", (v) => ({ ...v, opening: { ...opening, quantityWh: 0 } }), /positive number of Wh/],
     ["payload opening", (v) => ({ ...v, opening: { ...opening, priceLevel: 1024 } }), /price level must be < 1024/],
-    ["payload trade.terms", (v) => ({ ...v, buyLevel: 3 }), /buy level below sell level/],
+    ["payload trade.terms", (v) => ({ ...v, terms: { ...(v.terms as object), buyLevel: 3 } }), /buy level below sell level/],
     ["payload trade.terms", (v) => ({ ...v, bidder: seller }), /not on its side/],
     ["payload trade.terms", (v) => ({ ...v, counterpart: { bidder: buyer, opening } }), /other side/],
   ])("%s: semantic check %#", (name, mutate, message) => {
     expect(rejects(name, mutate(all[name])).message).toMatch(message);
   });
 
-  it("a voided notice without blamed bidders still parses (blames nobody), and one cannot blame three", () => {
-    const { blamedBidders: _blamed, ...older } = valid["trade.voided"];
-    expect(messageSchemas["trade.voided"].parse(older).blamedBidders).toEqual([]);
+  it("a voided notice names whom it blames (possibly nobody), and cannot blame three", () => {
+    expect(messageSchemas["trade.voided"].parse({ ...valid["trade.voided"], blamedBidders: [] }).blamedBidders).toEqual([]);
     rejects("message trade.voided", { ...valid["trade.voided"], blamedBidders: [buyer, seller, buyer] });
   });
 
   it("a dispute can say the counterpart's opening could not be checked at all, but not an unknown reason", () => {
-    expect(messageSchemas.dispute.parse({ ...valid.dispute, reason: "counterpart-unverifiable" }).reason).toBe("counterpart-unverifiable");
-    rejects("message dispute", { ...valid.dispute, reason: "counterpartUnverifiable" });
+    expect(messageSchemas.dispute.parse({ ...valid.dispute, code: "counterpart-unverifiable" }).code).toBe("counterpart-unverifiable");
+    rejects("message dispute", { ...valid.dispute, code: "counterpartUnverifiable" });
   });
 
   it("accepts ciphertexts as the compact hex blob and normalises hex and addresses", () => {

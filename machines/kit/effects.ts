@@ -3,7 +3,7 @@
 // Machines never reach for I/O themselves (STYLE); all messaging of PROTOCOL §6 happens in these effects.
 import { fromCallback, fromPromise } from "xstate";
 import type { CallbackActorLogic, EventObject, PromiseActorLogic } from "xstate";
-import { GridveilError } from "../protocol/base/errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 
 /** An effect was invoked that the runtime did not provide with `machine.provide(...)`. */
 export class MissingEffectError extends GridveilError {
@@ -46,4 +46,21 @@ export function unprovidedCallback<TEvent extends EventObject, TInput>(
   return fromCallback<TEvent, TInput>(() => {
     throw missing(machine, effect);
   });
+}
+
+/** The plain-function form of a machine's promise actors: what its runtime writes. */
+export type EffectsOf<TActors> = {
+  [K in keyof TActors]: TActors[K] extends PromiseActorLogic<infer TOutput, infer TInput> ? Effect<TInput, TOutput> : never;
+};
+
+/** Every effect of `effects` as promise actor logic, keyed as given (for `machine.provide({ actors })`). */
+export function promiseEffects<TActors>(effects: EffectsOf<TActors>): TActors {
+  return Object.fromEntries(
+    Object.entries(effects as Record<string, Effect<unknown, unknown>>).map(([name, effect]) => [name, promiseEffect(effect)]),
+  ) as TActors;
+}
+
+/** Placeholders for every effect of a machine until the runtime provides it (a missing one fails loudly). */
+export function unprovidedEffects<TActors>(machine: string, names: readonly (keyof TActors & string)[]): TActors {
+  return Object.fromEntries(names.map((name) => [name, unprovidedPromise(machine, name)])) as TActors;
 }

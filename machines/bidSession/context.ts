@@ -1,0 +1,218 @@
+// A bid session's input, context and outcome, and the pure checks its transitions make (PROTOCOL §4, §5).
+import { z } from "zod";
+import { sameAddress, type Address, type Hex } from "../../protocol/base/hex.ts";
+import { bytes32Schema } from "../../protocol/base/primitives.ts";
+import { fixTradeTerms, sameTerms, type TradeTerms } from "../../protocol/clearing.ts";
+import { ciphertextWordsSchema, openingSchema, otherSide } from "../../protocol/domain.ts";
+import type { BidCiphertext, MarketDescription, Match, Opening, Side, SignedBid, Ticket } from "../../protocol/domain.ts";
+import { describeDisputeClaim, type DisputeClaim, type VoidReason } from "../../protocol/reasons.ts";
+import type { Settlement, SettledNotice } from "../../protocol/settlement.ts";
+import type { MachineConfig } from "../config.ts";
+import { describeIssues, type MachineErrorRecord } from "../kit/errors.ts";
+import type { BidRejection } from "./events.ts";
+import type { EncryptBidOutput } from "./effects.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
+
+export type BidSessionInput = {
+  config: MachineConfig;
+  /** Unique per meter; the meter uses `${planId}#${attempt}`. */
+  sessionId: string;
+  planId: string;
+  /** 1 for the first bid of a plan, +1 per re-bid. */
+  attempt: number;
+  side: Side;
+  priceLevel: number;
+  quantityWh: number;
+  market: MarketDescription;
+};
+
+export type FailureStage = "identity" | "ticket" | "encryption" | "signing" | "submission";
+
+export type BidOutcome =
+  | {
+      kind: "settled";
+      matchId: string;
+      filledWh: number;
+      /** Bid quantity minus the traded quantity: the meter re-bids it. */
+      remainderWh: number;
+      measuredWh: number | null;
+      /** `null` when no settlement notice arrived within `settlementTimeout`. */
+      settlement: Settlement | null;
+    }
+  | { kind: "voided"; matchId: string; reason: VoidReason; blamedSelf: boolean }
+  | { kind: "disputed"; matchId: string; dispute: DisputeClaim; raisedBy: "self" | "counterpart" }
+  | { kind: "expired" }
+  | { kind: "cancelled" }
+  | { kind: "rejected"; rejection: BidRejection }
+  | { kind: "failed"; stage: FailureStage; reason: string };
+
+/** Sent to the parent (if any) when the session ends; also the machine's output (`outcome`). */
+export type BidSessionEnded = {
+  type: "BID.SESSION.ENDED";
+  sessionId: string;
+  planId: string;
+  attempt: number;
+  bidder: Address | null;
+  outcome: BidOutcome;
+};
+/** Sent to the parent once the one-time identity exists, so it can route bidder-addressed events. */
+export type BidSessionIdentified = { type: "BID.SESSION.IDENTIFIED"; sessionId: string; bidder: Address };
+
+export type BidSessionOutput = BidSessionEnded;
+
+/**
+ * Each field is set by the stage that produces it and read only by later stages (`required` says so when a state's
+ * input needs it); `ending` is set by the transition into a final state and read by that state's entry.
+ */
+export type BidSessionContext = BidSessionInput & {
+  bidder: Address | null;
+  ticket: Ticket | null;
+  ciphertext: BidCiphertext | null;
+  commitment: Hex | null;
+  opening: Opening | null;
+  bidderSignature: Hex | null;
+  cancelRequested: boolean;
+  match: Match | null;
+  terms: TradeTerms | null;
+  counterpartOpening: Opening | null;
+  measuredWh: number | null;
+  settlement: Settlement | null;
+  /** Consecutive failures of the step being retried (reset when a step succeeds). */
+  failures: number;
+  ending: BidOutcome | null;
+  outcome: BidOutcome | null;
+  errors: MachineErrorRecord[];
+};
+
+export function initialContext(input: BidSessionInput): BidSessionContext {
+  return {
+    ...input,
+    bidder: null,
+    ticket: null,
+    ciphertext: null,
+    commitment: null,
+    opening: null,
+    bidderSignature: null,
+    cancelRequested: false,
+    match: null,
+    terms: null,
+    counterpartOpening: null,
+    measuredWh: null,
+    settlement: null,
+    failures: 0,
+    ending: null,
+    outcome: null,
+    errors: [],
+  };
+}
+
+/** A stage read a field that an earlier stage always sets: the machine's own graph is broken. */
+export class BidSessionInvariantError extends GridveilError {
+  override name = "BidSessionInvariantError";
+  constructor(field: string) {
+    super(`bid session: ${field} is not set yet`, { hint: "a state read a field before the stage that sets it ran (machines/bidSession/)" });
+  }
+}
+
+/** A context field a state needs, set by an earlier stage. */
+export function required<K extends keyof BidSessionContext>(context: BidSessionContext, field: K): NonNullable<BidSessionContext[K]> {
+  const value = context[field];
+  if (value === null || value === undefined) throw new BidSessionInvariantError(field);
+  return value as NonNullable<BidSessionContext[K]>;
+}
+
+/** The bid as submitted: everything the preparing stage produced. */
+export function signedBidOf(context: BidSessionContext): SignedBid {
+  return {
+    bidder: required(context, "bidder"),
+    side: context.side,
+    ciphertext: required(context, "ciphertext"),
+    commitment: required(context, "commitment"),
+    ticket: required(context, "ticket"),
+    bidderSignature: required(context, "bidderSignature"),
+  };
+}
+
+export function counterpartOf(context: BidSessionContext): { bidder: Address; side: Side } {
+  const match = required(context, "match");
+  const side = otherSide(context.side);
+  return { bidder: side === "buy" ? match.buyBidder : match.sellBidder, side };
+}
+
+/** The match names our bidder on our side. */
+export function isOwnMatch(context: BidSessionContext, match: Match): boolean {
+  return sameAddress(context.side === "buy" ? match.buyBidder : match.sellBidder, context.bidder);
+}
+
+/** A notice for this session's bidder and its match. */
+export function isForThisTrade(context: BidSessionContext, notice: { bidder: string; matchId: string }): boolean {
+  return sameAddress(notice.bidder, context.bidder) && context.match?.matchId === notice.matchId;
+}
+
+/** Why what `encryptBid` returned does not fit this market or this bid, or null. */
+export function encryptionProblem(context: BidSessionContext, output: EncryptBidOutput): string | null {
+  const parsed = z.object({ ciphertext: ciphertextWordsSchema, commitment: bytes32Schema, opening: openingSchema }).safeParse(output);
+  if (!parsed.success) return describeIssues(parsed.error);
+  const d = context.market.fhipe.dimension;
+  if (output.ciphertext.left.length !== 2 * d) return `left has ${output.ciphertext.left.length} words, expected ${2 * d}`;
+  if (output.ciphertext.right.length !== 4 * d) return `right has ${output.ciphertext.right.length} words, expected ${4 * d}`;
+  if (output.opening.priceLevel !== context.priceLevel || output.opening.quantityWh !== context.quantityWh)
+    return "opening does not match the requested price level and quantity";
+  return null;
+}
+
+/**
+ * A meter accepts terms only if they follow from its own opening and the counterpart's under the market's rule:
+ * the DSO cannot silently change quantity or price (PROTOCOL §5 trading step 3).
+ */
+export function termsFollowFromOpenings(context: BidSessionContext, terms: TradeTerms, counterpart: Opening): boolean {
+  if (!context.opening || !context.match) return false;
+  const expected = fixTradeTerms({
+    matchId: context.match.matchId,
+    buyBidder: context.match.buyBidder,
+    sellBidder: context.match.sellBidder,
+    buyOpening: context.side === "buy" ? context.opening : counterpart,
+    sellOpening: context.side === "sell" ? context.opening : counterpart,
+    priceLevels: context.market.priceLevels,
+    clearingRule: context.market.clearingRule,
+  });
+  return expected.ok && sameTerms(expected.terms, terms);
+}
+
+/** The settlement from the DSO's notice: the trade's figures and our lines, with our own reading on our side. */
+export function settlementFrom(context: BidSessionContext, notice: SettledNotice): Settlement {
+  return {
+    ...notice,
+    buyReadingWh: context.side === "buy" ? context.measuredWh : null,
+    sellReadingWh: context.side === "sell" ? context.measuredWh : null,
+  };
+}
+
+/** Why a session ended as it did, as one line for logs and spans (undefined when it simply ended). */
+export function outcomeReason(outcome: BidOutcome): string | undefined {
+  switch (outcome.kind) {
+    case "voided":
+      return outcome.reason;
+    case "disputed":
+      return describeDisputeClaim(outcome.dispute);
+    case "rejected":
+      return outcome.rejection.detail ? `${outcome.rejection.error}: ${outcome.rejection.detail}` : outcome.rejection.error;
+    case "failed":
+      return `${outcome.stage}: ${outcome.reason}`;
+    default:
+      return undefined;
+  }
+}
+
+/** The outcome of a session that reached the end of its trade (with or without a settlement notice). */
+export function settledOutcome(context: BidSessionContext): BidOutcome {
+  const filledWh = context.terms?.quantityWh ?? 0;
+  return {
+    kind: "settled",
+    matchId: context.match?.matchId ?? "",
+    filledWh,
+    remainderWh: Math.max(0, context.quantityWh - filledWh),
+    measuredWh: context.measuredWh,
+    settlement: context.settlement,
+  };
+}

@@ -1,0 +1,62 @@
+// What the meter routes to a bid session: the gateway's chain notices, the DSO's trade notices, the cancel command.
+import { z } from "zod";
+import { addressSchema } from "../../protocol/base/primitives.ts";
+import { tradeTermsSchema } from "../../protocol/clearing.ts";
+import { matchSchema, openingSchema } from "../../protocol/domain.ts";
+import { disputeClaimSchema, voidReasonSchema } from "../../protocol/reasons.ts";
+import { settledNoticeSchema } from "../../protocol/settlement.ts";
+import { defineEvents, type EventOf } from "../kit/events.ts";
+
+const matchId = () => z.string().min(1).max(512);
+
+/** The chain's refusal of a bid: the contract's custom error name (or the gateway's check) and its detail. */
+export const bidRejectionSchema = z.object({ error: z.string().min(1).max(64), detail: z.string().max(1000) });
+export type BidRejection = z.output<typeof bidRejectionSchema>;
+
+export const bidSessionEvents = defineEvents({
+  /** Gateway: the contract emitted `Matched(buy, sell)` involving this session's bidder. */
+  "MATCH.RECEIVED": z.object({ type: z.literal("MATCH.RECEIVED"), match: matchSchema }),
+  /** Gateway: the contract dropped this bid as expired. */
+  "BID.EXPIRED": z.object({ type: z.literal("BID.EXPIRED"), bidder: addressSchema }),
+  /** Gateway: the contract refused the bid for good (bad ticket, bad signature, …). */
+  "BID.REJECTED": z.object({ type: z.literal("BID.REJECTED"), bidder: addressSchema, rejection: bidRejectionSchema }),
+  /** Command (prosumer/runtime): withdraw this planned bid. */
+  "BID.CANCEL": z.object({ type: z.literal("BID.CANCEL"), planId: z.string().min(1).max(256) }),
+  /** Gateway: the contract removed the bid after its bidder's cancel. */
+  "BID.CANCELLED": z.object({ type: z.literal("BID.CANCELLED"), bidder: addressSchema }),
+  /** DSO: terms of the trade plus the counterpart's opening (decrypted by the runtime). */
+  "TERMS.RECEIVED": z.object({
+    type: z.literal("TERMS.RECEIVED"),
+    bidder: addressSchema,
+    terms: tradeTermsSchema,
+    counterpartOpening: openingSchema,
+  }),
+  /** DSO: the match is void; `blamedBidders` did not open in time or their opening failed (may be empty). */
+  "MATCH.VOIDED": z.object({
+    type: z.literal("MATCH.VOIDED"),
+    bidder: addressSchema,
+    matchId: matchId(),
+    reason: voidReasonSchema,
+    blamedBidders: z.array(addressSchema).max(2),
+  }),
+  /** DSO: the trade is disputed (by the counterpart or by this meter) and will not settle. */
+  "TRADE.DISPUTED": z.object({
+    type: z.literal("TRADE.DISPUTED"),
+    bidder: addressSchema,
+    matchId: matchId(),
+    dispute: disputeClaimSchema,
+  }),
+  /** DSO: the trade is settled: its figures and this session's own lines (the session adds its own reading). */
+  "SETTLEMENT.RECEIVED": z.object({
+    type: z.literal("SETTLEMENT.RECEIVED"),
+    bidder: addressSchema,
+    notice: settledNoticeSchema,
+  }),
+});
+
+export type BidSessionEvent = EventOf<typeof bidSessionEvents.schemas>;
+export type BidSessionEventType = BidSessionEvent["type"];
+export const bidSessionEventSchemas = bidSessionEvents.schemas;
+export const bidSessionEventTypes = bidSessionEvents.types;
+/** Parses an event against its schema; `null` for unknown types or malformed payloads. */
+export const parseBidSessionEvent = bidSessionEvents.parse;

@@ -1,0 +1,244 @@
+// PROTOCOL §5 trading: the opening to the DSO, the check of the counterpart's opening and of the terms (step 3),
+// the void (step 4), delivery and the reading (step 5), and the settlement notice (step 6).
+import { assign } from "xstate";
+import { sameAddress } from "../../protocol/base/hex.ts";
+import { disputeClaimOf } from "../../protocol/reasons.ts";
+import { describeError } from "../kit/errors.ts";
+import { counterpartOf, required, settlementFrom } from "./context.ts";
+import { bidSessionEvents } from "./events.ts";
+import { retryAfterFailure, step, type BidSessionStateNode } from "./setup.ts";
+
+export const trading: BidSessionStateNode = {
+  initial: "opening",
+  on: {
+    "MATCH.VOIDED": {
+      guard: "isOwnTradeNotice",
+      target: "voided",
+      actions: {
+        type: "end",
+        params: ({ context, event }) => ({
+          outcome: {
+            kind: "voided",
+            matchId: event.matchId,
+            reason: event.reason,
+            blamedSelf: event.blamedBidders.some((blamed) => sameAddress(blamed, context.bidder)),
+          },
+        }),
+      },
+    },
+    "TRADE.DISPUTED": {
+      guard: "isOwnTradeNotice",
+      target: "disputed",
+      actions: {
+        type: "end",
+        params: ({ event }) => ({ outcome: { kind: "disputed", matchId: event.matchId, dispute: event.dispute, raisedBy: "counterpart" } }),
+      },
+    },
+  },
+  states: {
+    opening: {
+      initial: "sendingOpening",
+      after: {
+        termsTimeout: {
+          target: "#bidSession.voided",
+          actions: {
+            type: "end",
+            params: ({ context }) => ({
+              outcome: { kind: "voided", matchId: context.match?.matchId ?? "", reason: "termsTimeout", blamedSelf: false },
+            }),
+          },
+        },
+      },
+      on: {
+        "TERMS.RECEIVED": {
+          guard: "isOwnTradeNotice",
+          target: "verifying",
+          actions: assign(({ event }) => {
+            const parsed = bidSessionEvents.parse(event);
+            return parsed?.type === "TERMS.RECEIVED" ? { terms: parsed.terms, counterpartOpening: parsed.counterpartOpening, failures: 0 } : {};
+          }),
+        },
+      },
+      states: {
+        ...step(
+          "sendingOpening",
+          { backoff: "openingBackoff", delay: "openingRetryDelay" },
+          {
+            invoke: {
+              id: "sendOpening",
+              src: "sendOpening",
+              input: ({ context }) => ({
+                matchId: required(context, "match").matchId,
+                bidder: required(context, "bidder"),
+                side: context.side,
+                opening: required(context, "opening"),
+              }),
+              onDone: "awaitingTerms",
+              // Retried until the terms timeout: the DSO may not have seen the match yet.
+              onError: retryAfterFailure("sendOpening", "openingBackoff"),
+            },
+          },
+        ),
+        awaitingTerms: {},
+      },
+    },
+    ...step(
+      "verifying",
+      { backoff: "verifyBackoff", delay: "tradeStepRetryDelay" },
+      {
+        invoke: {
+          id: "verifyCounterpartOpening",
+          src: "verifyCounterpartOpening",
+          input: ({ context }) => {
+            const counterpart = counterpartOf(context);
+            return {
+              matchId: required(context, "match").matchId,
+              counterpartBidder: counterpart.bidder,
+              counterpartSide: counterpart.side,
+              opening: required(context, "counterpartOpening"),
+            };
+          },
+          onDone: [
+            { guard: { type: "acceptsTrade", params: ({ event }) => ({ verdict: event.output }) }, target: "delivering", actions: "resetFailures" },
+            {
+              target: "reportingDispute",
+              actions: [
+                "resetFailures",
+                {
+                  type: "end",
+                  params: ({ context, event }) => ({
+                    outcome: {
+                      kind: "disputed",
+                      matchId: context.match?.matchId ?? "",
+                      dispute: disputeClaimOf(
+                        event.output?.valid === true
+                          ? { kind: "termsMismatch" }
+                          : { kind: "counterpartOpeningInvalid", check: event.output?.valid === false ? event.output.reason : null },
+                      ),
+                      raisedBy: "self",
+                    },
+                  }),
+                },
+              ],
+            },
+          ],
+          onError: [
+            retryAfterFailure("verifyCounterpartOpening", "verifyBackoff", { guard: "tradeStepRetriesLeft", record: false }),
+            {
+              // We could not check the counterpart's opening at all: we do not accept the trade unverified.
+              target: "reportingDispute",
+              actions: [
+                "resetFailures",
+                {
+                  type: "end",
+                  params: ({ context, event }) => ({
+                    outcome: {
+                      kind: "disputed",
+                      matchId: context.match?.matchId ?? "",
+                      dispute: disputeClaimOf({ kind: "counterpartUnverifiable", error: describeError(event.error) }),
+                      raisedBy: "self",
+                    },
+                  }),
+                },
+              ],
+            },
+          ],
+        },
+      },
+    ),
+    ...step(
+      "reportingDispute",
+      { backoff: "disputeBackoff", delay: "tradeStepRetryDelay" },
+      {
+        invoke: {
+          id: "reportDispute",
+          src: "reportDispute",
+          input: ({ context }) => {
+            const ending = context.ending;
+            return {
+              matchId: required(context, "match").matchId,
+              bidder: required(context, "bidder"),
+              claim: ending?.kind === "disputed" ? ending.dispute : { code: "malformed-opening" as const, detail: "dispute" },
+            };
+          },
+          onDone: "#bidSession.disputed",
+          onError: [
+            retryAfterFailure("reportDispute", "disputeBackoff", { guard: "tradeStepRetriesLeft", record: false }),
+            {
+              // Not reported, but the trade is still not accepted by this meter.
+              target: "#bidSession.disputed",
+              actions: { type: "recordEffectFailure", params: ({ event }) => ({ source: "reportDispute", error: event.error }) },
+            },
+          ],
+        },
+      },
+    ),
+    delivering: { after: { deliveryDuration: "measuring" } },
+    ...step(
+      "measuring",
+      { backoff: "measureBackoff", delay: "tradeStepRetryDelay" },
+      {
+        invoke: {
+          id: "readMeter",
+          src: "readMeter",
+          input: ({ context }) => ({
+            matchId: required(context, "match").matchId,
+            bidder: required(context, "bidder"),
+            side: context.side,
+            quantityWh: required(context, "terms").quantityWh,
+          }),
+          onDone: [
+            {
+              guard: { type: "isWholeWh", params: ({ event }) => ({ measuredWh: event.output?.measuredWh }) },
+              target: "reportingReading",
+              actions: [assign({ measuredWh: ({ event }) => event.output.measuredWh }), "resetFailures"],
+            },
+            {
+              target: "awaitingSettlement",
+              actions: { type: "recordInvalidOutput", params: { source: "readMeter", detail: "measuredWh is not a whole Wh" } },
+            },
+          ],
+          onError: [
+            retryAfterFailure("readMeter", "measureBackoff", { guard: "tradeStepRetriesLeft", record: false }),
+            // No reading: the DSO settles with what it has (PROTOCOL §5 trading step 6; docs/machines.md).
+            { target: "awaitingSettlement", actions: "resetFailures" },
+          ],
+        },
+      },
+    ),
+    ...step(
+      "reportingReading",
+      { backoff: "readingBackoff", delay: "tradeStepRetryDelay" },
+      {
+        invoke: {
+          id: "reportReading",
+          src: "reportReading",
+          input: ({ context }) => ({
+            matchId: required(context, "match").matchId,
+            bidder: required(context, "bidder"),
+            side: context.side,
+            measuredWh: context.measuredWh ?? 0,
+          }),
+          onDone: { target: "awaitingSettlement", actions: "resetFailures" },
+          onError: [
+            retryAfterFailure("reportReading", "readingBackoff", { guard: "tradeStepRetriesLeft", record: false }),
+            {
+              target: "awaitingSettlement",
+              actions: ["resetFailures", { type: "recordEffectFailure", params: ({ event }) => ({ source: "reportReading", error: event.error }) }],
+            },
+          ],
+        },
+      },
+    ),
+    awaitingSettlement: {
+      after: { settlementTimeout: { target: "#bidSession.settled", actions: assign({ settlement: null }) } },
+      on: {
+        "SETTLEMENT.RECEIVED": {
+          guard: "isOwnTradeNotice",
+          target: "#bidSession.settled",
+          actions: assign({ settlement: ({ context, event }) => settlementFrom(context, event.notice) }),
+        },
+      },
+    },
+  },
+};

@@ -1,0 +1,189 @@
+// The DSO's record of one trade, the replies it gives meanwhile, and the pure decisions of PROTOCOL §5 trading
+// steps 1–4 (which opening stands, whom a void blames, what a late or stray request is told).
+import { z } from "zod";
+import { GridveilError } from "../../protocol/base/errors.ts";
+import { sameAddress, type Address } from "../../protocol/base/hex.ts";
+import { addressSchema } from "../../protocol/base/primitives.ts";
+import { fixTradeTerms, tradeTermsSchema, type TradeTerms } from "../../protocol/clearing.ts";
+import { openingSchema, type MarketDescription, type Match, type Opening, type Side } from "../../protocol/domain.ts";
+import {
+  disputeClaimSchema,
+  voidReasonSchema,
+  type DisputeClaim,
+  type OpeningVerdict,
+  type Refusal,
+  type VoidReason,
+} from "../../protocol/reasons.ts";
+import { settlementSchema, type Settlement } from "../../protocol/settlement.ts";
+import { tradeStageSchema, type TradeStage } from "../../protocol/tradeLifecycle.ts";
+
+export type TradeResolution =
+  | { kind: "voided"; reason: VoidReason; blamedBidders: Address[] }
+  | { kind: "disputed"; dispute: DisputeClaim; raisedBy: Address };
+
+const tradeResolutionSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("voided"), reason: voidReasonSchema, blamedBidders: z.array(addressSchema).max(2) }),
+  z.object({ kind: z.literal("disputed"), dispute: disputeClaimSchema, raisedBy: addressSchema }),
+]);
+
+/** One row per match in the DSO's database (unique on `matchId`); `closed` once the outcome was published. */
+export type TradeRecord = {
+  matchId: string;
+  buyBidder: Address;
+  sellBidder: Address;
+  stage: TradeStage;
+  closed: boolean;
+  buyOpening: Opening | null;
+  sellOpening: Opening | null;
+  terms: TradeTerms | null;
+  settlement: Settlement | null;
+  resolution: TradeResolution | null;
+};
+
+const tradeRecordSchema = z.object({
+  matchId: z.string().min(1),
+  buyBidder: addressSchema,
+  sellBidder: addressSchema,
+  stage: tradeStageSchema,
+  closed: z.boolean(),
+  buyOpening: openingSchema.nullable(),
+  sellOpening: openingSchema.nullable(),
+  terms: tradeTermsSchema.nullable(),
+  settlement: settlementSchema.nullable(),
+  resolution: tradeResolutionSchema.nullable(),
+});
+
+/** A stored record this version can resume (a row written by the machine itself). */
+export function isTradeRecord(value: unknown): value is TradeRecord {
+  return tradeRecordSchema.safeParse(value).success;
+}
+
+/** The stored record of this very match. */
+export function isTradeRecordFor(value: unknown, matchId: string): value is TradeRecord {
+  return isTradeRecord(value) && value.matchId === matchId;
+}
+
+/** A state read part of the record before the stage that sets it ran: the machine's own graph is broken. */
+export class TradeSettlementInvariantError extends GridveilError {
+  override name = "TradeSettlementInvariantError";
+  constructor(what: string) {
+    super(`trade settlement: ${what} is not set yet`, { hint: "a state read the record before the stage that sets it (machines/tradeSettlement/)" });
+  }
+}
+
+export function freshRecord(match: Match): TradeRecord {
+  return {
+    matchId: match.matchId,
+    buyBidder: match.buyBidder,
+    sellBidder: match.sellBidder,
+    stage: "awaitingOpenings",
+    closed: false,
+    buyOpening: null,
+    sellOpening: null,
+    terms: null,
+    settlement: null,
+    resolution: null,
+  };
+}
+
+/** The answer to a request (enrolment, ticket, opening, dispute); the runtime sends it on the request's reply subject. */
+export type RequestReply = { status: "ok"; body: ReplyBody } | { status: "error"; refusal: Refusal };
+export type ReplyBody =
+  | { kind: "enrolment"; sealedEnrolment: string; market: MarketDescription }
+  | { kind: "ticket"; ticket: { bidder: Address; notAfter: number; signature: `0x${string}` } }
+  | { kind: "openingAccepted" }
+  | { kind: "disputeRecorded" };
+
+export function refused(reason: Refusal["reason"], detail?: string): RequestReply {
+  return { status: "error", refusal: detail === undefined ? { reason } : { reason, detail } };
+}
+
+export function partyOf(record: TradeRecord, bidder: string): Side | null {
+  if (sameAddress(record.buyBidder, bidder)) return "buy";
+  if (sameAddress(record.sellBidder, bidder)) return "sell";
+  return null;
+}
+
+function sameOpening(a: Opening | null, b: Opening): boolean {
+  return (
+    a !== null &&
+    a.priceLevel === b.priceLevel &&
+    a.quantityWh === b.quantityWh &&
+    a.salt.toLowerCase() === b.salt.toLowerCase() &&
+    a.alpha === b.alpha &&
+    a.beta === b.beta
+  );
+}
+
+function storedOpening(record: TradeRecord, side: Side): Opening | null {
+  return side === "buy" ? record.buyOpening : record.sellOpening;
+}
+
+/** The record with `opening` as its side's opening, unless that side already opened (the first opening stands). */
+export function withOpening(record: TradeRecord, bidder: string, opening: Opening): TradeRecord {
+  const side = partyOf(record, bidder);
+  if (side === null || storedOpening(record, side) !== null) return record;
+  return side === "buy" ? { ...record, buyOpening: opening } : { ...record, sellOpening: opening };
+}
+
+/** Reply to an opening request while the openings are being collected (first opening of each party stands). */
+export function openingReply(record: TradeRecord, event: { matchId: string; bidder: string; opening: Opening }): RequestReply {
+  const side = event.matchId === record.matchId ? partyOf(record, event.bidder) : null;
+  if (side === null) return refused("notAParty");
+  const stored = storedOpening(record, side);
+  if (stored === null || sameOpening(stored, event.opening)) return { status: "ok", body: { kind: "openingAccepted" } };
+  return refused("alreadyOpened");
+}
+
+/** Reply to an opening request after the opening window: only an identical resend is acknowledged. */
+export function lateOpeningReply(record: TradeRecord, event: { matchId: string; bidder: string; opening: Opening }): RequestReply {
+  const side = event.matchId === record.matchId ? partyOf(record, event.bidder) : null;
+  if (side === null) return refused("notAParty");
+  return sameOpening(storedOpening(record, side), event.opening) ? { status: "ok", body: { kind: "openingAccepted" } } : refused("openingWindowClosed");
+}
+
+/** Why a dispute is refused outside the dispute window. */
+export function disputeRefusal(record: TradeRecord, event: { matchId: string; bidder: string }): RequestReply {
+  if (event.matchId !== record.matchId || partyOf(record, event.bidder) === null) return refused("notAParty");
+  return refused(record.terms === null ? "noTermsYet" : "disputeWindowClosed");
+}
+
+export function missingOpeners(record: TradeRecord): Address[] {
+  const missing: Address[] = [];
+  if (!record.buyOpening) missing.push(record.buyBidder);
+  if (!record.sellOpening) missing.push(record.sellBidder);
+  return missing;
+}
+
+/** Decision after both verifications (PROTOCOL §5 trading steps 2 and 4): the terms, or a void and whom it blames. */
+export function decideOpenings(
+  record: TradeRecord,
+  verification: { buy: OpeningVerdict; sell: OpeningVerdict },
+  market: MarketDescription,
+): { terms: TradeTerms } | TradeResolution {
+  const invalid: Address[] = [];
+  if (!verification.buy.valid) invalid.push(record.buyBidder);
+  if (!verification.sell.valid) invalid.push(record.sellBidder);
+  if (invalid.length > 0 || !record.buyOpening || !record.sellOpening) return { kind: "voided", reason: "openingInvalid", blamedBidders: invalid };
+  const fixed = fixTradeTerms({
+    matchId: record.matchId,
+    buyBidder: record.buyBidder,
+    sellBidder: record.sellBidder,
+    buyOpening: record.buyOpening,
+    sellOpening: record.sellOpening,
+    priceLevels: market.priceLevels,
+    clearingRule: market.clearingRule,
+  });
+  if (fixed.ok) return { terms: fixed.terms };
+  switch (fixed.reason) {
+    case "buyLevelOutOfRange":
+    case "buyQuantityInvalid":
+      return { kind: "voided", reason: "openingInvalid", blamedBidders: [record.buyBidder] };
+    case "sellLevelOutOfRange":
+    case "sellQuantityInvalid":
+      return { kind: "voided", reason: "openingInvalid", blamedBidders: [record.sellBidder] };
+    case "levelOrder":
+      // Both openings are genuine, yet the chain matched buy < sell: nobody to blame among the meters.
+      return { kind: "voided", reason: "levelOrder", blamedBidders: [] };
+  }
+}
