@@ -262,8 +262,10 @@ abstract contract MarketBook is IGridveilMarket, EIP712 {
                 return;
             }
         }
-        // Invariant: every resting bid went through `_ge` as the right-hand operand or `_validateRight`. Inserting
-        // into a non-empty buy heap compares ge(parent, buy) first; an empty heap does not.
+        // Invariant: every resting bid went through `_ge` as the right-hand operand or `_validateRight`, so a market
+        // whose comparison is also a check of the right-hand bid (GridveilMarket: only the precompile checks C2)
+        // never rests an unchecked bid. Inserting into a non-empty buy heap compares ge(parent, buy) first; an
+        // empty heap does not.
         if (_buyHeap.size() == 0) _validateRight(buyId);
         _buyHeap.insert(buyId, _buyAbove, _setHeapPosition);
     }
