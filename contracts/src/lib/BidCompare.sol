@@ -1,4 +1,4 @@
-// FHIPE Compare on the EIP-197 pairing precompile (PROTOCOL §2): Π_j e(K2_j, C2_j) = 1, plus G1 input checks.
+// FHIPE Compare on the EIP-197 pairing precompile (PROTOCOL §2): Π_j e(K2_j, C2_j) = 1.
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
@@ -50,9 +50,9 @@ library BidCompare {
 
     /// @notice The pairing check on `dim` interleaved pairs already in memory at `input` (overwrites its first word).
     /// @dev Reverts with `PairingCheckFailed` when the precompile rejects the input (a G2 point off the twist or
-    /// outside the subgroup; G1 points are checked before a bid is stored). Reverts without data, as an
-    /// out-of-gas would, when too little gas is left to give the precompile its price: a batch then reports
-    /// `BatchEntryOutOfGas` instead of blaming the bid.
+    /// outside the subgroup; G1 points are checked before a bid is stored, by GridveilMarket's `_checkPriceData`).
+    /// Reverts without data, as an out-of-gas would, when too little gas is left to give the precompile its price:
+    /// a batch then reports `BatchEntryOutOfGas` instead of blaming the bid.
     function pairingCheck(uint256 input, uint256 dim) internal view returns (bool isOne) {
         uint256 gasForCall = pairingGas(dim);
         bool ok;
@@ -64,20 +64,5 @@ library BidCompare {
             isOne := eq(mload(input), 1)
         }
         if (!ok) revert IGridveilMarket.PairingCheckFailed();
-    }
-
-    /// @notice Checks that every K2 point is a G1 point: coordinates in [0, p) and y² = x³ + 3, or (0, 0) (infinity,
-    /// which EIP-197 accepts). G1 has cofactor 1, so this is also the subgroup check.
-    function checkLeftPoints(uint256[] calldata left) internal pure {
-        uint256 p = FIELD_MODULUS;
-        uint256 points = left.length / 2;
-        for (uint256 j; j < points; ++j) {
-            uint256 x = left[2 * j];
-            uint256 y = left[2 * j + 1];
-            if (x == 0 && y == 0) continue;
-            if (x >= p || y >= p || mulmod(y, y, p) != addmod(mulmod(mulmod(x, x, p), x, p), 3, p)) {
-                revert IGridveilMarket.PointNotOnCurve(j);
-            }
-        }
     }
 }

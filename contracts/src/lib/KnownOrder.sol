@@ -16,7 +16,7 @@ pragma solidity ^0.8.24;
 /// tell) could then bridge honest bids into a false order for good. Facts about one pair are exact for any two
 /// honest bids, and a crafted bid only ever affects decisions about itself, as without this library.
 /// Every resting bid's R still went through the precompile: a new bid has no facts yet, and the only one its own
-/// placement records before it sifts up is about the opposite book's root (see GridveilMarket's invariant).
+/// placement records before it sifts up is about the opposite book's root (see MarketBook's `_placeBuy`).
 /// Cost: 2 storage reads per question, one new slot (22,100 gas) per check that runs, against 34,000·d + 45,000 gas
 /// per check saved.
 library KnownOrder {
