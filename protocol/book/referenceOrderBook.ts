@@ -1,5 +1,5 @@
 // Plaintext reference order book: the contract's heap algorithm on clear price levels (PROTOCOL §5), step for step.
-// Mirrors contracts/src/GridveilMarket.sol, lib/EncryptedHeap.sol and lib/KnownOrder.sol: same sift order, same tie
+// Mirrors contracts/src/MarketBook.sol, lib/EncryptedHeap.sol and lib/KnownOrder.sol: same sift order, same tie
 // handling, same lazy expiry, the same ids and the same memory of Compare results, so that its matches agree with the
 // contract's pair for pair and `compareCount` is the number of pairing checks the chain runs.
 import { GridveilError } from "../base/errors.ts";

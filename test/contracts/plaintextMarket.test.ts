@@ -3,22 +3,9 @@ import hre from "hardhat";
 import { BrowserProvider, type BaseContract, type Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildPlaintextBid, deployPlaintextMarket } from "../../contracts/client/bench/plaintextMarket.ts";
-import {
-  BidStatus,
-  cancelBid,
-  ciphertextHash,
-  getBid,
-  getBidCiphertext,
-  getHeapBidIds,
-  MarketRevertError,
-  placeBid,
-  signCancel,
-  signTicket,
-  type MarketHandle,
-  type Side,
-  type SignedBid,
-} from "../../contracts/client/index.ts";
+import { BidStatus, cancelBid, ciphertextHash, getBid, getBidCiphertext, getHeapBidIds, MarketRevertError, placeBid, signCancel, signTicket, type MarketHandle, type SignedBid } from "../../contracts/client/index.ts";
 import { randomWallet, resign, TX_GAS } from "./marketFixture.ts";
+import { type SideCode } from "../../protocol/domain.ts";
 
 const LEVELS = 4;
 
@@ -27,7 +14,7 @@ describe("PlaintextMarket", () => {
   let market: MarketHandle;
   let dso: Wallet;
   let notAfter: number;
-  const makeBid = async (side: Side, priceLevel: number): Promise<{ bid: SignedBid; oneTimeKey: Wallet }> => {
+  const makeBid = async (side: SideCode, priceLevel: number): Promise<{ bid: SignedBid; oneTimeKey: Wallet }> => {
     const oneTimeKey = randomWallet();
     const ticket = await signTicket(dso, market.domain, oneTimeKey.address, notAfter);
     return { bid: await buildPlaintextBid({ side, priceLevel, quantityWh: 1000, oneTimeKey, ticket, domain: market.domain }), oneTimeKey };
