@@ -4,6 +4,7 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { GridveilError } from "../../protocol/base/errors.ts";
 import { type ErrorCode } from "../../protocol/wire/schemas.ts";
 import { entriesSum, type DsoBook, type PostingKind } from "../../protocol/settlement.ts";
+import { canBecome, type TradeStage } from "../../protocol/tradeLifecycle.ts";
 import { DSO_MIGRATIONS, migrate, type Migration } from "./migrations.ts";
 import { loadSqlite } from "./sqlite.ts";
 import { type Address, type Hex } from "../../protocol/base/hex.ts";
@@ -28,7 +29,6 @@ export type OneTimeIdRecord = { bidder: string; meterId: string; side: SideCode;
 export type MatchInput = { buyId: string; sellId: string; txHash: string; blockNumber: number; logIndex: number; observedAt: number };
 export type MatchRecord = MatchInput & { matchKey: string };
 
-export type TradeStatus = "open" | "verified" | "voided" | "disputed" | "settled";
 
 export type TradeTermsRecord = {
   buyLevel: number;
@@ -41,7 +41,8 @@ export type TradeTermsRecord = {
 export type TradeRecord = {
   tradeId: Hex;
   matchKey: string;
-  status: TradeStatus;
+  /** Where the trade is in its lifecycle (protocol/tradeLifecycle.ts). */
+  stage: TradeStage;
   buyId: Address;
   sellId: Address;
   buyerMeterId: string | null;
@@ -131,14 +132,24 @@ export class IllegalTradeTransitionError extends DatabaseError {
   readonly replyCode: ErrorCode = "conflict";
 }
 
-/** Statuses a trade may move to from each status (the machines decide when; the database refuses the impossible). */
-export const TRADE_TRANSITIONS: Readonly<Record<TradeStatus, readonly TradeStatus[]>> = {
-  open: ["verified", "voided"],
-  verified: ["settled", "disputed", "voided"],
-  disputed: ["settled", "voided"],
-  voided: [],
-  settled: [],
+/**
+ * How a stage is stored: the codes migration 1 gave the `status` column (a stored value never changes meaning). The
+ * lifecycle itself, which stage may follow which, is protocol/tradeLifecycle.ts.
+ */
+const STORED_STAGE: Readonly<Record<TradeStage, string>> = {
+  awaitingOpenings: "open",
+  termsFixed: "verified",
+  settled: "settled",
+  voided: "voided",
+  disputed: "disputed",
 };
+const STAGE_OF_STORED = new Map(Object.entries(STORED_STAGE).map(([stage, stored]) => [stored, stage as TradeStage]));
+
+function stageOf(stored: string): TradeStage {
+  const stage = STAGE_OF_STORED.get(stored);
+  if (stage === undefined) throw new DatabaseError("a trade row has an unknown status", { value: stored });
+  return stage;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Opening
@@ -434,9 +445,10 @@ export class DsoDatabase {
         const now = this.#now();
         this.#run(
           `INSERT INTO trades (trade_id, match_key, status, buy_id, sell_id, buyer_meter_id, seller_meter_id, created_at, updated_at)
-           VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?)`,
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           tradeId,
           match.matchKey,
+          STORED_STAGE.awaitingOpenings,
           match.buyId,
           match.sellId,
           this.lookupOneTimeId(match.buyId)?.meterId ?? null,
@@ -468,9 +480,10 @@ export class DsoDatabase {
     return row && this.#trade(row);
   }
 
-  /** Trades by status, oldest first: what a restarted DSO resumes (`open`, `verified`, `disputed`). */
-  listTrades(filter: { status?: TradeStatus | readonly TradeStatus[] } = {}): TradeRecord[] {
-    const statuses = filter.status === undefined ? undefined : typeof filter.status === "string" ? [filter.status] : filter.status;
+  /** Trades by stage, oldest first: what a restarted DSO resumes (`awaitingOpenings`, `termsFixed`, `disputed`). */
+  listTrades(filter: { stage?: TradeStage | readonly TradeStage[] } = {}): TradeRecord[] {
+    const stages = filter.stage === undefined ? undefined : typeof filter.stage === "string" ? [filter.stage] : filter.stage;
+    const statuses = stages?.map((stage) => STORED_STAGE[stage]);
     const rows =
       statuses === undefined
         ? this.#all("SELECT * FROM trades ORDER BY created_at, trade_id")
@@ -493,7 +506,7 @@ export class DsoDatabase {
     return {
       tradeId: str(row, "trade_id") as Hex,
       matchKey: str(row, "match_key"),
-      status: str(row, "status") as TradeStatus,
+      stage: stageOf(str(row, "status")),
       buyId: str(row, "buy_id") as Address,
       sellId: str(row, "sell_id") as Address,
       buyerMeterId: optStr(row, "buyer_meter_id"),
@@ -565,20 +578,20 @@ export class DsoDatabase {
     });
   }
 
-  #transition(tradeId: string, to: TradeStatus, set: string, params: SQLInputValue[]): TransitionResult {
+  #transition(tradeId: string, to: TradeStage, set: string, params: SQLInputValue[]): TransitionResult {
     return this.transaction(() => {
       const current = this.#requireTrade(tradeId);
-      if (current.status === to) return { changed: false, trade: current };
-      if (!TRADE_TRANSITIONS[current.status].includes(to)) {
-        throw new IllegalTradeTransitionError(`trade is ${current.status}, cannot become ${to}`, { value: tradeId });
+      if (current.stage === to) return { changed: false, trade: current };
+      if (!canBecome(current.stage, to)) {
+        throw new IllegalTradeTransitionError(`trade is ${current.stage}, cannot become ${to}`, { value: tradeId });
       }
       this.#run(
         `UPDATE trades SET status = ?, updated_at = ?${set ? `, ${set}` : ""} WHERE trade_id = ? AND status = ?`,
-        to,
+        STORED_STAGE[to],
         this.#now(),
         ...params,
         current.tradeId,
-        current.status,
+        STORED_STAGE[current.stage],
       );
       return { changed: true, trade: this.#requireTrade(tradeId) };
     });
@@ -598,12 +611,12 @@ export class DsoDatabase {
           value: { buyId: buyer ? undefined : trade.buyId, sellId: seller ? undefined : trade.sellId },
         });
       }
-      if (trade.status === "verified" && trade.terms && JSON.stringify(trade.terms) !== JSON.stringify(terms)) {
+      if (trade.stage === "termsFixed" && trade.terms && JSON.stringify(trade.terms) !== JSON.stringify(terms)) {
         throw new ConflictError("trade already verified with other terms", { value: { stored: trade.terms, given: terms } });
       }
       return this.#transition(
         tradeId,
-        "verified",
+        "termsFixed",
         "buyer_meter_id = ?, seller_meter_id = ?, buy_level = ?, sell_level = ?, clearing_rule = ?, price_micro_per_kwh = ?, quantity_wh = ?",
         [buyer.meterId, seller.meterId, terms.buyLevel, terms.sellLevel, terms.clearingRule, terms.priceMicroPerKWh, terms.quantityWh],
       );
@@ -674,9 +687,9 @@ export class DsoDatabase {
   ): { inserted: boolean; entries: LedgerEntry[] } {
     return this.transaction(() => {
       const trade = this.#requireTrade(tradeId);
-      if (trade.status === "settled") return { inserted: false, entries: this.ledgerEntries({ tradeId }) };
-      if (!TRADE_TRANSITIONS[trade.status].includes("settled")) {
-        throw new IllegalTradeTransitionError(`trade is ${trade.status}, cannot be settled`, { value: tradeId });
+      if (trade.stage === "settled") return { inserted: false, entries: this.ledgerEntries({ tradeId }) };
+      if (!canBecome(trade.stage, "settled")) {
+        throw new IllegalTradeTransitionError(`trade is ${trade.stage}, cannot be settled`, { value: tradeId });
       }
       const postings = mergePostings(settlement.postings);
       const sum = entriesSum(postings);
@@ -696,7 +709,7 @@ export class DsoDatabase {
           settlement.settledAt,
         );
       }
-      this.#run("UPDATE trades SET status = 'settled', settled_at = ?, updated_at = ? WHERE trade_id = ?", settlement.settledAt, this.#now(), trade.tradeId);
+      this.#run("UPDATE trades SET status = ?, settled_at = ?, updated_at = ? WHERE trade_id = ?", STORED_STAGE.settled, settlement.settledAt, this.#now(), trade.tradeId);
       return { inserted: true, entries: this.ledgerEntries({ tradeId }) };
     });
   }

@@ -326,9 +326,9 @@ function summarise(
   durationMs: number,
 ): DemoSummary {
   const db = dso.db;
-  const settled = db.listTrades({ status: "settled" });
-  const voided = db.listTrades({ status: "voided" });
-  const disputed = db.listTrades({ status: "disputed" });
+  const settled = db.listTrades({ stage: "settled" });
+  const voided = db.listTrades({ stage: "voided" });
+  const disputed = db.listTrades({ stage: "disputed" });
   const all = db.listTrades({});
   let energyWh = 0;
   for (const trade of settled) {

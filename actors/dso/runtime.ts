@@ -83,7 +83,7 @@ export type DsoRuntimeEvents = {
 
 export type DsoRuntime = {
   actor: Actor<DsoMachine>;
-  /** For summaries (bills, ledger total, trades by status): read it, do not write it. */
+  /** For summaries (bills, ledger total, trades by stage): read it, do not write it. */
   db: DsoDatabase;
   /** The published market description (wire form). */
   market: WireMarketDescription;
@@ -409,7 +409,7 @@ function resumeStoredInputs(deps: DsoDeps, send: (event: DsoEvent) => void): voi
       { side: SideCode.Buy, bidder: trade.buyId, opening: trade.buyOpening },
       { side: SideCode.Sell, bidder: trade.sellId, opening: trade.sellOpening },
     ] as const;
-    if (trade.status === "open") {
+    if (trade.stage === "awaitingOpenings") {
       for (const { bidder, opening } of sides) {
         if (opening)
           send({ type: "OPENING.RECEIVED", requestId: `resume:${randomUUID()}`, matchId: trade.tradeId, bidder: bidder as Address, opening });

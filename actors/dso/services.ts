@@ -230,7 +230,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
               span.setAttribute(attr.side, side === SideCode.Buy ? "buy" : "sell");
               // Kept on receipt, so a DSO restarted before the terms can still verify it (docs/machines.md §9.3).
               let first = false;
-              if (trade.status === "open" && trade.closedAt === null) {
+              if (trade.stage === "awaitingOpenings" && trade.closedAt === null) {
                 try {
                   first = db.recordOpening(submission.tradeId, side, payload.opening).inserted;
                 } catch (error) {
@@ -278,7 +278,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
               const side = partySide(trade, dispute.bidder);
               if (side === null) throw refusal({ reason: "notAParty" });
               // A resend of a recorded dispute (lost reply) is acknowledged again.
-              if (trade.status === "disputed" && trade.dispute?.side === side)
+              if (trade.stage === "disputed" && trade.dispute?.side === side)
                 return { type: "dispute.ack" as const, tradeId: dispute.tradeId, status: "duplicate" as const };
               spans.get(dispute.tradeId)?.addEvent("dispute.received", { [attr.side]: side === SideCode.Buy ? "buy" : "sell", [attr.reason]: dispute.code });
               const reply = await ask((requestId) => ({

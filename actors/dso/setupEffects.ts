@@ -17,7 +17,7 @@ type SetupEffects = Pick<DsoEffects, "prepareMasterKey" | "deployOrAttachContrac
  */
 export function machineRecordOf(trade: StoredTrade): MachineTradeRecord | null {
   if (isTradeRecord(trade.machineRecord)) return { ...trade.machineRecord, closed: trade.closedAt !== null };
-  if (trade.status !== "open") return null;
+  if (trade.stage !== "awaitingOpenings") return null;
   return {
     matchId: trade.tradeId,
     buyBidder: trade.buyId as Address,
@@ -88,7 +88,7 @@ export function setupEffects(
       for (const trade of deps.db.listUnclosedTrades()) {
         const record = machineRecordOf(trade);
         if (record) trades.push(record);
-        else deps.logger.warn({ tradeId: trade.tradeId, status: trade.status }, "unclosed trade without a machine record: left for manual review");
+        else deps.logger.warn({ tradeId: trade.tradeId, stage: trade.stage }, "unclosed trade without a machine record: left for manual review");
       }
       return { trades };
     },

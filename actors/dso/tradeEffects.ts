@@ -65,7 +65,7 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
         trade = requireTrade(deps, match.matchId);
       }
       const record = machineRecordOf(trade);
-      if (!record) throw new TradeEffectError("the stored trade has no usable record", { value: { tradeId: trade.tradeId, status: trade.status } });
+      if (!record) throw new TradeEffectError("the stored trade has no usable record", { value: { tradeId: trade.tradeId, stage: trade.stage } });
       if (!(trade.machineRecord && typeof trade.machineRecord === "object")) db.saveMachineRecord(trade.tradeId, record);
       return { record, created: inserted };
     },

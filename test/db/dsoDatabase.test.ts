@@ -169,7 +169,7 @@ describe("trades", () => {
     const first = matchedTrade("BUYER", "SELLER");
     expect(first.inserted).toBe(true);
     const { trade } = first;
-    expect(trade).toMatchObject({ status: "open", buyerMeterId: "BUYER", sellerMeterId: "SELLER", terms: null });
+    expect(trade).toMatchObject({ stage: "awaitingOpenings", buyerMeterId: "BUYER", sellerMeterId: "SELLER", terms: null });
     expect(trade.tradeId).toBe(tradeIdOf(first.match));
 
     // The same Matched event replayed (gateway restart, redelivery).
@@ -214,7 +214,7 @@ describe("trades", () => {
       inserted: false,
       entries: settled.entries,
     });
-    expect(db.getTrade(trade.tradeId)).toMatchObject({ status: "settled", terms });
+    expect(db.getTrade(trade.tradeId)).toMatchObject({ stage: "settled", terms });
     expect(db.ledgerTotal()).toBe(0);
 
     // Bills: the buyer pays energy, the 300 Wh shortfall at retail and the network fee; the seller earns the
@@ -236,14 +236,14 @@ describe("trades", () => {
     db.markVerified(trade.tradeId, { buyLevel: 1, sellLevel: 1, clearingRule: "seller", priceMicroPerKWh: 1, quantityWh: 1 });
     expect(() => db.settleTrade(trade.tradeId, { postings, period: "2026-05", settledAt: 1 })).toThrow(UnbalancedPostingsError);
     expect(db.ledgerEntries({ tradeId: trade.tradeId })).toEqual([]);
-    expect(db.getTrade(trade.tradeId)?.status).toBe("verified");
+    expect(db.getTrade(trade.tradeId)?.stage).toBe("termsFixed");
     expect(db.disputeTrade(trade.tradeId, { side: 1, reason: "ciphertext-mismatch" }).trade.dispute).toEqual({ side: 1, reason: "ciphertext-mismatch" });
     expect(db.voidTrade(trade.tradeId, "disputed").changed).toBe(true);
     expect(db.voidTrade(trade.tradeId, "disputed").changed).toBe(false);
     expect(() => db.markVerified(trade.tradeId, { buyLevel: 1, sellLevel: 1, clearingRule: "seller", priceMicroPerKWh: 1, quantityWh: 1 })).toThrow(
       IllegalTradeTransitionError,
     );
-    expect(db.listTrades({ status: "voided" }).map((t) => t.voidReason)).toEqual(["disputed"]);
+    expect(db.listTrades({ stage: "voided" }).map((t) => t.voidReason)).toEqual(["disputed"]);
     expect(() => db.getTrade("0x00") ?? db.voidTrade("0x00", "x")).toThrow(NotFoundError);
   });
 
@@ -323,11 +323,11 @@ describe("trades", () => {
       db.settleTrade(trade.tradeId, { postings: s.postings, period, settledAt: now() });
       for (const p of s.postings) if (p.account.startsWith("meter:")) expected.set(`${p.account.slice(6)}|${period}`, (expected.get(`${p.account.slice(6)}|${period}`) ?? 0) + Number(p.amountMicro));
     }
-    for (const trade of db.listTrades({ status: "settled" })) db.markClosed(trade.tradeId);
+    for (const trade of db.listTrades({ stage: "settled" })) db.markClosed(trade.tradeId);
     db.saveMachineRecord(inFlight[0], { stage: "awaitingOpenings", closed: false, note: "resume me" });
     db.close();
     db = openDsoDatabase(path, { now });
-    expect(db.listTrades({ status: ["open", "verified", "disputed"] }).map((t) => t.tradeId)).toEqual(inFlight);
+    expect(db.listTrades({ stage: ["awaitingOpenings", "termsFixed", "disputed"] }).map((t) => t.tradeId)).toEqual(inFlight);
     expect(db.listUnclosedTrades().map((t) => t.tradeId)).toEqual(inFlight);
     expect(db.getTrade(inFlight[0])?.machineRecord).toEqual({ stage: "awaitingOpenings", closed: false, note: "resume me" });
     expect(db.markClosed(inFlight[1]).changed).toBe(true);

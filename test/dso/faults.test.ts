@@ -52,7 +52,7 @@ describe("DSO runtime: unhappy paths", () => {
       await m.buyer.open(tradeId, buyBid);
       const terms = await until(() => m.buyer.terms(tradeId), 15_000, "terms after restart");
       expect(terms.counterpart.bidder).toBe(sellBid.bidder);
-      expect(second.runtime.db.getTrade(tradeId)?.status).toBe("verified");
+      expect(second.runtime.db.getTrade(tradeId)?.stage).toBe("termsFixed");
     } finally {
       closeMarket(m);
       await second?.runtime.stop();
@@ -79,7 +79,7 @@ describe("DSO runtime: unhappy paths", () => {
       expect(disputed[0]).toMatchObject({ tradeId, raisedBy: buyBid.bidder });
       expect(disputed[0]?.reason).toMatch(/^ciphertext-mismatch/);
       await until(() => m.dso.runtime.db.getTrade(tradeId)?.closedAt !== null, 5_000, "trade closed");
-      expect(m.dso.runtime.db.getTrade(tradeId)).toMatchObject({ status: "disputed", dispute: { side: 0 } });
+      expect(m.dso.runtime.db.getTrade(tradeId)).toMatchObject({ stage: "disputed", dispute: { side: 0 } });
       expect(m.dso.runtime.db.ledgerEntries({ tradeId })).toEqual([]);
       for (const meter of [m.buyer, m.seller]) {
         const notice = await until(() => meter.notices("disputed")[0], 5_000, "disputed notice");
@@ -107,7 +107,7 @@ describe("DSO runtime: unhappy paths", () => {
       // Too late: the window is closed and the trade is over.
       const late = await remoteError(m.buyer.open(tradeId, buyBid));
       expect(late.code).toBe("not-found");
-      expect(m.dso.runtime.db.getTrade(tradeId)).toMatchObject({ status: "voided", voidReason: "openingTimeout" });
+      expect(m.dso.runtime.db.getTrade(tradeId)).toMatchObject({ stage: "voided", voidReason: "openingTimeout" });
     } finally {
       closeMarket(m);
       await m.dso.runtime.stop();
@@ -143,7 +143,7 @@ describe("DSO runtime: unhappy paths", () => {
       await until(() => m.seller.terms(tradeId), 15_000, "terms");
       await m.seller.reportReading(infra.client.js, tradeId, sellBid, 100);
       await m.buyer.reportReading(infra.client.js, tradeId, buyBid, 100);
-      await until(() => m.dso.runtime.db.getTrade(tradeId)?.status === "settled", 15_000, "settled");
+      await until(() => m.dso.runtime.db.getTrade(tradeId)?.stage === "settled", 15_000, "settled");
     } finally {
       closeMarket(m);
       await m.dso.runtime.stop();

@@ -67,7 +67,7 @@ describe("DSO runtime: trades", () => {
       // Never the counterpart's identity: no permanent id anywhere in what a meter receives.
       expect(JSON.stringify(buyerTerms)).not.toContain(m.seller.meterId);
       expect(JSON.stringify(m.buyer.inbox)).not.toContain(m.seller.meterId);
-      expect(m.dso.runtime.db.getTrade(tradeId)).toMatchObject({ status: "verified", buyerMeterId: m.buyer.meterId, sellerMeterId: m.seller.meterId });
+      expect(m.dso.runtime.db.getTrade(tradeId)).toMatchObject({ stage: "termsFixed", buyerMeterId: m.buyer.meterId, sellerMeterId: m.seller.meterId });
 
       // Delivery: the seller fed 500 of 600 Wh.
       await m.seller.reportReading(infra.client.js, tradeId, sellBid, 500);
@@ -78,7 +78,7 @@ describe("DSO runtime: trades", () => {
 
       const db = m.dso.runtime.db;
       await until(() => db.getTrade(tradeId)?.closedAt !== null, 5_000, "trade closed");
-      expect(db.getTrade(tradeId)?.status).toBe("settled");
+      expect(db.getTrade(tradeId)?.stage).toBe("settled");
       const entries = db.ledgerEntries({ tradeId });
       expect(entries.reduce((sum, entry) => sum + entry.amountMicro, 0)).toBe(0);
       expect(db.ledgerTotal()).toBe(0);
@@ -148,7 +148,7 @@ describe("DSO runtime: trades", () => {
       await m.buyer.open(tradeId, buyBid);
       await until(() => voided.length > 0, 15_000, "void");
       expect(voided[0]).toMatchObject({ tradeId, reason: "openingInvalid", blamedBidders: [sellBid.bidder] });
-      expect(m.dso.runtime.db.getTrade(tradeId)).toMatchObject({ status: "voided", voidReason: "openingInvalid" });
+      expect(m.dso.runtime.db.getTrade(tradeId)).toMatchObject({ stage: "voided", voidReason: "openingInvalid" });
       expect(m.dso.runtime.db.ledgerEntries({ tradeId })).toEqual([]);
       for (const meter of [m.buyer, m.seller]) {
         const notice = await until(() => meter.notices("voided")[0], 5_000, "voided notice");
@@ -192,7 +192,7 @@ describe("DSO runtime: trades", () => {
       expect(settled[0]?.settlement).toMatchObject({ quantityWh: 300, deliveredWh: 300, buyReadingWh: 300, sellReadingWh: 300 });
       const db = second.runtime.db;
       await until(() => db.getTrade(tradeId)?.closedAt !== null, 5_000, "trade closed");
-      expect(db.getTrade(tradeId)?.status).toBe("settled");
+      expect(db.getTrade(tradeId)?.stage).toBe("settled");
       expect(db.ledgerTotal()).toBe(0);
       // Enrolled meters keep working with the restarted DSO: a new ticket under the same contract.
       expect((await m.buyer.ticket("0x000000000000000000000000000000000000dEaD", 0)).type).toBe("ticket.reply");

@@ -108,7 +108,7 @@ describe("market end to end: real nats-server, real chain, real pairings, real S
       for (const event of matched) {
         const trade = tradeByBidders.get(`${event.buyBidder.toLowerCase()}|${event.sellBidder.toLowerCase()}`);
         expect(trade, `trade for match ${event.buyBidder}/${event.sellBidder}`).toBeDefined();
-        expect(trade!.status).toBe("settled");
+        expect(trade!.stage).toBe("settled");
         expect(trade!.terms!.buyLevel).toBeGreaterThanOrEqual(trade!.terms!.sellLevel);
         expect(trade!.terms!.quantityWh).toBe(Math.min(trade!.buyOpening!.quantityWh, trade!.sellOpening!.quantityWh));
       }
@@ -218,7 +218,7 @@ describe("market end to end: real nats-server, real chain, real pairings, real S
     });
     try {
       const trades = db.listTrades({});
-      const voided = trades.filter((t) => t.status === "voided");
+      const voided = trades.filter((t) => t.stage === "voided");
       expect(voided.length).toBe(summary.voided);
       // meter-002 (a consumer) never opens: its trades void on the opening timeout.
       const silent = voided.filter((t) => t.voidReason === "openingTimeout");
@@ -228,7 +228,7 @@ describe("market end to end: real nats-server, real chain, real pairings, real S
       expect(forged.length).toBeGreaterThan(0);
       for (const trade of voided) expect(trade.settledAt).toBeNull();
       // Nothing settled with a faulty meter; the ledger still balances.
-      for (const trade of trades.filter((t) => t.status === "settled")) {
+      for (const trade of trades.filter((t) => t.stage === "settled")) {
         expect([trade.buyerMeterId, trade.sellerMeterId]).not.toContain("meter-002");
         expect([trade.buyerMeterId, trade.sellerMeterId]).not.toContain("meter-001");
       }
