@@ -5,8 +5,9 @@ import type { MachineImplementationsFrom, PromiseActorLogic, SnapshotFrom } from
 import { z } from "zod";
 import { backoffMs } from "./config.ts";
 import type { MachineConfig } from "./config.ts";
-import { bidSession, bidSessionEventSchemas, provideBidSession } from "./bidSession.ts";
+import { bidSession, bidSessionEvents, provideBidSession } from "./bidSession.ts";
 import type { BidOutcome, BidSessionEffects, BidSessionEnded, BidSessionEvent, BidSessionMachine } from "./bidSession.ts";
+import { defineEvents, type EventOf } from "./kit/events.ts";
 import { promiseEffect, unprovidedPromise } from "./kit/effects.ts";
 import type { Effect } from "./kit/effects.ts";
 import { sameAddress, type Address } from "../protocol/base/hex.ts";
@@ -30,8 +31,8 @@ const bidOutcomeSchema: z.ZodType<BidOutcome> = z.custom<BidOutcome>(
   (value) => typeof value === "object" && value !== null && typeof (value as { kind?: unknown }).kind === "string",
 );
 
-export const meterEventSchemas = {
-  ...bidSessionEventSchemas,
+export const meterEvents = defineEvents({
+  ...bidSessionEvents.schemas,
   /** Runtime (the prosumer's profile): add bids to the queue, in order. */
   "BIDS.PLANNED": z.object({ type: z.literal("BIDS.PLANNED"), bids: z.array(plannedBidSchema).max(10_000) }),
   /** Runtime: finish the running sessions, start no new ones, then stop. */
@@ -51,19 +52,10 @@ export const meterEventSchemas = {
     bidder: addressSchema.nullable(),
     outcome: bidOutcomeSchema,
   }),
-} as const;
+});
 
-type Schemas = typeof meterEventSchemas;
-export type MeterEvent = { [K in keyof Schemas]: z.infer<Schemas[K]> }[keyof Schemas];
+export type MeterEvent = EventOf<typeof meterEvents.schemas>;
 export type MeterEventType = MeterEvent["type"];
-export const meterEventTypes = Object.keys(meterEventSchemas) as MeterEventType[];
-
-export function parseMeterEvent(event: { type: string }): MeterEvent | null {
-  const schema = (meterEventSchemas as Record<string, z.ZodType<MeterEvent>>)[event.type];
-  if (!schema) return null;
-  const parsed = schema.safeParse(event);
-  return parsed.success ? parsed.data : null;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Effects.
@@ -176,6 +168,19 @@ function recordError(context: MeterContext, record: MachineErrorRecord): Machine
 // ---------------------------------------------------------------------------------------------------------------
 // The machine.
 
+const routeNotice = { actions: ["recordIfMalformed", "routeToSession"] } as const;
+/** What the gateway and the DSO tell the sessions, enrolled or draining: routed to the session it concerns. */
+const sessionNotices = {
+  "MATCH.RECEIVED": routeNotice,
+  "BID.EXPIRED": routeNotice,
+  "BID.REJECTED": routeNotice,
+  "BID.CANCELLED": routeNotice,
+  "TERMS.RECEIVED": routeNotice,
+  "MATCH.VOIDED": routeNotice,
+  "TRADE.DISPUTED": routeNotice,
+  "SETTLEMENT.RECEIVED": routeNotice,
+} as const;
+
 export const meter = setup({
   types: {
     input: {} as MeterInput,
@@ -197,20 +202,15 @@ export const meter = setup({
     noActiveSessions: ({ context }) => Object.keys(context.sessions).length === 0,
   },
   actions: {
-    recordIfMalformed: assign(({ context, event }) => {
-      if (parseMeterEvent(event)) return {};
-      const schema = (meterEventSchemas as Record<string, z.ZodType>)[event.type];
-      const result = schema?.safeParse(event);
-      return {
-        errors: recordError(context, {
-          kind: "malformedEvent",
-          source: String(event.type),
-          detail: result && !result.success ? describeIssues(result.error) : "unknown type",
-        }),
-      };
-    }),
+    recordIfMalformed: assign(({ context, event }) => ({
+      errors: meterEvents.recordIfMalformed(context.errors, event, context.config.maxRecordedErrors),
+    })),
+    recordEnrolmentFailure: assign(({ context }, params: { kind: "invalidOutput" | "effectFailed"; detail: string }) => ({
+      enrolFailures: context.enrolFailures + 1,
+      errors: recordError(context, { kind: params.kind, source: "requestEnrolment", detail: params.detail }),
+    })),
     queuePlannedBids: assign(({ context, event }) => {
-      const parsed = parseMeterEvent(event);
+      const parsed = meterEvents.parse(event);
       if (parsed?.type !== "BIDS.PLANNED") return {};
       const known = new Set([...context.queue.map((b) => b.planId), ...Object.values(context.sessions).map((s) => s.planId)]);
       const accepted: QueuedBid[] = [];
@@ -282,7 +282,7 @@ export const meter = setup({
         });
     }),
     noteSessionBidder: assign(({ context, event }) => {
-      const parsed = parseMeterEvent(event);
+      const parsed = meterEvents.parse(event);
       if (parsed?.type !== "BID.SESSION.IDENTIFIED") return {};
       const session = context.sessions[parsed.sessionId];
       if (!session) return {};
@@ -290,7 +290,7 @@ export const meter = setup({
     }),
     /** Records the outcome and queues the re-bid (remainder or whole) at the front, with a fresh session. */
     concludeSession: assign(({ context, event }) => {
-      const parsed = parseMeterEvent(event);
+      const parsed = meterEvents.parse(event);
       if (parsed?.type !== "BID.SESSION.ENDED") return {};
       const ended = parsed as BidSessionEnded;
       const session = context.sessions[ended.sessionId];
@@ -324,7 +324,7 @@ export const meter = setup({
     }),
     /** Routes gateway/DSO notices to the session(s) they concern; stray notices are recorded, never fatal. */
     routeToSession: enqueueActions(({ context, event, enqueue, self }) => {
-      const parsed = parseMeterEvent(event);
+      const parsed = meterEvents.parse(event);
       if (!parsed) return;
       const children = self.getSnapshot().children as Record<string, { getSnapshot(): { status: string } } | undefined>;
       const live = Object.values(context.sessions).filter((s) => children[s.sessionId]?.getSnapshot().status === "active");
@@ -366,7 +366,7 @@ export const meter = setup({
       event.type === "BID.SESSION.ENDED" && typeof event.sessionId === "string" ? event.sessionId : "",
     ),
     dropQueuedPlan: assign(({ context, event }) => {
-      const parsed = parseMeterEvent(event);
+      const parsed = meterEvents.parse(event);
       if (parsed?.type !== "BID.CANCEL") return {};
       const dropped = context.queue.filter((b) => b.planId === parsed.planId);
       if (dropped.length === 0) return {};
@@ -414,7 +414,7 @@ export const meter = setup({
   output: ({ context }) => ({ stats: context.stats, queue: context.queue, enrolled: context.market !== null }),
   on: {
     // Before enrolment, bids are only queued; malformed events of any known type are recorded.
-    ...Object.fromEntries(meterEventTypes.map((type) => [type, { actions: "recordIfMalformed" }])),
+    ...meterEvents.fallback("recordIfMalformed"),
     "BIDS.PLANNED": { actions: ["recordIfMalformed", "queuePlannedBids"] },
     "BID.CANCEL": { actions: ["recordIfMalformed", "dropQueuedPlan"] },
     "SHUTDOWN.REQUESTED": ".stopped",
@@ -435,43 +435,24 @@ export const meter = setup({
           },
           {
             target: "enrolmentBackoff",
-            actions: assign({
-              enrolFailures: ({ context }) => context.enrolFailures + 1,
-              errors: ({ context, event }) =>
-                recordError(context, {
-                  kind: "invalidOutput",
-                  source: "requestEnrolment",
-                  detail: describeIssues(
-                    marketDescriptionSchema.safeParse(event.output?.market).error ?? new z.ZodError([]),
-                  ),
-                }),
-            }),
+            actions: {
+              type: "recordEnrolmentFailure",
+              params: ({ event }) => ({
+                kind: "invalidOutput" as const,
+                detail: describeIssues(marketDescriptionSchema.safeParse(event.output?.market).error ?? new z.ZodError([])),
+              }),
+            },
           },
         ],
         onError: [
           {
             guard: "enrolRetriesLeft",
             target: "enrolmentBackoff",
-            actions: assign({
-              enrolFailures: ({ context }) => context.enrolFailures + 1,
-              errors: ({ context, event }) =>
-                recordError(context, {
-                  kind: "effectFailed",
-                  source: "requestEnrolment",
-                  detail: describeError(event.error),
-                }),
-            }),
+            actions: { type: "recordEnrolmentFailure", params: ({ event }) => ({ kind: "effectFailed" as const, detail: describeError(event.error) }) },
           },
           {
             target: "enrolmentFailed",
-            actions: assign({
-              errors: ({ context, event }) =>
-                recordError(context, {
-                  kind: "effectFailed",
-                  source: "requestEnrolment",
-                  detail: describeError(event.error),
-                }),
-            }),
+            actions: { type: "recordEnrolmentFailure", params: ({ event }) => ({ kind: "effectFailed" as const, detail: describeError(event.error) }) },
           },
         ],
       },
@@ -488,14 +469,7 @@ export const meter = setup({
         "BID.CANCEL": { actions: ["recordIfMalformed", "dropQueuedPlan", "routeToSession"] },
         "BID.SESSION.IDENTIFIED": { actions: ["recordIfMalformed", "noteSessionBidder"] },
         "BID.SESSION.ENDED": { actions: ["recordIfMalformed", "concludeSession", "stopEndedSession", "startQueuedBids"] },
-        "MATCH.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "BID.EXPIRED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "BID.REJECTED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "BID.CANCELLED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "TERMS.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "MATCH.VOIDED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "TRADE.DISPUTED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "SETTLEMENT.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
+        ...sessionNotices,
         "SHUTDOWN.REQUESTED": "draining",
       },
     },
@@ -508,14 +482,7 @@ export const meter = setup({
         "BID.CANCEL": { actions: ["recordIfMalformed", "dropQueuedPlan", "routeToSession"] },
         "BID.SESSION.IDENTIFIED": { actions: ["recordIfMalformed", "noteSessionBidder"] },
         "BID.SESSION.ENDED": { actions: ["recordIfMalformed", "concludeSession", "stopEndedSession"] },
-        "MATCH.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "BID.EXPIRED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "BID.REJECTED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "BID.CANCELLED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "TERMS.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "MATCH.VOIDED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "TRADE.DISPUTED": { actions: ["recordIfMalformed", "routeToSession"] },
-        "SETTLEMENT.RECEIVED": { actions: ["recordIfMalformed", "routeToSession"] },
+        ...sessionNotices,
         "SHUTDOWN.REQUESTED": {},
       },
     },

@@ -10,6 +10,17 @@ export const voidReasonSchema = z.enum(["openingTimeout", "openingInvalid", "lev
 export type VoidReason = z.output<typeof voidReasonSchema>;
 
 // ---------------------------------------------------------------------------------------------------------------
+// Rejected bids (PROTOCOL §5 bidding): the contract's custom error name, or the gateway's own check, and its detail.
+
+export const bidRejectionSchema = z.object({ error: z.string().min(1).max(64), detail: z.string().max(1000) });
+export type BidRejection = z.output<typeof bidRejectionSchema>;
+
+/** A bid the gateway refused before paying gas for it (its shape, its dimension, its ticket). */
+export function invalidBid(problem: string): BidRejection {
+  return { error: "InvalidBid", detail: problem.slice(0, 1000) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Opening checks (PROTOCOL §4): what re-encrypting an opening and recomputing its commitment can find wrong.
 
 export const openingRejectionSchema = z.enum([

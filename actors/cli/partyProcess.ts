@@ -8,7 +8,7 @@ import { ConfigError } from "../../protocol/base/errors.ts";
 import { connectInspector, type InspectorConnection } from "../runtime/inspect.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { startProcessTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
-import { address, marketId, NATS_SCHEMES, privateKey, RPC_SCHEMES, url } from "./options.ts";
+import { address, marketId, NATS_SCHEMES, privateKey, RPC_SCHEMES, url } from "../config/parsers.ts";
 
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 export const DEFAULT_RPC_URL = "http://127.0.0.1:8545";

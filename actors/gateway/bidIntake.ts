@@ -17,6 +17,9 @@ import { machineBidOf } from "./bidWire.ts";
 import { GATEWAY_ATTRIBUTES } from "./spans.ts";
 import { type SignedBid as MachineBid } from "../../protocol/domain.ts";
 
+/** The machine's message ids of bid deliveries: the stream sequence behind this prefix (stable across redeliveries). */
+export const BID_MESSAGE_PREFIX = "bid:";
+
 /** A delivery the machine must decide on. `messageId` is stable across redeliveries of the same stream message. */
 export type BidDelivery = { messageId: string; bid: MachineBid };
 
@@ -101,7 +104,7 @@ export async function startBidIntake(options: BidIntakeOptions): Promise<BidInta
   };
 
   const handle = async (msg: JsMsg): Promise<void> => {
-    const messageId = `bid:${msg.seq}`;
+    const messageId = `${BID_MESSAGE_PREFIX}${msg.seq}`;
     const span = tracer.startSpan(
       "gateway.bid",
       {

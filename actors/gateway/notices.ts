@@ -10,6 +10,8 @@ import { GridveilError } from "../../protocol/base/errors.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 import { SideCode, tradeIdOf } from "../../protocol/domain.ts";
+import type { BidRejection } from "../../protocol/reasons.ts";
+import type { Logger } from "../telemetry/logger.ts";
 
 export class UnknownExpiredBidError extends GridveilError {
   override name = "UnknownExpiredBidError";
@@ -22,6 +24,7 @@ export type NoticePublisherOptions = {
   marketId: string;
   market: MarketHandle;
   tracer: Tracer;
+  logger: Logger;
   /** The `gateway.bid` span context of a bidder, when this process received its submission. */
   spanContextOf(bidder: string): SpanContext | undefined;
   onPublished?(notice: PublishedNotice): void;
@@ -30,15 +33,9 @@ export type NoticePublisherOptions = {
 export type NoticePublisher = {
   /** Publishes one range's notices (in order); throws if any was not stored, so the machine retries the range. */
   publish(notices: readonly Notice[]): Promise<void>;
-  /** `market.rejected` for a bid the gateway or the contract refused. */
-  publishRejection(bidder: string, error: string, detail: string): Promise<void>;
+  /** `market.rejected` for a bid the gateway or the contract refused, unless the bidder is on chain after all. */
+  announceRejection(bidder: string, rejection: BidRejection): Promise<void>;
 };
-
-/** Custom error names fit the schema's `error`; anything else (a machine check's sentence) goes in `detail`. */
-function rejectionFields(reason: string, detail: string): { error: string; detail: string } {
-  if (/^[A-Za-z][A-Za-z0-9]{0,63}$/.test(reason)) return { error: reason, detail: detail.slice(0, 1000) };
-  return { error: "InvalidBid", detail: (detail ? `${reason}: ${detail}` : reason).slice(0, 1000) };
-}
 
 export function createNoticePublisher(options: NoticePublisherOptions): NoticePublisher {
   const s = marketSubjects(options.marketId);
@@ -173,14 +170,18 @@ export function createNoticePublisher(options: NoticePublisherOptions): NoticePu
       // Started in order (one connection keeps the order on the wire), awaited together.
       await Promise.all(notices.map((notice) => publishOne(notice)));
     },
-    async publishRejection(bidder, reason, detail) {
-      const fields = rejectionFields(reason, detail);
+    async announceRejection(bidder, rejection) {
+      // A bidder already on chain: the refused copy was a replay or a forgery, and its meter's bid stands.
+      if ((await getBidIdOf(options.market, bidder)) !== undefined) {
+        options.logger.info({ bidder, error: rejection.error }, "not announcing a rejection: the bidder is already on chain");
+        return;
+      }
       const result = await inBidContext(bidder, () =>
         publishDeduplicated(
           js,
           s.market.rejected,
           rejectedEventSchema,
-          { type: "market.rejected", bidder: bidder as Address, ...fields, observedAt: Date.now() },
+          { type: "market.rejected", bidder: bidder as Address, error: rejection.error, detail: rejection.detail.slice(0, 1000), observedAt: Date.now() },
           dedupIds.marketEvent("rejected", bidder),
         ),
       );

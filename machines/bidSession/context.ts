@@ -5,11 +5,10 @@ import { bytes32Schema } from "../../protocol/base/primitives.ts";
 import { fixTradeTerms, sameTerms, type TradeTerms } from "../../protocol/clearing.ts";
 import { ciphertextWordsSchema, openingSchema, otherSide } from "../../protocol/domain.ts";
 import type { BidCiphertext, MarketDescription, Match, Opening, Side, SignedBid, Ticket } from "../../protocol/domain.ts";
-import { describeDisputeClaim, type DisputeClaim, type VoidReason } from "../../protocol/reasons.ts";
+import { describeDisputeClaim, type BidRejection, type DisputeClaim, type VoidReason } from "../../protocol/reasons.ts";
 import type { Settlement, SettledNotice } from "../../protocol/settlement.ts";
 import type { MachineConfig } from "../config.ts";
 import { describeIssues, type MachineErrorRecord } from "../kit/errors.ts";
-import type { BidRejection } from "./events.ts";
 import type { EncryptBidOutput } from "./effects.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
 

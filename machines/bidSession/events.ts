@@ -3,15 +3,11 @@ import { z } from "zod";
 import { addressSchema } from "../../protocol/base/primitives.ts";
 import { tradeTermsSchema } from "../../protocol/clearing.ts";
 import { matchSchema, openingSchema } from "../../protocol/domain.ts";
-import { disputeClaimSchema, voidReasonSchema } from "../../protocol/reasons.ts";
+import { bidRejectionSchema, disputeClaimSchema, voidReasonSchema } from "../../protocol/reasons.ts";
 import { settledNoticeSchema } from "../../protocol/settlement.ts";
 import { defineEvents, type EventOf } from "../kit/events.ts";
 
 const matchId = () => z.string().min(1).max(512);
-
-/** The chain's refusal of a bid: the contract's custom error name (or the gateway's check) and its detail. */
-export const bidRejectionSchema = z.object({ error: z.string().min(1).max(64), detail: z.string().max(1000) });
-export type BidRejection = z.output<typeof bidRejectionSchema>;
 
 export const bidSessionEvents = defineEvents({
   /** Gateway: the contract emitted `Matched(buy, sell)` involving this session's bidder. */
@@ -56,7 +52,3 @@ export const bidSessionEvents = defineEvents({
 
 export type BidSessionEvent = EventOf<typeof bidSessionEvents.schemas>;
 export type BidSessionEventType = BidSessionEvent["type"];
-export const bidSessionEventSchemas = bidSessionEvents.schemas;
-export const bidSessionEventTypes = bidSessionEvents.types;
-/** Parses an event against its schema; `null` for unknown types or malformed payloads. */
-export const parseBidSessionEvent = bidSessionEvents.parse;

@@ -44,6 +44,3 @@ export const dsoEvents = defineEvents({
 
 export type DsoEvent = EventOf<typeof dsoEvents.schemas>;
 export type DsoEventType = DsoEvent["type"];
-export const dsoEventSchemas = dsoEvents.schemas;
-export const dsoEventTypes = dsoEvents.types;
-export const parseDsoEvent = dsoEvents.parse;

@@ -40,6 +40,3 @@ export const tradeSettlementEvents = defineEvents({
 
 export type TradeSettlementEvent = EventOf<typeof tradeSettlementEvents.schemas>;
 export type TradeSettlementEventType = TradeSettlementEvent["type"];
-export const tradeSettlementEventSchemas = tradeSettlementEvents.schemas;
-export const tradeSettlementEventTypes = tradeSettlementEvents.types;
-export const parseTradeSettlementEvent = tradeSettlementEvents.parse;

@@ -29,7 +29,7 @@ import {
   tradeIdOf,
 } from "../domain.ts";
 import { tradeTermsSchema } from "../clearing.ts";
-import { disputeClaimSchema, voidReasonSchema } from "../reasons.ts";
+import { bidRejectionSchema, disputeClaimSchema, voidReasonSchema } from "../reasons.ts";
 import { postingKindSchema, settledNoticeSchema } from "../settlement.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -200,9 +200,8 @@ export type PlacedEvent = z.output<typeof placedEventSchema>;
 export const rejectedEventSchema = z.strictObject({
   type: z.literal("market.rejected"),
   bidder: addressSchema,
-  /** The contract's custom error name (`TicketExpired`, `BidderReused`, …) or `Unknown`. */
-  error: z.string().min(1).max(64),
-  detail: z.string().max(1000),
+  /** The contract's custom error name (`TicketExpired`, …), or `InvalidBid` for the gateway's own checks. */
+  ...bidRejectionSchema.shape,
   observedAt: unixMsSchema,
 });
 export type RejectedEvent = z.output<typeof rejectedEventSchema>;

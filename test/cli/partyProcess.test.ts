@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseMachineConfig } from "../../machines/config.ts";
-import { positiveInt } from "../../actors/cli/options.ts";
+import { positiveInt } from "../../actors/config/parsers.ts";
 import {
   exitTwoOnUsageError,
   handleShutdown,

@@ -2,7 +2,7 @@
 // transactions (consecutive nonces, consecutive blocks, each bid placed once), also when one of them runs out of gas.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getBidCount } from "../../contracts/client/index.ts";
-import type { BatchMinedEvent } from "../../actors/gateway/runtime.ts";
+import type { BatchMinedEvent } from "../../actors/gateway/submitter.ts";
 import { createMarket, startEnvironment, until, type Environment, type Market } from "./fixture.ts";
 
 let env: Environment;

@@ -16,7 +16,7 @@ import { startInProcessTelemetry, spanFilePath } from "../../actors/telemetry/te
 import type { SpanRecord } from "../../actors/telemetry/spanRecord.ts";
 import { ChainMismatchError } from "../../actors/gateway/marketLookup.ts";
 import { ReferenceOrderBook } from "../../protocol/book/referenceOrderBook.ts";
-import type { BatchMinedEvent } from "../../actors/gateway/runtime.ts";
+import type { BatchMinedEvent } from "../../actors/gateway/submitter.ts";
 import { createMarket, startEnvironment, until, type Environment, type Market } from "./fixture.ts";
 import { tradeIdOf } from "../../protocol/domain.ts";
 

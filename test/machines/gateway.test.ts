@@ -206,7 +206,7 @@ describe("gateway: failures, duplicates, rejections", () => {
       txHash: bytes32(1),
       results: [
         { bidder: address(1), status: "placed" },
-        { bidder: address(2), status: "rejected", reason: "BidderAlreadyUsed(0x…, 7)" },
+        { bidder: address(2), status: "rejected", reason: "BidderAlreadyUsed" },
         { bidder: address(3), status: "rejected", reason: "TicketExpired(123)" },
       ],
     });
@@ -217,7 +217,7 @@ describe("gateway: failures, duplicates, rejections", () => {
       { messageIds: ["js:2"], disposition: "duplicate" },
       { messageIds: ["js:3"], disposition: "rejected" },
     ]);
-    expect(g.rejections).toEqual([{ bidder: address(3), reason: "TicketExpired(123)" }]);
+    expect(g.rejections).toEqual([{ bidder: address(3), rejection: { error: "TicketExpired(123)", detail: "" } }]);
     expect(g.naks).toEqual([{ messageIds: ["js:4"], delayMs: 0 }]);
     expect(g.context().stats).toMatchObject({ placed: 1, duplicates: 1, rejected: 1, naked: 1 });
   });
@@ -246,7 +246,7 @@ describe("gateway: failures, duplicates, rejections", () => {
     const g = await start({ fakes: f });
     for (const n of [1, 2, 3]) await g.bid(n);
     expect(g.acks[0]).toEqual({ messageIds: ["js:3"], disposition: "rejected" });
-    expect(g.rejections).toEqual([{ bidder: address(3), reason: "BadBidderSignature" }]);
+    expect(g.rejections).toEqual([{ bidder: address(3), rejection: { error: "BadBidderSignature", detail: "" } }]);
     expect(g.acks[1]).toEqual({ messageIds: ["js:1", "js:2"], disposition: "placed" });
   });
 
@@ -262,7 +262,7 @@ describe("gateway: failures, duplicates, rejections", () => {
       { messageIds: ["js:bad"], disposition: "malformed" },
       { messageIds: ["js:worse"], disposition: "malformed" },
     ]);
-    expect(g.rejections).toEqual([{ bidder: address(5), reason: `left must have ${2 * DIMENSION} words` }]);
+    expect(g.rejections).toEqual([{ bidder: address(5), rejection: { error: "InvalidBid", detail: `left must have ${2 * DIMENSION} words` } }]);
     expect(g.context().errors.map((e) => e.kind)).toEqual(["rejected", "rejected", "malformedEvent"]);
   });
 });

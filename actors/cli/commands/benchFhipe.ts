@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
 import { runFhipeBench, type FhipeBenchProgress, type FhipeBenchRow } from "../../../bench/fhipe.ts";
-import { intList, positiveInt } from "../options.ts";
+import { intList, positiveInt } from "../../config/parsers.ts";
 import { renderTable, type Column } from "../table.ts";
 
 type FhipeFlags = { levels: number[]; iterations: number; threads: number; json?: boolean };

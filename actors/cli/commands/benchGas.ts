@@ -9,7 +9,7 @@ import {
   type GasBenchProgress,
   type GasBenchRow,
 } from "../../../bench/gas.ts";
-import { intList, positiveInt } from "../options.ts";
+import { intList, positiveInt } from "../../config/parsers.ts";
 import { renderTable, type Column } from "../table.ts";
 
 type GasFlags = { levels: number[]; book: number; samples: number; seed?: number; json?: boolean };

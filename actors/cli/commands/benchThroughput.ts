@@ -12,7 +12,7 @@ import {
   type ThroughputProgress,
   type ThroughputRow,
 } from "../../../bench/throughput.ts";
-import { intList, positiveInt } from "../options.ts";
+import { intList, positiveInt } from "../../config/parsers.ts";
 import { renderTable, type Column } from "../table.ts";
 
 type ThroughputFlags = {

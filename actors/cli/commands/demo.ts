@@ -2,7 +2,7 @@
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { runDemo, type DemoProgress, type DemoSummary } from "../../demo/runDemo.ts";
-import { positiveInt } from "../options.ts";
+import { positiveInt } from "../../config/parsers.ts";
 import { renderTable } from "../table.ts";
 import { DEFAULT_DEMO_DATA_DIR } from "./demoDefaults.ts";
 

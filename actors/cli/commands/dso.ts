@@ -4,7 +4,7 @@ import { loadRegistryFile, type ProvisionedMeter } from "../../dso/registry.ts";
 import { startDsoRuntime, type DsoRuntime } from "../../dso/runtime.ts";
 import { parseMarketConfig, type MarketConfig, clearingRuleSchema, type ClearingRule } from "../../../protocol/marketConfig.ts";
 import { createLogger } from "../../telemetry/logger.ts";
-import { positiveInt } from "../options.ts";
+import { positiveInt } from "../../config/parsers.ts";
 import {
   configOption,
   connectInspectorFlag,

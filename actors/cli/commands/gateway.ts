@@ -1,28 +1,20 @@
 // `gridveil gateway`: runs the chain gateway as its own process (flags or environment), stopping gracefully on SIGTERM.
-import { Command, InvalidArgumentError, Option } from "commander";
+// Its flags, variables and defaults are actors/config/gateway.ts.
+import type { Command } from "commander";
 import { parseMachineConfig, type MachineConfig } from "../../../machines/config.ts";
 import { ConfigError } from "../../../protocol/base/errors.ts";
+import { gatewaySettings } from "../../config/gateway.ts";
+import { addSettings } from "../../config/settings.ts";
 import { startGatewayRuntime, type GatewayRuntime } from "../../gateway/runtime.ts";
 import { StartAbortedError } from "../../gateway/marketLookup.ts";
 import { createLogger } from "../../telemetry/logger.ts";
-import { positiveInt, privateKey } from "../options.ts";
 import {
-  configOption,
   connectInspectorFlag,
-  contractOption,
-  dataDirOption,
   exitTwoOnUsageError,
   handleShutdown,
-  inspectOption,
-  keyOption,
-  marketOption,
   natsCredentialsOf,
-  natsOption,
-  natsPasswordOption,
-  natsUserOption,
   partyDataDir,
   readMachineConfigInput,
-  rpcOption,
   startPartyTelemetry,
   untilExit,
   type PartyFlags,
@@ -34,21 +26,12 @@ type GatewayFlags = PartyFlags & {
   batchSize?: number;
   batchDelay?: number;
   startBlock?: number;
-  ackWait?: number;
-  pollInterval?: number;
+  ackWait: number;
+  pollInterval: number;
   gasLimit?: bigint;
   txMaxBids?: number;
   countCompares: boolean;
 };
-
-const MAX_MS = 24 * 60 * 60 * 1000;
-
-function gasLimit(raw: string): bigint {
-  if (!/^\d+$/.test(raw.trim())) throw new InvalidArgumentError(`--gas-limit must be an integer, got "${raw}"`);
-  const value = BigInt(raw.trim());
-  if (value < 100_000n) throw new InvalidArgumentError("--gas-limit must be at least 100000");
-  return value;
-}
 
 /** The machine configuration: `--config FILE` (JSON, `MachineConfigInput`), then the gateway flags on top. */
 function machineConfigOf(flags: GatewayFlags): MachineConfig {
@@ -62,31 +45,8 @@ function machineConfigOf(flags: GatewayFlags): MachineConfig {
 export function registerGatewayCommand(program: Command): Command {
   const command = program
     .command("gateway")
-    .description("run the chain gateway: bids from the durable queue into batched transactions, chain events back to NATS")
-    .addOption(natsOption())
-    .addOption(natsUserOption())
-    .addOption(natsPasswordOption())
-    .addOption(rpcOption())
-    .addOption(marketOption())
-    // No --key-file here, and the key is taken as given: white space around it is refused, not trimmed.
-    .addOption(keyOption("the gateway account's private key (pays the gas)", "GRIDVEIL_GATEWAY_KEY", privateKey("--key", { trim: false })))
-    .addOption(contractOption("market contract (default: ask the DSO)"))
-    .addOption(dataDirOption("where the chain cursor and the span file live"))
-    .addOption(configOption())
-    .addOption(new Option("--batch-size <n>", "flush a batch at this many bids").argParser(positiveInt("--batch-size", 1, 256)))
-    .addOption(new Option("--batch-delay <ms>", "…or this long after its first bid").argParser(positiveInt("--batch-delay", 0, MAX_MS)))
-    .addOption(new Option("--start-block <n>", "follow from this block when no cursor is saved (default: deployment block)").argParser(positiveInt("--start-block", 0)))
-    .addOption(new Option("--ack-wait <ms>", "ack wait of the bids consumer (redelivery after a crash)").argParser(positiveInt("--ack-wait", 100, MAX_MS)))
-    .addOption(new Option("--poll-interval <ms>", "chain polling interval").argParser(positiveInt("--poll-interval", 10, 60_000)))
-    .addOption(new Option("--gas-limit <gas>", "gas limit per transaction (default: the block gas limit)").argParser(gasLimit))
-    .addOption(
-      new Option("--tx-max-bids <n>", "bids per transaction: a larger batch goes out as several pipelined transactions (default: one per batch)")
-        .env("GRIDVEIL_GATEWAY_TX_MAX_BIDS")
-        .argParser(positiveInt("--tx-max-bids", 1, 256)),
-    )
-    .option("--no-count-compares", "do not trace transactions to count their Compares (faster on a busy node)")
-    .addOption(inspectOption())
-    .action(async (flags: GatewayFlags) => runGateway(flags));
+    .description("run the chain gateway: bids from the durable queue into batched transactions, chain events back to NATS");
+  addSettings(command, gatewaySettings).action(async (flags: GatewayFlags) => runGateway(flags));
   return exitTwoOnUsageError(command);
 }
 

@@ -6,7 +6,7 @@ import { ConfigError } from "../../../protocol/base/errors.ts";
 import { startMeterRuntime, type MeterRuntime } from "../../meter/runtime.ts";
 import { inboxIdSchema } from "../../../protocol/wire/schemas.ts";
 import { createLogger } from "../../telemetry/logger.ts";
-import { address } from "../options.ts";
+import { address } from "../../config/parsers.ts";
 import {
   configOption,
   connectInspectorFlag,

@@ -8,7 +8,7 @@ import { stateSnapshotSchema, type StateSnapshot } from "../../../protocol/wire/
 import { SUBJECT_ROOT, marketToken } from "../../../protocol/wire/subjects.ts";
 import { DEFAULT_SNAPSHOT_INTERVAL_MS } from "../../runtime/stateSnapshots.ts";
 import { renderTable } from "../table.ts";
-import { positiveInt } from "../options.ts";
+import { positiveInt } from "../../config/parsers.ts";
 
 /** An actor is stale when nothing came from it for this many of the heartbeats it announces. */
 export const STALE_AFTER_HEARTBEATS = 3;

@@ -1,7 +1,7 @@
 // Flag value parsers shared by the `gridveil` commands: what each accepts, and the usage error naming the flag.
 import { InvalidArgumentError } from "commander";
 import { describe, expect, it } from "vitest";
-import { address, marketId, NATS_SCHEMES, privateKey, RPC_SCHEMES, url } from "../../actors/cli/options.ts";
+import { address, marketId, NATS_SCHEMES, privateKey, RPC_SCHEMES, url } from "../../actors/config/parsers.ts";
 
 const HEX64 = "59c6995e998f97a78a4a2e48f5a7f2e2b2f6e0f5d3c5a3b1c2d3e4f5a6b7c8d9";
 

@@ -1,0 +1,76 @@
+// The chain gateway's runtime configuration: every tunable with its flag, variable and default, in one place.
+import { InvalidArgumentError } from "commander";
+import { defaultMachineConfig } from "../../machines/config.ts";
+import { adapterDefaults, dataDirSetting, inspectSetting, machineConfigSetting, partySettings, rpcSetting } from "./common.ts";
+import { address, positiveInt, privateKey } from "./parsers.ts";
+import { setting } from "./settings.ts";
+
+const MAX_MS = 24 * 60 * 60 * 1000;
+
+export const gatewayDefaults = {
+  /** Ack wait of the bids consumer: how long a delivery held by a dead gateway stays invisible. */
+  ackWaitMs: adapterDefaults.ackWaitMs,
+  /** Poll interval of the chain follower (it also wakes on every mined transaction). */
+  pollIntervalMs: 100,
+  /** Largest `eth_getLogs` range. */
+  maxBlockRange: 1_000,
+  /** How long `stop()` waits for the machine to submit, publish and save what it holds. */
+  stopTimeoutMs: 60_000,
+  /** How long one pull of the bids consumer waits for messages (`stop()` takes at most this long to stop pulling). */
+  fetchExpiresMs: 1_000,
+  /** Trace each transaction to count its Compares (re-executes it on the node). */
+  countCompares: true,
+  snapshotIntervalMs: adapterDefaults.snapshotIntervalMs,
+} as const;
+
+function gasLimit(raw: string): bigint {
+  if (!/^\d+$/.test(raw.trim())) throw new InvalidArgumentError(`--gas-limit must be an integer, got "${raw}"`);
+  const value = BigInt(raw.trim());
+  if (value < 100_000n) throw new InvalidArgumentError("--gas-limit must be at least 100000");
+  return value;
+}
+
+export const gatewaySettings = {
+  ...partySettings,
+  rpc: rpcSetting(),
+  // No --key-file here, and the key is taken as given: white space around it is refused, not trimmed.
+  key: setting<string>({ flag: "--key <hex>", description: "the gateway account's private key (pays the gas)", env: "GRIDVEIL_GATEWAY_KEY", parse: privateKey("--key", { trim: false }) }),
+  contract: setting<string>({ flag: "--contract <address>", description: "market contract", env: "GRIDVEIL_CONTRACT", defaultText: "ask the DSO", parse: address("--contract") }),
+  dataDir: dataDirSetting("where the chain cursor and the span file live", "gateway"),
+  config: machineConfigSetting,
+  batchSize: setting({
+    flag: "--batch-size <n>",
+    description: "flush a batch at this many bids",
+    defaultText: `the --config file's gateway.batchMaxSize, else ${defaultMachineConfig.gateway.batchMaxSize}`,
+    parse: positiveInt("--batch-size", 1, 256),
+  }),
+  batchDelay: setting({
+    flag: "--batch-delay <ms>",
+    description: "…or this long after its first bid",
+    defaultText: `the --config file's gateway.batchMaxDelayMs, else ${defaultMachineConfig.gateway.batchMaxDelayMs}`,
+    parse: positiveInt("--batch-delay", 0, MAX_MS),
+  }),
+  startBlock: setting({
+    flag: "--start-block <n>",
+    description: "follow from this block when no cursor is saved",
+    defaultText: "the contract's deployment block",
+    parse: positiveInt("--start-block", 0),
+  }),
+  ackWait: setting({
+    flag: "--ack-wait <ms>",
+    description: "ack wait of the bids consumer (redelivery after a crash)",
+    default: gatewayDefaults.ackWaitMs,
+    parse: positiveInt("--ack-wait", 100, MAX_MS),
+  }),
+  pollInterval: setting({ flag: "--poll-interval <ms>", description: "chain polling interval", default: gatewayDefaults.pollIntervalMs, parse: positiveInt("--poll-interval", 10, 60_000) }),
+  gasLimit: setting({ flag: "--gas-limit <gas>", description: "gas limit per transaction", defaultText: "the block gas limit", parse: gasLimit }),
+  txMaxBids: setting({
+    flag: "--tx-max-bids <n>",
+    description: "bids per transaction: a larger batch goes out as several pipelined transactions",
+    env: "GRIDVEIL_GATEWAY_TX_MAX_BIDS",
+    defaultText: "one transaction per batch",
+    parse: positiveInt("--tx-max-bids", 1, 256),
+  }),
+  countCompares: setting<boolean>({ flag: "--no-count-compares", description: "do not trace transactions to count their Compares (faster on a busy node)" }),
+  inspect: inspectSetting,
+};

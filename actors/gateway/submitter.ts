@@ -1,0 +1,234 @@
+// The gateway's transactions (PROTOCOL §5 bidding and matching): a batch as waves of pipelined placeBids transactions
+// (machines/gateway/chunking.ts decides the chunks), and a bidder's cancel; each traced, counted, and answered to
+// the machine in its terms.
+import type { EventEmitter } from "node:events";
+import { INVALID_SPAN_CONTEXT, SpanStatusCode, context, trace, type Link, type Span, type SpanContext, type Tracer } from "@opentelemetry/api";
+import { MarketRevertError } from "../../contracts/client/index.ts";
+import {
+  afterWave,
+  chunksOf,
+  isReusedBidder,
+  type ChunkResult,
+  type SubmitBidsInput,
+  type SubmitBidsOutput,
+  type SubmitCancelInput,
+  type SubmitCancelOutput,
+} from "../../machines/gateway.ts";
+import { describeError } from "../../machines/kit/errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
+import type { SignedBid } from "../../protocol/domain.ts";
+import type { TrackedWork } from "../runtime/trackedWork.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import { contractBidOf } from "./bidWire.ts";
+import type { ChainWriter, MinedTx } from "./chainWriter.ts";
+import type { CompareCounter } from "./compares.ts";
+import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
+
+export type BatchMinedEvent = {
+  txHash: string;
+  blockNumber: number;
+  gasUsed: bigint;
+  bids: number;
+  placed: number;
+  rejected: number;
+  compares: number | undefined;
+};
+
+export type CancelOutcome = { kind: "mined"; tx: MinedTx } | { kind: "reverted"; reason: string };
+
+export type SubmitterOptions = {
+  marketId: string;
+  tracer: Tracer;
+  logger: Logger;
+  writer: ChainWriter;
+  compareCounter: CompareCounter;
+  work: TrackedWork;
+  /** Bids per transaction at most (a larger batch goes out as several pipelined transactions). */
+  txMaxBids: number;
+  /** The `gateway.bid` span context of a bidder (links from the batch span). */
+  spanContextOf(bidder: string): SpanContext | undefined;
+  /** The `gateway.cancel` request span a relay belongs to, if this process received the request. */
+  cancelSpanOf(bidder: string): Span | undefined;
+  /** Records the machine's transitions on the batch span while it runs; returns the stop. */
+  recordTransitions(span: Span): () => void;
+  /** A transaction was mined: the follower reads at once instead of at its next poll. */
+  onMined(): void;
+  onBatch(event: BatchMinedEvent): void;
+};
+
+export type Submitter = {
+  submitBids(input: SubmitBidsInput): Promise<SubmitBidsOutput>;
+  submitCancel(input: SubmitCancelInput): Promise<SubmitCancelOutput>;
+  /** The outcome of a bidder's relayed cancel (read once by whoever answers the request). */
+  takeCancelOutcome(bidder: string): CancelOutcome | undefined;
+  /** The contract's detail of a bid it rejected (read once, for the rejection notice). */
+  takeRejectionDetail(bidder: string): string | undefined;
+  counters(): { txs: number; gasUsed: bigint; compares: number };
+};
+
+export function createSubmitter(options: SubmitterOptions): Submitter {
+  const { tracer, logger, writer, marketId } = options;
+  const own = { txs: 0, gasUsed: 0n, compares: 0 };
+  const cancelOutcomes = new Map<string, CancelOutcome>();
+  const rejectionDetails = new Map<string, string>();
+  // The chunk size the gas limit allowed lately: later batches start at it instead of paying for another revert.
+  let chunkCap = options.txMaxBids;
+
+  const sendTransaction = async (
+    parent: Span,
+    bids: number,
+    send: () => Promise<{ tx: MinedTx; placed: number; rejected: number }>,
+  ): Promise<{ tx: MinedTx; placed: number; rejected: number }> => {
+    const span = tracer.startSpan(
+      GATEWAY_SPANS.tx,
+      { attributes: { [GATEWAY_ATTRIBUTES.marketId]: marketId, [GATEWAY_ATTRIBUTES.txBids]: bids } },
+      trace.setSpan(context.active(), parent),
+    );
+    let mined: { tx: MinedTx; placed: number; rejected: number };
+    try {
+      mined = await send();
+    } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorNameOf(error) });
+      span.setAttribute(GATEWAY_ATTRIBUTES.error, errorNameOf(error));
+      span.end();
+      throw error;
+    }
+    const minedAt = Date.now();
+    options.onMined();
+    span.setAttributes({
+      [GATEWAY_ATTRIBUTES.txHash]: mined.tx.txHash,
+      [GATEWAY_ATTRIBUTES.blockNumber]: mined.tx.blockNumber,
+      [GATEWAY_ATTRIBUTES.gasUsed]: Number(mined.tx.gasUsed),
+      [GATEWAY_ATTRIBUTES.placed]: mined.placed,
+      [GATEWAY_ATTRIBUTES.rejected]: mined.rejected,
+    });
+    own.txs += 1;
+    own.gasUsed += mined.tx.gasUsed;
+    // The Compare count comes from a trace of the mined transaction: off the ack path, the span keeps its end time.
+    options.work.track(
+      options.compareCounter
+        .count(mined.tx.txHash)
+        .then((compares) => {
+          if (compares !== undefined) {
+            span.setAttribute(GATEWAY_ATTRIBUTES.compares, compares);
+            own.compares += compares;
+          }
+          if (bids > 0)
+            options.onBatch({ txHash: mined.tx.txHash, blockNumber: mined.tx.blockNumber, gasUsed: mined.tx.gasUsed, bids, placed: mined.placed, rejected: mined.rejected, compares });
+        })
+        .finally(() => span.end(minedAt)),
+      "counting a transaction's Compares",
+    );
+    return mined;
+  };
+
+  const submitBids = async ({ bids }: SubmitBidsInput): Promise<SubmitBidsOutput> => {
+    const links: Link[] = bids.flatMap((bid) => {
+      const spanContext = options.spanContextOf(bid.bidder);
+      return spanContext === undefined ? [] : [{ context: spanContext }];
+    });
+    const batchSpan = tracer.startSpan(GATEWAY_SPANS.batch, {
+      root: true,
+      links,
+      attributes: { [GATEWAY_ATTRIBUTES.marketId]: marketId, [GATEWAY_ATTRIBUTES.batchSize]: bids.length },
+    });
+    const stopRecording = options.recordTransitions(batchSpan);
+    const results: Extract<SubmitBidsOutput, { kind: "mined" }>["results"] = [];
+    let lastTxHash = "";
+    const placeChunk = async (chunk: readonly SignedBid[]): Promise<ChunkResult> => {
+      try {
+        const mined = await sendTransaction(batchSpan, chunk.length, async () => {
+          const outcome = await writer.placeBatch(chunk.map(contractBidOf));
+          let placed = 0;
+          outcome.results.forEach((result, index) => {
+            const bidder = chunk[index]!.bidder;
+            if (result.status === "placed") {
+              placed += 1;
+              results.push({ bidder, status: "placed" });
+            } else {
+              // Kept for the rejection notice; a reused bidder is a duplicate and gets none.
+              if (!isReusedBidder(result.errorName)) rejectionDetails.set(bidder.toLowerCase(), result.detail);
+              results.push({ bidder, status: "rejected", reason: result.errorName });
+            }
+          });
+          return { tx: outcome.tx, placed, rejected: chunk.length - placed };
+        });
+        lastTxHash = mined.tx.txHash;
+        return { kind: "placed" };
+      } catch (error) {
+        if (error instanceof MarketRevertError && error.errorName === "BatchEntryOutOfGas") {
+          const fits = Number(error.errorArgs[0] ?? 0);
+          logger.warn({ bids: chunk.length, fits }, "batch out of gas; splitting it");
+          return { kind: "outOfGas", fits };
+        }
+        return { kind: "failed", error };
+      }
+    };
+    try {
+      let queue: SignedBid[] = [...bids];
+      let unfit: SignedBid | undefined;
+      while (queue.length > 0) {
+        // One wave: all chunks handed to the writer at once; it signs each while the node executes the previous one.
+        const wave = { chunks: chunksOf(queue, chunkCap), cap: chunkCap };
+        const outcome = afterWave(wave, await Promise.all(wave.chunks.map(placeChunk)), options.txMaxBids);
+        chunkCap = outcome.cap;
+        unfit ??= outcome.unfit;
+        // The machine retries the whole batch; bids other chunks placed come back as duplicates.
+        if (outcome.failure !== undefined) throw outcome.failure.error;
+        queue = outcome.retry;
+      }
+      // Nothing placed at all: report the entry that can never fit. Otherwise the machine naks the bids the
+      // receipts do not mention.
+      if (unfit !== undefined && results.length === 0) return { kind: "reverted", bidder: unfit.bidder, reason: "BatchEntryOutOfGas" };
+      const placed = results.filter((r) => r.status === "placed").length;
+      batchSpan.setAttributes({ [GATEWAY_ATTRIBUTES.placed]: placed, [GATEWAY_ATTRIBUTES.rejected]: results.length - placed });
+      return { kind: "mined", txHash: lastTxHash, results };
+    } catch (error) {
+      batchSpan.setStatus({ code: SpanStatusCode.ERROR, message: errorNameOf(error) });
+      logger.warn({ bids: bids.length, err: describeError(error) }, "batch submission failed; the machine retries");
+      throw error;
+    } finally {
+      stopRecording();
+      batchSpan.end();
+    }
+  };
+
+  const submitCancel = async ({ cancel }: SubmitCancelInput): Promise<SubmitCancelOutput> => {
+    const key = cancel.bidder.toLowerCase();
+    // The request's `gateway.cancel` span (the relay may start later than the request, from the machine's queue).
+    const parent = options.cancelSpanOf(cancel.bidder) ?? trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+    try {
+      const mined = await sendTransaction(parent, 0, async () => ({ tx: await writer.cancel(cancel.bidder, cancel.signature), placed: 0, rejected: 0 }));
+      cancelOutcomes.set(key, { kind: "mined", tx: mined.tx });
+      return { kind: "mined" };
+    } catch (error) {
+      if (error instanceof MarketRevertError && error.errorName !== undefined) {
+        cancelOutcomes.set(key, { kind: "reverted", reason: error.errorName });
+        return { kind: "reverted", reason: error.errorName };
+      }
+      throw error;
+    }
+  };
+
+  const take = <T>(map: Map<string, T>, bidder: string): T | undefined => {
+    const key = bidder.toLowerCase();
+    const value = map.get(key);
+    map.delete(key);
+    return value;
+  };
+
+  return {
+    submitBids,
+    submitCancel,
+    takeCancelOutcome: (bidder) => take(cancelOutcomes, bidder),
+    takeRejectionDetail: (bidder) => take(rejectionDetails, bidder),
+    counters: () => ({ ...own }),
+  };
+}
+
+/** The name a failed transaction goes by in spans and logs (the contract's custom error when there is one). */
+export function errorNameOf(error: unknown): string {
+  if (error instanceof MarketRevertError && error.errorName !== undefined) return error.errorName;
+  if (error instanceof GridveilError) return error.name;
+  return error instanceof Error ? error.name : "Error";
+}
