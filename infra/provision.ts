@@ -13,10 +13,9 @@ import { Wallet, keccak256, toUtf8Bytes } from "ethers";
 import { devAccountKeys } from "../actors/chain/localChain.ts";
 import { buildProfiles } from "../actors/meter/profiles.ts";
 import { SUBJECT_ROOT, marketSubjects, natsPermissions, type SubjectPermissions } from "../protocol/wire/subjects.ts";
+import { provisionDefaults } from "../actors/config/tools.ts";
 
 export const DEV_SEED = "gridveil-development-only";
-export const DEFAULT_MARKET = "m1";
-export const DEFAULT_METER_SLOTS = 16;
 /** The demo plans: bids over this many rounds at the DSO's default price levels (machines/config.ts). */
 export const PLAN_ROUNDS = 4;
 export const PLAN_LEVELS = 10;
@@ -79,8 +78,8 @@ export function watchPermissions(market: string): SubjectPermissions & { publish
 }
 
 export function provision(options: { market?: string; meters?: number; seed?: string } = {}): Provisioning {
-  const market = options.market ?? DEFAULT_MARKET;
-  const slots = options.meters ?? DEFAULT_METER_SLOTS;
+  const market = options.market ?? provisionDefaults.market;
+  const slots = options.meters ?? provisionDefaults.meterSlots;
   const seed = options.seed ?? DEV_SEED;
   marketSubjects(market); // validates the market id
   if (!Number.isInteger(slots) || slots < 1 || slots > 999) throw new RangeError(`meters must be 1–999, got ${slots}`);
@@ -182,8 +181,8 @@ export function renderProvisioningFiles(provisioning: Provisioning): Map<string,
 function main(): void {
   const { values } = parseArgs({
     options: {
-      market: { type: "string", default: DEFAULT_MARKET },
-      meters: { type: "string", default: String(DEFAULT_METER_SLOTS) },
+      market: { type: "string", default: provisionDefaults.market },
+      meters: { type: "string", default: String(provisionDefaults.meterSlots) },
       seed: { type: "string" },
       out: { type: "string", default: dirname(fileURLToPath(import.meta.url)) },
       check: { type: "boolean", default: false },

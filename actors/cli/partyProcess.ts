@@ -2,19 +2,15 @@
 // files they read, telemetry, the inspector, and the graceful stop on SIGTERM/SIGINT.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { CommanderError, Option, type Command } from "commander";
+import { CommanderError, type Command } from "commander";
 import { parseMachineConfig, type MachineConfig, type MachineConfigInput } from "../../machines/config.ts";
 import { ConfigError } from "../../protocol/base/errors.ts";
 import { connectInspector, type InspectorConnection } from "../runtime/inspect.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { startProcessTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
-import { address, marketId, NATS_SCHEMES, privateKey, RPC_SCHEMES, url } from "../config/parsers.ts";
+import { privateKey } from "../config/parsers.ts";
 
-export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
-export const DEFAULT_RPC_URL = "http://127.0.0.1:8545";
-export const DEFAULT_MARKET = "m1";
-
-/** The flags every party takes (`--nats`, `--nats-user`, `--nats-password`, `--rpc`, `--market`, `--data-dir`, `--config`, `--inspect`). */
+/** The flags every party takes (actors/config/common.ts `partySettings`, `--rpc`, `--data-dir`, `--config`, `--inspect`). */
 export type PartyFlags = {
   nats: string;
   natsUser?: string;
@@ -29,20 +25,6 @@ export type PartyFlags = {
 /** `--key`, and `--key-file` for the parties that take one. */
 export type KeyFlags = { key?: string; keyFile?: string };
 
-export function natsOption(): Option {
-  return new Option("--nats <url>", "NATS server").env("NATS_URL").default(DEFAULT_NATS_URL).argParser(url("--nats", NATS_SCHEMES));
-}
-
-/** `--nats-user`: the party's NATS user (infra/provision/*.env; a compose meter's user is its inbox id). */
-export function natsUserOption(): Option {
-  return new Option("--nats-user <name>", "NATS user (per-role users of infra/nats/nats.conf)").env("NATS_USER");
-}
-
-/** `--nats-password`: prefer the variable, which keeps the secret out of the process list. */
-export function natsPasswordOption(): Option {
-  return new Option("--nats-password <secret>", "NATS password (prefer NATS_PASSWORD: not in the process list)").env("NATS_PASSWORD");
-}
-
 /** The runtimes' NATS credentials from the flags; a password without a user is a usage error. */
 export function natsCredentialsOf(flags: Pick<PartyFlags, "natsUser" | "natsPassword">): { natsUser?: string; natsPassword?: string } {
   if (flags.natsUser === undefined) {
@@ -50,42 +32,6 @@ export function natsCredentialsOf(flags: Pick<PartyFlags, "natsUser" | "natsPass
     return {};
   }
   return { natsUser: flags.natsUser, natsPassword: flags.natsPassword ?? "" };
-}
-
-export function rpcOption(description = "Ethereum JSON-RPC endpoint"): Option {
-  return new Option("--rpc <url>", description).env("GRIDVEIL_RPC_URL").default(DEFAULT_RPC_URL).argParser(url("--rpc", RPC_SCHEMES));
-}
-
-export function marketOption(): Option {
-  return new Option("--market <id>", "market id").env("GRIDVEIL_MARKET").default(DEFAULT_MARKET).argParser(marketId);
-}
-
-/** `--key <hex>` from the party's own variable; `parse` defaults to a key trimmed of white space. */
-export function keyOption(description: string, env: string, parse: (raw: string) => string = privateKey("--key")): Option {
-  return new Option("--key <hex>", description).env(env).argParser(parse);
-}
-
-export function keyFileOption(description: string, env: string): Option {
-  return new Option("--key-file <file>", description).env(env);
-}
-
-export function dataDirOption(description: string): Option {
-  return new Option("--data-dir <dir>", description).env("GRIDVEIL_DATA_DIR");
-}
-
-export function contractOption(description: string): Option {
-  return new Option("--contract <address>", description).env("GRIDVEIL_CONTRACT").argParser(address("--contract"));
-}
-
-export function configOption(): Option {
-  return new Option("--config <file>", "machine configuration (JSON, machines/config.ts)").env("GRIDVEIL_CONFIG");
-}
-
-export function inspectOption(): Option {
-  return new Option(
-    "--inspect [url]",
-    "send machine inspection events to a Stately inspector bridge (development only; default ws://127.0.0.1:8080)",
-  );
 }
 
 /** Bad flags exit with 2 (usage error), as every `gridveil` actor does; help and version stay 0. */

@@ -20,7 +20,7 @@ import { encodeMsk } from "../../protocol/fhipe/binary.ts";
 import { checkMarketDimension, type BidCiphertext, type BidRandomizers } from "../../protocol/encoding/bidCiphertext.ts";
 import { EncryptionPoolError } from "../../protocol/fhipe/errors.ts";
 import { leftExponents, rightExponents, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
-import { DEFAULT_WINDOW_BITS } from "../../protocol/fhipe/fixedBase.ts";
+import { FIXED_BASE_WINDOW_BITS } from "../../protocol/fhipe/fixedBase.ts";
 import { g1ToWords, g2ToWords } from "../../protocol/fhipe/evmWords.ts";
 import { g1Table, g2Table, precomputeTables } from "../../protocol/fhipe/fhipe.ts";
 import {
@@ -133,7 +133,7 @@ export class EncryptionPool {
 
   /** Starts T workers, hands each the key once, and resolves when all have built and warmed their tables. */
   static async create(msk: MasterSecretKey, options: EncryptionPoolOptions): Promise<EncryptionPool> {
-    const { threads, windowBits = DEFAULT_WINDOW_BITS, callerHelps = true, spinMs = WORKER_SPIN_MS } = options;
+    const { threads, windowBits = FIXED_BASE_WINDOW_BITS, callerHelps = true, spinMs = WORKER_SPIN_MS } = options;
     if (!Number.isSafeInteger(threads) || threads < 1) {
       throw new EncryptionPoolError("threads must be a positive integer", { value: threads });
     }

@@ -10,6 +10,7 @@ import { loadSqlite } from "./sqlite.ts";
 import { type Address, type Hex } from "../../protocol/base/hex.ts";
 import { tradeIdOf, type Opening, type SideCode } from "../../protocol/domain.ts";
 import { type ClearingRule } from "../../protocol/marketConfig.ts";
+import { dsoDefaults } from "../config/dso.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Records
@@ -164,7 +165,6 @@ export type OpenDsoDatabaseOptions = {
   busyTimeoutMs?: number;
 };
 
-export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
 /**
  * Opens (creating if needed) the DSO database at `path` (`:memory:` for tests), applies pending migrations and
@@ -179,7 +179,7 @@ export function openDsoDatabase(path: string, options: OpenDsoDatabaseOptions = 
     throw new DatabaseError("cannot open the DSO database", { value: path, hint: "Does the directory exist and is it writable?", cause });
   }
   try {
-    db.exec(`PRAGMA busy_timeout = ${Math.floor(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)}`);
+    db.exec(`PRAGMA busy_timeout = ${Math.floor(options.busyTimeoutMs ?? dsoDefaults.databaseBusyTimeoutMs)}`);
     db.exec("PRAGMA foreign_keys = ON");
     if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = FULL");

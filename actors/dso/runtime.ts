@@ -33,12 +33,9 @@ import { TradeSpans, attr } from "./tradeSpans.ts";
 import { SideCode, type MarketDescription as WireMarketDescription } from "../../protocol/domain.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 import { type Settlement } from "../../protocol/settlement.ts";
+import { dsoDefaults } from "../config/dso.ts";
 
 export const DSO_DATABASE_FILE = "dso.sqlite";
-/** How long a request handler waits for the machine's answer before replying `unavailable` (the meter retries). */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
-/** How long `stop()` waits for effects already running (a settlement being written, terms being sent). */
-export const DEFAULT_STOP_GRACE_MS = 5_000;
 
 export type DsoRuntimeOptions = {
   marketId: string;
@@ -125,7 +122,7 @@ export async function startDsoRuntime(options: DsoRuntimeOptions): Promise<DsoRu
   const config = withMarket(options.config, options.market);
   const subjects = marketSubjects(marketId);
   const streams = streamNames(marketId);
-  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const requestTimeoutMs = options.requestTimeoutMs ?? dsoDefaults.machineReplyTimeoutMs;
   const setupSpan = tracer.startSpan("dso.setup", { attributes: { [attr.market]: marketId } }, ROOT_CONTEXT);
 
   // Everything opened so far, closed in reverse if the start fails half-way.
@@ -375,7 +372,7 @@ async function assemble(
       // 2. The machine stops; in-flight trades live on in the database and resume at the next start.
       stopping = true;
       actor.send({ type: "SHUTDOWN.REQUESTED" });
-      const grace = new Promise((resolve) => setTimeout(resolve, options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS).unref());
+      const grace = new Promise((resolve) => setTimeout(resolve, options.stopGraceMs ?? dsoDefaults.stopGraceMs).unref());
       await Promise.race([Promise.allSettled([...inFlight]), grace]);
       replies.settleAll(refused("unavailable"));
       acks.settleAll(false);

@@ -27,13 +27,8 @@ import { attr, runSpan } from "./tradeSpans.ts";
 import { z } from "zod";
 import { SideCode, tradeIdOf } from "../../protocol/domain.ts";
 import { sameAddress } from "../../protocol/base/hex.ts";
+import { dsoDefaults } from "../config/dso.ts";
 
-/** How long an opening waits for its trade's machine to start (see the opening handler), and how often it asks. */
-const UNKNOWN_MATCH_WAIT_MS = 2_000;
-const UNKNOWN_MATCH_POLL_MS = 50;
-
-/** Readings are durable and may be consumed long after they were signed (a DSO outage): a day of tolerance. */
-export const READING_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
 /** A refusal as the error reply it travels as: its code, and its text as the message (meters act on it). */
 export function refusal(refused: Refusal): RequestRejectedError {
@@ -220,8 +215,8 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
               // The meters hear of a match from the same stream the DSO consumes, often first: give the DSO's own
               // match consumer a moment to record the trade instead of refusing the opening.
               let trade = db.getTrade(submission.tradeId);
-              for (let waited = 0; !trade && waited < UNKNOWN_MATCH_WAIT_MS; waited += UNKNOWN_MATCH_POLL_MS) {
-                await new Promise((resolve) => setTimeout(resolve, UNKNOWN_MATCH_POLL_MS));
+              for (let waited = 0; !trade && waited < dsoDefaults.unknownMatchWaitMs; waited += dsoDefaults.unknownMatchPollMs) {
+                await new Promise((resolve) => setTimeout(resolve, dsoDefaults.unknownMatchPollMs));
                 trade = db.getTrade(submission.tradeId);
               }
               if (!trade) throw refusal({ reason: "unknownMatch" });
@@ -250,8 +245,8 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
               });
               // Likewise the trade's machine may still be starting.
               let reply = await ask(build);
-              for (let waited = 0; reply.status === "error" && reply.refusal.reason === "unknownMatch" && waited < UNKNOWN_MATCH_WAIT_MS; waited += UNKNOWN_MATCH_POLL_MS) {
-                await new Promise((resolve) => setTimeout(resolve, UNKNOWN_MATCH_POLL_MS));
+              for (let waited = 0; reply.status === "error" && reply.refusal.reason === "unknownMatch" && waited < dsoDefaults.unknownMatchWaitMs; waited += dsoDefaults.unknownMatchPollMs) {
+                await new Promise((resolve) => setTimeout(resolve, dsoDefaults.unknownMatchPollMs));
                 reply = await ask(build);
               }
               if (reply.status === "error") throw refusal(reply.refusal);
@@ -346,7 +341,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                   throw new PermanentMessageError(why, { value: { tradeId: reading.tradeId, bidder: reading.bidder } });
                 };
                 try {
-                  verifyMessageFields(reading, subjects.meter.reading, { allowedSigners: reading.bidder, maxAgeMs: READING_MAX_AGE_MS });
+                  verifyMessageFields(reading, subjects.meter.reading, { allowedSigners: reading.bidder, maxAgeMs: dsoDefaults.readingMaxAgeMs });
                 } catch (error) {
                   if (error instanceof SecureMessageError) reject(`reading not signed by its bidder: ${error.name}`);
                   throw error;

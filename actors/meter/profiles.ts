@@ -43,8 +43,8 @@ export const ROUND_MINUTES = 15;
 export const MIN_BID_WH = 100;
 export const MAX_BID_WH = 4_000;
 const WH_GRANULARITY = 10;
-const DEFAULT_FIRST_HOUR = 6;
-const DEFAULT_LAST_HOUR = 22;
+/** The trading day the rounds spread over (6:00 to 22:00). */
+const TRADING_DAY = { firstHour: 6, lastHour: 22 } as const;
 const SUNRISE_HOUR = 6;
 const SUNSET_HOUR = 20;
 /** Kinds cycle in this order, so any two meters include a seller and a buyer (40 % PV, 40 % consumers, 20 % both). */
@@ -71,7 +71,7 @@ function intBetween(random: () => number, min: number, maxInclusive: number): nu
 }
 
 /** Time of day (hours) of a round's interval midpoint, rounds evenly spread over [firstHour, lastHour). */
-export function roundHour(round: number, rounds: number, firstHour = DEFAULT_FIRST_HOUR, lastHour = DEFAULT_LAST_HOUR): number {
+export function roundHour(round: number, rounds: number, firstHour: number = TRADING_DAY.firstHour, lastHour: number = TRADING_DAY.lastHour): number {
   return firstHour + ((round + 0.5) * (lastHour - firstHour)) / rounds;
 }
 

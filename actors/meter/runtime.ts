@@ -33,6 +33,7 @@ import { attr, inSpan, linkTo, SessionTraces, shortReason, type SessionEnd } fro
 import { termsEventOf } from "./wire.ts";
 import { meterIdSchema, tradeIdOf, type MarketDescription as MachineMarketDescription, type Side } from "../../protocol/domain.ts";
 import { type Address } from "../../protocol/base/hex.ts";
+import { meterDefaults } from "../config/meter.ts";
 
 export type { MeterFaults } from "./bidEffects.ts";
 
@@ -139,8 +140,6 @@ export type MeterRuntime = {
   stop(): Promise<void>;
 };
 
-const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
-const DEFAULT_STOP_TIMEOUT_MS = 30_000;
 
 export class MeterRuntimeStoppedError extends GridveilError {
   override name = "MeterRuntimeStoppedError";
@@ -171,7 +170,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
   const { marketId, meterId, tracer, config } = options;
   const logger = options.logger.child({ meter: meterId });
   const s = marketSubjects(marketId);
-  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const requestTimeoutMs = options.requestTimeoutMs ?? meterDefaults.requestTimeoutMs;
   const deliveryRatio = options.deliveryRatio ?? 1;
   await initCurve();
 
@@ -529,7 +528,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         for (const session of Object.values(actor.getSnapshot().context.sessions)) send({ type: "BID.CANCEL", planId: session.planId });
         try {
           await waitFor(actor, (snapshot) => snapshot.status !== "active", {
-            timeout: options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+            timeout: options.stopTimeoutMs ?? meterDefaults.stopTimeoutMs,
           });
         } catch {
           logger.warn({ sessions: Object.keys(actor.getSnapshot().context.sessions).length }, "sessions still running at stop; cut off");

@@ -23,6 +23,7 @@ import { streamNames, streamSubjects, type MarketId, type StreamNames } from "..
 import { BadMessageError, encode, tryDecode } from "./codec.ts";
 import { silentLogger, type AdapterLogger } from "./rpc.ts";
 import { extractHeaders, injectHeaders } from "./tracing.ts";
+import { adapterDefaults } from "../config/common.ts";
 
 export type StreamOptions = {
   /** Window in which a repeated `Nats-Msg-Id` is dropped by the server (default 1 h: longer than any ticket). */
@@ -33,11 +34,7 @@ export type StreamOptions = {
   storage?: "file" | "memory";
 };
 
-export const DEFAULT_DUPLICATE_WINDOW_MS = 60 * 60 * 1000;
-export const DEFAULT_ACK_WAIT_MS = 30_000;
-export const DEFAULT_NAK_DELAY_MS = 1_000;
 export const MAX_NAK_DELAY_MS = 30_000;
-export const DEFAULT_PULL_BATCH = 32;
 /** The shortest pull the client library allows; also the longest `stop()` waits for an idle fetch to end. */
 export const MIN_FETCH_EXPIRES_MS = 1_000;
 
@@ -94,7 +91,7 @@ export async function ensureStreams(jsm: JetStreamManager, market: MarketId, opt
       discard: DiscardPolicy.Old,
       num_replicas: 1,
       max_age: nanos(options.maxAgeMs ?? 0),
-      duplicate_window: nanos(options.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS),
+      duplicate_window: nanos(options.duplicateWindowMs ?? adapterDefaults.duplicateWindowMs),
     };
     try {
       await upsertStream(jsm, config);
@@ -163,7 +160,7 @@ export async function ensureDurableConsumer(
     durable_name: durable,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS),
+    ack_wait: nanos(options.ackWaitMs ?? adapterDefaults.ackWaitMs),
     max_deliver: options.maxDeliver ?? -1,
     max_ack_pending: options.maxAckPending ?? 1_000,
     ...(options.filterSubject ? { filter_subject: options.filterSubject } : {}),
@@ -263,8 +260,8 @@ export async function consumeDurable<S extends z.ZodType>(
   const logger = options.logger ?? silentLogger;
   const consumer = await js.consumers.get(stream, durable);
   const info = await consumer.info(true);
-  const ackWaitMs = Math.max(1, Math.floor((info.config.ack_wait ?? nanos(DEFAULT_ACK_WAIT_MS)) / 1_000_000));
-  const batchSize = options.batch ?? DEFAULT_PULL_BATCH;
+  const ackWaitMs = Math.max(1, Math.floor((info.config.ack_wait ?? nanos(adapterDefaults.ackWaitMs)) / 1_000_000));
+  const batchSize = options.batch ?? adapterDefaults.pullBatch;
   const fetchExpiresMs = Math.max(MIN_FETCH_EXPIRES_MS, options.fetchExpiresMs ?? MIN_FETCH_EXPIRES_MS);
   const counts: Record<DeliveryOutcome, number> = { acked: 0, naked: 0, termed: 0 };
   let stopping = false;
@@ -296,7 +293,7 @@ export async function consumeDurable<S extends z.ZodType>(
       }
       const attempt = msg.info.deliveryCount;
       const delay = Math.min(
-        (options.nakDelayMs ?? DEFAULT_NAK_DELAY_MS) * 2 ** Math.max(0, attempt - 1),
+        (options.nakDelayMs ?? adapterDefaults.nakDelayMs) * 2 ** Math.max(0, attempt - 1),
         options.maxNakDelayMs ?? MAX_NAK_DELAY_MS,
       );
       logger.warn({ stream, durable, seq: msg.seq, attempt, delayMs: delay, err: error }, "handler failed; redelivering");
@@ -335,7 +332,7 @@ export async function consumeDurable<S extends z.ZodType>(
       } catch (error) {
         if (stopping || error instanceof ClosedConnectionError || error instanceof DrainingConnectionError) break;
         failures += 1;
-        const delay = Math.min(DEFAULT_NAK_DELAY_MS * 2 ** Math.min(failures - 1, 5), MAX_NAK_DELAY_MS);
+        const delay = Math.min(adapterDefaults.nakDelayMs * 2 ** Math.min(failures - 1, 5), MAX_NAK_DELAY_MS);
         logger.warn({ stream, durable, err: error, retryInMs: delay }, "fetch failed; retrying");
         await sleep(delay);
       }

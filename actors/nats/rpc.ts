@@ -5,6 +5,7 @@ import { z } from "zod";
 import { errorReplySchema } from "../../protocol/wire/schemas.ts";
 import { BadMessageError, RemoteError, encode, errorReplyFor, replyError, respond, tryDecode } from "./codec.ts";
 import { extractHeaders, injectHeaders } from "./tracing.ts";
+import { adapterDefaults } from "../config/common.ts";
 
 /** What the adapters log through: a subset of pino's API, so the actors' pino logger fits as is. */
 export type AdapterLogger = {
@@ -14,7 +15,6 @@ export type AdapterLogger = {
 
 export const silentLogger: AdapterLogger = { warn: () => {}, error: () => {} };
 
-export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 
 export type PublishOptions = { headers?: MsgHdrs };
 
@@ -44,7 +44,7 @@ export async function request<Q extends z.ZodType, R extends z.ZodType>(
   options: RequestOptions = {},
 ): Promise<z.output<R>> {
   const reply = await nc.request(subject, encode(requestSchema, value), {
-    timeout: options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    timeout: options.timeoutMs ?? adapterDefaults.requestTimeoutMs,
     headers: injectHeaders(options.headers),
   });
   const decoded = tryDecode(z.union([errorReplySchema, replySchema]), { data: reply.data, subject });

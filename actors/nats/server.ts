@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GridveilError } from "../../protocol/base/errors.ts";
+import { adapterDefaults } from "../config/common.ts";
 
 export type StartNatsServerOptions = {
   /** Enable JetStream (default true: bids, matches, readings and settlements live in streams). */
@@ -43,7 +44,6 @@ export const NATS_INSTALL_HINT =
   "Install it (`apt-get install -y nats-server`, or download from https://github.com/nats-io/nats-server/releases), " +
   "point NATS_SERVER_BIN at the binary, or set NATS_URL to an existing server with JetStream enabled.";
 
-const DEFAULT_START_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 5_000;
 const PROBE_INTERVAL_MS = 25;
 const FALLBACK_DIRS = ["/usr/sbin", "/usr/local/bin", "/usr/bin"];
@@ -121,11 +121,11 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   };
 
   try {
-    const port = await waitForPort(child, workDir, options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS, () => {
+    const port = await waitForPort(child, workDir, options.startTimeoutMs ?? adapterDefaults.natsStartTimeoutMs, () => {
       if (spawnError) throw spawnError;
       if (exited) throw new Error(`nats-server exited early:\n${stderrTail.join("").trim()}`);
     });
-    await waitForGreeting(port, jetstream, options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    await waitForGreeting(port, jetstream, options.startTimeoutMs ?? adapterDefaults.natsStartTimeoutMs);
     return { url: `nats://127.0.0.1:${port}`, port, pid: child.pid ?? -1, storeDir, stop };
   } catch (error) {
     await stop();

@@ -10,9 +10,8 @@ import { parseArgs } from "node:util";
 import { createWebSocketInspector } from "@statelyai/inspect";
 import type { InspectionEvent, Observer } from "xstate";
 import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
+import { adapterDefaults } from "../config/common.ts";
 
-export const DEFAULT_INSPECTOR_URL = "ws://127.0.0.1:8080";
-const DEFAULT_TIMEOUT_MS = 2_000;
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
 
 export class InspectorUnreachableError extends GridveilError {
@@ -44,10 +43,10 @@ function parseInspectorUrl(raw: string, allowRemote: boolean): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError("the inspector URL is not a URL", { value: raw, hint: `e.g. ${DEFAULT_INSPECTOR_URL}` });
+    throw new ConfigError("the inspector URL is not a URL", { value: raw, hint: `e.g. ${adapterDefaults.inspectorUrl}` });
   }
   if (url.protocol !== "ws:" && url.protocol !== "wss:") {
-    throw new ConfigError("the inspector URL must be ws:// or wss://", { value: raw, hint: `e.g. ${DEFAULT_INSPECTOR_URL}` });
+    throw new ConfigError("the inspector URL must be ws:// or wss://", { value: raw, hint: `e.g. ${adapterDefaults.inspectorUrl}` });
   }
   if (!allowRemote && !LOOPBACK_HOSTS.has(url.hostname)) {
     throw new ConfigError("the inspector must be on this machine: inspection events carry the machine's context (secrets)", {
@@ -80,9 +79,9 @@ function probe(url: string, timeoutMs: number): Promise<void> {
 
 /** Connects to a running inspector bridge, or fails at once with `InspectorUnreachableError` (nothing is queued). */
 export async function connectInspector(options: ConnectInspectorOptions = {}): Promise<InspectorConnection> {
-  const url = parseInspectorUrl(options.url ?? DEFAULT_INSPECTOR_URL, options.allowRemote ?? false).toString().replace(/\/$/, "");
+  const url = parseInspectorUrl(options.url ?? adapterDefaults.inspectorUrl, options.allowRemote ?? false).toString().replace(/\/$/, "");
   try {
-    await probe(url, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    await probe(url, options.timeoutMs ?? adapterDefaults.inspectorTimeoutMs);
   } catch (cause) {
     throw new InspectorUnreachableError(`the Stately inspector is not reachable at ${url}`, {
       value: url,

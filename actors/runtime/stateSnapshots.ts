@@ -5,9 +5,8 @@ import type { AnyActorRef, Subscription } from "xstate";
 import { publish } from "../nats/rpc.ts";
 import { stateSnapshotSchema, type StateSnapshot } from "../../protocol/wire/schemas.ts";
 import type { Party } from "../../protocol/wire/subjects.ts";
+import { adapterDefaults } from "../config/common.ts";
 
-export const DEFAULT_SNAPSHOT_INTERVAL_MS = 5_000;
-export const DEFAULT_SNAPSHOT_THROTTLE_MS = 250;
 
 /** The machine snapshot fields this module reads (an XState v5 machine snapshot has all of them). */
 type MachineSnapshotView = {
@@ -57,7 +56,7 @@ export function describeSnapshot(
     status: typeof view.status === "string" ? view.status : "unknown",
     tags,
     children,
-    heartbeatMs: options.intervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS,
+    heartbeatMs: options.intervalMs ?? adapterDefaults.snapshotIntervalMs,
   };
   if (options.counts) {
     let counts: Record<string, unknown> = {};
@@ -94,8 +93,8 @@ function stateValueOf(value: unknown): StateSnapshot["state"] {
 /** Publishes `actor`'s state on `subject` on transitions (throttled) and every `intervalMs`. */
 export function publishStateSnapshots(actor: AnyActorRef, options: StateSnapshotOptions): StateSnapshotPublisher {
   const now = options.now ?? Date.now;
-  const throttleMs = options.throttleMs ?? DEFAULT_SNAPSHOT_THROTTLE_MS;
-  const intervalMs = options.intervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS;
+  const throttleMs = options.throttleMs ?? adapterDefaults.snapshotThrottleMs;
+  const intervalMs = options.intervalMs ?? adapterDefaults.snapshotIntervalMs;
   let lastSentAt = Number.NEGATIVE_INFINITY;
   let trailing: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;

@@ -4,6 +4,7 @@ import type { Auth } from "../../protocol/wire/schemas.ts";
 import { BadSignatureError, MalformedSecureMessageError, StaleMessageError, UnexpectedSenderError } from "./errors.ts";
 import { recoverMessageSigner, type SigningWallet } from "./keys.ts";
 import { type Address, type Hex } from "../../protocol/base/hex.ts";
+import { adapterDefaults } from "../config/common.ts";
 
 /**
  * The signature covers `keccak256(abi.encode("gridveil.signed", context, canonicalJson(message with auth minus
@@ -15,7 +16,6 @@ const DOMAIN = "gridveil.signed";
 const abi = AbiCoder.defaultAbiCoder();
 
 /** Default tolerance for `issuedAt`: requests older or further ahead than this are stale. */
-export const DEFAULT_MAX_AGE_MS = 5 * 60 * 1000;
 
 type Unsigned<T extends { auth: Auth }> = Omit<T, "auth">;
 
@@ -80,7 +80,7 @@ export function verifyMessageFields<T extends { auth: Auth }>(message: T, contex
     throw new UnexpectedSenderError("signed by an unexpected key", { value: { signer, allowed } });
   }
   const now = options.now ?? Date.now();
-  const maxAgeMs = options.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
+  const maxAgeMs = options.maxAgeMs ?? adapterDefaults.signedMessageMaxAgeMs;
   if (Math.abs(now - issuedAt) > maxAgeMs) {
     throw new StaleMessageError("signed message is stale", { value: { issuedAt, now, maxAgeMs } });
   }

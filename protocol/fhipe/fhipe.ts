@@ -3,7 +3,7 @@ import * as mcl from "mcl-wasm";
 import { assertCurveReady, frFromBigint, standardG1, standardG2 } from "./curve.ts";
 import { DimensionMismatchError, DiscreteLogNotFoundError, ScalarOutOfRangeError, SingularMatrixError } from "./errors.ts";
 import { determinantAndInverse, modR, randomMatrix, randomScalar, transpose, vectorTimesMatrix, type Matrix, type RandomBytes } from "./field.ts";
-import { DEFAULT_WINDOW_BITS, FixedBaseTable } from "./fixedBase.ts";
+import { FIXED_BASE_WINDOW_BITS, FixedBaseTable } from "./fixedBase.ts";
 import { FR_ORDER } from "./order.ts";
 
 export { randomScalar } from "./field.ts";
@@ -56,7 +56,7 @@ type Tables = { g1?: FixedBaseTable<mcl.G1>; g2?: FixedBaseTable<mcl.G2> };
 const tablesByKey = new WeakMap<MasterSecretKey, Tables>();
 
 /** Builds both fixed-base tables now (otherwise each is built on its first use); keeps tables that already fit. */
-export function precomputeTables(msk: MasterSecretKey, windowBits = DEFAULT_WINDOW_BITS): void {
+export function precomputeTables(msk: MasterSecretKey, windowBits = FIXED_BASE_WINDOW_BITS): void {
   const tables = tablesFor(msk);
   if (tables.g1?.windowBits !== windowBits) tables.g1 = new FixedBaseTable(msk.g1, windowBits);
   if (tables.g2?.windowBits !== windowBits) tables.g2 = new FixedBaseTable(msk.g2, windowBits);

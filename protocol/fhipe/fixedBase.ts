@@ -5,7 +5,7 @@ import { wasmHeap, type WasmHeap } from "./mclWasmHeap.ts";
 import { FR_ORDER } from "./order.ts";
 
 /** Default window: 2^8 entries per window, 32 windows; ~8k points per base (≈1.2 MB in G1, 2.4 MB in G2). */
-export const DEFAULT_WINDOW_BITS = 8;
+export const FIXED_BASE_WINDOW_BITS = 8;
 const SCALAR_BITS = 254; // r < 2^254
 const HEX_DIGITS = 64;
 const CHUNK_BITS = 16;
@@ -35,7 +35,7 @@ export class FixedBaseTable<P extends CurvePoint> {
   private readonly wasm: WasmTable | undefined;
   private readonly zero: P;
 
-  constructor(base: P, windowBits = DEFAULT_WINDOW_BITS, storage: TableStorage = "wasm") {
+  constructor(base: P, windowBits = FIXED_BASE_WINDOW_BITS, storage: TableStorage = "wasm") {
     if (!Number.isInteger(windowBits) || windowBits < 1 || windowBits > CHUNK_BITS) {
       throw new RangeError(`windowBits must be an integer in [1, ${CHUNK_BITS}], got ${windowBits}`);
     }

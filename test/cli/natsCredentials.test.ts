@@ -5,14 +5,16 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { registerDsoCommand } from "../../actors/cli/commands/dso.ts";
 import { registerGatewayCommand } from "../../actors/cli/commands/gateway.ts";
 import { registerMeterCommand } from "../../actors/cli/commands/meter.ts";
-import { natsCredentialsOf, natsPasswordOption, natsUserOption } from "../../actors/cli/partyProcess.ts";
+import { natsCredentialsOf } from "../../actors/cli/partyProcess.ts";
+import { partySettings } from "../../actors/config/common.ts";
+import { optionOf } from "../../actors/config/settings.ts";
 import { ConfigError } from "../../protocol/base/errors.ts";
 
 afterEach(() => vi.unstubAllEnvs());
 
 function parsedFlags(args: string[]): Record<string, unknown> {
   const program = new Command().exitOverride();
-  program.command("try").addOption(natsUserOption()).addOption(natsPasswordOption()).action(() => undefined);
+  program.command("try").addOption(optionOf(partySettings.natsUser)).addOption(optionOf(partySettings.natsPassword)).action(() => undefined);
   program.parse(["node", "gridveil", "try", ...args]);
   return program.commands[0]!.opts();
 }

@@ -8,17 +8,14 @@ import { describe, expect, it } from "vitest";
 import { claimMeterSlot, meterEnvironment, NoFreeMeterSlotError } from "../../infra/claimMeterSlot.ts";
 import { parseRegistry } from "../../actors/dso/registry.ts";
 import { provision } from "../../infra/provision.ts";
+import { dsoSettings } from "../../actors/config/dso.ts";
+import { gatewaySettings } from "../../actors/config/gateway.ts";
+import { meterSettings } from "../../actors/config/meter.ts";
+import { environmentOf } from "../../actors/config/settings.ts";
 
 const repo = resolve(import.meta.dirname, "../..");
 const infra = join(repo, "infra");
 const composeText = readFileSync(join(infra, "compose.yaml"), "utf8");
-
-/**
- * Variables the compose market sets for what the runtimes do not read yet (docs/deploy.md, "Wiring left"): NATS
- * credentials for the per-role users, and a meter's provisioned inbox id. When a CLI starts reading one, this test
- * fails until it is removed from the list.
- */
-const PENDING_RUNTIME_SUPPORT: string[] = [];
 
 function composeConfig(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync("bash", [join(infra, "compose-config.sh"), ...args], { encoding: "utf8", timeout: 240_000 });
@@ -62,37 +59,27 @@ describe("infra/compose.yaml", () => {
   });
 
   it("sets only environment variables that something in the image reads", () => {
+    // The parties' variables, from their settings tables; the rest from the scripts and modules that read them.
+    const partyVariables = new Set(environmentOf(dsoSettings, gatewaySettings, meterSettings));
     const sources = [
-      ...readdirSync(join(repo, "actors/cli/commands")).map((file) => join(repo, "actors/cli/commands", file)),
-      join(repo, "actors/cli/partyProcess.ts"),
       join(repo, "actors/telemetry/telemetry.ts"),
       join(infra, "entrypoint.sh"),
       join(infra, "healthcheck.ts"),
       join(infra, "claimMeterSlot.ts"),
     ].map((path) => readFileSync(path, "utf8"));
-    // `.env("NAME")` on an option, or a shared option builder given the name (`keyOption("…", "NAME")`).
     const read = (name: string): boolean =>
-      sources.some(
-        (text) =>
-          text.includes(`.env("${name}")`) ||
-          new RegExp(`, "${name}"\\s*[,)]`).test(text) ||
-          text.includes(`process.env.${name}`) ||
-          text.includes(`\${${name}`) ||
-          text.includes(`$${name}`),
-      );
+      partyVariables.has(name) ||
+      sources.some((text) => text.includes(`process.env.${name}`) || text.includes(`\${${name}`) || text.includes(`$${name}`));
     const envFiles = readdirSync(join(infra, "provision")).filter((file) => file.endsWith(".env"));
     const names = new Set([
       ...[...composeText.matchAll(/^\s{6}([A-Z][A-Z0-9_]+):/gm)].map((match) => match[1] as string),
       ...envFiles.flatMap((file) => [...readFileSync(join(infra, "provision", file), "utf8").matchAll(/^([A-Z][A-Z0-9_]+)=/gm)].map((match) => match[1] as string)),
       ...Object.keys(meterEnvironment(provision().meters[0]!, "/p", "/d")),
     ]);
-    // Read by the actors' CLIs, or by a third-party image (Jaeger).
+    // Read by a third-party image (Jaeger).
     const external = new Set(["COLLECTOR_OTLP_ENABLED"]);
     expect(names.size).toBeGreaterThan(10);
-    const unread = [...names].filter((name) => !read(name) && !external.has(name) && !PENDING_RUNTIME_SUPPORT.includes(name));
-    expect(unread).toEqual([]);
-    // Still pending = no actor CLI reads it (else drop it from the list).
-    for (const name of PENDING_RUNTIME_SUPPORT) expect(isActorFlag(name), `${name} is read by an actor CLI now`).toBe(false);
+    expect([...names].filter((name) => !read(name) && !external.has(name))).toEqual([]);
   });
 
   it("provisions registry entries with the meter's inbox id, and the DSO's registry accepts and keeps them", () => {
@@ -102,13 +89,6 @@ describe("infra/compose.yaml", () => {
     expect(parsed.map((entry) => entry.inboxId)).toEqual(provision().meters.map((meter) => meter.inboxId));
   });
 });
-
-/** True when `gridveil dso|gateway|meter` reads the variable (`.env("NAME")` on one of its options or a shared one). */
-function isActorFlag(name: string): boolean {
-  return [...["dso", "gateway", "meter"].map((role) => `commands/${role}.ts`), "partyProcess.ts"].some((file) =>
-    readFileSync(join(repo, "actors/cli", file), "utf8").includes(`.env("${name}")`),
-  );
-}
 
 describe("infra/claimMeterSlot.ts (scaled meter replicas)", () => {
   const meters = provision({ meters: 3 }).meters;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BidStatus, getBid, getBidIdOf } from "../../contracts/client/index.ts";
-import { parseBidFlag } from "../../actors/cli/commands/meter.ts";
+import { parseBidFlag } from "../../actors/config/meter.ts";
 import { createTestMarket, startEnvironment, until, type Environment } from "./harness.ts";
 
 const BIN = join(import.meta.dirname, "../../bin/gridveil.js");

@@ -4,11 +4,10 @@ import cliProgress from "cli-progress";
 import { runFhipeBench, type FhipeBenchProgress, type FhipeBenchRow } from "../../../bench/fhipe.ts";
 import { intList, positiveInt } from "../../config/parsers.ts";
 import { renderTable, type Column } from "../table.ts";
+import { benchDefaults } from "../../config/tools.ts";
 
 type FhipeFlags = { levels: number[]; iterations: number; threads: number; json?: boolean };
 
-const DEFAULT_LEVELS = [10, 20, 30, 40, 50];
-const DEFAULT_ITERATIONS = 100;
 const MAX_LEVELS = 1000;
 const MAX_THREADS = 64;
 const JSON_DECIMALS = 4;
@@ -17,8 +16,8 @@ export function registerBenchFhipe(bench: Command): Command {
   return bench
     .command("fhipe")
     .description("FHIPE times per price-level count (the paper's Table 1) next to raw G1/G2 scalar multiplications")
-    .option("--levels <list>", "price level counts n, comma-separated (d = n + 1)", intList("--levels", 1, MAX_LEVELS), DEFAULT_LEVELS)
-    .option("--iterations <count>", "timed runs per cell (the figure is their mean)", positiveInt("--iterations"), DEFAULT_ITERATIONS)
+    .option("--levels <list>", "price level counts n, comma-separated (d = n + 1)", intList("--levels", 1, MAX_LEVELS), [...benchDefaults.fhipe.levels])
+    .option("--iterations <count>", "timed runs per cell (the figure is their mean)", positiveInt("--iterations"), benchDefaults.fhipe.iterations)
     .option(
       "--threads <count>",
       "threads computing each DSO-side ciphertext: the caller plus count − 1 workers (1 = no pool)",

@@ -11,15 +11,13 @@ import {
 } from "../../../bench/gas.ts";
 import { intList, positiveInt } from "../../config/parsers.ts";
 import { renderTable, type Column } from "../table.ts";
+import { benchDefaults } from "../../config/tools.ts";
 
 type GasFlags = { levels: number[]; book: number; samples: number; seed?: number; json?: boolean };
 
-const DEFAULT_LEVELS = [10, 20, 30, 40, 50];
 /** d = n + 1 ≤ 127 so that one ciphertext fits one contract's code (EIP-170). */
 const MAX_LEVELS = 126;
-const DEFAULT_BOOK = 100;
 const MAX_BOOK = 2000;
-const DEFAULT_SAMPLES = 30;
 const MAX_SAMPLES = 1000;
 const RATIO_DECIMALS = 4;
 
@@ -27,9 +25,9 @@ export function registerBenchGas(bench: Command): Command {
   return bench
     .command("gas")
     .description("gas of Compare, resting and matching bids, storage and batches per price-level count, beside the paper")
-    .option("--levels <list>", "price level counts n, comma-separated (d = n + 1)", intList("--levels", 1, MAX_LEVELS), DEFAULT_LEVELS)
-    .option("--book <count>", "resting random bids in the book each placement is measured against", positiveInt("--book", 2, MAX_BOOK), DEFAULT_BOOK)
-    .option("--samples <count>", "placements averaged per figure", positiveInt("--samples", 1, MAX_SAMPLES), DEFAULT_SAMPLES)
+    .option("--levels <list>", "price level counts n, comma-separated (d = n + 1)", intList("--levels", 1, MAX_LEVELS), [...benchDefaults.gas.levels])
+    .option("--book <count>", "resting random bids in the book each placement is measured against", positiveInt("--book", 2, MAX_BOOK), benchDefaults.gas.bookSize)
+    .option("--samples <count>", "placements averaged per figure", positiveInt("--samples", 1, MAX_SAMPLES), benchDefaults.gas.samples)
     .option("--seed <n>", "seed every random choice, so that two runs send the same transactions and report the same gas", positiveInt("--seed", 0))
     .option("--json", "print one JSON object instead of the table")
     .action(async (flags: GasFlags) => {

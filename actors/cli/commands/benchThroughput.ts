@@ -14,6 +14,7 @@ import {
 } from "../../../bench/throughput.ts";
 import { intList, positiveInt } from "../../config/parsers.ts";
 import { renderTable, type Column } from "../table.ts";
+import { benchDefaults } from "../../config/tools.ts";
 
 type ThroughputFlags = {
   levels: number[];
@@ -29,12 +30,9 @@ type ThroughputFlags = {
   json?: boolean;
 };
 
-const DEFAULT_LEVELS = [10, 50];
 /** d = n + 1 ≤ 127 (one ciphertext per contract's code, EIP-170); the plaintext market takes up to 256 levels. */
 const MAX_LEVELS = 126;
-const DEFAULT_BIDS = 500;
 const MAX_BIDS = 100_000;
-const DEFAULT_METERS = 4;
 const MAX_METERS = 1_000;
 const MAX_BATCH = 1_000;
 const MAX_POLL_INTERVAL_MS = 10_000;
@@ -52,9 +50,9 @@ export function registerBenchThroughput(bench: Command): Command {
   return bench
     .command("throughput")
     .description("bids/s and kbit/s of bidding + matching with the real actors over NATS on the local chain (the paper's Table 2)")
-    .option("--levels <list>", "price level counts n, comma-separated", intList("--levels", 2, MAX_LEVELS), DEFAULT_LEVELS)
-    .option("--bids <count>", "bids per setup and level", positiveInt("--bids", 1, MAX_BIDS), DEFAULT_BIDS)
-    .option("--meters <count>", "enrolled meters whose tickets the pre-generated bids carry", positiveInt("--meters", 1, MAX_METERS), DEFAULT_METERS)
+    .option("--levels <list>", "price level counts n, comma-separated", intList("--levels", 2, MAX_LEVELS), [...benchDefaults.throughput.levels])
+    .option("--bids <count>", "bids per setup and level", positiveInt("--bids", 1, MAX_BIDS), benchDefaults.throughput.bids)
+    .option("--meters <count>", "enrolled meters whose tickets the pre-generated bids carry", positiveInt("--meters", 1, MAX_METERS), benchDefaults.throughput.meters)
     .option("--seed <n>", "seed of the random prices and sides", positiveInt("--seed", 0), 1)
     .option("--batch <size>", "bids per gateway transaction for encrypted bids (default: half of what fits a block if all match)", positiveInt("--batch", 1, MAX_BATCH))
     .option("--poll-interval <ms>", "the gateway's chain-follower poll interval", positiveInt("--poll-interval", 1, MAX_POLL_INTERVAL_MS))

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { runDemo, type DemoProgress, type DemoSummary } from "../../demo/runDemo.ts";
 import { positiveInt } from "../../config/parsers.ts";
 import { renderTable } from "../table.ts";
-import { DEFAULT_DEMO_DATA_DIR } from "./demoDefaults.ts";
+import { demoDefaults } from "../../config/tools.ts";
 
 type DemoFlags = {
   meters: number;
@@ -22,14 +22,14 @@ export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
     .description("run a whole market: nats-server, a local chain, the DSO, the gateway and N prosumer meters")
-    .option("--meters <n>", "number of prosumer meters", positiveInt("--meters", 2, 200), 6)
-    .option("--rounds <r>", "trading rounds (15-minute intervals from 6:00 to 22:00)", positiveInt("--rounds", 1, 96), 4)
-    .option("--levels <n>", "price levels n (FHIPE dimension n + 1)", positiveInt("--levels", 2, 100), 10)
-    .option("--seed <s>", "seed of the prosumer profiles and meter keys", positiveInt("--seed", 0), 1)
+    .option("--meters <n>", "number of prosumer meters", positiveInt("--meters", 2, 200), demoDefaults.meters)
+    .option("--rounds <r>", "trading rounds (15-minute intervals from 6:00 to 22:00)", positiveInt("--rounds", 1, 96), demoDefaults.rounds)
+    .option("--levels <n>", "price levels n (FHIPE dimension n + 1)", positiveInt("--levels", 2, 100), demoDefaults.levels)
+    .option("--seed <s>", "seed of the prosumer profiles and meter keys", positiveInt("--seed", 0), demoDefaults.seed)
     .option("--rpc <url>", "use this Ethereum JSON-RPC node instead of starting one (needs GRIDVEIL_DSO_KEY, GRIDVEIL_GATEWAY_KEY)")
     .option("--nats <url>", "use this NATS server instead of starting one (default: $NATS_URL)")
-    .option("--data-dir <dir>", "span file, DSO database and gateway cursor", DEFAULT_DEMO_DATA_DIR)
-    .option("--round-timeout <ms>", "give up when a round does not settle in this time", positiveInt("--round-timeout", 1_000), 120_000)
+    .option("--data-dir <dir>", "span file, DSO database and gateway cursor", demoDefaults.dataDir)
+    .option("--round-timeout <ms>", "give up when a round does not settle in this time", positiveInt("--round-timeout", 1_000), demoDefaults.roundTimeoutMs)
     .option("--json", "print one JSON object instead of tables")
     .action(async (flags: DemoFlags) => {
       const bar = process.stderr.isTTY && !flags.json ? progressBar(flags.rounds) : null;

@@ -2,7 +2,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { DEFAULT_DIAGRAMS_DIR, DEFAULT_README, renderMachineDocs, withReadmeMachines } from "../../diagrams/machineDocs.ts";
+import { renderMachineDocs, withReadmeMachines } from "../../diagrams/machineDocs.ts";
+import { diagramsDefaults } from "../../config/tools.ts";
 import { GridveilError } from "../../../protocol/base/errors.ts";
 
 export class DiagramsOutOfDateError extends GridveilError {
@@ -34,8 +35,8 @@ export function registerDiagramsCommand(program: Command): void {
   program
     .command("diagrams")
     .description("write each machine (dso, tradeSettlement, meter, bidSession, gateway) as a Mermaid stateDiagram-v2")
-    .option("--out <dir>", "directory for <machine>.mmd and README.md", DEFAULT_DIAGRAMS_DIR)
-    .option("--readme <file>", "README whose <!-- machines:start/end --> block shows the diagrams", DEFAULT_README)
+    .option("--out <dir>", "directory for <machine>.mmd and README.md", diagramsDefaults.dir)
+    .option("--readme <file>", "README whose <!-- machines:start/end --> block shows the diagrams", diagramsDefaults.readme)
     .option("--check", "write nothing; exit 1 when the files in --out or the README block are not what the machines generate")
     .action((options: { out: string; readme: string; check?: boolean }) => {
       const dir = resolve(options.out);

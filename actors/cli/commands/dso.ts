@@ -1,30 +1,21 @@
 // `gridveil dso`: runs the DSO (utility) as its own process (flags or environment), stopping gracefully on SIGTERM.
-import { Command, InvalidArgumentError, Option } from "commander";
+// Its flags, variables and defaults are actors/config/dso.ts.
+import type { Command } from "commander";
+import { dsoSettings } from "../../config/dso.ts";
+import { addSettings } from "../../config/settings.ts";
 import { loadRegistryFile, type ProvisionedMeter } from "../../dso/registry.ts";
 import { startDsoRuntime, type DsoRuntime } from "../../dso/runtime.ts";
-import { parseMarketConfig, type MarketConfig, clearingRuleSchema, type ClearingRule } from "../../../protocol/marketConfig.ts";
+import { parseMarketConfig, type ClearingRule, type MarketConfig } from "../../../protocol/marketConfig.ts";
 import { createLogger } from "../../telemetry/logger.ts";
-import { positiveInt } from "../../config/parsers.ts";
 import {
-  configOption,
   connectInspectorFlag,
-  contractOption,
-  dataDirOption,
   exitTwoOnUsageError,
   handleShutdown,
-  inspectOption,
-  keyFileOption,
-  keyOption,
   loadMachineConfig,
-  marketOption,
   natsCredentialsOf,
-  natsOption,
-  natsPasswordOption,
-  natsUserOption,
   partyDataDir,
   privateKeyOf,
   readJsonFile,
-  rpcOption,
   startPartyTelemetry,
   untilExit,
   type KeyFlags,
@@ -40,15 +31,6 @@ type DsoFlags = PartyFlags &
     marketConfig?: string;
   };
 
-/** d = n + 1 ≤ 127 (one ciphertext must fit the contract's limits, docs/contract.md). */
-const MAX_LEVELS = 126;
-
-function clearingRule(raw: string): ClearingRule {
-  const parsed = clearingRuleSchema.safeParse(raw);
-  if (!parsed.success) throw new InvalidArgumentError(`--clearing-rule must be midpoint, seller or buyer, got "${raw}"`);
-  return parsed.data;
-}
-
 /** `--market-config FILE` (JSON, protocol/marketConfig.ts), then `--levels` and `--clearing-rule` on top. */
 export function marketConfigOf(flags: Pick<DsoFlags, "marketConfig" | "levels" | "clearingRule">): MarketConfig {
   const input = (flags.marketConfig === undefined ? {} : readJsonFile("--market-config", flags.marketConfig, "a JSON object of marketConfig.ts fields")) as Record<string, unknown>;
@@ -60,23 +42,8 @@ export function marketConfigOf(flags: Pick<DsoFlags, "marketConfig" | "levels" |
 export function registerDsoCommand(program: Command): Command {
   const command = program
     .command("dso")
-    .description("run the DSO: FHIPE setup, market contract, enrolment and tickets, verification and settlement of trades")
-    .addOption(natsOption())
-    .addOption(natsUserOption())
-    .addOption(natsPasswordOption())
-    .addOption(rpcOption())
-    .addOption(marketOption())
-    .addOption(keyOption("the DSO's private key (deploys, signs tickets)", "GRIDVEIL_DSO_KEY"))
-    .addOption(keyFileOption("file holding the DSO's private key", "GRIDVEIL_DSO_KEY_FILE"))
-    .addOption(dataDirOption("database (dso.sqlite), master key (msk.bin) and span file"))
-    .addOption(contractOption("attach to this market contract (default: the recorded one, else deploy)"))
-    .addOption(new Option("--registry <file>", 'provisioned meters: JSON [{ "meterId", "address", "name" }]').env("GRIDVEIL_REGISTRY"))
-    .addOption(new Option("--levels <n>", "price levels n (d = n + 1)").env("GRIDVEIL_LEVELS").argParser(positiveInt("--levels", 2, MAX_LEVELS)))
-    .addOption(new Option("--clearing-rule <rule>", "midpoint, seller or buyer").env("GRIDVEIL_CLEARING_RULE").argParser(clearingRule))
-    .addOption(new Option("--market-config <file>", "market economics (JSON, protocol/marketConfig.ts)").env("GRIDVEIL_MARKET_CONFIG"))
-    .addOption(configOption())
-    .addOption(inspectOption())
-    .action(async (flags: DsoFlags) => runDso(flags));
+    .description("run the DSO: FHIPE setup, market contract, enrolment and tickets, verification and settlement of trades");
+  addSettings(command, dsoSettings).action(async (flags: DsoFlags) => runDso(flags));
   return exitTwoOnUsageError(command);
 }
 

@@ -7,7 +7,7 @@ import { SPAN_FILE_NAME } from "../../telemetry/telemetry.ts";
 import { fetchTradeSpansFromJaeger } from "../../trace/jaeger.ts";
 import { tradeIdsIn, tradeSpans } from "../../trace/tradeSpans.ts";
 import { renderWaterfall } from "../../trace/waterfall.ts";
-import { DEFAULT_DEMO_DATA_DIR } from "./demoDefaults.ts";
+import { demoDefaults } from "../../config/tools.ts";
 
 export class TradeNotTracedError extends GridveilError {
   override name = "TradeNotTracedError";
@@ -18,7 +18,7 @@ export function registerTraceCommand(program: Command): void {
     .command("trace")
     .description("show one trade end to end (both bids' traces and the trade's) as a waterfall")
     .argument("<tradeId>", "trade id (bytes32 hex, printed by `gridveil demo`)")
-    .option("--spans <file>", "span file to read", join(DEFAULT_DEMO_DATA_DIR, SPAN_FILE_NAME))
+    .option("--spans <file>", "span file to read", join(demoDefaults.dataDir, SPAN_FILE_NAME))
     .option("--jaeger <url>", "read from a Jaeger query API instead (e.g. http://localhost:16686)")
     .option("--json", "print {\"spans\":[…]} instead of the waterfall")
     .action(async (tradeId: string, options: { spans: string; jaeger?: string; json?: boolean }) => {

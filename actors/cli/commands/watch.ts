@@ -6,17 +6,14 @@ import { NatsUnavailableError } from "../../nats/connect.ts";
 import { NATS_INSTALL_HINT } from "../../nats/server.ts";
 import { stateSnapshotSchema, type StateSnapshot } from "../../../protocol/wire/schemas.ts";
 import { SUBJECT_ROOT, marketToken } from "../../../protocol/wire/subjects.ts";
-import { DEFAULT_SNAPSHOT_INTERVAL_MS } from "../../runtime/stateSnapshots.ts";
+import { adapterDefaults } from "../../config/common.ts";
+import { watchDefaults } from "../../config/tools.ts";
 import { renderTable } from "../table.ts";
 import { positiveInt } from "../../config/parsers.ts";
 
 /** An actor is stale when nothing came from it for this many of the heartbeats it announces. */
 export const STALE_AFTER_HEARTBEATS = 3;
-const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
-const DEFAULT_MARKET = "m1";
 const REDRAW_MS = 1_000;
-/** `--once` listens this long: just over one default heartbeat, so every live actor is heard from. */
-const DEFAULT_ONCE_WAIT_MS = DEFAULT_SNAPSHOT_INTERVAL_MS + 1_000;
 
 /** The subjects carrying every actor's state in one market: DSO and gateway, and every meter. */
 export function stateSubjectsOf(market: string): string[] {
@@ -65,7 +62,7 @@ export class LiveView {
   staleAfterMs(view: ActorView): number {
     if (this.#staleAfterMs !== undefined) return this.#staleAfterMs;
     const heartbeat = view.snapshot.summary.heartbeatMs;
-    const interval = typeof heartbeat === "number" && heartbeat > 0 ? heartbeat : DEFAULT_SNAPSHOT_INTERVAL_MS;
+    const interval = typeof heartbeat === "number" && heartbeat > 0 ? heartbeat : adapterDefaults.snapshotIntervalMs;
     return STALE_AFTER_HEARTBEATS * interval;
   }
 
@@ -170,7 +167,7 @@ export async function watchMarket(options: WatchOptions): Promise<string> {
   options.onListening?.(stateSubjectsOf(options.market));
   try {
     if (options.once) {
-      await new Promise((resolve) => setTimeout(resolve, options.waitMs ?? DEFAULT_ONCE_WAIT_MS));
+      await new Promise((resolve) => setTimeout(resolve, options.waitMs ?? watchDefaults.onceWaitMs));
       const table = `${view.render(now())}\n`;
       write(table);
       return table;
@@ -197,8 +194,8 @@ export function registerWatchCommand(program: Command): void {
   program
     .command("watch")
     .description("show the current state of every actor of a market, live (from their state snapshots)")
-    .addOption(new Option("--nats <url>", "NATS server").env("NATS_URL").default(DEFAULT_NATS_URL))
-    .addOption(new Option("--market <id>", "market id").env("GRIDVEIL_MARKET").default(DEFAULT_MARKET))
+    .addOption(new Option("--nats <url>", "NATS server").env("NATS_URL").default(watchDefaults.natsUrl))
+    .addOption(new Option("--market <id>", "market id").env("GRIDVEIL_MARKET").default(watchDefaults.market))
     .addOption(new Option("--user <name>", "NATS user (the compose market's observer is `watch`)").env("NATS_USER"))
     .addOption(new Option("--password <secret>", "NATS password").env("NATS_PASSWORD"))
     .option("--once", "print one table of what arrives within --wait, then exit")
@@ -220,7 +217,7 @@ export function registerWatchCommand(program: Command): void {
         signal: aborter.signal,
         // On stderr, so that `--once` output stays one clean table.
         onListening: (subjects) => {
-          if (flags.once) process.stderr.write(`watching ${subjects.join(" and ")} for ${flags.wait ?? DEFAULT_ONCE_WAIT_MS} ms\n`);
+          if (flags.once) process.stderr.write(`watching ${subjects.join(" and ")} for ${flags.wait ?? watchDefaults.onceWaitMs} ms\n`);
         },
       });
       process.removeListener("SIGINT", stop);

@@ -1,0 +1,40 @@
+// Defaults of the commands that are not parties: the demo, the benchmarks, `watch`, `trace`, `diagrams`, and the
+// provisioning of a compose market.
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { adapterDefaults, partyDefaults } from "./common.ts";
+
+export const demoDefaults = {
+  meters: 6,
+  rounds: 4,
+  levels: 10,
+  seed: 1,
+  /** Give up when a round does not settle in this time. */
+  roundTimeoutMs: 120_000,
+  /** Span file, DSO database and gateway cursor of the demo (also what `gridveil trace` reads by default). */
+  dataDir: join(tmpdir(), "gridveil-demo"),
+} as const;
+
+export const benchDefaults = {
+  fhipe: { levels: [10, 20, 30, 40, 50], iterations: 100 },
+  gas: { levels: [10, 20, 30, 40, 50], bookSize: 100, samples: 30 },
+  throughput: { levels: [10, 50], bids: 500, meters: 4 },
+} as const;
+
+export const watchDefaults = {
+  natsUrl: partyDefaults.natsUrl,
+  market: partyDefaults.market,
+  /** With `--once`: listen one heartbeat and a second, so that every live actor has reported. */
+  onceWaitMs: adapterDefaults.snapshotIntervalMs + 1_000,
+} as const;
+
+export const diagramsDefaults = {
+  dir: "docs/machines",
+  readme: "README.md",
+} as const;
+
+export const provisionDefaults = {
+  market: partyDefaults.market,
+  /** Meter identities provisioned for `--scale meter=N` (each replica claims one). */
+  meterSlots: 16,
+} as const;
