@@ -15,8 +15,9 @@ import {
   ensureDurableConsumer,
   type DurableConsumerHandle,
 } from "../nats/jetstream.ts";
-import { serve, type Service } from "../nats/rpc.ts";
-import { disputeAckSchema, disputeSchema, enrolReplySchema, enrolRequestSchema, marketInfoReplySchema, marketInfoRequestSchema, matchEventSchema, openingAckSchema, openingPayloadSchema, openingSubmissionSchema, readingSchema, sealedSchema, ticketReplySchema, ticketRequestSchema, type ErrorCode } from "../../protocol/wire/schemas.ts";
+import { answer, type Service } from "../nats/rpc.ts";
+import { endpoints } from "../../protocol/wire/endpoints.ts";
+import { matchEventSchema, openingPayloadSchema, readingSchema, sealedSchema, type ErrorCode } from "../../protocol/wire/schemas.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { SecureMessageError } from "../secure/errors.ts";
 import { openAs } from "../secure/sealed.ts";
@@ -110,11 +111,10 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
   return {
     async startMarketService() {
       if (marketService) return;
-      marketService = serve(
+      marketService = answer(
         nats.nc,
-        subjects.dso.market,
-        marketInfoRequestSchema,
-        marketInfoReplySchema,
+        subjects,
+        endpoints.marketInfo,
         () => {
           if (!state.description) throw refusal({ reason: "notReady" });
           return { type: "market.info.reply" as const, market: state.description };
@@ -127,11 +127,10 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
     async startRequestServices() {
       // PROTOCOL §5 setup: a provisioned meter proves its permanent id and receives pp, sealed msk, the market.
       services.push(
-        serve(
+        answer(
           nats.nc,
-          subjects.dso.enrol,
-          enrolRequestSchema,
-          enrolReplySchema,
+          subjects,
+          endpoints.enrol,
           (request) =>
             inSpan("dso.enrol", { [attr.meter]: request.meterId }, async () => {
               const reply = await ask((requestId) => ({
@@ -161,11 +160,10 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
 
       // PROTOCOL §4: an authenticated ticket for a one-time id; the DSO stores (permanent id, bidder) first.
       services.push(
-        serve(
+        answer(
           nats.nc,
-          subjects.dso.ticket,
-          ticketRequestSchema,
-          ticketReplySchema,
+          subjects,
+          endpoints.ticket,
           (request) =>
             inSpan("dso.ticket", { [attr.meter]: request.meterId, [attr.bidder]: request.bidder }, async () => {
               const lifetimeSeconds = request.notAfter - Math.floor(Date.now() / 1000);
@@ -193,11 +191,10 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
 
       // PROTOCOL §5 trading step 2: a matched meter's opening, sealed to the DSO by the bid's one-time key.
       services.push(
-        serve(
+        answer(
           nats.nc,
-          subjects.dso.opening,
-          openingSubmissionSchema,
-          openingAckSchema,
+          subjects,
+          endpoints.opening,
           (submission) => {
             // The meter's bid-session context, before our own span becomes the active one.
             const bidContext = trace.getSpanContext(context.active());
@@ -259,11 +256,10 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
 
       // PROTOCOL §5 trading step 4: a meter's counterpart opening or terms did not verify.
       services.push(
-        serve(
+        answer(
           nats.nc,
-          subjects.dso.dispute,
-          disputeSchema,
-          disputeAckSchema,
+          subjects,
+          endpoints.dispute,
           (dispute) =>
             inSpan("dso.dispute", { [attr.trade]: dispute.tradeId, [attr.bidder]: dispute.bidder, [attr.reason]: dispute.code }, async () => {
               counters.disputesReceived += 1;

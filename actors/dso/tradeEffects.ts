@@ -4,10 +4,11 @@ import { getBid, getBidCiphertext, getBidIdOf } from "../../contracts/client/ind
 import type { TradeSettlementEffects } from "../../machines/tradeSettlement.ts";
 import { NotFoundError, type TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
-import { publish } from "../nats/rpc.ts";
+import { notify } from "../nats/rpc.ts";
+import { inboxChannels } from "../../protocol/wire/endpoints.ts";
 import { dedupIds, publishDeduplicated } from "../nats/jetstream.ts";
 import { billingPeriodOf } from "../../protocol/marketConfig.ts";
-import { disputedNoticeSchema, settlementNoticeSchema, settlementSchema, tradeTermsMessageSchema, tradeTermsPayloadSchema, voidedNoticeSchema, type TradeTermsPayload } from "../../protocol/wire/schemas.ts";
+import { settlementSchema, tradeTermsPayloadSchema, type TradeTermsPayload } from "../../protocol/wire/schemas.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { verifyOpening as checkOpening } from "../../protocol/verifyOpening.ts";
 import { seal } from "../secure/sealed.ts";
@@ -137,14 +138,13 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
           bidder,
           counterpart: { bidder: side === "buy" ? terms.sellBidder : terms.buyBidder, opening: counterpartOpening },
         });
-        const subject = subjects.meter.trade(meter.inboxId);
         const sealed = seal({
           payload,
           senderWallet: deps.wallet,
           recipientPublicKey: meter.publicKey,
           context: sealContexts.terms(subjects, meter.inboxId, matchId),
         });
-        publish(nats.nc, subject, tradeTermsMessageSchema, { type: "trade.terms", tradeId: matchId as `0x${string}`, sealed });
+        notify(nats.nc, subjects, inboxChannels.terms, meter.inboxId, { type: "trade.terms", tradeId: matchId as `0x${string}`, sealed });
         await nats.nc.flush();
       }),
 
@@ -200,7 +200,7 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
             if (!meter) continue;
             const { matchId: _matchId, entries: allEntries, ...figures } = settledNoticeSchema.parse(outcome.settlement);
             const own = linesOf(allEntries, bidder);
-            publish(nats.nc, subjects.meter.settled(meter.inboxId), settlementNoticeSchema, {
+            notify(nats.nc, subjects, inboxChannels.settled, meter.inboxId, {
               type: "settlement.notice",
               tradeId: matchId as `0x${string}`,
               bidder: bidder as `0x${string}`,
@@ -216,7 +216,7 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
             // A one-time id without a ticket from this DSO has no inbox to tell; nothing to do for it.
             if (!meter) continue;
             if (outcome.kind === "voided")
-              publish(nats.nc, subjects.meter.voided(meter.inboxId), voidedNoticeSchema, {
+              notify(nats.nc, subjects, inboxChannels.voided, meter.inboxId, {
                 type: "trade.voided",
                 tradeId: matchId as `0x${string}`,
                 bidder,
@@ -224,7 +224,7 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
                 blamedBidders: outcome.blamedBidders,
               });
             else
-              publish(nats.nc, subjects.meter.disputed(meter.inboxId), disputedNoticeSchema, {
+              notify(nats.nc, subjects, inboxChannels.disputed, meter.inboxId, {
                 type: "trade.disputed",
                 tradeId: matchId as `0x${string}`,
                 bidder,

@@ -3,10 +3,11 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { SpanStatusCode, context, type Span, type Tracer } from "@opentelemetry/api";
 import type { AckDisposition } from "../../machines/gateway.ts";
-import { cancelReplySchema, cancelRequestSchema, type CancelReply } from "../../protocol/wire/schemas.ts";
-import { GATEWAY_QUEUE_GROUP } from "../../protocol/wire/subjects.ts";
+import { endpoints } from "../../protocol/wire/endpoints.ts";
+import { type CancelReply } from "../../protocol/wire/schemas.ts";
+import { GATEWAY_QUEUE_GROUP, type MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { RequestRejectedError } from "../nats/codec.ts";
-import { serve, type Service } from "../nats/rpc.ts";
+import { answer, type Service } from "../nats/rpc.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
 import { errorNameOf, type CancelOutcome } from "./submitter.ts";
@@ -18,7 +19,7 @@ type PendingCancel = { bidder: string; span: Span; resolve(reply: CancelReply): 
 
 export type CancelServiceOptions = {
   nc: NatsConnection;
-  subject: string;
+  subjects: MarketSubjects;
   marketId: string;
   tracer: Tracer;
   logger: Logger;
@@ -73,11 +74,10 @@ export function startCancelService(options: CancelServiceOptions): CancelService
     }
   };
 
-  const service: Service = serve(
+  const service: Service = answer(
     options.nc,
-    options.subject,
-    cancelRequestSchema,
-    cancelReplySchema,
+    options.subjects,
+    endpoints.cancel,
     async (request) => {
       const span = tracer.startSpan(
         GATEWAY_SPANS.cancel,

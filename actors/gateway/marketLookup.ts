@@ -3,8 +3,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { JsonRpcProvider } from "ethers";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GridveilError } from "../../protocol/base/errors.ts";
-import { request } from "../nats/rpc.ts";
-import { marketInfoReplySchema, marketInfoRequestSchema } from "../../protocol/wire/schemas.ts";
+import { call } from "../nats/rpc.ts";
+import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { type MarketDescription } from "../../protocol/domain.ts";
@@ -30,13 +30,13 @@ export type MarketLookupOptions = {
  * failed attempt is logged, so an operator sees what it is waiting for.
  */
 export async function askMarketDescription(nc: NatsConnection, marketId: string, options: MarketLookupOptions): Promise<MarketDescription> {
-  const subject = marketSubjects(marketId).dso.market;
+  const subjects = marketSubjects(marketId);
   const base = options.retryBaseMs ?? 250;
   const max = options.retryMaxMs ?? 5_000;
   for (let attempt = 1; ; attempt += 1) {
     if (options.signal?.aborted) throw new StartAbortedError("stopped while waiting for the DSO's market description");
     try {
-      const reply = await request(nc, subject, marketInfoRequestSchema, { type: "market.info.request" }, marketInfoReplySchema, {
+      const reply = await call(nc, subjects, endpoints.marketInfo, { type: "market.info.request" }, {
         timeoutMs: options.requestTimeoutMs ?? 2_000,
       });
       if (reply.market.marketId !== marketId) {

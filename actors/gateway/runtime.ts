@@ -320,7 +320,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     });
     cancels = startCancelService({
       nc: clients.nc,
-      subject: s.gateway.cancel,
+      subjects: s,
       marketId,
       tracer,
       logger,

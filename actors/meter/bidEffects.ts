@@ -6,20 +6,13 @@ import { encryptBid } from "../../protocol/encoding/bidCiphertext.ts";
 import { randomScalar } from "../../protocol/fhipe/fhipe.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
 import { dedupIds, publishDeduplicated } from "../nats/jetstream.ts";
-import { request } from "../nats/rpc.ts";
+import { call } from "../nats/rpc.ts";
+import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { computeCommitment, randomSalt } from "../../protocol/commitment.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import {
   bidSubmissionSchema,
-  cancelReplySchema,
-  cancelRequestSchema,
-  disputeAckSchema,
-  disputeSchema,
-  openingAckSchema,
-  openingSubmissionSchema,
   readingSchema,
-  ticketReplySchema,
-  ticketRequestSchema,
   type Dispute,
   type Reading,
   type TicketRequest,
@@ -101,7 +94,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
           deps.meterKey,
           s.dso.ticket,
         );
-        const reply = await request(link.nc, s.dso.ticket, ticketRequestSchema, ticketRequest, ticketReplySchema, timeout);
+        const reply = await call(link.nc, s, endpoints.ticket, ticketRequest, timeout);
         if (getAddress(reply.bidder) !== getAddress(bidder)) {
           throw new UnexpectedReplyError("the DSO answered with a ticket for another bidder", { value: reply.bidder });
         }
@@ -181,14 +174,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
       traces.step(bidder, "meter.cancel", {}, async (span) => {
         const link = deps.link();
         const signature = await signCancel(secrets.bid(bidder).oneTimeKey, link.chain.domain);
-        const reply = await request(
-          link.nc,
-          s.gateway.cancel,
-          cancelRequestSchema,
-          { type: "bid.cancel", bidder, signature },
-          cancelReplySchema,
-          timeout,
-        );
+        const reply = await call(link.nc, s, endpoints.cancel, { type: "bid.cancel", bidder, signature }, timeout);
         if (reply.txHash) span.setAttribute(attr.txHash, reply.txHash);
         if (reply.status !== "cancelled") {
           // Not open: not placed yet, or matched/expired meanwhile (its notice will end the session).
@@ -217,14 +203,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
           context: sealContexts.opening(s, matchId),
         });
         // In this span's context: the DSO links its trade span to the opening's context from the headers.
-        const ack = await request(
-          link.nc,
-          s.dso.opening,
-          openingSubmissionSchema,
-          { type: "opening.submit", tradeId: matchId, bidder, sealed },
-          openingAckSchema,
-          timeout,
-        );
+        const ack = await call(link.nc, s, endpoints.opening, { type: "opening.submit", tradeId: matchId, bidder, sealed }, timeout);
         span.setAttribute("gridveil.opening.ack", ack.status);
       });
     },
@@ -269,7 +248,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
           secrets.bid(bidder).oneTimeKey,
           s.dso.dispute,
         );
-        await request(link.nc, s.dso.dispute, disputeSchema, dispute, disputeAckSchema, timeout);
+        await call(link.nc, s, endpoints.dispute, dispute, timeout);
         deps.logger.warn({ bidder, tradeId: matchId, reason: code }, "disputed the counterpart's opening");
       });
     },

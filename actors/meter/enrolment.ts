@@ -6,9 +6,10 @@ import { decodeMsk } from "../../protocol/fhipe/binary.ts";
 import { checkMarketDimension } from "../../protocol/encoding/bidCiphertext.ts";
 import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
-import { request } from "../nats/rpc.ts";
+import { call } from "../nats/rpc.ts";
+import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
-import { enrolReplySchema, enrolRequestSchema, mskPayloadSchema, type EnrolRequest } from "../../protocol/wire/schemas.ts";
+import { mskPayloadSchema, type EnrolRequest } from "../../protocol/wire/schemas.ts";
 import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { openAs } from "../secure/sealed.ts";
 import { addressOfPublicKey, identityOf } from "../secure/keys.ts";
@@ -59,7 +60,7 @@ export async function enrol(options: EnrolOptions): Promise<Enrolment> {
     publicKey: identityOf(meterKey).publicKey,
   };
   const signed = signMessageFields<EnrolRequest>(unsigned, meterKey, subjects.dso.enrol);
-  const reply = await request(options.nc, subjects.dso.enrol, enrolRequestSchema, signed, enrolReplySchema, {
+  const reply = await call(options.nc, subjects, endpoints.enrol, signed, {
     ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
   });
   if (reply.meterId !== meterId) {

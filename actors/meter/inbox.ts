@@ -1,11 +1,8 @@
 // The meter's own inbox subjects (DSO → meter, PROTOCOL §5 trading steps 3, 5, 7): terms, voids, disputes, settlements.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { subscribe, type AdapterLogger, type Service } from "../nats/rpc.ts";
+import { listen, type AdapterLogger, type Service } from "../nats/rpc.ts";
+import { inboxChannels } from "../../protocol/wire/endpoints.ts";
 import {
-  disputedNoticeSchema,
-  settlementNoticeSchema,
-  tradeTermsMessageSchema,
-  voidedNoticeSchema,
   type DisputedNotice,
   type SettlementNotice,
   type TradeTermsMessage,
@@ -37,10 +34,10 @@ export async function subscribeInbox(
     onFailure: (error: unknown, msg: { subject: string }) => options.onFailure?.(error, msg.subject),
   };
   const services = [
-    subscribe(nc, s.meter.trade(inboxId), tradeTermsMessageSchema, handlers.terms, common),
-    subscribe(nc, s.meter.voided(inboxId), voidedNoticeSchema, handlers.voided, common),
-    subscribe(nc, s.meter.disputed(inboxId), disputedNoticeSchema, handlers.disputed, common),
-    subscribe(nc, s.meter.settled(inboxId), settlementNoticeSchema, handlers.settled, common),
+    listen(nc, s, inboxChannels.terms, inboxId, handlers.terms, common),
+    listen(nc, s, inboxChannels.voided, inboxId, handlers.voided, common),
+    listen(nc, s, inboxChannels.disputed, inboxId, handlers.disputed, common),
+    listen(nc, s, inboxChannels.settled, inboxId, handlers.settled, common),
   ];
   await Promise.all(services.map((service) => service.ready));
   return services;

@@ -3,6 +3,8 @@ import { context } from "@opentelemetry/api";
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { errorReplySchema } from "../../protocol/wire/schemas.ts";
+import type { Endpoint, InboxChannel } from "../../protocol/wire/endpoints.ts";
+import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { BadMessageError, RemoteError, encode, errorReplyFor, replyError, respond, tryDecode } from "./codec.ts";
 import { extractHeaders, injectHeaders } from "./tracing.ts";
 import { adapterDefaults } from "../config/common.ts";
@@ -155,4 +157,53 @@ export function subscribe<S extends z.ZodType>(
   options: ServeOptions = {},
 ): Service {
   return serve(nc, subject, schema, undefined, handler, options);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// By endpoint (protocol/wire/endpoints.ts): the subject and both schemas come from the table entry.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Asks an endpoint of a market (`request` with the endpoint's subject and schemas). */
+export function call<Q extends z.ZodType, R extends z.ZodType>(
+  nc: NatsConnection,
+  subjects: MarketSubjects,
+  endpoint: Endpoint<Q, R>,
+  value: z.input<Q>,
+  options: RequestOptions = {},
+): Promise<z.output<R>> {
+  return request(nc, endpoint.subject(subjects), endpoint.request, value, endpoint.reply, options);
+}
+
+/** Answers an endpoint of a market (`serve` with the endpoint's subject and schemas). */
+export function answer<Q extends z.ZodType, R extends z.ZodType>(
+  nc: NatsConnection,
+  subjects: MarketSubjects,
+  endpoint: Endpoint<Q, R>,
+  handler: MessageHandler<z.output<Q>, z.input<R>>,
+  options: ServeOptions = {},
+): Service {
+  return serve<Q, R>(nc, endpoint.subject(subjects), endpoint.request, endpoint.reply, handler as MessageHandler<z.output<Q>, R extends z.ZodType ? z.input<R> : void>, options);
+}
+
+/** Sends a notice to one meter's inbox (`publish` with the channel's subject and schema). */
+export function notify<S extends z.ZodType>(
+  nc: NatsConnection,
+  subjects: MarketSubjects,
+  channel: InboxChannel<S>,
+  inboxId: string,
+  value: z.input<S>,
+): void {
+  publish(nc, channel.subject(subjects, inboxId), channel.schema, value);
+}
+
+/** Listens on one channel of a meter's inbox (`subscribe` with the channel's subject and schema). */
+export function listen<S extends z.ZodType>(
+  nc: NatsConnection,
+  subjects: MarketSubjects,
+  channel: InboxChannel<S>,
+  inboxId: string,
+  handler: MessageHandler<z.output<S>, void>,
+  options: ServeOptions = {},
+): Service {
+  return subscribe(nc, channel.subject(subjects, inboxId), channel.schema, handler, options);
 }

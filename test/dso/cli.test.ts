@@ -10,9 +10,10 @@ import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
 import { connectNats, type NatsClients } from "../../actors/nats/connect.ts";
-import { request } from "../../actors/nats/rpc.ts";
+import { call } from "../../actors/nats/rpc.ts";
+import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
-import { marketInfoReplySchema, marketInfoRequestSchema } from "../../protocol/wire/schemas.ts";
+
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { spanFilePath } from "../../actors/telemetry/telemetry.ts";
 import { until } from "./harness.ts";
@@ -100,12 +101,11 @@ describe("gridveil dso (process)", () => {
       const line = await until(() => run.stdout().split("\n").find((text) => text.startsWith("{")), 60_000, "the DSO's start line");
       const started = JSON.parse(line) as { contract: string; market: string };
       expect(started.market).toBe("cli");
-      const reply = await request(
+      const reply = await call(
         client.nc,
-        marketSubjects("cli").dso.market,
-        marketInfoRequestSchema,
+        marketSubjects("cli"),
+        endpoints.marketInfo,
         { type: "market.info.request" },
-        marketInfoReplySchema,
       );
       expect(reply.market).toMatchObject({ contractAddress: started.contract, fhipe: { dimension: 5 } });
       run.child.kill("SIGTERM");

@@ -26,10 +26,11 @@ import { startDsoRuntime, type DsoRuntime } from "../../actors/dso/runtime.ts";
 import type { ProvisionedMeter } from "../../actors/dso/registry.ts";
 import { connectNats, type NatsClients } from "../../actors/nats/connect.ts";
 import { dedupIds, publishDeduplicated } from "../../actors/nats/jetstream.ts";
-import { request } from "../../actors/nats/rpc.ts";
+import { call } from "../../actors/nats/rpc.ts";
+import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { parseMarketConfig, type MarketConfigInput } from "../../protocol/marketConfig.ts";
-import { disputeAckSchema, disputeSchema, enrolReplySchema, enrolRequestSchema, matchEventSchema, mskPayloadSchema, openingAckSchema, openingSubmissionSchema, readingSchema, ticketReplySchema, ticketRequestSchema, tradeTermsPayloadSchema, type Dispute, type DisputeAck, type EnrolReply, type EnrolRequest, type OpeningAck, type Reading, type TicketRequest, type TradeTermsPayload } from "../../protocol/wire/schemas.ts";
+import { matchEventSchema, mskPayloadSchema, readingSchema, tradeTermsPayloadSchema, type Dispute, type DisputeAck, type EnrolReply, type EnrolRequest, type OpeningAck, type Reading, type TicketRequest, type TradeTermsPayload } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { openAs, seal } from "../../actors/secure/sealed.ts";
 import type { SigningWallet } from "../../actors/secure/keys.ts";
@@ -180,7 +181,7 @@ export class TestMeter {
       this.wallet,
       s.dso.enrol,
     );
-    const reply = await request(this.nc, s.dso.enrol, enrolRequestSchema, message, enrolReplySchema);
+    const reply = await call(this.nc, s, endpoints.enrol, message);
     const payload = openAs(mskPayloadSchema, reply.sealedMsk, this.wallet.privateKey, reply.dso.address, `${s.dso.enrol}|${this.meterId}`);
     this.msk = decodeMsk(getBytes(payload.msk));
     this.enrolment = reply;
@@ -201,7 +202,7 @@ export class TestMeter {
       this.wallet,
       s.dso.ticket,
     );
-    return request(this.nc, s.dso.ticket, ticketRequestSchema, message, ticketReplySchema);
+    return call(this.nc, s, endpoints.ticket, message);
   }
 
   async makeBid(side: SideCode, priceLevel: number, quantityWh: number, contract: MarketHandle): Promise<TestBid> {
@@ -237,10 +238,10 @@ export class TestMeter {
     const span = this.tracer.startSpan("meter.bidSession", { attributes: { "gridveil.bidder": bid.bidder } });
     try {
       const ack = await context.with(trace.setSpan(context.active(), span), () =>
-        request(
+        call(
           this.nc,
-          s.dso.opening,
-          openingSubmissionSchema,
+          s,
+          endpoints.opening,
           {
             type: "opening.submit",
             tradeId: tradeId as `0x${string}`,
@@ -252,7 +253,6 @@ export class TestMeter {
               context: `${s.dso.opening}|${tradeId}`,
             }),
           },
-          openingAckSchema,
         ),
       );
       return { ack, span };
@@ -278,7 +278,7 @@ export class TestMeter {
       signer,
       s.dso.dispute,
     );
-    return request(this.nc, s.dso.dispute, disputeSchema, message, disputeAckSchema);
+    return call(this.nc, s, endpoints.dispute, message);
   }
 
   /** The decrypted terms this meter received for a trade (undefined until they arrive). */

@@ -12,17 +12,9 @@ import { encodeMsk } from "../../protocol/fhipe/binary.ts";
 import { MSK_FILE_NAME } from "../../actors/dso/masterKey.ts";
 import { DSO_DATABASE_FILE } from "../../actors/dso/runtime.ts";
 import { RemoteError } from "../../actors/nats/codec.ts";
-import { request } from "../../actors/nats/rpc.ts";
-import {
-  errorReplySchema,
-  marketInfoReplySchema,
-  marketInfoRequestSchema,
-  openingAckSchema,
-  openingSubmissionSchema,
-  ticketReplySchema,
-  ticketRequestSchema,
-  type TicketRequest,
-} from "../../protocol/wire/schemas.ts";
+import { call } from "../../actors/nats/rpc.ts";
+import { endpoints } from "../../protocol/wire/endpoints.ts";
+import { errorReplySchema, type TicketRequest } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { seal } from "../../actors/secure/sealed.ts";
 import { signMessageFields } from "../../actors/secure/signed.ts";
@@ -77,7 +69,7 @@ describe("DSO runtime: setup", () => {
     expect(statSync(join(dataDir, MSK_FILE_NAME)).mode & 0o777).toBe(0o600);
     expect(statSync(join(dataDir, DSO_DATABASE_FILE)).mode & 0o777).toBe(0o600);
 
-    const reply = await request(infra.client.nc, s.dso.market, marketInfoRequestSchema, { type: "market.info.request" }, marketInfoReplySchema);
+    const reply = await call(infra.client.nc, s, endpoints.marketInfo, { type: "market.info.request" });
     expect(reply.market).toEqual(runtime.market);
     expect(reply.market).toMatchObject({
       marketId: MARKET,
@@ -190,7 +182,7 @@ describe("DSO runtime: setup", () => {
       Wallet.createRandom(),
       s.dso.ticket,
     );
-    const unsigned = await remoteError(request(nc, s.dso.ticket, ticketRequestSchema, signedByOther, ticketReplySchema));
+    const unsigned = await remoteError(call(nc, s, endpoints.ticket, signedByOther));
     expect(unsigned.code).toBe("unauthorized");
     // Tampered after signing.
     const genuine = signMessageFields<TicketRequest>(
@@ -198,30 +190,29 @@ describe("DSO runtime: setup", () => {
       alice.wallet,
       s.dso.ticket,
     );
-    const tampered = await remoteError(request(nc, s.dso.ticket, ticketRequestSchema, { ...genuine, side: 1 }, ticketReplySchema));
+    const tampered = await remoteError(call(nc, s, endpoints.ticket, { ...genuine, side: 1 }));
     expect(tampered.reply.message).toBe("unauthenticated: badSignature");
 
     // An opening sealed for another context (replayed from elsewhere) is refused before anything else.
     const oneTime = Wallet.createRandom();
     const tradeId = `0x${"ab".repeat(32)}` as const;
     const misSealed = await remoteError(
-      request(
+      call(
         nc,
-        s.dso.opening,
-        openingSubmissionSchema,
+        s,
+        endpoints.opening,
         {
           type: "opening.submit",
           tradeId,
           bidder: oneTime.address as `0x${string}`,
           sealed: seal({ payload: { hello: 1 }, senderWallet: oneTime, recipientPublicKey: dso.runtime.dso.publicKey, context: "elsewhere" }),
         },
-        openingAckSchema,
       ),
     );
     expect(misSealed.code).toBe("unauthorized");
 
     // Still serving.
-    const reply = await request(nc, s.dso.market, marketInfoRequestSchema, { type: "market.info.request" }, marketInfoReplySchema);
+    const reply = await call(nc, s, endpoints.marketInfo, { type: "market.info.request" });
     expect(reply.market.contractAddress).toBe(dso.runtime.market.contractAddress);
     expect((await alice.ticket(Wallet.createRandom().address, 0)).type).toBe("ticket.reply");
     expect(dso.runtime.counters().badMessages).toBeGreaterThanOrEqual(4);

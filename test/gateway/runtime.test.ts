@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getBidCount, getBidIdOf, getHeapSizes, signCancel, BID_TYPES, ciphertextHash } from "../../contracts/client/index.ts";
 import { RemoteError } from "../../actors/nats/codec.ts";
 import { dedupIds } from "../../actors/nats/jetstream.ts";
-import { request, serve } from "../../actors/nats/rpc.ts";
+import { answer, call, request } from "../../actors/nats/rpc.ts";
+import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { injectHeaders } from "../../actors/nats/tracing.ts";
-import { cancelReplySchema, cancelRequestSchema, marketInfoReplySchema, marketInfoRequestSchema, type BidSubmission } from "../../protocol/wire/schemas.ts";
+import { cancelReplySchema, cancelRequestSchema, type BidSubmission } from "../../protocol/wire/schemas.ts";
 import { startInProcessTelemetry, spanFilePath } from "../../actors/telemetry/telemetry.ts";
 import type { SpanRecord } from "../../actors/telemetry/spanRecord.ts";
 import { ChainMismatchError } from "../../actors/gateway/marketLookup.ts";
@@ -247,14 +248,14 @@ describe("gateway runtime", () => {
       await m.publish(made.submission);
       const signature = await signCancel(made.oneTimeKey, m.market.domain);
       // Sent right away: the relay waits (retrying) until the bid is on chain.
-      const reply = await request(env.nc, m.s.gateway.cancel, cancelRequestSchema, { type: "bid.cancel", bidder: made.submission.bidder, signature }, cancelReplySchema, {
+      const reply = await call(env.nc, m.s, endpoints.cancel, { type: "bid.cancel", bidder: made.submission.bidder, signature }, {
         timeoutMs: 20_000,
       });
       expect(reply).toMatchObject({ status: "cancelled", bidder: made.submission.bidder });
       expect(reply.txHash).toMatch(/^0x[0-9a-f]{64}$/);
       expect(await getHeapSizes(m.market)).toEqual({ buys: 0, sells: 0 });
       await until(async () => (await m.marketEvents()).some((r) => r.event.type === "market.cancelled"), 10_000, "the cancel notice");
-      const again = await request(env.nc, m.s.gateway.cancel, cancelRequestSchema, { type: "bid.cancel", bidder: made.submission.bidder, signature }, cancelReplySchema, {
+      const again = await call(env.nc, m.s, endpoints.cancel, { type: "bid.cancel", bidder: made.submission.bidder, signature }, {
         timeoutMs: 20_000,
       });
       expect(again.status).toBe("not-open");
@@ -263,7 +264,7 @@ describe("gateway runtime", () => {
       await m.publish(other.submission);
       await until(async () => (await getBidIdOf(m.market, other.submission.bidder)) !== undefined, 30_000, "the second bid");
       const forged = await signCancel(new Wallet(hexlify(randomBytes(32))), m.market.domain);
-      const refused = await request(env.nc, m.s.gateway.cancel, cancelRequestSchema, { type: "bid.cancel", bidder: other.submission.bidder, signature: forged }, cancelReplySchema, {
+      const refused = await call(env.nc, m.s, endpoints.cancel, { type: "bid.cancel", bidder: other.submission.bidder, signature: forged }, {
         timeoutMs: 20_000,
       }).catch((error: unknown) => error);
       expect(refused).toBeInstanceOf(RemoteError);
@@ -289,7 +290,7 @@ describe("gateway runtime", () => {
     };
     let asked = 0;
     let answerWith: typeof description | null = null;
-    const dso = serve(env.nc, m.s.dso.market, marketInfoRequestSchema, marketInfoReplySchema, () => {
+    const dso = answer(env.nc, m.s, endpoints.marketInfo, () => {
       asked += 1;
       if (answerWith === null) throw new Error("not deployed yet");
       return { type: "market.info.reply" as const, market: answerWith };

@@ -3,11 +3,12 @@ import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/t
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { BadMessageError, RemoteError, RequestRejectedError, decode, encode, InvalidOutgoingMessageError } from "../../actors/nats/codec.ts";
-import { publish, request, serve, subscribe } from "../../actors/nats/rpc.ts";
+import { answer, call, publish, subscribe } from "../../actors/nats/rpc.ts";
+import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { headerRecord, setTracePropagation, noTracePropagation } from "../../actors/nats/tracing.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
-import { ticketReplySchema, ticketRequestSchema, type TicketRequest } from "../../protocol/wire/schemas.ts";
+import { ticketRequestSchema, type TicketRequest } from "../../protocol/wire/schemas.ts";
 
 const subjects = marketSubjects("rpc-test");
 const bidder = "0x52908400098527886E0F7030069857D2E4169EE7";
@@ -56,11 +57,10 @@ describe("codec", () => {
 describe("request/reply", () => {
   it("answers typed requests, error replies, and keeps serving after bad messages and failures", async () => {
     const failures: unknown[] = [];
-    const service = serve(
+    const service = answer(
       nc,
-      subjects.dso.ticket,
-      ticketRequestSchema,
-      ticketReplySchema,
+      subjects,
+      endpoints.ticket,
       async (req) => {
         if (req.meterId === "unknown") throw new RequestRejectedError("unauthorized", "meter not enrolled", { hint: "enrol first" });
         if (req.meterId === "crash") throw new Error("database password is hunter2");
@@ -70,7 +70,7 @@ describe("request/reply", () => {
     );
     await service.ready;
 
-    const reply = await request(nc, subjects.dso.ticket, ticketRequestSchema, validRequest, ticketReplySchema);
+    const reply = await call(nc, subjects, endpoints.ticket, validRequest);
     expect(reply).toMatchObject({ type: "ticket.reply", bidder, ticket: { notAfter: 1_900_000_000 } });
 
     // Malformed JSON: error reply `bad-message`, the service survives.
@@ -85,24 +85,24 @@ describe("request/reply", () => {
     });
 
     // A handler's deliberate rejection carries its code and hint.
-    const rejected = request(nc, subjects.dso.ticket, ticketRequestSchema, { ...validRequest, meterId: "unknown" }, ticketReplySchema);
+    const rejected = call(nc, subjects, endpoints.ticket, { ...validRequest, meterId: "unknown" });
     await expect(rejected).rejects.toBeInstanceOf(RemoteError);
     await expect(rejected).rejects.toMatchObject({ code: "unauthorized", reply: { hint: "enrol first" } });
 
     // An unexpected failure is `internal` and leaks nothing.
-    const crashed = request(nc, subjects.dso.ticket, ticketRequestSchema, { ...validRequest, meterId: "crash" }, ticketReplySchema);
+    const crashed = call(nc, subjects, endpoints.ticket, { ...validRequest, meterId: "crash" });
     await expect(crashed).rejects.toMatchObject({ code: "internal", reply: { message: "internal error" } });
     await crashed.catch((error: RemoteError) => expect(JSON.stringify(error.reply)).not.toContain("hunter2"));
 
     // Still alive after all of it.
-    await expect(request(nc, subjects.dso.ticket, ticketRequestSchema, validRequest, ticketReplySchema)).resolves.toBeDefined();
+    await expect(call(nc, subjects, endpoints.ticket, validRequest)).resolves.toBeDefined();
     expect(failures).toHaveLength(4);
     await service.stop();
   });
 
   it("rejects a reply that matches neither the reply schema nor the error schema", async () => {
-    const sub = nc.subscribe(subjects.dso.enrol, { callback: (_err, msg) => void msg.respond(encodeRaw({ hello: "world" })) });
-    const reply = request(nc, subjects.dso.enrol, ticketRequestSchema, validRequest, ticketReplySchema);
+    const sub = nc.subscribe(subjects.dso.ticket, { callback: (_err, msg) => void msg.respond(encodeRaw({ hello: "world" })) });
+    const reply = call(nc, subjects, endpoints.ticket, validRequest);
     await expect(reply).rejects.toBeInstanceOf(BadMessageError);
     sub.unsubscribe();
   });
@@ -132,14 +132,14 @@ describe("trace context", () => {
       },
     });
     try {
-      const service = serve(nc, subjects.dso.ticket, ticketRequestSchema, ticketReplySchema, (req) => ({
+      const service = answer(nc, subjects, endpoints.ticket, (req) => ({
         type: "ticket.reply" as const,
         bidder: req.bidder,
         ticket: { notAfter: req.notAfter, signature: `0x${"cd".repeat(65)}` },
       }));
       const extra = natsHeaders();
       extra.set("x-gridveil-test", "1");
-      await request(nc, subjects.dso.ticket, ticketRequestSchema, validRequest, ticketReplySchema, { headers: extra });
+      await call(nc, subjects, endpoints.ticket, validRequest, { headers: extra });
       expect(seen).toMatchObject({ traceparent: expect.stringMatching(/^00-/), "x-gridveil-test": "1" });
       await service.stop();
     } finally {

@@ -1,0 +1,49 @@
+// The endpoint table: every request/reply subject has one entry, its schemas are registered messages, and a meter's
+// permissions allow exactly what the tables say it uses.
+import { describe, expect, it } from "vitest";
+import { endpoints, inboxChannels } from "../../../protocol/wire/endpoints.ts";
+import { messageSchemas } from "../../../protocol/wire/schemas.ts";
+import { marketSubjects, natsPermissions } from "../../../protocol/wire/subjects.ts";
+
+const s = marketSubjects("m1");
+const typeOf = (schema: unknown): string => {
+  const shape = (schema as { shape?: { type?: { value?: string } } }).shape;
+  if (shape?.type?.value === undefined) throw new Error("not a message schema with a literal type");
+  return shape.type.value;
+};
+
+describe("endpoints", () => {
+  it("gives each request/reply subject of a market exactly one entry", () => {
+    const subjects = Object.values(endpoints).map((endpoint) => endpoint.subject(s));
+    expect(new Set(subjects).size).toBe(subjects.length);
+    expect(subjects.sort()).toEqual([s.dso.dispute, s.dso.enrol, s.dso.market, s.dso.opening, s.dso.ticket, s.gateway.cancel].sort());
+  });
+
+  it("pairs each subject with registered message schemas of distinct types", () => {
+    for (const [name, endpoint] of Object.entries(endpoints)) {
+      const request = typeOf(endpoint.request);
+      const reply = typeOf(endpoint.reply);
+      expect(request, name).not.toBe(reply);
+      expect(messageSchemas[request as keyof typeof messageSchemas], name).toBe(endpoint.request);
+      expect(messageSchemas[reply as keyof typeof messageSchemas], name).toBe(endpoint.reply);
+    }
+  });
+
+  it("lets a meter ask every endpoint", () => {
+    const allowed = natsPermissions("m1", "meter", "inbox-1").publish.allow;
+    for (const endpoint of Object.values(endpoints)) expect(allowed).toContain(endpoint.subject(s));
+  });
+});
+
+describe("inbox channels", () => {
+  it("lie inside the meter's own inbox and carry registered notices", () => {
+    const inbox = s.meter.inbox("inbox-1").replace(/>$/, "");
+    const subjects = Object.values(inboxChannels).map((channel) => channel.subject(s, "inbox-1"));
+    expect(new Set(subjects).size).toBe(subjects.length);
+    for (const [name, channel] of Object.entries(inboxChannels)) {
+      expect(channel.subject(s, "inbox-1").startsWith(inbox), name).toBe(true);
+      expect(messageSchemas[typeOf(channel.schema) as keyof typeof messageSchemas], name).toBe(channel.schema);
+    }
+    expect(subjects.some((subject) => subject.includes("inbox-2"))).toBe(false);
+  });
+});
