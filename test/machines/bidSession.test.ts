@@ -4,29 +4,8 @@ import { describe, expect, it } from "vitest";
 import { SimulatedClock, createActor, createMachine } from "xstate";
 import type { AnyEventObject } from "xstate";
 import { bidSession, provideBidSession } from "../../machines/bidSession.ts";
-import type {
-  BidSessionEffects,
-  BidSessionEvent,
-  BidSessionInput,
-  CancelBidInput,
-  CreateOneTimeIdentityInput,
-  CreateOneTimeIdentityOutput,
-  EncryptBidInput,
-  EncryptBidOutput,
-  ReadMeterInput,
-  ReadMeterOutput,
-  ReportDisputeInput,
-  ReportReadingInput,
-  RequestTicketInput,
-  RequestTicketOutput,
-  SendOpeningInput,
-  SignBidInput,
-  SignBidOutput,
-  SubmitBidInput,
-  VerifyCounterpartOpeningInput,
-  VerifyCounterpartOpeningOutput,
-} from "../../machines/bidSession.ts";
-import { address, bytes32, ciphertext, config, fake, flush, leafPath, market, opening, runsOf, signature } from "./helpers.ts";
+import type { BidSessionEffects, BidSessionEvent, BidSessionInput } from "../../machines/bidSession.ts";
+import { address, bidSessionFakes, bytes32, ciphertext, config, flush, market, opening, runsOf, signature, started } from "./helpers.ts";
 import { leavesOf, reachedLeaves, type Samples } from "./graph.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 import { type Match, type Opening, type Side } from "../../protocol/domain.ts";
@@ -36,29 +15,7 @@ const cfg = config();
 const OWN = address(0xb1);
 const COUNTERPART = address(0xb2);
 
-function fakes() {
-  return {
-    createOneTimeIdentity: fake<CreateOneTimeIdentityOutput, CreateOneTimeIdentityInput>(() => ({ bidder: OWN })),
-    requestTicket: fake<RequestTicketOutput, RequestTicketInput>(({ bidder }) => ({
-      ticket: { bidder, notAfter: 2_000_000_000, signature: signature(0x11) },
-    })),
-    encryptBid: fake<EncryptBidOutput, EncryptBidInput>(({ priceLevel, quantityWh }) => ({
-      ciphertext: ciphertext(),
-      commitment: bytes32(7),
-      opening: opening(priceLevel, quantityWh),
-    })),
-    signBid: fake<SignBidOutput, SignBidInput>(() => ({ bidderSignature: signature(0x22) })),
-    submitBid: fake<void, SubmitBidInput>(() => undefined),
-    cancelBid: fake<void, CancelBidInput>(() => undefined),
-    sendOpening: fake<void, SendOpeningInput>(() => undefined),
-    verifyCounterpartOpening: fake<VerifyCounterpartOpeningOutput, VerifyCounterpartOpeningInput>(() => ({
-      valid: true,
-    })),
-    reportDispute: fake<void, ReportDisputeInput>(() => undefined),
-    readMeter: fake<ReadMeterOutput, ReadMeterInput>(({ quantityWh }) => ({ measuredWh: quantityWh })),
-    reportReading: fake<void, ReportReadingInput>(() => undefined),
-  };
-}
+const fakes = () => bidSessionFakes(() => OWN);
 type Fakes = ReturnType<typeof fakes>;
 
 function effectsOf(f: Fakes): BidSessionEffects {
@@ -81,24 +38,7 @@ function input(overrides: Partial<BidSessionInput> = {}): BidSessionInput {
 
 async function start(options: { fakes?: Fakes; input?: Partial<BidSessionInput> } = {}) {
   const f = options.fakes ?? fakes();
-  const clock = new SimulatedClock();
-  const actor = createActor(provideBidSession(effectsOf(f)), { input: input(options.input), clock });
-  actor.start();
-  await flush();
-  const advance = async (ms: number) => {
-    clock.increment(ms);
-    await flush();
-  };
-  /** Advances in small steps so timers scheduled after an async effect (retry chains) fire too. */
-  const runFor = async (ms: number, step = 100) => {
-    for (let elapsed = 0; elapsed < ms; elapsed += step) await advance(Math.min(step, ms - elapsed));
-  };
-  const send = async (event: BidSessionEvent | AnyEventObject) => {
-    actor.send(event as BidSessionEvent);
-    await flush();
-  };
-  const state = () => leafPath(actor.getSnapshot().value);
-  return { actor, clock, f, advance, runFor, send, state };
+  return { f, ...(await started(provideBidSession(effectsOf(f)), input(options.input))) };
 }
 
 function matchFor(side: Side, own: Address = OWN, matchId = "0xtx:1"): Match {

@@ -2,26 +2,8 @@
 // of in-flight trades from the database (PROTOCOL §4, §5). Real tradeSettlement children with fake effects.
 import { describe, expect, it } from "vitest";
 import { SimulatedClock, createActor } from "xstate";
-import type { AnyEventObject } from "xstate";
 import { dso, provideDso, tradeChildId } from "../../machines/dso.ts";
-import type {
-  AuthenticateMeterInput,
-  AuthenticateMeterOutput,
-  DeployOrAttachContractInput,
-  DeployOrAttachContractOutput,
-  DsoEvent,
-  LoadInFlightTradesInput,
-  LoadInFlightTradesOutput,
-  PrepareMasterKeyInput,
-  PrepareMasterKeyOutput,
-  PublishMarketDescriptionInput,
-  SealEnrolmentInput,
-  SealEnrolmentOutput,
-  SignTicketInput,
-  SignTicketOutput,
-  StoreIdentityPairInput,
-  StoreIdentityPairOutput,
-} from "../../machines/dso.ts";
+import type { AuthenticateMeterInput, AuthenticateMeterOutput, DeployOrAttachContractInput, DeployOrAttachContractOutput, LoadInFlightTradesInput, LoadInFlightTradesOutput, PrepareMasterKeyInput, PrepareMasterKeyOutput, PublishMarketDescriptionInput, SealEnrolmentInput, SealEnrolmentOutput, SignTicketInput, SignTicketOutput, StoreIdentityPairInput, StoreIdentityPairOutput } from "../../machines/dso.ts";
 import type {
   AckMessagesParams,
   PublishTradeOutcomeInput,
@@ -36,7 +18,8 @@ import type {
   VerifyOpeningOutput,
   WriteSettlementInput,
 } from "../../machines/tradeSettlement.ts";
-import { address, config, deferred, fake, flush, leafPath, market, opening, runsOf, signature } from "./helpers.ts";
+import { freshRecord } from "../../machines/tradeSettlement/record.ts";
+import { address, config, deferred, fake, flush, leafPath, market, opening, runsOf, signature, started } from "./helpers.ts";
 import { type Match } from "../../protocol/domain.ts";
 
 const cfg = config();
@@ -45,19 +28,7 @@ const SELLER = address(0x51);
 const MATCH: Match = { matchId: "0xtx:9", buyBidder: BUYER, sellBidder: SELLER };
 
 function record(overrides: Partial<TradeRecord> = {}): TradeRecord {
-  return {
-    matchId: MATCH.matchId,
-    buyBidder: BUYER,
-    sellBidder: SELLER,
-    stage: "awaitingOpenings",
-    closed: false,
-    buyOpening: null,
-    sellOpening: null,
-    terms: null,
-    settlement: null,
-    resolution: null,
-    ...overrides,
-  };
+  return { ...freshRecord(MATCH), ...overrides };
 }
 
 function fakes() {
@@ -97,7 +68,6 @@ async function start(options: { fakes?: Fakes; config?: typeof cfg } = {}) {
   const f = options.fakes ?? fakes();
   const replies: ReplyToRequestParams[] = [];
   const acks: AckMessagesParams[] = [];
-  const clock = new SimulatedClock();
   const { registerMatch, saveTrade, verifyOpening, sendTerms, writeSettlement, publishTradeOutcome, ...own } = f;
   const machine = provideDso(
     {
@@ -109,21 +79,8 @@ async function start(options: { fakes?: Fakes; config?: typeof cfg } = {}) {
       ackMessages: (params) => void acks.push(params),
     },
   );
-  const actor = createActor(machine, { input: { config: options.config ?? cfg, marketId: "m1" }, clock });
-  actor.start();
-  await flush();
-  const advance = async (ms: number) => {
-    clock.increment(ms);
-    await flush();
-  };
-  const runFor = async (ms: number, step = 100) => {
-    for (let elapsed = 0; elapsed < ms; elapsed += step) await advance(Math.min(step, ms - elapsed));
-  };
-  const send = async (event: DsoEvent | AnyEventObject) => {
-    actor.send(event as DsoEvent);
-    await flush();
-  };
-  const context = () => actor.getSnapshot().context;
+  const run = await started(machine, { config: options.config ?? cfg, marketId: "m1" });
+  const { actor, send } = run;
   const trade = (matchId: string) =>
     (actor.getSnapshot().children as Record<string, { getSnapshot(): TradeSettlementSnapshot } | undefined>)[
       tradeChildId(matchId)
@@ -140,7 +97,7 @@ async function start(options: { fakes?: Fakes; config?: typeof cfg } = {}) {
       payload: "signed-ticket-request",
       signature: signature(0xbb),
     });
-  return { actor, f, replies, acks, advance, runFor, send, context, trade, enrol, ticket };
+  return { ...run, f, replies, acks, trade, enrol, ticket };
 }
 
 describe("dso: setup", () => {

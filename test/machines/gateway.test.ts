@@ -2,26 +2,10 @@
 // cancels relayed, and chain following from the last processed block (PROTOCOL §5 bidding, §6 messaging).
 import { describe, expect, it } from "vitest";
 import { SimulatedClock, createActor } from "xstate";
-import type { AnyEventObject } from "xstate";
 import { bidProblem, gateway, logIdOf, noticesOf, provideGateway } from "../../machines/gateway.ts";
-import type {
-  ChainEvent,
-  FollowChainInput,
-  FollowerEvent,
-  GatewayAckParams,
-  GatewayEvent,
-  GatewayNakParams,
-  LoadCursorOutput,
-  NotifyBidRejectedParams,
-  PublishNoticesInput,
-  SaveCursorInput,
-  SubmitBidsInput,
-  SubmitBidsOutput,
-  SubmitCancelInput,
-  SubmitCancelOutput,
-} from "../../machines/gateway.ts";
+import type { ChainEvent, FollowChainInput, FollowerEvent, GatewayAckParams, GatewayNakParams, LoadCursorOutput, NotifyBidRejectedParams, PublishNoticesInput, SaveCursorInput, SubmitBidsInput, SubmitBidsOutput, SubmitCancelInput, SubmitCancelOutput } from "../../machines/gateway.ts";
 import type { MachineConfig } from "../../machines/config.ts";
-import { address, bytes32, config, DIMENSION, fake, flush, leafPaths, runsOf, signature, signedBid } from "./helpers.ts";
+import { address, bytes32, config, DIMENSION, fake, flush, leafPaths, runsOf, signature, signedBid, started } from "./helpers.ts";
 
 const cfg = config({ gateway: { batchMaxSize: 3, batchMaxDelayMs: 200 } });
 
@@ -58,7 +42,6 @@ async function start(options: { fakes?: Fakes; config?: MachineConfig; startBloc
   const acks: GatewayAckParams[] = [];
   const naks: GatewayNakParams[] = [];
   const rejections: NotifyBidRejectedParams[] = [];
-  const clock = new SimulatedClock();
   const { follower: _follower, followChain, ...promises } = f;
   const machine = provideGateway(
     { ...runsOf(promises), followChain },
@@ -68,31 +51,15 @@ async function start(options: { fakes?: Fakes; config?: MachineConfig; startBloc
       notifyBidRejected: (params) => void rejections.push(params),
     },
   );
-  const actor = createActor(machine, {
-    input: { config: options.config ?? cfg, dimension: DIMENSION, startBlock: options.startBlock ?? 10 },
-    clock,
-  });
-  actor.start();
-  await flush();
-  const advance = async (ms: number) => {
-    clock.increment(ms);
-    await flush();
-  };
-  const runFor = async (ms: number, step = 100) => {
-    for (let elapsed = 0; elapsed < ms; elapsed += step) await advance(Math.min(step, ms - elapsed));
-  };
-  const send = async (event: GatewayEvent | AnyEventObject) => {
-    actor.send(event as GatewayEvent);
-    await flush();
-  };
+  const run = await started(machine, { config: options.config ?? cfg, dimension: DIMENSION, startBlock: options.startBlock ?? 10 });
+  const { actor, send } = run;
   const bid = (n: number, messageId = `js:${n}`) => send({ type: "BID.RECEIVED", messageId, bid: signedBid(n) });
   const chain = async (fromBlock: number, toBlock: number, events: ChainEvent[] = []) => {
     f.follower.sendBack({ type: "CHAIN.EVENTS.RECEIVED", fromBlock, toBlock, events });
     await flush();
   };
   const intake = () => leafPaths(actor.getSnapshot().value).find((p) => p.startsWith("running.intake.")) ?? "";
-  const context = () => actor.getSnapshot().context;
-  return { actor, f, acks, naks, rejections, advance, runFor, send, bid, chain, intake, context };
+  return { ...run, f, acks, naks, rejections, bid, chain, intake };
 }
 
 const log = (blockNumber: number, logIndex: number) => ({ blockNumber, logIndex, txHash: bytes32(blockNumber) });

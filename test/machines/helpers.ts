@@ -1,14 +1,61 @@
 // Test kit for the machine tests: fake effects that record their inputs, a microtask flush, and protocol fixtures.
-import { fromPromise } from "xstate";
-import type { PromiseActorLogic } from "xstate";
+import { SimulatedClock, createActor, fromPromise } from "xstate";
+import type { ActorOptions, AnyEventObject, AnyStateMachine, ContextFrom, EventFrom, InputFrom, PromiseActorLogic } from "xstate";
 import { parseMachineConfig } from "../../machines/config.ts";
 import type { MachineConfig, MachineConfigInput } from "../../machines/config.ts";
+import type {
+  CancelBidInput,
+  CreateOneTimeIdentityInput,
+  CreateOneTimeIdentityOutput,
+  EncryptBidInput,
+  EncryptBidOutput,
+  ReadMeterInput,
+  ReadMeterOutput,
+  ReportDisputeInput,
+  ReportReadingInput,
+  RequestTicketInput,
+  RequestTicketOutput,
+  SendOpeningInput,
+  SignBidInput,
+  SignBidOutput,
+  SubmitBidInput,
+  VerifyCounterpartOpeningInput,
+  VerifyCounterpartOpeningOutput,
+} from "../../machines/bidSession.ts";
 import { toAddress, type Address, type Hex } from "../../protocol/base/hex.ts";
 import { type BidCiphertext, type MarketDescription, type Opening, type SignedBid } from "../../protocol/domain.ts";
 
 /** Lets resolved promises and the actors' deferred work run (fake effects resolve in microtasks). */
 export async function flush(rounds = 8): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Starts a machine on a simulated clock and returns the means to drive it: `send` (any event, malformed ones too),
+ * `advance` (the clock, then a flush), `runFor` (in small steps, so timers scheduled after an async effect, such as
+ * retry chains, fire too), `state` (the leaf path) and `context`.
+ */
+export async function started<TMachine extends AnyStateMachine>(machine: TMachine, input: InputFrom<TMachine>) {
+  const clock = new SimulatedClock();
+  const actor = createActor(machine, { input, clock } as ActorOptions<TMachine>);
+  actor.start();
+  await flush();
+  const advance = async (ms: number) => {
+    clock.increment(ms);
+    await flush();
+  };
+  const runFor = async (ms: number, step = 100) => {
+    for (let elapsed = 0; elapsed < ms; elapsed += step) await advance(Math.min(step, ms - elapsed));
+  };
+  const send = async (event: EventFrom<TMachine> | AnyEventObject) => {
+    actor.send(event as EventFrom<TMachine>);
+    await flush();
+  };
+  // A machine snapshot has both; the generic SnapshotFrom does not say so.
+  const snapshot = () => actor.getSnapshot() as unknown as { value: unknown; context: ContextFrom<TMachine> };
+  const state = () => leafPath(snapshot().value);
+  const context = (): ContextFrom<TMachine> => snapshot().context;
+  return { actor, clock, advance, runFor, send, state, context };
 }
 
 export type Deferred<T> = { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void };
@@ -126,4 +173,27 @@ export function leafPaths(value: unknown, prefix = ""): string[] {
   if (value && typeof value === "object")
     return Object.entries(value as Record<string, unknown>).flatMap(([key, child]) => leafPaths(child, `${prefix}${key}.`));
   return [];
+}
+
+/** Fake effects of a bid session that all succeed; `identity(call)` is the one-time id of the `call`-th session. */
+export function bidSessionFakes(identity: (call: number) => Address) {
+  return {
+    createOneTimeIdentity: fake<CreateOneTimeIdentityOutput, CreateOneTimeIdentityInput>((_input, call) => ({ bidder: identity(call) })),
+    requestTicket: fake<RequestTicketOutput, RequestTicketInput>(({ bidder }) => ({
+      ticket: { bidder, notAfter: 2_000_000_000, signature: signature(0x11) },
+    })),
+    encryptBid: fake<EncryptBidOutput, EncryptBidInput>(({ priceLevel, quantityWh }) => ({
+      ciphertext: ciphertext(),
+      commitment: bytes32(7),
+      opening: opening(priceLevel, quantityWh),
+    })),
+    signBid: fake<SignBidOutput, SignBidInput>(() => ({ bidderSignature: signature(0x22) })),
+    submitBid: fake<void, SubmitBidInput>(() => undefined),
+    cancelBid: fake<void, CancelBidInput>(() => undefined),
+    sendOpening: fake<void, SendOpeningInput>(() => undefined),
+    verifyCounterpartOpening: fake<VerifyCounterpartOpeningOutput, VerifyCounterpartOpeningInput>(() => ({ valid: true })),
+    reportDispute: fake<void, ReportDisputeInput>(() => undefined),
+    readMeter: fake<ReadMeterOutput, ReadMeterInput>(({ quantityWh }) => ({ measuredWh: quantityWh })),
+    reportReading: fake<void, ReportReadingInput>(() => undefined),
+  };
 }

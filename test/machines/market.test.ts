@@ -11,6 +11,7 @@ import type { ChainEvent, FollowerEvent, GatewayMachine, SubmitBidsOutput } from
 import { provideMeter } from "../../machines/meter.ts";
 import type { MeterMachine, PlannedBid } from "../../machines/meter.ts";
 import type { RequestReply, TradeOutcomeNotice, TradeRecord } from "../../machines/tradeSettlement.ts";
+import { freshRecord } from "../../machines/tradeSettlement/record.ts";
 import { address, bytes32, ciphertext, config, flush, market, opening, signature } from "./helpers.ts";
 import { describeRefusal, type OpeningVerdict } from "../../protocol/reasons.ts";
 
@@ -126,16 +127,7 @@ function createMarket() {
         registerMatch: async (input) => {
           const existing = trades.get(input.match.matchId);
           if (existing) return { record: existing, created: false };
-          const record: TradeRecord = {
-            ...input.match,
-            stage: "awaitingOpenings",
-            closed: false,
-            buyOpening: null,
-            sellOpening: null,
-            terms: null,
-            settlement: null,
-            resolution: null,
-          };
+          const record: TradeRecord = freshRecord(input.match);
           trades.set(record.matchId, record);
           return { record, created: true };
         },

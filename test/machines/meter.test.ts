@@ -2,37 +2,10 @@
 // one-time identity (PROTOCOL §5 setup and trading step 5). Real bidSession children with fake effects.
 import { describe, expect, it } from "vitest";
 import { SimulatedClock, createActor } from "xstate";
-import type { AnyEventObject } from "xstate";
-import type {
-  BidSessionEffects,
-  BidSessionSnapshot,
-  CancelBidInput,
-  CreateOneTimeIdentityInput,
-  CreateOneTimeIdentityOutput,
-  EncryptBidInput,
-  EncryptBidOutput,
-  ReadMeterInput,
-  ReadMeterOutput,
-  ReportDisputeInput,
-  ReportReadingInput,
-  RequestTicketInput,
-  RequestTicketOutput,
-  SendOpeningInput,
-  SignBidInput,
-  SignBidOutput,
-  SubmitBidInput,
-  VerifyCounterpartOpeningInput,
-  VerifyCounterpartOpeningOutput,
-} from "../../machines/bidSession.ts";
+import type { BidSessionEffects, BidSessionSnapshot } from "../../machines/bidSession.ts";
 import { meter, provideMeter, rebidAfter } from "../../machines/meter.ts";
-import type {
-  MeterEvent,
-  MeterInput,
-  PlannedBid,
-  RequestEnrolmentInput,
-  RequestEnrolmentOutput,
-} from "../../machines/meter.ts";
-import { address, bytes32, ciphertext, config, fake, flush, leafPath, market, opening, runsOf, signature } from "./helpers.ts";
+import type { MeterInput, PlannedBid, RequestEnrolmentInput, RequestEnrolmentOutput } from "../../machines/meter.ts";
+import { address, bidSessionFakes, ciphertext, config, fake, flush, leafPath, market, opening, runsOf, started } from "./helpers.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 import { type Match } from "../../protocol/domain.ts";
 import { type TradeTerms, fixTradeTerms } from "../../protocol/clearing.ts";
@@ -40,31 +13,7 @@ import { type TradeTerms, fixTradeTerms } from "../../protocol/clearing.ts";
 const cfg = config();
 const COUNTERPART = address(0xee);
 
-function sessionFakes() {
-  return {
-    createOneTimeIdentity: fake<CreateOneTimeIdentityOutput, CreateOneTimeIdentityInput>((_input, call) => ({
-      bidder: address(0xb00 + call),
-    })),
-    requestTicket: fake<RequestTicketOutput, RequestTicketInput>(({ bidder }) => ({
-      ticket: { bidder, notAfter: 2_000_000_000, signature: signature(0x11) },
-    })),
-    encryptBid: fake<EncryptBidOutput, EncryptBidInput>(({ priceLevel, quantityWh }) => ({
-      ciphertext: ciphertext(),
-      commitment: bytes32(7),
-      opening: opening(priceLevel, quantityWh),
-    })),
-    signBid: fake<SignBidOutput, SignBidInput>(() => ({ bidderSignature: signature(0x22) })),
-    submitBid: fake<void, SubmitBidInput>(() => undefined),
-    cancelBid: fake<void, CancelBidInput>(() => undefined),
-    sendOpening: fake<void, SendOpeningInput>(() => undefined),
-    verifyCounterpartOpening: fake<VerifyCounterpartOpeningOutput, VerifyCounterpartOpeningInput>(() => ({
-      valid: true,
-    })),
-    reportDispute: fake<void, ReportDisputeInput>(() => undefined),
-    readMeter: fake<ReadMeterOutput, ReadMeterInput>(({ quantityWh }) => ({ measuredWh: quantityWh })),
-    reportReading: fake<void, ReportReadingInput>(() => undefined),
-  };
-}
+const sessionFakes = () => bidSessionFakes((call) => address(0xb00 + call));
 type SessionFakes = ReturnType<typeof sessionFakes>;
 
 function sessionEffects(f: SessionFakes): BidSessionEffects {
@@ -88,26 +37,9 @@ async function start(
 ) {
   const sessions = options.sessions ?? sessionFakes();
   const requestEnrolment = fake<RequestEnrolmentOutput, RequestEnrolmentInput>(options.enrol ?? (() => ({ market })));
-  const clock = new SimulatedClock();
   const machine = provideMeter({ requestEnrolment: requestEnrolment.run, bidSession: sessionEffects(sessions) });
-  const actor = createActor(machine, {
-    input: { config: options.config ?? cfg, meterId: "meter-7", plan: options.plan ?? [] },
-    clock,
-  });
-  actor.start();
-  await flush();
-  const advance = async (ms: number) => {
-    clock.increment(ms);
-    await flush();
-  };
-  const runFor = async (ms: number, step = 100) => {
-    for (let elapsed = 0; elapsed < ms; elapsed += step) await advance(Math.min(step, ms - elapsed));
-  };
-  const send = async (event: MeterEvent | AnyEventObject) => {
-    actor.send(event as MeterEvent);
-    await flush();
-  };
-  const context = () => actor.getSnapshot().context;
+  const run = await started(machine, { config: options.config ?? cfg, meterId: "meter-7", plan: options.plan ?? [] });
+  const { actor, context } = run;
   const active = () => Object.values(context().sessions);
   const child = (sessionId: string) =>
     (actor.getSnapshot().children as Record<string, { getSnapshot(): BidSessionSnapshot } | undefined>)[sessionId];
@@ -115,7 +47,7 @@ async function start(
     const ref = child(sessionId);
     return ref ? leafPath(ref.getSnapshot().value) : "gone";
   };
-  return { actor, clock, sessions, requestEnrolment, advance, runFor, send, context, active, childState };
+  return { ...run, sessions, requestEnrolment, active, childState };
 }
 
 function buyMatch(bidder: Address, matchId = "0xtx:1"): Match {

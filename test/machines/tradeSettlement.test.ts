@@ -1,8 +1,7 @@
 // tradeSettlement: the DSO's per-match flow — openings, verification, void and blame, terms, disputes, readings,
 // settlement, retries, redelivery and resume from the database (PROTOCOL §5 trading steps 2–7).
 import { describe, expect, it } from "vitest";
-import { SimulatedClock, createActor } from "xstate";
-import type { AnyEventObject, AnyMachineSnapshot } from "xstate";
+import type { AnyMachineSnapshot } from "xstate";
 import { provideTradeSettlement, tradeSettlement } from "../../machines/tradeSettlement.ts";
 import type {
   AckMessagesParams,
@@ -21,7 +20,7 @@ import type {
   WriteSettlementInput,
 } from "../../machines/tradeSettlement.ts";
 import { freshRecord as freshTradeRecord } from "../../machines/tradeSettlement/record.ts";
-import { address, config, fake, flush, leafPath, leafPaths, market, opening, runsOf } from "./helpers.ts";
+import { address, config, fake, flush, market, opening, runsOf, started } from "./helpers.ts";
 import { leavesOf, reachedLeaves, type Samples } from "./graph.ts";
 import { type Match } from "../../protocol/domain.ts";
 import { entriesSum } from "../../protocol/settlement.ts";
@@ -51,29 +50,12 @@ async function start(options: { fakes?: Fakes; input?: Partial<TradeSettlementIn
   const f = options.fakes ?? fakes();
   const replies: ReplyToRequestParams[] = [];
   const acks: AckMessagesParams[] = [];
-  const clock = new SimulatedClock();
   const machine = provideTradeSettlement(runsOf(f), {
     replyToRequest: (params) => void replies.push(params),
     ackMessages: (params) => void acks.push(params),
   });
-  const actor = createActor(machine, {
-    input: { config: cfg, market, match: MATCH, matchMessageIds: ["js:1"], ...options.input },
-    clock,
-  });
-  actor.start();
-  await flush();
-  const advance = async (ms: number) => {
-    clock.increment(ms);
-    await flush();
-  };
-  const runFor = async (ms: number, step = 100) => {
-    for (let elapsed = 0; elapsed < ms; elapsed += step) await advance(Math.min(step, ms - elapsed));
-  };
-  const send = async (event: TradeSettlementEvent | AnyEventObject) => {
-    actor.send(event as TradeSettlementEvent);
-    await flush();
-  };
-  const state = () => leafPath(actor.getSnapshot().value);
+  const run = await started(machine, { config: cfg, market, match: MATCH, matchMessageIds: ["js:1"], ...options.input });
+  const { send } = run;
   const open = (requestId: string, bidder = BUYER, o = BUY_OPENING) =>
     send({ type: "OPENING.RECEIVED", requestId, matchId: MATCH.matchId, bidder, opening: o });
   const openBoth = async () => {
@@ -83,7 +65,7 @@ async function start(options: { fakes?: Fakes; input?: Partial<TradeSettlementIn
   const reading = (messageId: string, bidder: string, measuredWh: number) =>
     send({ type: "READING.RECEIVED", messageId, matchId: MATCH.matchId, bidder, measuredWh });
   const stagesSaved = () => f.saveTrade.calls.map((c) => `${c.record.stage}${c.record.closed ? ":closed" : ""}`);
-  return { actor, f, replies, acks, advance, runFor, send, state, open, openBoth, reading, stagesSaved };
+  return { ...run, f, replies, acks, open, openBoth, reading, stagesSaved };
 }
 
 describe("tradeSettlement: an opening before the match is recorded", () => {
