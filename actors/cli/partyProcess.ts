@@ -6,7 +6,7 @@ import { CommanderError, type Command } from "commander";
 import { parseMachineConfig, type MachineConfig, type MachineConfigInput } from "../../machines/config.ts";
 import { ConfigError } from "../../protocol/base/errors.ts";
 import { connectInspector, type InspectorConnection } from "../runtime/inspect.ts";
-import type { Logger } from "../telemetry/logger.ts";
+import { createLogger, type Logger } from "../telemetry/logger.ts";
 import { startProcessTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
 import { privateKey } from "../config/parsers.ts";
 
@@ -168,6 +168,87 @@ export function handleShutdown({ logger, telemetry, stop, reasonField = "signal"
       throw error;
     },
   };
+}
+
+/** What every party runtime takes from the common flags and the process. */
+export type PartyBasics = {
+  marketId: string;
+  natsUrl: string;
+  natsUser?: string;
+  natsPassword?: string;
+  rpcUrl: string;
+  dataDir: string;
+  tracer: Telemetry["tracer"];
+  logger: Logger;
+  inspect?: InspectorConnection["inspect"];
+  /** Aborted when a signal arrives while the party is starting. */
+  signal: AbortSignal;
+};
+
+export type PartyRun<R extends { stop(): Promise<void> }> = {
+  actor: PartyActor;
+  flags: PartyFlags;
+  /** The folder name under `.gridveil/<market>/` when there is no `--data-dir`. */
+  dataDirName: string;
+  /** Resource attributes beside the market id (only in the party's own process). */
+  telemetryAttributes?: Record<string, string>;
+  /** The log field that carries the reason in "shutting down". */
+  reasonField?: "signal" | "reason";
+  /** Warnings about the flags, logged before anything starts. */
+  warnings?: string[];
+  start(basics: PartyBasics): Promise<R>;
+  /** After the start: the party's first line on stdout, and what it does until it stops. */
+  started?(runtime: R, shutdown: PartyShutdown): void;
+  /** After the runtime stopped (the last line on stdout). */
+  stopped?(runtime: R, reason: string): void;
+};
+
+/**
+ * Runs a party process: logger, inspector (`--inspect`), telemetry, the runtime, and the graceful stop on SIGTERM or
+ * SIGINT (also while starting: the start is aborted and the process exits 0). Resolves never; the shutdown exits.
+ */
+export async function runParty<R extends { stop(): Promise<void> }>(run: PartyRun<R>): Promise<void> {
+  const { flags } = run;
+  const natsCredentials = natsCredentialsOf(flags);
+  const dataDir = partyDataDir(flags, run.dataDirName);
+  const logger = createLogger({ actor: run.actor, market: flags.market });
+  for (const warning of run.warnings ?? []) logger.warn({}, warning);
+  const inspector = await connectInspectorFlag(flags.inspect);
+  const telemetry = startPartyTelemetry(run.actor, flags.market, dataDir, run.telemetryAttributes);
+  const aborter = new AbortController();
+  let runtime: R | undefined;
+  const shutdown = handleShutdown({
+    logger,
+    telemetry,
+    ...(run.reasonField ? { reasonField: run.reasonField } : {}),
+    stop: async (reason) => {
+      aborter.abort();
+      await runtime?.stop();
+      inspector?.stop();
+      if (runtime) run.stopped?.(runtime, reason);
+    },
+  });
+  try {
+    runtime = await run.start({
+      ...(inspector ? { inspect: inspector.inspect } : {}),
+      marketId: flags.market,
+      natsUrl: flags.nats,
+      ...natsCredentials,
+      rpcUrl: flags.rpc,
+      dataDir,
+      tracer: telemetry.tracer,
+      logger,
+      signal: aborter.signal,
+    });
+  } catch (error) {
+    // A signal during start: the shutdown exits 0.
+    return shutdown.startFailed(error);
+  }
+  run.started?.(runtime, shutdown);
+  // A signal that arrived while starting: stop what just started.
+  if (shutdown.exiting) await runtime.stop();
+  // Run until a signal (or the party's own reason): the shutdown exits.
+  return untilExit();
 }
 
 /** A party runs until its shutdown calls `process.exit`. */

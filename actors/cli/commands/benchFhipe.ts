@@ -1,7 +1,7 @@
 // `gridveil bench fhipe`: parses flags, shows progress on stderr, prints the FHIPE table (or one JSON object) on stdout.
 import type { Command } from "commander";
-import cliProgress from "cli-progress";
-import { runFhipeBench, type FhipeBenchProgress, type FhipeBenchRow } from "../../../bench/fhipe.ts";
+import { startProgress } from "../progress.ts";
+import { runFhipeBench, type FhipeBenchRow } from "../../../bench/fhipe.ts";
 import { intList, positiveInt } from "../../config/parsers.ts";
 import { renderTable, type Column } from "../table.ts";
 import { benchDefaults } from "../../config/tools.ts";
@@ -26,7 +26,7 @@ export function registerBenchFhipe(bench: Command): Command {
     )
     .option("--json", "print one JSON object instead of the table")
     .action(async (flags: FhipeFlags) => {
-      const progress = startProgress();
+      const progress = startProgress("bench fhipe");
       let rows: FhipeBenchRow[];
       try {
         rows = await runFhipeBench({ ...flags, onProgress: progress.update });
@@ -76,38 +76,4 @@ function roundRow(row: FhipeBenchRow): FhipeBenchRow {
     Object.entries(row).map(([key, value]) => [key, typeof value === "number" ? Math.round(value * scale) / scale : value]),
   );
   return rounded as FhipeBenchRow;
-}
-
-type Progress = { update: (progress: FhipeBenchProgress) => void; stop: () => void };
-
-/** A bar on a terminal; elsewhere (CI logs, redirected stderr) one line per phase change. */
-function startProgress(): Progress {
-  if (!process.stderr.isTTY) {
-    let lastPhase = "";
-    return {
-      update: ({ phase, completed, total }) => {
-        if (phase === lastPhase) return;
-        lastPhase = phase;
-        process.stderr.write(`bench fhipe: ${phase} (${Math.floor((100 * completed) / total)}%)\n`);
-      },
-      stop: () => undefined,
-    };
-  }
-  const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: "bench fhipe [{bar}] {percentage}% | {phase} | ETA {eta_formatted}", hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-  let started = false;
-  return {
-    update: ({ completed, total, phase }) => {
-      if (!started) {
-        bar.start(total, 0, { phase });
-        started = true;
-      }
-      bar.update(completed, { phase });
-    },
-    stop: () => {
-      if (started) bar.stop();
-    },
-  };
 }

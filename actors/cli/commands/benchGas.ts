@@ -1,14 +1,7 @@
 // `gridveil bench gas`: parses flags, shows progress on stderr, prints the market's gas table (or one JSON object).
 import type { Command } from "commander";
-import cliProgress from "cli-progress";
-import {
-  BLOCK_GAS_LIMIT,
-  OSAKA_TX_GAS_CAP,
-  PAPER_STORAGE_GROWTH_PER_10_LEVELS,
-  runGasBench,
-  type GasBenchProgress,
-  type GasBenchRow,
-} from "../../../bench/gas.ts";
+import { startProgress } from "../progress.ts";
+import { BLOCK_GAS_LIMIT, OSAKA_TX_GAS_CAP, PAPER_STORAGE_GROWTH_PER_10_LEVELS, runGasBench, type GasBenchRow } from "../../../bench/gas.ts";
 import { intList, positiveInt } from "../../config/parsers.ts";
 import { renderTable, type Column } from "../table.ts";
 import { benchDefaults } from "../../config/tools.ts";
@@ -31,7 +24,7 @@ export function registerBenchGas(bench: Command): Command {
     .option("--seed <n>", "seed every random choice, so that two runs send the same transactions and report the same gas", positiveInt("--seed", 0))
     .option("--json", "print one JSON object instead of the table")
     .action(async (flags: GasFlags) => {
-      const progress = startProgress();
+      const progress = startProgress("bench gas");
       let rows: GasBenchRow[];
       try {
         rows = await runGasBench({ levels: flags.levels, bookSize: flags.book, samples: flags.samples, seed: flags.seed, onProgress: progress.update });
@@ -77,38 +70,4 @@ export function renderGasTable(rows: readonly GasBenchRow[], flags: Pick<GasFlag
 function roundRatios(row: GasBenchRow): GasBenchRow {
   const scale = 10 ** RATIO_DECIMALS;
   return { ...row, compareVsPrecompile: Math.round(row.compareVsPrecompile * scale) / scale, compareVsPaper: Math.round(row.compareVsPaper * scale) / scale };
-}
-
-type Progress = { update: (progress: GasBenchProgress) => void; stop: () => void };
-
-/** A bar on a terminal; elsewhere (CI logs, redirected stderr) one line per phase change. */
-function startProgress(): Progress {
-  if (!process.stderr.isTTY) {
-    let lastPhase = "";
-    return {
-      update: ({ phase, completed, total }) => {
-        if (phase === lastPhase) return;
-        lastPhase = phase;
-        process.stderr.write(`bench gas: ${phase} (${Math.floor((100 * completed) / total)}%)\n`);
-      },
-      stop: () => undefined,
-    };
-  }
-  const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: "bench gas [{bar}] {percentage}% | {phase} | ETA {eta_formatted}", hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-  let started = false;
-  return {
-    update: ({ completed, total, phase }) => {
-      if (!started) {
-        bar.start(total, 0, { phase });
-        started = true;
-      }
-      bar.update(completed, { phase });
-    },
-    stop: () => {
-      if (started) bar.stop();
-    },
-  };
 }

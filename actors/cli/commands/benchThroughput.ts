@@ -1,17 +1,8 @@
 // `gridveil bench throughput`: parses flags, shows progress on stderr, prints bids/s, kbit/s and the on-chain share
 // per price-level count beside the paper's figures (or one JSON object).
 import { InvalidArgumentError, type Command } from "commander";
-import cliProgress from "cli-progress";
-import {
-  defaultBatchSize,
-  PIPELINE_DEPTH,
-  PLAINTEXT_BATCH_SIZE,
-  runThroughputBench,
-  THROUGHPUT_MODES,
-  type ThroughputMode,
-  type ThroughputProgress,
-  type ThroughputRow,
-} from "../../../bench/throughput.ts";
+import { startProgress } from "../progress.ts";
+import { defaultBatchSize, PIPELINE_DEPTH, PLAINTEXT_BATCH_SIZE, runThroughputBench, THROUGHPUT_MODES, type ThroughputMode, type ThroughputRow } from "../../../bench/throughput.ts";
 import { intList, positiveInt } from "../../config/parsers.ts";
 import { renderTable, type Column } from "../table.ts";
 import { benchDefaults } from "../../config/tools.ts";
@@ -62,7 +53,7 @@ export function registerBenchThroughput(bench: Command): Command {
     .option("--modes <list>", `setups to run: ${THROUGHPUT_MODES.join(",")}`, modeList, [...THROUGHPUT_MODES])
     .option("--json", "print one JSON object instead of the table")
     .action(async (flags: ThroughputFlags) => {
-      const progress = startProgress();
+      const progress = startProgress("bench throughput");
       let rows: ThroughputRow[];
       try {
         rows = await runThroughputBench({
@@ -123,38 +114,4 @@ export function renderThroughputTable(
     "paper = PROTOCOL §7 (n = 10 and 50 only)",
   ];
   return [renderTable(rows, columns), "", ...notes].join("\n");
-}
-
-type Progress = { update: (progress: ThroughputProgress) => void; stop: () => void };
-
-/** A bar on a terminal; elsewhere (CI logs, redirected stderr) one line per phase change. */
-function startProgress(): Progress {
-  if (!process.stderr.isTTY) {
-    let lastPhase = "";
-    return {
-      update: ({ phase, completed, total }) => {
-        if (phase === lastPhase) return;
-        lastPhase = phase;
-        process.stderr.write(`bench throughput: ${phase} (${Math.floor((100 * completed) / total)}%)\n`);
-      },
-      stop: () => undefined,
-    };
-  }
-  const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: "bench throughput [{bar}] {percentage}% | {phase} | ETA {eta_formatted}", hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-  let started = false;
-  return {
-    update: ({ completed, total, phase }) => {
-      if (!started) {
-        bar.start(total, 0, { phase });
-        started = true;
-      }
-      bar.update(completed, { phase });
-    },
-    stop: () => {
-      if (started) bar.stop();
-    },
-  };
 }

@@ -6,21 +6,7 @@ import { addSettings } from "../../config/settings.ts";
 import { loadRegistryFile, type ProvisionedMeter } from "../../dso/registry.ts";
 import { startDsoRuntime, type DsoRuntime } from "../../dso/runtime.ts";
 import { parseMarketConfig, type ClearingRule, type MarketConfig } from "../../../protocol/marketConfig.ts";
-import { createLogger } from "../../telemetry/logger.ts";
-import {
-  connectInspectorFlag,
-  exitTwoOnUsageError,
-  handleShutdown,
-  loadMachineConfig,
-  natsCredentialsOf,
-  partyDataDir,
-  privateKeyOf,
-  readJsonFile,
-  startPartyTelemetry,
-  untilExit,
-  type KeyFlags,
-  type PartyFlags,
-} from "../partyProcess.ts";
+import { exitTwoOnUsageError, loadMachineConfig, runParty, privateKeyOf, readJsonFile, type KeyFlags, type PartyFlags } from "../partyProcess.ts";
 
 type DsoFlags = PartyFlags &
   KeyFlags & {
@@ -55,49 +41,17 @@ async function runDso(flags: DsoFlags): Promise<void> {
     hint: "--key-file FILE, or GRIDVEIL_DSO_KEY=0x… (or --key 0x…)",
   });
   const market = marketConfigOf(flags);
-  const natsCredentials = natsCredentialsOf(flags);
   const config = loadMachineConfig(flags.config);
   const registry: ProvisionedMeter[] = flags.registry === undefined ? [] : loadRegistryFile(flags.registry);
-  const dataDir = partyDataDir(flags, "dso");
-  const logger = createLogger({ actor: "dso", market: flags.market });
-  if (registry.length === 0) logger.warn({}, "no provisioned meters (--registry): no meter can enrol");
-  const inspector = await connectInspectorFlag(flags.inspect);
-  const telemetry = startPartyTelemetry("dso", flags.market, dataDir);
-
-  let runtime: DsoRuntime | undefined;
-  const shutdown = handleShutdown({
-    logger,
-    telemetry,
-    stop: async () => {
-      await runtime?.stop();
-      inspector?.stop();
-    },
+  return runParty<DsoRuntime>({
+    actor: "dso",
+    flags,
+    dataDirName: "dso",
+    warnings: registry.length === 0 ? ["no provisioned meters (--registry): no meter can enrol"] : [],
+    start: (basics) => startDsoRuntime({ ...basics, dsoPrivateKey, contractAddress: flags.contract, market, registry, config }),
+    started: (runtime) =>
+      process.stdout.write(
+        `${JSON.stringify({ dso: runtime.dso.address, contract: runtime.market.contractAddress, chainId: runtime.market.chainId, market: flags.market })}\n`,
+      ),
   });
-
-  try {
-    runtime = await startDsoRuntime({
-      ...(inspector ? { inspect: inspector.inspect } : {}),
-      marketId: flags.market,
-      natsUrl: flags.nats,
-      ...natsCredentials,
-      rpcUrl: flags.rpc,
-      dsoPrivateKey,
-      dataDir,
-      contractAddress: flags.contract,
-      market,
-      registry,
-      tracer: telemetry.tracer,
-      logger,
-      config,
-    });
-  } catch (error) {
-    // A signal during start: the shutdown exits 0.
-    return shutdown.startFailed(error);
-  }
-  process.stdout.write(
-    `${JSON.stringify({ dso: runtime.dso.address, contract: runtime.market.contractAddress, chainId: runtime.market.chainId, market: flags.market })}\n`,
-  );
-  if (shutdown.exiting) await runtime.stop();
-  // Run until a signal: the shutdown exits.
-  return untilExit();
 }

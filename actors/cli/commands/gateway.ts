@@ -6,19 +6,7 @@ import { ConfigError } from "../../../protocol/base/errors.ts";
 import { gatewaySettings } from "../../config/gateway.ts";
 import { addSettings } from "../../config/settings.ts";
 import { startGatewayRuntime, type GatewayRuntime } from "../../gateway/runtime.ts";
-import { StartAbortedError } from "../../gateway/marketLookup.ts";
-import { createLogger } from "../../telemetry/logger.ts";
-import {
-  connectInspectorFlag,
-  exitTwoOnUsageError,
-  handleShutdown,
-  natsCredentialsOf,
-  partyDataDir,
-  readMachineConfigInput,
-  startPartyTelemetry,
-  untilExit,
-  type PartyFlags,
-} from "../partyProcess.ts";
+import { exitTwoOnUsageError, readMachineConfigInput, runParty, type PartyFlags } from "../partyProcess.ts";
 
 type GatewayFlags = PartyFlags & {
   key?: string;
@@ -54,55 +42,25 @@ async function runGateway(flags: GatewayFlags): Promise<void> {
   if (flags.key === undefined) {
     throw new ConfigError("the gateway needs its account's private key", { hint: "--key 0x… or GRIDVEIL_GATEWAY_KEY" });
   }
+  const gatewayPrivateKey = flags.key;
   const config = machineConfigOf(flags);
-  const natsCredentials = natsCredentialsOf(flags);
-  const dataDir = partyDataDir(flags, "gateway");
-  const logger = createLogger({ actor: "gateway", market: flags.market });
-  const inspector = await connectInspectorFlag(flags.inspect);
-  const telemetry = startPartyTelemetry("gateway", flags.market, dataDir);
-
   // A signal while starting aborts the start (the market lookup can wait for the DSO indefinitely).
-  const aborter = new AbortController();
-  let runtime: GatewayRuntime | undefined;
-  const shutdown = handleShutdown({
-    logger,
-    telemetry,
-    stop: async () => {
-      aborter.abort();
-      await runtime?.stop();
-      inspector?.stop();
-    },
+  return runParty<GatewayRuntime>({
+    actor: "gateway",
+    flags,
+    dataDirName: "gateway",
+    start: (basics) =>
+      startGatewayRuntime({
+        ...basics,
+        gatewayPrivateKey,
+        contractAddress: flags.contract,
+        config,
+        startBlock: flags.startBlock,
+        ackWaitMs: flags.ackWait,
+        pollIntervalMs: flags.pollInterval,
+        gasLimit: flags.gasLimit,
+        txMaxBids: flags.txMaxBids,
+        countCompares: flags.countCompares,
+      }),
   });
-
-  try {
-    runtime = await startGatewayRuntime({
-      ...(inspector ? { inspect: inspector.inspect } : {}),
-      marketId: flags.market,
-      natsUrl: flags.nats,
-      ...natsCredentials,
-      rpcUrl: flags.rpc,
-      gatewayPrivateKey: flags.key,
-      dataDir,
-      contractAddress: flags.contract,
-      tracer: telemetry.tracer,
-      logger,
-      config,
-      startBlock: flags.startBlock,
-      ackWaitMs: flags.ackWait,
-      pollIntervalMs: flags.pollInterval,
-      gasLimit: flags.gasLimit,
-      txMaxBids: flags.txMaxBids,
-      countCompares: flags.countCompares,
-      signal: aborter.signal,
-    });
-  } catch (error) {
-    // A signal during start: the shutdown exits 0 (and shuts telemetry down itself).
-    if (error instanceof StartAbortedError) return untilExit();
-    await telemetry.shutdown().catch(() => undefined);
-    throw error;
-  }
-  // A signal that arrived while starting: stop what just started.
-  if (shutdown.exiting) await runtime.stop();
-  // Run until a signal: the shutdown exits.
-  return untilExit();
 }

@@ -7,21 +7,7 @@ import { ConfigError } from "../../../protocol/base/errors.ts";
 import { meterSettings } from "../../config/meter.ts";
 import { addSettings } from "../../config/settings.ts";
 import { startMeterRuntime, type MeterRuntime } from "../../meter/runtime.ts";
-import { createLogger } from "../../telemetry/logger.ts";
-import {
-  connectInspectorFlag,
-  exitTwoOnUsageError,
-  handleShutdown,
-  loadMachineConfig,
-  natsCredentialsOf,
-  partyDataDir,
-  privateKeyOf,
-  readJsonFile,
-  startPartyTelemetry,
-  untilExit,
-  type KeyFlags,
-  type PartyFlags,
-} from "../partyProcess.ts";
+import { exitTwoOnUsageError, loadMachineConfig, runParty, privateKeyOf, readJsonFile, type KeyFlags, type PartyFlags } from "../partyProcess.ts";
 
 type MeterFlags = PartyFlags &
   KeyFlags & {
@@ -67,7 +53,6 @@ async function runMeter(flags: MeterFlags): Promise<void> {
     message: "the meter needs its long-term private key (its address is provisioned with the DSO)",
     hint: "--key-file FILE, or GRIDVEIL_METER_KEY=0x… (or --key 0x…)",
   });
-  const natsCredentials = natsCredentialsOf(flags);
   const config = loadMachineConfig(flags.config);
   const plan = [...(flags.plan === undefined ? [] : loadPlanFile(flags.plan)), ...flags.bid];
   const planIds = new Set<string>();
@@ -76,64 +61,43 @@ async function runMeter(flags: MeterFlags): Promise<void> {
     planIds.add(bid.planId);
   }
   // Levels are checked against the market's own count once enrolled (the machine records a refused bid).
-  const dataDir = partyDataDir(flags, `meter-${id}`);
-  const logger = createLogger({ actor: "meter", market: flags.market });
-  const inspector = await connectInspectorFlag(flags.inspect);
-  // Only in the meter's own process (issue 5): its permanent id as a resource attribute.
-  const telemetry = startPartyTelemetry("meter", flags.market, dataDir, { "gridveil.meter.id": id });
-
-  let runtime: MeterRuntime | undefined;
-  // The reason is a signal, or "done" (--exit-when-done); the last line reports it with the counters.
-  const shutdown = handleShutdown({
-    logger,
-    telemetry,
+  return runParty<MeterRuntime>({
+    actor: "meter",
+    flags,
+    dataDirName: `meter-${id}`,
+    // Only in the meter's own process (PROTOCOL §1: the permanent id is the meter's own to show).
+    telemetryAttributes: { "gridveil.meter.id": id },
+    // The reason is a signal, or "done" (--exit-when-done); the last line reports it with the counters.
     reasonField: "reason",
-    stop: async (reason) => {
-      await runtime?.stop();
-      inspector?.stop();
-      if (runtime) {
-        const { filledWh: _energy, ...counters } = runtime.counters();
-        process.stdout.write(`${JSON.stringify({ meter: id, stopped: reason, ...counters })}\n`);
+    start: (basics) =>
+      startMeterRuntime({
+        ...basics,
+        meterId: id,
+        ...(flags.inbox === undefined ? {} : { inboxId: flags.inbox }),
+        meterPrivateKey,
+        name: flags.name ?? id,
+        plan,
+        faults: { neverOpen: flags.neverOpen === true, forgeOpening: flags.forgeOpening === true },
+        ...(flags.deliveryRatio === undefined ? {} : { deliveryRatio: flags.deliveryRatio }),
+        ...(flags.dsoAddress === undefined ? {} : { dsoAddress: flags.dsoAddress }),
+        config,
+      }),
+    started: (runtime, shutdown) => {
+      process.stdout.write(`${JSON.stringify({ meter: id, address: runtime.address, market: flags.market })}\n`);
+      void runtime.enrolled.then(
+        ({ inboxId }) => process.stdout.write(`${JSON.stringify({ meter: id, enrolled: true, inbox: inboxId })}\n`),
+        () => undefined,
+      );
+      if (flags.exitWhenDone) {
+        void runtime.enrolled.then(
+          () => runtime.whenIdle().then(() => shutdown.begin("done")),
+          () => undefined,
+        );
       }
     },
+    stopped: (runtime, reason) => {
+      const { filledWh: _energy, ...counters } = runtime.counters();
+      process.stdout.write(`${JSON.stringify({ meter: id, stopped: reason, ...counters })}\n`);
+    },
   });
-
-  try {
-    runtime = await startMeterRuntime({
-      ...(inspector ? { inspect: inspector.inspect } : {}),
-      marketId: flags.market,
-      natsUrl: flags.nats,
-      ...natsCredentials,
-      rpcUrl: flags.rpc,
-      meterId: id,
-      ...(flags.inbox === undefined ? {} : { inboxId: flags.inbox }),
-      meterPrivateKey,
-      name: flags.name ?? id,
-      plan,
-      faults: { neverOpen: flags.neverOpen === true, forgeOpening: flags.forgeOpening === true },
-      ...(flags.deliveryRatio === undefined ? {} : { deliveryRatio: flags.deliveryRatio }),
-      ...(flags.dsoAddress === undefined ? {} : { dsoAddress: flags.dsoAddress }),
-      tracer: telemetry.tracer,
-      logger,
-      config,
-    });
-  } catch (error) {
-    // A signal during start: the shutdown exits 0.
-    return shutdown.startFailed(error);
-  }
-  process.stdout.write(`${JSON.stringify({ meter: id, address: runtime.address, market: flags.market })}\n`);
-  if (shutdown.exiting) await runtime.stop();
-  const started = runtime;
-  void started.enrolled.then(
-    ({ inboxId }) => process.stdout.write(`${JSON.stringify({ meter: id, enrolled: true, inbox: inboxId })}\n`),
-    () => undefined,
-  );
-  if (flags.exitWhenDone) {
-    void started.enrolled.then(
-      () => started.whenIdle().then(() => shutdown.begin("done")),
-      () => undefined,
-    );
-  }
-  // Run until a signal (or until done): the shutdown exits.
-  return untilExit();
 }

@@ -1,0 +1,40 @@
+// Progress of a long command on stderr: a bar on a terminal; elsewhere (CI logs, redirected stderr) one line per
+// phase change, so a log shows where the run is without a line per step.
+import cliProgress from "cli-progress";
+
+/** What a long run reports: how far it is, out of how much, in which phase. */
+export type PhaseProgress = { phase: string; completed: number; total: number };
+
+export type Progress = { update: (progress: PhaseProgress) => void; stop: () => void };
+
+/** Starts the progress display of `label` (e.g. "bench gas"). */
+export function startProgress(label: string): Progress {
+  if (!process.stderr.isTTY) {
+    let lastPhase = "";
+    return {
+      update: ({ phase, completed, total }) => {
+        if (phase === lastPhase) return;
+        lastPhase = phase;
+        process.stderr.write(`${label}: ${phase} (${Math.floor((100 * completed) / total)}%)\n`);
+      },
+      stop: () => undefined,
+    };
+  }
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: `${label} [{bar}] {percentage}% | {phase} | ETA {eta_formatted}`, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update: ({ completed, total, phase }) => {
+      if (!started) {
+        bar.start(total, 0, { phase });
+        started = true;
+      }
+      bar.update(completed, { phase });
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}
