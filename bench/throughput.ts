@@ -17,6 +17,7 @@ import { attachMarket, getBidCount } from "../contracts/client/index.ts";
 import { parseMachineConfig, type MachineConfig } from "../machines/config.ts";
 import { feedBids, pregenerateEncrypted, pregeneratePlaintext, type BenchBid, type PreparedBid } from "./throughputFeed.ts";
 import { benchLogger, benchMeters, startBenchInfra, startPhaseMarket, ThroughputBenchError, type BenchInfra, type PhaseMarket } from "./throughputMarket.ts";
+import { mulberry32 } from "../actors/runtime/mulberry32.ts";
 
 export { ThroughputBenchError } from "./throughputMarket.ts";
 
@@ -134,24 +135,13 @@ export function defaultBatchSize(levels: number): number {
   return Math.max(1, Math.floor(Number(BENCH_GAS_LIMIT) / matchingGasEstimate(levels) / 2));
 }
 
-/** Deterministic uniform draws (mulberry32). */
-function randomSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /**
  * Random levels and sides, so that bids match and rest as in the paper. `resting`: buys below the middle level and
  * sells at or above it, so nothing ever matches (no trading stage: the bidding path alone, for profiling).
  */
 export function benchBids(count: number, levels: number, seed: number, resting = false): BenchBid[] {
-  const random = randomSource(seed);
+  const random = mulberry32(seed);
   const middle = Math.floor(levels / 2);
   return Array.from({ length: count }, () => {
     const side = random() < 0.5 ? 0 : 1;

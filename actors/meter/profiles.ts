@@ -1,5 +1,6 @@
 // Prosumer profiles for the demo: per meter, the bids it plans per round (time of day), from a seeded PRNG (pure).
 import type { PlannedBid } from "../../machines/meter.ts";
+import { mulberry32 } from "../runtime/mulberry32.ts";
 
 /**
  * Model (one round = one 15-minute trading interval at a time of day, rounds spread over the day):
@@ -50,17 +51,8 @@ const SUNSET_HOUR = 20;
 /** Kinds cycle in this order, so any two meters include a seller and a buyer (40 % PV, 40 % consumers, 20 % both). */
 const KIND_CYCLE: readonly ProsumerKind[] = ["pv-household", "consumer", "pv-household", "consumer", "prosumer"];
 
-/** Deterministic PRNG (mulberry32): the same seed gives the same market, run after run. */
-export function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32): the same seed gives the same sequence. */
+export const createRandom = mulberry32;
 
 function between(random: () => number, min: number, max: number): number {
   return min + random() * (max - min);

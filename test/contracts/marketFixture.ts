@@ -7,6 +7,7 @@ import { dimensionFor } from "../../protocol/encoding/priceEncoding.ts";
 import { BID_TYPES, buildBid, ciphertextHash, deployMarket, getBidCount, getHeapBidIds, getHeapSizes, signTicket, type BuiltBid, type MarketContractName, type MarketHandle, type SignedBid } from "../../contracts/client/index.ts";
 import { type Hex } from "../../protocol/base/hex.ts";
 import { type SideCode } from "../../protocol/domain.ts";
+import { mulberry32 } from "../../actors/runtime/mulberry32.ts";
 
 /** Every test transaction gets an explicit limit: EDR's gas estimation would re-run the pairings many times. */
 export const TX_GAS = { gasLimit: 30_000_000 };
@@ -90,17 +91,8 @@ export async function resign(bid: SignedBid, oneTimeKey: Wallet, market: MarketH
   return { ...bid, bidderSignature };
 }
 
-/** Deterministic PRNG (mulberry32) so that a failing random sequence can be replayed from its seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32): the same seed gives the same sequence. */
+export const seededRandom = mulberry32;
 
 export function randomInt(random: () => number, min: number, maxExclusive: number): number {
   return min + Math.floor(random() * (maxExclusive - min));

@@ -5,6 +5,7 @@ import type { TradeTerms } from "../../protocol/clearing.ts";
 import { defaultMarketConfig, type FeePayer, type Tariffs } from "../../protocol/marketConfig.ts";
 import { InvalidSettlementInputError, amountMicro, entriesSum, linesOf, settleTrade, type LedgerEntry } from "../../protocol/settlement.ts";
 import { address, config } from "../machines/helpers.ts";
+import { mulberry32 } from "../../actors/runtime/mulberry32.ts";
 
 const tariffs: Tariffs = config().market;
 const BUYER = address(1);
@@ -24,17 +25,6 @@ function netByAccount(entries: readonly LedgerEntry[]): Map<string, number> {
   return net;
 }
 
-/** mulberry32: small, seeded, reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The reference: what each party's bill should be, written directly from PROTOCOL §5 step 6 with floating-point
@@ -156,7 +146,7 @@ describe("settleTrade", () => {
   });
 
   it("property: on 5000 random trades the lines sum to zero and every party's net equals the reference", () => {
-    const random = rng(20_260_524);
+    const random = mulberry32(20_260_524);
     const int = (max: number) => Math.floor(random() * (max + 1));
     const payers: FeePayer[] = ["buyer", "seller", "split"];
     const ledger = new Map<string, number>();

@@ -1,19 +1,10 @@
 // The plaintext reference order book: matching rule, heap order, bottom-up removal cost, expiry and rejections.
 import { describe, expect, it } from "vitest";
 import { BUY, heapViolations, MAX_EXPIRED_DROPS, ReferenceBookError, ReferenceOrderBook, SELL, type BookSide } from "../../../protocol/book/referenceOrderBook.ts";
+import { mulberry32 } from "../../../actors/runtime/mulberry32.ts";
 
 const FAR = 1_000_000;
 
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("ReferenceOrderBook", () => {
   it("a buy takes the cheapest sell when buy ≥ sell (ties match); otherwise it rests", () => {
