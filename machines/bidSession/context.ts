@@ -138,6 +138,11 @@ export function counterpartOf(context: BidSessionContext): { bidder: Address; si
   return { bidder: side === "buy" ? match.buyBidder : match.sellBidder, side };
 }
 
+/** This session's side of its match: what every trading effect is told. */
+export function ownSideOf(context: BidSessionContext): { matchId: string; bidder: Address; side: Side } {
+  return { matchId: required(context, "match").matchId, bidder: required(context, "bidder"), side: context.side };
+}
+
 /** The match names our bidder on our side. */
 export function isOwnMatch(context: BidSessionContext, match: Match): boolean {
   return sameAddress(context.side === "buy" ? match.buyBidder : match.sellBidder, context.bidder);

@@ -4,7 +4,7 @@ import { assign } from "xstate";
 import { sameAddress } from "../../protocol/base/hex.ts";
 import { disputeClaimOf } from "../../protocol/reasons.ts";
 import { describeError } from "../kit/errors.ts";
-import { counterpartOf, required, settlementFrom } from "./context.ts";
+import { counterpartOf, ownSideOf, required, settlementFrom } from "./context.ts";
 import { bidSessionEvents } from "./events.ts";
 import { retryAfterFailure, step, type BidSessionStateNode } from "./setup.ts";
 
@@ -67,12 +67,7 @@ export const trading: BidSessionStateNode = {
             invoke: {
               id: "sendOpening",
               src: "sendOpening",
-              input: ({ context }) => ({
-                matchId: required(context, "match").matchId,
-                bidder: required(context, "bidder"),
-                side: context.side,
-                opening: required(context, "opening"),
-              }),
+              input: ({ context }) => ({ ...ownSideOf(context), opening: required(context, "opening") }),
               onDone: "awaitingTerms",
               // Retried until the terms timeout: the DSO may not have seen the match yet.
               onError: retryAfterFailure("sendOpening", "openingBackoff"),
@@ -181,12 +176,7 @@ export const trading: BidSessionStateNode = {
         invoke: {
           id: "readMeter",
           src: "readMeter",
-          input: ({ context }) => ({
-            matchId: required(context, "match").matchId,
-            bidder: required(context, "bidder"),
-            side: context.side,
-            quantityWh: required(context, "terms").quantityWh,
-          }),
+          input: ({ context }) => ({ ...ownSideOf(context), quantityWh: required(context, "terms").quantityWh }),
           onDone: [
             {
               guard: { type: "isWholeWh", params: ({ event }) => ({ measuredWh: event.output?.measuredWh }) },
@@ -213,12 +203,7 @@ export const trading: BidSessionStateNode = {
         invoke: {
           id: "reportReading",
           src: "reportReading",
-          input: ({ context }) => ({
-            matchId: required(context, "match").matchId,
-            bidder: required(context, "bidder"),
-            side: context.side,
-            measuredWh: context.measuredWh ?? 0,
-          }),
+          input: ({ context }) => ({ ...ownSideOf(context), measuredWh: context.measuredWh ?? 0 }),
           onDone: { target: "awaitingSettlement", actions: "resetFailures" },
           onError: [
             retryAfterFailure("reportReading", "readingBackoff", { guard: "tradeStepRetriesLeft", record: false }),
