@@ -2,11 +2,24 @@
 // the void (step 4), delivery and the reading (step 5), and the settlement notice (step 6).
 import { assign } from "xstate";
 import { sameAddress } from "../../protocol/base/hex.ts";
-import { disputeClaimOf } from "../../protocol/reasons.ts";
+import { disputeClaimOf, type DisputeGround } from "../../protocol/reasons.ts";
 import { describeError } from "../kit/errors.ts";
-import { counterpartOf, ownSideOf, required, settlementFrom } from "./context.ts";
+import { counterpartOf, ownSideOf, required, settlementFrom, type BidSessionContext } from "./context.ts";
 import { bidSessionEvents } from "./events.ts";
 import { retryAfterFailure, step, type BidSessionStateNode } from "./setup.ts";
+
+/** This meter disputes its own trade on `groundOf(...)` (PROTOCOL §5 trading step 4): the session ends disputed. */
+function disputedBySelf<TArgs extends { context: BidSessionContext }>(groundOf: (args: TArgs) => DisputeGround) {
+  return [
+    "resetFailures" as const,
+    {
+      type: "end" as const,
+      params: (args: TArgs) => ({
+        outcome: { kind: "disputed" as const, matchId: args.context.match?.matchId ?? "", dispute: disputeClaimOf(groundOf(args)), raisedBy: "self" as const },
+      }),
+    },
+  ];
+}
 
 export const trading: BidSessionStateNode = {
   initial: "opening",
@@ -97,24 +110,11 @@ export const trading: BidSessionStateNode = {
             { guard: { type: "acceptsTrade", params: ({ event }) => ({ verdict: event.output }) }, target: "delivering", actions: "resetFailures" },
             {
               target: "reportingDispute",
-              actions: [
-                "resetFailures",
-                {
-                  type: "end",
-                  params: ({ context, event }) => ({
-                    outcome: {
-                      kind: "disputed",
-                      matchId: context.match?.matchId ?? "",
-                      dispute: disputeClaimOf(
-                        event.output?.valid === true
-                          ? { kind: "termsMismatch" }
-                          : { kind: "counterpartOpeningInvalid", check: event.output?.valid === false ? event.output.reason : null },
-                      ),
-                      raisedBy: "self",
-                    },
-                  }),
-                },
-              ],
+              actions: disputedBySelf(({ event }) =>
+                event.output?.valid === true
+                  ? { kind: "termsMismatch" }
+                  : { kind: "counterpartOpeningInvalid", check: event.output?.valid === false ? event.output.reason : null },
+              ),
             },
           ],
           onError: [
@@ -122,20 +122,7 @@ export const trading: BidSessionStateNode = {
             {
               // We could not check the counterpart's opening at all: we do not accept the trade unverified.
               target: "reportingDispute",
-              actions: [
-                "resetFailures",
-                {
-                  type: "end",
-                  params: ({ context, event }) => ({
-                    outcome: {
-                      kind: "disputed",
-                      matchId: context.match?.matchId ?? "",
-                      dispute: disputeClaimOf({ kind: "counterpartUnverifiable", error: describeError(event.error) }),
-                      raisedBy: "self",
-                    },
-                  }),
-                },
-              ],
+              actions: disputedBySelf(({ event }) => ({ kind: "counterpartUnverifiable", error: describeError(event.error) })),
             },
           ],
         },
