@@ -172,13 +172,10 @@ abstract contract MarketBook is IGridveilMarket, EIP712 {
 
     /// @dev Keeps a checked bid's header and price data; returns the address the read hooks and `_ge` find them
     /// under (the record's `store`).
-    function _storeBid(
-        address bidder,
-        bytes32 commitment,
-        bytes32 ciphertextHash,
-        uint256[] calldata left,
-        uint256[] calldata right
-    ) internal virtual returns (address store);
+    function _storeBid(address bidder, bytes32 commitment, bytes32 ciphertextHash, uint256[] calldata left, uint256[] calldata right)
+        internal
+        virtual
+        returns (address store);
 
     /// @dev The bidder `_storeBid` kept under `store`.
     function _readBidder(address store) internal view virtual returns (address bidder);

@@ -13,6 +13,7 @@ import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server
 import { bidSubmissionSchema } from "../../protocol/wire/schemas.ts";
 import { GATEWAY_INBOX_PREFIX, GATEWAY_QUEUE_GROUP, marketSubjects, natsPermissions, replyInboxPrefix } from "../../protocol/wire/subjects.ts";
 import { provision, renderProvisioningFiles, watchPermissions, type NatsUser } from "../../infra/provision.ts";
+import { bidSubmission } from "../protocol/wire/fixtures.ts";
 
 const infraDir = resolve(import.meta.dirname, "../../infra");
 const natsConfPath = join(infraDir, "nats/nats.conf");
@@ -177,16 +178,7 @@ describe("infra/nats/nats.conf (enforced by nats-server)", () => {
 
     const nc = await asMeter(meterA);
     const bidder = Wallet.createRandom().address;
-    const bid = {
-      type: "bid.submit" as const,
-      bidder,
-      side: 0 as const,
-      ciphertext: `0x${"01".repeat(32)}`,
-      commitment: `0x${"02".repeat(32)}`,
-      ticket: { notAfter: 1_900_000_000, signature: `0x${"03".repeat(65)}` },
-      bidSignature: `0x${"04".repeat(65)}`,
-      submittedAt: 1,
-    };
+    const bid = bidSubmission(bidder, 0);
     expect((await publishDeduplicated(jetstream(nc), s.gateway.submit, bidSubmissionSchema, bid, dedupIds.bid(bidder))).duplicate).toBe(false);
     // Another meter cannot read the bids stream (which would link bids to their sender's timing).
     const other = await asMeter(meterB);

@@ -19,25 +19,15 @@ import {
 } from "../../actors/nats/jetstream.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { setTracePropagation, headerRecord, noTracePropagation } from "../../actors/nats/tracing.ts";
-import { bidSubmissionSchema, readingSchema, type BidSubmission } from "../../protocol/wire/schemas.ts";
+import { bidSubmissionSchema, readingSchema } from "../../protocol/wire/schemas.ts";
 import { marketSubjects, streamNames } from "../../protocol/wire/subjects.ts";
+import { bidSubmission } from "../protocol/wire/fixtures.ts";
 
 const MARKET = "js-test";
 const subjects = marketSubjects(MARKET);
 const streams = streamNames(MARKET);
 
-function bid(bidder: string, side: 0 | 1 = 0): BidSubmission {
-  return {
-    type: "bid.submit",
-    bidder: bidder as `0x${string}`,
-    side,
-    ciphertext: `0x${"11".repeat(64)}`,
-    commitment: `0x${"22".repeat(32)}`,
-    ticket: { notAfter: 1_900_000_000, signature: `0x${"33".repeat(65)}` },
-    bidSignature: `0x${"44".repeat(65)}`,
-    submittedAt: 1,
-  };
-}
+const bid = bidSubmission;
 
 async function until(predicate: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

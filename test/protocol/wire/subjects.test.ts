@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DURABLES, consumeDurable, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../../actors/nats/jetstream.ts";
 import { startNatsServer, type NatsServerHandle } from "../../../actors/nats/server.ts";
 import { bidSubmissionSchema } from "../../../protocol/wire/schemas.ts";
+import { bidSubmission } from "./fixtures.ts";
 import {
   InvalidSubjectTokenError,
   marketSubjects,
@@ -129,16 +130,7 @@ describe("natsPermissions (enforced by nats-server)", () => {
 
     const meterA = await as("meterA");
     const bidder = Wallet.createRandom().address;
-    const bid = {
-      type: "bid.submit" as const,
-      bidder,
-      side: 1 as const,
-      ciphertext: `0x${"01".repeat(32)}`,
-      commitment: `0x${"02".repeat(32)}`,
-      ticket: { notAfter: 1_900_000_000, signature: `0x${"03".repeat(65)}` },
-      bidSignature: `0x${"04".repeat(65)}`,
-      submittedAt: 1,
-    };
+    const bid = bidSubmission(bidder, 1);
     const published = await publishDeduplicated(jetstream(meterA), s.gateway.submit, bidSubmissionSchema, bid, dedupIds.bid(bidder));
     expect(published.duplicate).toBe(false);
 
