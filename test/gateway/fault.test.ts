@@ -4,22 +4,16 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import { describe, expect, it, onTestFailed } from "vitest";
 import { decodeMarketEvents, getBidCount, getBidIdOf, type BidPlacedEvent } from "../../contracts/client/index.ts";
 import { dedupIds } from "../../actors/nats/jetstream.ts";
-import { createMarket, startEnvironment, until, type Environment, type MadeBid, type Market } from "./fixture.ts";
+import { createMarket, environmentPerFile, until, type Environment, type MadeBid, type Market } from "./fixture.ts";
 import { tradeIdOf } from "../../protocol/domain.ts";
 
 const CLI = join(import.meta.dirname, "..", "..", "bin", "gridveil.js");
 
 let env: Environment;
-
-beforeAll(async () => {
-  env = await startEnvironment();
-});
-afterAll(async () => {
-  await env?.close();
-});
+environmentPerFile((started) => (env = started));
 
 type GatewayProcess = { child: ChildProcess; lines: string[]; exited: Promise<number | null> };
 
@@ -91,11 +85,6 @@ async function makeBids(m: Market, count: number): Promise<MadeBid[]> {
   return bids;
 }
 
-async function consumerIdle(m: Market): Promise<boolean> {
-  const info = await env.jsm.consumers.info(m.streams.bids, "gateway-bids");
-  return info.num_pending === 0 && info.num_ack_pending === 0;
-}
-
 /** Every bidder on chain exactly once; every placement and every match announced exactly once. */
 async function expectExactlyOnce(m: Market, bids: readonly MadeBid[]): Promise<void> {
   expect(await getBidCount(m.market)).toBe(BigInt(bids.length));
@@ -149,7 +138,7 @@ describe("gateway faults", () => {
     const second = spawnGateway(m, dataDir);
     try {
       await until(async () => (alive(second), (await getBidCount(m.market)) === 40n), 90_000, "all 40 placements");
-      await until(() => consumerIdle(m), 30_000, "every delivery acked");
+      await until(() => m.bidsIdle(), 30_000, "every delivery acked");
       await until(async () => (await m.marketEvents()).filter((r) => r.event.type === "market.placed").length >= 40, 30_000, "40 placed notices");
       await sleep(500); // any late duplicate notice would land now
       await expectExactlyOnce(m, bids);
@@ -191,7 +180,7 @@ describe("gateway faults", () => {
     const second = await m.startGateway(dataDir, { ackWaitMs: 2_000 });
     try {
       await until(async () => (await getBidCount(m.market)) === 24n, 90_000, "all 24 placements");
-      await until(() => consumerIdle(m), 30_000, "every delivery acked");
+      await until(() => m.bidsIdle(), 30_000, "every delivery acked");
       await until(async () => (await m.marketEvents()).filter((r) => r.event.type === "market.placed").length >= 24, 30_000, "24 placed notices");
       await sleep(500);
       await expectExactlyOnce(m, bids);

@@ -1,6 +1,7 @@
 // Gateway test fixture (real components): a private nats-server, a local EDR chain, a deployed market, real FHIPE bids,
 // and the DSO/meter sides driven directly through the adapters (no other party's runtime).
 import { mkdtemp, rm } from "node:fs/promises";
+import { afterAll, beforeAll } from "vitest";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -15,7 +16,7 @@ import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { dimensionFor } from "../../protocol/encoding/priceEncoding.ts";
 import { startGatewayRuntime, type GatewayRuntime, type GatewayRuntimeOptions } from "../../actors/gateway/runtime.ts";
-import { dedupIds, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
+import { DURABLES, dedupIds, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { bidSubmissionSchema, marketEventSchema, type BidSubmission, type MarketEvent } from "../../protocol/wire/schemas.ts";
 import { marketSubjects, streamNames, type MarketSubjects, type StreamNames } from "../../protocol/wire/subjects.ts";
@@ -60,6 +61,18 @@ export type Environment = {
 };
 
 /** One nats-server and one chain per test file. */
+/** The environment of one test file: started before its first test, closed after its last; `use` receives it. */
+export function environmentPerFile(use: (env: Environment) => void): void {
+  let env: Environment | undefined;
+  beforeAll(async () => {
+    env = await startEnvironment();
+    use(env);
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+}
+
 export async function startEnvironment(): Promise<Environment> {
   await initCurve();
   const [nats, chain] = await Promise.all([startNatsServer(), startLocalChain()]);
@@ -94,6 +107,8 @@ export type Market = {
   /** Every message on the matches stream (`market.*`), in order, with its `Nats-Msg-Id`. */
   marketEvents(): Promise<MarketEventRecord[]>;
   dataDir(): Promise<string>;
+  /** The gateway's bid consumer has nothing pending and nothing unacknowledged. */
+  bidsIdle(): Promise<boolean>;
   gatewayOptions(dataDir: string, overrides?: Partial<GatewayRuntimeOptions>): GatewayRuntimeOptions;
   startGateway(dataDir: string, overrides?: Partial<GatewayRuntimeOptions>): Promise<GatewayRuntime>;
   cleanup(): Promise<void>;
@@ -160,6 +175,10 @@ export async function createMarket(env: Environment, name = "gw"): Promise<Marke
         });
       }
       return records;
+    },
+    async bidsIdle() {
+      const info = await env.jsm.consumers.info(streams.bids, DURABLES.gatewayBids);
+      return info.num_pending === 0 && info.num_ack_pending === 0;
     },
     async dataDir() {
       const dir = await mkdtemp(join(tmpdir(), "gridveil-gateway-"));

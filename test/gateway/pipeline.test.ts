@@ -1,23 +1,12 @@
 // Integration (real nats-server, EDR chain, pairings): a batch larger than `txMaxBids` goes out as several pipelined
 // transactions (consecutive nonces, consecutive blocks, each bid placed once), also when one of them runs out of gas.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { getBidCount } from "../../contracts/client/index.ts";
 import type { BatchMinedEvent } from "../../actors/gateway/submitter.ts";
-import { createMarket, startEnvironment, until, type Environment, type Market } from "./fixture.ts";
+import { createMarket, environmentPerFile, until, type Environment } from "./fixture.ts";
 
 let env: Environment;
-
-beforeAll(async () => {
-  env = await startEnvironment();
-});
-afterAll(async () => {
-  await env?.close();
-});
-
-async function consumerIdle(m: Market): Promise<boolean> {
-  const info = await env.jsm.consumers.info(m.streams.bids, "gateway-bids");
-  return info.num_pending === 0 && info.num_ack_pending === 0;
-}
+environmentPerFile((started) => (env = started));
 
 describe("gateway pipelined transactions", () => {
   it("sends one batch as several transactions of at most txMaxBids bids, in nonce order, each bid placed once", async () => {
@@ -29,7 +18,7 @@ describe("gateway pipelined transactions", () => {
     gateway.events.on("batch", (batch) => batches.push(batch));
     try {
       await until(async () => (await getBidCount(m.market)) === 7n, 60_000, "seven placements");
-      await until(() => consumerIdle(m), 10_000, "every delivery acked");
+      await until(() => m.bidsIdle(), 10_000, "every delivery acked");
       await until(() => batches.reduce((sum, batch) => sum + batch.placed, 0) === 7 || undefined, 10_000, "the transaction reports");
       expect(gateway.counters()).toMatchObject({ bidsPlaced: 7, rejected: 0, duplicates: 0, batches: 1 });
       // One machine batch of 7: transactions of 2, 2, 2 and 1 bids, mined in consecutive blocks.
@@ -52,7 +41,7 @@ describe("gateway pipelined transactions", () => {
     gateway.events.on("batch", (batch) => batches.push(batch));
     try {
       await until(async () => (await getBidCount(m.market)) === 8n, 60_000, "eight placements");
-      await until(() => consumerIdle(m), 10_000, "every delivery acked");
+      await until(() => m.bidsIdle(), 10_000, "every delivery acked");
       await until(() => batches.reduce((sum, batch) => sum + batch.placed, 0) === 8 || undefined, 10_000, "the transaction reports");
       expect(gateway.counters()).toMatchObject({ bidsPlaced: 8, rejected: 0, duplicates: 0 });
       expect(Math.max(...batches.map((batch) => batch.bids))).toBeLessThan(4);

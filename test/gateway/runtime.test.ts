@@ -2,38 +2,25 @@
 // placements and matches once, treats replays as duplicates, isolates bad bids, survives malformed input, relays cancels.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { headers as natsHeaders } from "@nats-io/transport-node";
 import { context, trace } from "@opentelemetry/api";
 import { Wallet, hexlify, randomBytes } from "ethers";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { getBidCount, getBidIdOf, getHeapSizes, signCancel, BID_TYPES, ciphertextHash } from "../../contracts/client/index.ts";
 import { RemoteError } from "../../actors/nats/codec.ts";
 import { dedupIds } from "../../actors/nats/jetstream.ts";
 import { answer, call, request } from "../../actors/nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
-import { injectHeaders } from "../../actors/nats/tracing.ts";
 import { cancelReplySchema, cancelRequestSchema, type BidSubmission } from "../../protocol/wire/schemas.ts";
 import { startInProcessTelemetry, spanFilePath } from "../../actors/telemetry/telemetry.ts";
 import type { SpanRecord } from "../../actors/telemetry/spanRecord.ts";
 import { ChainMismatchError } from "../../actors/gateway/marketLookup.ts";
 import { ReferenceOrderBook } from "../../protocol/book/referenceOrderBook.ts";
 import type { BatchMinedEvent } from "../../actors/gateway/submitter.ts";
-import { createMarket, startEnvironment, until, type Environment, type Market } from "./fixture.ts";
+import { createMarket, environmentPerFile, until, type Environment } from "./fixture.ts";
 import { tradeIdOf } from "../../protocol/domain.ts";
 
 let env: Environment;
-
-beforeAll(async () => {
-  env = await startEnvironment();
-});
-afterAll(async () => {
-  await env?.close();
-});
-
-async function consumerIdle(m: Market): Promise<boolean> {
-  const info = await env.jsm.consumers.info(m.streams.bids, "gateway-bids");
-  return info.num_pending === 0 && info.num_ack_pending === 0;
-}
+environmentPerFile((started) => (env = started));
 
 describe("gateway runtime", () => {
   it("places waiting bids in batches, announces each placement and one match for a crossing pair, with linked spans", async () => {
@@ -74,7 +61,7 @@ describe("gateway runtime", () => {
       await m.publish(crossing.submission);
       await until(async () => (await m.marketEvents()).some((r) => r.event.type === "market.matched"), 30_000, "the match notice");
       await until(async () => (await m.marketEvents()).filter((r) => r.event.type === "market.placed").length === 8, 30_000, "8 placed");
-      await until(() => consumerIdle(m), 10_000, "every delivery acked");
+      await until(() => m.bidsIdle(), 10_000, "every delivery acked");
 
       const records = await m.marketEvents();
       const placed = records.filter((r) => r.event.type === "market.placed");
@@ -150,11 +137,11 @@ describe("gateway runtime", () => {
       // Within the dedup window the stream itself drops a retry with the same Nats-Msg-Id.
       expect((await m.publish(made.submission)).duplicate).toBe(true);
       await until(async () => (await getBidCount(m.market)) === 1n, 30_000, "the placement");
-      await until(() => consumerIdle(m), 10_000, "the first ack");
+      await until(() => m.bidsIdle(), 10_000, "the first ack");
       // Beyond the window (here: another message id), the gateway gets it again: the contract says the bidder is used.
       expect((await m.publish(made.submission, `replay:${made.submission.bidder}`)).duplicate).toBe(false);
       await until(() => gateway.counters().duplicates === 1 || undefined, 30_000, "the duplicate ack");
-      await until(() => consumerIdle(m), 10_000, "the duplicate acked");
+      await until(() => m.bidsIdle(), 10_000, "the duplicate acked");
       expect(await getBidCount(m.market)).toBe(1n);
       expect(gateway.counters()).toMatchObject({ bidsPlaced: 1, duplicates: 1, rejected: 0 });
       const records = await m.marketEvents();
@@ -188,7 +175,7 @@ describe("gateway runtime", () => {
     gateway.events.on("batch", (batch) => batches.push(batch));
     try {
       await until(async () => (await m.marketEvents()).some((r) => r.event.type === "market.rejected"), 30_000, "the rejection notice");
-      await until(() => consumerIdle(m), 10_000, "every delivery settled");
+      await until(() => m.bidsIdle(), 10_000, "every delivery settled");
       await until(() => batches.length === 1, 10_000, "the batch report");
       expect(batches).toEqual([expect.objectContaining({ bids: 3, placed: 2, rejected: 1 })]);
       expect(await getBidIdOf(m.market, first.submission.bidder)).toBeDefined();
@@ -227,7 +214,7 @@ describe("gateway runtime", () => {
       const good = await m.makeBid({ side: 1, priceLevel: 2 });
       await m.publish(good.submission);
       await until(async () => (await getBidIdOf(m.market, good.submission.bidder)) !== undefined, 30_000, "the good bid");
-      await until(() => consumerIdle(m), 10_000, "every delivery settled");
+      await until(() => m.bidsIdle(), 10_000, "every delivery settled");
       expect(gateway.counters()).toMatchObject({ refused: 3, bidsPlaced: 1 });
       expect(gateway.actor.getSnapshot().status).toBe("active");
       // The undecodable bid names a bidder that is not on chain: its meter is told.
@@ -353,7 +340,7 @@ describe("gateway runtime", () => {
     gateway.events.on("batch", (batch) => batches.push(batch));
     try {
       await until(async () => (await getBidCount(m.market)) === 6n, 60_000, "six placements");
-      await until(() => consumerIdle(m), 10_000, "every delivery acked");
+      await until(() => m.bidsIdle(), 10_000, "every delivery acked");
       expect(gateway.counters()).toMatchObject({ bidsPlaced: 6, rejected: 0, duplicates: 0, batches: 1 });
       await until(() => batches.reduce((sum, batch) => sum + batch.placed, 0) === 6 || undefined, 10_000, "the batch reports");
       expect(batches.length).toBeGreaterThan(1);
@@ -376,7 +363,7 @@ describe("gateway runtime", () => {
       const second = await m.makeBid({ side: 1, priceLevel: 3 });
       await m.publish(second.submission);
       await until(async () => (await getBidCount(m.market)) === 2n, 30_000, "the second placement");
-      await until(() => consumerIdle(m), 10_000, "every delivery acked");
+      await until(() => m.bidsIdle(), 10_000, "every delivery acked");
       expect(gateway.counters()).toMatchObject({ bidsPlaced: 2, rejected: 0 });
       // The stale nonce did fail once (and was retried), rather than being silently right by luck.
       expect(gateway.actor.getSnapshot().context.errors.some((error) => error.source === "submitBids")).toBe(true);
