@@ -4,22 +4,9 @@ import { describe, expect, it } from "vitest";
 import { SimulatedClock, createActor } from "xstate";
 import { dso, provideDso, tradeChildId } from "../../machines/dso.ts";
 import type { AuthenticateMeterInput, AuthenticateMeterOutput, DeployOrAttachContractInput, DeployOrAttachContractOutput, LoadInFlightTradesInput, LoadInFlightTradesOutput, PrepareMasterKeyInput, PrepareMasterKeyOutput, PublishMarketDescriptionInput, SealEnrolmentInput, SealEnrolmentOutput, SignTicketInput, SignTicketOutput, StoreIdentityPairInput, StoreIdentityPairOutput } from "../../machines/dso.ts";
-import type {
-  AckMessagesParams,
-  PublishTradeOutcomeInput,
-  RegisterMatchInput,
-  RegisterMatchOutput,
-  ReplyToRequestParams,
-  SaveTradeInput,
-  SendTermsInput,
-  TradeRecord,
-  TradeSettlementSnapshot,
-  VerifyOpeningInput,
-  VerifyOpeningOutput,
-  WriteSettlementInput,
-} from "../../machines/tradeSettlement.ts";
+import type { AckMessagesParams, ReplyToRequestParams, TradeRecord, TradeSettlementSnapshot } from "../../machines/tradeSettlement.ts";
 import { freshRecord } from "../../machines/tradeSettlement/record.ts";
-import { address, config, deferred, fake, flush, leafPath, market, opening, runsOf, signature, started } from "./helpers.ts";
+import { address, config, deferred, fake, flush, leafPath, market, opening, runsOf, signature, started, tradeSettlementFakes } from "./helpers.ts";
 import { type Match } from "../../protocol/domain.ts";
 
 const cfg = config();
@@ -51,15 +38,7 @@ function fakes() {
       ticket: { bidder, notAfter: 2_000_000_000, signature: signature(0x51) },
     })),
     // tradeSettlement children
-    registerMatch: fake<RegisterMatchOutput, RegisterMatchInput>(({ match }) => ({
-      record: record({ matchId: match.matchId, buyBidder: match.buyBidder, sellBidder: match.sellBidder }),
-      created: true,
-    })),
-    saveTrade: fake<void, SaveTradeInput>(() => undefined),
-    verifyOpening: fake<VerifyOpeningOutput, VerifyOpeningInput>(() => ({ valid: true })),
-    sendTerms: fake<void, SendTermsInput>(() => undefined),
-    writeSettlement: fake<void, WriteSettlementInput>(() => undefined),
-    publishTradeOutcome: fake<void, PublishTradeOutcomeInput>(() => undefined),
+    ...tradeSettlementFakes(),
   };
 }
 type Fakes = ReturnType<typeof fakes>;

@@ -22,6 +22,17 @@ import type {
   VerifyCounterpartOpeningInput,
   VerifyCounterpartOpeningOutput,
 } from "../../machines/bidSession.ts";
+import type {
+  PublishTradeOutcomeInput,
+  RegisterMatchInput,
+  RegisterMatchOutput,
+  SaveTradeInput,
+  SendTermsInput,
+  VerifyOpeningInput,
+  VerifyOpeningOutput,
+  WriteSettlementInput,
+} from "../../machines/tradeSettlement.ts";
+import { freshRecord } from "../../machines/tradeSettlement/record.ts";
 import { toAddress, type Address, type Hex } from "../../protocol/base/hex.ts";
 import { type BidCiphertext, type MarketDescription, type Opening, type SignedBid } from "../../protocol/domain.ts";
 
@@ -195,5 +206,17 @@ export function bidSessionFakes(identity: (call: number) => Address) {
     reportDispute: fake<void, ReportDisputeInput>(() => undefined),
     readMeter: fake<ReadMeterOutput, ReadMeterInput>(({ quantityWh }) => ({ measuredWh: quantityWh })),
     reportReading: fake<void, ReportReadingInput>(() => undefined),
+  };
+}
+
+/** Fake effects of a trade's settlement that all succeed; a match is registered as new. */
+export function tradeSettlementFakes() {
+  return {
+    registerMatch: fake<RegisterMatchOutput, RegisterMatchInput>(({ match }) => ({ record: freshRecord(match), created: true })),
+    saveTrade: fake<void, SaveTradeInput>(() => undefined),
+    verifyOpening: fake<VerifyOpeningOutput, VerifyOpeningInput>(() => ({ valid: true })),
+    sendTerms: fake<void, SendTermsInput>(() => undefined),
+    writeSettlement: fake<void, WriteSettlementInput>(() => undefined),
+    publishTradeOutcome: fake<void, PublishTradeOutcomeInput>(() => undefined),
   };
 }

@@ -3,24 +3,9 @@
 import { describe, expect, it } from "vitest";
 import type { AnyMachineSnapshot } from "xstate";
 import { provideTradeSettlement, tradeSettlement } from "../../machines/tradeSettlement.ts";
-import type {
-  AckMessagesParams,
-  PublishTradeOutcomeInput,
-  RegisterMatchInput,
-  RegisterMatchOutput,
-  ReplyToRequestParams,
-  SaveTradeInput,
-  SendTermsInput,
-  TradeRecord,
-  TradeSettlementEvent,
-  TradeSettlementInput,
-  TradeSettlementSnapshot,
-  VerifyOpeningInput,
-  VerifyOpeningOutput,
-  WriteSettlementInput,
-} from "../../machines/tradeSettlement.ts";
+import type { AckMessagesParams, ReplyToRequestParams, TradeRecord, TradeSettlementEvent, TradeSettlementInput, TradeSettlementSnapshot } from "../../machines/tradeSettlement.ts";
 import { freshRecord as freshTradeRecord } from "../../machines/tradeSettlement/record.ts";
-import { address, config, fake, flush, market, opening, runsOf, started } from "./helpers.ts";
+import { address, config, flush, market, opening, runsOf, started, tradeSettlementFakes } from "./helpers.ts";
 import { leavesOf, reachedLeaves, type Samples } from "./graph.ts";
 import { type Match } from "../../protocol/domain.ts";
 import { entriesSum } from "../../protocol/settlement.ts";
@@ -34,16 +19,7 @@ const SELL_OPENING = opening(4, 600, 2);
 
 const freshRecord = (): TradeRecord => freshTradeRecord(MATCH);
 
-function fakes() {
-  return {
-    registerMatch: fake<RegisterMatchOutput, RegisterMatchInput>(() => ({ record: freshRecord(), created: true })),
-    saveTrade: fake<void, SaveTradeInput>(() => undefined),
-    verifyOpening: fake<VerifyOpeningOutput, VerifyOpeningInput>(() => ({ valid: true })),
-    sendTerms: fake<void, SendTermsInput>(() => undefined),
-    writeSettlement: fake<void, WriteSettlementInput>(() => undefined),
-    publishTradeOutcome: fake<void, PublishTradeOutcomeInput>(() => undefined),
-  };
-}
+const fakes = tradeSettlementFakes;
 type Fakes = ReturnType<typeof fakes>;
 
 async function start(options: { fakes?: Fakes; input?: Partial<TradeSettlementInput> } = {}) {
