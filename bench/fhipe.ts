@@ -15,6 +15,7 @@ import {
   type MasterSecretKey,
 } from "../protocol/fhipe/fhipe.ts";
 import { dimensionFor, leftVector, rightVector } from "../protocol/encoding/priceEncoding.ts";
+import type { BenchProgress } from "./progress.ts";
 
 export type FhipeBenchOptions = {
   levels: readonly number[];
@@ -22,10 +23,9 @@ export type FhipeBenchOptions = {
   iterations: number;
   /** 1: everything on the calling thread; T > 1: left/right encryption shared by the caller and T − 1 pool workers. */
   threads: number;
-  onProgress?: (progress: FhipeBenchProgress) => void;
+  onProgress?: (progress: BenchProgress) => void;
 };
 
-export type FhipeBenchProgress = { completed: number; total: number; phase: string };
 
 export type FhipeBenchRow = {
   levels: number;

@@ -7,6 +7,7 @@ import { GridveilError } from "../protocol/base/errors.ts";
 import { buildBid, deployMarket, getBidCiphertext, MarketRevertError, placeBid, placeBids, signTicket, type MarketHandle, type PlaceBidsResult, type SignedBid } from "../contracts/client/index.ts";
 import { seededRandom, systemRandom, type BenchRandom } from "./seededRandom.ts";
 import { type SideCode } from "../protocol/domain.ts";
+import type { BenchProgress } from "./progress.ts";
 
 /** The block the paper and our private chain assume. */
 export const BLOCK_GAS_LIMIT = 30_000_000;
@@ -33,10 +34,9 @@ export type GasBenchOptions = {
    * with the same seed send the same transactions and so report the same gas. Without it, fresh randomness.
    */
   seed?: number;
-  onProgress?: (progress: GasBenchProgress) => void;
+  onProgress?: (progress: BenchProgress) => void;
 };
 
-export type GasBenchProgress = { phase: string; completed: number; total: number };
 
 export type GasBenchRow = {
   levels: number;

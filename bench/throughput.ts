@@ -18,6 +18,7 @@ import { parseMachineConfig, type MachineConfig } from "../machines/config.ts";
 import { feedBids, pregenerateEncrypted, pregeneratePlaintext, type BenchBid, type PreparedBid } from "./throughputFeed.ts";
 import { benchLogger, benchMeters, startBenchInfra, startPhaseMarket, ThroughputBenchError, type BenchInfra, type PhaseMarket } from "./throughputMarket.ts";
 import { mulberry32 } from "../actors/runtime/mulberry32.ts";
+import type { BenchProgress } from "./progress.ts";
 
 export { ThroughputBenchError } from "./throughputMarket.ts";
 
@@ -69,10 +70,9 @@ export type ThroughputBenchOptions = {
   chain?: "process" | "in-process";
   /** Where span files, DSO databases and cursors go (default: a temporary directory, removed afterwards). */
   dataDir?: string;
-  onProgress?: (progress: ThroughputProgress) => void;
+  onProgress?: (progress: BenchProgress) => void;
 };
 
-export type ThroughputProgress = { phase: string; completed: number; total: number };
 
 export type ModeResult = {
   bids: number;

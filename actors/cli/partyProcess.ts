@@ -9,6 +9,7 @@ import { connectInspector, type InspectorConnection } from "../runtime/inspect.t
 import { createLogger, type Logger } from "../telemetry/logger.ts";
 import { startProcessTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
 import { privateKey } from "../config/parsers.ts";
+import { addSettings, type Settings } from "../config/settings.ts";
 
 /** The flags every party takes (actors/config/common.ts `partySettings`, `--rpc`, `--data-dir`, `--config`, `--inspect`). */
 export type PartyFlags = {
@@ -32,6 +33,16 @@ export function natsCredentialsOf(flags: Pick<PartyFlags, "natsUser" | "natsPass
     return {};
   }
   return { natsUser: flags.natsUser, natsPassword: flags.natsPassword ?? "" };
+}
+
+/** `gridveil <name>`: a party command whose options are its settings table; bad flags exit with 2. */
+export function registerPartyCommand<F>(
+  program: Command,
+  party: { name: PartyActor; description: string; settings: Settings; run: (flags: F) => Promise<void> },
+): Command {
+  const command = program.command(party.name).description(party.description);
+  addSettings(command, party.settings).action(async (flags: F) => party.run(flags));
+  return exitTwoOnUsageError(command);
 }
 
 /** Bad flags exit with 2 (usage error), as every `gridveil` actor does; help and version stay 0. */

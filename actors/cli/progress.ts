@@ -2,10 +2,9 @@
 // phase change, so a log shows where the run is without a line per step.
 import cliProgress from "cli-progress";
 
-/** What a long run reports: how far it is, out of how much, in which phase. */
-export type PhaseProgress = { phase: string; completed: number; total: number };
+import type { BenchProgress } from "../../bench/progress.ts";
 
-export type Progress = { update: (progress: PhaseProgress) => void; stop: () => void };
+export type Progress = { update: (progress: BenchProgress) => void; stop: () => void };
 
 /** Starts the progress display of `label` (e.g. "bench gas"). */
 export function startProgress(label: string): Progress {

@@ -1,7 +1,8 @@
 // `gridveil bench throughput` end to end at a tiny size (real nats-server, EDR chain, DSO, gateway, meter, pairings):
 // the structure, and that every bid of every setup is placed exactly once. Never timed: the machine is shared.
 import { describe, expect, it } from "vitest";
-import { benchBids, defaultBatchSize, runThroughputBench, THROUGHPUT_MODES, type ThroughputProgress } from "../../bench/throughput.ts";
+import { benchBids, defaultBatchSize, runThroughputBench, THROUGHPUT_MODES } from "../../bench/throughput.ts";
+import type { BenchProgress } from "../../bench/progress.ts";
 import { renderThroughputTable } from "../../actors/cli/commands/benchThroughput.ts";
 import { ReferenceOrderBook } from "../../protocol/book/referenceOrderBook.ts";
 
@@ -9,7 +10,7 @@ const BIDS = 20;
 
 describe("bench throughput", () => {
   it("runs the three setups at n = 4 and places every bid exactly once", async () => {
-    const progress: ThroughputProgress[] = [];
+    const progress: BenchProgress[] = [];
     const rows = await runThroughputBench({ levels: [4], bids: BIDS, meters: 2, seed: 7, onProgress: (step) => progress.push(step) });
     expect(rows).toHaveLength(1);
     const row = rows[0]!;

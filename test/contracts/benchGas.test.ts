@@ -1,11 +1,12 @@
 // `gridveil bench gas` end to end on a tiny book: the figures exist, Compare is priced as EIP-1108 says, the table renders.
 import { describe, expect, it } from "vitest";
-import { runGasBench, type GasBenchProgress } from "../../bench/gas.ts";
+import { runGasBench } from "../../bench/gas.ts";
+import type { BenchProgress } from "../../bench/progress.ts";
 import { renderGasTable } from "../../actors/cli/commands/benchGas.ts";
 
 describe("bench gas", () => {
   it("measures every figure for two small levels and renders them", async () => {
-    const progress: GasBenchProgress[] = [];
+    const progress: BenchProgress[] = [];
     const rows = await runGasBench({ levels: [3, 5], bookSize: 8, samples: 2, blockGasLimit: 5_000_000, onProgress: (step) => progress.push(step) });
     expect(rows.map((row) => [row.levels, row.dim])).toEqual([
       [3, 4],

@@ -1,12 +1,13 @@
 // Smoke test of `bench fhipe`'s measurement and rendering: the row shape the --json contract promises, on a tiny run.
 import { describe, expect, it } from "vitest";
-import { runFhipeBench, type FhipeBenchProgress } from "../../bench/fhipe.ts";
+import { runFhipeBench } from "../../bench/fhipe.ts";
+import type { BenchProgress } from "../../bench/progress.ts";
 import { renderFhipeTable } from "../../actors/cli/commands/benchFhipe.ts";
 
 describe("bench fhipe", () => {
   it("measures every cell for each level, with and without a pool, and reports progress to the end", async () => {
     for (const threads of [1, 2]) {
-      const progress: FhipeBenchProgress[] = [];
+      const progress: BenchProgress[] = [];
       const rows = await runFhipeBench({ levels: [2, 3], iterations: 3, threads, onProgress: (event) => progress.push(event) });
       expect(rows.map((row) => [row.levels, row.dim, row.threads])).toEqual([[2, 3, threads], [3, 4, threads]]);
       for (const row of rows) {

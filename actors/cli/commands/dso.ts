@@ -2,11 +2,10 @@
 // Its flags, variables and defaults are actors/config/dso.ts.
 import type { Command } from "commander";
 import { dsoSettings } from "../../config/dso.ts";
-import { addSettings } from "../../config/settings.ts";
 import { loadRegistryFile, type ProvisionedMeter } from "../../dso/registry.ts";
 import { startDsoRuntime, type DsoRuntime } from "../../dso/runtime.ts";
 import { parseMarketConfig, type ClearingRule, type MarketConfig } from "../../../protocol/marketConfig.ts";
-import { exitTwoOnUsageError, loadMachineConfig, runParty, privateKeyOf, readJsonFile, type KeyFlags, type PartyFlags } from "../partyProcess.ts";
+import { registerPartyCommand, loadMachineConfig, runParty, privateKeyOf, readJsonFile, type KeyFlags, type PartyFlags } from "../partyProcess.ts";
 
 type DsoFlags = PartyFlags &
   KeyFlags & {
@@ -26,11 +25,12 @@ export function marketConfigOf(flags: Pick<DsoFlags, "marketConfig" | "levels" |
 }
 
 export function registerDsoCommand(program: Command): Command {
-  const command = program
-    .command("dso")
-    .description("run the DSO: FHIPE setup, market contract, enrolment and tickets, verification and settlement of trades");
-  addSettings(command, dsoSettings).action(async (flags: DsoFlags) => runDso(flags));
-  return exitTwoOnUsageError(command);
+  return registerPartyCommand<DsoFlags>(program, {
+    name: "dso",
+    description: "run the DSO: FHIPE setup, market contract, enrolment and tickets, verification and settlement of trades",
+    settings: dsoSettings,
+    run: runDso,
+  });
 }
 
 async function runDso(flags: DsoFlags): Promise<void> {

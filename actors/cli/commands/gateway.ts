@@ -4,9 +4,8 @@ import type { Command } from "commander";
 import { parseMachineConfig, type MachineConfig } from "../../../machines/config.ts";
 import { ConfigError } from "../../../protocol/base/errors.ts";
 import { gatewaySettings } from "../../config/gateway.ts";
-import { addSettings } from "../../config/settings.ts";
 import { startGatewayRuntime, type GatewayRuntime } from "../../gateway/runtime.ts";
-import { exitTwoOnUsageError, readMachineConfigInput, runParty, type PartyFlags } from "../partyProcess.ts";
+import { registerPartyCommand, readMachineConfigInput, runParty, type PartyFlags } from "../partyProcess.ts";
 
 type GatewayFlags = PartyFlags & {
   key?: string;
@@ -31,11 +30,12 @@ function machineConfigOf(flags: GatewayFlags): MachineConfig {
 }
 
 export function registerGatewayCommand(program: Command): Command {
-  const command = program
-    .command("gateway")
-    .description("run the chain gateway: bids from the durable queue into batched transactions, chain events back to NATS");
-  addSettings(command, gatewaySettings).action(async (flags: GatewayFlags) => runGateway(flags));
-  return exitTwoOnUsageError(command);
+  return registerPartyCommand<GatewayFlags>(program, {
+    name: "gateway",
+    description: "run the chain gateway: bids from the durable queue into batched transactions, chain events back to NATS",
+    settings: gatewaySettings,
+    run: runGateway,
+  });
 }
 
 async function runGateway(flags: GatewayFlags): Promise<void> {

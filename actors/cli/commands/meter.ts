@@ -5,9 +5,8 @@ import { z } from "zod";
 import { plannedBidSchema, type PlannedBid } from "../../../machines/meter.ts";
 import { ConfigError } from "../../../protocol/base/errors.ts";
 import { meterSettings } from "../../config/meter.ts";
-import { addSettings } from "../../config/settings.ts";
 import { startMeterRuntime, type MeterRuntime } from "../../meter/runtime.ts";
-import { exitTwoOnUsageError, loadMachineConfig, runParty, privateKeyOf, readJsonFile, type KeyFlags, type PartyFlags } from "../partyProcess.ts";
+import { registerPartyCommand, loadMachineConfig, runParty, privateKeyOf, readJsonFile, type KeyFlags, type PartyFlags } from "../partyProcess.ts";
 
 type MeterFlags = PartyFlags &
   KeyFlags & {
@@ -37,11 +36,12 @@ export function loadPlanFile(path: string): PlannedBid[] {
 }
 
 export function registerMeterCommand(program: Command): Command {
-  const command = program
-    .command("meter")
-    .description("run a smart meter: enrol with the DSO, bid its plan with one-time ids, open, verify, deliver and settle");
-  addSettings(command, meterSettings).action(async (flags: MeterFlags) => runMeter(flags));
-  return exitTwoOnUsageError(command);
+  return registerPartyCommand<MeterFlags>(program, {
+    name: "meter",
+    description: "run a smart meter: enrol with the DSO, bid its plan with one-time ids, open, verify, deliver and settle",
+    settings: meterSettings,
+    run: runMeter,
+  });
 }
 
 async function runMeter(flags: MeterFlags): Promise<void> {
