@@ -47,7 +47,15 @@ async function start(
     const ref = child(sessionId);
     return ref ? leafPath(ref.getSnapshot().value) : "gone";
   };
-  return { ...run, sessions, requestEnrolment, active, childState };
+  /** The buyer `bidder`'s bid (buy at `buyWh`) matched against a sell of 600 Wh at level 4, and its terms. */
+  const matchedWithTerms = async (bidder: Address, buyWh: number) => {
+    const match = buyMatch(bidder);
+    const terms = termsFor(match, 6, buyWh, 4, 600);
+    await run.send({ type: "MATCH.RECEIVED", match });
+    await run.send({ type: "TERMS.RECEIVED", bidder, terms, counterpartOpening: opening(4, 600, 2) });
+    return { match, terms };
+  };
+  return { ...run, sessions, requestEnrolment, active, childState, matchedWithTerms };
 }
 
 function buyMatch(bidder: Address, matchId = "0xtx:1"): Match {
@@ -179,13 +187,10 @@ describe("meter: bid sessions", () => {
   });
 
   it("re-bids the unfilled remainder of a partial fill with a new one-time identity", async () => {
-    const { active, send, advance, context, sessions } = await start({ plan: [plan("p1", "buy", 6, 1000)] });
+    const { active, send, advance, context, sessions, matchedWithTerms } = await start({ plan: [plan("p1", "buy", 6, 1000)] });
     const [first] = active();
     const bidder = first?.bidder as Address;
-    const match = buyMatch(bidder);
-    await send({ type: "MATCH.RECEIVED", match });
-    const terms = termsFor(match, 6, 1000, 4, 600);
-    await send({ type: "TERMS.RECEIVED", bidder, terms, counterpartOpening: opening(4, 600, 2) });
+    const { match, terms } = await matchedWithTerms(bidder, 1000);
     await advance(cfg.meter.deliveryDurationMs);
     await send({
       type: "SETTLEMENT.RECEIVED",
@@ -210,16 +215,9 @@ describe("meter: bid sessions", () => {
   });
 
   it("does not re-bid a fully filled bid", async () => {
-    const { active, send, advance, context } = await start({ plan: [plan("p1", "buy", 6, 500)] });
+    const { active, advance, context, matchedWithTerms } = await start({ plan: [plan("p1", "buy", 6, 500)] });
     const bidder = active()[0]?.bidder as Address;
-    const match = buyMatch(bidder);
-    await send({ type: "MATCH.RECEIVED", match });
-    await send({
-      type: "TERMS.RECEIVED",
-      bidder,
-      terms: termsFor(match, 6, 500, 4, 600),
-      counterpartOpening: opening(4, 600, 2),
-    });
+    await matchedWithTerms(bidder, 500);
     await advance(cfg.meter.deliveryDurationMs);
     await advance(cfg.meter.settlementTimeoutMs);
     expect(context().outcomes[0]?.outcome).toMatchObject({ kind: "settled", remainderWh: 0 });
@@ -263,16 +261,9 @@ describe("meter: bid sessions", () => {
   it("re-bids after a dispute (the disputed trade does not settle)", async () => {
     const sessions = sessionFakes();
     sessions.verifyCounterpartOpening.respond = () => ({ valid: false, reason: "ciphertext-mismatch" });
-    const { active, send, context } = await start({ plan: [plan("p1", "buy", 6, 1000)], sessions });
+    const { active, context, matchedWithTerms } = await start({ plan: [plan("p1", "buy", 6, 1000)], sessions });
     const bidder = active()[0]?.bidder as Address;
-    const match = buyMatch(bidder);
-    await send({ type: "MATCH.RECEIVED", match });
-    await send({
-      type: "TERMS.RECEIVED",
-      bidder,
-      terms: termsFor(match, 6, 1000, 4, 600),
-      counterpartOpening: opening(4, 600, 2),
-    });
+    await matchedWithTerms(bidder, 1000);
     expect(sessions.reportDispute.calls).toHaveLength(1);
     expect(context().outcomes[0]?.outcome).toMatchObject({ kind: "disputed", raisedBy: "self" });
     expect(active()[0]).toMatchObject({ attempt: 2, quantityWh: 1000 });
