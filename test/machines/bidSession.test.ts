@@ -168,9 +168,7 @@ describe("bidSession: enrolment-time preparation (one-time identity, ticket, enc
 
   it("retries a failed submission, then waits for a match", async () => {
     const f = fakes();
-    f.submitBid.respond = (_input, call) => {
-      if (call === 0) throw new Error("jetstream timeout");
-    };
+    f.submitBid.failFirst(1, "jetstream timeout");
     const { state, advance } = await start({ fakes: f });
     expect(state()).toBe("onChain.submitBackoff");
     await advance(cfg.meter.requestRetryBaseMs);
@@ -299,9 +297,7 @@ describe("bidSession: opening, verification of the counterpart, dispute, void", 
 
   it("retries sending the opening until the DSO accepts it", async () => {
     const f = fakes();
-    f.sendOpening.respond = (_input, call) => {
-      if (call < 2) throw new Error("unknownMatch");
-    };
+    f.sendOpening.failFirst(2, "unknownMatch");
     const session = await start({ fakes: f });
     await session.send({ type: "MATCH.RECEIVED", match: matchFor("buy") });
     expect(session.state()).toBe("trading.opening.openingBackoff");

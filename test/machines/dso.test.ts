@@ -191,10 +191,7 @@ describe("dso: enrolment and tickets", () => {
 
   it("answers unavailable when an effect fails, and keeps serving", async () => {
     const f = fakes();
-    f.storeIdentityPair.respond = (_input, call) => {
-      if (call === 0) throw new Error("db locked");
-      return { stored: true };
-    };
+    f.storeIdentityPair.failFirst(1, "db locked");
     const d = await start({ fakes: f });
     await d.ticket("t1");
     await d.ticket("t2");

@@ -308,9 +308,7 @@ describe("gateway: following the chain", () => {
 
   it("saves the cursor only after the notices are published (retrying the publish)", async () => {
     const f = fakes();
-    f.publishNotices.respond = (_input, call) => {
-      if (call < 2) throw new Error("stream unavailable");
-    };
+    f.publishNotices.failFirst(2, "stream unavailable");
     const g = await start({ fakes: f });
     await g.chain(10, 11, [{ kind: "matched", buyBidder: address(1), sellBidder: address(2), ...log(11, 0) }]);
     expect(f.saveCursor.calls).toHaveLength(0);

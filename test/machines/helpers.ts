@@ -91,6 +91,8 @@ export type FakeEffect<TOutput, TInput> = {
   logic: PromiseActorLogic<TOutput, TInput>;
   calls: TInput[];
   respond: (input: TInput, call: number) => TOutput | Promise<TOutput>;
+  /** The first `times` calls fail with `message`; later ones answer as before. */
+  failFirst: (times: number, message: string) => void;
 };
 export function fake<TOutput, TInput>(
   respond: (input: TInput, call: number) => TOutput | Promise<TOutput>,
@@ -104,6 +106,13 @@ export function fake<TOutput, TInput>(
     respond,
     run,
     logic: fromPromise<TOutput, TInput>(({ input }) => run(input)),
+    failFirst: (times, message) => {
+      const then = effect.respond;
+      effect.respond = (input, call) => {
+        if (call < times) throw new Error(message);
+        return then(input, call);
+      };
+    },
   };
   return effect;
 }

@@ -16,6 +16,17 @@ const SELLER = address(0x51);
 const MATCH: Match = { matchId: "0xtx:3", buyBidder: BUYER, sellBidder: SELLER };
 const BUY_OPENING = opening(6, 1000, 1);
 const SELL_OPENING = opening(4, 600, 2);
+/** The terms of the two openings: the sell's 600 Wh at the midpoint of levels 6 and 4. */
+const TERMS = {
+  matchId: MATCH.matchId,
+  buyBidder: BUYER,
+  sellBidder: SELLER,
+  buyLevel: 6,
+  sellLevel: 4,
+  quantityWh: 600,
+  priceMicroPerKWh: 150_000,
+  clearingRule: "midpoint" as const,
+};
 
 const freshRecord = (): TradeRecord => freshTradeRecord(MATCH);
 
@@ -80,16 +91,7 @@ describe("tradeSettlement: the happy path", () => {
       { matchId: MATCH.matchId, bidder: BUYER, side: "buy", opening: BUY_OPENING },
       { matchId: MATCH.matchId, bidder: SELLER, side: "sell", opening: SELL_OPENING },
     ]);
-    const terms = {
-      matchId: MATCH.matchId,
-      buyBidder: BUYER,
-      sellBidder: SELLER,
-      buyLevel: 6,
-      sellLevel: 4,
-      quantityWh: 600,
-      priceMicroPerKWh: 150_000,
-      clearingRule: "midpoint",
-    };
+    const terms = TERMS;
     expect(t.f.saveTrade.calls[0]?.record).toMatchObject({
       stage: "termsFixed",
       terms,
@@ -288,22 +290,13 @@ describe("tradeSettlement: requests", () => {
 describe("tradeSettlement: failures, redelivery and resume", () => {
   it("retries every database/message effect with backoff and never loses the settlement", async () => {
     const f = fakes();
-    f.registerMatch.respond = (_input, call) => {
-      if (call === 0) throw new Error("db busy");
-      return { record: freshRecord(), created: true };
-    };
-    f.saveTrade.respond = (_input, call) => {
-      if (call === 0) throw new Error("db busy");
-    };
+    f.registerMatch.failFirst(1, "db busy");
+    f.saveTrade.failFirst(1, "db busy");
     f.sendTerms.respond = ({ side }, call) => {
       if (side === "sell" && call < 3) throw new Error("nats down");
     };
-    f.writeSettlement.respond = (_input, call) => {
-      if (call === 0) throw new Error("deadlock");
-    };
-    f.publishTradeOutcome.respond = (_input, call) => {
-      if (call === 0) throw new Error("stream full");
-    };
+    f.writeSettlement.failFirst(1, "deadlock");
+    f.publishTradeOutcome.failFirst(1, "stream full");
     const t = await start({ fakes: f });
     expect(t.state()).toBe("registerBackoff");
     expect(t.acks).toEqual([]); // not recorded yet: not acked
@@ -328,10 +321,7 @@ describe("tradeSettlement: failures, redelivery and resume", () => {
 
   it("retries verification when the verifier fails", async () => {
     const f = fakes();
-    f.verifyOpening.respond = (_input, call) => {
-      if (call === 0) throw new Error("rpc");
-      return { valid: true };
-    };
+    f.verifyOpening.failFirst(1, "rpc");
     const t = await start({ fakes: f });
     await t.openBoth();
     expect(t.state()).toBe("verifyBackoff");
@@ -356,16 +346,7 @@ describe("tradeSettlement: failures, redelivery and resume", () => {
 
   it("continues from an existing row instead of starting over (terms already fixed)", async () => {
     const f = fakes();
-    const terms = {
-      matchId: MATCH.matchId,
-      buyBidder: BUYER,
-      sellBidder: SELLER,
-      buyLevel: 6,
-      sellLevel: 4,
-      quantityWh: 600,
-      priceMicroPerKWh: 150_000,
-      clearingRule: "midpoint" as const,
-    };
+    const terms = TERMS;
     f.registerMatch.respond = () => ({
       record: { ...freshRecord(), stage: "termsFixed", buyOpening: BUY_OPENING, sellOpening: SELL_OPENING, terms },
       created: false,
