@@ -4,13 +4,12 @@
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TradeDisputedEvent, TradeSettledEvent, TradeVoidedEvent } from "../../actors/dso/runtime.ts";
-import { RemoteError } from "../../actors/nats/codec.ts";
 import { publishDeduplicated } from "../../actors/nats/jetstream.ts";
 import { readingSchema, type Reading } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { signMessageFields } from "../../actors/secure/signed.ts";
 import type { MachineConfigInput } from "../../machines/config.ts";
-import { TEST_CONFIG, closeMarket, matchBids, setupMarket, startDso, startInfra, until, type DsoUnderTest, type Infra } from "./harness.ts";
+import { closeMarket, type DsoUnderTest, type Infra, matchBids, remoteError, setupMarket, startDso, startInfra, TEST_CONFIG, until } from "./harness.ts";
 
 let infra: Infra;
 
@@ -21,16 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await infra?.close();
 });
-
-async function remoteError(promise: Promise<unknown>): Promise<RemoteError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(RemoteError);
-    return error as RemoteError;
-  }
-  throw new Error("expected an error reply");
-}
 
 const withDso = (dso: MachineConfigInput["dso"], meter: MachineConfigInput["meter"] = {}): MachineConfigInput => ({
   ...TEST_CONFIG,

@@ -1,5 +1,7 @@
 // Test harness for the DSO runtime: a real nats-server, a real local chain, and hand-driven meters and gateway that
 // speak the protocol with the adapters and the contract client (no other party's runtime is imported).
+import { expect } from "vitest";
+import { RemoteError } from "../../actors/nats/codec.ts";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -70,6 +72,17 @@ export async function until<T>(probe: () => T | undefined | false | Promise<T | 
     if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
     await sleep(25);
   }
+}
+
+/** The error reply a request was answered with (it must be one). */
+export async function remoteError(promise: Promise<unknown>): Promise<RemoteError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(RemoteError);
+    return error as RemoteError;
+  }
+  throw new Error("expected an error reply");
 }
 
 export type Infra = {

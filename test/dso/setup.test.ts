@@ -11,14 +11,13 @@ import { connectRpc } from "../../actors/chain/localChain.ts";
 import { encodeMsk } from "../../protocol/fhipe/binary.ts";
 import { MSK_FILE_NAME } from "../../actors/dso/masterKey.ts";
 import { DSO_DATABASE_FILE } from "../../actors/dso/runtime.ts";
-import { RemoteError } from "../../actors/nats/codec.ts";
 import { call } from "../../actors/nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { errorReplySchema, type TicketRequest } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { seal } from "../../actors/secure/sealed.ts";
 import { signMessageFields } from "../../actors/secure/signed.ts";
-import { LEVELS, TestMeter, readSpans, startDso, startInfra, type DsoUnderTest, type Infra } from "./harness.ts";
+import { type DsoUnderTest, type Infra, LEVELS, readSpans, remoteError, startDso, startInfra, TestMeter } from "./harness.ts";
 
 const MARKET = "dso-setup";
 const s = marketSubjects(MARKET);
@@ -29,16 +28,6 @@ let alice: TestMeter;
 let bob: TestMeter;
 /** Provisioned but never enrolled. */
 let carol: TestMeter;
-
-async function remoteError(promise: Promise<unknown>): Promise<RemoteError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(RemoteError);
-    return error as RemoteError;
-  }
-  throw new Error("expected an error reply");
-}
 
 beforeAll(async () => {
   infra = await startInfra();

@@ -259,21 +259,26 @@ export class FakeDso {
     return meter;
   }
 
+  /** The terms the DSO fixes from the two openings (midpoint clearing). */
+  private termsOf(tradeId: Hex, trade: { buyId: Address; sellId: Address }, buyOpening: Opening, sellOpening: Opening) {
+    return fixTradeTerms({
+      matchId: tradeId,
+      buyBidder: trade.buyId,
+      sellBidder: trade.sellId,
+      buyOpening,
+      sellOpening,
+      priceLevels: this.market.description.priceLevels,
+      clearingRule: "midpoint",
+    });
+  }
+
   /** Terms to both sides, each with the counterpart's opening (PROTOCOL §5 trading, step 3). */
   async sendTerms(tradeId: Hex): Promise<void> {
     const trade = this.trades.get(tradeId);
     const buy = trade?.openings.get(0);
     const sell = trade?.openings.get(1);
     if (!trade || !buy || !sell) throw new Error("terms need both openings");
-    const fixed = fixTradeTerms({
-      matchId: tradeId,
-      buyBidder: trade.buyId,
-      sellBidder: trade.sellId,
-      buyOpening: buy.opening,
-      sellOpening: sell.opening,
-      priceLevels: this.market.description.priceLevels,
-      clearingRule: "midpoint",
-    });
+    const fixed = this.termsOf(tradeId, trade, buy.opening, sell.opening);
     if (!fixed.ok) throw new Error(`terms: ${fixed.reason}`);
     const s = this.market.subjects;
     for (const [side, own, counterpart] of [
@@ -307,15 +312,7 @@ export class FakeDso {
     const buy = trade?.openings.get(0);
     const sell = trade?.openings.get(1);
     if (!trade || !buy || !sell) return;
-    const fixed = fixTradeTerms({
-      matchId: tradeId,
-      buyBidder: trade.buyId,
-      sellBidder: trade.sellId,
-      buyOpening: buy.opening,
-      sellOpening: sell.opening,
-      priceLevels: this.market.description.priceLevels,
-      clearingRule: "midpoint",
-    });
+    const fixed = this.termsOf(tradeId, trade, buy.opening, sell.opening);
     if (!fixed.ok) return;
     const readingOf = (side: 0 | 1) => this.readings.find((r) => r.tradeId === tradeId && r.side === side)?.energyWh ?? null;
     const settlement = settleTrade({
