@@ -8,12 +8,12 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DURABLES, consumeDurable, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
+import { DURABLES, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { bidSubmissionSchema } from "../../protocol/wire/schemas.ts";
 import { GATEWAY_INBOX_PREFIX, GATEWAY_QUEUE_GROUP, marketSubjects, natsPermissions, replyInboxPrefix } from "../../protocol/wire/subjects.ts";
 import { provision, renderProvisioningFiles, watchPermissions, type NatsUser } from "../../infra/provision.ts";
-import { bidSubmission } from "../protocol/wire/fixtures.ts";
+import { bidSubmission, consumeBids } from "../protocol/wire/fixtures.ts";
 
 const infraDir = resolve(import.meta.dirname, "../../infra");
 const natsConfPath = join(infraDir, "nats/nats.conf");
@@ -185,14 +185,8 @@ describe("infra/nats/nats.conf (enforced by nats-server)", () => {
     await expect(jetstream(other).consumers.get(streams.bids, DURABLES.gatewayBids)).rejects.toThrow();
 
     const gateway = await asGateway();
-    const seen: string[] = [];
-    const consumer = await consumeDurable(jetstream(gateway), streams.bids, DURABLES.gatewayBids, {
-      schema: bidSubmissionSchema,
-      handler: (value) => void seen.push(value.bidder),
-    });
-    for (let i = 0; i < 100 && seen.length === 0; i++) await sleep(50);
-    await consumer.stop();
-    expect(seen).toEqual([bidder]);
+    const consumed = await consumeBids(gateway, streams.bids);
+    expect(consumed.bidders).toEqual([bidder]);
     // The gateway publishes market events, never reads meter inboxes nor serves the DSO's requests.
     expect(await publishRefused(gateway, s.market.matched)).toBe(false);
     expect(await subscribeOutcome(gateway, s.meter.inbox(meterA.inboxId))).toMatch(/permission/i);

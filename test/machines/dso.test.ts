@@ -6,7 +6,7 @@ import { dso, provideDso, tradeChildId } from "../../machines/dso.ts";
 import type { AuthenticateMeterInput, AuthenticateMeterOutput, DeployOrAttachContractInput, DeployOrAttachContractOutput, LoadInFlightTradesInput, LoadInFlightTradesOutput, PrepareMasterKeyInput, PrepareMasterKeyOutput, PublishMarketDescriptionInput, SealEnrolmentInput, SealEnrolmentOutput, SignTicketInput, SignTicketOutput, StoreIdentityPairInput, StoreIdentityPairOutput } from "../../machines/dso.ts";
 import type { AckMessagesParams, ReplyToRequestParams, TradeRecord, TradeSettlementSnapshot } from "../../machines/tradeSettlement.ts";
 import { freshRecord } from "../../machines/tradeSettlement/record.ts";
-import { address, config, deferred, fake, flush, leafPath, market, opening, runsOf, signature, started, tradeSettlementFakes } from "./helpers.ts";
+import { address, config, deferred, fake, flush, leafPath, market, midpointTerms, opening, runsOf, signature, started, tradeSettlementFakes } from "./helpers.ts";
 import { type Match } from "../../protocol/domain.ts";
 
 const cfg = config();
@@ -293,16 +293,7 @@ describe("dso: trades", () => {
 describe("dso: restart", () => {
   it("resumes every in-flight trade from the database at its stored stage", async () => {
     const f = fakes();
-    const terms = {
-      matchId: "m-terms",
-      buyBidder: BUYER,
-      sellBidder: SELLER,
-      buyLevel: 6,
-      sellLevel: 4,
-      quantityWh: 600,
-      priceMicroPerKWh: 150_000,
-      clearingRule: "midpoint" as const,
-    };
+    const terms = midpointTerms({ matchId: "m-terms", buyBidder: BUYER, sellBidder: SELLER });
     f.loadInFlightTrades.respond = () => ({
       trades: [
         record({ matchId: "m-open" }),

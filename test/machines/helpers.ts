@@ -34,7 +34,7 @@ import type {
 } from "../../machines/tradeSettlement.ts";
 import { freshRecord } from "../../machines/tradeSettlement/record.ts";
 import { toAddress, type Address, type Hex } from "../../protocol/base/hex.ts";
-import { type BidCiphertext, type MarketDescription, type Opening, type SignedBid } from "../../protocol/domain.ts";
+import { type BidCiphertext, type MarketDescription, type Match, type Opening, type SignedBid } from "../../protocol/domain.ts";
 
 /** Lets resolved promises and the actors' deferred work run (fake effects resolve in microtasks). */
 export async function flush(rounds = 8): Promise<void> {
@@ -174,6 +174,20 @@ export function signedBid(bidderNumber: number, side: "buy" | "sell" = "buy"): S
     commitment: bytes32(bidderNumber),
     ticket: { bidder, notAfter: 2_000_000_000, signature: signature(0x12) },
     bidderSignature: signature(0xab),
+  };
+}
+
+/** The terms of a buy at level 6 and a sell of 600 Wh at level 4: 600 Wh at the midpoint, 150,000 µ/kWh. */
+export function midpointTerms(match: Match) {
+  return {
+    matchId: match.matchId,
+    buyBidder: match.buyBidder,
+    sellBidder: match.sellBidder,
+    buyLevel: 6,
+    sellLevel: 4,
+    quantityWh: 600,
+    priceMicroPerKWh: 150_000,
+    clearingRule: "midpoint" as const,
   };
 }
 

@@ -5,7 +5,7 @@ import type { AnyMachineSnapshot } from "xstate";
 import { provideTradeSettlement, tradeSettlement } from "../../machines/tradeSettlement.ts";
 import type { AckMessagesParams, ReplyToRequestParams, TradeRecord, TradeSettlementEvent, TradeSettlementInput, TradeSettlementSnapshot } from "../../machines/tradeSettlement.ts";
 import { freshRecord as freshTradeRecord } from "../../machines/tradeSettlement/record.ts";
-import { address, config, flush, market, opening, runsOf, started, tradeSettlementFakes } from "./helpers.ts";
+import { address, config, flush, market, midpointTerms, opening, runsOf, started, tradeSettlementFakes } from "./helpers.ts";
 import { leavesOf, reachedLeaves, type Samples } from "./graph.ts";
 import { type Match } from "../../protocol/domain.ts";
 import { entriesSum } from "../../protocol/settlement.ts";
@@ -17,16 +17,7 @@ const MATCH: Match = { matchId: "0xtx:3", buyBidder: BUYER, sellBidder: SELLER }
 const BUY_OPENING = opening(6, 1000, 1);
 const SELL_OPENING = opening(4, 600, 2);
 /** The terms of the two openings: the sell's 600 Wh at the midpoint of levels 6 and 4. */
-const TERMS = {
-  matchId: MATCH.matchId,
-  buyBidder: BUYER,
-  sellBidder: SELLER,
-  buyLevel: 6,
-  sellLevel: 4,
-  quantityWh: 600,
-  priceMicroPerKWh: 150_000,
-  clearingRule: "midpoint" as const,
-};
+const TERMS = midpointTerms(MATCH);
 
 const freshRecord = (): TradeRecord => freshTradeRecord(MATCH);
 

@@ -1,5 +1,9 @@
 // Well-formed messages for tests of the transport (streams, permissions): their content is never checked on chain.
-import type { BidSubmission } from "../../../protocol/wire/schemas.ts";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { setTimeout as sleep } from "node:timers/promises";
+import { DURABLES, consumeDurable } from "../../../actors/nats/jetstream.ts";
+import { bidSubmissionSchema, type BidSubmission } from "../../../protocol/wire/schemas.ts";
 
 /** A bid submission that passes `bidSubmissionSchema` (placeholder ciphertext, ticket and signature). */
 export function bidSubmission(bidder: string, side: 0 | 1 = 0): BidSubmission {
@@ -13,4 +17,16 @@ export function bidSubmission(bidder: string, side: 0 | 1 = 0): BidSubmission {
     bidSignature: `0x${"44".repeat(65)}`,
     submittedAt: 1,
   };
+}
+
+/** The gateway's durable consumer of the bids stream, run on `nc` until the first bid arrives (at most 5 s). */
+export async function consumeBids(nc: NatsConnection, stream: string) {
+  const bidders: string[] = [];
+  const consumer = await consumeDurable(jetstream(nc), stream, DURABLES.gatewayBids, {
+    schema: bidSubmissionSchema,
+    handler: (value) => void bidders.push(value.bidder),
+  });
+  for (let i = 0; i < 100 && bidders.length === 0; i++) await sleep(50);
+  await consumer.stop();
+  return { bidders, stats: consumer.stats() };
 }

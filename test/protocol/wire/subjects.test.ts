@@ -7,10 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DURABLES, consumeDurable, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../../actors/nats/jetstream.ts";
+import { DURABLES, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../../actors/nats/jetstream.ts";
 import { startNatsServer, type NatsServerHandle } from "../../../actors/nats/server.ts";
 import { bidSubmissionSchema } from "../../../protocol/wire/schemas.ts";
-import { bidSubmission } from "./fixtures.ts";
+import { bidSubmission, consumeBids } from "./fixtures.ts";
 import {
   InvalidSubjectTokenError,
   marketSubjects,
@@ -135,15 +135,9 @@ describe("natsPermissions (enforced by nats-server)", () => {
     expect(published.duplicate).toBe(false);
 
     const gateway = await as("gateway");
-    const seen: string[] = [];
-    const consumer = await consumeDurable(jetstream(gateway), streams.bids, DURABLES.gatewayBids, {
-      schema: bidSubmissionSchema,
-      handler: (value) => void seen.push(value.bidder),
-    });
-    for (let i = 0; i < 100 && seen.length === 0; i++) await sleep(50);
-    await consumer.stop();
-    expect(seen).toEqual([bidder]);
-    expect(consumer.stats()).toEqual({ acked: 1, naked: 0, termed: 0 });
+    const consumed = await consumeBids(gateway, streams.bids);
+    expect(consumed.bidders).toEqual([bidder]);
+    expect(consumed.stats).toEqual({ acked: 1, naked: 0, termed: 0 });
     // The meter cannot read the bids stream (other meters' bids) through JetStream either.
     await expect(jetstream(meterA).consumers.get(streams.bids, DURABLES.gatewayBids)).rejects.toThrow();
     await Promise.all([dso.close(), meterA.close(), gateway.close()]);
