@@ -37,3 +37,13 @@ export function startProgress(label: string): Progress {
     },
   };
 }
+
+/** Runs `work` with the progress display of `label`, stopped however the work ends. */
+export async function withProgress<T>(label: string, work: (onProgress: Progress["update"]) => Promise<T>): Promise<T> {
+  const progress = startProgress(label);
+  try {
+    return await work(progress.update);
+  } finally {
+    progress.stop();
+  }
+}

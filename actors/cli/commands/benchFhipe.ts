@@ -1,6 +1,6 @@
 // `gridveil bench fhipe`: parses flags, shows progress on stderr, prints the FHIPE table (or one JSON object) on stdout.
 import type { Command } from "commander";
-import { startProgress } from "../progress.ts";
+import { withProgress } from "../progress.ts";
 import { runFhipeBench, type FhipeBenchRow } from "../../../bench/fhipe.ts";
 import { intList, positiveInt } from "../../config/parsers.ts";
 import { renderTable, type Column } from "../table.ts";
@@ -26,13 +26,7 @@ export function registerBenchFhipe(bench: Command): Command {
     )
     .option("--json", "print one JSON object instead of the table")
     .action(async (flags: FhipeFlags) => {
-      const progress = startProgress("bench fhipe");
-      let rows: FhipeBenchRow[];
-      try {
-        rows = await runFhipeBench({ ...flags, onProgress: progress.update });
-      } finally {
-        progress.stop();
-      }
+      const rows = await withProgress("bench fhipe", (onProgress) => runFhipeBench({ ...flags, onProgress }));
       process.stdout.write(flags.json ? `${JSON.stringify({ fhipe: rows.map(roundRow) })}\n` : `${renderFhipeTable(rows, flags)}\n`);
     });
 }

@@ -1,6 +1,6 @@
 // `gridveil bench gas`: parses flags, shows progress on stderr, prints the market's gas table (or one JSON object).
 import type { Command } from "commander";
-import { startProgress } from "../progress.ts";
+import { withProgress } from "../progress.ts";
 import { BLOCK_GAS_LIMIT, OSAKA_TX_GAS_CAP, PAPER_STORAGE_GROWTH_PER_10_LEVELS, runGasBench, type GasBenchRow } from "../../../bench/gas.ts";
 import { intList, positiveInt } from "../../config/parsers.ts";
 import { renderTable, type Column } from "../table.ts";
@@ -24,13 +24,7 @@ export function registerBenchGas(bench: Command): Command {
     .option("--seed <n>", "seed every random choice, so that two runs send the same transactions and report the same gas", positiveInt("--seed", 0))
     .option("--json", "print one JSON object instead of the table")
     .action(async (flags: GasFlags) => {
-      const progress = startProgress("bench gas");
-      let rows: GasBenchRow[];
-      try {
-        rows = await runGasBench({ levels: flags.levels, bookSize: flags.book, samples: flags.samples, seed: flags.seed, onProgress: progress.update });
-      } finally {
-        progress.stop();
-      }
+      const rows = await withProgress("bench gas", (onProgress) => runGasBench({ levels: flags.levels, bookSize: flags.book, samples: flags.samples, seed: flags.seed, onProgress }));
       process.stdout.write(flags.json ? `${JSON.stringify({ gas: rows.map(roundRatios) })}\n` : `${renderGasTable(rows, flags)}\n`);
     });
 }

@@ -1,7 +1,7 @@
 // `gridveil bench throughput`: parses flags, shows progress on stderr, prints bids/s, kbit/s and the on-chain share
 // per price-level count beside the paper's figures (or one JSON object).
 import { InvalidArgumentError, type Command } from "commander";
-import { startProgress } from "../progress.ts";
+import { withProgress } from "../progress.ts";
 import { defaultBatchSize, PIPELINE_DEPTH, PLAINTEXT_BATCH_SIZE, runThroughputBench, THROUGHPUT_MODES, type ThroughputMode, type ThroughputRow } from "../../../bench/throughput.ts";
 import { intList, positiveInt } from "../../config/parsers.ts";
 import { renderTable, type Column } from "../table.ts";
@@ -53,10 +53,8 @@ export function registerBenchThroughput(bench: Command): Command {
     .option("--modes <list>", `setups to run: ${THROUGHPUT_MODES.join(",")}`, modeList, [...THROUGHPUT_MODES])
     .option("--json", "print one JSON object instead of the table")
     .action(async (flags: ThroughputFlags) => {
-      const progress = startProgress("bench throughput");
-      let rows: ThroughputRow[];
-      try {
-        rows = await runThroughputBench({
+      const rows = await withProgress("bench throughput", (onProgress) =>
+        runThroughputBench({
           levels: flags.levels,
           bids: flags.bids,
           meters: flags.meters,
@@ -67,11 +65,9 @@ export function registerBenchThroughput(bench: Command): Command {
           resting: flags.resting === true,
           ...(flags.batch === undefined ? {} : { batchSize: flags.batch }),
           ...(flags.pollInterval === undefined ? {} : { pollIntervalMs: flags.pollInterval }),
-          onProgress: progress.update,
-        });
-      } finally {
-        progress.stop();
-      }
+          onProgress,
+        }),
+      );
       process.stdout.write(flags.json ? `${JSON.stringify({ throughput: rows })}\n` : `${renderThroughputTable(rows, flags)}\n`);
     });
 }
