@@ -38,10 +38,13 @@ export function natsCredentialsOf(flags: Pick<PartyFlags, "natsUser" | "natsPass
 /** `gridveil <name>`: a party command whose options are its settings table; bad flags exit with 2. */
 export function registerPartyCommand<F>(
   program: Command,
-  party: { name: PartyActor; description: string; settings: Settings; run: (flags: F) => Promise<void> },
+  name: PartyActor,
+  description: string,
+  settings: Settings,
+  run: (flags: F) => Promise<void>,
 ): Command {
-  const command = program.command(party.name).description(party.description);
-  addSettings(command, party.settings).action(async (flags: F) => party.run(flags));
+  const command = program.command(name).description(description);
+  addSettings(command, settings).action(async (flags: F) => run(flags));
   return exitTwoOnUsageError(command);
 }
 

@@ -25,12 +25,8 @@ export function marketConfigOf(flags: Pick<DsoFlags, "marketConfig" | "levels" |
 }
 
 export function registerDsoCommand(program: Command): Command {
-  return registerPartyCommand<DsoFlags>(program, {
-    name: "dso",
-    description: "run the DSO: FHIPE setup, market contract, enrolment and tickets, verification and settlement of trades",
-    settings: dsoSettings,
-    run: runDso,
-  });
+  const description = "run the DSO: FHIPE setup, market contract, enrolment and tickets, verification and settlement of trades";
+  return registerPartyCommand<DsoFlags>(program, "dso", description, dsoSettings, runDso);
 }
 
 async function runDso(flags: DsoFlags): Promise<void> {

@@ -30,12 +30,8 @@ function machineConfigOf(flags: GatewayFlags): MachineConfig {
 }
 
 export function registerGatewayCommand(program: Command): Command {
-  return registerPartyCommand<GatewayFlags>(program, {
-    name: "gateway",
-    description: "run the chain gateway: bids from the durable queue into batched transactions, chain events back to NATS",
-    settings: gatewaySettings,
-    run: runGateway,
-  });
+  const description = "run the chain gateway: bids from the durable queue into batched transactions, chain events back to NATS";
+  return registerPartyCommand<GatewayFlags>(program, "gateway", description, gatewaySettings, runGateway);
 }
 
 async function runGateway(flags: GatewayFlags): Promise<void> {

@@ -36,12 +36,8 @@ export function loadPlanFile(path: string): PlannedBid[] {
 }
 
 export function registerMeterCommand(program: Command): Command {
-  return registerPartyCommand<MeterFlags>(program, {
-    name: "meter",
-    description: "run a smart meter: enrol with the DSO, bid its plan with one-time ids, open, verify, deliver and settle",
-    settings: meterSettings,
-    run: runMeter,
-  });
+  const description = "run a smart meter: enrol with the DSO, bid its plan with one-time ids, open, verify, deliver and settle";
+  return registerPartyCommand<MeterFlags>(program, "meter", description, meterSettings, runMeter);
 }
 
 async function runMeter(flags: MeterFlags): Promise<void> {
