@@ -212,6 +212,18 @@ export async function createMarket(env: Environment, name = "gw"): Promise<Marke
   return self;
 }
 
+/** A fresh market (`name`) and a gateway on it for `test`; both are stopped and cleaned up however the test ends. */
+export async function withGateway(env: Environment, name: string, test: (m: Market, gateway: GatewayRuntime) => Promise<void>): Promise<void> {
+  const m = await createMarket(env, name);
+  const gateway = await m.startGateway(await m.dataDir());
+  try {
+    await test(m, gateway);
+  } finally {
+    await gateway.stop();
+    await m.cleanup();
+  }
+}
+
 export async function until<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, what = "condition"): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

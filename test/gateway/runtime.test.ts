@@ -16,7 +16,7 @@ import type { SpanRecord } from "../../actors/telemetry/spanRecord.ts";
 import { ChainMismatchError } from "../../actors/gateway/marketLookup.ts";
 import { ReferenceOrderBook } from "../../protocol/book/referenceOrderBook.ts";
 import type { BatchMinedEvent } from "../../actors/gateway/submitter.ts";
-import { createMarket, environmentPerFile, until, type Environment } from "./fixture.ts";
+import { createMarket, environmentPerFile, withGateway, until, type Environment } from "./fixture.ts";
 import { tradeIdOf } from "../../protocol/domain.ts";
 
 let env: Environment;
@@ -129,9 +129,7 @@ describe("gateway runtime", () => {
   });
 
   it("acks a replayed submission (same bidder, another message id) as a duplicate and places it once", async () => {
-    const m = await createMarket(env, "replay");
-    const gateway = await m.startGateway(await m.dataDir());
-    try {
+    await withGateway(env, "replay", async (m, gateway) => {
       const made = await m.makeBid({ side: 1, priceLevel: 2 });
       expect((await m.publish(made.submission)).duplicate).toBe(false);
       // Within the dedup window the stream itself drops a retry with the same Nats-Msg-Id.
@@ -147,10 +145,7 @@ describe("gateway runtime", () => {
       const records = await m.marketEvents();
       expect(records.filter((r) => r.event.type === "market.placed")).toHaveLength(1);
       expect(records.filter((r) => r.event.type === "market.rejected")).toHaveLength(0);
-    } finally {
-      await gateway.stop();
-      await m.cleanup();
-    }
+    });
   });
 
   it("rejects a bid with a bad signature without blocking the others in its batch", async () => {
@@ -193,9 +188,7 @@ describe("gateway runtime", () => {
   });
 
   it("terminates malformed submissions, answers malformed cancels with an error, and keeps running", async () => {
-    const m = await createMarket(env, "malformed");
-    const gateway = await m.startGateway(await m.dataDir());
-    try {
+    await withGateway(env, "malformed", async (m, gateway) => {
       // Not JSON; JSON of the wrong shape; a well-formed submission whose compact ciphertext does not decode.
       await env.js.publish(m.s.gateway.submit, new TextEncoder().encode("{not json"), { msgID: "garbage-1" });
       await env.js.publish(m.s.gateway.submit, new TextEncoder().encode(JSON.stringify({ type: "bid.submit", bidder: 7 })), { msgID: "garbage-2" });
@@ -221,16 +214,11 @@ describe("gateway runtime", () => {
       await until(async () => (await m.marketEvents()).some((r) => r.event.type === "market.rejected"), 10_000, "the rejection");
       const rejected = (await m.marketEvents()).flatMap((r) => (r.event.type === "market.rejected" ? [r.event] : []));
       expect(rejected).toEqual([expect.objectContaining({ bidder: broken.submission.bidder, error: "UndecodableCiphertext" })]);
-    } finally {
-      await gateway.stop();
-      await m.cleanup();
-    }
+    });
   });
 
   it("relays a bidder's signed cancel, announces it, and answers not-open or an error afterwards", async () => {
-    const m = await createMarket(env, "cancel");
-    const gateway = await m.startGateway(await m.dataDir());
-    try {
+    await withGateway(env, "cancel", async (m, gateway) => {
       const made = await m.makeBid({ side: 1, priceLevel: 2 });
       await m.publish(made.submission);
       const signature = await signCancel(made.oneTimeKey, m.market.domain);
@@ -258,10 +246,7 @@ describe("gateway runtime", () => {
       expect((refused as RemoteError).code).toBe("rejected");
       expect((refused as RemoteError).message).toContain("NotBidOwner");
       expect(gateway.counters().cancelsRelayed).toBe(1);
-    } finally {
-      await gateway.stop();
-      await m.cleanup();
-    }
+    });
   });
 
   it("without --contract, asks the DSO until it answers, and refuses a description of another chain", async () => {
@@ -351,9 +336,7 @@ describe("gateway runtime", () => {
   });
 
   it("recovers its nonce when another sender used the account (the next transaction asks the node again)", async () => {
-    const m = await createMarket(env, "nonce");
-    const gateway = await m.startGateway(await m.dataDir());
-    try {
+    await withGateway(env, "nonce", async (m, gateway) => {
       const first = await m.makeBid({ side: 1, priceLevel: 2 });
       await m.publish(first.submission);
       await until(async () => (await getBidCount(m.market)) === 1n, 30_000, "the first placement");
@@ -367,16 +350,11 @@ describe("gateway runtime", () => {
       expect(gateway.counters()).toMatchObject({ bidsPlaced: 2, rejected: 0 });
       // The stale nonce did fail once (and was retried), rather than being silently right by luck.
       expect(gateway.actor.getSnapshot().context.errors.some((error) => error.source === "submitBids")).toBe(true);
-    } finally {
-      await gateway.stop();
-      await m.cleanup();
-    }
+    });
   });
 
   it("announces a bid the contract dropped as expired, with its side and ticket expiry", async () => {
-    const m = await createMarket(env, "expiry");
-    const gateway = await m.startGateway(await m.dataDir());
-    try {
+    await withGateway(env, "expiry", async (m, gateway) => {
       const shortLived = await m.makeBid({ side: 1, priceLevel: 1, lifetimeSeconds: 60 });
       await m.publish(shortLived.submission);
       await until(async () => (await getBidCount(m.market)) === 1n, 30_000, "the sell");
@@ -394,9 +372,6 @@ describe("gateway runtime", () => {
       expect(expired.msgId).toBe(dedupIds.marketEvent("expired", shortLived.submission.bidder));
       expect((await m.marketEvents()).filter((r) => r.event.type === "market.matched")).toEqual([]);
       expect(await getHeapSizes(m.market)).toEqual({ buys: 1, sells: 0 });
-    } finally {
-      await gateway.stop();
-      await m.cleanup();
-    }
+    });
   });
 });
