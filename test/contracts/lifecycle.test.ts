@@ -16,7 +16,7 @@ import {
   signCancel,
   type MarketHandle,
 } from "../../contracts/client/index.ts";
-import { createMarketFixture, randomInt, seededRandom, TX_GAS, type MarketFixture } from "./marketFixture.ts";
+import { createMarketFixture, suiteMarketFixture, randomInt, seededRandom, TX_GAS, type MarketFixture } from "./marketFixture.ts";
 
 const LEVELS = 10;
 
@@ -82,29 +82,25 @@ describe("a matched pair, as observers see it", () => {
 });
 
 describe("expiry", () => {
-  let fixture: MarketFixture;
-  beforeAll(async () => {
-    fixture = await createMarketFixture(LEVELS);
-  });
-  afterAll(async () => fixture.close());
+  const fixture = suiteMarketFixture(LEVELS);
 
   it("an expired bid is never matched: it is dropped at the root and the newcomer matches the next live bid", async () => {
-    const market = fixture.market;
-    const now = (await fixture.latestTimestamp()) + 10;
-    const cheapShortLived = await fixture.makeBid({ side: 1, priceLevel: 1, notAfter: now + 5 });
-    const dearLongLived = await fixture.makeBid({ side: 1, priceLevel: 7, notAfter: now + 3600 });
-    await fixture.setNextTimestamp(now);
+    const market = fixture().market;
+    const now = (await fixture().latestTimestamp()) + 10;
+    const cheapShortLived = await fixture().makeBid({ side: 1, priceLevel: 1, notAfter: now + 5 });
+    const dearLongLived = await fixture().makeBid({ side: 1, priceLevel: 7, notAfter: now + 3600 });
+    await fixture().setNextTimestamp(now);
     await placeBids(market, [cheapShortLived.bid, dearLongLived.bid], TX_GAS);
     // Still live at notAfter itself.
-    const early = await fixture.makeBid({ side: 0, priceLevel: 2, notAfter: now + 3600 });
-    await fixture.setNextTimestamp(now + 5);
+    const early = await fixture().makeBid({ side: 0, priceLevel: 2, notAfter: now + 3600 });
+    await fixture().setNextTimestamp(now + 5);
     expect((await placeBid(market, early.bid, TX_GAS)).matched?.sellId).toBe(1n);
     // Re-place a short-lived cheap sell, let it expire, then send a buy that would have taken it.
-    const stale = await fixture.makeBid({ side: 1, priceLevel: 0, notAfter: now + 20 });
-    await fixture.setNextTimestamp(now + 10);
+    const stale = await fixture().makeBid({ side: 1, priceLevel: 0, notAfter: now + 20 });
+    await fixture().setNextTimestamp(now + 10);
     const stalePlaced = await placeBid(market, stale.bid, TX_GAS);
-    const buy = await fixture.makeBid({ side: 0, priceLevel: 9, notAfter: now + 3600 });
-    await fixture.setNextTimestamp(now + 21);
+    const buy = await fixture().makeBid({ side: 0, priceLevel: 9, notAfter: now + 3600 });
+    await fixture().setNextTimestamp(now + 21);
     const result = await placeBid(market, buy.bid, TX_GAS);
     expect(result.events.map((event) => event.type)).toEqual(["BidPlaced", "BidExpired", "Matched"]);
     expect(result.events[1]).toMatchObject({ bidId: stalePlaced.bidId, side: 1, bidder: stale.bid.bidder });
@@ -114,18 +110,14 @@ describe("expiry", () => {
 });
 
 describe("cancel and purge anywhere in a heap keep both heaps valid", () => {
-  let fixture: MarketFixture;
-  beforeAll(async () => {
-    fixture = await createMarketFixture(LEVELS);
-  });
-  afterAll(async () => fixture.close());
+  const fixture = suiteMarketFixture(LEVELS);
 
   it("removes roots, leaves and inner nodes of both heaps and matches the reference after every step", async () => {
-    const market = fixture.market;
+    const market = fixture().market;
     const random = seededRandom(0xc0ffee);
     const reference = new ReferenceOrderBook();
     const keyOf = new Map<number, Wallet>();
-    let now = (await fixture.latestTimestamp()) + 10;
+    let now = (await fixture().latestTimestamp()) + 10;
 
     // 48 resting bids (buys 0..4, sells 5..9 never cross), a third of them short-lived.
     for (let round = 0; round < 6; round++) {
@@ -134,9 +126,9 @@ describe("cancel and purge anywhere in a heap keep both heaps valid", () => {
         const side: BookSide = i % 2 === 0 ? BUY : SELL;
         const priceLevel = side === BUY ? randomInt(random, 0, 5) : randomInt(random, 5, 10);
         const notAfter = random() < 0.33 ? now + 30 : now + 100_000;
-        made.push({ side, priceLevel, notAfter, bid: await fixture.makeBid({ side, priceLevel, notAfter }) });
+        made.push({ side, priceLevel, notAfter, bid: await fixture().makeBid({ side, priceLevel, notAfter }) });
       }
-      await fixture.setNextTimestamp(now);
+      await fixture().setNextTimestamp(now);
       await placeBids(market, made.map((entry) => entry.bid.bid), TX_GAS);
       for (const entry of made) {
         const result = reference.place(entry, now);
@@ -147,7 +139,7 @@ describe("cancel and purge anywhere in a heap keep both heaps valid", () => {
     }
 
     const check = async () => {
-      const state = await fixture.marketState();
+      const state = await fixture().marketState();
       expect(state.buyHeap.map(Number)).toEqual(reference.heap(BUY));
       expect(state.sellHeap.map(Number)).toEqual(reference.heap(SELL));
       expect(heapViolations(BUY, state.buyHeap.map(Number), (id) => reference.priceLevel(id))).toEqual([]);
@@ -160,7 +152,7 @@ describe("cancel and purge anywhere in a heap keep both heaps valid", () => {
       const heap = reference.heap(side);
       const bidId = heap[pick(heap.length)]!;
       now += 1;
-      await fixture.setNextTimestamp(now);
+      await fixture().setNextTimestamp(now);
       const { events } = await cancelBid(market, BigInt(bidId), await signCancel(keyOf.get(bidId)!, market.domain), TX_GAS);
       expect(events).toMatchObject([{ type: "BidCancelled", bidId: BigInt(bidId), side }]);
       reference.cancel(bidId);
@@ -180,7 +172,7 @@ describe("cancel and purge anywhere in a heap keep both heaps valid", () => {
     expect(expired.length).toBeGreaterThan(6);
     for (let start = 0; start < expired.length; start += 6) {
       const chunk = [...expired.slice(start, start + 6), reference.heap(BUY)[0]!];
-      await fixture.setNextTimestamp(now);
+      await fixture().setNextTimestamp(now);
       const { expired: events } = await purgeExpired(market, chunk.map(BigInt), TX_GAS);
       expect(events.map((event) => Number(event.bidId))).toEqual(reference.purge(chunk, now));
       await check();
@@ -188,7 +180,7 @@ describe("cancel and purge anywhere in a heap keep both heaps valid", () => {
     }
     expect(reference.expiredOpenBids(now)).toEqual([]);
     // Purging again changes nothing.
-    await fixture.setNextTimestamp(now);
+    await fixture().setNextTimestamp(now);
     expect((await purgeExpired(market, expired.map(BigInt), TX_GAS)).expired).toEqual([]);
   });
 });

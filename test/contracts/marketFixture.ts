@@ -1,4 +1,5 @@
 // Test fixture for the market contract: an in-process EDR chain, a deployed market, a real FHIPE key and bid makers.
+import { afterAll, beforeAll } from "vitest";
 import hre from "hardhat";
 import { BrowserProvider, hexlify, randomBytes, Wallet, type JsonRpcSigner } from "ethers";
 import { initCurve } from "../../protocol/fhipe/curve.ts";
@@ -34,6 +35,19 @@ export type MarketState = { bidCount: bigint; buys: number; sells: number; buyHe
 
 export function randomWallet(): Wallet {
   return new Wallet(hexlify(randomBytes(32)));
+}
+
+/** A market fixture for the enclosing `describe`: deployed before its tests, closed after them. */
+export function suiteMarketFixture(levels: number): () => MarketFixture {
+  let fixture: MarketFixture | undefined;
+  beforeAll(async () => {
+    fixture = await createMarketFixture(levels);
+  });
+  afterAll(async () => fixture?.close());
+  return () => {
+    if (!fixture) throw new Error("the suite's market fixture is not deployed yet");
+    return fixture;
+  };
 }
 
 export async function createMarketFixture(levels: number, contractName: MarketContractName = "GridveilMarket"): Promise<MarketFixture> {

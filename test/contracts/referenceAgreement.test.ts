@@ -1,9 +1,9 @@
 // Real chain, real pairings: the contract's matches, expiries and heaps equal the plaintext reference book's, step for step.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Wallet } from "ethers";
 import { BUY, heapViolations, ReferenceOrderBook, SELL, type BookSide } from "../../protocol/book/referenceOrderBook.ts";
 import { cancelBid, MarketRevertError, placeBids, purgeExpired, signCancel, type MarketEvent } from "../../contracts/client/index.ts";
-import { createMarketFixture, randomInt, seededRandom, TX_GAS, type MadeBid, type MarketFixture } from "./marketFixture.ts";
+import { suiteMarketFixture, randomInt, seededRandom, TX_GAS, type MadeBid, type MarketFixture } from "./marketFixture.ts";
 import { type SideCode } from "../../protocol/domain.ts";
 
 /** One comparable line per event, contract and reference alike. */
@@ -181,14 +181,10 @@ async function runRandomSequence(fixture: MarketFixture, options: SequenceOption
 }
 
 describe("contract vs reference order book, n = 10", () => {
-  let fixture: MarketFixture;
-  beforeAll(async () => {
-    fixture = await createMarketFixture(10);
-  });
-  afterAll(async () => fixture.close());
+  const fixture = suiteMarketFixture(10);
 
   it("agrees pair for pair on 320 random bids with cancels, purges and lazy expiries", async () => {
-    const stats = await runRandomSequence(fixture, {
+    const stats = await runRandomSequence(fixture(), {
       seed: 0x5eed10,
       bids: 320,
       maxBatch: 4,
@@ -208,14 +204,10 @@ describe("contract vs reference order book, n = 10", () => {
 });
 
 describe("contract vs reference order book, n = 50", () => {
-  let fixture: MarketFixture;
-  beforeAll(async () => {
-    fixture = await createMarketFixture(50);
-  });
-  afterAll(async () => fixture.close());
+  const fixture = suiteMarketFixture(50);
 
   it("agrees pair for pair on 40 random bids", async () => {
-    const stats = await runRandomSequence(fixture, {
+    const stats = await runRandomSequence(fixture(), {
       seed: 0x5eed50,
       bids: 40,
       maxBatch: 2,
