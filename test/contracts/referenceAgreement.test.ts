@@ -180,43 +180,29 @@ async function runRandomSequence(fixture: MarketFixture, options: SequenceOption
   return stats;
 }
 
-describe("contract vs reference order book, n = 10", () => {
-  const fixture = suiteMarketFixture(10);
+/** Each run: the random sequence, and the counts it must exceed (a sequence that skips a path would prove little). */
+const runs = [
+  {
+    levels: 10,
+    title: "agrees pair for pair on 320 random bids with cancels, purges and lazy expiries",
+    sequence: { seed: 0x5eed10, bids: 320, maxBatch: 4, cancelRate: 0.08, purgeRate: 0.05, lifetime: [20, 600] as [number, number], maxStepSeconds: 20 },
+    exceeds: { placed: 280, matched: 60, expired: 10, cancelled: 5, TicketExpired: 3, ExpiredBacklog: 0 },
+  },
+  {
+    levels: 50,
+    title: "agrees pair for pair on 40 random bids",
+    sequence: { seed: 0x5eed50, bids: 40, maxBatch: 2, cancelRate: 0.08, purgeRate: 0.05, lifetime: [10, 120] as [number, number], maxStepSeconds: 20 },
+    exceeds: { placed: 30, matched: 3 },
+  },
+];
 
-  it("agrees pair for pair on 320 random bids with cancels, purges and lazy expiries", async () => {
-    const stats = await runRandomSequence(fixture(), {
-      seed: 0x5eed10,
-      bids: 320,
-      maxBatch: 4,
-      cancelRate: 0.08,
-      purgeRate: 0.05,
-      lifetime: [20, 600],
-      maxStepSeconds: 20,
-    });
-    // The sequence must exercise every path, or agreement would prove little.
-    expect(stats.placed).toBeGreaterThan(280);
-    expect(stats.matched).toBeGreaterThan(60);
-    expect(stats.expired).toBeGreaterThan(10);
-    expect(stats.cancelled).toBeGreaterThan(5);
-    expect(stats.rejected["TicketExpired"]).toBeGreaterThan(3);
-    expect(stats.rejected["ExpiredBacklog"]).toBeGreaterThan(0);
-  });
-});
+describe.each(runs)("contract vs reference order book, n = $levels", ({ levels, title, sequence, exceeds }) => {
+  const fixture = suiteMarketFixture(levels);
 
-describe("contract vs reference order book, n = 50", () => {
-  const fixture = suiteMarketFixture(50);
-
-  it("agrees pair for pair on 40 random bids", async () => {
-    const stats = await runRandomSequence(fixture(), {
-      seed: 0x5eed50,
-      bids: 40,
-      maxBatch: 2,
-      cancelRate: 0.08,
-      purgeRate: 0.05,
-      lifetime: [10, 120],
-      maxStepSeconds: 20,
-    });
-    expect(stats.placed).toBeGreaterThan(30);
-    expect(stats.matched).toBeGreaterThan(3);
+  it(title, async () => {
+    const stats = await runRandomSequence(fixture(), sequence);
+    const { rejected, ...totals } = stats;
+    const counts: Record<string, number | undefined> = { ...totals, ...rejected };
+    for (const [count, bound] of Object.entries(exceeds)) expect(counts[count], count).toBeGreaterThan(bound);
   });
 });
