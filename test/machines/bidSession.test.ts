@@ -119,9 +119,7 @@ describe("bidSession: enrolment-time preparation (one-time identity, ticket, enc
 
   it("fails at the ticket stage after ticketMaxAttempts", async () => {
     const f = fakes();
-    f.requestTicket.respond = () => {
-      throw new Error("refused");
-    };
+    f.requestTicket.failAlways("refused");
     const { runFor, actor } = await start({ fakes: f, input: { config: config({ meter: { ticketMaxAttempts: 2 } }) } });
     await runFor(60_000);
     expect(f.requestTicket.calls).toHaveLength(2);
@@ -159,9 +157,7 @@ describe("bidSession: enrolment-time preparation (one-time identity, ticket, enc
 
   it("fails at signing when the signer fails", async () => {
     const f = fakes();
-    f.signBid.respond = () => {
-      throw new Error("keystore locked");
-    };
+    f.signBid.failAlways("keystore locked");
     const { actor } = await start({ fakes: f });
     expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "failed", stage: "signing", reason: "keystore locked" });
   });
@@ -179,9 +175,7 @@ describe("bidSession: enrolment-time preparation (one-time identity, ticket, enc
 
   it("fails at submission after submitMaxAttempts", async () => {
     const f = fakes();
-    f.submitBid.respond = () => {
-      throw new Error("no route");
-    };
+    f.submitBid.failAlways("no route");
     const { runFor, actor } = await start({ fakes: f });
     await runFor(60_000);
     expect(f.submitBid.calls).toHaveLength(cfg.meter.submitMaxAttempts);
@@ -277,9 +271,7 @@ describe("bidSession: awaiting a match, expiry, rejection, cancel", () => {
 
   it("goes back to waiting when relaying the cancel fails", async () => {
     const f = fakes();
-    f.cancelBid.respond = () => {
-      throw new Error("gateway down");
-    };
+    f.cancelBid.failAlways("gateway down");
     const { send, state, actor } = await start({ fakes: f });
     await send({ type: "BID.CANCEL", planId: "plan-1" });
     expect(state()).toBe("onChain.awaitingMatch");
@@ -383,9 +375,7 @@ describe("bidSession: opening, verification of the counterpart, dispute, void", 
 
   it("disputes when the counterpart cannot be verified at all after retries", async () => {
     const f = fakes();
-    f.verifyCounterpartOpening.respond = () => {
-      throw new Error("rpc down");
-    };
+    f.verifyCounterpartOpening.failAlways("rpc down");
     const { send, runFor, actor, terms, counterpartOpening } = await matched({ fakes: f });
     await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
     await runFor(60_000);
@@ -449,9 +439,7 @@ describe("bidSession: delivery, reading, settlement", () => {
 
   it("retries reporting the reading, and waits for settlement without it when it keeps failing", async () => {
     const f = fakes();
-    f.reportReading.respond = () => {
-      throw new Error("stream unavailable");
-    };
+    f.reportReading.failAlways("stream unavailable");
     const { send, advance, runFor, state, terms, counterpartOpening } = await matched({ fakes: f });
     await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
     await advance(cfg.meter.deliveryDurationMs);
@@ -463,9 +451,7 @@ describe("bidSession: delivery, reading, settlement", () => {
 
   it("skips the report when the meter cannot be read", async () => {
     const f = fakes();
-    f.readMeter.respond = () => {
-      throw new Error("sensor");
-    };
+    f.readMeter.failAlways("sensor");
     const { send, advance, runFor, state, terms, counterpartOpening } = await matched({ fakes: f });
     await send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening });
     await advance(cfg.meter.deliveryDurationMs);

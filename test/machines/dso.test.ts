@@ -1,7 +1,6 @@
 // dso: setup with retries, enrolment and ticket requests, one tradeSettlement child per match, routing, and resume
 // of in-flight trades from the database (PROTOCOL §4, §5). Real tradeSettlement children with fake effects.
 import { describe, expect, it } from "vitest";
-import { SimulatedClock, createActor } from "xstate";
 import { dso, provideDso, tradeChildId } from "../../machines/dso.ts";
 import type { AuthenticateMeterInput, AuthenticateMeterOutput, DeployOrAttachContractInput, DeployOrAttachContractOutput, LoadInFlightTradesInput, LoadInFlightTradesOutput, PrepareMasterKeyInput, PrepareMasterKeyOutput, PublishMarketDescriptionInput, SealEnrolmentInput, SealEnrolmentOutput, SignTicketInput, SignTicketOutput, StoreIdentityPairInput, StoreIdentityPairOutput } from "../../machines/dso.ts";
 import type { AckMessagesParams, ReplyToRequestParams, TradeRecord, TradeSettlementSnapshot } from "../../machines/tradeSettlement.ts";
@@ -108,9 +107,7 @@ describe("dso: setup", () => {
 
   it("gives up after setupMaxAttempts", async () => {
     const f = fakes();
-    f.publishMarketDescription.respond = () => {
-      throw new Error("no nats");
-    };
+    f.publishMarketDescription.failAlways("no nats");
     const d = await start({ fakes: f, config: config({ dso: { setupMaxAttempts: 3 } }) });
     await d.runFor(60_000);
     expect(f.publishMarketDescription.calls).toHaveLength(3);
@@ -345,11 +342,7 @@ describe("dso: robustness", () => {
   });
 
   it("fails setup cleanly when the runtime provided nothing", async () => {
-    const actor = createActor(dso, {
-      input: { config: config({ dso: { setupMaxAttempts: 1 } }), marketId: "m1" },
-      clock: new SimulatedClock(),
-    }).start();
-    await flush();
+    const { actor } = await started(dso, { config: config({ dso: { setupMaxAttempts: 1 } }), marketId: "m1" });
     expect(actor.getSnapshot().value).toBe("failed");
     expect(actor.getSnapshot().context.errors[0]?.detail).toContain("prepareMasterKey");
   });

@@ -152,9 +152,7 @@ describe("gateway: failures, duplicates, rejections", () => {
 
   it("hands the batch back to the durable queue (nak) after submitMaxAttempts", async () => {
     const f = fakes();
-    f.submitBids.respond = () => {
-      throw new Error("rpc down");
-    };
+    f.submitBids.failAlways("rpc down");
     const g = await start({ fakes: f });
     await g.bid(1);
     await g.bid(2);
@@ -256,9 +254,7 @@ describe("gateway: cancels", () => {
 
   it("retries a failed cancel with backoff, then naks it", async () => {
     const f = fakes();
-    f.submitCancel.respond = () => {
-      throw new Error("rpc");
-    };
+    f.submitCancel.failAlways("rpc");
     const g = await start({ fakes: f });
     await g.send({ type: "CANCEL.RECEIVED", messageId: "c:1", cancel: cancel(1) });
     await g.runFor(120_000);

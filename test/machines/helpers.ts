@@ -93,6 +93,8 @@ export type FakeEffect<TOutput, TInput> = {
   respond: (input: TInput, call: number) => TOutput | Promise<TOutput>;
   /** The first `times` calls fail with `message`; later ones answer as before. */
   failFirst: (times: number, message: string) => void;
+  /** Every call fails with `message`. */
+  failAlways: (message: string) => void;
 };
 export function fake<TOutput, TInput>(
   respond: (input: TInput, call: number) => TOutput | Promise<TOutput>,
@@ -106,6 +108,7 @@ export function fake<TOutput, TInput>(
     respond,
     run,
     logic: fromPromise<TOutput, TInput>(({ input }) => run(input)),
+    failAlways: (message) => effect.failFirst(Number.POSITIVE_INFINITY, message),
     failFirst: (times, message) => {
       const then = effect.respond;
       effect.respond = (input, call) => {

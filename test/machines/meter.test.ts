@@ -271,9 +271,7 @@ describe("meter: bid sessions", () => {
 
   it("abandons a plan after maxAttemptsPerPlan failed sessions", async () => {
     const sessions = sessionFakes();
-    sessions.requestTicket.respond = () => {
-      throw new Error("refused");
-    };
+    sessions.requestTicket.failAlways("refused");
     const { context, active, runFor } = await start({
       plan: [plan("p1", "buy", 6, 1000)],
       sessions,
@@ -346,11 +344,7 @@ describe("meter: bid sessions", () => {
   });
 
   it("starts only known effects: the unprovided meter fails enrolment, not the process", async () => {
-    const actor = createActor(meter, {
-      input: { config: config({ meter: { enrolMaxAttempts: 1 } }), meterId: "m" },
-      clock: new SimulatedClock(),
-    }).start();
-    await flush();
+    const { actor } = await started(meter, { config: config({ meter: { enrolMaxAttempts: 1 } }), meterId: "m" });
     expect(actor.getSnapshot().value).toBe("enrolmentFailed");
     expect(actor.getSnapshot().context.errors[0]?.detail).toContain("requestEnrolment");
   });
