@@ -21,11 +21,11 @@ import {
   type DurableConsumerHandle,
 } from "../../actors/nats/jetstream.ts";
 import { RequestRejectedError } from "../../actors/nats/codec.ts";
-import { publish, serve, subscribe, type Service } from "../../actors/nats/rpc.ts";
+import { answer, notify, subscribe, type Service } from "../../actors/nats/rpc.ts";
 import { headerRecord } from "../../actors/nats/tracing.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
-import { bidSubmissionSchema, cancelReplySchema, cancelRequestSchema, disputeAckSchema, disputeSchema, enrolReplySchema, enrolRequestSchema, marketEventSchema, matchEventSchema, openingAckSchema, openingPayloadSchema, openingSubmissionSchema, readingSchema, settlementNoticeSchema, tradeTermsMessageSchema, ticketReplySchema, ticketRequestSchema, voidedNoticeSchema, disputedNoticeSchema, type BidSubmission, type Dispute, type Reading, type SettlementNotice } from "../../protocol/wire/schemas.ts";
+import { bidSubmissionSchema, marketEventSchema, matchEventSchema, openingPayloadSchema, readingSchema, type BidSubmission, type Dispute, type Reading, type SettlementNotice } from "../../protocol/wire/schemas.ts";
 import type { DisputeCode, VoidReason } from "../../protocol/reasons.ts";
 import { linesOf } from "../../protocol/settlement.ts";
 import { marketSubjects, streamNames, type MarketSubjects } from "../../protocol/wire/subjects.ts";
@@ -56,6 +56,7 @@ import { type Address, type Hex } from "../../protocol/base/hex.ts";
 import { tradeIdOf, type MarketDescription, type Opening } from "../../protocol/domain.ts";
 import { fixTradeTerms } from "../../protocol/clearing.ts";
 import { settleTrade } from "../../protocol/settlement.ts";
+import { endpoints, inboxChannels, type InboxChannel } from "../../protocol/wire/endpoints.ts";
 
 export const TX_GAS = { gasLimit: 30_000_000n };
 export const LEVELS = 4;
@@ -172,7 +173,7 @@ export class FakeDso {
     const { nc } = this.market.clients;
     const s = this.market.subjects;
     this.#services.push(
-      serve(nc, s.dso.enrol, enrolRequestSchema, enrolReplySchema, (req) => {
+      answer(nc, s, endpoints.enrol, (req) => {
         const registered = this.#registry.get(req.meterId);
         if (!registered) throw new RequestRejectedError("unauthorized", "unknown meter id");
         verifyMessageFields(req, s.dso.enrol, { allowedSigners: registered });
@@ -193,7 +194,7 @@ export class FakeDso {
           sealedMsk,
         };
       }),
-      serve(nc, s.dso.ticket, ticketRequestSchema, ticketReplySchema, async (req) => {
+      answer(nc, s, endpoints.ticket, async (req) => {
         const meter = this.meters.get(req.meterId);
         if (!meter) throw new RequestRejectedError("unauthorized", "not enrolled");
         verifyMessageFields(req, s.dso.ticket, { allowedSigners: meter.address });
@@ -202,11 +203,10 @@ export class FakeDso {
         this.ticketsIssued.push(req.bidder);
         return { type: "ticket.reply" as const, bidder: req.bidder, ticket: { notAfter: Number(ticket.notAfter), signature: ticket.signature } };
       }),
-      serve(
+      answer(
         nc,
-        s.dso.opening,
-        openingSubmissionSchema,
-        openingAckSchema,
+        s,
+        endpoints.opening,
         async (req, msg) => {
           const payload = openAs(openingPayloadSchema, req.sealed, this.wallet.privateKey, req.bidder, sealContexts.opening(s, req.tradeId));
           const trade = this.trades.get(req.tradeId);
@@ -230,7 +230,7 @@ export class FakeDso {
         },
         { concurrent: true },
       ),
-      serve(nc, s.dso.dispute, disputeSchema, disputeAckSchema, (req) => {
+      answer(nc, s, endpoints.dispute, (req) => {
         verifyMessageFields(req, s.dso.dispute, { allowedSigners: req.bidder });
         this.disputes.push(req);
         return { type: "dispute.ack" as const, tradeId: req.tradeId, status: "recorded" as const };
@@ -302,7 +302,7 @@ export class FakeDso {
         recipientPublicKey: meter.publicKey,
         context: sealContexts.terms(s, meter.inboxId, tradeId),
       });
-      publish(this.market.clients.nc, s.meter.trade(meter.inboxId), tradeTermsMessageSchema, { type: "trade.terms", tradeId, sealed });
+      this.notify(inboxChannels.terms, meter.inboxId, { type: "trade.terms", tradeId, sealed });
     }
   }
 
@@ -336,30 +336,22 @@ export class FakeDso {
         shortfallWh: settlement.shortfallWh,
         priceMicroPerKWh: settlement.priceMicroPerKWh,
       };
-      publish(this.market.clients.nc, this.market.subjects.meter.settled(meter.inboxId), settlementNoticeSchema, notice);
+      this.notify(inboxChannels.settled, meter.inboxId, notice);
     }
+  }
+
+  private notify<S extends z.ZodType>(channel: InboxChannel<S>, inboxId: string, value: z.input<S>): void {
+    notify(this.market.clients.nc, this.market.subjects, channel, inboxId, value);
   }
 
   sendVoided(tradeId: Hex, bidder: Address, reason: VoidReason, blamedBidders: Address[]): void {
     const meter = this.meterOf(bidder);
-    publish(this.market.clients.nc, this.market.subjects.meter.voided(meter.inboxId), voidedNoticeSchema, {
-      type: "trade.voided",
-      tradeId,
-      bidder,
-      reason,
-      blamedBidders,
-    });
+    this.notify(inboxChannels.voided, meter.inboxId, { type: "trade.voided", tradeId, bidder, reason, blamedBidders });
   }
 
   sendDisputed(tradeId: Hex, bidder: Address, code: DisputeCode): void {
     const meter = this.meterOf(bidder);
-    publish(this.market.clients.nc, this.market.subjects.meter.disputed(meter.inboxId), disputedNoticeSchema, {
-      type: "trade.disputed",
-      tradeId,
-      bidder,
-      code,
-      detail: "disputed by the counterpart",
-    });
+    this.notify(inboxChannels.disputed, meter.inboxId, { type: "trade.disputed", tradeId, bidder, code, detail: "disputed by the counterpart" });
   }
 
   async stop(): Promise<void> {
@@ -397,7 +389,7 @@ export class FakeGateway {
         if (this.autoPlace) await this.place(submission.bidder);
       },
     });
-    this.#cancel = serve(nc, this.market.subjects.gateway.cancel, cancelRequestSchema, cancelReplySchema, async (req) => {
+    this.#cancel = answer(nc, this.market.subjects, endpoints.cancel, async (req) => {
       const bidId = await getBidIdOf(this.#handle, req.bidder);
       if (bidId === undefined) return { type: "bid.cancel.reply" as const, bidder: req.bidder, status: "not-open" as const };
       try {
