@@ -298,7 +298,7 @@ async function assemble(
   });
 
   actor.start();
-  // Live view (issue 6): state value, tags and counts only — the context holds msk.
+  // Live view (`gridveil watch`, actors/runtime/stateSnapshots.ts): state value, tags and counts only — the context holds msk.
   const snapshots: StateSnapshotPublisher = publishStateSnapshots(actor, {
     nc: nats.nc,
     subject: deps.subjects.dso.state,

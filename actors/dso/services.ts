@@ -230,7 +230,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                   throw error;
                 }
               }
-              // The trade links each bid's trace once, when its opening first arrives (issue 5).
+              // The trade links each bid's trace once, when its opening first arrives (PROTOCOL §6 trace context).
               if (first && bidContext && trace.isSpanContextValid(bidContext))
                 spans.link(submission.tradeId, bidContext, { [attr.side]: side === SideCode.Buy ? "buy" : "sell" });
               const build = (requestId: string): DsoEvent => ({

@@ -1,4 +1,4 @@
-// One `dso.trade` span per match (issue 5): parent of the DSO's steps of that trade, linked to both bids' traces.
+// One `dso.trade` span per match (PROTOCOL §5 trading): parent of the DSO's steps of that trade, linked to both bids' traces.
 import { ROOT_CONTEXT, SpanStatusCode, context, trace, type Attributes, type Context, type Span, type SpanContext, type Tracer } from "@opentelemetry/api";
 import type { AnyActorRef } from "xstate";
 import { recordTransitions } from "../telemetry/transitions.ts";

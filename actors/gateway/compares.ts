@@ -1,4 +1,4 @@
-// How many FHIPE `Compare`s (pairing checks) a mined transaction ran (issue 5, `chain.tx`), counted from the node's
+// How many FHIPE `Compare`s (pairing checks) a mined transaction ran (the `chain.tx` span), counted from the node's
 // own call trace: every `Compare` is exactly one call of the pairing precompile (address 0x08, EIP-197).
 //
 // Why a trace and not a contract counter: the contract's events do not carry the count, and adding one would cost

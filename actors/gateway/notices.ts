@@ -58,7 +58,7 @@ export function createNoticePublisher(options: NoticePublisherOptions): NoticePu
       const spanContext = options.spanContextOf(bidder);
       return spanContext === undefined ? [] : [{ context: spanContext }];
     });
-    // A root span: the trade's trace starts here; the bids' traces are linked (issue 5).
+    // A root span: the trade's trace starts here; the bids' traces are linked (PROTOCOL §6 trace context).
     const span = tracer.startSpan(
       GATEWAY_SPANS.match,
       {

@@ -1,4 +1,4 @@
-// Span names and attribute keys of the gateway (issue 5): ids, hashes, gas and counts only, never a price or quantity.
+// Span names and attribute keys of the gateway (PROTOCOL §1: nothing secret in the spans): ids, hashes, gas and counts only, never a price or quantity.
 
 export const GATEWAY_SPANS = {
   /** One delivered bid submission; child of the meter's `meter.submit` (context from the NATS headers). */

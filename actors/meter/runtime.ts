@@ -1,5 +1,5 @@
 // The smart-meter runtime: the `meter` machine (and its `bidSession` children) wired to NATS, JetStream, the chain
-// (read-only), FHIPE and the meter's keys (PROTOCOL §4–§6, issue 4), traced with OpenTelemetry (issue 5).
+// (read-only), FHIPE and the meter's keys (PROTOCOL §4–§6), traced with OpenTelemetry (PROTOCOL §6 trace context).
 import { EventEmitter } from "node:events";
 import { ROOT_CONTEXT, type Tracer } from "@opentelemetry/api";
 import { Wallet, getBytes, type JsonRpcProvider } from "ethers";
@@ -396,7 +396,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         // The key store and link exist before anything can arrive for this meter.
         secrets.setMasterKey(enrolment.msk);
         link = next;
-        // Live view (issue 6): under the opaque inbox id; state, tags and session counts only (never the context).
+        // Live view (`gridveil watch`, actors/runtime/stateSnapshots.ts): under the opaque inbox id; state, tags and session counts only (never the context).
         snapshots = actorRef
           ? publishStateSnapshots(actorRef, {
               nc: clients.nc,

@@ -1,4 +1,4 @@
-// Tracing of a meter's bid sessions (issue 5): one root span `meter.bid` per session (a new trace per bid), its steps
+// Tracing of a meter's bid sessions (PROTOCOL §6 trace context): one root span `meter.bid` per session (a new trace per bid), its steps
 // as child spans, and the session machine's transitions recorded on it. Attributes never carry a price level,
 // quantity, salt, α, β, msk or key.
 import {

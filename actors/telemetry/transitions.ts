@@ -1,4 +1,4 @@
-// Records an XState actor's state transitions as span events (issue 5: "machine transitions recorded as span events").
+// Records an XState actor's state transitions as span events: every transition is a span event, so a trace shows the protocol state (PROTOCOL §5).
 import type { Span } from "@opentelemetry/api";
 import type { AnyActorRef } from "xstate";
 

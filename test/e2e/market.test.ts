@@ -1,4 +1,4 @@
-// End to end (issue 4): the real DSO, gateway and meters over a real nats-server, on a real in-process chain, with
+// End to end (PROTOCOL §5): the real DSO, gateway and meters over a real nats-server, on a real in-process chain, with
 // real pairings and the DSO's real SQLite file; checks outcomes, the books, and what the chain and gateway saw.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -173,7 +173,7 @@ describe("market end to end: real nats-server, real chain, real pairings, real S
       }
       expect(placedBids).toBeGreaterThanOrEqual(summary.bids);
 
-      // Tracing (issue 5): the sample trade's spans come from all three services; every parent is present, every
+      // Tracing (PROTOCOL §6 trace context): the sample trade's spans come from all three services; every parent is present, every
       // link points at a span of the set (the two bids' traces), and no attribute carries a secret of the trade.
       expect(summary.sampleTradeId).toMatch(/^0x[0-9a-f]{64}$/);
       const sample = db.getTrade(summary.sampleTradeId!)!;

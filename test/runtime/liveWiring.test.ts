@@ -1,4 +1,4 @@
-// The runtimes publish their machines' state (issue 6 live view): a real DSO, gateway and meter (nats-server, local
+// The runtimes publish their machines' state (the live view of `gridveil watch`): a real DSO, gateway and meter (nats-server, local
 // chain, SQLite) show up in `gridveil watch --once`, the meter under its opaque inbox id, never its permanent id.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
