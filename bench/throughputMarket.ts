@@ -19,6 +19,7 @@ import { spanFilePath, startInProcessTelemetry, type ActorService, type Telemetr
 import { deployPlaintextMarket } from "../contracts/client/bench/plaintextMarket.ts";
 import type { MachineConfig } from "../machines/config.ts";
 import { startChildChain } from "./throughputChain.ts";
+import { toAddress } from "../protocol/base/hex.ts";
 
 export class ThroughputBenchError extends GridveilError {
   override name = "ThroughputBenchError";
@@ -118,7 +119,7 @@ function trackPlacements(gateway: GatewayRuntime): PlacementTracker {
   gateway.events.on("notice", (notice) => {
     if (notice.kind === "match" && !notice.duplicate) matches += 1;
     if (notice.bidder === undefined) return;
-    const bidder = notice.bidder.toLowerCase();
+    const bidder = toAddress(notice.bidder);
     if (notice.kind === "placed") {
       noticesPerBidder.set(bidder, (noticesPerBidder.get(bidder) ?? 0) + 1);
       if (!placed.has(bidder)) placed.set(bidder, performance.now());
@@ -164,7 +165,7 @@ function trackPlacements(gateway: GatewayRuntime): PlacementTracker {
     noticesPerBidder,
     matches: () => matches,
     whenPlaced: (bidder, timeoutMs) => {
-      const key = bidder.toLowerCase();
+      const key = toAddress(bidder);
       return until(
         () => {
           failIfRejected(key);

@@ -5,6 +5,7 @@ import type { MasterSecretKey } from "./fhipe/fhipe.ts";
 import { GridveilError } from "./base/errors.ts";
 import { computeCommitment } from "./commitment.ts";
 import type { OpeningRejection } from "./reasons.ts";
+import { sameHex } from "./base/hex.ts";
 
 /** What a bidder reveals after a match; α and β as bigints or as the wire's decimal strings. */
 export type Opening = {
@@ -47,7 +48,7 @@ export function verifyOpening(
   } catch (error) {
     return reject("malformed-opening", error instanceof GridveilError ? error.shortMessage : String(error));
   }
-  if (commitment.toLowerCase() !== onChain.commitment.toLowerCase()) {
+  if (!sameHex(commitment, onChain.commitment)) {
     return reject("commitment-mismatch", "keccak256(bidder, side, priceLevel, quantityWh, salt) differs from the on-chain commitment");
   }
   let expected;

@@ -7,7 +7,7 @@ import { entriesSum, type DsoBook, type PostingKind } from "../../protocol/settl
 import { canBecome, type TradeStage } from "../../protocol/tradeLifecycle.ts";
 import { DSO_MIGRATIONS, migrate, type Migration } from "./migrations.ts";
 import { loadSqlite } from "./sqlite.ts";
-import { type Address, type Hex } from "../../protocol/base/hex.ts";
+import { type Address, type Hex, toHex } from "../../protocol/base/hex.ts";
 import { tradeIdOf, type Opening, type SideCode } from "../../protocol/domain.ts";
 import { type ClearingRule } from "../../protocol/marketConfig.ts";
 import { dsoDefaults } from "../config/dso.ts";
@@ -221,7 +221,7 @@ function side(value: number): SideCode {
 /** Stored form of an opening: fixed key order, so equal openings are equal strings. */
 function openingJson(opening: Opening): string {
   const { priceLevel, quantityWh, salt, alpha, beta } = opening;
-  return JSON.stringify({ priceLevel, quantityWh, salt: salt.toLowerCase(), alpha, beta });
+  return JSON.stringify({ priceLevel, quantityWh, salt: toHex(salt), alpha, beta });
 }
 function parseOpening(text: string | null): Opening | null {
   return text === null ? null : (JSON.parse(text) as Opening);
@@ -255,7 +255,7 @@ function address(value: string): string {
 }
 
 function matchKeyOf(match: { buyId: string; sellId: string; txHash: string }): string {
-  return `${address(match.buyId)}:${address(match.sellId)}:${match.txHash.toLowerCase()}`;
+  return `${address(match.buyId)}:${address(match.sellId)}:${toHex(match.txHash)}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -323,7 +323,7 @@ export class DsoDatabase {
    */
   enrolMeter(input: Omit<MeterRecord, "enrolledAt"> & { enrolledAt?: number }): WriteResult<MeterRecord> {
     return this.transaction(() => {
-      const meter: MeterRecord = { ...input, address: address(input.address), publicKey: input.publicKey.toLowerCase(), enrolledAt: input.enrolledAt ?? this.#now() };
+      const meter: MeterRecord = { ...input, address: address(input.address), publicKey: toHex(input.publicKey), enrolledAt: input.enrolledAt ?? this.#now() };
       const inserted =
         this.#run(
           `INSERT INTO meters (meter_id, address, public_key, name, inbox_id, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -425,7 +425,7 @@ export class DsoDatabase {
         ...input,
         buyId: address(input.buyId),
         sellId: address(input.sellId),
-        txHash: input.txHash.toLowerCase(),
+        txHash: toHex(input.txHash),
         matchKey: matchKeyOf(input),
       };
       const inserted =
@@ -476,7 +476,7 @@ export class DsoDatabase {
   }
 
   getTrade(tradeId: string): TradeRecord | undefined {
-    const row = this.#get("SELECT * FROM trades WHERE trade_id = ?", tradeId.toLowerCase());
+    const row = this.#get("SELECT * FROM trades WHERE trade_id = ?", toHex(tradeId));
     return row && this.#trade(row);
   }
 
@@ -540,7 +540,7 @@ export class DsoDatabase {
   saveMachineRecord(tradeId: string, record: unknown): TradeRecord {
     const json = JSON.stringify(record);
     if (json === undefined) throw new DatabaseError("machine record is not JSON", { value: typeof record });
-    if (this.#run("UPDATE trades SET machine_record = ?, updated_at = ? WHERE trade_id = ?", json, this.#now(), tradeId.toLowerCase()) !== 1) {
+    if (this.#run("UPDATE trades SET machine_record = ?, updated_at = ? WHERE trade_id = ?", json, this.#now(), toHex(tradeId)) !== 1) {
       throw new NotFoundError("unknown trade", { value: tradeId });
     }
     return this.#requireTrade(tradeId);
@@ -549,7 +549,7 @@ export class DsoDatabase {
   /** Marks a trade's outcome as delivered to both meters (idempotent: the first time wins). */
   markClosed(tradeId: string, closedAt: number = this.#now()): TransitionResult {
     return this.transaction(() => {
-      const changed = this.#run("UPDATE trades SET closed_at = ?, updated_at = ? WHERE trade_id = ? AND closed_at IS NULL", closedAt, this.#now(), tradeId.toLowerCase()) === 1;
+      const changed = this.#run("UPDATE trades SET closed_at = ?, updated_at = ? WHERE trade_id = ? AND closed_at IS NULL", closedAt, this.#now(), toHex(tradeId)) === 1;
       return { changed, trade: this.#requireTrade(tradeId) };
     });
   }
@@ -568,7 +568,7 @@ export class DsoDatabase {
       const column = bidSide === 0 ? "buy_opening" : "sell_opening";
       const json = openingJson(opening);
       const inserted =
-        this.#run(`UPDATE trades SET ${column} = ?, updated_at = ? WHERE trade_id = ? AND ${column} IS NULL`, json, this.#now(), tradeId.toLowerCase()) === 1;
+        this.#run(`UPDATE trades SET ${column} = ?, updated_at = ? WHERE trade_id = ? AND ${column} IS NULL`, json, this.#now(), toHex(tradeId)) === 1;
       const trade = this.#requireTrade(tradeId);
       const stored = bidSide === 0 ? trade.buyOpening : trade.sellOpening;
       if (!inserted && (stored === null || openingJson(stored) !== json)) {
@@ -638,7 +638,7 @@ export class DsoDatabase {
   /** Stores a meter's measurement for a trade (step 6); one per trade and side, the first one wins. */
   recordReading(input: ReadingInput): WriteResult<ReadingRecord> {
     return this.transaction(() => {
-      const reading: ReadingInput = { ...input, tradeId: input.tradeId.toLowerCase(), bidder: address(input.bidder) };
+      const reading: ReadingInput = { ...input, tradeId: toHex(input.tradeId), bidder: address(input.bidder) };
       const inserted =
         this.#run(
           `INSERT INTO readings (trade_id, side, meter_id, bidder, energy_wh, measured_at, received_at)
@@ -659,7 +659,7 @@ export class DsoDatabase {
 
   readingsOf(tradeId: string): { buy?: ReadingRecord; sell?: ReadingRecord } {
     const result: { buy?: ReadingRecord; sell?: ReadingRecord } = {};
-    for (const row of this.#all("SELECT * FROM readings WHERE trade_id = ?", tradeId.toLowerCase())) {
+    for (const row of this.#all("SELECT * FROM readings WHERE trade_id = ?", toHex(tradeId))) {
       const reading: ReadingRecord = {
         tradeId: str(row, "trade_id"),
         side: side(num(row, "side")),
@@ -719,7 +719,7 @@ export class DsoDatabase {
       `SELECT * FROM ledger_entries
        WHERE (?1 IS NULL OR trade_id = ?1) AND (?2 IS NULL OR meter_id = ?2) AND (?3 IS NULL OR period = ?3)
        ORDER BY entry_id`,
-      filter.tradeId?.toLowerCase() ?? null,
+      (filter.tradeId === undefined ? null : toHex(filter.tradeId)),
       filter.meterId ?? null,
       filter.period ?? null,
     ).map((row) => ({

@@ -18,6 +18,7 @@ import { latencyByStage, type StageLatency } from "../telemetry/latency.ts";
 import { createLogger } from "../telemetry/logger.ts";
 import { readSpanFile } from "../telemetry/readSpans.ts";
 import { spanFilePath, startInProcessTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
+import { toAddress } from "../../protocol/base/hex.ts";
 
 export type DemoOptions = {
   meters: number;
@@ -181,7 +182,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const placed = new Set<string>();
     gateway.events.on("notice", (notice) => {
       if (notice.duplicate) return;
-      if (notice.kind === "placed" && notice.bidder) placed.add(notice.bidder.toLowerCase());
+      if (notice.kind === "placed" && notice.bidder) placed.add(toAddress(notice.bidder));
       if (notice.kind === "match") progress.matches += 1;
       progress.placed = placed.size;
       report();
@@ -295,7 +296,7 @@ function quiet(meters: readonly MeterRuntime[], placed: ReadonlySet<string>, dso
         child.value !== null &&
         (child.value as Record<string, unknown>).onChain === "awaitingMatch" &&
         session.bidder !== null &&
-        placed.has(session.bidder.toLowerCase());
+        placed.has(toAddress(session.bidder));
       if (!resting) return false;
     }
   }

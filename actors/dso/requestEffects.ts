@@ -12,7 +12,7 @@ import { addressOfPublicKey } from "../secure/keys.ts";
 import { seal } from "../secure/sealed.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
 import { DsoNotReadyError, requireContract, requireMsk, type DsoDeps } from "./deps.ts";
-import { type Address, type Hex, sameAddress } from "../../protocol/base/hex.ts";
+import { type Address, type Hex, sameAddress, toAddress } from "../../protocol/base/hex.ts";
 
 type RequestEffects = Pick<DsoEffects, "authenticateMeter" | "sealEnrolment" | "storeIdentityPair" | "signTicket">;
 
@@ -80,7 +80,7 @@ export function requestEffects(deps: DsoDeps): RequestEffects {
       }
       if (!db.getMeter(input.permanentId)) return { authentic: false, reason: "notEnrolled" };
       const notAfter = Math.min(request.data.notAfter, nowSeconds() + deps.config.dso.maxTicketLifetimeSeconds);
-      state.ticketRequests.set(request.data.bidder.toLowerCase(), { side: request.data.side, notAfter });
+      state.ticketRequests.set(toAddress(request.data.bidder), { side: request.data.side, notAfter });
       return { authentic: true };
     },
 
@@ -115,16 +115,16 @@ export function requestEffects(deps: DsoDeps): RequestEffects {
 
     // PROTOCOL §4: the DSO alone stores (permanent id, bidder), before it signs.
     storeIdentityPair: async ({ permanentId, bidder }) => {
-      const request = state.ticketRequests.get(bidder.toLowerCase());
+      const request = state.ticketRequests.get(toAddress(bidder));
       if (request?.notAfter === undefined) throw new DsoNotReadyError("no authenticated ticket request for this bidder", { value: bidder });
       try {
         const { record } = db.recordOneTimeId({ bidder, meterId: permanentId, side: request.side, notAfter: request.notAfter });
         // A repeated request for the same bidder gets the first expiry again (and so the same ticket).
-        state.ticketRequests.set(bidder.toLowerCase(), { side: request.side, notAfter: record.notAfter });
+        state.ticketRequests.set(toAddress(bidder), { side: request.side, notAfter: record.notAfter });
         return { stored: true };
       } catch (error) {
         if (error instanceof ConflictError) {
-          state.ticketRequests.delete(bidder.toLowerCase());
+          state.ticketRequests.delete(toAddress(bidder));
           return { stored: false };
         }
         throw error;
@@ -132,7 +132,7 @@ export function requestEffects(deps: DsoDeps): RequestEffects {
     },
 
     signTicket: async ({ bidder, lifetimeSeconds }) => {
-      const key = bidder.toLowerCase();
+      const key = toAddress(bidder);
       const stored = state.ticketRequests.get(key)?.notAfter;
       state.ticketRequests.delete(key);
       // The expiry recorded with the pair (what the meter asked for, capped); the machine's lifetime is a fallback.

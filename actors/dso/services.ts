@@ -27,7 +27,7 @@ import type { AckCorrelator, ReplyCorrelator } from "./pending.ts";
 import { attr, runSpan } from "./tradeSpans.ts";
 import { z } from "zod";
 import { SideCode, tradeIdOf } from "../../protocol/domain.ts";
-import { sameAddress } from "../../protocol/base/hex.ts";
+import { sameAddress, toHex } from "../../protocol/base/hex.ts";
 import { dsoDefaults } from "../config/dso.ts";
 
 
@@ -386,5 +386,5 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
 
 /** The machine's id for a stored reading (acked by the consumer already; the machine's ack of it is a no-op). */
 export function readingMessageId(tradeId: string, side: SideCode): string {
-  return `reading:${tradeId.toLowerCase()}:${side}`;
+  return `reading:${toHex(tradeId)}:${side}`;
 }

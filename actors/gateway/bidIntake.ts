@@ -16,6 +16,7 @@ import { bidSubmissionSchema, type BidSubmission } from "../../protocol/wire/sch
 import { machineBidOf } from "./bidWire.ts";
 import { GATEWAY_ATTRIBUTES } from "./spans.ts";
 import { type SignedBid as MachineBid } from "../../protocol/domain.ts";
+import { toAddress } from "../../protocol/base/hex.ts";
 
 /** The machine's message ids of bid deliveries: the stream sequence behind this prefix (stable across redeliveries). */
 export const BID_MESSAGE_PREFIX = "bid:";
@@ -72,7 +73,7 @@ export async function startBidIntake(options: BidIntakeOptions): Promise<BidInta
   let wakeUp: (() => void) | null = null;
 
   const remember = (bidder: string, spanContext: SpanContext): void => {
-    const key = bidder.toLowerCase();
+    const key = toAddress(bidder);
     spanContexts.delete(key);
     spanContexts.set(key, spanContext);
     if (spanContexts.size > MAX_REMEMBERED_SPANS) {
@@ -218,7 +219,7 @@ export async function startBidIntake(options: BidIntakeOptions): Promise<BidInta
       wakeUp?.();
     },
     bidderOf: (messageId) => open.get(messageId)?.bidder,
-    spanContextOf: (bidder) => spanContexts.get(bidder.toLowerCase()),
+    spanContextOf: (bidder) => spanContexts.get(toAddress(bidder)),
     outstanding: () => open.size,
     async stopPulling() {
       stopping = true;

@@ -11,6 +11,7 @@ import { answer, type Service } from "../nats/rpc.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
 import { errorNameOf, type CancelOutcome } from "./submitter.ts";
+import { sameAddress, toAddress } from "../../protocol/base/hex.ts";
 
 /** The machine's message ids of cancel requests (beside the bid deliveries' `bid:` ids). */
 export const CANCEL_MESSAGE_PREFIX = "cancel:";
@@ -49,7 +50,7 @@ export function startCancelService(options: CancelServiceOptions): CancelService
   const settle = (messageIds: readonly string[], disposition: AckDisposition | "naked"): void => {
     const outcomes = new Map<string, CancelOutcome | undefined>();
     const outcomeOf = (bidder: string) => {
-      const key = bidder.toLowerCase();
+      const key = toAddress(bidder);
       if (!outcomes.has(key)) outcomes.set(key, options.takeOutcome(bidder));
       return outcomes.get(key);
     };
@@ -106,7 +107,7 @@ export function startCancelService(options: CancelServiceOptions): CancelService
   );
 
   return {
-    spanOf: (bidder) => [...pending.values()].find((request) => request.bidder.toLowerCase() === bidder.toLowerCase())?.span,
+    spanOf: (bidder) => [...pending.values()].find((request) => sameAddress(request.bidder, bidder))?.span,
     settle,
     async stop() {
       await service.stop();

@@ -8,6 +8,7 @@
 // `debug_traceTransaction` + `callTracer` simply get no count (the attribute is omitted, never guessed from gas).
 import type { JsonRpcProvider } from "ethers";
 import type { Logger } from "../telemetry/logger.ts";
+import { sameAddress } from "../../protocol/base/hex.ts";
 
 export const PAIRING_PRECOMPILE = "0x0000000000000000000000000000000000000008";
 
@@ -15,7 +16,7 @@ type CallFrame = { to?: string; calls?: CallFrame[] };
 
 /** Precompile calls in a `callTracer` frame tree. */
 export function pairingCallsIn(frame: CallFrame): number {
-  let count = frame.to?.toLowerCase() === PAIRING_PRECOMPILE ? 1 : 0;
+  let count = sameAddress(frame.to, PAIRING_PRECOMPILE) ? 1 : 0;
   for (const child of frame.calls ?? []) count += pairingCallsIn(child);
   return count;
 }

@@ -3,6 +3,7 @@ import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { GridveilError } from "../../protocol/base/errors.ts";
+import { sameAddress } from "../../protocol/base/hex.ts";
 
 export const CURSOR_FILE_NAME = "gateway-cursor.json";
 
@@ -61,7 +62,7 @@ export function cursorStore(dataDir: string, scope: CursorScope): CursorStore {
       const sameScope =
         parsed.marketId === scope.marketId &&
         parsed.chainId === scope.chainId &&
-        parsed.contractAddress.toLowerCase() === scope.contractAddress.toLowerCase();
+        sameAddress(parsed.contractAddress, scope.contractAddress);
       if (!sameScope) {
         return {
           lastProcessedBlock: null,

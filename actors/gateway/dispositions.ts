@@ -9,6 +9,7 @@ import type { Logger } from "../telemetry/logger.ts";
 import { BID_MESSAGE_PREFIX, type BidIntake } from "./bidIntake.ts";
 import { CANCEL_MESSAGE_PREFIX, type CancelService } from "./cancels.ts";
 import type { NoticePublisher } from "./notices.ts";
+import { toAddress } from "../../protocol/base/hex.ts";
 
 export type SettledDeliveries = { messageIds: string[]; disposition: GatewayAckParams["disposition"] | "naked" };
 
@@ -48,7 +49,7 @@ export function gatewayDispositions(options: DispositionOptions): GatewayActions
           new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
             const announcements = bidIds.flatMap((id) => {
               const bidder = intake.bidderOf(id);
-              const announcement = bidder === undefined ? undefined : rejectionAnnouncements.get(bidder.toLowerCase());
+              const announcement = bidder === undefined ? undefined : rejectionAnnouncements.get(toAddress(bidder));
               return announcement === undefined ? [] : [announcement];
             });
             await Promise.allSettled(announcements);
@@ -75,7 +76,7 @@ export function gatewayDispositions(options: DispositionOptions): GatewayActions
     },
 
     notifyBidRejected: ({ bidder, rejection }) => {
-      const key = bidder.toLowerCase();
+      const key = toAddress(bidder);
       const detail = rejection.detail || (options.takeRejectionDetail(bidder) ?? "");
       logger.info({ bidder, error: rejection.error }, "bid rejected");
       const announcement = options.notices

@@ -23,6 +23,7 @@ import { contractBidOf } from "./bidWire.ts";
 import type { ChainWriter, MinedTx } from "./chainWriter.ts";
 import type { CompareCounter } from "./compares.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
+import { toAddress } from "../../protocol/base/hex.ts";
 
 export type BatchMinedEvent = {
   txHash: string;
@@ -147,7 +148,7 @@ export function createSubmitter(options: SubmitterOptions): Submitter {
               results.push({ bidder, status: "placed" });
             } else {
               // Kept for the rejection notice; a reused bidder is a duplicate and gets none.
-              if (!isReusedBidder(result.errorName)) rejectionDetails.set(bidder.toLowerCase(), result.detail);
+              if (!isReusedBidder(result.errorName)) rejectionDetails.set(toAddress(bidder), result.detail);
               results.push({ bidder, status: "rejected", reason: result.errorName });
             }
           });
@@ -194,7 +195,7 @@ export function createSubmitter(options: SubmitterOptions): Submitter {
   };
 
   const submitCancel = async ({ cancel }: SubmitCancelInput): Promise<SubmitCancelOutput> => {
-    const key = cancel.bidder.toLowerCase();
+    const key = toAddress(cancel.bidder);
     // The request's `gateway.cancel` span (the relay may start later than the request, from the machine's queue).
     const parent = options.cancelSpanOf(cancel.bidder) ?? trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
     try {
@@ -211,7 +212,7 @@ export function createSubmitter(options: SubmitterOptions): Submitter {
   };
 
   const take = <T>(map: Map<string, T>, bidder: string): T | undefined => {
-    const key = bidder.toLowerCase();
+    const key = toAddress(bidder);
     const value = map.get(key);
     map.delete(key);
     return value;

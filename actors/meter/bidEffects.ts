@@ -29,7 +29,7 @@ import type { MeterSecrets } from "./secrets.ts";
 import { attr, type SessionTraces } from "./sessionTraces.ts";
 import { forgedOpening, submissionOf } from "./wire.ts";
 import { codeOfSide } from "../../protocol/domain.ts";
-import { type Address, type Hex } from "../../protocol/base/hex.ts";
+import { type Address, type Hex, sameHex } from "../../protocol/base/hex.ts";
 
 /** Faults a test or the demo can switch on (all off by default). */
 export type MeterFaults = {
@@ -147,7 +147,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         randomizers: encryption.randomizers,
         ciphertext: encryption.ciphertext,
       });
-      if (built.bid.commitment.toLowerCase() !== commitment.toLowerCase()) {
+      if (!sameHex(built.bid.commitment, commitment)) {
         throw new UnexpectedReplyError("the signed commitment differs from the encrypted one", { value: bidder });
       }
       traces.byBidder(bidder)?.span.addEvent("bid.signed");

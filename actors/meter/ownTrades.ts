@@ -1,5 +1,5 @@
 // What a meter remembers of each of its matched trades while the bid session runs (keyed by trade and own bidder).
-import { type Address } from "../../protocol/base/hex.ts";
+import { type Address, sameAddress, sameHex, toAddress, toHex } from "../../protocol/base/hex.ts";
 import { type Side } from "../../protocol/domain.ts";
 
 export type OwnTrade = {
@@ -18,7 +18,7 @@ export class OwnTrades {
   readonly #trades = new Map<string, OwnTrade>();
 
   static key(tradeId: string, bidder: string): string {
-    return `${tradeId.toLowerCase()}|${bidder.toLowerCase()}`;
+    return `${toHex(tradeId)}|${toAddress(bidder)}`;
   }
 
   open(entry: Pick<OwnTrade, "tradeId" | "bidder" | "side" | "counterpart" | "txHash">): OwnTrade {
@@ -37,13 +37,13 @@ export class OwnTrades {
   /** Our side of a trade, found from the counterpart (what `verifyCounterpartOpening` is given). */
   byCounterpart(tradeId: string, counterpart: string): OwnTrade | undefined {
     for (const trade of this.#trades.values())
-      if (trade.tradeId.toLowerCase() === tradeId.toLowerCase() && trade.counterpart.toLowerCase() === counterpart.toLowerCase())
+      if (sameHex(trade.tradeId, tradeId) && sameAddress(trade.counterpart, counterpart))
         return trade;
     return undefined;
   }
 
   forgetBidder(bidder: string): void {
-    for (const [key, trade] of this.#trades) if (trade.bidder.toLowerCase() === bidder.toLowerCase()) this.#trades.delete(key);
+    for (const [key, trade] of this.#trades) if (sameAddress(trade.bidder, bidder)) this.#trades.delete(key);
   }
 
   clear(): void {

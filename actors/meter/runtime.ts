@@ -32,7 +32,7 @@ import { MeterSecrets } from "./secrets.ts";
 import { attr, inSpan, linkTo, SessionTraces, shortReason, type SessionEnd } from "./sessionTraces.ts";
 import { termsEventOf } from "./wire.ts";
 import { meterIdSchema, tradeIdOf, type MarketDescription as MachineMarketDescription, type Side } from "../../protocol/domain.ts";
-import { type Address } from "../../protocol/base/hex.ts";
+import { type Address, toAddress } from "../../protocol/base/hex.ts";
 import { meterDefaults } from "../config/meter.ts";
 
 export type { MeterFaults } from "./bidEffects.ts";
@@ -469,7 +469,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
     requestTimeoutMs,
     logger,
     onSubmitted: (bidder, duplicate) => {
-      const key = bidder.toLowerCase();
+      const key = toAddress(bidder);
       if (!submitted.has(key)) {
         submitted.add(key);
         counts.bids += 1;

@@ -3,7 +3,7 @@ import { Wallet, getAddress, hexlify, randomBytes } from "ethers";
 import type { BidCiphertext, BidRandomizers } from "../../protocol/encoding/bidCiphertext.ts";
 import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
-import { type Address, type Hex } from "../../protocol/base/hex.ts";
+import { type Address, type Hex, toAddress } from "../../protocol/base/hex.ts";
 import { type Ticket } from "../../protocol/domain.ts";
 
 export class MeterSecretMissingError extends GridveilError {
@@ -47,12 +47,12 @@ export class MeterSecrets {
   createOneTimeKey(): Address {
     const oneTimeKey = randomWallet();
     const bidder = getAddress(oneTimeKey.address) as Address;
-    this.#bids.set(bidder.toLowerCase(), { oneTimeKey, ticket: null, encryption: null });
+    this.#bids.set(toAddress(bidder), { oneTimeKey, ticket: null, encryption: null });
     return bidder;
   }
 
   bid(bidder: string): BidMaterial {
-    const material = this.#bids.get(bidder.toLowerCase());
+    const material = this.#bids.get(toAddress(bidder));
     if (material === undefined) {
       throw new MeterSecretMissingError("no one-time key for this bidder", {
         value: bidder,
@@ -63,11 +63,11 @@ export class MeterSecrets {
   }
 
   owns(bidder: string): boolean {
-    return this.#bids.has(bidder.toLowerCase());
+    return this.#bids.has(toAddress(bidder));
   }
 
   forget(bidder: string): void {
-    this.#bids.delete(bidder.toLowerCase());
+    this.#bids.delete(toAddress(bidder));
   }
 
   clear(): void {

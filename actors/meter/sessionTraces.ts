@@ -15,7 +15,7 @@ import {
 import type { AnyActorRef } from "xstate";
 import { recordTransitions, stateValueText } from "../telemetry/transitions.ts";
 import { outcomeReason, type BidSessionInput, type BidSessionOutput } from "../../machines/bidSession.ts";
-import { type Address } from "../../protocol/base/hex.ts";
+import { type Address, toAddress } from "../../protocol/base/hex.ts";
 import { type Side } from "../../protocol/domain.ts";
 
 /** Attribute names of the meter's spans. */
@@ -167,7 +167,7 @@ export class SessionTraces {
 
   #end(session: SessionTrace, output: BidSessionOutput | null): void {
     if (!this.#bySession.delete(session.sessionId)) return;
-    if (session.bidder) this.#byBidder.delete(session.bidder.toLowerCase());
+    if (session.bidder) this.#byBidder.delete(toAddress(session.bidder));
     this.#cleanups.get(session.sessionId)?.();
     this.#cleanups.delete(session.sessionId);
     const outcome = output?.outcome;
@@ -185,7 +185,7 @@ export class SessionTraces {
     if (!session) return undefined;
     session.bidder = bidder;
     session.span.setAttribute(attr.bidder, bidder);
-    this.#byBidder.set(bidder.toLowerCase(), session);
+    this.#byBidder.set(toAddress(bidder), session);
     return session;
   }
 
@@ -194,7 +194,7 @@ export class SessionTraces {
   }
 
   byBidder(bidder: string): SessionTrace | undefined {
-    return this.#byBidder.get(bidder.toLowerCase());
+    return this.#byBidder.get(toAddress(bidder));
   }
 
   /** Context for a step of `bidder`'s session (its `meter.bid` span), or a fresh root if the session is gone. */

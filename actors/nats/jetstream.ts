@@ -24,6 +24,7 @@ import { BadMessageError, encode, tryDecode } from "./codec.ts";
 import { silentLogger, type AdapterLogger } from "./rpc.ts";
 import { extractHeaders, injectHeaders } from "./tracing.ts";
 import { adapterDefaults } from "../config/common.ts";
+import { toHex } from "../../protocol/base/hex.ts";
 
 export type StreamOptions = {
   /** Window in which a repeated `Nats-Msg-Id` is dropped by the server (default 1 h: longer than any ticket). */
@@ -50,10 +51,10 @@ export const DURABLES = {
 export const dedupIds = {
   /** PROTOCOL §6: bid submissions are deduplicated by the bidder (normalised so every spelling agrees). */
   bid: (bidder: string): string => getAddress(bidder),
-  match: (tradeId: string): string => `match:${tradeId.toLowerCase()}`,
-  marketEvent: (type: string, key: string): string => `${type}:${key.toLowerCase()}`,
-  reading: (tradeId: string, side: number): string => `reading:${tradeId.toLowerCase()}:${side}`,
-  settlement: (tradeId: string): string => `settlement:${tradeId.toLowerCase()}`,
+  match: (tradeId: string): string => `match:${toHex(tradeId)}`,
+  marketEvent: (type: string, key: string): string => `${type}:${toHex(key)}`,
+  reading: (tradeId: string, side: number): string => `reading:${toHex(tradeId)}:${side}`,
+  settlement: (tradeId: string): string => `settlement:${toHex(tradeId)}`,
 } as const;
 
 export class StreamSetupError extends GridveilError {

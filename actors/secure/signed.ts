@@ -3,7 +3,7 @@ import { AbiCoder, getAddress, getBytes, keccak256, toUtf8Bytes } from "ethers";
 import type { Auth } from "../../protocol/wire/schemas.ts";
 import { BadSignatureError, MalformedSecureMessageError, StaleMessageError, UnexpectedSenderError } from "./errors.ts";
 import { recoverMessageSigner, type SigningWallet } from "./keys.ts";
-import { type Address, type Hex } from "../../protocol/base/hex.ts";
+import { type Address, type Hex, toHex } from "../../protocol/base/hex.ts";
 import { adapterDefaults } from "../config/common.ts";
 
 /**
@@ -22,7 +22,7 @@ type Unsigned<T extends { auth: Auth }> = Omit<T, "auth">;
 /** Deterministic JSON: sorted object keys, hex strings lower-cased, `undefined` members dropped. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value === "number" || typeof value === "boolean") return JSON.stringify(value);
-  if (typeof value === "string") return JSON.stringify(/^0x[0-9a-fA-F]*$/.test(value) ? value.toLowerCase() : value);
+  if (typeof value === "string") return JSON.stringify(/^0x[0-9a-fA-F]*$/.test(value) ? toHex(value) : value);
   if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(",")}]`;
   if (typeof value === "object") {
     const entries = Object.entries(value as Record<string, unknown>)

@@ -1,5 +1,6 @@
 // Selects every span of one trade: the traces that carry the trade id, plus the bid traces their spans link to.
 import type { SpanRecord } from "../telemetry/spanRecord.ts";
+import { sameHex, toHex } from "../../protocol/base/hex.ts";
 
 export const TRADE_ID_ATTRIBUTE = "gridveil.trade.id";
 
@@ -9,10 +10,10 @@ export const TRADE_ID_ATTRIBUTE = "gridveil.trade.id";
  * transaction that placed each bid) make up the whole trade. Sorted by start time.
  */
 export function tradeSpans(spans: readonly SpanRecord[], tradeId: string): SpanRecord[] {
-  const wanted = tradeId.toLowerCase();
+  const wanted = toHex(tradeId);
   const traceIds = new Set<string>();
   for (const span of spans) {
-    if (String(span.attributes[TRADE_ID_ATTRIBUTE] ?? "").toLowerCase() === wanted) traceIds.add(span.traceId);
+    if (sameHex(String(span.attributes[TRADE_ID_ATTRIBUTE] ?? ""), wanted)) traceIds.add(span.traceId);
   }
   // Follow links until no new trace appears (a link can point into a trace that links further, e.g. a batch).
   let grew = traceIds.size > 0;

@@ -2,7 +2,7 @@
 import type { Log, LogDescription } from "ethers";
 import { getMarketInterface } from "./artifact.ts";
 import { decodeMarketError } from "./errors.ts";
-import { type Hex } from "../../protocol/base/hex.ts";
+import { type Hex, sameAddress } from "../../protocol/base/hex.ts";
 import { type SideCode } from "../../protocol/domain.ts";
 
 /** Where a log sits on chain (absent when decoding bare {topics, data}). */
@@ -55,7 +55,7 @@ export function decodeMarketEvents(logs: readonly RawLog[], marketAddress?: stri
   const iface = getMarketInterface();
   const events: MarketEvent[] = [];
   for (const log of logs) {
-    if (marketAddress !== undefined && log.address !== undefined && log.address.toLowerCase() !== marketAddress.toLowerCase()) continue;
+    if (marketAddress !== undefined && log.address !== undefined && !sameAddress(log.address, marketAddress)) continue;
     let parsed: LogDescription | null;
     try {
       parsed = iface.parseLog({ topics: [...log.topics], data: log.data });

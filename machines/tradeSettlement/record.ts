@@ -2,7 +2,7 @@
 // steps 1–4 (which opening stands, whom a void blames, what a late or stray request is told).
 import { z } from "zod";
 import { GridveilError } from "../../protocol/base/errors.ts";
-import { sameAddress, type Address } from "../../protocol/base/hex.ts";
+import { type Address, sameAddress, sameHex } from "../../protocol/base/hex.ts";
 import { addressSchema } from "../../protocol/base/primitives.ts";
 import { fixTradeTerms, tradeTermsSchema, type TradeTerms } from "../../protocol/clearing.ts";
 import { openingSchema, type MarketDescription, type Match, type Opening, type Side } from "../../protocol/domain.ts";
@@ -109,7 +109,7 @@ function sameOpening(a: Opening | null, b: Opening): boolean {
     a !== null &&
     a.priceLevel === b.priceLevel &&
     a.quantityWh === b.quantityWh &&
-    a.salt.toLowerCase() === b.salt.toLowerCase() &&
+    sameHex(a.salt, b.salt) &&
     a.alpha === b.alpha &&
     a.beta === b.beta
   );

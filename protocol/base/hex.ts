@@ -23,5 +23,15 @@ export function toAddress(value: string): Address {
 
 /** Address equality whatever the spelling (lower case, EIP-55); false for anything that is not two strings. */
 export function sameAddress(a: string | null | undefined, b: string | null | undefined): boolean {
-  return typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
+  return typeof a === "string" && typeof b === "string" && toHex(a) === toHex(b);
+}
+
+/** The canonical form of hex that is not an address (hashes, trade ids, salts, keys, signatures): lower case. */
+export function toHex(value: string): Hex {
+  return value.toLowerCase() as Hex;
+}
+
+/** Equality of two such hex values whatever their case; false for anything that is not two strings. */
+export function sameHex(a: string | null | undefined, b: string | null | undefined): boolean {
+  return typeof a === "string" && typeof b === "string" && toHex(a) === toHex(b);
 }

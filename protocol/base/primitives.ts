@@ -1,7 +1,7 @@
 // Schemas of the primitive values every message and machine event is made of: hex bytes, hashes, signatures, keys,
 // addresses (normalised to EIP-55), EVM words, times and amounts. One definition each (PROTOCOL §3, §4, §6).
 import { z } from "zod";
-import { toAddress, type Address, type Hex } from "./hex.ts";
+import { toAddress, toHex, type Address, type Hex } from "./hex.ts";
 
 const UINT256_MAX = (1n << 256n) - 1n;
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
@@ -9,13 +9,13 @@ const DECIMAL = /^(0|[1-9][0-9]*)$/;
 export const hexBytesSchema = z
   .string()
   .regex(/^0x([0-9a-fA-F]{2})*$/, "expected 0x-prefixed hex with an even number of digits")
-  .transform((value) => value.toLowerCase() as Hex);
+  .transform(toHex);
 
 function fixedHex(bytes: number, what: string) {
   return z
     .string()
     .regex(new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`), `expected ${what} (0x + ${bytes * 2} hex digits)`)
-    .transform((value) => value.toLowerCase() as Hex);
+    .transform(toHex);
 }
 
 export const bytes32Schema = fixedHex(32, "bytes32");
@@ -26,7 +26,7 @@ export const signatureSchema = fixedHex(65, "a 65-byte signature");
 export const publicKeySchema = z
   .string()
   .regex(/^0x(04[0-9a-fA-F]{128}|0[23][0-9a-fA-F]{64})$/, "expected a secp256k1 public key (0x04… or 0x02/0x03…)")
-  .transform((value) => value.toLowerCase() as Hex);
+  .transform(toHex);
 
 /** Any spelling of an address in, its canonical EIP-55 form out (`toAddress`); a bad checksum is refused. */
 export const addressSchema = z

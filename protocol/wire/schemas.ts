@@ -2,7 +2,7 @@
 // built from the domain's schemas (protocol/domain.ts): a side travels as its code, a ticket without its bidder (the
 // message names it), everything else as the domain defines it.
 import { z } from "zod";
-import type { Hex } from "../base/hex.ts";
+import { sameHex, type Hex } from "../base/hex.ts";
 import {
   addressSchema,
   bytes32Schema,
@@ -278,7 +278,7 @@ export type TradeTermsPayload = z.output<typeof tradeTermsPayloadSchema>;
 /** The terms name the trade they claim: its id is the one derived from the match they carry. */
 export function termsNameTheirTrade(payload: Pick<TradeTermsPayload, "terms" | "txHash">): boolean {
   const { terms, txHash } = payload;
-  return tradeIdOf({ buyId: terms.buyBidder, sellId: terms.sellBidder, txHash }).toLowerCase() === terms.matchId.toLowerCase();
+  return sameHex(tradeIdOf({ buyId: terms.buyBidder, sellId: terms.sellBidder, txHash }), terms.matchId);
 }
 
 export const tradeTermsMessageSchema = z.strictObject({
