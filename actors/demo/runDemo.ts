@@ -144,21 +144,25 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const market = parseMarketConfig({ priceLevels: { count: options.levels } });
     const attributes = { "gridveil.market.id": marketId };
 
-    dso = await startDsoRuntime({
+    // What every party of the demo shares: the market, the server, the chain, its own folder, spans and log.
+    const basics = (party: "dso" | "gateway") => ({
       marketId,
       natsUrl: nats.url,
       rpcUrl,
+      dataDir: join(options.dataDir, party),
+      tracer: telemetry(`gridveil-${party}`, attributes),
+      logger: createLogger({ actor: party, market: marketId }, "warn"),
+      config,
+    });
+    dso = await startDsoRuntime({
+      ...basics("dso"),
       dsoPrivateKey: accountKeys[0]!,
-      dataDir: join(options.dataDir, "dso"),
       market,
       registry: profiles.map((profile, index) => ({
         meterId: profile.meterId,
         name: profile.name,
         address: new Wallet(demoMeterKey(options.seed, index)).address as `0x${string}`,
       })),
-      tracer: telemetry("gridveil-dso", attributes),
-      logger: createLogger({ actor: "dso", market: marketId }, "warn"),
-      config,
     });
     dso.events.on("trade.settled", () => {
       progress.settled += 1;
@@ -168,17 +172,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       progress.voided += 1;
       report();
     });
-    gateway = await startGatewayRuntime({
-      marketId,
-      natsUrl: nats.url,
-      rpcUrl,
-      gatewayPrivateKey: accountKeys[1]!,
-      dataDir: join(options.dataDir, "gateway"),
-      contractAddress: dso.market.contractAddress,
-      tracer: telemetry("gridveil-gateway", attributes),
-      logger: createLogger({ actor: "gateway", market: marketId }, "warn"),
-      config,
-    });
+    gateway = await startGatewayRuntime({ ...basics("gateway"), gatewayPrivateKey: accountKeys[1]!, contractAddress: dso.market.contractAddress });
     const placed = new Set<string>();
     gateway.events.on("notice", (notice) => {
       if (notice.duplicate) return;

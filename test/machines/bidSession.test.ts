@@ -313,30 +313,15 @@ describe("bidSession: opening, verification of the counterpart, dispute, void", 
   });
 
   it("ends voided on the DSO's notice, knowing whether it was the blamed party", async () => {
-    const counterpartBlamed = await matched();
-    await counterpartBlamed.send({
-      type: "MATCH.VOIDED",
-      bidder: OWN,
-      matchId: "0xtx:1",
-      reason: "openingTimeout",
-      blamedBidders: [COUNTERPART],
-    });
-    expect(counterpartBlamed.actor.getSnapshot().output?.outcome).toEqual({
-      kind: "voided",
-      matchId: "0xtx:1",
-      reason: "openingTimeout",
-      blamedSelf: false,
-    });
-
-    const selfBlamed = await matched();
-    await selfBlamed.send({
-      type: "MATCH.VOIDED",
-      bidder: OWN,
-      matchId: "0xtx:1",
-      reason: "openingInvalid",
-      blamedBidders: [OWN],
-    });
-    expect(selfBlamed.actor.getSnapshot().output?.outcome).toMatchObject({ kind: "voided", blamedSelf: true });
+    const cases = [
+      { reason: "openingTimeout", blamed: COUNTERPART, blamedSelf: false },
+      { reason: "openingInvalid", blamed: OWN, blamedSelf: true },
+    ] as const;
+    for (const { reason, blamed, blamedSelf } of cases) {
+      const session = await matched();
+      await session.send({ type: "MATCH.VOIDED", bidder: OWN, matchId: "0xtx:1", reason, blamedBidders: [blamed] });
+      expect(session.actor.getSnapshot().output?.outcome).toEqual({ kind: "voided", matchId: "0xtx:1", reason, blamedSelf });
+    }
   });
 
   it("ignores a void notice for another match", async () => {
