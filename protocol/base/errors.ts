@@ -1,4 +1,11 @@
 // One base error for the whole project: a short message, the offending value, and a hint (viem's style).
+//
+// The convention every error module follows:
+// - each domain declares its errors in one module named errors.ts (protocol/errors.ts, actors/db/errors.ts, …);
+// - each class takes the facts of the failure as constructor parameters and builds its own short message, value and
+//   hint from them, so a throw site says what happened (`new UnknownTradeError({ tradeId })`), never how to word it;
+// - a class that answers a NATS request carries the wire's error code (`replyCode`).
+// test/architecture/errors.test.ts checks the first two on the source.
 
 export type ErrorDetails = {
   /** The value that was rejected, rendered for humans. */
@@ -25,9 +32,46 @@ export class GridveilError extends Error {
   }
 }
 
-/** Bad command-line flag or configuration value. */
+/** Bad command-line flag, environment variable, configuration file or value: the family of the classes below. */
 export class ConfigError extends GridveilError {
   override name = "ConfigError";
+}
+
+/** A setting has a value it may not have: "<setting> must be <expected>". */
+export class InvalidSettingError extends ConfigError {
+  override name = "InvalidSettingError";
+  constructor(params: { setting: string; expected: string; value?: unknown; hint?: string; cause?: unknown }) {
+    super(`${params.setting} must be ${params.expected}`, { value: params.value, hint: params.hint, cause: params.cause });
+  }
+}
+
+/** A required setting was not given: "<who> needs <setting>", with where to give it as the hint. */
+export class MissingSettingError extends ConfigError {
+  override name = "MissingSettingError";
+  constructor(params: { who: string; setting: string; hint: string }) {
+    super(`${params.who} needs ${params.setting}`, { hint: params.hint });
+  }
+}
+
+/** Two settings that exclude each other were both given. */
+export class ConflictingSettingsError extends ConfigError {
+  override name = "ConflictingSettingsError";
+  constructor(params: { settings: readonly [string, string]; what?: string; hint?: string }) {
+    const [a, b] = params.settings;
+    super(`${params.what ? `give ${params.what} once: ` : ""}${a} or ${b}, not both`, { hint: params.hint });
+  }
+}
+
+/** A file a setting names cannot be read, or does not hold what it should. */
+export class UnreadableSettingFileError extends ConfigError {
+  override name = "UnreadableSettingFileError";
+  constructor(params: { setting: string; path: string; expected?: string; hint?: string; cause?: unknown }) {
+    super(params.expected ? `the ${params.setting} file must hold ${params.expected}` : `cannot read the ${params.setting} file`, {
+      value: params.path,
+      hint: params.hint,
+      cause: params.cause,
+    });
+  }
 }
 
 function render(value: unknown): string {
