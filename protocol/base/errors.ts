@@ -15,6 +15,9 @@ export type ErrorDetails = {
   cause?: unknown;
 };
 
+/** A message and its details, for a class that picks one of a few texts before it calls `super(...text)`. */
+export type ErrorText = [shortMessage: string, details: ErrorDetails];
+
 export class GridveilError extends Error {
   override name = "GridveilError";
   readonly shortMessage: string;

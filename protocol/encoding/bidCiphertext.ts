@@ -36,8 +36,6 @@ export function bidCiphertextsEqual(a: BidCiphertext, b: BidCiphertext): boolean
 export function checkMarketDimension(msk: MasterSecretKey, levels: number): void {
   const dim = dimensionFor(levels);
   if (dim !== msk.dim) {
-    throw new DimensionMismatchError("master key dimension does not fit the market's price levels", {
-      value: { levels, expectedDim: dim, keyDim: msk.dim },
-    });
+    throw new DimensionMismatchError({ kind: "keyVsLevels", levels, expectedDim: dim, keyDim: msk.dim });
   }
 }

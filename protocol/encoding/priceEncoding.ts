@@ -21,16 +21,13 @@ export function rightVector(priceLevel: number, levels: number): bigint[] {
 
 function checkLevels(levels: number): void {
   if (!Number.isSafeInteger(levels) || levels < 1) {
-    throw new PriceLevelOutOfRangeError("the number of price levels must be a positive integer", { value: levels });
+    throw new PriceLevelOutOfRangeError({ levels });
   }
 }
 
 export function checkLevel(priceLevel: number, levels: number): void {
   checkLevels(levels);
   if (!Number.isSafeInteger(priceLevel) || priceLevel < 0 || priceLevel >= levels) {
-    throw new PriceLevelOutOfRangeError("price level is outside the market's levels", {
-      value: priceLevel,
-      hint: `a level is an index in [0, ${levels - 1}]`,
-    });
+    throw new PriceLevelOutOfRangeError({ priceLevel, levels });
   }
 }

@@ -31,11 +31,11 @@ export function decodeMsk(bytes: Uint8Array): MasterSecretKey {
   const g1 = g1FromWords(words.slice(0, 2));
   const g2 = g2FromWords(words.slice(2, 6));
   if (g1.isZero() || g2.isZero()) {
-    throw new PointNotOnCurveError("msk generator is the point at infinity", { hint: "the key is corrupt" });
+    throw new PointNotOnCurveError({ point: "msk generator", atInfinity: true });
   }
   const B = Array.from({ length: dim }, (_, i) => words.slice(GENERATOR_WORDS + i * dim, GENERATOR_WORDS + (i + 1) * dim));
   for (const entry of B.flat()) {
-    if (entry >= FR_ORDER) throw new ScalarOutOfRangeError("matrix entry is not reduced mod r", { value: entry });
+    if (entry >= FR_ORDER) throw new ScalarOutOfRangeError({ name: "matrix entry", value: entry, unreduced: true });
   }
   return masterKeyFromParts(dim, g1, g2, B);
 }
@@ -44,9 +44,7 @@ export function decodeMsk(bytes: Uint8Array): MasterSecretKey {
 export function encodeBidCiphertext(ciphertext: BidCiphertext): Uint8Array {
   const dim = ciphertext.left.length / 2;
   if (!Number.isInteger(dim) || ciphertext.right.length !== 4 * dim) {
-    throw new BinaryFormatError("ciphertext halves do not have 2d and 4d words", {
-      value: { left: ciphertext.left.length, right: ciphertext.right.length },
-    });
+    throw new BinaryFormatError({ kind: "halves", left: ciphertext.left.length, right: ciphertext.right.length });
   }
   return encode(BinaryKind.bidCiphertext, dim, [...ciphertext.left, ...ciphertext.right]);
 }
@@ -62,11 +60,11 @@ export function decodeBidCiphertext(bytes: Uint8Array): BidCiphertext {
 }
 
 function encode(kind: Kind, dim: number, words: readonly bigint[]): Uint8Array {
-  if (!Number.isInteger(dim) || dim < 1 || dim > MAX_DIM) throw new BinaryFormatError("dimension does not fit the header", { value: dim });
+  if (!Number.isInteger(dim) || dim < 1 || dim > MAX_DIM) throw new BinaryFormatError({ kind: "dimensionTooLarge", dim });
   const bytes = new Uint8Array(HEADER_BYTES + words.length * WORD_BYTES);
   bytes.set([MAGIC[0], MAGIC[1], kind, FORMAT_VERSION, dim >>> 8, dim & 0xff]);
   words.forEach((word, i) => {
-    if (word < 0n || word >= 1n << 256n) throw new BinaryFormatError("word is not a uint256", { value: word });
+    if (word < 0n || word >= 1n << 256n) throw new BinaryFormatError({ kind: "notUint256", word });
     bytes.set(Buffer.from(word.toString(16).padStart(2 * WORD_BYTES, "0"), "hex"), HEADER_BYTES + i * WORD_BYTES);
   });
   return bytes;
@@ -74,22 +72,19 @@ function encode(kind: Kind, dim: number, words: readonly bigint[]): Uint8Array {
 
 function decode(bytes: Uint8Array, kind: Kind, wordCount: (dim: number) => number): { dim: number; words: bigint[] } {
   if (bytes.length < HEADER_BYTES) {
-    throw new TruncatedBufferError("buffer ends inside the header", { value: bytes, hint: `need at least ${HEADER_BYTES} bytes` });
+    throw new TruncatedBufferError({ headerBytes: HEADER_BYTES, bytes });
   }
   if (bytes[0] !== MAGIC[0] || bytes[1] !== MAGIC[1] || bytes[2] !== kind || bytes[3] !== FORMAT_VERSION) {
-    throw new BinaryFormatError("unexpected magic, kind or version", {
-      value: Array.from(bytes.subarray(0, 4)),
-      hint: `expected [${MAGIC.join(", ")}, ${kind}, ${FORMAT_VERSION}]`,
-    });
+    throw new BinaryFormatError({ kind: "header", found: Array.from(bytes.subarray(0, 4)), expected: [...MAGIC, kind, FORMAT_VERSION] });
   }
   const dim = (bytes[4]! << 8) | bytes[5]!;
-  if (dim === 0) throw new BinaryFormatError("dimension 0", { value: dim });
+  if (dim === 0) throw new BinaryFormatError({ kind: "dimensionZero" });
   const expected = HEADER_BYTES + wordCount(dim) * WORD_BYTES;
   if (bytes.length < expected) {
-    throw new TruncatedBufferError("buffer is shorter than its header announces", { value: { expected, actual: bytes.length } });
+    throw new TruncatedBufferError({ expected, actual: bytes.length });
   }
   if (bytes.length > expected) {
-    throw new BinaryFormatError("trailing bytes after the message", { value: { expected, actual: bytes.length } });
+    throw new BinaryFormatError({ kind: "trailingBytes", expected, actual: bytes.length });
   }
   const hex = Buffer.from(bytes.buffer, bytes.byteOffset + HEADER_BYTES, expected - HEADER_BYTES).toString("hex");
   const words = Array.from({ length: wordCount(dim) }, (_, i) => BigInt(`0x${hex.slice(i * 64, i * 64 + 64)}`));

@@ -25,7 +25,7 @@ export function initCurve(): Promise<void> {
 /** Synchronous crypto functions call this so that a forgotten `await initCurve()` fails with a clear error. */
 export function assertCurveReady(): void {
   if (!initialized) {
-    throw new CurveNotInitializedError("mcl-wasm is not initialized", { hint: "await initCurve() before any curve operation" });
+    throw new CurveNotInitializedError();
   }
 }
 

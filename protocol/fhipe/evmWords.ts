@@ -34,7 +34,7 @@ export function g1FromWords(words: readonly bigint[]): mcl.G1 {
   try {
     point.setStr(`1 ${x.toString(16)} ${y.toString(16)}`, 16);
   } catch (cause) {
-    throw new PointNotOnCurveError("G1 point is not on the curve", { value: words, cause });
+    throw new PointNotOnCurveError({ point: "G1 point", words, cause });
   }
   return point;
 }
@@ -52,15 +52,12 @@ export function g2FromWords(words: readonly bigint[]): mcl.G2 {
   try {
     point.setStr(`1 ${xRe.toString(16)} ${xIm.toString(16)} ${yRe.toString(16)} ${yIm.toString(16)}`, 16);
   } catch (cause) {
-    throw new PointNotOnCurveError("G2 point is not on the curve", { value: words, cause });
+    throw new PointNotOnCurveError({ point: "G2 point", words, cause });
   } finally {
     mcl.verifyOrderG2(true);
   }
   if (!point.isValidOrder()) {
-    throw new PointNotInSubgroupError("G2 point is not in the order-r subgroup", {
-      value: words,
-      hint: "the EVM pairing precompile rejects it too",
-    });
+    throw new PointNotInSubgroupError({ words });
   }
   return point;
 }
@@ -99,20 +96,20 @@ export function g2VectorFromWords(words: readonly bigint[]): mcl.G2[] {
 
 function checkWordCount(words: readonly bigint[], expected: number, what: string): void {
   if (words.length !== expected) {
-    throw new DimensionMismatchError(`${what} needs ${expected} words`, { value: { expected, actual: words.length } });
+    throw new DimensionMismatchError({ kind: "words", what, expected, actual: words.length });
   }
 }
 
 function checkVectorWordCount(words: readonly bigint[], wordsPerPoint: number, what: string): void {
   if (words.length === 0 || words.length % wordsPerPoint !== 0) {
-    throw new DimensionMismatchError(`${what} needs a positive multiple of ${wordsPerPoint} words`, { value: { actual: words.length } });
+    throw new DimensionMismatchError({ kind: "wordMultiple", what, wordsPerPoint, actual: words.length });
   }
 }
 
 function checkCoordinates(words: readonly bigint[], what: string): void {
   for (const word of words) {
     if (typeof word !== "bigint" || word < 0n || word >= FP_ORDER) {
-      throw new PointNotOnCurveError(`${what} coordinate is not an element of F_p`, { value: word, hint: "coordinates are in [0, p)" });
+      throw new PointNotOnCurveError({ point: what, coordinate: word });
     }
   }
 }

@@ -32,7 +32,7 @@ const MAX_SETUP_ATTEMPTS = 8;
  */
 export function setup(dim: number, random?: RandomBytes): MasterSecretKey {
   assertCurveReady();
-  if (!Number.isInteger(dim) || dim < 1) throw new DimensionMismatchError("dimension must be a positive integer", { value: dim });
+  if (!Number.isInteger(dim) || dim < 1) throw new DimensionMismatchError({ kind: "dimension", dim });
   const g1 = mcl.mul(standardG1(), frFromBigint(randomScalar(random)));
   const g2 = mcl.mul(standardG2(), frFromBigint(randomScalar(random)));
   for (let attempt = 1; ; attempt++) {
@@ -46,7 +46,7 @@ export function setup(dim: number, random?: RandomBytes): MasterSecretKey {
 
 /** Completes msk from (g1, g2, B): used by Setup and by the binary decoder, which stores only B. */
 export function masterKeyFromParts(dim: number, g1: mcl.G1, g2: mcl.G2, B: Matrix): MasterSecretKey {
-  if (B.length !== dim) throw new DimensionMismatchError("matrix B does not match the dimension", { value: { dim, rows: B.length } });
+  if (B.length !== dim) throw new DimensionMismatchError({ kind: "matrixRows", dim, rows: B.length });
   const { det, inverse } = determinantAndInverse(B);
   const Bstar = transpose(inverse).map((row) => row.map((entry) => (entry * det) % FR_ORDER));
   return { dim, g1: mcl.normalize(g1), g2: mcl.normalize(g2), B: B.map((row) => row.map(modR)), Bstar, detB: det };
@@ -126,9 +126,9 @@ export function encryptRight(msk: MasterSecretKey, y: readonly bigint[], beta: b
 /** Π_j e(K2_j, C2_j) as one product of Miller loops and a single final exponentiation. */
 function pairingProduct(k2: readonly mcl.G1[], c2: readonly mcl.G2[]): mcl.GT {
   if (k2.length !== c2.length) {
-    throw new DimensionMismatchError("left and right ciphertexts differ in dimension", { value: { left: k2.length, right: c2.length } });
+    throw new DimensionMismatchError({ kind: "ciphertextHalves", left: k2.length, right: c2.length });
   }
-  if (k2.length === 0) throw new DimensionMismatchError("ciphertexts are empty", { value: 0 });
+  if (k2.length === 0) throw new DimensionMismatchError({ kind: "emptyCiphertexts" });
   let product = mcl.millerLoop(k2[0]!, c2[0]!);
   for (let j = 1; j < k2.length; j++) product = mcl.mul(product, mcl.millerLoop(k2[j]!, c2[j]!));
   return mcl.finalExp(product);
@@ -138,7 +138,7 @@ function pairingProduct(k2: readonly mcl.G1[], c2: readonly mcl.G2[]): mcl.GT {
 export function decrypt(left: LeftCiphertext, right: RightCiphertext, maxValue: number): number {
   assertCurveReady();
   if (!Number.isSafeInteger(maxValue) || maxValue < 0) {
-    throw new DiscreteLogNotFoundError("maxValue must be a non-negative integer", { value: maxValue });
+    throw new DiscreteLogNotFoundError({ maxValue, badRange: true });
   }
   const target = pairingProduct(left.k2, right.c2);
   const step = mcl.pairing(left.k1, right.c1);
@@ -148,10 +148,7 @@ export function decrypt(left: LeftCiphertext, right: RightCiphertext, maxValue: 
     if (power.isEqual(target)) return z;
     power = mcl.mul(power, step);
   }
-  throw new DiscreteLogNotFoundError("inner product is not in the searched range", {
-    value: { maxValue },
-    hint: "raise maxValue, or check that both ciphertexts come from the same master key",
-  });
+  throw new DiscreteLogNotFoundError({ maxValue });
 }
 
 /** Compare (what the contract runs): true iff <x, y> = 0, i.e. Π_j e(K2_j, C2_j) = 1. */
@@ -162,17 +159,14 @@ export function compare(k2: readonly mcl.G1[], c2: readonly mcl.G2[]): boolean {
 
 function checkVector(msk: MasterSecretKey, vector: readonly bigint[], name: string): void {
   if (vector.length !== msk.dim) {
-    throw new DimensionMismatchError(`vector ${name} has the wrong dimension`, {
-      value: { expected: msk.dim, actual: vector.length },
-      hint: "the master key was set up for a different number of price levels",
-    });
+    throw new DimensionMismatchError({ kind: "vector", name, expected: msk.dim, actual: vector.length });
   }
 }
 
 function checkRandomizer(value: bigint, name: string): bigint {
   // A zero randomizer would publish points at infinity, and an unreduced one would make openings ambiguous.
   if (value <= 0n || value >= FR_ORDER) {
-    throw new ScalarOutOfRangeError(`${name} must be in [1, r)`, { value, hint: "draw it with randomScalar()" });
+    throw new ScalarOutOfRangeError({ name, value });
   }
   return value;
 }

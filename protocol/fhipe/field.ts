@@ -14,7 +14,7 @@ export function modR(value: bigint): bigint {
 /** Inverse of a non-zero element of F_r by the extended Euclidean algorithm. */
 export function invR(value: bigint): bigint {
   let [oldR, r] = [modR(value), FR_ORDER];
-  if (oldR === 0n) throw new SingularMatrixError("0 has no inverse in F_r", { value });
+  if (oldR === 0n) throw new SingularMatrixError({ zeroInverse: value });
   let [oldS, s] = [1n, 0n];
   while (r !== 0n) {
     const quotient = oldR / r;
@@ -56,7 +56,7 @@ export type DeterminantAndInverse = { det: bigint; inverse: bigint[][] };
 export function determinantAndInverse(matrix: Matrix): DeterminantAndInverse {
   const dim = matrix.length;
   for (const row of matrix) {
-    if (row.length !== dim) throw new DimensionMismatchError("matrix is not square", { value: { rows: dim, columns: row.length } });
+    if (row.length !== dim) throw new DimensionMismatchError({ kind: "matrixNotSquare", rows: dim, columns: row.length });
   }
   const left = matrix.map((row) => row.map(modR));
   const right = Array.from({ length: dim }, (_, i) => Array.from({ length: dim }, (_, j): bigint => (i === j ? 1n : 0n)));
@@ -65,7 +65,7 @@ export function determinantAndInverse(matrix: Matrix): DeterminantAndInverse {
     let pivotRow = column;
     while (pivotRow < dim && left[pivotRow]![column] === 0n) pivotRow++;
     if (pivotRow === dim) {
-      throw new SingularMatrixError("matrix is singular mod r", { value: { dim, column }, hint: "resample the matrix" });
+      throw new SingularMatrixError({ dim, column });
     }
     if (pivotRow !== column) {
       [left[pivotRow], left[column]] = [left[column]!, left[pivotRow]!];
@@ -106,7 +106,7 @@ export function transpose(matrix: Matrix): bigint[][] {
  */
 export function vectorTimesMatrix(vector: readonly bigint[], matrix: Matrix): bigint[] {
   const dim = matrix.length;
-  if (vector.length !== dim) throw new DimensionMismatchError("vector length differs from matrix size", { value: { vector: vector.length, dim } });
+  if (vector.length !== dim) throw new DimensionMismatchError({ kind: "vectorVsMatrix", vector: vector.length, dim });
   const sums = new Array<bigint>(matrix[0]?.length ?? 0).fill(0n);
   for (let i = 0; i < dim; i++) {
     const coefficient = vector[i]!;
