@@ -2,7 +2,7 @@
 // Runtimes parse their flags/environment into `MachineConfigInput`, call `parseMachineConfig`, and pass the result
 // as `input.config` to a machine; machines never contain literal durations.
 import { z } from "zod";
-import { ConfigError } from "../protocol/base/errors.ts";
+import { InvalidConfigurationError } from "../protocol/base/errors.ts";
 import { marketConfigSchema } from "../protocol/marketConfig.ts";
 
 const ms = () => z.number().int().nonnegative();
@@ -124,16 +124,11 @@ export const machineConfigSchema = z
 export type MachineConfig = z.infer<typeof machineConfigSchema>;
 export type MachineConfigInput = z.input<typeof machineConfigSchema>;
 
-/** Validates and completes a configuration with the defaults; throws `ConfigError` naming the first bad field. */
+/** Validates and completes a configuration with the defaults; throws `InvalidConfigurationError` naming every bad field. */
 export function parseMachineConfig(input: MachineConfigInput | undefined = {}): MachineConfig {
   const parsed = machineConfigSchema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const path = issue ? issue.path.join(".") : "";
-  throw new ConfigError(`Invalid machine configuration at "${path}": ${issue?.message ?? "invalid"}`, {
-    value: input,
-    hint: "See machines/config.ts for every field, its unit and its default.",
-  });
+  throw new InvalidConfigurationError({ what: "machine configuration", issues: parsed.error.issues, schemaIn: "machines/config.ts", value: input });
 }
 
 /** The defaults, for tests and for runtimes that take no overrides. */

@@ -1,6 +1,6 @@
 // Bid commitment c = keccak256(abi.encode(bidder, side, priceLevel, quantityWh, salt)) (PROTOCOL §4).
 import { AbiCoder, getAddress, hexlify, isAddress, keccak256, randomBytes } from "ethers";
-import { GridveilError } from "./base/errors.ts";
+import { CommitmentInputError } from "./errors.ts";
 
 /** 0x-prefixed hex of a bytes32 value. */
 export type Bytes32 = `0x${string}`;
@@ -18,24 +18,20 @@ export type CommitmentInput = {
   salt: string;
 };
 
-export class CommitmentInputError extends GridveilError {
-  override name = "CommitmentInputError";
-}
-
 const UINT16_MAX = 0xffff;
 const UINT64_MAX = (1n << 64n) - 1n;
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
 /** The commitment the bidder signs and the contract stores; deterministic given the opening. */
 export function computeCommitment(input: CommitmentInput): Bytes32 {
-  if (!isAddress(input.bidder)) throw new CommitmentInputError("bidder is not an address", { value: input.bidder });
-  if (input.side !== 0 && input.side !== 1) throw new CommitmentInputError("side must be 0 (buy) or 1 (sell)", { value: input.side });
+  if (!isAddress(input.bidder)) throw new CommitmentInputError({ field: "bidder", value: input.bidder });
+  if (input.side !== 0 && input.side !== 1) throw new CommitmentInputError({ field: "side", value: input.side });
   if (!Number.isInteger(input.priceLevel) || input.priceLevel < 0 || input.priceLevel > UINT16_MAX) {
-    throw new CommitmentInputError("price level must fit uint16", { value: input.priceLevel });
+    throw new CommitmentInputError({ field: "priceLevel", value: input.priceLevel });
   }
   const quantity = BigInt(input.quantityWh);
-  if (quantity < 0n || quantity > UINT64_MAX) throw new CommitmentInputError("quantity must fit uint64 Wh", { value: quantity });
-  if (!BYTES32.test(input.salt)) throw new CommitmentInputError("salt must be 32 bytes of 0x-hex", { value: input.salt });
+  if (quantity < 0n || quantity > UINT64_MAX) throw new CommitmentInputError({ field: "quantityWh", value: quantity });
+  if (!BYTES32.test(input.salt)) throw new CommitmentInputError({ field: "salt", value: input.salt });
   const encoded = AbiCoder.defaultAbiCoder().encode(
     ["address", "uint8", "uint16", "uint64", "bytes32"],
     [getAddress(input.bidder), input.side, input.priceLevel, quantity, input.salt],

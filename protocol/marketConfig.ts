@@ -1,7 +1,7 @@
 // The market's economic configuration (price levels, clearing rule, tariffs, fees, billing period): typed, validated,
 // defaulted, and the one definition the DSO's machine, its runtime and the market description all use (PROTOCOL §3, §5).
 import { z } from "zod";
-import { ConfigError } from "./base/errors.ts";
+import { InvalidConfigurationError } from "./base/errors.ts";
 
 /**
  * All money is in integer micro-units of `currency` (µ€ by default: 1 € = 1 000 000 µ€) and all prices are per kWh,
@@ -58,14 +58,11 @@ export type MarketConfigInput = z.input<typeof marketConfigSchema>;
 /** What settlement needs of the market configuration (PROTOCOL §5 trading step 6). */
 export type Tariffs = Pick<MarketConfig, "retailTariffMicroPerKWh" | "imbalanceRateMicroPerKWh" | "networkFeeMicroPerKWh" | "feePayer">;
 
-/** Validates a (partial) configuration and fills in the defaults; throws `ConfigError` listing every problem. */
+/** Validates a (partial) configuration and fills in the defaults; throws `InvalidConfigurationError` listing every problem. */
 export function parseMarketConfig(input: unknown = {}): MarketConfig {
   const result = marketConfigSchema.safeParse(input);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
-    throw new ConfigError(`invalid market configuration: ${problems.join("; ")}`, {
-      hint: "See protocol/marketConfig.ts for the fields, units (µ-units per kWh) and defaults.",
-    });
+    throw new InvalidConfigurationError({ what: "market configuration", issues: result.error.issues, schemaIn: "protocol/marketConfig.ts" });
   }
   return result.data;
 }

@@ -1,7 +1,7 @@
 // Settlement (PROTOCOL §5 trading step 6): a trade's double-entry ledger lines from its terms and the meters'
 // readings. The DSO's machine computes them, its database stores them per permanent id, each meter is told its own.
 import { z } from "zod";
-import { GridveilError } from "./base/errors.ts";
+import { InvalidSettlementInputError } from "./errors.ts";
 import { sameAddress, type Address } from "./base/hex.ts";
 import { addressSchema, energyWhSchema, microStringSchema, quantityWhSchema } from "./base/primitives.ts";
 import type { TradeTerms } from "./clearing.ts";
@@ -57,20 +57,13 @@ export type Settlement = z.output<typeof settlementSchema>;
 export const settledNoticeSchema = settlementSchema.omit({ buyReadingWh: true, sellReadingWh: true });
 export type SettledNotice = z.output<typeof settledNoticeSchema>;
 
-export class InvalidSettlementInputError extends GridveilError {
-  override name = "InvalidSettlementInputError";
-  constructor(field: string, value: unknown) {
-    super(`${field} must be a non-negative whole number`, { value, hint: "Wh and µ/kWh are integers (protocol/settlement.ts)" });
-  }
-}
-
 /** `rate × energy` in micro-units, rounded down to a whole micro-unit: `rate[µ/kWh] · wh / 1000`. */
 export function amountMicro(rateMicroPerKWh: number, wh: number): bigint {
   return (BigInt(rateMicroPerKWh) * BigInt(wh)) / 1000n;
 }
 
 function assertWhole(field: string, value: number | null): void {
-  if (value !== null && (!Number.isSafeInteger(value) || value < 0)) throw new InvalidSettlementInputError(field, value);
+  if (value !== null && (!Number.isSafeInteger(value) || value < 0)) throw new InvalidSettlementInputError({ field, value });
 }
 
 /**
@@ -95,7 +88,7 @@ export function settleTrade(args: {
   assertWhole("priceMicroPerKWh", terms.priceMicroPerKWh);
   assertWhole("buyReadingWh", args.buyReadingWh);
   assertWhole("sellReadingWh", args.sellReadingWh);
-  if (terms.quantityWh === 0) throw new InvalidSettlementInputError("quantityWh", 0);
+  if (terms.quantityWh === 0) throw new InvalidSettlementInputError({ field: "quantityWh", value: 0 });
   const deliveredWh = Math.min(terms.quantityWh, args.sellReadingWh ?? 0);
   const shortfallWh = terms.quantityWh - deliveredWh;
   const buyer = { kind: "bidder", bidder: terms.buyBidder } as const;

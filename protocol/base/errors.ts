@@ -77,6 +77,26 @@ export class UnreadableSettingFileError extends ConfigError {
   }
 }
 
+/** A configuration object failed its schema: every problem, each as "path: message". */
+export class InvalidConfigurationError extends ConfigError {
+  override name = "InvalidConfigurationError";
+  constructor(params: { what: string; issues: readonly { path: readonly PropertyKey[]; message: string }[]; schemaIn: string; value?: unknown }) {
+    const problems = params.issues.map((issue) => `${issue.path.map(String).join(".") || "(root)"}: ${issue.message}`);
+    super(`invalid ${params.what}: ${problems.join("; ") || "invalid"}`, {
+      value: params.value,
+      hint: `See ${params.schemaIn} for every field, its unit and its default.`,
+    });
+  }
+}
+
+/** Not an Ethereum address (protocol/base/hex.ts `toAddress`). */
+export class InvalidAddressError extends GridveilError {
+  override name = "InvalidAddressError";
+  constructor(value: unknown) {
+    super("not an Ethereum address", { value, hint: "0x and 40 hex digits; mixed case must carry a valid EIP-55 checksum" });
+  }
+}
+
 function render(value: unknown): string {
   if (typeof value === "bigint") return `${value}n`;
   if (value instanceof Uint8Array) return `<${value.length} bytes>`;

@@ -1,19 +1,12 @@
 // Hex strings and addresses: one definition of each type, and the canonical form of an address (EIP-55), so that
 // keys, comparisons and messages agree however an address was spelled when it arrived.
 import { getAddress, isAddress } from "ethers";
-import { GridveilError } from "./errors.ts";
+import { InvalidAddressError } from "./errors.ts";
 
 /** 0x-prefixed hex (bytes, hashes, signatures, keys). Hashes and byte strings are lower case once parsed. */
 export type Hex = `0x${string}`;
 /** An Ethereum address in its canonical EIP-55 form (what every schema and `toAddress` return). */
 export type Address = `0x${string}`;
-
-export class InvalidAddressError extends GridveilError {
-  override name = "InvalidAddressError";
-  constructor(value: unknown) {
-    super("not an Ethereum address", { value, hint: "0x and 40 hex digits; mixed case must carry a valid EIP-55 checksum" });
-  }
-}
 
 /** The canonical (EIP-55) form of an address; throws `InvalidAddressError` for anything else. */
 export function toAddress(value: string): Address {

@@ -2,7 +2,7 @@
 // Mirrors contracts/src/MarketBook.sol, lib/EncryptedHeap.sol and lib/KnownOrder.sol: same sift order, same tie
 // handling, same lazy expiry, the same ids and the same memory of Compare results, so that its matches agree with the
 // contract's pair for pair and `compareCount` is the number of pairing checks the chain runs.
-import { GridveilError } from "../base/errors.ts";
+import { ReferenceBookError } from "../errors.ts";
 import { KnownOrderFacts } from "./knownOrder.ts";
 
 export type BookSide = 0 | 1;
@@ -31,11 +31,6 @@ export type ReferenceEvent =
 export type PlaceResult =
   | { ok: true; bidId: number; matchedWith: number | undefined; events: ReferenceEvent[] }
   | { ok: false; reason: "TicketExpired" | "ExpiredBacklog"; events: [] };
-
-/** A call the contract would reject (unknown bid, bid not open). */
-export class ReferenceBookError extends GridveilError {
-  override name = "ReferenceBookError";
-}
 
 type BidRecord = ReferenceBidInput & { status: BidStatus };
 
@@ -100,7 +95,7 @@ export class ReferenceOrderBook {
   /** Cancels an open bid (also one that expired but still sits in its heap, as on chain). */
   cancel(bidId: number): Extract<ReferenceEvent, { type: "cancelled" }> {
     const bid = this.record(bidId);
-    if (bid.status !== "open") throw new ReferenceBookError("bid is not open", { value: { bidId, status: bid.status } });
+    if (bid.status !== "open") throw new ReferenceBookError({ kind: "notOpen", bidId, status: bid.status });
     this.removeAt(bid.side, this.positionOf(bid.side, bidId));
     bid.status = "cancelled";
     const event = { type: "cancelled", bidId, side: bid.side } as const;
@@ -230,13 +225,13 @@ export class ReferenceOrderBook {
 
   private positionOf(side: BookSide, bidId: number): number {
     const position = this.heaps[side].indexOf(bidId);
-    if (position < 0) throw new ReferenceBookError("open bid is missing from its heap", { value: bidId });
+    if (position < 0) throw new ReferenceBookError({ kind: "missingFromHeap", bidId });
     return position;
   }
 
   private record(bidId: number): BidRecord {
     const bid = this.bids.get(bidId);
-    if (bid === undefined) throw new ReferenceBookError("unknown bid", { value: bidId });
+    if (bid === undefined) throw new ReferenceBookError({ kind: "unknownBid", bidId });
     return bid;
   }
 

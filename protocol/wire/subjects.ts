@@ -1,5 +1,5 @@
 // Every NATS subject and JetStream stream name of a market, built from the market id in one place (PROTOCOL §6).
-import { GridveilError } from "../base/errors.ts";
+import { InvalidSubjectTokenError } from "../errors.ts";
 
 /**
  * Layout: `gridveil.<market>.<party>.<verb>`.
@@ -16,19 +16,12 @@ const TOKEN = /^[a-z0-9_-]{1,64}$/;
 /** Ethereum addresses are accepted as meter tokens in lower case. */
 const ADDRESS_TOKEN = /^0x[0-9a-f]{40}$/;
 
-export class InvalidSubjectTokenError extends GridveilError {
-  override name = "InvalidSubjectTokenError";
-}
-
 export type MarketId = string;
 export type Party = "dso" | "gateway" | "meter";
 
 function token(kind: string, value: string): string {
   if (!TOKEN.test(value)) {
-    throw new InvalidSubjectTokenError(`invalid ${kind} for a NATS subject`, {
-      value,
-      hint: "Use 1–64 characters of a-z, 0-9, '_' or '-' (no dots or wildcards).",
-    });
+    throw new InvalidSubjectTokenError({ kind, value });
   }
   return value;
 }
@@ -197,7 +190,7 @@ export function natsPermissions(market: MarketId, role: Party, inboxId?: string)
         subscribe: { allow: [s.gateway.cancel, `${GATEWAY_INBOX_PREFIX}.>`] },
       };
     case "meter": {
-      if (inboxId === undefined) throw new InvalidSubjectTokenError("a meter's permissions need its inbox id");
+      if (inboxId === undefined) throw new InvalidSubjectTokenError({ kind: "inbox id" });
       return {
         publish: {
           allow: [

@@ -1,7 +1,8 @@
 // The bid commitment keccak256(abi.encode(bidder, side, priceLevel, quantityWh, salt)) (PROTOCOL §4).
 import { describe, expect, it } from "vitest";
+import { CommitmentInputError } from "../../protocol/errors.ts";
 import { AbiCoder, keccak256 } from "ethers";
-import { CommitmentInputError, computeCommitment, randomSalt } from "../../protocol/commitment.ts";
+import { computeCommitment, randomSalt } from "../../protocol/commitment.ts";
 
 const input = {
   bidder: "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4",

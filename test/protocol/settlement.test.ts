@@ -1,9 +1,10 @@
 // Settlement (PROTOCOL §5 trading step 6): every trade's lines sum to zero; each party's net equals an independent
 // reference on thousands of seeded random trades; rounding, fees, shortfalls and bad inputs.
 import { describe, expect, it } from "vitest";
+import { InvalidSettlementInputError } from "../../protocol/errors.ts";
 import type { TradeTerms } from "../../protocol/clearing.ts";
 import { defaultMarketConfig, type FeePayer, type Tariffs } from "../../protocol/marketConfig.ts";
-import { InvalidSettlementInputError, amountMicro, entriesSum, linesOf, settleTrade, type LedgerEntry } from "../../protocol/settlement.ts";
+import { amountMicro, entriesSum, linesOf, settleTrade, type LedgerEntry } from "../../protocol/settlement.ts";
 import { address, config } from "../machines/helpers.ts";
 import { mulberry32 } from "../../actors/runtime/mulberry32.ts";
 

@@ -1,6 +1,7 @@
 // The plaintext reference order book: matching rule, heap order, bottom-up removal cost, expiry and rejections.
 import { describe, expect, it } from "vitest";
-import { BUY, heapViolations, MAX_EXPIRED_DROPS, ReferenceBookError, ReferenceOrderBook, SELL, type BookSide } from "../../../protocol/book/referenceOrderBook.ts";
+import { ReferenceBookError } from "../../../protocol/errors.ts";
+import { BUY, heapViolations, MAX_EXPIRED_DROPS, ReferenceOrderBook, SELL, type BookSide } from "../../../protocol/book/referenceOrderBook.ts";
 import { mulberry32 } from "../../../actors/runtime/mulberry32.ts";
 
 const FAR = 1_000_000;

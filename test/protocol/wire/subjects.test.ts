@@ -1,4 +1,5 @@
 // Subjects: built from the market id only, tokens validated; per-role permissions enforced by a real nats-server.
+import { InvalidSubjectTokenError } from "../../../protocol/errors.ts";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Wallet } from "ethers";
@@ -12,7 +13,6 @@ import { startNatsServer, type NatsServerHandle } from "../../../actors/nats/ser
 import { bidSubmissionSchema } from "../../../protocol/wire/schemas.ts";
 import { bidSubmission, consumeBids } from "./fixtures.ts";
 import {
-  InvalidSubjectTokenError,
   marketSubjects,
   natsPermissions,
   replyInboxPrefix,
