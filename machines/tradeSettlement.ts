@@ -5,11 +5,11 @@ import type { MachineImplementationsFrom, SnapshotFrom } from "xstate";
 import type { Side } from "../protocol/domain.ts";
 import { settleTrade } from "../protocol/settlement.ts";
 import { promiseEffects } from "./kit/effects.ts";
+import { MachineInvariantError } from "./kit/errors.ts";
 import type { InvokeOf } from "./kit/steps.ts";
 import type { TradeSettlementActions, TradeSettlementEffects } from "./tradeSettlement/effects.ts";
 import { tradeSettlementEvents } from "./tradeSettlement/events.ts";
 import {
-  TradeSettlementInvariantError,
   disputeRefusal,
   isTradeRecordFor,
   lateOpeningReply,
@@ -46,7 +46,7 @@ function verifyOpeningOf(side: Side): InvokeOf<TradeSettlementStateNode> {
     src: "verifyOpening",
     input: ({ context }) => {
       const opening = side === "buy" ? context.record.buyOpening : context.record.sellOpening;
-      if (opening === null) throw new TradeSettlementInvariantError(`the ${side} opening`);
+      if (opening === null) throw new MachineInvariantError({ machine: "tradeSettlement", what: `the ${side} opening` });
       return { matchId: context.record.matchId, bidder: side === "buy" ? context.record.buyBidder : context.record.sellBidder, side, opening };
     },
     onDone: { actions: { type: "noteVerification", params: ({ event }) => ({ side, verdict: event.output }) } },
@@ -69,7 +69,7 @@ function termsTo(side: Side): TradeSettlementStateNode {
             input: ({ context }) => {
               const { record } = context;
               const counterpartOpening = side === "buy" ? record.sellOpening : record.buyOpening;
-              if (record.terms === null || counterpartOpening === null) throw new TradeSettlementInvariantError("the terms");
+              if (record.terms === null || counterpartOpening === null) throw new MachineInvariantError({ machine: "tradeSettlement", what: "the terms" });
               return { matchId: record.matchId, bidder: side === "buy" ? record.buyBidder : record.sellBidder, side, terms: record.terms, counterpartOpening };
             },
             onDone: "sent",
@@ -269,7 +269,7 @@ export const tradeSettlement = tradeSettlementSetup.createMachine({
         entry: assign({
           record: ({ context }) => {
             const { terms } = context.record;
-            if (terms === null) throw new TradeSettlementInvariantError("the terms");
+            if (terms === null) throw new MachineInvariantError({ machine: "tradeSettlement", what: "the terms" });
             return {
               ...context.record,
               stage: "settled" as const,
@@ -320,7 +320,7 @@ export const tradeSettlement = tradeSettlementSetup.createMachine({
             const { record } = context;
             const outcome =
               record.stage === "settled" && record.settlement ? { kind: "settled" as const, settlement: record.settlement } : record.resolution;
-            if (outcome === null) throw new TradeSettlementInvariantError("the outcome");
+            if (outcome === null) throw new MachineInvariantError({ machine: "tradeSettlement", what: "the outcome" });
             return { matchId: record.matchId, recipients: [record.buyBidder, record.sellBidder], outcome };
           },
           onDone: { target: "closing", actions: "resetFailures" },

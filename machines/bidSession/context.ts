@@ -8,9 +8,8 @@ import type { BidCiphertext, MarketDescription, Match, Opening, Side, SignedBid,
 import { describeDisputeClaim, type BidRejection, type DisputeClaim, type VoidReason } from "../../protocol/reasons.ts";
 import type { Settlement, SettledNotice } from "../../protocol/settlement.ts";
 import type { MachineConfig } from "../config.ts";
-import { describeIssues, type MachineErrorRecord } from "../kit/errors.ts";
+import { describeIssues, MachineInvariantError, type MachineErrorRecord } from "../kit/errors.ts";
 import type { EncryptBidOutput } from "./effects.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
 
 export type BidSessionInput = {
   config: MachineConfig;
@@ -105,18 +104,10 @@ export function initialContext(input: BidSessionInput): BidSessionContext {
   };
 }
 
-/** A stage read a field that an earlier stage always sets: the machine's own graph is broken. */
-export class BidSessionInvariantError extends GridveilError {
-  override name = "BidSessionInvariantError";
-  constructor(field: string) {
-    super(`bid session: ${field} is not set yet`, { hint: "a state read a field before the stage that sets it ran (machines/bidSession/)" });
-  }
-}
-
 /** A context field a state needs, set by an earlier stage. */
 export function required<K extends keyof BidSessionContext>(context: BidSessionContext, field: K): NonNullable<BidSessionContext[K]> {
   const value = context[field];
-  if (value === null || value === undefined) throw new BidSessionInvariantError(field);
+  if (value === null || value === undefined) throw new MachineInvariantError({ machine: "bidSession", what: field });
   return value as NonNullable<BidSessionContext[K]>;
 }
 

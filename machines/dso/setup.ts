@@ -1,13 +1,12 @@
 // The DSO machine's named effects, delays, guards and actions (machines/dso.ts wires them into states).
 import { assign, enqueueActions, setup } from "xstate";
-import { GridveilError } from "../../protocol/base/errors.ts";
 import type { Address, Hex } from "../../protocol/base/hex.ts";
 import { sameAddress } from "../../protocol/base/hex.ts";
 import type { MarketDescription } from "../../protocol/domain.ts";
 import { describeRefusal, type Refusal } from "../../protocol/reasons.ts";
 import { backoffMs, type MachineConfig } from "../config.ts";
 import { unprovidedEffects } from "../kit/effects.ts";
-import { appendError, describeError, type MachineErrorRecord } from "../kit/errors.ts";
+import { appendError, describeError, MachineInvariantError, type MachineErrorRecord } from "../kit/errors.ts";
 import { tradeSettlement, type TradeSettlementMachine } from "../tradeSettlement.ts";
 import type { AckMessagesParams, ReplyToRequestParams } from "../tradeSettlement/effects.ts";
 import type { TradeSettlementEvent } from "../tradeSettlement/events.ts";
@@ -86,25 +85,17 @@ function withError(context: DsoContext, entry: MachineErrorRecord): MachineError
 
 /** The market description (set by the deployment step, before anything is served). */
 export function marketOf(context: DsoContext): MarketDescription {
-  if (context.market === null) throw new DsoInvariantError("the market description");
+  if (context.market === null) throw new MachineInvariantError({ machine: "dso", what: "the market description" });
   return context.market;
 }
 
 /** The request being served (set by `takeNextRequest`, cleared by `answerCurrent`). */
 export function currentRequest<K extends PendingRequest["kind"]>(context: DsoContext, kind?: K): Extract<PendingRequest, { kind: K }> {
   const current = context.current;
-  if (current === null || (kind !== undefined && current.kind !== kind)) throw new DsoInvariantError(`the current ${kind ?? ""} request`);
+  if (current === null || (kind !== undefined && current.kind !== kind)) throw new MachineInvariantError({ machine: "dso", what: `the current ${kind ?? ""} request` });
   return current as Extract<PendingRequest, { kind: K }>;
 }
 
-
-/** A state read what an earlier step always sets: the machine's own graph is broken. */
-export class DsoInvariantError extends GridveilError {
-  override name = "DsoInvariantError";
-  constructor(what: string) {
-    super(`dso: ${what} is not set yet`, { hint: "a state read it before the step that sets it (machines/dso/)" });
-  }
-}
 
 const dsoBaseSetup = setup({
   types: {

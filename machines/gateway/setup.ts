@@ -2,14 +2,13 @@
 // wires them into states).
 import { assign, enqueueActions, setup } from "xstate";
 import { z } from "zod";
-import { GridveilError } from "../../protocol/base/errors.ts";
 import { sameAddress, type Address } from "../../protocol/base/hex.ts";
 import { addressSchema } from "../../protocol/base/primitives.ts";
 import { cancelRequestSchema, signedBidSchema, type CancelRequest, type SignedBid } from "../../protocol/domain.ts";
 import { invalidBid } from "../../protocol/reasons.ts";
 import { backoffMs, type MachineConfig } from "../config.ts";
 import { unprovidedCallback, unprovidedEffects } from "../kit/effects.ts";
-import { appendError, describeError, describeIssues, type MachineErrorRecord } from "../kit/errors.ts";
+import { appendError, describeError, describeIssues, MachineInvariantError, type MachineErrorRecord } from "../kit/errors.ts";
 import { stepsOf, type StateNodeOf } from "../kit/steps.ts";
 import {
   gatewayPromiseNames,
@@ -142,24 +141,16 @@ export function fromBlockOf(context: GatewayContext): number {
 /** The head block range (present when a state that reads it runs). */
 export function headRange(context: GatewayContext): BlockRange {
   const range = context.ranges[0];
-  if (range === undefined) throw new GatewayInvariantError("the head block range");
+  if (range === undefined) throw new MachineInvariantError({ machine: "gateway", what: "the head block range" });
   return range;
 }
 
 export function headCancel(context: GatewayContext): PendingCancel {
   const cancel = context.cancels[0];
-  if (cancel === undefined) throw new GatewayInvariantError("the head cancel");
+  if (cancel === undefined) throw new MachineInvariantError({ machine: "gateway", what: "the head cancel" });
   return cancel;
 }
 
-
-/** A state read what an earlier step always sets: the machine's own graph is broken. */
-export class GatewayInvariantError extends GridveilError {
-  override name = "GatewayInvariantError";
-  constructor(what: string) {
-    super(`gateway: ${what} is not there`, { hint: "a state read it before the step that provides it (machines/gateway/)" });
-  }
-}
 
 function withError(context: GatewayContext, entry: MachineErrorRecord): MachineErrorRecord[] {
   return appendError(context.errors, entry, context.config.maxRecordedErrors);

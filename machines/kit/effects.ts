@@ -3,12 +3,7 @@
 // Machines never reach for I/O themselves (STYLE); all messaging of PROTOCOL §6 happens in these effects.
 import { fromCallback, fromPromise } from "xstate";
 import type { CallbackActorLogic, EventObject, PromiseActorLogic } from "xstate";
-import { GridveilError } from "../../protocol/base/errors.ts";
-
-/** An effect was invoked that the runtime did not provide with `machine.provide(...)`. */
-export class MissingEffectError extends GridveilError {
-  override name = "MissingEffectError";
-}
+import { MissingEffectError } from "./errors.ts";
 
 /** An effect as a runtime writes it: input in, output out; `signal` aborts when the machine leaves the state. */
 export type Effect<TInput, TOutput> = (input: TInput, signal: AbortSignal) => Promise<TOutput>;
@@ -27,10 +22,7 @@ export function eventSource<TInput, TEvent extends EventObject>(
 }
 
 function missing(machine: string, effect: string): MissingEffectError {
-  return new MissingEffectError(`${machine}: effect "${effect}" was not provided`, {
-    value: effect,
-    hint: `Provide it with ${machine}.provide({ actors: { ${effect}: … } }); see docs/machines.md.`,
-  });
+  return new MissingEffectError({ machine, effect });
 }
 
 export function unprovidedPromise<TOutput, TInput>(machine: string, effect: string): PromiseActorLogic<TOutput, TInput> {

@@ -1,5 +1,32 @@
-// What a machine keeps instead of crashing: a malformed event, a failed effect, an unroutable message, a bounded list.
+// What a machine keeps instead of crashing (a malformed event, a failed effect, an unroutable message, a bounded
+// list), and the two errors a machine throws: an effect the runtime did not provide, and a broken invariant of its
+// own graph. Both build their message from the machine and what was missing (protocol/base/errors.ts).
 import type { z } from "zod";
+import { GridveilError } from "../../protocol/base/errors.ts";
+
+/** The machines, by the name of their folder under machines/. */
+export type MachineName = "bidSession" | "dso" | "gateway" | "meter" | "tradeSettlement";
+
+/** An effect was invoked that the runtime did not provide with `machine.provide(...)`. */
+export class MissingEffectError extends GridveilError {
+  override name = "MissingEffectError";
+  constructor(params: { machine: string; effect: string }) {
+    super(`${params.machine}: effect "${params.effect}" was not provided`, {
+      value: params.effect,
+      hint: `Provide it with ${params.machine}.provide({ actors: { ${params.effect}: … } }); see docs/machines.md.`,
+    });
+  }
+}
+
+/** A state read what an earlier step always sets: the machine's own graph is broken. */
+export class MachineInvariantError extends GridveilError {
+  override name = "MachineInvariantError";
+  constructor(params: { machine: MachineName; what: string }) {
+    super(`${params.machine}: ${params.what} is not set yet`, {
+      hint: `a state read it before the step that sets it (machines/${params.machine}/)`,
+    });
+  }
+}
 
 /** An error a machine kept instead of crashing: a malformed event, a failed effect, an unroutable message. */
 export type MachineErrorRecord = {

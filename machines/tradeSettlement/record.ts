@@ -1,7 +1,6 @@
 // The DSO's record of one trade, the replies it gives meanwhile, and the pure decisions of PROTOCOL §5 trading
 // steps 1–4 (which opening stands, whom a void blames, what a late or stray request is told).
 import { z } from "zod";
-import { GridveilError } from "../../protocol/base/errors.ts";
 import { type Address, sameAddress, sameHex } from "../../protocol/base/hex.ts";
 import { addressSchema } from "../../protocol/base/primitives.ts";
 import { fixTradeTerms, tradeTermsSchema, type TradeTerms } from "../../protocol/clearing.ts";
@@ -61,14 +60,6 @@ export function isTradeRecord(value: unknown): value is TradeRecord {
 /** The stored record of this very match. */
 export function isTradeRecordFor(value: unknown, matchId: string): value is TradeRecord {
   return isTradeRecord(value) && value.matchId === matchId;
-}
-
-/** A state read part of the record before the stage that sets it ran: the machine's own graph is broken. */
-export class TradeSettlementInvariantError extends GridveilError {
-  override name = "TradeSettlementInvariantError";
-  constructor(what: string) {
-    super(`trade settlement: ${what} is not set yet`, { hint: "a state read the record before the stage that sets it (machines/tradeSettlement/)" });
-  }
 }
 
 export function freshRecord(match: Match): TradeRecord {
