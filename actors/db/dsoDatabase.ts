@@ -1,8 +1,23 @@
 // The DSO's database (node:sqlite): registry, one-time ids, matches, trades, readings, ledger, bills; all SQL lives here.
 import { getAddress } from "ethers";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
-import { GridveilError } from "../../protocol/base/errors.ts";
-import { type ErrorCode } from "../../protocol/wire/schemas.ts";
+import {
+  CorruptRowError,
+  DatabaseOpenError,
+  IllegalTradeTransitionError,
+  MachineRecordNotJsonError,
+  MeterIdentityTakenError,
+  MeterKeyMismatchError,
+  OneTimeIdTakenError,
+  OpeningConflictError,
+  RowVanishedError,
+  TermsConflictError,
+  UnbalancedPostingsError,
+  UnknownMeterError,
+  UnknownTradeError,
+  UnsafeAmountError,
+  UnticketedOneTimeIdError,
+} from "./errors.ts";
 import { entriesSum, type DsoBook, type PostingKind } from "../../protocol/settlement.ts";
 import { canBecome, type TradeStage } from "../../protocol/tradeLifecycle.ts";
 import { DSO_MIGRATIONS, migrate, type Migration } from "./migrations.ts";
@@ -100,39 +115,6 @@ export type Bill = { meterId: string; period: string; totalMicro: number; tradeC
 export type WriteResult<T> = { inserted: boolean; record: T };
 export type TransitionResult = { changed: boolean; trade: TradeRecord };
 
-// ---------------------------------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------------------------------
-
-export class DatabaseError extends GridveilError {
-  override name = "DatabaseError";
-}
-
-/** A write contradicts what is stored under the same unique key (not a harmless repeat). */
-export class ConflictError extends DatabaseError {
-  override name = "ConflictError";
-  readonly replyCode: ErrorCode = "conflict";
-}
-
-/** A settlement's lines do not sum to zero: nothing is posted. */
-export class UnbalancedPostingsError extends DatabaseError {
-  override name = "UnbalancedPostingsError";
-  constructor(sum: bigint) {
-    super("postings do not sum to zero", { value: sum, hint: "every line needs its mirror line (protocol/settlement.ts)" });
-  }
-}
-
-export class NotFoundError extends DatabaseError {
-  override name = "NotFoundError";
-  readonly replyCode: ErrorCode = "not-found";
-}
-
-/** The trade is in a state from which this step is not allowed (e.g. settling a voided trade). */
-export class IllegalTradeTransitionError extends DatabaseError {
-  override name = "IllegalTradeTransitionError";
-  readonly replyCode: ErrorCode = "conflict";
-}
-
 /**
  * How a stage is stored: the codes migration 1 gave the `status` column (a stored value never changes meaning). The
  * lifecycle itself, which stage may follow which, is protocol/tradeLifecycle.ts.
@@ -148,7 +130,7 @@ const STAGE_OF_STORED = new Map(Object.entries(STORED_STAGE).map(([stage, stored
 
 function stageOf(stored: string): TradeStage {
   const stage = STAGE_OF_STORED.get(stored);
-  if (stage === undefined) throw new DatabaseError("a trade row has an unknown status", { value: stored });
+  if (stage === undefined) throw new CorruptRowError({ kind: "status", stored });
   return stage;
 }
 
@@ -176,7 +158,7 @@ export function openDsoDatabase(path: string, options: OpenDsoDatabaseOptions = 
   try {
     db = new DatabaseSync(path);
   } catch (cause) {
-    throw new DatabaseError("cannot open the DSO database", { value: path, hint: "Does the directory exist and is it writable?", cause });
+    throw new DatabaseOpenError({ path, cause });
   }
   try {
     db.exec(`PRAGMA busy_timeout = ${Math.floor(options.busyTimeoutMs ?? dsoDefaults.databaseBusyTimeoutMs)}`);
@@ -199,12 +181,12 @@ type Row = Record<string, unknown>;
 
 function str(row: Row, key: string): string {
   const value = row[key];
-  if (typeof value !== "string") throw new DatabaseError(`column ${key} is not text`, { value });
+  if (typeof value !== "string") throw new CorruptRowError({ kind: "notText", column: key, value });
   return value;
 }
 function num(row: Row, key: string): number {
   const value = row[key];
-  if (typeof value !== "number") throw new DatabaseError(`column ${key} is not an integer`, { value });
+  if (typeof value !== "number") throw new CorruptRowError({ kind: "notInteger", column: key, value });
   return value;
 }
 function optStr(row: Row, key: string): string | null {
@@ -214,7 +196,7 @@ function optNum(row: Row, key: string): number | null {
   return row[key] === null ? null : num(row, key);
 }
 function side(value: number): SideCode {
-  if (value !== 0 && value !== 1) throw new DatabaseError("side is not 0 or 1", { value });
+  if (value !== 0 && value !== 1) throw new CorruptRowError({ kind: "side", value });
   return value;
 }
 
@@ -229,7 +211,7 @@ function parseOpening(text: string | null): Opening | null {
 
 function safeAmount(value: number | bigint | string): number {
   const amount = typeof value === "number" ? value : Number(BigInt(value));
-  if (!Number.isSafeInteger(amount)) throw new DatabaseError("ledger amount is not a safe integer of µ-units", { value });
+  if (!Number.isSafeInteger(amount)) throw new UnsafeAmountError({ amount: value });
   return amount;
 }
 
@@ -337,12 +319,10 @@ export class DsoDatabase {
         ) === 1;
       const stored = this.getMeter(meter.meterId);
       if (!stored) {
-        throw new ConflictError("this key or inbox id already belongs to another meter", {
-          value: { meterId: meter.meterId, address: meter.address, inboxId: meter.inboxId },
-        });
+        throw new MeterIdentityTakenError({ meterId: meter.meterId, address: meter.address, inboxId: meter.inboxId });
       }
       if (stored.address !== meter.address || stored.publicKey !== meter.publicKey) {
-        throw new ConflictError("meter id is registered with another key", { value: { meterId: meter.meterId } });
+        throw new MeterKeyMismatchError({ meterId: meter.meterId });
       }
       return { inserted, record: stored };
     });
@@ -381,7 +361,7 @@ export class DsoDatabase {
    */
   recordOneTimeId(input: Omit<OneTimeIdRecord, "issuedAt"> & { issuedAt?: number }): WriteResult<OneTimeIdRecord> {
     return this.transaction(() => {
-      if (!this.getMeter(input.meterId)) throw new NotFoundError("unknown meter", { value: input.meterId, hint: "Enrol first." });
+      if (!this.getMeter(input.meterId)) throw new UnknownMeterError({ meterId: input.meterId });
       const record: OneTimeIdRecord = { ...input, bidder: address(input.bidder), issuedAt: input.issuedAt ?? this.#now() };
       const inserted =
         this.#run(
@@ -394,7 +374,7 @@ export class DsoDatabase {
         ) === 1;
       const stored = this.lookupOneTimeId(record.bidder);
       if (!stored || stored.meterId !== record.meterId) {
-        throw new ConflictError("one-time id already belongs to another meter", { value: record.bidder });
+        throw new OneTimeIdTakenError({ bidder: record.bidder });
       }
       return { inserted, record: stored };
     });
@@ -458,7 +438,7 @@ export class DsoDatabase {
         );
       }
       const stored = this.#get("SELECT * FROM matches WHERE match_key = ?", match.matchKey);
-      if (!stored) throw new DatabaseError("match vanished after insert", { value: match.matchKey });
+      if (!stored) throw new RowVanishedError({ row: "match", key: match.matchKey });
       return { inserted, match: this.#match(stored), trade: this.#requireTrade(tradeId) };
     });
   }
@@ -496,7 +476,7 @@ export class DsoDatabase {
 
   #requireTrade(tradeId: string): TradeRecord {
     const trade = this.getTrade(tradeId);
-    if (!trade) throw new NotFoundError("unknown trade", { value: tradeId });
+    if (!trade) throw new UnknownTradeError({ tradeId });
     return trade;
   }
 
@@ -539,9 +519,9 @@ export class DsoDatabase {
    */
   saveMachineRecord(tradeId: string, record: unknown): TradeRecord {
     const json = JSON.stringify(record);
-    if (json === undefined) throw new DatabaseError("machine record is not JSON", { value: typeof record });
+    if (json === undefined) throw new MachineRecordNotJsonError({ type: typeof record });
     if (this.#run("UPDATE trades SET machine_record = ?, updated_at = ? WHERE trade_id = ?", json, this.#now(), toHex(tradeId)) !== 1) {
-      throw new NotFoundError("unknown trade", { value: tradeId });
+      throw new UnknownTradeError({ tradeId });
     }
     return this.#requireTrade(tradeId);
   }
@@ -572,7 +552,7 @@ export class DsoDatabase {
       const trade = this.#requireTrade(tradeId);
       const stored = bidSide === 0 ? trade.buyOpening : trade.sellOpening;
       if (!inserted && (stored === null || openingJson(stored) !== json)) {
-        throw new ConflictError("a different opening is already stored for this side", { value: { tradeId, side: bidSide } });
+        throw new OpeningConflictError({ tradeId, side: bidSide });
       }
       return { inserted, trade };
     });
@@ -583,7 +563,7 @@ export class DsoDatabase {
       const current = this.#requireTrade(tradeId);
       if (current.stage === to) return { changed: false, trade: current };
       if (!canBecome(current.stage, to)) {
-        throw new IllegalTradeTransitionError(`trade is ${current.stage}, cannot become ${to}`, { value: tradeId });
+        throw new IllegalTradeTransitionError({ tradeId, stage: current.stage, to });
       }
       this.#run(
         `UPDATE trades SET status = ?, updated_at = ?${set ? `, ${set}` : ""} WHERE trade_id = ? AND status = ?`,
@@ -607,12 +587,10 @@ export class DsoDatabase {
       const buyer = this.lookupOneTimeId(trade.buyId);
       const seller = this.lookupOneTimeId(trade.sellId);
       if (!buyer || !seller) {
-        throw new NotFoundError("a matched one-time id was not issued a ticket by this DSO", {
-          value: { buyId: buyer ? undefined : trade.buyId, sellId: seller ? undefined : trade.sellId },
-        });
+        throw new UnticketedOneTimeIdError({ buyId: buyer ? undefined : trade.buyId, sellId: seller ? undefined : trade.sellId });
       }
       if (trade.stage === "termsFixed" && trade.terms && JSON.stringify(trade.terms) !== JSON.stringify(terms)) {
-        throw new ConflictError("trade already verified with other terms", { value: { stored: trade.terms, given: terms } });
+        throw new TermsConflictError({ stored: trade.terms, given: terms });
       }
       return this.#transition(
         tradeId,
@@ -652,7 +630,7 @@ export class DsoDatabase {
           reading.receivedAt,
         ) === 1;
       const stored = this.readingsOf(reading.tradeId)[reading.side === 0 ? "buy" : "sell"];
-      if (!stored) throw new DatabaseError("reading vanished after insert", { value: reading });
+      if (!stored) throw new RowVanishedError({ row: "reading", key: reading });
       return { inserted, record: stored };
     });
   }
@@ -689,11 +667,11 @@ export class DsoDatabase {
       const trade = this.#requireTrade(tradeId);
       if (trade.stage === "settled") return { inserted: false, entries: this.ledgerEntries({ tradeId }) };
       if (!canBecome(trade.stage, "settled")) {
-        throw new IllegalTradeTransitionError(`trade is ${trade.stage}, cannot be settled`, { value: tradeId });
+        throw new IllegalTradeTransitionError({ tradeId, stage: trade.stage, to: "settled" });
       }
       const postings = mergePostings(settlement.postings);
       const sum = entriesSum(postings);
-      if (sum !== 0n) throw new UnbalancedPostingsError(sum);
+      if (sum !== 0n) throw new UnbalancedPostingsError({ sum });
       for (const posting of postings) {
         const meterId = posting.account.startsWith("meter:") ? posting.account.slice("meter:".length) : null;
         this.#run(

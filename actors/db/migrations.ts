@@ -1,12 +1,8 @@
 // Versioned schema migrations of the DSO database: each applied once, in its own transaction, recorded in schema_migrations.
 import type { DatabaseSync } from "node:sqlite";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { MigrationError } from "./errors.ts";
 
 export type Migration = { version: number; name: string; sql: string };
-
-export class MigrationError extends GridveilError {
-  override name = "MigrationError";
-}
 
 /**
  * The DSO's schema (PROTOCOL §4–§5). Unique keys are what make every handler idempotent: a redelivered message
@@ -152,7 +148,7 @@ export type MigrationReport = { applied: number[]; version: number };
 export function migrate(db: DatabaseSync, migrations: readonly Migration[] = DSO_MIGRATIONS, now: () => number = Date.now): MigrationReport {
   const versions = migrations.map((m) => m.version);
   if (versions.some((v, i) => !Number.isInteger(v) || v <= 0 || (i > 0 && v <= versions[i - 1]))) {
-    throw new MigrationError("migrations must have strictly increasing positive integer versions", { value: versions });
+    throw new MigrationError({ kind: "versions", versions });
   }
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -162,10 +158,7 @@ export function migrate(db: DatabaseSync, migrations: readonly Migration[] = DSO
   const known = versions.at(-1) ?? 0;
   const found = currentVersion(db);
   if (found > known) {
-    throw new MigrationError("database schema is newer than this program", {
-      value: { database: found, program: known },
-      hint: "Upgrade gridveil, or use a database created by this version.",
-    });
+    throw new MigrationError({ kind: "newerSchema", database: found, program: known });
   }
   const applied: number[] = [];
   for (const migration of migrations) {
@@ -180,7 +173,7 @@ export function migrate(db: DatabaseSync, migrations: readonly Migration[] = DSO
       db.exec("COMMIT");
     } catch (cause) {
       db.exec("ROLLBACK");
-      throw new MigrationError(`migration ${migration.version} (${migration.name}) failed`, { cause });
+      throw new MigrationError({ kind: "failed", version: migration.version, migrationName: migration.name, cause });
     }
   }
   return { applied, version: currentVersion(db) };

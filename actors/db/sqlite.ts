@@ -1,13 +1,9 @@
 // Loads Node's built-in SQLite (`node:sqlite`, no native addon to build) without its one-time experimental warning.
 import type { DatabaseSync } from "node:sqlite";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { SqliteUnavailableError } from "./errors.ts";
 
 export type SqliteModule = typeof import("node:sqlite");
 export type { DatabaseSync };
-
-export class SqliteUnavailableError extends GridveilError {
-  override name = "SqliteUnavailableError";
-}
 
 let loaded: SqliteModule | undefined;
 
@@ -34,11 +30,7 @@ export function loadSqlite(): SqliteModule {
     loaded = sqlite;
     return sqlite;
   } catch (cause) {
-    throw new SqliteUnavailableError("node:sqlite is not available", {
-      value: process.version,
-      hint: "Run with Node.js 22.13+ or 24 (npx tsx / npm scripts use the project's Node 24).",
-      cause,
-    });
+    throw new SqliteUnavailableError({ nodeVersion: process.version, cause });
   } finally {
     process.emitWarning = original;
   }

@@ -4,7 +4,7 @@ import { SigningKey, getAddress, hexlify } from "ethers";
 import { signTicket } from "../../contracts/client/index.ts";
 import type { DsoEffects } from "../../machines/dso.ts";
 import { encodeMsk } from "../../protocol/fhipe/binary.ts";
-import { ConflictError } from "../db/dsoDatabase.ts";
+import { ConflictError } from "../db/errors.ts";
 import { enrolRequestSchema, ticketRequestSchema, type MskPayload } from "../../protocol/wire/schemas.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { SecureMessageError } from "../secure/errors.ts";

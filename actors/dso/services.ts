@@ -6,15 +6,9 @@ import { context, trace, type Span } from "@opentelemetry/api";
 import type { DsoEvent } from "../../machines/dso.ts";
 import { refused, type RequestReply } from "../../machines/tradeSettlement.ts";
 import { describeRefusal, refusalCodes, type Refusal } from "../../protocol/reasons.ts";
-import { ConflictError } from "../db/dsoDatabase.ts";
-import { RequestRejectedError } from "../nats/codec.ts";
-import {
-  DURABLES,
-  PermanentMessageError,
-  consumeDurable,
-  ensureDurableConsumer,
-  type DurableConsumerHandle,
-} from "../nats/jetstream.ts";
+import { ConflictError } from "../db/errors.ts";
+import { PermanentMessageError, RequestRejectedError } from "../nats/errors.ts";
+import { DURABLES, consumeDurable, ensureDurableConsumer, type DurableConsumerHandle } from "../nats/jetstream.ts";
 import { answer, type Service } from "../nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { matchEventSchema, openingPayloadSchema, readingSchema, sealedSchema, type ErrorCode } from "../../protocol/wire/schemas.ts";

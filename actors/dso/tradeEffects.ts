@@ -2,7 +2,8 @@
 // sealed terms, store outcomes, write the double-entry settlement and tell both meters.
 import { getBid, getBidCiphertext, getBidIdOf } from "../../contracts/client/index.ts";
 import type { TradeSettlementEffects } from "../../machines/tradeSettlement.ts";
-import { NotFoundError, type TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
+import { type TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
+import { NotFoundError } from "../db/errors.ts";
 import { GridveilError } from "../../protocol/base/errors.ts";
 import { notify } from "../nats/rpc.ts";
 import { inboxChannels } from "../../protocol/wire/endpoints.ts";

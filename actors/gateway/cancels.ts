@@ -6,7 +6,7 @@ import type { AckDisposition } from "../../machines/gateway.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { type CancelReply } from "../../protocol/wire/schemas.ts";
 import { GATEWAY_QUEUE_GROUP, type MarketSubjects } from "../../protocol/wire/subjects.ts";
-import { RequestRejectedError } from "../nats/codec.ts";
+import { RequestRejectedError } from "../nats/errors.ts";
 import { answer, type Service } from "../nats/rpc.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";

@@ -1,8 +1,7 @@
 // One way for every actor to connect: named connection, endless reconnects, optional per-meter reply-inbox prefix.
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { GridveilError } from "../../protocol/base/errors.ts";
-import { NATS_INSTALL_HINT } from "./server.ts";
+import { NatsUnavailableError } from "./errors.ts";
 
 export type ConnectNatsOptions = {
   url: string;
@@ -23,10 +22,6 @@ export function natsCredentials(options: { natsUser?: string | undefined; natsPa
 
 export type NatsClients = { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager };
 
-export class NatsUnavailableError extends GridveilError {
-  override name = "NatsUnavailableError";
-}
-
 /**
  * Connects (reconnecting forever once connected: an actor outlives a NATS restart) and returns the core connection
  * with its JetStream client and manager.
@@ -44,7 +39,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsClie
       ...(options.user ? { user: options.user, pass: options.pass } : {}),
     });
   } catch (cause) {
-    throw new NatsUnavailableError("cannot connect to NATS", { value: options.url, hint: NATS_INSTALL_HINT, cause });
+    throw new NatsUnavailableError({ url: options.url, cause });
   }
   return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
 }

@@ -18,9 +18,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { context } from "@opentelemetry/api";
 import { getAddress } from "ethers";
 import type { z } from "zod";
-import { GridveilError, type ErrorDetails } from "../../protocol/base/errors.ts";
 import { streamNames, streamSubjects, type MarketId, type StreamNames } from "../../protocol/wire/subjects.ts";
-import { BadMessageError, encode, tryDecode } from "./codec.ts";
+import { encode, tryDecode } from "./codec.ts";
+import { BadMessageError, PermanentMessageError, StreamMissingError, StreamSetupError } from "./errors.ts";
 import { silentLogger, type AdapterLogger } from "./rpc.ts";
 import { extractHeaders, injectHeaders } from "./tracing.ts";
 import { adapterDefaults } from "../config/common.ts";
@@ -57,21 +57,6 @@ export const dedupIds = {
   settlement: (tradeId: string): string => `settlement:${toHex(tradeId)}`,
 } as const;
 
-export class StreamSetupError extends GridveilError {
-  override name = "StreamSetupError";
-}
-
-/**
- * Thrown by a durable handler for a message that can never be processed (e.g. a bad signature): the message is
- * terminated instead of redelivered. Any other error is treated as transient and the message is redelivered.
- */
-export class PermanentMessageError extends GridveilError {
-  override name = "PermanentMessageError";
-  constructor(shortMessage: string, details: ErrorDetails = {}) {
-    super(shortMessage, details);
-  }
-}
-
 function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
 }
@@ -97,11 +82,7 @@ export async function ensureStreams(jsm: JetStreamManager, market: MarketId, opt
     try {
       await upsertStream(jsm, config);
     } catch (cause) {
-      throw new StreamSetupError(`could not create stream ${config.name}`, {
-        value: config.subjects,
-        hint: "Is JetStream enabled on the server (nats-server -js)? Does another stream already own these subjects?",
-        cause,
-      });
+      throw new StreamSetupError({ stream: config.name, subjects: config.subjects, cause });
     }
   }
   return names;
@@ -117,13 +98,7 @@ export async function requireStreams(jsm: JetStreamManager, market: MarketId, wh
     try {
       await jsm.streams.info(names[key]);
     } catch (cause) {
-      throw new StreamSetupError(`stream ${names[key]} is not there`, {
-        value: names[key],
-        hint: isApiError(cause, JetStreamApiCodes.StreamNotFound)
-          ? "The DSO creates the market's streams: start it first (compose does, via its health check)."
-          : "May this NATS user read stream info ($JS.API.STREAM.INFO.<stream>)?",
-        cause,
-      });
+      throw new StreamMissingError({ stream: names[key], notFound: isApiError(cause, JetStreamApiCodes.StreamNotFound), cause });
     }
   }
   return names;

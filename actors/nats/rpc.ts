@@ -5,7 +5,8 @@ import { z } from "zod";
 import { errorReplySchema } from "../../protocol/wire/schemas.ts";
 import type { Endpoint, InboxChannel } from "../../protocol/wire/endpoints.ts";
 import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
-import { BadMessageError, RemoteError, encode, errorReplyFor, replyError, respond, tryDecode } from "./codec.ts";
+import { encode, errorReplyFor, replyError, respond, tryDecode } from "./codec.ts";
+import { BadMessageError, RemoteError } from "./errors.ts";
 import { extractHeaders, injectHeaders } from "./tracing.ts";
 import { adapterDefaults } from "../config/common.ts";
 
@@ -52,7 +53,7 @@ export async function request<Q extends z.ZodType, R extends z.ZodType>(
   const decoded = tryDecode(z.union([errorReplySchema, replySchema]), { data: reply.data, subject });
   if (!decoded.ok) throw decoded.error;
   const parsedError = errorReplySchema.safeParse(decoded.value);
-  if (parsedError.success) throw new RemoteError(subject, parsedError.data);
+  if (parsedError.success) throw new RemoteError({ subject, reply: parsedError.data });
   return decoded.value as z.output<R>;
 }
 

@@ -6,7 +6,7 @@ import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { NatsServerNotFoundError, NatsServerStartError } from "./errors.ts";
 import { adapterDefaults } from "../config/common.ts";
 
 export type StartNatsServerOptions = {
@@ -40,21 +40,9 @@ export type ResolvedNats = {
   stop(): Promise<void>;
 };
 
-export const NATS_INSTALL_HINT =
-  "Install it (`apt-get install -y nats-server`, or download from https://github.com/nats-io/nats-server/releases), " +
-  "point NATS_SERVER_BIN at the binary, or set NATS_URL to an existing server with JetStream enabled.";
-
 const STOP_GRACE_MS = 5_000;
 const PROBE_INTERVAL_MS = 25;
 const FALLBACK_DIRS = ["/usr/sbin", "/usr/local/bin", "/usr/bin"];
-
-export class NatsServerNotFoundError extends GridveilError {
-  override name = "NatsServerNotFoundError";
-}
-
-export class NatsServerStartError extends GridveilError {
-  override name = "NatsServerStartError";
-}
 
 /** Locates the nats-server binary, or throws `NatsServerNotFoundError` with the install hint. */
 export function findNatsServerBinary(explicit?: string): string {
@@ -68,10 +56,7 @@ export function findNatsServerBinary(explicit?: string): string {
   }
   const found = candidates.find((path) => existsSync(path));
   if (!found) {
-    throw new NatsServerNotFoundError("nats-server binary not found", {
-      value: explicit ?? process.env.NATS_SERVER_BIN ?? "nats-server",
-      hint: NATS_INSTALL_HINT,
-    });
+    throw new NatsServerNotFoundError({ binary: explicit ?? process.env.NATS_SERVER_BIN ?? "nats-server" });
   }
   return found;
 }
@@ -129,11 +114,7 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
     return { url: `nats://127.0.0.1:${port}`, port, pid: child.pid ?? -1, storeDir, stop };
   } catch (error) {
     await stop();
-    throw new NatsServerStartError("nats-server did not start", {
-      value: { binary, args },
-      hint: "Check the server output in the cause; another store directory or a newer nats-server may help.",
-      cause: error,
-    });
+    throw new NatsServerStartError({ binary, args, cause: error });
   }
 }
 

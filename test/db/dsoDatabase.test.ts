@@ -5,15 +5,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  ConflictError,
-  IllegalTradeTransitionError,
-  NotFoundError,
-  UnbalancedPostingsError,
-  openDsoDatabase,
-  type DsoDatabase,
-} from "../../actors/db/dsoDatabase.ts";
-import { DSO_MIGRATIONS, MigrationError } from "../../actors/db/migrations.ts";
+import { openDsoDatabase, type DsoDatabase } from "../../actors/db/dsoDatabase.ts";
+import { ConflictError, IllegalTradeTransitionError, MigrationError, NotFoundError, UnbalancedPostingsError } from "../../actors/db/errors.ts";
+import { DSO_MIGRATIONS } from "../../actors/db/migrations.ts";
 import { loadSqlite } from "../../actors/db/sqlite.ts";
 import { postingsOf } from "../../actors/dso/ledger.ts";
 import { defaultMarketConfig, type Tariffs } from "../../protocol/marketConfig.ts";

@@ -1,7 +1,7 @@
 // Test harness for the DSO runtime: a real nats-server, a real local chain, and hand-driven meters and gateway that
 // speak the protocol with the adapters and the contract client (no other party's runtime is imported).
 import { expect } from "vitest";
-import { RemoteError } from "../../actors/nats/codec.ts";
+import { RemoteError } from "../../actors/nats/errors.ts";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";

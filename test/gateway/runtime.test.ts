@@ -6,7 +6,7 @@ import { context, trace } from "@opentelemetry/api";
 import { Wallet, hexlify, randomBytes } from "ethers";
 import { describe, expect, it } from "vitest";
 import { getBidCount, getBidIdOf, getHeapSizes, signCancel, BID_TYPES, ciphertextHash } from "../../contracts/client/index.ts";
-import { RemoteError } from "../../actors/nats/codec.ts";
+import { RemoteError } from "../../actors/nats/errors.ts";
 import { dedupIds } from "../../actors/nats/jetstream.ts";
 import { answer, call, request } from "../../actors/nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";

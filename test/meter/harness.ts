@@ -20,7 +20,7 @@ import {
   publishDeduplicated,
   type DurableConsumerHandle,
 } from "../../actors/nats/jetstream.ts";
-import { RequestRejectedError } from "../../actors/nats/codec.ts";
+import { RequestRejectedError } from "../../actors/nats/errors.ts";
 import { answer, notify, subscribe, type Service } from "../../actors/nats/rpc.ts";
 import { headerRecord } from "../../actors/nats/tracing.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";

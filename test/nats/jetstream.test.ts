@@ -9,7 +9,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   DURABLES,
-  PermanentMessageError,
   consumeDurable,
   dedupIds,
   ensureDurableConsumer,
@@ -17,6 +16,7 @@ import {
   publishDeduplicated,
   publishDurable,
 } from "../../actors/nats/jetstream.ts";
+import { PermanentMessageError } from "../../actors/nats/errors.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { setTracePropagation, headerRecord, noTracePropagation } from "../../actors/nats/tracing.ts";
 import { bidSubmissionSchema, readingSchema } from "../../protocol/wire/schemas.ts";

@@ -2,7 +2,8 @@
 import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { BadMessageError, RemoteError, RequestRejectedError, decode, encode, InvalidOutgoingMessageError } from "../../actors/nats/codec.ts";
+import { decode, encode } from "../../actors/nats/codec.ts";
+import { BadMessageError, InvalidOutgoingMessageError, RemoteError, RequestRejectedError } from "../../actors/nats/errors.ts";
 import { answer, call, publish, subscribe } from "../../actors/nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";

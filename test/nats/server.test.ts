@@ -3,7 +3,8 @@ import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { existsSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
-import { NatsServerNotFoundError, NatsServerStartError, resolveNats, startNatsServer } from "../../actors/nats/server.ts";
+import { NatsServerNotFoundError, NatsServerStartError } from "../../actors/nats/errors.ts";
+import { resolveNats, startNatsServer } from "../../actors/nats/server.ts";
 
 const savedNatsUrl = process.env.NATS_URL;
 afterEach(() => {

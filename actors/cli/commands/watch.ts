@@ -2,8 +2,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Option, type Command } from "commander";
 import { tryDecode } from "../../nats/codec.ts";
-import { NatsUnavailableError } from "../../nats/connect.ts";
-import { NATS_INSTALL_HINT } from "../../nats/server.ts";
+import { NatsUnavailableError } from "../../nats/errors.ts";
 import { stateSnapshotSchema, type StateSnapshot } from "../../../protocol/wire/schemas.ts";
 import { SUBJECT_ROOT, marketToken } from "../../../protocol/wire/subjects.ts";
 import { adapterDefaults } from "../../config/common.ts";
@@ -142,7 +141,7 @@ async function connectWatcher(options: WatchOptions): Promise<NatsConnection> {
       ...(options.user ? { user: options.user, pass: options.password } : {}),
     });
   } catch (cause) {
-    throw new NatsUnavailableError("cannot connect to NATS", { value: options.nats, hint: `${NATS_INSTALL_HINT} With auth: --user/--password (NATS_USER/NATS_PASSWORD).`, cause });
+    throw new NatsUnavailableError({ url: options.nats, credentials: "--user/--password (NATS_USER/NATS_PASSWORD)", cause });
   }
 }
 

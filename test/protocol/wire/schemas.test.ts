@@ -1,7 +1,8 @@
 // Message schemas: a valid example of each passes; missing, mistyped, extra and semantically wrong fields are rejected clearly.
 import { Wallet } from "ethers";
 import { describe, expect, it } from "vitest";
-import { BadMessageError, decode } from "../../../actors/nats/codec.ts";
+import { decode } from "../../../actors/nats/codec.ts";
+import { BadMessageError } from "../../../actors/nats/errors.ts";
 import { messageSchemas, sealedPayloadSchemas, type Sealed } from "../../../protocol/wire/schemas.ts";
 import { seal } from "../../../actors/secure/sealed.ts";
 import { tradeIdOf } from "../../../protocol/domain.ts";
