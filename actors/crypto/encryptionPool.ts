@@ -18,11 +18,11 @@
 import { Worker } from "node:worker_threads";
 import { encodeMsk } from "../../protocol/fhipe/binary.ts";
 import { checkMarketDimension, type BidCiphertext, type BidRandomizers } from "../../protocol/encoding/bidCiphertext.ts";
-import { EncryptionPoolError } from "../../protocol/fhipe/errors.ts";
 import { leftExponents, rightExponents, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { FIXED_BASE_WINDOW_BITS } from "../../protocol/fhipe/fixedBase.ts";
 import { g1ToWords, g2ToWords } from "../../protocol/fhipe/evmWords.ts";
 import { g1Table, g2Table, precomputeTables } from "../../protocol/fhipe/fhipe.ts";
+import { EncryptionPoolClosedError, EncryptionWorkerError, IncompleteJobError, InvalidPoolOptionError } from "./errors.ts";
 import {
   allocateSet,
   claimAndCompute,
@@ -126,8 +126,8 @@ export class EncryptionPool {
       worker.on("message", (message: WorkerMessage) => {
         if ("done" in message && this.running?.sequence === message.done) this.running.resolve();
       });
-      worker.on("error", (error) => this.crash(new EncryptionPoolError("encryption worker crashed", { cause: error })));
-      worker.on("exit", (code) => this.crash(new EncryptionPoolError("encryption worker exited", { value: code })));
+      worker.on("error", (error) => this.crash(new EncryptionWorkerError({ phase: "running", cause: error })));
+      worker.on("exit", (code) => this.crash(new EncryptionWorkerError({ phase: "running", exitCode: code })));
     }
   }
 
@@ -135,10 +135,10 @@ export class EncryptionPool {
   static async create(msk: MasterSecretKey, options: EncryptionPoolOptions): Promise<EncryptionPool> {
     const { threads, windowBits = FIXED_BASE_WINDOW_BITS, callerHelps = true, spinMs = WORKER_SPIN_MS } = options;
     if (!Number.isSafeInteger(threads) || threads < 1) {
-      throw new EncryptionPoolError("threads must be a positive integer", { value: threads });
+      throw new InvalidPoolOptionError({ option: "threads", value: threads });
     }
     if (!Number.isFinite(spinMs) || spinMs < 0 || spinMs > MAX_SPIN_MS) {
-      throw new EncryptionPoolError(`spinMs must be a number of milliseconds in [0, ${MAX_SPIN_MS}]`, { value: spinMs });
+      throw new InvalidPoolOptionError({ option: "spinMs", value: spinMs, maxMs: MAX_SPIN_MS });
     }
     if (callerHelps) precomputeTables(msk, windowBits);
     const workerCount = callerHelps ? threads - 1 : threads;
@@ -185,26 +185,26 @@ export class EncryptionPool {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.shutDown(new EncryptionPoolError("encryption pool closed"));
+    this.shutDown(new EncryptionPoolClosedError({ closing: true }));
     await Promise.all(this.workers.map((worker) => worker.terminate()));
   }
 
   private enqueue(job: Job): Promise<bigint[]> {
-    if (this.closed) return Promise.reject(new EncryptionPoolError("encryption pool is closed"));
+    if (this.closed) return Promise.reject(new EncryptionPoolClosedError());
     const result = this.queue.then(() => this.run(job));
     this.queue = result.catch(() => undefined);
     return result;
   }
 
   private async run(job: Job): Promise<bigint[]> {
-    if (this.closed) throw new EncryptionPoolError("encryption pool is closed");
+    if (this.closed) throw new EncryptionPoolClosedError();
     const sequence = (this.sequence = (this.sequence % SEQUENCE_LIMIT) + 1);
     // Idle workers are unref'd so a forgotten pool does not keep the process alive; a running job holds it open.
     for (const worker of this.workers) worker.ref();
     try {
       // A worker that fell behind two jobs ago may still be inside this job's buffer set: wait until it has left.
       await this.setVacated(setOf(sequence));
-      if (this.closed) throw new EncryptionPoolError("encryption pool is closed");
+      if (this.closed) throw new EncryptionPoolClosedError();
       return await this.runInSet(job, sequence);
     } finally {
       for (const worker of this.workers) worker.unref();
@@ -236,7 +236,7 @@ export class EncryptionPool {
       this.running = undefined;
     }
     // The atomic reads (of `done`, then of each point's state) order every thread's result writes before the parsing.
-    if (Atomics.load(control, setSlot(set, SetSlot.done)) !== count) throw new EncryptionPoolError("job finished with missing points");
+    if (Atomics.load(control, setSlot(set, SetSlot.done)) !== count) throw new IncompleteJobError({ doneCountShort: true });
     results.parseDone();
     return results.words();
   }
@@ -324,7 +324,7 @@ class ResultReader {
   }
 
   words(): bigint[] {
-    if (this.left !== 0) throw new EncryptionPoolError("job finished with points not written", { value: this.left });
+    if (this.left !== 0) throw new IncompleteJobError({ unwrittenPoints: this.left });
     return this.out;
   }
 }
@@ -343,11 +343,11 @@ function waitUntilReady(worker: Worker): Promise<void> {
     };
     const onError = (error: Error) => {
       cleanup();
-      reject(new EncryptionPoolError("encryption worker failed to start", { cause: error }));
+      reject(new EncryptionWorkerError({ phase: "startUp", cause: error }));
     };
     const onExit = (code: number) => {
       cleanup();
-      reject(new EncryptionPoolError("encryption worker exited during start-up", { value: code }));
+      reject(new EncryptionWorkerError({ phase: "startUp", exitCode: code }));
     };
     const cleanup = () => {
       worker.off("message", onMessage);

@@ -1,7 +1,7 @@
 // Worker thread of the encryption pool: its own mcl instance and fixed-base tables; claims points of the current job from shared memory.
 import { parentPort, workerData } from "node:worker_threads";
 import { initCurve } from "../../protocol/fhipe/curve.ts";
-import { EncryptionPoolError } from "../../protocol/fhipe/errors.ts";
+import { NotAWorkerThreadError } from "./errors.ts";
 import { decodeMsk } from "../../protocol/fhipe/binary.ts";
 import { g1Table, g2Table, precomputeTables, randomScalar } from "../../protocol/fhipe/fhipe.ts";
 import { g1ToWords, g2ToWords } from "../../protocol/fhipe/evmWords.ts";
@@ -19,7 +19,7 @@ import {
   type WorkerMessage,
 } from "./encryptionPoolLayout.ts";
 
-if (parentPort === null) throw new EncryptionPoolError("encryptionWorker.ts must run as a worker thread");
+if (parentPort === null) throw new NotAWorkerThreadError();
 const port = parentPort;
 const init = workerData as WorkerInit;
 const views = sharedViews(init);

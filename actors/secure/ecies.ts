@@ -35,7 +35,7 @@ function deriveKey(ephemeralUncompressed: Uint8Array, sharedUncompressed: Uint8A
 function sharedPoint(point: Uint8Array, scalar: Uint8Array): Uint8Array {
   const shared = secp.pointMultiply(point, scalar, false);
   // Only a scalar ≡ 0 mod n gives the point at infinity; isPrivate excludes it.
-  if (shared === null) throw new DecryptionFailedError("ECDH gave the point at infinity");
+  if (shared === null) throw new DecryptionFailedError({ kind: "pointAtInfinity" });
   return shared;
 }
 
@@ -57,10 +57,10 @@ export function eciesEncrypt(recipientPublicKey: string | Uint8Array, plaintext:
 export function eciesDecrypt(recipientPrivateKey: string | Uint8Array, data: Uint8Array): Uint8Array {
   const secret = privateKeyScalar(recipientPrivateKey);
   if (data.length < ECIES_OVERHEAD_BYTES) {
-    throw new DecryptionFailedError("ciphertext is shorter than its key, nonce and tag", { value: data.length });
+    throw new DecryptionFailedError({ kind: "tooShort", length: data.length });
   }
   const ephemeralCompressed = data.subarray(0, EPHEMERAL_KEY_BYTES);
-  if (!secp.isPoint(ephemeralCompressed)) throw new DecryptionFailedError("the ephemeral key is not a secp256k1 point");
+  if (!secp.isPoint(ephemeralCompressed)) throw new DecryptionFailedError({ kind: "ephemeralKeyNotOnCurve" });
   const ephemeral = secp.pointCompress(ephemeralCompressed, false);
   const key = deriveKey(ephemeral, sharedPoint(ephemeral, secret));
   const nonce = data.subarray(EPHEMERAL_KEY_BYTES, EPHEMERAL_KEY_BYTES + NONCE_BYTES);
@@ -70,6 +70,6 @@ export function eciesDecrypt(recipientPrivateKey: string | Uint8Array, data: Uin
   try {
     return Buffer.concat([decipher.update(data.subarray(ECIES_OVERHEAD_BYTES)), decipher.final()]);
   } catch (cause) {
-    throw new DecryptionFailedError("ciphertext fails its authentication tag", { cause, hint: "Wrong key, or a corrupted ciphertext." });
+    throw new DecryptionFailedError({ kind: "authenticationTag", cause });
   }
 }

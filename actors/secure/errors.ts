@@ -1,48 +1,164 @@
-// Errors of the secure-message layer; all answer a request as `unauthorized` (see actors/nats/codec.ts).
+// Errors of the secure-message layer; all answer a request as `unauthorized` (see actors/nats/codec.ts). Each class
+// builds its message from the facts of the failure (protocol/base/errors.ts).
 import { GridveilError } from "../../protocol/base/errors.ts";
 import type { ErrorCode } from "../../protocol/wire/schemas.ts";
 
+/** Which kind of protected message failed: a sealed envelope (sealed.ts) or a signed message's `auth` (signed.ts). */
+export type SecureEnvelope = "sealed" | "signed";
+
+/** The family of the secure-message errors; throw one of the classes below. */
 export class SecureMessageError extends GridveilError {
   override name = "SecureMessageError";
   readonly replyCode: ErrorCode = "unauthorized";
 }
 
-/** The envelope is not a well-formed sealed or signed message. */
+/** What is malformed: the envelope, a key, a signature, or a value to sign. */
+export type MalformedFault =
+  | { kind: "notSealed"; issues: string[] }
+  | { kind: "notHex"; what: "public key" | "private key"; hex: string }
+  | { kind: "notPublicKey"; key: string }
+  | { kind: "notPrivateKey" }
+  | { kind: "unrecoverableSignature"; signature: string }
+  | { kind: "unsignable"; type: string };
+
+/** The envelope is not a well-formed sealed or signed message (or a key or signature in it is not one). */
 export class MalformedSecureMessageError extends SecureMessageError {
   override name = "MalformedSecureMessageError";
+  constructor(fault: MalformedFault) {
+    switch (fault.kind) {
+      case "notSealed":
+        super("not a sealed message", { value: fault.issues });
+        break;
+      case "notHex":
+        // A private key's value is never shown.
+        super(`${fault.what} is not hex`, { value: fault.what === "private key" ? "<redacted>" : fault.hex });
+        break;
+      case "notPublicKey":
+        super("not a secp256k1 public key", { value: fault.key });
+        break;
+      case "notPrivateKey":
+        super("not a secp256k1 private key", { value: "<redacted>" });
+        break;
+      case "unrecoverableSignature":
+        super("no public key recovers from this signature", { value: fault.signature });
+        break;
+      case "unsignable":
+        super("value cannot be signed", { value: fault.type });
+        break;
+    }
+  }
 }
 
 /** The signature does not verify for the claimed sender over this ciphertext, recipient and context. */
 export class BadSignatureError extends SecureMessageError {
   override name = "BadSignatureError";
+  constructor(params: { envelope: SecureEnvelope; cause: unknown } | { envelope: SecureEnvelope; claimed: string; recovered: string }) {
+    const sealed = params.envelope === "sealed";
+    if ("cause" in params) {
+      super(sealed ? "sealed message signature is malformed" : "signature is malformed", { cause: params.cause });
+    } else {
+      super(sealed ? "sealed message signature does not match its sender" : "signature does not match the message", {
+        value: { claimed: params.claimed, recovered: params.recovered },
+        hint: sealed
+          ? "The ciphertext, recipient, context or signature was altered."
+          : "The message was altered, signed for another subject, or signed by another key.",
+      });
+    }
+  }
 }
 
 /** Validly signed, but by someone this receiver does not accept for this message. */
 export class UnexpectedSenderError extends SecureMessageError {
   override name = "UnexpectedSenderError";
+  constructor(
+    params:
+      | { envelope: "sealed"; sender: string; allowed: readonly string[] }
+      | { envelope: "signed"; signer: string; allowed: readonly string[] }
+      | { resignedBy: string; sealedBy: string },
+  ) {
+    if ("resignedBy" in params) {
+      super("ciphertext was sealed by someone else and re-signed", { value: { signer: params.resignedBy, sealedBy: params.sealedBy } });
+    } else if (params.envelope === "sealed") {
+      super("sealed by an unexpected sender", { value: { sender: params.sender, allowed: params.allowed } });
+    } else {
+      super("signed by an unexpected key", { value: { signer: params.signer, allowed: params.allowed } });
+    }
+  }
 }
 
 /** Sealed for another recipient. */
 export class WrongRecipientError extends SecureMessageError {
   override name = "WrongRecipientError";
+  constructor(params: { expected: string; got: string }) {
+    super("sealed for another recipient", { value: { expected: params.expected, got: params.got } });
+  }
 }
 
 /** Sealed or signed for another context (subject, trade): a replay onto the wrong subject. */
 export class WrongContextError extends SecureMessageError {
   override name = "WrongContextError";
+  constructor(params: { expected: string; got: string } | { inner: { recipient: string; context: string } }) {
+    if ("inner" in params) {
+      super("inner and outer envelope disagree", { value: { recipient: params.inner.recipient, context: params.inner.context } });
+    } else {
+      super("sealed for another context", {
+        value: { expected: params.expected, got: params.got },
+        hint: "A sealed message is only valid on the subject and for the purpose it was sealed for.",
+      });
+    }
+  }
 }
+
+/** Why a ciphertext did not decrypt to a sealed envelope. */
+export type DecryptionFault =
+  | { kind: "pointAtInfinity" }
+  | { kind: "tooShort"; length: number }
+  | { kind: "ephemeralKeyNotOnCurve" }
+  | { kind: "authenticationTag"; cause: unknown }
+  | { kind: "sealed"; cause: unknown }
+  | { kind: "notAnEnvelope" };
+
+const WRONG_KEY_HINT = "Wrong key, or a corrupted ciphertext.";
 
 /** Signature fine, but the ciphertext does not decrypt (or not to a well-formed payload) with our key. */
 export class DecryptionFailedError extends SecureMessageError {
   override name = "DecryptionFailedError";
+  constructor(fault: DecryptionFault) {
+    switch (fault.kind) {
+      case "pointAtInfinity":
+        super("ECDH gave the point at infinity");
+        break;
+      case "tooShort":
+        super("ciphertext is shorter than its key, nonce and tag", { value: fault.length });
+        break;
+      case "ephemeralKeyNotOnCurve":
+        super("the ephemeral key is not a secp256k1 point");
+        break;
+      case "authenticationTag":
+        super("ciphertext fails its authentication tag", { cause: fault.cause, hint: WRONG_KEY_HINT });
+        break;
+      case "sealed":
+        super("sealed message does not decrypt", { cause: fault.cause, hint: WRONG_KEY_HINT });
+        break;
+      case "notAnEnvelope":
+        super("decrypted content is not a sealed envelope");
+        break;
+    }
+  }
 }
 
 /** A signed request older (or further in the future) than the receiver accepts. */
 export class StaleMessageError extends SecureMessageError {
   override name = "StaleMessageError";
+  constructor(params: { issuedAt: number; now: number; maxAgeMs: number }) {
+    super("signed message is stale", { value: { issuedAt: params.issuedAt, now: params.now, maxAgeMs: params.maxAgeMs } });
+  }
 }
 
 /** The decrypted payload does not match the schema the receiver expects. */
 export class UnexpectedPayloadError extends SecureMessageError {
   override name = "UnexpectedPayloadError";
+  constructor(params: { issues: string[] }) {
+    super("sealed payload does not match its schema", { value: params.issues });
+  }
 }

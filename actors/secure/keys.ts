@@ -23,7 +23,7 @@ export function identityOf(wallet: SigningWallet): PublicIdentity {
 export function keyBytes(hex: string, what: "public key" | "private key"): Uint8Array {
   const digits = hex.startsWith("0x") || hex.startsWith("0X") ? hex.slice(2) : hex;
   if (digits.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(digits)) {
-    throw new MalformedSecureMessageError(`${what} is not hex`, { value: what === "private key" ? "<redacted>" : hex });
+    throw new MalformedSecureMessageError({ kind: "notHex", what, hex });
   }
   return Buffer.from(digits, "hex");
 }
@@ -32,7 +32,7 @@ export function keyBytes(hex: string, what: "public key" | "private key"): Uint8
 export function publicKeyPoint(publicKey: string | Uint8Array): Uint8Array {
   const bytes = typeof publicKey === "string" ? keyBytes(publicKey, "public key") : publicKey;
   if (!secp.isPoint(bytes)) {
-    throw new MalformedSecureMessageError("not a secp256k1 public key", { value: typeof publicKey === "string" ? publicKey : Buffer.from(bytes).toString("hex") });
+    throw new MalformedSecureMessageError({ kind: "notPublicKey", key: typeof publicKey === "string" ? publicKey : Buffer.from(bytes).toString("hex") });
   }
   return bytes;
 }
@@ -40,7 +40,7 @@ export function publicKeyPoint(publicKey: string | Uint8Array): Uint8Array {
 /** A secp256k1 private key, hex or bytes: 32 bytes in [1, n). */
 export function privateKeyScalar(privateKey: string | Uint8Array): Uint8Array {
   const bytes = typeof privateKey === "string" ? keyBytes(privateKey, "private key") : privateKey;
-  if (!secp.isPrivate(bytes)) throw new MalformedSecureMessageError("not a secp256k1 private key", { value: "<redacted>" });
+  if (!secp.isPrivate(bytes)) throw new MalformedSecureMessageError({ kind: "notPrivateKey" });
   return bytes;
 }
 
@@ -69,6 +69,6 @@ export function recoverMessageSigner(message: string | Uint8Array, signature: st
   const digest = Buffer.from(hashMessage(message).slice(2), "hex");
   const compact = Buffer.from(parsed.r.slice(2) + parsed.s.slice(2), "hex");
   const point = secp.recover(digest, compact, parsed.yParity, false);
-  if (point === null) throw new MalformedSecureMessageError("no public key recovers from this signature", { value: signature });
+  if (point === null) throw new MalformedSecureMessageError({ kind: "unrecoverableSignature", signature });
   return addressOfPoint(point);
 }

@@ -70,49 +70,41 @@ export function seal({ payload, senderWallet, recipientPublicKey, context }: Sea
 export function open(sealed: unknown, recipientPrivateKey: string, allowedSenders: string | readonly string[], context: string): JsonValue {
   const parsed = sealedSchema.safeParse(sealed);
   if (!parsed.success) {
-    throw new MalformedSecureMessageError("not a sealed message", { value: parsed.error.issues.map((i) => i.message) });
+    throw new MalformedSecureMessageError({ kind: "notSealed", issues: parsed.error.issues.map((i) => i.message) });
   }
   const envelope = parsed.data;
   if (envelope.context !== context) {
-    throw new WrongContextError("sealed for another context", {
-      value: { expected: context, got: envelope.context },
-      hint: "A sealed message is only valid on the subject and for the purpose it was sealed for.",
-    });
+    throw new WrongContextError({ expected: context, got: envelope.context });
   }
   const self = addressOfPrivateKey(recipientPrivateKey);
   if (envelope.recipient !== self) {
-    throw new WrongRecipientError("sealed for another recipient", { value: { expected: self, got: envelope.recipient } });
+    throw new WrongRecipientError({ expected: self, got: envelope.recipient });
   }
   let recovered: string;
   try {
     recovered = recoverMessageSigner(signedDigest(envelope.sender, envelope.recipient, envelope.context, envelope.ciphertext), envelope.signature);
   } catch (cause) {
-    throw new BadSignatureError("sealed message signature is malformed", { cause });
+    throw new BadSignatureError({ envelope: "sealed", cause });
   }
   if (getAddress(recovered) !== envelope.sender) {
-    throw new BadSignatureError("sealed message signature does not match its sender", {
-      value: { claimed: envelope.sender, recovered },
-      hint: "The ciphertext, recipient, context or signature was altered.",
-    });
+    throw new BadSignatureError({ envelope: "sealed", claimed: envelope.sender, recovered });
   }
   const allowed = (typeof allowedSenders === "string" ? [allowedSenders] : allowedSenders).map((a) => getAddress(a));
   if (!allowed.includes(envelope.sender)) {
-    throw new UnexpectedSenderError("sealed by an unexpected sender", { value: { sender: envelope.sender, allowed } });
+    throw new UnexpectedSenderError({ envelope: "sealed", sender: envelope.sender, allowed });
   }
   let inner: unknown;
   try {
     inner = JSON.parse(decoder.decode(eciesDecrypt(recipientPrivateKey, getBytes(envelope.ciphertext))));
   } catch (cause) {
-    throw new DecryptionFailedError("sealed message does not decrypt", { cause, hint: "Wrong key, or a corrupted ciphertext." });
+    throw new DecryptionFailedError({ kind: "sealed", cause });
   }
-  if (!isInnerEnvelope(inner)) throw new DecryptionFailedError("decrypted content is not a sealed envelope");
+  if (!isInnerEnvelope(inner)) throw new DecryptionFailedError({ kind: "notAnEnvelope" });
   if (inner.sender !== envelope.sender) {
-    throw new UnexpectedSenderError("ciphertext was sealed by someone else and re-signed", {
-      value: { signer: envelope.sender, sealedBy: inner.sender },
-    });
+    throw new UnexpectedSenderError({ resignedBy: envelope.sender, sealedBy: inner.sender });
   }
   if (inner.recipient !== envelope.recipient || inner.context !== envelope.context) {
-    throw new WrongContextError("inner and outer envelope disagree", { value: { recipient: inner.recipient, context: inner.context } });
+    throw new WrongContextError({ inner: { recipient: inner.recipient, context: inner.context } });
   }
   return inner.payload;
 }
@@ -128,9 +120,7 @@ export function openAs<S extends z.ZodType>(
   const payload = open(sealed, recipientPrivateKey, allowedSenders, context);
   const result = schema.safeParse(payload);
   if (!result.success) {
-    throw new UnexpectedPayloadError("sealed payload does not match its schema", {
-      value: result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`),
-    });
+    throw new UnexpectedPayloadError({ issues: result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`) });
   }
   return result.data;
 }

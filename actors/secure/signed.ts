@@ -30,7 +30,7 @@ export function canonicalJson(value: unknown): string {
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([key, member]) => `${JSON.stringify(key)}:${canonicalJson(member)}`).join(",")}}`;
   }
-  throw new MalformedSecureMessageError("value cannot be signed", { value: typeof value });
+  throw new MalformedSecureMessageError({ kind: "unsignable", type: typeof value });
 }
 
 function digestOf(message: object, signer: string, issuedAt: number, context: string): Uint8Array {
@@ -65,24 +65,21 @@ export function verifyMessageFields<T extends { auth: Auth }>(message: T, contex
   try {
     recovered = recoverMessageSigner(digestOf(message, signer, issuedAt, context), signature);
   } catch (cause) {
-    throw new BadSignatureError("signature is malformed", { cause });
+    throw new BadSignatureError({ envelope: "signed", cause });
   }
   if (getAddress(recovered) !== getAddress(signer)) {
-    throw new BadSignatureError("signature does not match the message", {
-      value: { claimed: signer, recovered },
-      hint: "The message was altered, signed for another subject, or signed by another key.",
-    });
+    throw new BadSignatureError({ envelope: "signed", claimed: signer, recovered });
   }
   const allowed = (typeof options.allowedSigners === "string" ? [options.allowedSigners] : options.allowedSigners).map((a) =>
     getAddress(a),
   );
   if (!allowed.includes(getAddress(signer))) {
-    throw new UnexpectedSenderError("signed by an unexpected key", { value: { signer, allowed } });
+    throw new UnexpectedSenderError({ envelope: "signed", signer, allowed });
   }
   const now = options.now ?? Date.now();
   const maxAgeMs = options.maxAgeMs ?? adapterDefaults.signedMessageMaxAgeMs;
   if (Math.abs(now - issuedAt) > maxAgeMs) {
-    throw new StaleMessageError("signed message is stale", { value: { issuedAt, now, maxAgeMs } });
+    throw new StaleMessageError({ issuedAt, now, maxAgeMs });
   }
   return getAddress(signer) as Address;
 }
