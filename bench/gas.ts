@@ -3,7 +3,7 @@ import { BrowserProvider, hexlify, Wallet, type BaseContract, type Eip1193Provid
 import { initCurve } from "../protocol/fhipe/curve.ts";
 import { randomScalar, setup, type MasterSecretKey } from "../protocol/fhipe/fhipe.ts";
 import { dimensionFor } from "../protocol/encoding/priceEncoding.ts";
-import { GridveilError } from "../protocol/base/errors.ts";
+import { GasBenchError } from "./errors.ts";
 import { buildBid, deployMarket, getBidCiphertext, MarketRevertError, placeBid, placeBids, signTicket, type MarketHandle, type PlaceBidsResult, type SignedBid } from "../contracts/client/index.ts";
 import { seededRandom, systemRandom, type BenchRandom } from "./seededRandom.ts";
 import { type SideCode } from "../protocol/domain.ts";
@@ -72,10 +72,6 @@ export type GasBenchRow = {
   bookSize: number;
   samples: number;
 };
-
-export class GasBenchError extends GridveilError {
-  override name = "GasBenchError";
-}
 
 const TX = { gasLimit: BLOCK_GAS_LIMIT };
 const TICKET_LIFETIME_SECONDS = 30 * 24 * 3600;
@@ -165,13 +161,13 @@ async function measureLevel(
   for (let i = 0; i < options.samples; i++) {
     const restingSide = randomSide();
     const resting = await placeBid(market, await makeBid(restingSide, restingLevel(restingSide)), TX);
-    if (resting.matched !== undefined) throw new GasBenchError("a resting sample matched", { value: { levels, restingSide } });
+    if (resting.matched !== undefined) throw new GasBenchError({ kind: "restingMatched", levels, restingSide });
     restingGas.push(Number(resting.receipt.gasUsed));
     report("resting bids");
     // A buy at the top level takes the best sell; a sell at level 0 takes the best buy.
     const matchingSide = randomSide();
     const matching = await placeBid(market, await makeBid(matchingSide, matchingSide === 0 ? levels - 1 : 0), TX);
-    if (matching.matched === undefined) throw new GasBenchError("a matching sample rested", { value: { levels, matchingSide } });
+    if (matching.matched === undefined) throw new GasBenchError({ kind: "matchingRested", levels, matchingSide });
     matchingGas.push(Number(matching.receipt.gasUsed));
     report("matching bids");
   }
@@ -243,7 +239,7 @@ async function placeInFittingBatches(market: MarketHandle, bids: readonly Signed
       const result = await placeBids(market, batch, TX);
       const rejected = result.results.find((entry) => !entry.ok);
       if (rejected !== undefined && !rejected.ok) {
-        throw new GasBenchError("the book rejected a bid", { value: rejected.rejection.reasonName });
+        throw new GasBenchError({ kind: "rejected", reasonName: rejected.rejection.reasonName });
       }
       next += batch.length;
       onPlaced(batch.length);

@@ -16,11 +16,10 @@ import { attachPlaintextMarket } from "../contracts/client/bench/plaintextMarket
 import { attachMarket, getBidCount } from "../contracts/client/index.ts";
 import { parseMachineConfig, type MachineConfig } from "../machines/config.ts";
 import { feedBids, pregenerateEncrypted, pregeneratePlaintext, type BenchBid, type PreparedBid } from "./throughputFeed.ts";
-import { benchLogger, benchMeters, startBenchInfra, startPhaseMarket, ThroughputBenchError, type BenchInfra, type PhaseMarket } from "./throughputMarket.ts";
+import { benchLogger, benchMeters, startBenchInfra, startPhaseMarket, type BenchInfra, type PhaseMarket } from "./throughputMarket.ts";
+import { ThroughputBenchError } from "./errors.ts";
 import { mulberry32 } from "../actors/runtime/mulberry32.ts";
 import type { BenchProgress } from "./progress.ts";
-
-export { ThroughputBenchError } from "./throughputMarket.ts";
 
 export const THROUGHPUT_MODES = ["singleMeter", "pregenerated", "plaintext"] as const;
 export type ThroughputMode = (typeof THROUGHPUT_MODES)[number];
@@ -320,7 +319,7 @@ async function runSingleMeter(market: PhaseMarket, context: PhaseContext, meter:
         const check = (): boolean => {
           const failure = failures.get(planId);
           if (failure !== undefined) {
-            reject(new ThroughputBenchError("a single-meter bid failed", { value: { planId, failure } }));
+            reject(new ThroughputBenchError({ kind: "singleMeterFailed", planId, failure }));
             return true;
           }
           const bidder = submissions.get(planId);

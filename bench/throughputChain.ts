@@ -4,13 +4,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { startLocalChain } from "../actors/chain/localChain.ts";
-import { GridveilError } from "../protocol/base/errors.ts";
+import { ChainProcessError } from "./errors.ts";
 
 export type ChildChain = { rpcUrl: string; stop(): Promise<void> };
-
-export class ChainProcessError extends GridveilError {
-  override name = "ChainProcessError";
-}
 
 const START_TIMEOUT_MS = 60_000;
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -29,17 +25,17 @@ export async function startChildChain(): Promise<ChildChain> {
   };
   try {
     const rpcUrl = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ChainProcessError("the chain process did not start in time", { value: START_TIMEOUT_MS })), START_TIMEOUT_MS);
+      const timer = setTimeout(() => reject(new ChainProcessError({ kind: "timeout", timeoutMs: START_TIMEOUT_MS })), START_TIMEOUT_MS);
       const lines = createInterface({ input: child.stdout! });
       lines.once("line", (line) => {
         clearTimeout(timer);
         const parsed = JSON.parse(line) as { rpcUrl?: unknown };
         if (typeof parsed.rpcUrl === "string") resolve(parsed.rpcUrl);
-        else reject(new ChainProcessError("the chain process printed no URL", { value: line }));
+        else reject(new ChainProcessError({ kind: "noUrl", line }));
       });
       child.once("exit", (code) => {
         clearTimeout(timer);
-        reject(new ChainProcessError("the chain process exited during start-up", { value: code }));
+        reject(new ChainProcessError({ kind: "exited", code }));
       });
     });
     return { rpcUrl, stop };

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { JsonRpcProvider, keccak256, toUtf8Bytes, Wallet } from "ethers";
 import { devAccountKeys, startLocalChain } from "../actors/chain/localChain.ts";
 import { startDsoRuntime, type DsoRuntime } from "../actors/dso/runtime.ts";
-import { GridveilError } from "../protocol/base/errors.ts";
+import { ThroughputBenchError } from "./errors.ts";
 import { startGatewayRuntime, type GatewayRuntime } from "../actors/gateway/runtime.ts";
 import { connectNats } from "../actors/nats/connect.ts";
 import { ensureStreams } from "../actors/nats/jetstream.ts";
@@ -20,10 +20,6 @@ import { deployPlaintextMarket } from "../contracts/client/bench/plaintextMarket
 import type { MachineConfig } from "../machines/config.ts";
 import { startChildChain } from "./throughputChain.ts";
 import { toAddress } from "../protocol/base/hex.ts";
-
-export class ThroughputBenchError extends GridveilError {
-  override name = "ThroughputBenchError";
-}
 
 /** NATS and the chain, shared by every phase of a run. */
 export type BenchInfra = {
@@ -136,7 +132,7 @@ function trackPlacements(gateway: GatewayRuntime): PlacementTracker {
       if (done !== undefined) return resolve(done);
       const timer = setTimeout(() => {
         waiters.delete(wake);
-        reject(new ThroughputBenchError(`timed out waiting for ${what}`, { value: { timeoutMs, placed: placed.size, rejected: rejected.size } }));
+        reject(new ThroughputBenchError({ kind: "timedOut", what, timeoutMs, placed: placed.size, rejected: rejected.size }));
       }, timeoutMs);
       const wake = () => {
         let value: T | undefined;
@@ -157,7 +153,7 @@ function trackPlacements(gateway: GatewayRuntime): PlacementTracker {
     });
   const failIfRejected = (bidder: string): void => {
     const reason = rejected.get(bidder);
-    if (reason !== undefined) throw new ThroughputBenchError("a bench bid was rejected", { value: { bidder, reason } });
+    if (reason !== undefined) throw new ThroughputBenchError({ kind: "bidRejected", bidder, reason });
   };
   return {
     placed,
@@ -178,7 +174,7 @@ function trackPlacements(gateway: GatewayRuntime): PlacementTracker {
     whenCount: (count, timeoutMs) =>
       until(
         () => {
-          if (rejected.size > 0) throw new ThroughputBenchError("bench bids were rejected", { value: [...rejected.entries()].slice(0, 3) });
+          if (rejected.size > 0) throw new ThroughputBenchError({ kind: "bidsRejected", examples: [...rejected.entries()].slice(0, 3) });
           return placed.size >= count ? Math.max(...placed.values()) : undefined;
         },
         timeoutMs,

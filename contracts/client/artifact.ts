@@ -2,25 +2,24 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Interface, type InterfaceAbi } from "ethers";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { ArtifactMissingError } from "./errors.ts";
 
 export type ContractArtifact = { contractName: string; abi: InterfaceAbi; bytecode: string };
-
-export class ArtifactMissingError extends GridveilError {
-  override name = "ArtifactMissingError";
-}
 
 /** Artifact paths under artifacts/, by contract name. */
 const ARTIFACT_PATHS = {
   GridveilMarket: "contracts/src/GridveilMarket.sol/GridveilMarket.json",
   GridveilMarketGasProbe: "contracts/src/test/GridveilMarketGasProbe.sol/GridveilMarketGasProbe.json",
+  PlaintextMarket: "contracts/src/bench/PlaintextMarket.sol/PlaintextMarket.json",
 } as const;
 
-export type MarketContractName = keyof typeof ARTIFACT_PATHS;
+export type ArtifactName = keyof typeof ARTIFACT_PATHS;
+/** The contracts `deployMarket` deploys (the bench's plaintext market has its own deploy, contracts/client/bench/). */
+export type MarketContractName = Exclude<ArtifactName, "PlaintextMarket">;
 
-const cache = new Map<MarketContractName, ContractArtifact>();
+const cache = new Map<ArtifactName, ContractArtifact>();
 
-export function loadArtifact(name: MarketContractName): ContractArtifact {
+export function loadArtifact(name: ArtifactName): ContractArtifact {
   const cached = cache.get(name);
   if (cached !== undefined) return cached;
   const path = fileURLToPath(new URL(`../../artifacts/${ARTIFACT_PATHS[name]}`, import.meta.url));
@@ -28,7 +27,7 @@ export function loadArtifact(name: MarketContractName): ContractArtifact {
   try {
     parsed = JSON.parse(readFileSync(path, "utf8")) as typeof parsed;
   } catch (cause) {
-    throw new ArtifactMissingError(`no compiled artifact for ${name}`, { value: path, hint: "run `npx hardhat build`", cause });
+    throw new ArtifactMissingError({ contractName: name, path, cause });
   }
   const artifact = { contractName: parsed.contractName, abi: parsed.abi, bytecode: parsed.bytecode };
   cache.set(name, artifact);

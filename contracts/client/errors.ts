@@ -82,7 +82,51 @@ export async function withMarketErrors<T>(action: string, call: () => Promise<T>
   }
 }
 
+/** What a receipt lacked that the contract always produces. */
+export type ReceiptFault = "noReceipt" | "noBidPlaced" | "fewerBidPlaced";
+
+const RECEIPT_TEXT: Record<ReceiptFault, string> = {
+  noReceipt: "no receipt for a mined transaction",
+  noBidPlaced: "placeBid succeeded without BidPlaced",
+  fewerBidPlaced: "fewer BidPlaced events than accepted entries",
+};
+
 /** The chain answered in a way the contract cannot produce (no receipt, missing events): a node or ABI mismatch. */
 export class UnexpectedReceiptError extends GridveilError {
   override name = "UnexpectedReceiptError";
+  constructor(params: { fault: ReceiptFault; txHash: string }) {
+    super(RECEIPT_TEXT[params.fault], { value: params.txHash, hint: "is the node a real Ethereum client, and the ABI this market's?" });
+  }
+}
+
+/** A contract's compiled artifact is not under artifacts/. */
+export class ArtifactMissingError extends GridveilError {
+  override name = "ArtifactMissingError";
+  constructor(params: { contractName: string; path: string; cause: unknown }) {
+    super(`no compiled artifact for ${params.contractName}`, { value: params.path, hint: "run `npx hardhat build`", cause: params.cause });
+  }
+}
+
+/** A market cannot be deployed with this many ciphertext dimensions. */
+export class InvalidMarketDimensionError extends GridveilError {
+  override name = "InvalidMarketDimensionError";
+  constructor(params: { dim: unknown }) {
+    super("dimension must be an integer in 1..127", { value: params.dim, hint: "d = price levels + 1" });
+  }
+}
+
+/** A bid was to be signed with a one-time key the ticket was not issued for. */
+export class TicketBidderMismatchError extends GridveilError {
+  override name = "TicketBidderMismatchError";
+  constructor(params: { ticketBidder: string; bidder: string }) {
+    super("the ticket was issued for another bidder", { value: { ticket: params.ticketBidder, bidder: params.bidder } });
+  }
+}
+
+/** A precomputed ciphertext came without the randomizers it was made with (the opening needs them). */
+export class MissingRandomizersError extends GridveilError {
+  override name = "MissingRandomizersError";
+  constructor() {
+    super("a precomputed ciphertext needs the randomizers it was made with", { hint: "pass randomizers too" });
+  }
 }

@@ -1,6 +1,6 @@
 // Deploys or attaches to a market and returns the typed handle every other client function takes.
 import { Contract, ContractFactory, type ContractRunner, type Signer } from "ethers";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { InvalidMarketDimensionError } from "./errors.ts";
 import { loadArtifact, type MarketContractName } from "./artifact.ts";
 import { readMarketDomain } from "./eip712.ts";
 import type { GridveilMarketContract, MarketDomain } from "./types.ts";
@@ -24,14 +24,10 @@ export type DeployMarketOptions = {
   contractName?: MarketContractName;
 };
 
-export class DeployMarketError extends GridveilError {
-  override name = "DeployMarketError";
-}
-
 /** Deploys a market (PROTOCOL §5 Setup: the DSO deploys it with its ticket signer and d). */
 export async function deployMarket(signer: Signer, options: DeployMarketOptions): Promise<MarketHandle> {
   if (!Number.isInteger(options.dim) || options.dim < 1 || options.dim > 127) {
-    throw new DeployMarketError("dimension must be an integer in 1..127", { value: options.dim, hint: "d = price levels + 1" });
+    throw new InvalidMarketDimensionError({ dim: options.dim });
   }
   const artifact = loadArtifact(options.contractName ?? "GridveilMarket");
   const factory = new ContractFactory(artifact.abi, artifact.bytecode, signer);

@@ -1,0 +1,66 @@
+// Errors of the benchmarks: a sample or a phase that did not go as the benchmark's design requires, each building
+// its message from what was observed (protocol/base/errors.ts).
+import { GridveilError } from "../protocol/base/errors.ts";
+
+/** A gas sample did not do what it was built to measure (a resting bid matched, a matching one rested, a rejection). */
+export type GasSampleFault =
+  | { kind: "restingMatched"; levels: number; restingSide: number }
+  | { kind: "matchingRested"; levels: number; matchingSide: number }
+  | { kind: "rejected"; reasonName: string | undefined };
+
+const GAS_TEXT: Record<GasSampleFault["kind"], string> = {
+  restingMatched: "a resting sample matched",
+  matchingRested: "a matching sample rested",
+  rejected: "the book rejected a bid",
+};
+
+export class GasBenchError extends GridveilError {
+  override name = "GasBenchError";
+  constructor(fault: GasSampleFault) {
+    const { kind, ...value } = fault;
+    super(GAS_TEXT[kind], { value: kind === "rejected" ? fault.reasonName : value });
+  }
+}
+
+/** The chain child process of `bench throughput` did not come up. */
+export type ChainStartFault = { kind: "timeout"; timeoutMs: number } | { kind: "noUrl"; line: string } | { kind: "exited"; code: number | null };
+
+const CHAIN_TEXT: Record<ChainStartFault["kind"], string> = {
+  timeout: "the chain process did not start in time",
+  noUrl: "the chain process printed no URL",
+  exited: "the chain process exited during start-up",
+};
+
+export class ChainProcessError extends GridveilError {
+  override name = "ChainProcessError";
+  constructor(fault: ChainStartFault) {
+    super(CHAIN_TEXT[fault.kind], { value: fault.kind === "timeout" ? fault.timeoutMs : fault.kind === "noUrl" ? fault.line : fault.code });
+  }
+}
+
+/** A throughput phase stalled or lost a bid. */
+export type ThroughputFault =
+  | { kind: "timedOut"; what: string; timeoutMs: number; placed: number; rejected: number }
+  | { kind: "bidRejected"; bidder: string; reason: string }
+  | { kind: "bidsRejected"; examples: readonly (readonly [string, string])[] }
+  | { kind: "singleMeterFailed"; planId: string; failure: unknown };
+
+export class ThroughputBenchError extends GridveilError {
+  override name = "ThroughputBenchError";
+  constructor(fault: ThroughputFault) {
+    super(...throughputText(fault));
+  }
+}
+
+function throughputText(fault: ThroughputFault): [string, { value: unknown }] {
+  switch (fault.kind) {
+    case "timedOut":
+      return [`timed out waiting for ${fault.what}`, { value: { timeoutMs: fault.timeoutMs, placed: fault.placed, rejected: fault.rejected } }];
+    case "bidRejected":
+      return ["a bench bid was rejected", { value: { bidder: fault.bidder, reason: fault.reason } }];
+    case "bidsRejected":
+      return ["bench bids were rejected", { value: fault.examples }];
+    case "singleMeterFailed":
+      return ["a single-meter bid failed", { value: { planId: fault.planId, failure: fault.failure } }];
+  }
+}
