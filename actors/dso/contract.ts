@@ -2,17 +2,12 @@
 import { getAddress, type Provider, type Signer } from "ethers";
 import { attachMarket, deployMarket, type MarketHandle } from "../../contracts/client/index.ts";
 import type { DsoDatabase } from "../db/dsoDatabase.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { MarketContractError } from "./errors.ts";
 
 /** Settings key under which the deployment is remembered, so that a restarted DSO attaches. */
 export const CONTRACT_SETTING = "market.contract";
 
 type StoredDeployment = { address: string; chainId: number; dimension: number };
-
-/** The recorded or given contract cannot serve this market (another chain, dimension or ticket signer). */
-export class MarketContractError extends GridveilError {
-  override name = "MarketContractError";
-}
 
 export type DeployOrAttachArgs = {
   db: DsoDatabase;
@@ -49,7 +44,7 @@ function storedDeployment(db: DsoDatabase): StoredDeployment | undefined {
   if (value === undefined) return undefined;
   const record = value as Partial<StoredDeployment>;
   if (typeof record.address !== "string" || typeof record.chainId !== "number" || typeof record.dimension !== "number") {
-    throw new MarketContractError("the recorded contract setting is malformed", { value });
+    throw new MarketContractError({ reason: "malformedSetting", setting: value });
   }
   return { address: record.address, chainId: record.chainId, dimension: record.dimension };
 }
@@ -57,16 +52,11 @@ function storedDeployment(db: DsoDatabase): StoredDeployment | undefined {
 /** Checks that an attached contract is the market this DSO runs: same d, and this DSO signs its tickets. */
 async function checkAttached(market: MarketHandle, dimension: number, ticketSigner: string): Promise<void> {
   if (market.dim !== dimension) {
-    throw new MarketContractError("the contract's dimension differs from this market's", {
-      value: { contract: market.address, contractDimension: market.dim, marketDimension: dimension },
-    });
+    throw new MarketContractError({ reason: "otherDimension", contract: market.address, contractDimension: market.dim, marketDimension: dimension });
   }
   const signer = getAddress(await market.contract.ticketSigner());
   if (signer !== getAddress(ticketSigner)) {
-    throw new MarketContractError("the contract accepts tickets from another key", {
-      value: { contract: market.address, ticketSigner: signer, dso: getAddress(ticketSigner) },
-      hint: "Run the DSO with the key the contract was deployed for (--key / GRIDVEIL_DSO_KEY).",
-    });
+    throw new MarketContractError({ reason: "otherTicketSigner", contract: market.address, ticketSigner: signer, dso: getAddress(ticketSigner) });
   }
 }
 
@@ -80,18 +70,12 @@ export async function deployOrAttach(args: DeployOrAttachArgs): Promise<DeployOr
   const stored = storedDeployment(args.db);
   const target = args.contractAddress ?? (stored && stored.chainId === chainId ? stored.address : undefined);
   if (args.contractAddress === undefined && stored && stored.chainId !== chainId) {
-    throw new MarketContractError("the recorded market contract is on another chain", {
-      value: { recorded: stored, rpcChainId: chainId },
-      hint: "Point --rpc at the chain of this data directory, pass --contract, or start with a fresh --data-dir.",
-    });
+    throw new MarketContractError({ reason: "recordedOnOtherChain", recorded: stored, rpcChainId: chainId });
   }
   if (target !== undefined) {
     const code = await args.provider.getCode(target);
     if (code === "0x") {
-      throw new MarketContractError("no contract at the market address on this chain", {
-        value: { address: target, chainId },
-        hint: "The chain was reset? Start the DSO with a fresh --data-dir (meters must enrol again).",
-      });
+      throw new MarketContractError({ reason: "noContract", address: target, chainId });
     }
     const market = await attachMarket(target, args.signer);
     await checkAttached(market, args.dimension, dsoAddress);

@@ -5,7 +5,6 @@ import type { MarketHandle } from "../../contracts/client/index.ts";
 import type { MachineConfig } from "../../machines/config.ts";
 import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import type { DsoDatabase, MeterRecord } from "../db/dsoDatabase.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
 import type { NatsClients } from "../nats/connect.ts";
 import type { MarketConfig } from "../../protocol/marketConfig.ts";
 import type { EnrolRequest, MatchEvent } from "../../protocol/wire/schemas.ts";
@@ -13,6 +12,7 @@ import type { MarketSubjects, StreamNames } from "../../protocol/wire/subjects.t
 import type { Logger } from "../telemetry/logger.ts";
 import type { MeterRegistry } from "./registry.ts";
 import type { TradeSpans } from "./tradeSpans.ts";
+import { DsoNotReadyError } from "./errors.ts";
 import { type MarketDescription as WireMarketDescription, type SideCode } from "../../protocol/domain.ts";
 
 /** Per-runtime state filled in during setup and by requests (never process-global: many runtimes per process). */
@@ -49,22 +49,13 @@ export type DsoDeps = {
   state: DsoState;
 };
 
-/** Setup cannot go on and retrying will not help (wrong key file, wrong contract): the runtime stops at once. */
-export class DsoSetupError extends GridveilError {
-  override name = "DsoSetupError";
-}
-
-export class DsoNotReadyError extends GridveilError {
-  override name = "DsoNotReadyError";
-}
-
 export function requireContract(deps: DsoDeps): MarketHandle {
-  if (!deps.state.contract) throw new DsoNotReadyError("the market contract is not attached yet");
+  if (!deps.state.contract) throw new DsoNotReadyError({ missing: "contract" });
   return deps.state.contract;
 }
 
 export function requireMsk(deps: DsoDeps): MasterSecretKey {
-  if (!deps.state.msk) throw new DsoNotReadyError("the master key is not loaded yet");
+  if (!deps.state.msk) throw new DsoNotReadyError({ missing: "masterKey" });
   return deps.state.msk;
 }
 

@@ -1,19 +1,12 @@
 // A settlement's lines as the DSO's ledger postings: each party's one-time id becomes the bill account of its
 // permanent id (PROTOCOL §4: only the DSO can link them); DSO books and kinds stay as protocol/settlement.ts names them.
 import type { LedgerEntry as StoredEntry, LedgerPostingInput } from "../db/dsoDatabase.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { LedgerMappingError } from "./errors.ts";
 import { sameAddress } from "../../protocol/base/hex.ts";
 import type { Settlement } from "../../protocol/settlement.ts";
 import type { PostingWire } from "../../protocol/wire/schemas.ts";
 
 export type TradeParties = { buyBidder: string; sellBidder: string; buyerMeterId: string; sellerMeterId: string };
-
-export class LedgerMappingError extends GridveilError {
-  override name = "LedgerMappingError";
-  constructor(bidder: string) {
-    super("a settlement line names a bidder that is not a party of the trade", { value: bidder });
-  }
-}
 
 /** The settlement's lines as postings on the parties' bill accounts. */
 export function postingsOf(settlement: Settlement, parties: TradeParties): LedgerPostingInput[] {
@@ -29,7 +22,7 @@ export function postingsOf(settlement: Settlement, parties: TradeParties): Ledge
 function meterIdOf(bidder: string, parties: TradeParties): string {
   if (sameAddress(bidder, parties.buyBidder)) return parties.buyerMeterId;
   if (sameAddress(bidder, parties.sellBidder)) return parties.sellerMeterId;
-  throw new LedgerMappingError(bidder);
+  throw new LedgerMappingError({ bidder });
 }
 
 /** Every stored line of a trade in the wire's posting shape (the DSO-internal settlements stream). */

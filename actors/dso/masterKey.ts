@@ -3,16 +3,11 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { join } from "node:path";
 import { decodeMsk, encodeMsk } from "../../protocol/fhipe/binary.ts";
 import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { MasterKeyError } from "./errors.ts";
 
 export const MSK_FILE_NAME = "msk.bin";
 /** Owner read/write only: the key decrypts every bid of the market. */
 const SECRET_FILE_MODE = 0o600;
-
-/** The stored key cannot be used for this market; replacing it would strand every enrolled meter. */
-export class MasterKeyError extends GridveilError {
-  override name = "MasterKeyError";
-}
 
 export function masterKeyPath(dataDir: string): string {
   return join(dataDir, MSK_FILE_NAME);
@@ -32,17 +27,10 @@ export function loadOrCreateMasterKey(dataDir: string, dimension: number): { msk
     try {
       msk = decodeMsk(readFileSync(path));
     } catch (cause) {
-      throw new MasterKeyError("the stored master key is corrupt", {
-        value: path,
-        hint: "Restore it from a backup; a new key would make every enrolled meter's bids unverifiable.",
-        cause,
-      });
+      throw new MasterKeyError({ path, cause });
     }
     if (msk.dim !== dimension) {
-      throw new MasterKeyError("the stored master key has another dimension than this market", {
-        value: { path, keyDimension: msk.dim, marketDimension: dimension },
-        hint: "The price level count fixes d = n + 1: use the data directory of a market with these levels, or a fresh one.",
-      });
+      throw new MasterKeyError({ path, keyDimension: msk.dim, marketDimension: dimension });
     }
     return { msk, created: false };
   }

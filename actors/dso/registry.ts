@@ -1,7 +1,7 @@
 // The DSO's meter registry (PROTOCOL §4: meters are provisioned with the DSO): who may enrol, under which key.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { ConfigError } from "../../protocol/base/errors.ts";
+import { RegistryError } from "./errors.ts";
 import { inboxIdSchema } from "../../protocol/wire/schemas.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 import { addressSchema } from "../../protocol/base/primitives.ts";
@@ -23,19 +23,12 @@ export type ProvisionedMeterInput = z.input<typeof provisionedMeterSchema>;
 
 export const registrySchema = z.array(provisionedMeterSchema);
 
-/** A registry file or option that cannot be used; the message names the file and every bad entry. */
-export class RegistryError extends ConfigError {
-  override name = "RegistryError";
-}
-
 /** Validates registry entries from `source` (a file name or "options"); ids and addresses must be unique. */
 export function parseRegistry(input: unknown, source: string): ProvisionedMeter[] {
   const parsed = registrySchema.safeParse(input);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.length ? `[${issue.path.join(".")}]` : "(root)"}: ${issue.message}`);
-    throw new RegistryError(`invalid meter registry in ${source}: ${problems.slice(0, 10).join("; ")}`, {
-      hint: 'Expected a JSON array of { "meterId": "house-1", "address": "0x…(EIP-55)", "name": "House 1", "inboxId"?: "0fa783e54ce4bf81" }.',
-    });
+    throw new RegistryError({ reason: "invalidEntries", source, problems });
   }
   return mergeRegistries([parsed.data], source);
 }
@@ -46,13 +39,13 @@ export function loadRegistryFile(path: string): ProvisionedMeter[] {
   try {
     text = readFileSync(path, "utf8");
   } catch (cause) {
-    throw new RegistryError(`cannot read the meter registry ${path}`, { hint: "Pass --registry with a readable JSON file.", cause });
+    throw new RegistryError({ reason: "unreadable", path, cause });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (cause) {
-    throw new RegistryError(`meter registry ${path} is not JSON`, { cause });
+    throw new RegistryError({ reason: "notJson", path, cause });
   }
   return parseRegistry(json, path);
 }
@@ -68,28 +61,20 @@ export function mergeRegistries(lists: readonly (readonly ProvisionedMeter[])[],
   for (const meter of lists.flat()) {
     const existing = byId.get(meter.meterId);
     if (existing && existing.address !== meter.address) {
-      throw new RegistryError(`meter ${meter.meterId} appears with two keys in ${source}`, {
-        value: { meterId: meter.meterId, addresses: [existing.address, meter.address] },
-      });
+      throw new RegistryError({ reason: "meterWithTwoKeys", source, meterId: meter.meterId, addresses: [existing.address, meter.address] });
     }
     const owner = byAddress.get(meter.address);
     if (owner !== undefined && owner !== meter.meterId) {
-      throw new RegistryError(`address ${meter.address} is provisioned for two meters in ${source}`, {
-        value: { meterIds: [owner, meter.meterId] },
-      });
+      throw new RegistryError({ reason: "addressForTwoMeters", source, address: meter.address, meterIds: [owner, meter.meterId] });
     }
     // One entry may name the inbox id and the other not (a file and a --meter flag): the named one holds.
     if (existing?.inboxId !== undefined && meter.inboxId !== undefined && existing.inboxId !== meter.inboxId) {
-      throw new RegistryError(`meter ${meter.meterId} appears with two inbox ids in ${source}`, {
-        value: { meterId: meter.meterId, inboxIds: [existing.inboxId ?? null, meter.inboxId ?? null] },
-      });
+      throw new RegistryError({ reason: "meterWithTwoInboxes", source, meterId: meter.meterId, inboxIds: [existing.inboxId, meter.inboxId] });
     }
     if (meter.inboxId !== undefined) {
       const inboxOwner = byInbox.get(meter.inboxId);
       if (inboxOwner !== undefined && inboxOwner !== meter.meterId) {
-        throw new RegistryError(`inbox id ${meter.inboxId} is provisioned for two meters in ${source}`, {
-          value: { meterIds: [inboxOwner, meter.meterId] },
-        });
+        throw new RegistryError({ reason: "inboxForTwoMeters", source, inboxId: meter.inboxId, meterIds: [inboxOwner, meter.meterId] });
       }
       byInbox.set(meter.inboxId, meter.meterId);
     }

@@ -11,7 +11,8 @@ import { SecureMessageError } from "../secure/errors.ts";
 import { addressOfPublicKey } from "../secure/keys.ts";
 import { seal } from "../secure/sealed.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
-import { DsoNotReadyError, requireContract, requireMsk, type DsoDeps } from "./deps.ts";
+import { requireContract, requireMsk, type DsoDeps } from "./deps.ts";
+import { DsoNotReadyError } from "./errors.ts";
 import { type Address, type Hex, sameAddress, toAddress } from "../../protocol/base/hex.ts";
 
 type RequestEffects = Pick<DsoEffects, "authenticateMeter" | "sealEnrolment" | "storeIdentityPair" | "signTicket">;
@@ -88,7 +89,7 @@ export function requestEffects(deps: DsoDeps): RequestEffects {
     sealEnrolment: async ({ permanentId }) => {
       const request = state.enrolments.get(permanentId);
       const provisioned = registry.get(permanentId);
-      if (!request || !provisioned) throw new DsoNotReadyError("no authenticated enrolment request for this meter", { value: permanentId });
+      if (!request || !provisioned) throw new DsoNotReadyError({ missing: "enrolmentRequest", of: permanentId });
       const msk = requireMsk(deps);
       // One spelling of the key (uncompressed), so re-enrolling with the compressed form is not a "different key".
       const publicKey = SigningKey.computePublicKey(request.publicKey, false);
@@ -116,7 +117,7 @@ export function requestEffects(deps: DsoDeps): RequestEffects {
     // PROTOCOL §4: the DSO alone stores (permanent id, bidder), before it signs.
     storeIdentityPair: async ({ permanentId, bidder }) => {
       const request = state.ticketRequests.get(toAddress(bidder));
-      if (request?.notAfter === undefined) throw new DsoNotReadyError("no authenticated ticket request for this bidder", { value: bidder });
+      if (request?.notAfter === undefined) throw new DsoNotReadyError({ missing: "ticketRequest", of: bidder });
       try {
         const { record } = db.recordOneTimeId({ bidder, meterId: permanentId, side: request.side, notAfter: request.notAfter });
         // A repeated request for the same bidder gets the first expiry again (and so the same ticket).

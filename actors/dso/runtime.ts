@@ -22,7 +22,8 @@ import { marketSubjects, streamNames } from "../../protocol/wire/subjects.ts";
 import { publishStateSnapshots, type StateSnapshotPublisher } from "../runtime/stateSnapshots.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { recordTransitions } from "../telemetry/transitions.ts";
-import { DsoSetupError, type DsoDeps, type DsoState } from "./deps.ts";
+import { type DsoDeps, type DsoState } from "./deps.ts";
+import { DsoSetupError } from "./errors.ts";
 import { Correlator } from "./pending.ts";
 import { MeterRegistry, type ProvisionedMeter } from "./registry.ts";
 import { requestEffects } from "./requestEffects.ts";
@@ -319,10 +320,7 @@ async function assemble(
       if (permanentFailure) failure = permanentFailure;
       else if (snapshot.hasTag("serving")) failure = null;
       else if (snapshot.status !== "active")
-        failure = new DsoSetupError("the DSO could not set up its market", {
-          value: snapshot.context.errors.at(-1),
-          hint: "See the log for each failed step.",
-        });
+        failure = new DsoSetupError({ reason: "setupFailed", lastError: snapshot.context.errors.at(-1) });
       if (failure === undefined) return;
       settled = true;
       subscription.unsubscribe();
@@ -346,7 +344,7 @@ async function assemble(
 
   const snapshot = actor.getSnapshot();
   const description = deps.state.description;
-  if (!description) throw new DsoSetupError("serving without a market description");
+  if (!description) throw new DsoSetupError({ reason: "noDescription" });
   setupSpan.setAttributes({
     "gridveil.contract.address": description.contractAddress,
     "gridveil.chain.id": description.chainId,

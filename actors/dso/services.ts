@@ -16,7 +16,8 @@ import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { SecureMessageError } from "../secure/errors.ts";
 import { openAs } from "../secure/sealed.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
-import { DsoNotReadyError, type DsoDeps } from "./deps.ts";
+import { type DsoDeps } from "./deps.ts";
+import { DsoNotReadyError } from "./errors.ts";
 import type { AckCorrelator, ReplyCorrelator } from "./pending.ts";
 import { attr, runSpan } from "./tradeSpans.ts";
 import { z } from "zod";
@@ -308,7 +309,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
             const messageId = `match:${msg.seq}`;
             const acked = acks.wait(messageId, requestTimeoutMs, false);
             send({ type: "MATCH.RECEIVED", messageId, match: { matchId: tradeId, buyBidder: event.buyId, sellBidder: event.sellId } });
-            if (!(await acked)) throw new DsoNotReadyError("the match was not recorded in time; it will be redelivered", { value: tradeId });
+            if (!(await acked)) throw new DsoNotReadyError({ missing: "matchRecord", of: tradeId });
           },
         }),
       );

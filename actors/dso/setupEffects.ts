@@ -4,9 +4,10 @@ import type { DsoEffects } from "../../machines/dso.ts";
 import type { TradeRecord as MachineTradeRecord } from "../../machines/tradeSettlement.ts";
 import { isTradeRecord } from "../../machines/tradeSettlement.ts";
 import type { TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
-import { MarketContractError, deployOrAttach, type DeployOrAttachResult } from "./contract.ts";
-import { DsoSetupError, type DsoDeps } from "./deps.ts";
-import { MasterKeyError, loadOrCreateMasterKey } from "./masterKey.ts";
+import { deployOrAttach, type DeployOrAttachResult } from "./contract.ts";
+import { type DsoDeps } from "./deps.ts";
+import { DsoSetupError, MarketContractError, MasterKeyError } from "./errors.ts";
+import { loadOrCreateMasterKey } from "./masterKey.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 
 type SetupEffects = Pick<DsoEffects, "prepareMasterKey" | "deployOrAttachContract" | "publishMarketDescription" | "loadInFlightTrades">;

@@ -3,8 +3,8 @@
 import { getBid, getBidCiphertext, getBidIdOf } from "../../contracts/client/index.ts";
 import type { TradeSettlementEffects } from "../../machines/tradeSettlement.ts";
 import { type TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
-import { NotFoundError } from "../db/errors.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { UnknownTradeError } from "../db/errors.ts";
+import { TradeEffectError } from "./errors.ts";
 import { notify } from "../nats/rpc.ts";
 import { inboxChannels } from "../../protocol/wire/endpoints.ts";
 import { dedupIds, publishDeduplicated } from "../nats/jetstream.ts";
@@ -22,20 +22,16 @@ import { SideCode, codeOfSide } from "../../protocol/domain.ts";
 import { sameAddress } from "../../protocol/base/hex.ts";
 import { describeDisputeClaim, type OpeningVerdict } from "../../protocol/reasons.ts";
 
-export class TradeEffectError extends GridveilError {
-  override name = "TradeEffectError";
-}
-
 /** The match's transaction hash, from the database's match key `buyId:sellId:txHash`. */
 function txHashOf(trade: StoredTrade): `0x${string}` {
   const txHash = trade.matchKey.split(":")[2];
-  if (!txHash) throw new TradeEffectError("match key without a transaction hash", { value: trade.matchKey });
+  if (!txHash) throw new TradeEffectError({ reason: "noTxHash", value: trade.matchKey });
   return txHash as `0x${string}`;
 }
 
 function requireTrade(deps: DsoDeps, tradeId: string): StoredTrade {
   const trade = deps.db.getTrade(tradeId);
-  if (!trade) throw new NotFoundError("unknown trade", { value: tradeId });
+  if (!trade) throw new UnknownTradeError({ tradeId });
   return trade;
 }
 
@@ -44,7 +40,7 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
 
   const recipientOf = (bidder: string) => {
     const meter = meterOfBidder(deps, bidder);
-    if (!meter) throw new TradeEffectError("no enrolled meter holds this one-time id", { value: bidder });
+    if (!meter) throw new TradeEffectError({ reason: "noMeterForBidder", value: bidder });
     return meter;
   };
 
@@ -67,7 +63,7 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
         trade = requireTrade(deps, match.matchId);
       }
       const record = machineRecordOf(trade);
-      if (!record) throw new TradeEffectError("the stored trade has no usable record", { value: { tradeId: trade.tradeId, stage: trade.stage } });
+      if (!record) throw new TradeEffectError({ reason: "noUsableRecord", value: { tradeId: trade.tradeId, stage: trade.stage } });
       if (!(trade.machineRecord && typeof trade.machineRecord === "object")) db.saveMachineRecord(trade.tradeId, record);
       return { record, created: inserted };
     },
@@ -152,11 +148,11 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
     // Step 7: one transaction for the ledger lines and the record (idempotent: settling twice is a no-op).
     writeSettlement: async ({ record }) =>
       spans.step(record.matchId, "dso.settlement", {}, async (span) => {
-        if (!record.settlement) throw new TradeEffectError("settling without a settlement", { value: record.matchId });
+        if (!record.settlement) throw new TradeEffectError({ reason: "noSettlement", value: record.matchId });
         const settlement = record.settlement;
         const buyer = db.lookupOneTimeId(record.buyBidder);
         const seller = db.lookupOneTimeId(record.sellBidder);
-        if (!buyer || !seller) throw new TradeEffectError("a party of a verified trade has no ticket record", { value: record.matchId });
+        if (!buyer || !seller) throw new TradeEffectError({ reason: "partyWithoutTicket", value: record.matchId });
         const postings = postingsOf(settlement, {
           buyBidder: record.buyBidder,
           sellBidder: record.sellBidder,

@@ -1,16 +1,11 @@
 // Bid conversions at the gateway's edges: wire submission (schemas.ts) → domain bid (protocol/domain.ts) → contract call.
 import { getBytes } from "ethers";
 import { decodeBidCiphertext } from "../../protocol/fhipe/binary.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { UndecodableCiphertextError } from "./errors.ts";
 import type { BidSubmission } from "../../protocol/wire/schemas.ts";
 import { codeOfSide, sideOfCode, type SignedBid as MachineBid } from "../../protocol/domain.ts";
 import type { SignedBid as ContractBid } from "../../contracts/client/index.ts";
 import { type Hex } from "../../protocol/base/hex.ts";
-
-/** A submission whose compact ciphertext does not decode (bad header, length, or a point off the curve/subgroup). */
-export class UndecodableCiphertextError extends GridveilError {
-  override name = "UndecodableCiphertextError";
-}
 
 /**
  * The machine's view of a submission. The compact hex ciphertext is decoded here, which also checks every point
@@ -26,11 +21,7 @@ export function machineBidOf(submission: BidSubmission): MachineBid {
       left = decoded.left.map(String);
       right = decoded.right.map(String);
     } catch (cause) {
-      throw new UndecodableCiphertextError("the bid's ciphertext does not decode", {
-        value: submission.bidder,
-        hint: "send the crypto module's compact encoding (encodeBidCiphertext) or the EVM words",
-        cause,
-      });
+      throw new UndecodableCiphertextError({ bidder: submission.bidder, cause });
     }
   } else {
     left = [...submission.ciphertext.left];

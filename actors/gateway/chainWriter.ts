@@ -14,12 +14,7 @@ import {
   type MarketHandle,
   type SignedBid,
 } from "../../contracts/client/index.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
-
-/** The chain did not take a transaction for a reason that may pass (RPC, nonce, gas price): the machine retries. */
-export class TransientChainError extends GridveilError {
-  override name = "TransientChainError";
-}
+import { TransientChainError } from "./errors.ts";
 
 export type MinedTx = {
   txHash: string;
@@ -126,7 +121,7 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
       await handedOver;
     } catch (error) {
       nextNonce = null;
-      throw new TransientChainError(`${action} could not be signed or sent`, { cause: error });
+      throw new TransientChainError({ reason: "notSent", action, cause: error });
     }
     let hash: string;
     try {
@@ -135,17 +130,17 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
       // A revert the node reports with the custom error was mined: its nonce is used, the count stays right.
       if (error instanceof MarketRevertError && error.errorName !== undefined) throw error;
       nextNonce = null;
-      throw new TransientChainError(`${action} did not go through`, { cause: error });
+      throw new TransientChainError({ reason: "notThrough", action, cause: error });
     }
     let receipt: TransactionReceipt | null;
     try {
       receipt = (await provider.getTransactionReceipt(hash)) ?? (await provider.waitForTransaction(hash));
     } catch (error) {
-      throw new TransientChainError(`no receipt for ${action}`, { value: hash, cause: error });
+      throw new TransientChainError({ reason: "noReceipt", action, txHash: hash, cause: error });
     }
     if (receipt === null || receipt.status !== 1) {
       // A node that mines reverts without reporting them: no custom error to act on.
-      throw new TransientChainError(`${action} reverted without data`, { value: hash });
+      throw new TransientChainError({ reason: "revertedWithoutData", action, txHash: hash });
     }
     return receipt;
   };
@@ -164,7 +159,7 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
     async cancel(bidder, signature) {
       const bidId = await getBidIdOf(market, bidder);
       // Not on chain yet: the bid may still be in a batch. Transient, so the machine retries the relay.
-      if (bidId === undefined) throw new TransientChainError("the bid to cancel is not on chain (yet)", { value: bidder });
+      if (bidId === undefined) throw new TransientChainError({ reason: "bidNotOnChain", bidder });
       const receipt = await transact("cancelBid", () => marketInterface.encodeFunctionData("cancelBid", [bidId, signature]));
       return txOf(receipt, decodeMarketEvents(receipt.logs, market.address));
     },
@@ -204,7 +199,7 @@ function entryResults(count: number, events: readonly MarketEvent[], txHash: str
       };
     }
     const event = placed[next++];
-    if (event === undefined) throw new TransientChainError("fewer BidPlaced events than accepted entries", { value: txHash });
+    if (event === undefined) throw new TransientChainError({ reason: "missingPlacedEvents", txHash });
     return { status: "placed" as const, bidId: event.bidId };
   });
 }

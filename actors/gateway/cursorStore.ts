@@ -2,7 +2,7 @@
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { CursorFileError } from "./errors.ts";
 import { sameAddress } from "../../protocol/base/hex.ts";
 
 export const CURSOR_FILE_NAME = "gateway-cursor.json";
@@ -22,10 +22,6 @@ const cursorFileSchema = z.strictObject({
 type CursorFile = z.infer<typeof cursorFileSchema>;
 
 export type CursorScope = { marketId: string; chainId: number; contractAddress: string };
-
-export class CursorFileError extends GridveilError {
-  override name = "CursorFileError";
-}
 
 export type CursorStore = {
   path: string;
@@ -53,11 +49,7 @@ export function cursorStore(dataDir: string, scope: CursorScope): CursorStore {
       } catch (cause) {
         // Never silently restart from the deployment block: that would republish everything (harmless, deduplicated)
         // but hide a broken disk. The operator decides (delete the file to re-follow from the start).
-        throw new CursorFileError("the gateway cursor file is unreadable", {
-          value: path,
-          hint: "delete it to follow the chain again from the contract's deployment block",
-          cause,
-        });
+        throw new CursorFileError({ path, cause });
       }
       const sameScope =
         parsed.marketId === scope.marketId &&

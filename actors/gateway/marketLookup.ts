@@ -2,20 +2,12 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JsonRpcProvider } from "ethers";
 import { setTimeout as sleep } from "node:timers/promises";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { ChainMismatchError, StartAbortedError } from "./errors.ts";
 import { call } from "../nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { type MarketDescription } from "../../protocol/domain.ts";
-
-export class ChainMismatchError extends GridveilError {
-  override name = "ChainMismatchError";
-}
-
-export class StartAbortedError extends GridveilError {
-  override name = "StartAbortedError";
-}
 
 export type MarketLookupOptions = {
   logger: Logger;
@@ -34,13 +26,13 @@ export async function askMarketDescription(nc: NatsConnection, marketId: string,
   const base = options.retryBaseMs ?? 250;
   const max = options.retryMaxMs ?? 5_000;
   for (let attempt = 1; ; attempt += 1) {
-    if (options.signal?.aborted) throw new StartAbortedError("stopped while waiting for the DSO's market description");
+    if (options.signal?.aborted) throw new StartAbortedError();
     try {
       const reply = await call(nc, subjects, endpoints.marketInfo, { type: "market.info.request" }, {
         timeoutMs: options.requestTimeoutMs ?? 2_000,
       });
       if (reply.market.marketId !== marketId) {
-        throw new ChainMismatchError("the DSO described another market", { value: reply.market.marketId });
+        throw new ChainMismatchError({ reason: "otherMarket", marketId: reply.market.marketId });
       }
       return reply.market;
     } catch (error) {
@@ -50,7 +42,7 @@ export async function askMarketDescription(nc: NatsConnection, marketId: string,
       try {
         await sleep(delay, undefined, options.signal ? { signal: options.signal } : {});
       } catch {
-        throw new StartAbortedError("stopped while waiting for the DSO's market description");
+        throw new StartAbortedError();
       }
     }
   }
@@ -60,10 +52,7 @@ export async function askMarketDescription(nc: NatsConnection, marketId: string,
 export async function checkChainId(provider: JsonRpcProvider, expected: number, rpcUrl: string): Promise<void> {
   const actual = Number((await provider.getNetwork()).chainId);
   if (actual !== expected) {
-    throw new ChainMismatchError("the RPC endpoint serves another chain than the market's", {
-      value: { rpcUrl, chainId: actual, marketChainId: expected },
-      hint: "pass the --rpc of the market's chain",
-    });
+    throw new ChainMismatchError({ reason: "otherChain", rpcUrl, chainId: actual, marketChainId: expected });
   }
 }
 

@@ -6,16 +6,12 @@ import type { Notice } from "../../machines/gateway.ts";
 import { dedupIds, publishDeduplicated, type PublishResult } from "../nats/jetstream.ts";
 import { cancelledEventSchema, expiryEventSchema, matchEventSchema, placedEventSchema, rejectedEventSchema } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { UnknownExpiredBidError } from "./errors.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 import { SideCode, tradeIdOf } from "../../protocol/domain.ts";
 import type { BidRejection } from "../../protocol/reasons.ts";
 import type { Logger } from "../telemetry/logger.ts";
-
-export class UnknownExpiredBidError extends GridveilError {
-  override name = "UnknownExpiredBidError";
-}
 
 export type PublishedNotice = { kind: Notice["kind"] | "rejected"; noticeId: string; bidder?: string; tradeId?: string; duplicate: boolean };
 
@@ -130,7 +126,7 @@ export function createNoticePublisher(options: NoticePublisherOptions): NoticePu
       case "expired": {
         // The log names the bidder; the schema also wants the side and the ticket's notAfter: read them back.
         const bidId = await getBidIdOf(options.market, notice.bidder);
-        if (bidId === undefined) throw new UnknownExpiredBidError("an expired bidder has no bid on chain", { value: notice.bidder });
+        if (bidId === undefined) throw new UnknownExpiredBidError({ bidder: notice.bidder });
         const info = await getBid(options.market, bidId);
         const result = await inBidContext(notice.bidder, () =>
           publishDeduplicated(

@@ -12,7 +12,8 @@ import { attachMarket, type MarketHandle } from "../../contracts/client/index.ts
 import type { MachineConfig } from "../../machines/config.ts";
 import { provideGateway, type GatewayMachine } from "../../machines/gateway.ts";
 import { describeError } from "../../machines/kit/errors.ts";
-import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
+import { InvalidSettingError } from "../../protocol/base/errors.ts";
+import { ChainMismatchError } from "./errors.ts";
 import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { GATEWAY_INBOX_PREFIX, marketSubjects } from "../../protocol/wire/subjects.ts";
 import { gatewayDefaults } from "../config/gateway.ts";
@@ -117,10 +118,6 @@ export type GatewayRuntime = {
   stop(): Promise<void>;
 };
 
-export class GatewayStartError extends GridveilError {
-  override name = "GatewayStartError";
-}
-
 
 export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promise<GatewayRuntime> {
   const { marketId, tracer, logger, config } = options;
@@ -136,7 +133,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
   try {
     wallet = new Wallet(options.gatewayPrivateKey);
   } catch (cause) {
-    throw new ConfigError("the gateway key is not a private key", { hint: "--key 0x<64 hex> or GRIDVEIL_GATEWAY_KEY", cause });
+    throw new InvalidSettingError({ setting: "the gateway key", expected: "a private key", hint: "--key 0x<64 hex> or GRIDVEIL_GATEWAY_KEY", cause });
   }
   await mkdir(options.dataDir, { recursive: true });
   // Compact ciphertexts are decoded (and their points checked) before they cost gas.
@@ -181,17 +178,12 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       logger.info({ contract: contractAddress, chainId }, "market description received from the DSO");
     }
     if ((await provider.getCode(contractAddress)) === "0x") {
-      throw new GatewayStartError("no contract at the market address on this chain", {
-        value: { contractAddress, rpcUrl: options.rpcUrl, chainId },
-        hint: "check --contract and --rpc",
-      });
+      throw new ChainMismatchError({ reason: "noContract", contractAddress, rpcUrl: options.rpcUrl, chainId });
     }
     const connected = wallet.connect(provider);
     const market: MarketHandle = await attachMarket(contractAddress, connected);
     if (expectedDimension !== undefined && market.dim !== expectedDimension) {
-      throw new GatewayStartError("the contract's dimension differs from the market description", {
-        value: { contract: market.dim, description: expectedDimension },
-      });
+      throw new ChainMismatchError({ reason: "otherDimension", contract: market.dim, description: expectedDimension });
     }
     const gasLimit = options.gasLimit ?? (await provider.getBlock("latest"))?.gasLimit ?? 30_000_000n;
     const writer: ChainWriter = createChainWriter({ market, wallet: connected, provider, gasLimit });

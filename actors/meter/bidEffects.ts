@@ -4,7 +4,7 @@ import { getAddress, type Wallet } from "ethers";
 import type { Logger } from "pino";
 import { encryptBid } from "../../protocol/encoding/bidCiphertext.ts";
 import { randomScalar } from "../../protocol/fhipe/fhipe.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { BidSessionStateError, CounterpartBidNotFoundError, OpeningWithheldError, UnexpectedReplyError } from "./errors.ts";
 import { dedupIds, publishDeduplicated } from "../nats/jetstream.ts";
 import { call } from "../nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
@@ -38,18 +38,6 @@ export type MeterFaults = {
   /** The meter sends an opening that does not reproduce its bid (α changed): the DSO must void and blame it. */
   forgeOpening?: boolean;
 };
-
-export class UnexpectedReplyError extends GridveilError {
-  override name = "UnexpectedReplyError";
-}
-
-export class CounterpartBidNotFoundError extends GridveilError {
-  override name = "CounterpartBidNotFoundError";
-}
-
-export class OpeningWithheldError extends GridveilError {
-  override name = "OpeningWithheldError";
-}
 
 export type BidEffectsDeps = {
   subjects: MarketSubjects;
@@ -87,7 +75,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
       traces.step(bidder, "meter.ticket", {}, async (span) => {
         const link = deps.link();
         const session = traces.byBidder(bidder);
-        if (!session) throw new UnexpectedReplyError("no running session for this bidder", { value: bidder });
+        if (!session) throw new BidSessionStateError({ fault: "noSession", bidder });
         const notAfter = Math.floor(Date.now() / 1000) + lifetimeSeconds;
         const ticketRequest = signMessageFields<TicketRequest>(
           { type: "ticket.request", meterId: deps.meterId, bidder, side: codeOfSide(session.side), notAfter },
@@ -96,7 +84,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         );
         const reply = await call(link.nc, s, endpoints.ticket, ticketRequest, timeout);
         if (getAddress(reply.bidder) !== getAddress(bidder)) {
-          throw new UnexpectedReplyError("the DSO answered with a ticket for another bidder", { value: reply.bidder });
+          throw new UnexpectedReplyError({ ticketFor: reply.bidder });
         }
         const ticket = { bidder, notAfter: reply.ticket.notAfter, signature: reply.ticket.signature };
         secrets.bid(bidder).ticket = ticket;
@@ -132,7 +120,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
       const link = deps.link();
       const material = secrets.bid(bidder);
       const { encryption, ticket } = material;
-      if (!encryption || !ticket) throw new UnexpectedReplyError("signing before the ticket and the encryption", { value: bidder });
+      if (!encryption || !ticket) throw new BidSessionStateError({ fault: "signedBeforeTicket", bidder });
       // buildBid recomputes the commitment and the ciphertext hash from what we encrypted, and signs (EIP-712).
       const built = await buildBid({
         msk: secrets.masterKey(),
@@ -148,7 +136,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         ciphertext: encryption.ciphertext,
       });
       if (!sameHex(built.bid.commitment, commitment)) {
-        throw new UnexpectedReplyError("the signed commitment differs from the encrypted one", { value: bidder });
+        throw new BidSessionStateError({ fault: "commitmentChanged", bidder });
       }
       traces.byBidder(bidder)?.span.addEvent("bid.signed");
       return { bidderSignature: built.bid.bidderSignature };
@@ -178,7 +166,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         if (reply.txHash) span.setAttribute(attr.txHash, reply.txHash);
         if (reply.status !== "cancelled") {
           // Not open: not placed yet, or matched/expired meanwhile (its notice will end the session).
-          throw new UnexpectedReplyError("the gateway could not cancel the bid", { value: reply.status });
+          throw new UnexpectedReplyError({ cancelStatus: reply.status });
         }
         deps.onCancelConfirmed(bidder);
       }),
@@ -188,7 +176,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         traces.byBidder(bidder)?.span.addEvent("opening.withheld", { [attr.fault]: "neverOpen" });
         // Never sends; ends only when the session leaves the state (terms timeout or a void notice).
         return new Promise<void>((_resolve, reject) =>
-          signal.addEventListener("abort", () => reject(new OpeningWithheldError("opening withheld (fault)")), { once: true }),
+          signal.addEventListener("abort", () => reject(new OpeningWithheldError()), { once: true }),
         );
       }
       return traces.step(bidder, "meter.opening", { [attr.trade]: matchId, [attr.side]: side }, async (span) => {
@@ -220,7 +208,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
           // PROTOCOL §5 trading, step 4: re-encrypt the counterpart's opening with msk, compare with the chain.
           const bidId = await getBidIdOf(link.chain, counterpartBidder);
           if (bidId === undefined) {
-            throw new CounterpartBidNotFoundError("the counterpart's bid is not on chain", { value: counterpartBidder });
+            throw new CounterpartBidNotFoundError({ bidder: counterpartBidder });
           }
           const [bid, ciphertext] = await Promise.all([getBid(link.chain, bidId), getBidCiphertext(link.chain, bidId)]);
           const check = verifyOpening(

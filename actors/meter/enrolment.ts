@@ -5,7 +5,7 @@ import { getAddress, getBytes, type Wallet } from "ethers";
 import { decodeMsk } from "../../protocol/fhipe/binary.ts";
 import { checkMarketDimension } from "../../protocol/encoding/bidCiphertext.ts";
 import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { EnrolmentRejectedError } from "./errors.ts";
 import { call } from "../nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
@@ -16,10 +16,6 @@ import { addressOfPublicKey, identityOf } from "../secure/keys.ts";
 import { signMessageFields } from "../secure/signed.ts";
 import { type Address, type Hex } from "../../protocol/base/hex.ts";
 import { type MarketDescription } from "../../protocol/domain.ts";
-
-export class EnrolmentRejectedError extends GridveilError {
-  override name = "EnrolmentRejectedError";
-}
 
 export type Enrolment = {
   inboxId: string;
@@ -64,24 +60,19 @@ export async function enrol(options: EnrolOptions): Promise<Enrolment> {
     ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
   });
   if (reply.meterId !== meterId) {
-    throw new EnrolmentRejectedError("the enrolment reply is for another meter", { value: reply.meterId });
+    throw new EnrolmentRejectedError({ reason: "otherMeter", meterId: reply.meterId });
   }
   if (options.expectedInboxId !== undefined && reply.inboxId !== options.expectedInboxId) {
-    throw new EnrolmentRejectedError("the DSO assigned another inbox id than the one this meter was provisioned with", {
-      value: { provisioned: options.expectedInboxId, assigned: reply.inboxId },
-      hint: "give the meter's registry entry the same inboxId as its NATS user (infra/provision.ts), or reset the DSO database entry",
-    });
+    throw new EnrolmentRejectedError({ reason: "otherInbox", provisioned: options.expectedInboxId, assigned: reply.inboxId });
   }
   if (reply.market.marketId !== subjects.marketId) {
-    throw new EnrolmentRejectedError("the enrolment reply describes another market", { value: reply.market.marketId });
+    throw new EnrolmentRejectedError({ reason: "otherMarket", marketId: reply.market.marketId });
   }
   if (addressOfPublicKey(reply.dso.publicKey) !== getAddress(reply.dso.address)) {
-    throw new EnrolmentRejectedError("the DSO's public key does not belong to its address", { value: reply.dso.address });
+    throw new EnrolmentRejectedError({ reason: "keyNotOfAddress", address: reply.dso.address });
   }
   if (options.dsoAddress && getAddress(options.dsoAddress) !== getAddress(reply.dso.address)) {
-    throw new EnrolmentRejectedError("the enrolment reply comes from another DSO than the provisioned one", {
-      value: { expected: options.dsoAddress, got: reply.dso.address },
-    });
+    throw new EnrolmentRejectedError({ reason: "otherDso", expected: options.dsoAddress, got: reply.dso.address });
   }
   const payload = openAs(
     mskPayloadSchema,
@@ -91,14 +82,12 @@ export async function enrol(options: EnrolOptions): Promise<Enrolment> {
     sealContexts.enrolment(subjects, meterId),
   );
   if (payload.marketId !== subjects.marketId) {
-    throw new EnrolmentRejectedError("the sealed master key is for another market", { value: payload.marketId });
+    throw new EnrolmentRejectedError({ reason: "mskForOtherMarket", marketId: payload.marketId });
   }
   const msk = options.decodeMasterKey ? options.decodeMasterKey(payload.msk) : decodeMsk(getBytes(payload.msk));
   const levels = reply.market.priceLevels.count;
   if (reply.market.fhipe.dimension !== levels + 1) {
-    throw new EnrolmentRejectedError("the market's FHIPE dimension is not its price levels + 1", {
-      value: { dimension: reply.market.fhipe.dimension, levels },
-    });
+    throw new EnrolmentRejectedError({ reason: "dimensionNotLevels", dimension: reply.market.fhipe.dimension, levels });
   }
   checkMarketDimension(msk, levels);
   return { inboxId: reply.inboxId, market: reply.market, dso: { ...reply.dso }, msk };

@@ -2,14 +2,9 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JsonRpcProvider } from "ethers";
-import { GridveilError } from "../../protocol/base/errors.ts";
 import type { MarketHandle } from "../../contracts/client/index.ts";
 import { type Address, type Hex } from "../../protocol/base/hex.ts";
 import { type MarketDescription } from "../../protocol/domain.ts";
-
-export class MeterNotEnrolledError extends GridveilError {
-  override name = "MeterNotEnrolledError";
-}
 
 export type MeterLink = {
   nc: NatsConnection;

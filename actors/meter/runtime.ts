@@ -9,7 +9,8 @@ import { connectRpc } from "../chain/localChain.ts";
 import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { decodeMsk } from "../../protocol/fhipe/binary.ts";
 import { precomputeTables, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
-import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
+import { InvalidSettingError } from "../../protocol/base/errors.ts";
+import { MarketChainMismatchError, MeterNotEnrolledError, MeterRuntimeStoppedError } from "./errors.ts";
 import { connectNats, natsCredentials, type NatsClients } from "../nats/connect.ts";
 import type { Service } from "../nats/rpc.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
@@ -25,7 +26,7 @@ import { outcomeReason, type BidOutcome, type BidSessionInput, type ReadMeterInp
 import { createBidSessionEffects, type MeterFaults } from "./bidEffects.ts";
 import { enrol } from "./enrolment.ts";
 import { subscribeInbox } from "./inbox.ts";
-import { MeterNotEnrolledError, type MeterLink } from "./link.ts";
+import { type MeterLink } from "./link.ts";
 import { followMarketEvents, type MarketEventFollower } from "./marketEvents.ts";
 import { OwnTrades } from "./ownTrades.ts";
 import { MeterSecrets } from "./secrets.ts";
@@ -141,22 +142,18 @@ export type MeterRuntime = {
 };
 
 
-export class MeterRuntimeStoppedError extends GridveilError {
-  override name = "MeterRuntimeStoppedError";
-}
-
 function validate(options: MeterRuntimeOptions): Wallet {
   if (!meterIdSchema.safeParse(options.meterId).success) {
-    throw new ConfigError("invalid meter id", { value: options.meterId, hint: "1–64 characters of [A-Za-z0-9_.:-]" });
+    throw new InvalidSettingError({ setting: "the meter id", expected: "1–64 characters of [A-Za-z0-9_.:-]", value: options.meterId });
   }
   const ratio = options.deliveryRatio ?? 1;
   if (!Number.isFinite(ratio) || ratio < 0) {
-    throw new ConfigError("delivery ratio must be a number ≥ 0", { value: options.deliveryRatio });
+    throw new InvalidSettingError({ setting: "the delivery ratio", expected: "a number ≥ 0", value: options.deliveryRatio });
   }
   try {
     return new Wallet(options.meterPrivateKey);
   } catch (cause) {
-    throw new ConfigError("the meter key is not a secp256k1 private key", { value: "<redacted>", hint: "32 bytes as 0x-hex", cause });
+    throw new InvalidSettingError({ setting: "the meter key", expected: "a secp256k1 private key", value: "<redacted>", hint: "32 bytes as 0x-hex", cause });
   }
 }
 
@@ -252,7 +249,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
   const traces = new SessionTraces(tracer, marketId, onSessionEnded);
 
   const currentLink = (): MeterLink => {
-    if (!link) throw new MeterNotEnrolledError("the meter is not enrolled yet");
+    if (!link) throw new MeterNotEnrolledError();
     return link;
   };
 
@@ -346,7 +343,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
   // ----- enrolment effect (PROTOCOL §5 Setup) -----
   const requestEnrolment = async (): Promise<{ market: MachineMarketDescription }> => {
     const attempt = inSpan(tracer, "meter.enrol", ROOT_CONTEXT, { [attr.market]: marketId }, async (span) => {
-      if (stopRequested) throw new MeterRuntimeStoppedError("the meter runtime is stopping");
+      if (stopRequested) throw new MeterRuntimeStoppedError({ enrolled: "stopping" });
       const enrolment = await enrol({
         nc: bootstrap.nc,
         subjects: s,
@@ -366,16 +363,11 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         provider = await connectRpc(options.rpcUrl);
         const network = await provider.getNetwork();
         if (Number(network.chainId) !== enrolment.market.chainId) {
-          throw new ConfigError("the RPC endpoint serves another chain than the market's", {
-            value: { rpc: Number(network.chainId), market: enrolment.market.chainId },
-            hint: "pass the --rpc of the chain the DSO deployed the market on",
-          });
+          throw new MarketChainMismatchError({ reason: "otherChain", rpc: Number(network.chainId), market: enrolment.market.chainId });
         }
         const chain = await attachMarket(enrolment.market.contractAddress, provider);
         if (chain.dim !== enrolment.market.fhipe.dimension) {
-          throw new ConfigError("the market contract's dimension differs from the market description", {
-            value: { contract: chain.dim, market: enrolment.market.fhipe.dimension },
-          });
+          throw new MarketChainMismatchError({ reason: "otherDimension", contract: chain.dim, market: enrolment.market.fhipe.dimension });
         }
         clients = await connectNats({
           url: options.natsUrl,
@@ -423,7 +415,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
           handler: onMarketEvent,
           logger,
         });
-        if (stopRequested) throw new MeterRuntimeStoppedError("the meter runtime is stopping");
+        if (stopRequested) throw new MeterRuntimeStoppedError({ enrolled: "stopping" });
       } catch (error) {
         link = null;
         snapshots?.stop();
@@ -537,7 +529,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
       actor.stop();
       await enrolmentInFlight;
       traces.endAll();
-      rejectEnrolled(new MeterRuntimeStoppedError("the meter runtime stopped before it enrolled"));
+      rejectEnrolled(new MeterRuntimeStoppedError({ enrolled: "never" }));
       await follower?.stop();
       await Promise.all(inbox.map((service) => service.stop().catch(() => undefined)));
       snapshots?.stop();

@@ -2,13 +2,9 @@
 import { Wallet, getAddress, hexlify, randomBytes } from "ethers";
 import type { BidCiphertext, BidRandomizers } from "../../protocol/encoding/bidCiphertext.ts";
 import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { MeterSecretMissingError } from "./errors.ts";
 import { type Address, type Hex, toAddress } from "../../protocol/base/hex.ts";
 import { type Ticket } from "../../protocol/domain.ts";
-
-export class MeterSecretMissingError extends GridveilError {
-  override name = "MeterSecretMissingError";
-}
 
 /** What one bid needs between its effects: the one-time key, its ticket and what its ciphertext was made from. */
 export type BidMaterial = {
@@ -38,7 +34,7 @@ export class MeterSecrets {
 
   masterKey(): MasterSecretKey {
     if (this.#msk === null) {
-      throw new MeterSecretMissingError("the meter holds no master key yet", { hint: "it arrives with the enrolment reply" });
+      throw new MeterSecretMissingError({ secret: "masterKey" });
     }
     return this.#msk;
   }
@@ -54,10 +50,7 @@ export class MeterSecrets {
   bid(bidder: string): BidMaterial {
     const material = this.#bids.get(toAddress(bidder));
     if (material === undefined) {
-      throw new MeterSecretMissingError("no one-time key for this bidder", {
-        value: bidder,
-        hint: "one-time keys live only while their bid session runs",
-      });
+      throw new MeterSecretMissingError({ secret: "oneTimeKey", bidder });
     }
     return material;
   }

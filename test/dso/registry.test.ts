@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MeterRegistry, RegistryError, loadRegistryFile, mergeRegistries, parseRegistry } from "../../actors/dso/registry.ts";
+import { RegistryError } from "../../actors/dso/errors.ts";
+import { MeterRegistry, loadRegistryFile, mergeRegistries, parseRegistry } from "../../actors/dso/registry.ts";
 
 const a = Wallet.createRandom().address;
 const b = Wallet.createRandom().address;

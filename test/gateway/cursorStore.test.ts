@@ -3,7 +3,8 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CURSOR_FILE_NAME, CursorFileError, cursorStore } from "../../actors/gateway/cursorStore.ts";
+import { CURSOR_FILE_NAME, cursorStore } from "../../actors/gateway/cursorStore.ts";
+import { CursorFileError } from "../../actors/gateway/errors.ts";
 
 const scope = { marketId: "m1", chainId: 31337, contractAddress: "0x5FbDB2315678afecb367f032d93F642f64180aa3" };
 const dirs: string[] = [];

@@ -1,0 +1,188 @@
+// The DSO runtime's errors (the convention: protocol/base/errors.ts). Setup errors that retrying cannot fix
+// (MasterKeyError, MarketContractError, DsoSetupError) stop the runtime at once (setupEffects.ts).
+import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
+
+// --- setup ----------------------------------------------------------------------------------------------------
+
+/** The stored key cannot be used for this market; replacing it would strand every enrolled meter. */
+export class MasterKeyError extends GridveilError {
+  override name = "MasterKeyError";
+  constructor(params: { path: string; cause: unknown } | { path: string; keyDimension: number; marketDimension: number }) {
+    if ("cause" in params) {
+      super("the stored master key is corrupt", {
+        value: params.path,
+        hint: "Restore it from a backup; a new key would make every enrolled meter's bids unverifiable.",
+        cause: params.cause,
+      });
+    } else {
+      super("the stored master key has another dimension than this market", {
+        value: params,
+        hint: "The price level count fixes d = n + 1: use the data directory of a market with these levels, or a fresh one.",
+      });
+    }
+  }
+}
+
+/** Why a recorded or given contract cannot serve this market. */
+export type MarketContractProblem =
+  | { reason: "malformedSetting"; setting: unknown }
+  | { reason: "otherDimension"; contract: string; contractDimension: number; marketDimension: number }
+  | { reason: "otherTicketSigner"; contract: string; ticketSigner: string; dso: string }
+  | { reason: "recordedOnOtherChain"; recorded: { address: string; chainId: number; dimension: number }; rpcChainId: number }
+  | { reason: "noContract"; address: string; chainId: number };
+
+const MARKET_CONTRACT_TEXT: Record<MarketContractProblem["reason"], { message: string; hint?: string }> = {
+  malformedSetting: { message: "the recorded contract setting is malformed" },
+  otherDimension: { message: "the contract's dimension differs from this market's" },
+  otherTicketSigner: {
+    message: "the contract accepts tickets from another key",
+    hint: "Run the DSO with the key the contract was deployed for (--key / GRIDVEIL_DSO_KEY).",
+  },
+  recordedOnOtherChain: {
+    message: "the recorded market contract is on another chain",
+    hint: "Point --rpc at the chain of this data directory, pass --contract, or start with a fresh --data-dir.",
+  },
+  noContract: {
+    message: "no contract at the market address on this chain",
+    hint: "The chain was reset? Start the DSO with a fresh --data-dir (meters must enrol again).",
+  },
+};
+
+/** The recorded or given contract cannot serve this market (another chain, dimension or ticket signer). */
+export class MarketContractError extends GridveilError {
+  override name = "MarketContractError";
+  readonly reason: MarketContractProblem["reason"];
+  constructor(problem: MarketContractProblem) {
+    const { reason, ...facts } = problem;
+    const text = MARKET_CONTRACT_TEXT[reason];
+    super(text.message, { value: reason === "malformedSetting" ? problem.setting : facts, hint: text.hint });
+    this.reason = reason;
+  }
+}
+
+/** Setup cannot go on and retrying will not help (wrong key file, wrong contract): the runtime stops at once. */
+export class DsoSetupError extends GridveilError {
+  override name = "DsoSetupError";
+  constructor(params: { reason: "setupFailed"; lastError: unknown } | { reason: "noDescription" }) {
+    if (params.reason === "setupFailed") {
+      super("the DSO could not set up its market", { value: params.lastError, hint: "See the log for each failed step." });
+    } else {
+      super("serving without a market description");
+    }
+  }
+}
+
+// --- serving --------------------------------------------------------------------------------------------------
+
+/** What a request or a match needed that the DSO does not hold (yet). */
+export type DsoNotReadyReason = "contract" | "masterKey" | "enrolmentRequest" | "ticketRequest" | "matchRecord";
+
+const NOT_READY_TEXT: Record<DsoNotReadyReason, string> = {
+  contract: "the market contract is not attached yet",
+  masterKey: "the master key is not loaded yet",
+  enrolmentRequest: "no authenticated enrolment request for this meter",
+  ticketRequest: "no authenticated ticket request for this bidder",
+  matchRecord: "the match was not recorded in time; it will be redelivered",
+};
+
+export class DsoNotReadyError extends GridveilError {
+  override name = "DsoNotReadyError";
+  readonly missing: DsoNotReadyReason;
+  /** `of`: the meter id, bidder or trade id the missing piece belongs to. */
+  constructor(params: { missing: "contract" | "masterKey" } | { missing: "enrolmentRequest" | "ticketRequest" | "matchRecord"; of: string }) {
+    super(NOT_READY_TEXT[params.missing], { value: "of" in params ? params.of : undefined });
+    this.missing = params.missing;
+  }
+}
+
+// --- trades ---------------------------------------------------------------------------------------------------
+
+/** A stored trade or ticket record lacks what the next trade step needs: the database and the machine disagree. */
+export type TradeEffectReason = "noTxHash" | "noMeterForBidder" | "noUsableRecord" | "noSettlement" | "partyWithoutTicket";
+
+const TRADE_EFFECT_TEXT: Record<TradeEffectReason, string> = {
+  noTxHash: "match key without a transaction hash",
+  noMeterForBidder: "no enrolled meter holds this one-time id",
+  noUsableRecord: "the stored trade has no usable record",
+  noSettlement: "settling without a settlement",
+  partyWithoutTicket: "a party of a verified trade has no ticket record",
+};
+
+export class TradeEffectError extends GridveilError {
+  override name = "TradeEffectError";
+  readonly reason: TradeEffectReason;
+  /** `value`: the match key, bidder, trade id or trade record the step was working on. */
+  constructor(params: { reason: TradeEffectReason; value: unknown }) {
+    super(TRADE_EFFECT_TEXT[params.reason], { value: params.value });
+    this.reason = params.reason;
+  }
+}
+
+export class LedgerMappingError extends GridveilError {
+  override name = "LedgerMappingError";
+  constructor(params: { bidder: string }) {
+    super("a settlement line names a bidder that is not a party of the trade", { value: params.bidder });
+  }
+}
+
+// --- meter registry -------------------------------------------------------------------------------------------
+
+const REGISTRY_SHAPE_HINT =
+  'Expected a JSON array of { "meterId": "house-1", "address": "0x…(EIP-55)", "name": "House 1", "inboxId"?: "0fa783e54ce4bf81" }.';
+
+/** What is wrong with a registry file or option; `source` is a file name or "options". */
+export type RegistryProblem =
+  | { reason: "unreadable"; path: string; cause: unknown }
+  | { reason: "notJson"; path: string; cause: unknown }
+  | { reason: "invalidEntries"; source: string; problems: readonly string[] }
+  | { reason: "meterWithTwoKeys"; source: string; meterId: string; addresses: readonly [string, string] }
+  | { reason: "addressForTwoMeters"; source: string; address: string; meterIds: readonly [string, string] }
+  | { reason: "meterWithTwoInboxes"; source: string; meterId: string; inboxIds: readonly [string, string] }
+  | { reason: "inboxForTwoMeters"; source: string; inboxId: string; meterIds: readonly [string, string] };
+
+function registryMessage(problem: RegistryProblem): string {
+  switch (problem.reason) {
+    case "unreadable":
+      return `cannot read the meter registry ${problem.path}`;
+    case "notJson":
+      return `meter registry ${problem.path} is not JSON`;
+    case "invalidEntries":
+      return `invalid meter registry in ${problem.source}: ${problem.problems.slice(0, 10).join("; ")}`;
+    case "meterWithTwoKeys":
+      return `meter ${problem.meterId} appears with two keys in ${problem.source}`;
+    case "addressForTwoMeters":
+      return `address ${problem.address} is provisioned for two meters in ${problem.source}`;
+    case "meterWithTwoInboxes":
+      return `meter ${problem.meterId} appears with two inbox ids in ${problem.source}`;
+    case "inboxForTwoMeters":
+      return `inbox id ${problem.inboxId} is provisioned for two meters in ${problem.source}`;
+  }
+}
+
+function registryDetails(problem: RegistryProblem): { value?: unknown; hint?: string; cause?: unknown } {
+  switch (problem.reason) {
+    case "unreadable":
+      return { hint: "Pass --registry with a readable JSON file.", cause: problem.cause };
+    case "notJson":
+      return { cause: problem.cause };
+    case "invalidEntries":
+      return { hint: REGISTRY_SHAPE_HINT };
+    case "meterWithTwoKeys":
+      return { value: { meterId: problem.meterId, addresses: problem.addresses } };
+    case "meterWithTwoInboxes":
+      return { value: { meterId: problem.meterId, inboxIds: problem.inboxIds } };
+    case "addressForTwoMeters":
+    case "inboxForTwoMeters":
+      return { value: { meterIds: problem.meterIds } };
+  }
+}
+
+/** A registry file or option that cannot be used; the message names the file and every bad entry. */
+export class RegistryError extends ConfigError {
+  override name = "RegistryError";
+  readonly reason: RegistryProblem["reason"];
+  constructor(problem: RegistryProblem) {
+    super(registryMessage(problem), registryDetails(problem));
+    this.reason = problem.reason;
+  }
+}

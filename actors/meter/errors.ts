@@ -1,0 +1,140 @@
+// The meter runtime's errors (the convention: protocol/base/errors.ts).
+import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
+
+// --- enrolment ------------------------------------------------------------------------------------------------
+
+/** Why the meter refuses an enrolment reply (the meter machine retries with backoff). */
+export type EnrolmentRefusal =
+  | { reason: "otherMeter"; meterId: string }
+  | { reason: "otherInbox"; provisioned: string; assigned: string }
+  | { reason: "otherMarket"; marketId: string }
+  | { reason: "keyNotOfAddress"; address: string }
+  | { reason: "otherDso"; expected: string; got: string }
+  | { reason: "mskForOtherMarket"; marketId: string }
+  | { reason: "dimensionNotLevels"; dimension: number; levels: number };
+
+const ENROLMENT_TEXT: Record<EnrolmentRefusal["reason"], { message: string; hint?: string }> = {
+  otherMeter: { message: "the enrolment reply is for another meter" },
+  otherInbox: {
+    message: "the DSO assigned another inbox id than the one this meter was provisioned with",
+    hint: "give the meter's registry entry the same inboxId as its NATS user (infra/provision.ts), or reset the DSO database entry",
+  },
+  otherMarket: { message: "the enrolment reply describes another market" },
+  keyNotOfAddress: { message: "the DSO's public key does not belong to its address" },
+  otherDso: { message: "the enrolment reply comes from another DSO than the provisioned one" },
+  mskForOtherMarket: { message: "the sealed master key is for another market" },
+  dimensionNotLevels: { message: "the market's FHIPE dimension is not its price levels + 1" },
+};
+
+/** The single fact a refusal shows as its value (the refused id, or the pair that disagrees). */
+function enrolmentValue(refusal: EnrolmentRefusal): unknown {
+  const { reason: _reason, ...facts } = refusal;
+  const values = Object.values(facts);
+  return values.length === 1 ? values[0] : facts;
+}
+
+export class EnrolmentRejectedError extends GridveilError {
+  override name = "EnrolmentRejectedError";
+  readonly reason: EnrolmentRefusal["reason"];
+  constructor(refusal: EnrolmentRefusal) {
+    const text = ENROLMENT_TEXT[refusal.reason];
+    super(text.message, { value: enrolmentValue(refusal), hint: text.hint });
+    this.reason = refusal.reason;
+  }
+}
+
+/** The chain the meter was pointed at is not the one the DSO's market description names. */
+export type MarketChainMismatch =
+  | { reason: "otherChain"; rpc: number; market: number }
+  | { reason: "otherDimension"; contract: number; market: number };
+
+const MARKET_CHAIN_TEXT: Record<MarketChainMismatch["reason"], { message: string; hint?: string }> = {
+  otherChain: {
+    message: "the RPC endpoint serves another chain than the market's",
+    hint: "pass the --rpc of the chain the DSO deployed the market on",
+  },
+  otherDimension: { message: "the market contract's dimension differs from the market description" },
+};
+
+export class MarketChainMismatchError extends ConfigError {
+  override name = "MarketChainMismatchError";
+  readonly reason: MarketChainMismatch["reason"];
+  constructor(mismatch: MarketChainMismatch) {
+    const { reason, ...facts } = mismatch;
+    super(MARKET_CHAIN_TEXT[reason].message, { value: facts, hint: MARKET_CHAIN_TEXT[reason].hint });
+    this.reason = reason;
+  }
+}
+
+/** Something that needs the enrolled meter's connections ran before enrolment. */
+export class MeterNotEnrolledError extends GridveilError {
+  override name = "MeterNotEnrolledError";
+  constructor() {
+    super("the meter is not enrolled yet");
+  }
+}
+
+/** The runtime was asked to stop while it enrolled (or before it could). */
+export class MeterRuntimeStoppedError extends GridveilError {
+  override name = "MeterRuntimeStoppedError";
+  constructor(params: { enrolled: "stopping" | "never" }) {
+    super(params.enrolled === "never" ? "the meter runtime stopped before it enrolled" : "the meter runtime is stopping");
+  }
+}
+
+// --- bid sessions ---------------------------------------------------------------------------------------------
+
+/** The key store lacks a secret a bid step needs. */
+export class MeterSecretMissingError extends GridveilError {
+  override name = "MeterSecretMissingError";
+  constructor(params: { secret: "masterKey" } | { secret: "oneTimeKey"; bidder: string }) {
+    if (params.secret === "masterKey") {
+      super("the meter holds no master key yet", { hint: "it arrives with the enrolment reply" });
+    } else {
+      super("no one-time key for this bidder", { value: params.bidder, hint: "one-time keys live only while their bid session runs" });
+    }
+  }
+}
+
+/** A bid step ran out of order for its session: the runtime and the machine disagree. */
+export type BidSessionFault = "noSession" | "signedBeforeTicket" | "commitmentChanged";
+
+const BID_SESSION_TEXT: Record<BidSessionFault, string> = {
+  noSession: "no running session for this bidder",
+  signedBeforeTicket: "signing before the ticket and the encryption",
+  commitmentChanged: "the signed commitment differs from the encrypted one",
+};
+
+export class BidSessionStateError extends GridveilError {
+  override name = "BidSessionStateError";
+  readonly fault: BidSessionFault;
+  constructor(params: { fault: BidSessionFault; bidder: string }) {
+    super(BID_SESSION_TEXT[params.fault], { value: params.bidder });
+    this.fault = params.fault;
+  }
+}
+
+/** The DSO or the gateway answered, but not what the request asked for. */
+export class UnexpectedReplyError extends GridveilError {
+  override name = "UnexpectedReplyError";
+  constructor(params: { ticketFor: string } | { cancelStatus: string }) {
+    if ("ticketFor" in params) super("the DSO answered with a ticket for another bidder", { value: params.ticketFor });
+    else super("the gateway could not cancel the bid", { value: params.cancelStatus });
+  }
+}
+
+/** A matched counterpart's one-time id has no bid on chain: its opening cannot be checked. */
+export class CounterpartBidNotFoundError extends GridveilError {
+  override name = "CounterpartBidNotFoundError";
+  constructor(params: { bidder: string }) {
+    super("the counterpart's bid is not on chain", { value: params.bidder });
+  }
+}
+
+/** The `neverOpen` fault: the session left the opening state without sending one. */
+export class OpeningWithheldError extends GridveilError {
+  override name = "OpeningWithheldError";
+  constructor() {
+    super("opening withheld (fault)");
+  }
+}
