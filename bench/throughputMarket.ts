@@ -233,19 +233,23 @@ export async function startPhaseMarket(options: PhaseMarketOptions): Promise<Pha
   let dso: DsoRuntime | null = null;
   let gateway: GatewayRuntime | undefined;
   try {
+    /** What every party of the phase is started with: its market, the infrastructure, its own folder and telemetry. */
+    const partyOptions = (actor: "dso" | "gateway") => ({
+      marketId,
+      natsUrl: infra.natsUrl,
+      rpcUrl: infra.rpcUrl,
+      dataDir: join(options.dataDir, actor),
+      tracer: telemetry(`gridveil-${actor}`).tracer,
+      logger: benchLogger({ actor, market: marketId }),
+      config,
+    });
     let contractAddress: string;
     if (options.kind.encrypted) {
       dso = await startDsoRuntime({
-        marketId,
-        natsUrl: infra.natsUrl,
-        rpcUrl: infra.rpcUrl,
+        ...partyOptions("dso"),
         dsoPrivateKey: infra.accountKeys[0]!,
-        dataDir: join(options.dataDir, "dso"),
         market: parseMarketConfig({ priceLevels: { count: options.levels } }),
         registry: options.kind.registry.map(({ meterId, name, address }) => ({ meterId, name, address })),
-        tracer: telemetry("gridveil-dso").tracer,
-        logger: benchLogger({ actor: "dso", market: marketId }),
-        config,
       });
       contractAddress = dso.market.contractAddress;
     } else {
@@ -266,15 +270,9 @@ export async function startPhaseMarket(options: PhaseMarketOptions): Promise<Pha
       }
     }
     gateway = await startGatewayRuntime({
-      marketId,
-      natsUrl: infra.natsUrl,
-      rpcUrl: infra.rpcUrl,
+      ...partyOptions("gateway"),
       gatewayPrivateKey: infra.accountKeys[1]!,
-      dataDir: join(options.dataDir, "gateway"),
       contractAddress,
-      tracer: telemetry("gridveil-gateway").tracer,
-      logger: benchLogger({ actor: "gateway", market: marketId }),
-      config,
       pollIntervalMs: options.pollIntervalMs,
       gasLimit: options.gasLimit,
       txMaxBids: options.txMaxBids,
