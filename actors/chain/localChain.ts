@@ -1,6 +1,6 @@
 // A local development chain for the demo and tests: Hardhat's in-process EDR node served over JSON-RPC on loopback.
 import { ethers } from "ethers";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { ChainUnavailableError } from "./errors.ts";
 
 export type LocalChain = {
   rpcUrl: string;
@@ -12,10 +12,6 @@ export type LocalChain = {
 
 /** Hardhat's well-known development mnemonic: the accounts the EDR node funds at genesis. */
 const DEV_MNEMONIC = "test test test test test test test test test test test junk";
-
-export class ChainUnavailableError extends GridveilError {
-  override name = "ChainUnavailableError";
-}
 
 export async function startLocalChain(): Promise<LocalChain> {
   const { default: hre } = await import("hardhat");
@@ -43,11 +39,7 @@ export async function connectRpc(rpcUrl: string, pollingIntervalMs = 100): Promi
     await provider.getBlockNumber();
   } catch (cause) {
     provider.destroy();
-    throw new ChainUnavailableError(`cannot reach the Ethereum JSON-RPC endpoint at ${rpcUrl}`, {
-      value: rpcUrl,
-      hint: "start a node (the demo starts one itself when --rpc is omitted) or pass --rpc URL",
-      cause,
-    });
+    throw new ChainUnavailableError({ rpcUrl, cause });
   }
   return provider;
 }

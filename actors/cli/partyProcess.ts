@@ -4,7 +4,8 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CommanderError, type Command } from "commander";
 import { parseMachineConfig, type MachineConfig, type MachineConfigInput } from "../../machines/config.ts";
-import { ConfigError } from "../../protocol/base/errors.ts";
+import { ConflictingSettingsError, InvalidSettingError, MissingSettingError, UnreadableSettingFileError } from "../../protocol/base/errors.ts";
+import { KeyFileUnreadableError } from "./errors.ts";
 import { connectInspector, type InspectorConnection } from "../runtime/inspect.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
 import { startProcessTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
@@ -29,7 +30,7 @@ export type KeyFlags = { key?: string; keyFile?: string };
 /** The runtimes' NATS credentials from the flags; a password without a user is a usage error. */
 export function natsCredentialsOf(flags: Pick<PartyFlags, "natsUser" | "natsPassword">): { natsUser?: string; natsPassword?: string } {
   if (flags.natsUser === undefined) {
-    if (flags.natsPassword !== undefined) throw new ConfigError("a NATS password needs its user", { hint: "--nats-user NAME or NATS_USER" });
+    if (flags.natsPassword !== undefined) throw new MissingSettingError({ who: "a NATS password", setting: "its user", hint: "--nats-user NAME or NATS_USER" });
     return {};
   }
   return { natsUser: flags.natsUser, natsPassword: flags.natsPassword ?? "" };
@@ -56,12 +57,12 @@ export function exitTwoOnUsageError(command: Command): Command {
   });
 }
 
-/** A JSON file named by `flag`; any read or parse failure is a ConfigError with `what` as the hint. */
+/** A JSON file named by `flag`; any read or parse failure is an UnreadableSettingFileError with `what` as the hint. */
 export function readJsonFile(flag: string, path: string, what: string): unknown {
   try {
     return JSON.parse(readFileSync(path, "utf8")) as unknown;
   } catch (cause) {
-    throw new ConfigError(`cannot read the ${flag} file`, { value: path, hint: what, cause });
+    throw new UnreadableSettingFileError({ setting: flag, path, hint: what, cause });
   }
 }
 
@@ -72,7 +73,7 @@ export function readMachineConfigInput(path: string | undefined): MachineConfigI
   const input = readJsonFile("--config", path, what);
   // A party lays its own flags over this object before validation, so anything but an object is refused here.
   if (input === null || typeof input !== "object" || Array.isArray(input)) {
-    throw new ConfigError("the --config file must hold a JSON object", { value: path, hint: what });
+    throw new UnreadableSettingFileError({ setting: "--config", path, expected: "a JSON object", hint: what });
   }
   return input as MachineConfigInput;
 }
@@ -83,31 +84,31 @@ export function loadMachineConfig(path: string | undefined): MachineConfig {
 }
 
 export type MissingKey = {
-  /** How the party names its key: "DSO" → "give the DSO key once…". */
+  /** How the party names itself: "DSO" → "give the DSO key once…", "the DSO needs <key>". */
   party: string;
-  /** The message when neither `--key` nor `--key-file` is given, and how to give one. */
-  message: string;
+  /** What the party needs when neither `--key` nor `--key-file` is given ("its private key"), and how to give one. */
+  key: string;
   hint: string;
 };
 
 /** The key from `--key` (or its variable), or from `--key-file` (which keeps it out of the process list). */
 export function privateKeyOf(flags: KeyFlags, missing: MissingKey): string {
-  if (flags.key !== undefined && flags.keyFile !== undefined) throw new ConfigError(`give the ${missing.party} key once: --key or --key-file, not both`);
+  if (flags.key !== undefined && flags.keyFile !== undefined) throw new ConflictingSettingsError({ settings: ["--key", "--key-file"], what: `the ${missing.party} key` });
   if (flags.key !== undefined) return flags.key;
   if (flags.keyFile !== undefined) {
     let text: string;
     try {
       text = readFileSync(flags.keyFile, "utf8");
     } catch (cause) {
-      throw new ConfigError("cannot read the --key-file", { value: flags.keyFile, cause });
+      throw new KeyFileUnreadableError({ path: flags.keyFile, cause });
     }
     try {
       return privateKey("the --key-file content")(text);
-    } catch (error) {
-      throw new ConfigError(error instanceof Error ? error.message : "bad --key-file", { value: flags.keyFile });
+    } catch (cause) {
+      throw new InvalidSettingError({ setting: "the --key-file content", expected: "a private key (64 hex digits)", value: flags.keyFile, cause });
     }
   }
-  throw new ConfigError(missing.message, { hint: missing.hint });
+  throw new MissingSettingError({ who: `the ${missing.party}`, setting: missing.key, hint: missing.hint });
 }
 
 export type PartyActor = "dso" | "gateway" | "meter";

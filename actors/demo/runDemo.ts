@@ -7,7 +7,8 @@ import { parseMachineConfig, type MachineConfigInput } from "../../machines/conf
 import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { startLocalChain, type LocalChain } from "../chain/localChain.ts";
 import { startDsoRuntime, type DsoRuntime } from "../dso/runtime.ts";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { MissingSettingError } from "../../protocol/base/errors.ts";
+import { MarketNotSettledError } from "./errors.ts";
 import { startGatewayRuntime, type GatewayRuntime } from "../gateway/runtime.ts";
 import { buildProfiles, bidsOfRound, type MeterProfile } from "../meter/profiles.ts";
 import type { MeterFaults } from "../meter/bidEffects.ts";
@@ -77,10 +78,6 @@ export type DemoSummary = {
   sampleTradeId: string | null;
   dataDir: string;
 };
-
-export class DemoError extends GridveilError {
-  override name = "DemoError";
-}
 
 /** Spans summarised in the demo's latency table, in protocol order. */
 export const DEMO_STAGES = [
@@ -219,11 +216,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         byId.get(meterId)!.plan([planned]);
       }
       // A round is done when every session is resting on the book (placed, unmatched) or has ended.
-      await waitFor(() => quiet(meters, placed, dso!), roundTimeoutMs, `round ${round + 1}`);
+      await waitFor(() => quiet(meters, placed, dso!), roundTimeoutMs, round + 1);
     }
     progress.phase = "finishing";
     report();
-    await waitFor(() => quiet(meters, placed, dso!) && dso!.counters().tradesInFlight === 0, roundTimeoutMs, "the last trades");
+    await waitFor(() => quiet(meters, placed, dso!) && dso!.counters().tradesInFlight === 0, roundTimeoutMs);
 
     progress.phase = "stopping";
     report();
@@ -268,7 +265,9 @@ function devKeysForExternalChain(): string[] {
   const dso = process.env.GRIDVEIL_DSO_KEY;
   const gateway = process.env.GRIDVEIL_GATEWAY_KEY;
   if (!dso || !gateway) {
-    throw new DemoError("with --rpc the demo needs funded keys for the DSO and the gateway", {
+    throw new MissingSettingError({
+      who: "with --rpc the demo",
+      setting: "funded keys for the DSO and the gateway",
       hint: "set GRIDVEIL_DSO_KEY and GRIDVEIL_GATEWAY_KEY (0x-hex private keys of funded accounts)",
     });
   }
@@ -297,15 +296,14 @@ function quiet(meters: readonly MeterRuntime[], placed: ReadonlySet<string>, dso
   return true;
 }
 
-async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+/** Waits until `condition` holds twice in a row; `round` names the round waited for (none: the last trades). */
+async function waitFor(condition: () => boolean, timeoutMs: number, round?: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   // Two consecutive quiet checks: a settlement can queue a re-bid right after the first.
   let quietChecks = 0;
   while (quietChecks < 2) {
     if (Date.now() > deadline) {
-      throw new DemoError(`the market did not settle ${what} within ${timeoutMs} ms`, {
-        hint: "raise --round-timeout, or look at the actors' logs with GRIDVEIL_LOG_LEVEL=info",
-      });
+      throw new MarketNotSettledError({ round, timeoutMs });
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
     quietChecks = condition() ? quietChecks + 1 : 0;

@@ -1,16 +1,12 @@
 // Renders every protocol machine's diagram file, the docs/machines/README.md that embeds them, and the block of the
 // top-level README that shows them (pure: path → text).
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { ReadmeMarkersMissingError } from "./errors.ts";
 import { diagrammedMachines, type DiagrammedMachine } from "./machines.ts";
 import { machineToMermaid } from "./mermaid.ts";
 import { diagramsDefaults } from "../config/tools.ts";
 
 export const README_MACHINES_START = "<!-- machines:start -->";
 export const README_MACHINES_END = "<!-- machines:end -->";
-
-export class ReadmeMarkersMissingError extends GridveilError {
-  override name = "ReadmeMarkersMissingError";
-}
 
 function readme(machines: readonly DiagrammedMachine[], diagrams: ReadonlyMap<string, string>): string {
   const lines = [
@@ -60,10 +56,7 @@ export function withReadmeMachines(readme: string, block: string = renderReadmeM
   const start = readme.indexOf(README_MACHINES_START);
   const end = readme.indexOf(README_MACHINES_END);
   if (start < 0 || end < start) {
-    throw new ReadmeMarkersMissingError("the README has no machine diagram markers", {
-      value: { start: README_MACHINES_START, end: README_MACHINES_END },
-      hint: `put ${README_MACHINES_START} and ${README_MACHINES_END} on their own lines where the diagrams belong`,
-    });
+    throw new ReadmeMarkersMissingError({ start: README_MACHINES_START, end: README_MACHINES_END });
   }
   return readme.slice(0, start) + block + readme.slice(end + README_MACHINES_END.length);
 }

@@ -9,14 +9,11 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createWebSocketInspector } from "@statelyai/inspect";
 import type { InspectionEvent, Observer } from "xstate";
-import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
+import { InvalidSettingError } from "../../protocol/base/errors.ts";
+import { InspectorUnreachableError } from "./errors.ts";
 import { adapterDefaults } from "../config/common.ts";
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
-
-export class InspectorUnreachableError extends GridveilError {
-  override name = "InspectorUnreachableError";
-}
 
 export type InspectOption = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 
@@ -43,13 +40,15 @@ function parseInspectorUrl(raw: string, allowRemote: boolean): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError("the inspector URL is not a URL", { value: raw, hint: `e.g. ${adapterDefaults.inspectorUrl}` });
+    throw new InvalidSettingError({ setting: "the inspector URL", expected: "a URL", value: raw, hint: `e.g. ${adapterDefaults.inspectorUrl}` });
   }
   if (url.protocol !== "ws:" && url.protocol !== "wss:") {
-    throw new ConfigError("the inspector URL must be ws:// or wss://", { value: raw, hint: `e.g. ${adapterDefaults.inspectorUrl}` });
+    throw new InvalidSettingError({ setting: "the inspector URL", expected: "ws:// or wss://", value: raw, hint: `e.g. ${adapterDefaults.inspectorUrl}` });
   }
   if (!allowRemote && !LOOPBACK_HOSTS.has(url.hostname)) {
-    throw new ConfigError("the inspector must be on this machine: inspection events carry the machine's context (secrets)", {
+    throw new InvalidSettingError({
+      setting: "the inspector",
+      expected: "on this machine: inspection events carry the machine's context (secrets)",
       value: raw,
       hint: "tunnel the bridge to localhost, or pass allowRemote if you accept that risk",
     });
@@ -83,11 +82,7 @@ export async function connectInspector(options: ConnectInspectorOptions = {}): P
   try {
     await probe(url, options.timeoutMs ?? adapterDefaults.inspectorTimeoutMs);
   } catch (cause) {
-    throw new InspectorUnreachableError(`the Stately inspector is not reachable at ${url}`, {
-      value: url,
-      hint: "start the bridge first (npx tsx actors/runtime/inspect.ts serve) and open http://localhost:8080 in a browser; or run without --inspect",
-      cause,
-    });
+    throw new InspectorUnreachableError({ url, cause });
   }
   const inspector = createWebSocketInspector({ url });
   return {

@@ -1,18 +1,11 @@
 // Reads the local span file (JSON lines written by FileSpanExporter), skipping lines that are not whole records.
 import { existsSync, readFileSync } from "node:fs";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { SpanFileError } from "./errors.ts";
 import type { SpanRecord } from "./spanRecord.ts";
-
-export class SpanFileError extends GridveilError {
-  override name = "SpanFileError";
-}
 
 export function readSpanFile(path: string): SpanRecord[] {
   if (!existsSync(path)) {
-    throw new SpanFileError(`no span file at ${path}`, {
-      value: path,
-      hint: "run `gridveil demo` first (it writes spans.jsonl into its data directory), or pass --spans FILE",
-    });
+    throw new SpanFileError({ path });
   }
   const records: SpanRecord[] = [];
   for (const line of readFileSync(path, "utf8").split("\n")) {

@@ -1,11 +1,7 @@
 // Reads a trade's spans from a Jaeger query API (HTTP JSON, /api/traces), converted to the local span-record shape.
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { JaegerQueryError } from "./errors.ts";
 import type { SpanRecord } from "../telemetry/spanRecord.ts";
 import { TRADE_ID_ATTRIBUTE } from "./tradeSpans.ts";
-
-export class JaegerQueryError extends GridveilError {
-  override name = "JaegerQueryError";
-}
 
 type JaegerTag = { key: string; type?: string; value: unknown };
 type JaegerSpan = {
@@ -59,10 +55,10 @@ async function getTraces(url: string, fetchImpl: typeof fetch): Promise<JaegerTr
   try {
     response = await fetchImpl(url);
   } catch (cause) {
-    throw new JaegerQueryError(`cannot reach the Jaeger query API`, { value: url, hint: "check --jaeger URL (e.g. http://localhost:16686)", cause });
+    throw new JaegerQueryError({ url, cause });
   }
   if (response.status === 404) return [];
-  if (!response.ok) throw new JaegerQueryError(`Jaeger answered HTTP ${response.status}`, { value: url });
+  if (!response.ok) throw new JaegerQueryError({ url, status: response.status });
   const body = (await response.json()) as { data?: JaegerTrace[] | null };
   return Array.isArray(body.data) ? body.data : [];
 }

@@ -21,7 +21,7 @@ import type { Logger } from "../../actors/telemetry/logger.ts";
 import type { Telemetry } from "../../actors/telemetry/telemetry.ts";
 
 const KEY = "0x59c6995e998f97a78a4a2e48f5a7f2e2b2f6e0f5d3c5a3b1c2d3e4f5a6b7c8d9";
-const MISSING: MissingKey = { party: "DSO", message: "the DSO needs its private key", hint: "--key-file FILE" };
+const MISSING: MissingKey = { party: "DSO", key: "its private key", hint: "--key-file FILE" };
 
 let dir: string;
 
@@ -62,14 +62,14 @@ describe("privateKeyOf", () => {
     const bad = join(dir, "bad.txt");
     await writeFile(bad, "nothex\n");
     expect(caught(() => privateKeyOf({ keyFile: bad }, MISSING))).toMatchObject({
-      name: "ConfigError",
+      name: "InvalidSettingError",
       shortMessage: "the --key-file content must be a private key (64 hex digits)",
       value: bad,
     });
   });
 
   it("without either, says what the party needs and how to give it", () => {
-    expect(caught(() => privateKeyOf({}, MISSING))).toMatchObject({ name: "ConfigError", shortMessage: MISSING.message, hint: MISSING.hint });
+    expect(caught(() => privateKeyOf({}, MISSING))).toMatchObject({ name: "MissingSettingError", shortMessage: "the DSO needs its private key", hint: MISSING.hint });
   });
 });
 
@@ -86,7 +86,7 @@ describe("--config", () => {
     for (const [name, text] of [["null.json", "null"], ["array.json", "[1]"], ["number.json", "3"]] as const) {
       const file = join(dir, name);
       await writeFile(file, text);
-      expect(caught(() => readMachineConfigInput(file))).toMatchObject({ name: "ConfigError", shortMessage: "the --config file must hold a JSON object" });
+      expect(caught(() => readMachineConfigInput(file))).toMatchObject({ name: "UnreadableSettingFileError", shortMessage: "the --config file must hold a JSON object" });
     }
   });
 
@@ -95,7 +95,7 @@ describe("--config", () => {
     await writeFile(broken, "{not json");
     for (const path of [join(dir, "absent.json"), broken]) {
       expect(caught(() => loadMachineConfig(path))).toMatchObject({
-        name: "ConfigError",
+        name: "UnreadableSettingFileError",
         shortMessage: "cannot read the --config file",
         value: path,
         hint: "a JSON object of machines/config.ts fields",

@@ -3,14 +3,8 @@ import { resolve } from "node:path";
 import { and, createMachine, fromPromise, not, setup } from "xstate";
 import { describe, expect, it } from "vitest";
 import { readmeMachinesStale, staleDiagramFiles } from "../../actors/cli/commands/diagrams.ts";
-import {
-  README_MACHINES_END,
-  README_MACHINES_START,
-  ReadmeMarkersMissingError,
-  renderMachineDocs,
-  renderReadmeMachines,
-  withReadmeMachines,
-} from "../../actors/diagrams/machineDocs.ts";
+import { ReadmeMarkersMissingError } from "../../actors/diagrams/errors.ts";
+import { README_MACHINES_END, README_MACHINES_START, renderMachineDocs, renderReadmeMachines, withReadmeMachines } from "../../actors/diagrams/machineDocs.ts";
 import { diagrammedMachines } from "../../actors/diagrams/machines.ts";
 import { guardLabel, machineToMermaid } from "../../actors/diagrams/mermaid.ts";
 

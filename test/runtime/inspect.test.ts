@@ -6,7 +6,8 @@ import { createInspectorServer } from "@statelyai/inspect/server";
 import { createActor, createMachine, type InspectionEvent } from "xstate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../../protocol/base/errors.ts";
-import { InspectorUnreachableError, combineInspect, connectInspector } from "../../actors/runtime/inspect.ts";
+import { InspectorUnreachableError } from "../../actors/runtime/errors.ts";
+import { combineInspect, connectInspector } from "../../actors/runtime/inspect.ts";
 
 async function freePort(): Promise<number> {
   return new Promise((done) => {

@@ -4,11 +4,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { renderMachineDocs, withReadmeMachines } from "../../diagrams/machineDocs.ts";
 import { diagramsDefaults } from "../../config/tools.ts";
-import { GridveilError } from "../../../protocol/base/errors.ts";
-
-export class DiagramsOutOfDateError extends GridveilError {
-  override name = "DiagramsOutOfDateError";
-}
+import { DiagramsOutOfDateError } from "../errors.ts";
 
 /** Files under `dir` whose content differs from what the machines generate now (missing files included). */
 export function staleDiagramFiles(dir: string, files: ReadonlyMap<string, string> = renderMachineDocs()): string[] {
@@ -46,9 +42,7 @@ export function registerDiagramsCommand(program: Command): void {
         const stale = staleDiagramFiles(dir, files);
         if (readmeMachinesStale(readmePath)) stale.push(options.readme);
         if (stale.length > 0) {
-          throw new DiagramsOutOfDateError(`machine diagrams out of date in ${options.out}: ${stale.join(", ")}`, {
-            hint: "run `npm run gridveil -- diagrams` and commit the result",
-          });
+          throw new DiagramsOutOfDateError({ dir: options.out, stale });
         }
         process.stdout.write(`diagrams in ${options.out} and ${options.readme} are up to date (${files.size} files)\n`);
         return;

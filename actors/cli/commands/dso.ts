@@ -33,7 +33,7 @@ async function runDso(flags: DsoFlags): Promise<void> {
   // Everything that can be wrong with the flags fails here, before anything starts.
   const dsoPrivateKey = privateKeyOf(flags, {
     party: "DSO",
-    message: "the DSO needs its private key (deployer and ticket signer)",
+    key: "its private key (deployer and ticket signer)",
     hint: "--key-file FILE, or GRIDVEIL_DSO_KEY=0x… (or --key 0x…)",
   });
   const market = marketConfigOf(flags);

@@ -2,7 +2,7 @@
 // Its flags, variables and defaults are actors/config/gateway.ts.
 import type { Command } from "commander";
 import { parseMachineConfig, type MachineConfig } from "../../../machines/config.ts";
-import { ConfigError } from "../../../protocol/base/errors.ts";
+import { MissingSettingError } from "../../../protocol/base/errors.ts";
 import { gatewaySettings } from "../../config/gateway.ts";
 import { startGatewayRuntime, type GatewayRuntime } from "../../gateway/runtime.ts";
 import { registerPartyCommand, readMachineConfigInput, runParty, type PartyFlags } from "../partyProcess.ts";
@@ -36,7 +36,7 @@ export function registerGatewayCommand(program: Command): Command {
 
 async function runGateway(flags: GatewayFlags): Promise<void> {
   if (flags.key === undefined) {
-    throw new ConfigError("the gateway needs its account's private key", { hint: "--key 0x… or GRIDVEIL_GATEWAY_KEY" });
+    throw new MissingSettingError({ who: "the gateway", setting: "its account's private key", hint: "--key 0x… or GRIDVEIL_GATEWAY_KEY" });
   }
   const gatewayPrivateKey = flags.key;
   const config = machineConfigOf(flags);

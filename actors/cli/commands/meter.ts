@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { z } from "zod";
 import { plannedBidSchema, type PlannedBid } from "../../../machines/meter.ts";
-import { ConfigError } from "../../../protocol/base/errors.ts";
+import { InvalidSettingError, MissingSettingError } from "../../../protocol/base/errors.ts";
 import { meterSettings } from "../../config/meter.ts";
 import { startMeterRuntime, type MeterRuntime } from "../../meter/runtime.ts";
 import { registerPartyCommand, loadMachineConfig, runParty, privateKeyOf, readJsonFile, type KeyFlags, type PartyFlags } from "../partyProcess.ts";
@@ -27,7 +27,9 @@ export function loadPlanFile(path: string): PlannedBid[] {
   const parsed = z.array(plannedBidSchema).max(10_000).safeParse(readJsonFile("--plan", path, 'a JSON array of { "planId", "side", "priceLevel", "quantityWh" }'));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ConfigError("the --plan file is not a list of planned bids", {
+    throw new InvalidSettingError({
+      setting: "the --plan file",
+      expected: "a list of planned bids",
       value: issue ? `${issue.path.join(".")}: ${issue.message}` : path,
       hint: 'each entry: { "planId": "r0", "side": "sell", "priceLevel": 2, "quantityWh": 1200 }',
     });
@@ -42,18 +44,18 @@ export function registerMeterCommand(program: Command): Command {
 
 async function runMeter(flags: MeterFlags): Promise<void> {
   // Everything that can be wrong with the flags fails here, before anything starts.
-  if (flags.meterId === undefined) throw new ConfigError("the meter needs its permanent id", { hint: "--meter-id ID or GRIDVEIL_METER_ID" });
+  if (flags.meterId === undefined) throw new MissingSettingError({ who: "the meter", setting: "its permanent id", hint: "--meter-id ID or GRIDVEIL_METER_ID" });
   const id = flags.meterId;
   const meterPrivateKey = privateKeyOf(flags, {
     party: "meter",
-    message: "the meter needs its long-term private key (its address is provisioned with the DSO)",
+    key: "its long-term private key (its address is provisioned with the DSO)",
     hint: "--key-file FILE, or GRIDVEIL_METER_KEY=0x… (or --key 0x…)",
   });
   const config = loadMachineConfig(flags.config);
   const plan = [...(flags.plan === undefined ? [] : loadPlanFile(flags.plan)), ...flags.bid];
   const planIds = new Set<string>();
   for (const bid of plan) {
-    if (planIds.has(bid.planId)) throw new ConfigError("plan ids must be unique", { value: bid.planId });
+    if (planIds.has(bid.planId)) throw new InvalidSettingError({ setting: "plan ids", expected: "unique", value: bid.planId });
     planIds.add(bid.planId);
   }
   // Levels are checked against the market's own count once enrolled (the machine records a refused bid).

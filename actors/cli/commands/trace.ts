@@ -1,17 +1,14 @@
 // `gridveil trace <tradeId>`: one trade, end to end, as a terminal waterfall (or JSON), from the span file or Jaeger.
 import { join } from "node:path";
 import type { Command } from "commander";
-import { GridveilError } from "../../../protocol/base/errors.ts";
+import { InvalidSettingError } from "../../../protocol/base/errors.ts";
+import { TradeNotTracedError } from "../errors.ts";
 import { readSpanFile } from "../../telemetry/readSpans.ts";
 import { SPAN_FILE_NAME } from "../../telemetry/telemetry.ts";
 import { fetchTradeSpansFromJaeger } from "../../trace/jaeger.ts";
 import { tradeIdsIn, tradeSpans } from "../../trace/tradeSpans.ts";
 import { renderWaterfall } from "../../trace/waterfall.ts";
 import { demoDefaults } from "../../config/tools.ts";
-
-export class TradeNotTracedError extends GridveilError {
-  override name = "TradeNotTracedError";
-}
 
 export function registerTraceCommand(program: Command): void {
   program
@@ -23,7 +20,7 @@ export function registerTraceCommand(program: Command): void {
     .option("--json", "print {\"spans\":[…]} instead of the waterfall")
     .action(async (tradeId: string, options: { spans: string; jaeger?: string; json?: boolean }) => {
       if (!/^0x[0-9a-fA-F]{64}$/.test(tradeId)) {
-        throw new GridveilError("a trade id is a 0x-prefixed 32-byte hex string", { value: tradeId });
+        throw new InvalidSettingError({ setting: "<tradeId>", expected: "a 0x-prefixed 32-byte hex string", value: tradeId });
       }
       let spans;
       if (options.jaeger) {
@@ -32,13 +29,10 @@ export function registerTraceCommand(program: Command): void {
         const all = readSpanFile(options.spans);
         spans = tradeSpans(all, tradeId);
         if (spans.length === 0) {
-          const known = tradeIdsIn(all).slice(0, 3);
-          throw new TradeNotTracedError(`no spans of trade ${tradeId} in ${options.spans}`, {
-            hint: known.length > 0 ? `trades in this file include ${known.join(", ")}` : "the file holds no trade yet",
-          });
+          throw new TradeNotTracedError({ tradeId, spanFile: options.spans, knownTrades: tradeIdsIn(all).slice(0, 3) });
         }
       }
-      if (spans.length === 0) throw new TradeNotTracedError(`Jaeger has no spans of trade ${tradeId}`);
+      if (spans.length === 0) throw new TradeNotTracedError({ tradeId, jaeger: true });
       if (options.json) process.stdout.write(`${JSON.stringify({ spans })}\n`);
       else process.stdout.write(`${renderWaterfall(spans)}\n`);
     });
