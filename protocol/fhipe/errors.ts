@@ -157,8 +157,3 @@ export class CurveNotInitializedError extends GridveilError {
     super("mcl-wasm is not initialized", { hint: "await initCurve() before any curve operation" });
   }
 }
-
-/** An encryption worker thread failed, exited, or the pool was already closed. */
-export class EncryptionPoolError extends GridveilError {
-  override name = "EncryptionPoolError";
-}
