@@ -2,7 +2,7 @@
 import { getAddress, type Provider, type Signer } from "ethers";
 import { attachMarket, deployMarket, type MarketHandle } from "../../contracts/client/index.ts";
 import type { DsoDatabase } from "../db/dsoDatabase.ts";
-import { MarketContractError } from "./errors.ts";
+import { ChainMismatchError, MarketContractError } from "./errors.ts";
 
 /** Settings key under which the deployment is remembered, so that a restarted DSO attaches. */
 export const CONTRACT_SETTING = "market.contract";
@@ -52,7 +52,7 @@ function storedDeployment(db: DsoDatabase): StoredDeployment | undefined {
 /** Checks that an attached contract is the market this DSO runs: same d, and this DSO signs its tickets. */
 async function checkAttached(market: MarketHandle, dimension: number, ticketSigner: string): Promise<void> {
   if (market.dim !== dimension) {
-    throw new MarketContractError({ reason: "otherDimension", contract: market.address, contractDimension: market.dim, marketDimension: dimension });
+    throw new ChainMismatchError({ party: "dso", reason: "otherDimension", address: market.address, contractDimension: market.dim, marketDimension: dimension });
   }
   const signer = getAddress(await market.contract.ticketSigner());
   if (signer !== getAddress(ticketSigner)) {
@@ -75,7 +75,7 @@ export async function deployOrAttach(args: DeployOrAttachArgs): Promise<DeployOr
   if (target !== undefined) {
     const code = await args.provider.getCode(target);
     if (code === "0x") {
-      throw new MarketContractError({ reason: "noContract", address: target, chainId });
+      throw new ChainMismatchError({ party: "dso", reason: "noContract", address: target, chainId });
     }
     const market = await attachMarket(target, args.signer);
     await checkAttached(market, args.dimension, dsoAddress);

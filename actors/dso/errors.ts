@@ -1,6 +1,9 @@
 // The DSO runtime's errors (the convention: protocol/base/errors.ts). Setup errors that retrying cannot fix
-// (MasterKeyError, MarketContractError, DsoSetupError) stop the runtime at once (setupEffects.ts).
+// (MasterKeyError, ChainMismatchError, MarketContractError, DsoSetupError) stop the runtime at once (setupEffects.ts).
+// ChainMismatchError is also the gateway's and the meter's: each checks its chain against the market the DSO runs.
 import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
+import { describeRefusal, refusalCodes, type Refusal } from "../../protocol/reasons.ts";
+import { PermanentMessageError, RequestRejectedError } from "../nats/errors.ts";
 
 // --- setup ----------------------------------------------------------------------------------------------------
 
@@ -23,17 +26,46 @@ export class MasterKeyError extends GridveilError {
   }
 }
 
-/** Why a recorded or given contract cannot serve this market. */
+/** Who found the mismatch: the hint says what that party's operator can change. */
+export type Party = "dso" | "gateway" | "meter";
+
+/** How the chain an RPC endpoint serves disagrees with the market (its chain id, contract address and dimension). */
+export type ChainMismatch =
+  | { reason: "otherChain"; rpcUrl?: string; rpcChainId: number; marketChainId: number }
+  | { reason: "noContract"; address: string; chainId: number; rpcUrl?: string }
+  | { reason: "otherDimension"; address: string; contractDimension: number; marketDimension: number };
+
+const CHAIN_MISMATCH_TEXT: Record<ChainMismatch["reason"], string> = {
+  otherChain: "the RPC endpoint serves another chain than the market's",
+  noContract: "no contract at the market address on this chain",
+  otherDimension: "the contract's dimension differs from the market's",
+};
+
+const CHAIN_MISMATCH_HINT: Record<Party, Partial<Record<ChainMismatch["reason"], string>>> = {
+  dso: { noContract: "The chain was reset? Start the DSO with a fresh --data-dir (meters must enrol again)." },
+  gateway: { otherChain: "pass the --rpc of the market's chain", noContract: "check --contract and --rpc" },
+  meter: { otherChain: "pass the --rpc of the chain the DSO deployed the market on" },
+};
+
+/** The chain cannot serve this market (wrong --rpc, a reset chain, another deployment): retrying will not help. */
+export class ChainMismatchError extends ConfigError {
+  override name = "ChainMismatchError";
+  readonly reason: ChainMismatch["reason"];
+  constructor(params: ChainMismatch & { party: Party }) {
+    const { reason, party, ...facts } = params;
+    super(CHAIN_MISMATCH_TEXT[reason], { value: facts, hint: CHAIN_MISMATCH_HINT[party][reason] });
+    this.reason = reason;
+  }
+}
+
+/** Why the contract this DSO recorded or was given cannot be its market. */
 export type MarketContractProblem =
   | { reason: "malformedSetting"; setting: unknown }
-  | { reason: "otherDimension"; contract: string; contractDimension: number; marketDimension: number }
   | { reason: "otherTicketSigner"; contract: string; ticketSigner: string; dso: string }
-  | { reason: "recordedOnOtherChain"; recorded: { address: string; chainId: number; dimension: number }; rpcChainId: number }
-  | { reason: "noContract"; address: string; chainId: number };
+  | { reason: "recordedOnOtherChain"; recorded: { address: string; chainId: number; dimension: number }; rpcChainId: number };
 
 const MARKET_CONTRACT_TEXT: Record<MarketContractProblem["reason"], { message: string; hint?: string }> = {
   malformedSetting: { message: "the recorded contract setting is malformed" },
-  otherDimension: { message: "the contract's dimension differs from this market's" },
   otherTicketSigner: {
     message: "the contract accepts tickets from another key",
     hint: "Run the DSO with the key the contract was deployed for (--key / GRIDVEIL_DSO_KEY).",
@@ -42,13 +74,9 @@ const MARKET_CONTRACT_TEXT: Record<MarketContractProblem["reason"], { message: s
     message: "the recorded market contract is on another chain",
     hint: "Point --rpc at the chain of this data directory, pass --contract, or start with a fresh --data-dir.",
   },
-  noContract: {
-    message: "no contract at the market address on this chain",
-    hint: "The chain was reset? Start the DSO with a fresh --data-dir (meters must enrol again).",
-  },
 };
 
-/** The recorded or given contract cannot serve this market (another chain, dimension or ticket signer). */
+/** The recorded or given contract cannot serve this market (another ticket signer, recorded for another chain). */
 export class MarketContractError extends GridveilError {
   override name = "MarketContractError";
   readonly reason: MarketContractProblem["reason"];
@@ -92,6 +120,57 @@ export class DsoNotReadyError extends GridveilError {
   constructor(params: { missing: "contract" | "masterKey" } | { missing: "enrolmentRequest" | "ticketRequest" | "matchRecord"; of: string }) {
     super(NOT_READY_TEXT[params.missing], { value: "of" in params ? params.of : undefined });
     this.missing = params.missing;
+  }
+}
+
+/** A refusal the DSO machine or a handler decided, as the error reply it travels as (meters act on its text). */
+export class RequestRefusedError extends RequestRejectedError {
+  override name = "RequestRefusedError";
+  readonly refusal: Refusal;
+  constructor(refusal: Refusal) {
+    const code = refusalCodes[refusal.reason];
+    super(code, describeRefusal(refusal), code === "unavailable" ? { hint: "Retry with backoff." } : {});
+    this.refusal = refusal;
+  }
+}
+
+/** A ticket request whose expiry has already passed. */
+export class TicketExpiryPastError extends RequestRejectedError {
+  override name = "TicketExpiryPastError";
+  constructor(params: { notAfter: number }) {
+    super("rejected", "notAfter is in the past", { value: params.notAfter });
+  }
+}
+
+/** The sealed opening's payload names another trade or bidder than the submission it came in. */
+export class MisaddressedOpeningError extends RequestRejectedError {
+  override name = "MisaddressedOpeningError";
+  constructor(params: { submitted: { tradeId: string; bidder: string }; sealed: { tradeId: string; bidder: string } }) {
+    super("bad-message", "the sealed opening names another trade or bidder", { value: params });
+  }
+}
+
+/** Why a meter reading is terminated instead of recorded (it can never become valid). */
+export type ReadingRejection =
+  | { reason: "notSignedByBidder"; signatureError: string }
+  | { reason: "unknownTrade" | "notThisSide" | "noTicket" };
+
+const READING_TEXT: Record<ReadingRejection["reason"], string> = {
+  notSignedByBidder: "reading not signed by its bidder",
+  unknownTrade: "reading for an unknown trade",
+  notThisSide: "reading from a bidder that is not this side of the trade",
+  noTicket: "reading from a one-time id without a ticket",
+};
+
+export class RejectedReadingError extends PermanentMessageError {
+  override name = "RejectedReadingError";
+  readonly reason: ReadingRejection["reason"];
+  constructor(params: ReadingRejection & { tradeId: string; bidder: string }) {
+    const text = READING_TEXT[params.reason];
+    super(params.reason === "notSignedByBidder" ? `${text}: ${params.signatureError}` : text, {
+      value: { tradeId: params.tradeId, bidder: params.bidder },
+    });
+    this.reason = params.reason;
   }
 }
 

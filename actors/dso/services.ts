@@ -5,9 +5,8 @@ import { randomUUID } from "node:crypto";
 import { context, trace, type Span } from "@opentelemetry/api";
 import type { DsoEvent } from "../../machines/dso.ts";
 import { refused, type RequestReply } from "../../machines/tradeSettlement.ts";
-import { describeRefusal, refusalCodes, type Refusal } from "../../protocol/reasons.ts";
 import { ConflictError } from "../db/errors.ts";
-import { PermanentMessageError, RequestRejectedError } from "../nats/errors.ts";
+import { RequestRejectedError } from "../nats/errors.ts";
 import { DURABLES, consumeDurable, ensureDurableConsumer, type DurableConsumerHandle } from "../nats/jetstream.ts";
 import { answer, type Service } from "../nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
@@ -17,7 +16,7 @@ import { SecureMessageError } from "../secure/errors.ts";
 import { openAs } from "../secure/sealed.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
 import { type DsoDeps } from "./deps.ts";
-import { DsoNotReadyError } from "./errors.ts";
+import { DsoNotReadyError, MisaddressedOpeningError, RejectedReadingError, RequestRefusedError, TicketExpiryPastError, type ReadingRejection } from "./errors.ts";
 import type { AckCorrelator, ReplyCorrelator } from "./pending.ts";
 import { attr, runSpan } from "./tradeSpans.ts";
 import { z } from "zod";
@@ -25,12 +24,6 @@ import { SideCode, tradeIdOf } from "../../protocol/domain.ts";
 import { sameAddress, toHex } from "../../protocol/base/hex.ts";
 import { dsoDefaults } from "../config/dso.ts";
 
-
-/** A refusal as the error reply it travels as: its code, and its text as the message (meters act on it). */
-export function refusal(refused: Refusal): RequestRejectedError {
-  const code = refusalCodes[refused.reason];
-  return new RequestRejectedError(code, describeRefusal(refused), code === "unavailable" ? { hint: "Retry with backoff." } : {});
-}
 
 export type DsoCounters = {
   requests: number;
@@ -111,7 +104,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
         subjects,
         endpoints.marketInfo,
         () => {
-          if (!state.description) throw refusal({ reason: "notReady" });
+          if (!state.description) throw new RequestRefusedError({ reason: "notReady" });
           return { type: "market.info.reply" as const, market: state.description };
         },
         serveOptions,
@@ -135,8 +128,8 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 payload: JSON.stringify(request),
                 signature: request.auth.signature,
               }));
-              if (reply.status === "error") throw refusal(reply.refusal);
-              if (reply.body.kind !== "enrolment" || !state.description) throw refusal({ reason: "unavailable" });
+              if (reply.status === "error") throw new RequestRefusedError(reply.refusal);
+              if (reply.body.kind !== "enrolment" || !state.description) throw new RequestRefusedError({ reason: "unavailable" });
               const sealed = z
                 .object({ inboxId: z.string(), sealedMsk: sealedSchema })
                 .parse(JSON.parse(reply.body.sealedEnrolment));
@@ -162,7 +155,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
           (request) =>
             inSpan("dso.ticket", { [attr.meter]: request.meterId, [attr.bidder]: request.bidder }, async () => {
               const lifetimeSeconds = request.notAfter - Math.floor(Date.now() / 1000);
-              if (lifetimeSeconds <= 0) throw new RequestRejectedError("rejected", "notAfter is in the past", { value: request.notAfter });
+              if (lifetimeSeconds <= 0) throw new TicketExpiryPastError({ notAfter: request.notAfter });
               const reply = await ask((requestId) => ({
                 type: "TICKET.REQUESTED",
                 requestId,
@@ -172,8 +165,8 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 payload: JSON.stringify(request),
                 signature: request.auth.signature,
               }));
-              if (reply.status === "error") throw refusal(reply.refusal);
-              if (reply.body.kind !== "ticket") throw refusal({ reason: "unavailable" });
+              if (reply.status === "error") throw new RequestRefusedError(reply.refusal);
+              if (reply.body.kind !== "ticket") throw new RequestRefusedError({ reason: "unavailable" });
               return {
                 type: "ticket.reply" as const,
                 bidder: request.bidder,
@@ -203,7 +196,10 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 sealContexts.opening(subjects, submission.tradeId),
               );
               if (payload.tradeId !== submission.tradeId || payload.bidder !== submission.bidder)
-                throw new RequestRejectedError("bad-message", "the sealed opening names another trade or bidder");
+                throw new MisaddressedOpeningError({
+                  submitted: { tradeId: submission.tradeId, bidder: submission.bidder },
+                  sealed: { tradeId: payload.tradeId, bidder: payload.bidder },
+                });
               // The meters hear of a match from the same stream the DSO consumes, often first: give the DSO's own
               // match consumer a moment to record the trade instead of refusing the opening.
               let trade = db.getTrade(submission.tradeId);
@@ -211,9 +207,9 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 await new Promise((resolve) => setTimeout(resolve, dsoDefaults.unknownMatchPollMs));
                 trade = db.getTrade(submission.tradeId);
               }
-              if (!trade) throw refusal({ reason: "unknownMatch" });
+              if (!trade) throw new RequestRefusedError({ reason: "unknownMatch" });
               const side = partySide(trade, submission.bidder);
-              if (side === null || side !== payload.side) throw refusal({ reason: "notAParty" });
+              if (side === null || side !== payload.side) throw new RequestRefusedError({ reason: "notAParty" });
               span.setAttribute(attr.side, side === SideCode.Buy ? "buy" : "sell");
               // Kept on receipt, so a DSO restarted before the terms can still verify it (docs/machines.md §9.3).
               let first = false;
@@ -221,7 +217,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 try {
                   first = db.recordOpening(submission.tradeId, side, payload.opening).inserted;
                 } catch (error) {
-                  if (error instanceof ConflictError) throw refusal({ reason: "alreadyOpened" });
+                  if (error instanceof ConflictError) throw new RequestRefusedError({ reason: "alreadyOpened" });
                   throw error;
                 }
               }
@@ -241,7 +237,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 await new Promise((resolve) => setTimeout(resolve, dsoDefaults.unknownMatchPollMs));
                 reply = await ask(build);
               }
-              if (reply.status === "error") throw refusal(reply.refusal);
+              if (reply.status === "error") throw new RequestRefusedError(reply.refusal);
               return { type: "opening.ack" as const, tradeId: submission.tradeId, bidder: submission.bidder, status: first ? "received" as const : "duplicate" as const };
             });
           },
@@ -260,9 +256,9 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
               counters.disputesReceived += 1;
               verifyMessageFields(dispute, subjects.dso.dispute, { allowedSigners: dispute.bidder });
               const trade = db.getTrade(dispute.tradeId);
-              if (!trade) throw refusal({ reason: "unknownMatch" });
+              if (!trade) throw new RequestRefusedError({ reason: "unknownMatch" });
               const side = partySide(trade, dispute.bidder);
-              if (side === null) throw refusal({ reason: "notAParty" });
+              if (side === null) throw new RequestRefusedError({ reason: "notAParty" });
               // A resend of a recorded dispute (lost reply) is acknowledged again.
               if (trade.stage === "disputed" && trade.dispute?.side === side)
                 return { type: "dispute.ack" as const, tradeId: dispute.tradeId, status: "duplicate" as const };
@@ -274,7 +270,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 bidder: dispute.bidder,
                 dispute: { code: dispute.code, detail: dispute.detail },
               }));
-              if (reply.status === "error") throw refusal(reply.refusal);
+              if (reply.status === "error") throw new RequestRefusedError(reply.refusal);
               return { type: "dispute.ack" as const, tradeId: dispute.tradeId, status: "recorded" as const };
             }),
           serveOptions,
@@ -327,21 +323,21 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
               context.active(),
               async () => {
                 counters.readingsReceived += 1;
-                const reject = (why: string): never => {
+                const reject = (why: ReadingRejection): never => {
                   counters.readingsRejected += 1;
-                  throw new PermanentMessageError(why, { value: { tradeId: reading.tradeId, bidder: reading.bidder } });
+                  throw new RejectedReadingError({ ...why, tradeId: reading.tradeId, bidder: reading.bidder });
                 };
                 try {
                   verifyMessageFields(reading, subjects.meter.reading, { allowedSigners: reading.bidder, maxAgeMs: dsoDefaults.readingMaxAgeMs });
                 } catch (error) {
-                  if (error instanceof SecureMessageError) reject(`reading not signed by its bidder: ${error.name}`);
+                  if (error instanceof SecureMessageError) reject({ reason: "notSignedByBidder", signatureError: error.name });
                   throw error;
                 }
                 const trade = db.getTrade(reading.tradeId);
-                if (!trade) return reject("reading for an unknown trade");
-                if (partySide(trade, reading.bidder) !== reading.side) return reject("reading from a bidder that is not this side of the trade");
+                if (!trade) return reject({ reason: "unknownTrade" });
+                if (partySide(trade, reading.bidder) !== reading.side) return reject({ reason: "notThisSide" });
                 const pair = db.lookupOneTimeId(reading.bidder);
-                if (!pair) return reject("reading from a one-time id without a ticket");
+                if (!pair) return reject({ reason: "noTicket" });
                 db.recordReading({
                   tradeId: reading.tradeId,
                   side: reading.side,

@@ -6,7 +6,7 @@ import { isTradeRecord } from "../../machines/tradeSettlement.ts";
 import type { TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
 import { deployOrAttach, type DeployOrAttachResult } from "./contract.ts";
 import { type DsoDeps } from "./deps.ts";
-import { DsoSetupError, MarketContractError, MasterKeyError } from "./errors.ts";
+import { ChainMismatchError, DsoSetupError, MarketContractError, MasterKeyError } from "./errors.ts";
 import { loadOrCreateMasterKey } from "./masterKey.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 
@@ -42,7 +42,7 @@ export function setupEffects(
   hooks: { onPermanentFailure(error: Error): void; onPublished(): Promise<void>; onContract?(result: DeployOrAttachResult): void },
 ): SetupEffects {
   const permanent = (error: unknown): never => {
-    if (error instanceof MasterKeyError || error instanceof MarketContractError || error instanceof DsoSetupError) {
+    if (error instanceof MasterKeyError || error instanceof ChainMismatchError || error instanceof MarketContractError || error instanceof DsoSetupError) {
       hooks.onPermanentFailure(error);
     }
     throw error;

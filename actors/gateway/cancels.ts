@@ -6,7 +6,7 @@ import type { AckDisposition } from "../../machines/gateway.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { type CancelReply } from "../../protocol/wire/schemas.ts";
 import { GATEWAY_QUEUE_GROUP, type MarketSubjects } from "../../protocol/wire/subjects.ts";
-import { RequestRejectedError } from "../nats/errors.ts";
+import { CancelRejectedError } from "./errors.ts";
 import { answer, type Service } from "../nats/rpc.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
@@ -66,11 +66,11 @@ export function startCancelService(options: CancelServiceOptions): CancelService
       } else if (disposition === "cancelRejected" && outcome?.kind === "reverted" && outcome.reason === "BidNotOpen") {
         request.resolve({ type: "bid.cancel.reply", bidder, status: "not-open" });
       } else if (disposition === "cancelRejected") {
-        request.reject(new RequestRejectedError("rejected", `the contract refused the cancel: ${outcome?.kind === "reverted" ? outcome.reason : "unknown"}`));
+        request.reject(new CancelRejectedError({ reason: "refused", contractError: outcome?.kind === "reverted" ? outcome.reason : undefined }));
       } else if (disposition === "naked") {
-        request.reject(new RequestRejectedError("unavailable", "the cancel could not be relayed now", { hint: "retry later" }));
+        request.reject(new CancelRejectedError({ reason: "notRelayed" }));
       } else {
-        request.reject(new RequestRejectedError("bad-message", "malformed cancel"));
+        request.reject(new CancelRejectedError({ reason: "malformed" }));
       }
     }
   };
@@ -86,7 +86,7 @@ export function startCancelService(options: CancelServiceOptions): CancelService
         context.active(),
       );
       try {
-        if (!options.accepting()) throw new RequestRejectedError("unavailable", "the gateway is stopping", { hint: "retry with the next gateway" });
+        if (!options.accepting()) throw new CancelRejectedError({ reason: "stopping" });
         const messageId = `${CANCEL_MESSAGE_PREFIX}${++nextId}`;
         const reply = await new Promise<CancelReply>((resolve, reject) => {
           pending.set(messageId, { bidder: request.bidder, span, resolve, reject });

@@ -5,6 +5,7 @@ import https from "node:https";
 import { FetchRequest, JsonRpcProvider, keccak256, type TransactionReceipt, type TransactionRequest, type Wallet } from "ethers";
 import {
   MarketRevertError,
+  UnexpectedReceiptError,
   decodeMarketError,
   decodeMarketEvents,
   getBidIdOf,
@@ -199,7 +200,7 @@ function entryResults(count: number, events: readonly MarketEvent[], txHash: str
       };
     }
     const event = placed[next++];
-    if (event === undefined) throw new TransientChainError({ reason: "missingPlacedEvents", txHash });
+    if (event === undefined) throw new UnexpectedReceiptError({ fault: "fewerBidPlaced", txHash });
     return { status: "placed" as const, bidId: event.bidId };
   });
 }

@@ -1,31 +1,18 @@
 // The gateway runtime's errors (the convention: protocol/base/errors.ts).
 import { GridveilError } from "../../protocol/base/errors.ts";
+import type { ErrorCode } from "../../protocol/wire/schemas.ts";
+import { RequestRejectedError } from "../nats/errors.ts";
 
 // --- start ----------------------------------------------------------------------------------------------------
 
-/** How the chain or the DSO's description disagrees with the market the gateway is to serve. */
-export type ChainMismatch =
-  | { reason: "otherMarket"; marketId: string }
-  | { reason: "otherChain"; rpcUrl: string; chainId: number; marketChainId: number }
-  | { reason: "noContract"; contractAddress: string; rpcUrl: string; chainId: number }
-  | { reason: "otherDimension"; contract: number; description: number };
+// A chain that cannot serve the market (RPC of another chain, no contract, another dimension) is the DSO's and the
+// meter's condition too: ChainMismatchError in actors/dso/errors.ts.
 
-const CHAIN_MISMATCH_TEXT: Record<ChainMismatch["reason"], { message: string; hint?: string }> = {
-  otherMarket: { message: "the DSO described another market" },
-  otherChain: { message: "the RPC endpoint serves another chain than the market's", hint: "pass the --rpc of the market's chain" },
-  noContract: { message: "no contract at the market address on this chain", hint: "check --contract and --rpc" },
-  otherDimension: { message: "the contract's dimension differs from the market description" },
-};
-
-/** The gateway cannot serve this market with this chain: retrying will not help. */
-export class ChainMismatchError extends GridveilError {
-  override name = "ChainMismatchError";
-  readonly reason: ChainMismatch["reason"];
-  constructor(mismatch: ChainMismatch) {
-    const { reason, ...facts } = mismatch;
-    const text = CHAIN_MISMATCH_TEXT[reason];
-    super(text.message, { value: reason === "otherMarket" ? mismatch.marketId : facts, hint: text.hint });
-    this.reason = reason;
+/** The DSO answered the gateway's question with the description of another market. */
+export class ForeignMarketDescriptionError extends GridveilError {
+  override name = "ForeignMarketDescriptionError";
+  constructor(params: { describedMarketId: string }) {
+    super("the DSO described another market", { value: params.describedMarketId });
   }
 }
 
@@ -68,8 +55,7 @@ export type TransientChainFailure =
   | { reason: "notSent" | "notThrough"; action: string; cause: unknown }
   | { reason: "noReceipt"; action: string; txHash: string; cause: unknown }
   | { reason: "revertedWithoutData"; action: string; txHash: string }
-  | { reason: "bidNotOnChain"; bidder: string }
-  | { reason: "missingPlacedEvents"; txHash: string };
+  | { reason: "bidNotOnChain"; bidder: string };
 
 function transientMessage(failure: TransientChainFailure): string {
   switch (failure.reason) {
@@ -83,8 +69,6 @@ function transientMessage(failure: TransientChainFailure): string {
       return `${failure.action} reverted without data`;
     case "bidNotOnChain":
       return "the bid to cancel is not on chain (yet)";
-    case "missingPlacedEvents":
-      return "fewer BidPlaced events than accepted entries";
   }
 }
 
@@ -106,5 +90,30 @@ export class UnknownExpiredBidError extends GridveilError {
   override name = "UnknownExpiredBidError";
   constructor(params: { bidder: string }) {
     super("an expired bidder has no bid on chain", { value: params.bidder });
+  }
+}
+
+// --- cancel requests ------------------------------------------------------------------------------------------
+
+/** Why a cancel request is answered with an error (a cancel of a bid that is not open is a reply, not an error). */
+export type CancelRejection =
+  | { reason: "refused"; contractError: string | undefined }
+  | { reason: "notRelayed" | "malformed" | "stopping" };
+
+const CANCEL_TEXT: Record<CancelRejection["reason"], { code: ErrorCode; message: string; hint?: string }> = {
+  refused: { code: "rejected", message: "the contract refused the cancel" },
+  notRelayed: { code: "unavailable", message: "the cancel could not be relayed now", hint: "retry later" },
+  malformed: { code: "bad-message", message: "malformed cancel" },
+  stopping: { code: "unavailable", message: "the gateway is stopping", hint: "retry with the next gateway" },
+};
+
+export class CancelRejectedError extends RequestRejectedError {
+  override name = "CancelRejectedError";
+  readonly reason: CancelRejection["reason"];
+  constructor(rejection: CancelRejection) {
+    const text = CANCEL_TEXT[rejection.reason];
+    const message = rejection.reason === "refused" ? `${text.message}: ${rejection.contractError ?? "unknown"}` : text.message;
+    super(text.code, message, text.hint === undefined ? {} : { hint: text.hint });
+    this.reason = rejection.reason;
   }
 }

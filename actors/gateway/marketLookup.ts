@@ -2,7 +2,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JsonRpcProvider } from "ethers";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ChainMismatchError, StartAbortedError } from "./errors.ts";
+import { ChainMismatchError } from "../dso/errors.ts";
+import { ForeignMarketDescriptionError, StartAbortedError } from "./errors.ts";
 import { call } from "../nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
@@ -32,11 +33,11 @@ export async function askMarketDescription(nc: NatsConnection, marketId: string,
         timeoutMs: options.requestTimeoutMs ?? 2_000,
       });
       if (reply.market.marketId !== marketId) {
-        throw new ChainMismatchError({ reason: "otherMarket", marketId: reply.market.marketId });
+        throw new ForeignMarketDescriptionError({ describedMarketId: reply.market.marketId });
       }
       return reply.market;
     } catch (error) {
-      if (error instanceof ChainMismatchError) throw error;
+      if (error instanceof ForeignMarketDescriptionError) throw error;
       const delay = Math.min(max, base * 2 ** Math.min(attempt - 1, 10));
       options.logger.info({ attempt, retryInMs: delay, reason: (error as Error).message?.split("\n")[0] }, "waiting for the DSO's market description");
       try {
@@ -52,7 +53,7 @@ export async function askMarketDescription(nc: NatsConnection, marketId: string,
 export async function checkChainId(provider: JsonRpcProvider, expected: number, rpcUrl: string): Promise<void> {
   const actual = Number((await provider.getNetwork()).chainId);
   if (actual !== expected) {
-    throw new ChainMismatchError({ reason: "otherChain", rpcUrl, chainId: actual, marketChainId: expected });
+    throw new ChainMismatchError({ party: "gateway", reason: "otherChain", rpcUrl, rpcChainId: actual, marketChainId: expected });
   }
 }
 

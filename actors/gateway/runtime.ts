@@ -13,7 +13,7 @@ import type { MachineConfig } from "../../machines/config.ts";
 import { provideGateway, type GatewayMachine } from "../../machines/gateway.ts";
 import { describeError } from "../../machines/kit/errors.ts";
 import { InvalidSettingError } from "../../protocol/base/errors.ts";
-import { ChainMismatchError } from "./errors.ts";
+import { ChainMismatchError } from "../dso/errors.ts";
 import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { GATEWAY_INBOX_PREFIX, marketSubjects } from "../../protocol/wire/subjects.ts";
 import { gatewayDefaults } from "../config/gateway.ts";
@@ -178,12 +178,12 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       logger.info({ contract: contractAddress, chainId }, "market description received from the DSO");
     }
     if ((await provider.getCode(contractAddress)) === "0x") {
-      throw new ChainMismatchError({ reason: "noContract", contractAddress, rpcUrl: options.rpcUrl, chainId });
+      throw new ChainMismatchError({ party: "gateway", reason: "noContract", address: contractAddress, chainId, rpcUrl: options.rpcUrl });
     }
     const connected = wallet.connect(provider);
     const market: MarketHandle = await attachMarket(contractAddress, connected);
     if (expectedDimension !== undefined && market.dim !== expectedDimension) {
-      throw new ChainMismatchError({ reason: "otherDimension", contract: market.dim, description: expectedDimension });
+      throw new ChainMismatchError({ party: "gateway", reason: "otherDimension", address: contractAddress, contractDimension: market.dim, marketDimension: expectedDimension });
     }
     const gasLimit = options.gasLimit ?? (await provider.getBlock("latest"))?.gasLimit ?? 30_000_000n;
     const writer: ChainWriter = createChainWriter({ market, wallet: connected, provider, gasLimit });

@@ -1,5 +1,5 @@
 // The meter runtime's errors (the convention: protocol/base/errors.ts).
-import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
+import { GridveilError } from "../../protocol/base/errors.ts";
 
 // --- enrolment ------------------------------------------------------------------------------------------------
 
@@ -40,29 +40,6 @@ export class EnrolmentRejectedError extends GridveilError {
     const text = ENROLMENT_TEXT[refusal.reason];
     super(text.message, { value: enrolmentValue(refusal), hint: text.hint });
     this.reason = refusal.reason;
-  }
-}
-
-/** The chain the meter was pointed at is not the one the DSO's market description names. */
-export type MarketChainMismatch =
-  | { reason: "otherChain"; rpc: number; market: number }
-  | { reason: "otherDimension"; contract: number; market: number };
-
-const MARKET_CHAIN_TEXT: Record<MarketChainMismatch["reason"], { message: string; hint?: string }> = {
-  otherChain: {
-    message: "the RPC endpoint serves another chain than the market's",
-    hint: "pass the --rpc of the chain the DSO deployed the market on",
-  },
-  otherDimension: { message: "the market contract's dimension differs from the market description" },
-};
-
-export class MarketChainMismatchError extends ConfigError {
-  override name = "MarketChainMismatchError";
-  readonly reason: MarketChainMismatch["reason"];
-  constructor(mismatch: MarketChainMismatch) {
-    const { reason, ...facts } = mismatch;
-    super(MARKET_CHAIN_TEXT[reason].message, { value: facts, hint: MARKET_CHAIN_TEXT[reason].hint });
-    this.reason = reason;
   }
 }
 

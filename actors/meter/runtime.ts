@@ -10,7 +10,8 @@ import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { decodeMsk } from "../../protocol/fhipe/binary.ts";
 import { precomputeTables, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { InvalidSettingError } from "../../protocol/base/errors.ts";
-import { MarketChainMismatchError, MeterNotEnrolledError, MeterRuntimeStoppedError } from "./errors.ts";
+import { ChainMismatchError } from "../dso/errors.ts";
+import { MeterNotEnrolledError, MeterRuntimeStoppedError } from "./errors.ts";
 import { connectNats, natsCredentials, type NatsClients } from "../nats/connect.ts";
 import type { Service } from "../nats/rpc.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
@@ -363,11 +364,11 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         provider = await connectRpc(options.rpcUrl);
         const network = await provider.getNetwork();
         if (Number(network.chainId) !== enrolment.market.chainId) {
-          throw new MarketChainMismatchError({ reason: "otherChain", rpc: Number(network.chainId), market: enrolment.market.chainId });
+          throw new ChainMismatchError({ party: "meter", reason: "otherChain", rpcChainId: Number(network.chainId), marketChainId: enrolment.market.chainId });
         }
         const chain = await attachMarket(enrolment.market.contractAddress, provider);
         if (chain.dim !== enrolment.market.fhipe.dimension) {
-          throw new MarketChainMismatchError({ reason: "otherDimension", contract: chain.dim, market: enrolment.market.fhipe.dimension });
+          throw new ChainMismatchError({ party: "meter", reason: "otherDimension", address: enrolment.market.contractAddress, contractDimension: chain.dim, marketDimension: enrolment.market.fhipe.dimension });
         }
         clients = await connectNats({
           url: options.natsUrl,
