@@ -1,6 +1,6 @@
 // Errors of the benchmarks: a sample or a phase that did not go as the benchmark's design requires, each building
 // its message from what was observed (protocol/base/errors.ts).
-import { GridveilError } from "../protocol/base/errors.ts";
+import { GridveilError, errorClass } from "../protocol/base/errors.ts";
 
 /** A gas sample did not do what it was built to measure (a resting bid matched, a matching one rested, a rejection). */
 export type GasSampleFault =
@@ -14,13 +14,10 @@ const GAS_TEXT: Record<GasSampleFault["kind"], string> = {
   rejected: "the book rejected a bid",
 };
 
-export class GasBenchError extends GridveilError {
-  override name = "GasBenchError";
-  constructor(fault: GasSampleFault) {
-    const { kind, ...value } = fault;
-    super(GAS_TEXT[kind], { value: kind === "rejected" ? fault.reasonName : value });
-  }
-}
+export class GasBenchError extends errorClass(GridveilError, (fault: GasSampleFault) => {
+  const { kind, ...value } = fault;
+  return [GAS_TEXT[kind], { value: kind === "rejected" ? fault.reasonName : value }];
+}) {}
 
 /** The chain child process of `bench throughput` did not come up. */
 export type ChainStartFault = { kind: "timeout"; timeoutMs: number } | { kind: "noUrl"; line: string } | { kind: "exited"; code: number | null };
@@ -31,12 +28,10 @@ const CHAIN_TEXT: Record<ChainStartFault["kind"], string> = {
   exited: "the chain process exited during start-up",
 };
 
-export class ChainProcessError extends GridveilError {
-  override name = "ChainProcessError";
-  constructor(fault: ChainStartFault) {
-    super(CHAIN_TEXT[fault.kind], { value: fault.kind === "timeout" ? fault.timeoutMs : fault.kind === "noUrl" ? fault.line : fault.code });
-  }
-}
+export class ChainProcessError extends errorClass(GridveilError, (fault: ChainStartFault) => [
+  CHAIN_TEXT[fault.kind],
+  { value: fault.kind === "timeout" ? fault.timeoutMs : fault.kind === "noUrl" ? fault.line : fault.code },
+]) {}
 
 /** A throughput phase stalled or lost a bid. */
 export type ThroughputFault =
@@ -45,12 +40,7 @@ export type ThroughputFault =
   | { kind: "bidsRejected"; examples: readonly (readonly [string, string])[] }
   | { kind: "singleMeterFailed"; planId: string; failure: unknown };
 
-export class ThroughputBenchError extends GridveilError {
-  override name = "ThroughputBenchError";
-  constructor(fault: ThroughputFault) {
-    super(...throughputText(fault));
-  }
-}
+export class ThroughputBenchError extends errorClass(GridveilError, (fault: ThroughputFault) => throughputText(fault)) {}
 
 function throughputText(fault: ThroughputFault): [string, { value: unknown }] {
   switch (fault.kind) {

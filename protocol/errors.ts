@@ -1,6 +1,6 @@
 // Errors of the shared protocol rules (commitments, settlement, subjects, the reference book), each building its
 // message from the rejected facts (protocol/base/errors.ts). FHIPE's and the encodings' are in protocol/fhipe/errors.ts.
-import { type ErrorText, GridveilError } from "./base/errors.ts";
+import { type ErrorText, GridveilError, errorClass } from "./base/errors.ts";
 
 /** Which commitment input is malformed (PROTOCOL §3.3). */
 export type CommitmentField = "bidder" | "side" | "priceLevel" | "quantityWh" | "salt";
@@ -14,32 +14,28 @@ const COMMITMENT_TEXT: Record<CommitmentField, string> = {
 };
 
 /** A commitment input is outside what the on-chain encoding can hold. */
-export class CommitmentInputError extends GridveilError {
-  override name = "CommitmentInputError";
-  constructor(params: { field: CommitmentField; value: unknown }) {
-    super(COMMITMENT_TEXT[params.field], { value: params.value });
-  }
-}
+export class CommitmentInputError extends errorClass(GridveilError, (params: { field: CommitmentField; value: unknown }) => [
+  COMMITMENT_TEXT[params.field],
+  { value: params.value },
+]) {}
 
 /** A settlement input (a quantity, a reading or a price) is not a non-negative whole number. */
-export class InvalidSettlementInputError extends GridveilError {
-  override name = "InvalidSettlementInputError";
-  constructor(params: { field: string; value: unknown }) {
-    super(`${params.field} must be a non-negative whole number`, { value: params.value, hint: "Wh and µ/kWh are integers (protocol/settlement.ts)" });
-  }
-}
+export class InvalidSettlementInputError extends errorClass(GridveilError, (params: { field: string; value: unknown }) => [
+  `${params.field} must be a non-negative whole number`,
+  { value: params.value, hint: "Wh and µ/kWh are integers (protocol/settlement.ts)" },
+]) {}
 
 /** A market id, inbox id or other token that cannot stand in a NATS subject, or a meter's permissions without one. */
-export class InvalidSubjectTokenError extends GridveilError {
-  override name = "InvalidSubjectTokenError";
-  constructor(params: { kind: string; value?: string }) {
-    super(
-      ...((params.value === undefined
-        ? [`a meter's permissions need its ${params.kind}`, {}]
-        : [`invalid ${params.kind} for a NATS subject`, { value: params.value, hint: "Use 1–64 characters of a-z, 0-9, '_' or '-' (no dots or wildcards)." }]) as ErrorText),
-    );
-  }
-}
+export class InvalidSubjectTokenError extends errorClass(
+  GridveilError,
+  (params: { kind: string; value?: string }) =>
+    (params.value === undefined
+      ? [`a meter's permissions need its ${params.kind}`, {}]
+      : [
+          `invalid ${params.kind} for a NATS subject`,
+          { value: params.value, hint: "Use 1–64 characters of a-z, 0-9, '_' or '-' (no dots or wildcards)." },
+        ]) as ErrorText,
+) {}
 
 /** What the reference book was asked that it cannot do. */
 export type ReferenceBookFault =
@@ -54,10 +50,7 @@ const BOOK_TEXT: Record<ReferenceBookFault["kind"], string> = {
 };
 
 /** The plaintext reference book (protocol/book/) refused an operation. */
-export class ReferenceBookError extends GridveilError {
-  override name = "ReferenceBookError";
-  constructor(fault: ReferenceBookFault) {
-    const { kind, ...value } = fault;
-    super(BOOK_TEXT[kind], { value: kind === "notOpen" ? value : fault.bidId });
-  }
-}
+export class ReferenceBookError extends errorClass(GridveilError, (fault: ReferenceBookFault) => {
+  const { kind, ...value } = fault;
+  return [BOOK_TEXT[kind], { value: kind === "notOpen" ? value : fault.bidId }];
+}) {}

@@ -1,14 +1,12 @@
 // Errors of the chain connection: each builds its message from the facts of the failure (protocol/base/errors.ts).
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { GridveilError, errorClass } from "../../protocol/base/errors.ts";
 
 /** The Ethereum JSON-RPC endpoint did not answer. */
-export class ChainUnavailableError extends GridveilError {
-  override name = "ChainUnavailableError";
-  constructor(params: { rpcUrl: string; cause: unknown }) {
-    super(`cannot reach the Ethereum JSON-RPC endpoint at ${params.rpcUrl}`, {
-      value: params.rpcUrl,
-      hint: "start a node (the demo starts one itself when --rpc is omitted) or pass --rpc URL",
-      cause: params.cause,
-    });
-  }
-}
+export class ChainUnavailableError extends errorClass(GridveilError, (params: { rpcUrl: string; cause: unknown }) => [
+  `cannot reach the Ethereum JSON-RPC endpoint at ${params.rpcUrl}`,
+  {
+    value: params.rpcUrl,
+    hint: "start a node (the demo starts one itself when --rpc is omitted) or pass --rpc URL",
+    cause: params.cause,
+  },
+]) {}

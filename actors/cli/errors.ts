@@ -1,28 +1,23 @@
 // Errors of the `gridveil` commands: each builds its message from the facts of the failure (protocol/base/errors.ts).
 // Bad flags and files are the configuration family of protocol/base/errors.ts; these are the commands' own.
-import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
+import { ConfigError, GridveilError, errorClass } from "../../protocol/base/errors.ts";
 
 /** `--key-file` names a file that cannot be read. */
-export class KeyFileUnreadableError extends ConfigError {
-  override name = "KeyFileUnreadableError";
-  constructor(params: { path: string; cause: unknown }) {
-    super("cannot read the --key-file", { value: params.path, cause: params.cause });
-  }
-}
+export class KeyFileUnreadableError extends errorClass(ConfigError, (params: { path: string; cause: unknown }) => [
+  "cannot read the --key-file",
+  { value: params.path, cause: params.cause },
+]) {}
 
 /** `gridveil diagrams --check`: the generated files or the README block differ from what the machines generate. */
-export class DiagramsOutOfDateError extends GridveilError {
-  override name = "DiagramsOutOfDateError";
-  constructor(params: { dir: string; stale: readonly string[] }) {
-    super(`machine diagrams out of date in ${params.dir}: ${params.stale.join(", ")}`, {
-      hint: "run `npm run gridveil -- diagrams` and commit the result",
-    });
-  }
-}
+export class DiagramsOutOfDateError extends errorClass(GridveilError, (params: { dir: string; stale: readonly string[] }) => [
+  `machine diagrams out of date in ${params.dir}: ${params.stale.join(", ")}`,
+  {
+    hint: "run `npm run gridveil -- diagrams` and commit the result",
+  },
+]) {}
 
 /** `gridveil trace`: no span of the trade where we looked (`knownTrades`: some trades the span file does hold). */
 export class TradeNotTracedError extends GridveilError {
-  override name = "TradeNotTracedError";
   constructor(params: { tradeId: string; spanFile: string; knownTrades: readonly string[] } | { tradeId: string; jaeger: true }) {
     if ("jaeger" in params) super(`Jaeger has no spans of trade ${params.tradeId}`);
     else {

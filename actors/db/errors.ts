@@ -1,21 +1,19 @@
 // Errors of the DSO database (dsoDatabase.ts, migrations.ts, sqlite.ts): one class per condition, each building its
 // message from the facts of the failure (protocol/base/errors.ts). Classes that answer a NATS request carry its code.
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { GridveilError, errorClass } from "../../protocol/base/errors.ts";
 import { type ErrorCode } from "../../protocol/wire/schemas.ts";
 import { type SideCode } from "../../protocol/domain.ts";
 import { type TradeStage } from "../../protocol/tradeLifecycle.ts";
 
 /** `node:sqlite` could not be loaded (too old a Node.js). */
-export class SqliteUnavailableError extends GridveilError {
-  override name = "SqliteUnavailableError";
-  constructor(params: { nodeVersion: string; cause?: unknown }) {
-    super("node:sqlite is not available", {
-      value: params.nodeVersion,
-      hint: "Run with Node.js 22.13+ or 24 (npx tsx / npm scripts use the project's Node 24).",
-      cause: params.cause,
-    });
-  }
-}
+export class SqliteUnavailableError extends errorClass(GridveilError, (params: { nodeVersion: string; cause?: unknown }) => [
+  "node:sqlite is not available",
+  {
+    value: params.nodeVersion,
+    hint: "Run with Node.js 22.13+ or 24 (npx tsx / npm scripts use the project's Node 24).",
+    cause: params.cause,
+  },
+]) {}
 
 /** What is wrong with a list of migrations or with the database they are applied to. */
 export type MigrationFault =
@@ -25,7 +23,6 @@ export type MigrationFault =
 
 /** Migrations out of order, a database from a newer program, or a migration that failed (and was rolled back). */
 export class MigrationError extends GridveilError {
-  override name = "MigrationError";
   constructor(fault: MigrationFault) {
     switch (fault.kind) {
       case "versions":
@@ -45,17 +42,13 @@ export class MigrationError extends GridveilError {
 }
 
 /** The family of the DSO database's errors; throw one of the classes below. */
-export class DatabaseError extends GridveilError {
-  override name = "DatabaseError";
-}
+export class DatabaseError extends GridveilError {}
 
 /** The database file cannot be opened. */
-export class DatabaseOpenError extends DatabaseError {
-  override name = "DatabaseOpenError";
-  constructor(params: { path: string; cause: unknown }) {
-    super("cannot open the DSO database", { value: params.path, hint: "Does the directory exist and is it writable?", cause: params.cause });
-  }
-}
+export class DatabaseOpenError extends errorClass(DatabaseError, (params: { path: string; cause: unknown }) => [
+  "cannot open the DSO database",
+  { value: params.path, hint: "Does the directory exist and is it writable?", cause: params.cause },
+]) {}
 
 /** What a stored row holds that it may not hold. */
 export type CorruptRowFault =
@@ -66,7 +59,6 @@ export type CorruptRowFault =
 
 /** A row read back does not have the shape the schema promises (schema drift or a hand-edited database). */
 export class CorruptRowError extends DatabaseError {
-  override name = "CorruptRowError";
   constructor(fault: CorruptRowFault) {
     switch (fault.kind) {
       case "status":
@@ -86,90 +78,70 @@ export class CorruptRowError extends DatabaseError {
 }
 
 /** A row just written could not be read back in the same transaction. */
-export class RowVanishedError extends DatabaseError {
-  override name = "RowVanishedError";
-  constructor(params: { row: "match" | "reading"; key: unknown }) {
-    super(`${params.row} vanished after insert`, { value: params.key });
-  }
-}
+export class RowVanishedError extends errorClass(DatabaseError, (params: { row: "match" | "reading"; key: unknown }) => [
+  `${params.row} vanished after insert`,
+  { value: params.key },
+]) {}
 
 /** A ledger amount that does not fit a JavaScript safe integer. */
-export class UnsafeAmountError extends DatabaseError {
-  override name = "UnsafeAmountError";
-  constructor(params: { amount: number | bigint | string }) {
-    super("ledger amount is not a safe integer of µ-units", { value: params.amount });
-  }
-}
+export class UnsafeAmountError extends errorClass(DatabaseError, (params: { amount: number | bigint | string }) => [
+  "ledger amount is not a safe integer of µ-units",
+  { value: params.amount },
+]) {}
 
 /** A machine record that JSON.stringify cannot render (a function, a symbol, undefined). */
-export class MachineRecordNotJsonError extends DatabaseError {
-  override name = "MachineRecordNotJsonError";
-  constructor(params: { type: string }) {
-    super("machine record is not JSON", { value: params.type });
-  }
-}
+export class MachineRecordNotJsonError extends errorClass(DatabaseError, (params: { type: string }) => [
+  "machine record is not JSON",
+  { value: params.type },
+]) {}
 
 /** A settlement's lines do not sum to zero: nothing is posted. */
-export class UnbalancedPostingsError extends DatabaseError {
-  override name = "UnbalancedPostingsError";
-  constructor(params: { sum: bigint }) {
-    super("postings do not sum to zero", { value: params.sum, hint: "every line needs its mirror line (protocol/settlement.ts)" });
-  }
-}
+export class UnbalancedPostingsError extends errorClass(DatabaseError, (params: { sum: bigint }) => [
+  "postings do not sum to zero",
+  { value: params.sum, hint: "every line needs its mirror line (protocol/settlement.ts)" },
+]) {}
 
 // --- conflicts: a write contradicts what is stored under the same unique key (not a harmless repeat) -----------
 
 /** The family of conflicting writes; answers a request with `conflict`. */
 export class ConflictError extends DatabaseError {
-  override name = "ConflictError";
   readonly replyCode: ErrorCode = "conflict";
 }
 
 /** Enrolling a meter whose key or inbox id another meter already has. */
-export class MeterIdentityTakenError extends ConflictError {
-  override name = "MeterIdentityTakenError";
-  constructor(params: { meterId: string; address: string; inboxId: string }) {
-    super("this key or inbox id already belongs to another meter", {
-      value: { meterId: params.meterId, address: params.address, inboxId: params.inboxId },
-    });
-  }
-}
+export class MeterIdentityTakenError extends errorClass(ConflictError, (params: { meterId: string; address: string; inboxId: string }) => [
+  "this key or inbox id already belongs to another meter",
+  {
+    value: { meterId: params.meterId, address: params.address, inboxId: params.inboxId },
+  },
+]) {}
 
 /** Enrolling a meter id again with a different key. */
-export class MeterKeyMismatchError extends ConflictError {
-  override name = "MeterKeyMismatchError";
-  constructor(params: { meterId: string }) {
-    super("meter id is registered with another key", { value: { meterId: params.meterId } });
-  }
-}
+export class MeterKeyMismatchError extends errorClass(ConflictError, (params: { meterId: string }) => [
+  "meter id is registered with another key",
+  { value: { meterId: params.meterId } },
+]) {}
 
 /** A one-time id (bidder) recorded for a meter is already recorded for another. */
-export class OneTimeIdTakenError extends ConflictError {
-  override name = "OneTimeIdTakenError";
-  constructor(params: { bidder: string }) {
-    super("one-time id already belongs to another meter", { value: params.bidder });
-  }
-}
+export class OneTimeIdTakenError extends errorClass(ConflictError, (params: { bidder: string }) => [
+  "one-time id already belongs to another meter",
+  { value: params.bidder },
+]) {}
 
 /** A side of a trade sent a second, different opening. */
-export class OpeningConflictError extends ConflictError {
-  override name = "OpeningConflictError";
-  constructor(params: { tradeId: string; side: SideCode }) {
-    super("a different opening is already stored for this side", { value: { tradeId: params.tradeId, side: params.side } });
-  }
-}
+export class OpeningConflictError extends errorClass(ConflictError, (params: { tradeId: string; side: SideCode }) => [
+  "a different opening is already stored for this side",
+  { value: { tradeId: params.tradeId, side: params.side } },
+]) {}
 
 /** A trade verified again with terms other than the stored ones. */
-export class TermsConflictError extends ConflictError {
-  override name = "TermsConflictError";
-  constructor(params: { stored: unknown; given: unknown }) {
-    super("trade already verified with other terms", { value: { stored: params.stored, given: params.given } });
-  }
-}
+export class TermsConflictError extends errorClass(ConflictError, (params: { stored: unknown; given: unknown }) => [
+  "trade already verified with other terms",
+  { value: { stored: params.stored, given: params.given } },
+]) {}
 
 /** The trade is in a state from which this step is not allowed (e.g. settling a voided trade). */
 export class IllegalTradeTransitionError extends DatabaseError {
-  override name = "IllegalTradeTransitionError";
   readonly replyCode: ErrorCode = "conflict";
   constructor(params: { tradeId: string; stage: TradeStage; to: TradeStage }) {
     super(`trade is ${params.stage}, cannot ${params.to === "settled" ? "be settled" : `become ${params.to}`}`, { value: params.tradeId });
@@ -180,30 +152,20 @@ export class IllegalTradeTransitionError extends DatabaseError {
 
 /** The family of lookups that found nothing; answers a request with `not-found`. */
 export class NotFoundError extends DatabaseError {
-  override name = "NotFoundError";
   readonly replyCode: ErrorCode = "not-found";
 }
 
 /** No trade has this id. */
-export class UnknownTradeError extends NotFoundError {
-  override name = "UnknownTradeError";
-  constructor(params: { tradeId: string }) {
-    super("unknown trade", { value: params.tradeId });
-  }
-}
+export class UnknownTradeError extends errorClass(NotFoundError, (params: { tradeId: string }) => ["unknown trade", { value: params.tradeId }]) {}
 
 /** No meter is enrolled under this permanent id. */
-export class UnknownMeterError extends NotFoundError {
-  override name = "UnknownMeterError";
-  constructor(params: { meterId: string }) {
-    super("unknown meter", { value: params.meterId, hint: "Enrol first." });
-  }
-}
+export class UnknownMeterError extends errorClass(NotFoundError, (params: { meterId: string }) => [
+  "unknown meter",
+  { value: params.meterId, hint: "Enrol first." },
+]) {}
 
 /** A matched one-time id was never issued a ticket by this DSO, so the trade cannot be billed to a meter. */
-export class UnticketedOneTimeIdError extends NotFoundError {
-  override name = "UnticketedOneTimeIdError";
-  constructor(params: { buyId?: string; sellId?: string }) {
-    super("a matched one-time id was not issued a ticket by this DSO", { value: { buyId: params.buyId, sellId: params.sellId } });
-  }
-}
+export class UnticketedOneTimeIdError extends errorClass(NotFoundError, (params: { buyId?: string; sellId?: string }) => [
+  "a matched one-time id was not issued a ticket by this DSO",
+  { value: { buyId: params.buyId, sellId: params.sellId } },
+]) {}

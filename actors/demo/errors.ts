@@ -1,19 +1,17 @@
 // Errors of the market demo: each builds its message from the facts of the failure (protocol/base/errors.ts). Missing
 // keys for an external chain are a configuration error (MissingSettingError).
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { GridveilError, errorClass } from "../../protocol/base/errors.ts";
 
 /** The family of the demo's own failures. */
-export class DemoError extends GridveilError {
-  override name = "DemoError";
-}
+export class DemoError extends GridveilError {}
 
 /** A round (or the wait for the last trades, without `round`) did not come to rest in time. */
-export class MarketNotSettledError extends DemoError {
-  override name = "MarketNotSettledError";
-  constructor(params: { round?: number; timeoutMs: number }) {
-    const what = params.round === undefined ? "the last trades" : `round ${params.round}`;
-    super(`the market did not settle ${what} within ${params.timeoutMs} ms`, {
+export class MarketNotSettledError extends errorClass(DemoError, (params: { round?: number; timeoutMs: number }) => {
+  const what = params.round === undefined ? "the last trades" : `round ${params.round}`;
+  return [
+    `the market did not settle ${what} within ${params.timeoutMs} ms`,
+    {
       hint: "raise --round-timeout, or look at the actors' logs with GRIDVEIL_LOG_LEVEL=info",
-    });
-  }
-}
+    },
+  ];
+}) {}

@@ -1,15 +1,14 @@
 // The DSO runtime's errors (the convention: protocol/base/errors.ts). Setup errors that retrying cannot fix
 // (MasterKeyError, ChainMismatchError, MarketContractError, DsoSetupError) stop the runtime at once (setupEffects.ts).
 // ChainMismatchError is also the gateway's and the meter's: each checks its chain against the market the DSO runs.
-import { ConfigError, GridveilError } from "../../protocol/base/errors.ts";
+import { ConfigError, GridveilError, errorClass } from "../../protocol/base/errors.ts";
 import { describeRefusal, refusalCodes, type Refusal } from "../../protocol/reasons.ts";
-import { PermanentMessageError, RequestRejectedError } from "../nats/errors.ts";
+import { PermanentMessageError, rejectedWith, RequestRejectedError } from "../nats/errors.ts";
 
 // --- setup ----------------------------------------------------------------------------------------------------
 
 /** The stored key cannot be used for this market; replacing it would strand every enrolled meter. */
 export class MasterKeyError extends GridveilError {
-  override name = "MasterKeyError";
   constructor(params: { path: string; cause: unknown } | { path: string; keyDimension: number; marketDimension: number }) {
     if ("cause" in params) {
       super("the stored master key is corrupt", {
@@ -49,7 +48,6 @@ const CHAIN_MISMATCH_HINT: Record<Party, Partial<Record<ChainMismatch["reason"],
 
 /** The chain cannot serve this market (wrong --rpc, a reset chain, another deployment): retrying will not help. */
 export class ChainMismatchError extends ConfigError {
-  override name = "ChainMismatchError";
   readonly reason: ChainMismatch["reason"];
   constructor(params: ChainMismatch & { party: Party }) {
     const { reason, party, ...facts } = params;
@@ -78,7 +76,6 @@ const MARKET_CONTRACT_TEXT: Record<MarketContractProblem["reason"], { message: s
 
 /** The recorded or given contract cannot serve this market (another ticket signer, recorded for another chain). */
 export class MarketContractError extends GridveilError {
-  override name = "MarketContractError";
   readonly reason: MarketContractProblem["reason"];
   constructor(problem: MarketContractProblem) {
     const { reason, ...facts } = problem;
@@ -90,7 +87,6 @@ export class MarketContractError extends GridveilError {
 
 /** Setup cannot go on and retrying will not help (wrong key file, wrong contract): the runtime stops at once. */
 export class DsoSetupError extends GridveilError {
-  override name = "DsoSetupError";
   constructor(params: { reason: "setupFailed"; lastError: unknown } | { reason: "noDescription" }) {
     if (params.reason === "setupFailed") {
       super("the DSO could not set up its market", { value: params.lastError, hint: "See the log for each failed step." });
@@ -114,7 +110,6 @@ const NOT_READY_TEXT: Record<DsoNotReadyReason, string> = {
 };
 
 export class DsoNotReadyError extends GridveilError {
-  override name = "DsoNotReadyError";
   readonly missing: DsoNotReadyReason;
   /** `of`: the meter id, bidder or trade id the missing piece belongs to. */
   constructor(params: { missing: "contract" | "masterKey" } | { missing: "enrolmentRequest" | "ticketRequest" | "matchRecord"; of: string }) {
@@ -125,7 +120,6 @@ export class DsoNotReadyError extends GridveilError {
 
 /** A refusal the DSO machine or a handler decided, as the error reply it travels as (meters act on its text). */
 export class RequestRefusedError extends RequestRejectedError {
-  override name = "RequestRefusedError";
   readonly refusal: Refusal;
   constructor(refusal: Refusal) {
     const code = refusalCodes[refusal.reason];
@@ -135,25 +129,22 @@ export class RequestRefusedError extends RequestRejectedError {
 }
 
 /** A ticket request whose expiry has already passed. */
-export class TicketExpiryPastError extends RequestRejectedError {
-  override name = "TicketExpiryPastError";
-  constructor(params: { notAfter: number }) {
-    super("rejected", "notAfter is in the past", { value: params.notAfter });
-  }
-}
+export class TicketExpiryPastError extends errorClass(rejectedWith("rejected"), (params: { notAfter: number }) => [
+  "notAfter is in the past",
+  { value: params.notAfter },
+]) {}
 
 /** The sealed opening's payload names another trade or bidder than the submission it came in. */
-export class MisaddressedOpeningError extends RequestRejectedError {
-  override name = "MisaddressedOpeningError";
-  constructor(params: { submitted: { tradeId: string; bidder: string }; sealed: { tradeId: string; bidder: string } }) {
-    super("bad-message", "the sealed opening names another trade or bidder", { value: params });
-  }
-}
+export class MisaddressedOpeningError extends errorClass(
+  rejectedWith("bad-message"),
+  (params: { submitted: { tradeId: string; bidder: string }; sealed: { tradeId: string; bidder: string } }) => [
+    "the sealed opening names another trade or bidder",
+    { value: params },
+  ],
+) {}
 
 /** Why a meter reading is terminated instead of recorded (it can never become valid). */
-export type ReadingRejection =
-  | { reason: "notSignedByBidder"; signatureError: string }
-  | { reason: "unknownTrade" | "notThisSide" | "noTicket" };
+export type ReadingRejection = { reason: "notSignedByBidder"; signatureError: string } | { reason: "unknownTrade" | "notThisSide" | "noTicket" };
 
 const READING_TEXT: Record<ReadingRejection["reason"], string> = {
   notSignedByBidder: "reading not signed by its bidder",
@@ -163,7 +154,6 @@ const READING_TEXT: Record<ReadingRejection["reason"], string> = {
 };
 
 export class RejectedReadingError extends PermanentMessageError {
-  override name = "RejectedReadingError";
   readonly reason: ReadingRejection["reason"];
   constructor(params: ReadingRejection & { tradeId: string; bidder: string }) {
     const text = READING_TEXT[params.reason];
@@ -188,7 +178,6 @@ const TRADE_EFFECT_TEXT: Record<TradeEffectReason, string> = {
 };
 
 export class TradeEffectError extends GridveilError {
-  override name = "TradeEffectError";
   readonly reason: TradeEffectReason;
   /** `value`: the match key, bidder, trade id or trade record the step was working on. */
   constructor(params: { reason: TradeEffectReason; value: unknown }) {
@@ -197,12 +186,10 @@ export class TradeEffectError extends GridveilError {
   }
 }
 
-export class LedgerMappingError extends GridveilError {
-  override name = "LedgerMappingError";
-  constructor(params: { bidder: string }) {
-    super("a settlement line names a bidder that is not a party of the trade", { value: params.bidder });
-  }
-}
+export class LedgerMappingError extends errorClass(GridveilError, (params: { bidder: string }) => [
+  "a settlement line names a bidder that is not a party of the trade",
+  { value: params.bidder },
+]) {}
 
 // --- meter registry -------------------------------------------------------------------------------------------
 
@@ -258,7 +245,6 @@ function registryDetails(problem: RegistryProblem): { value?: unknown; hint?: st
 
 /** A registry file or option that cannot be used; the message names the file and every bad entry. */
 export class RegistryError extends ConfigError {
-  override name = "RegistryError";
   readonly reason: RegistryProblem["reason"];
   constructor(problem: RegistryProblem) {
     super(registryMessage(problem), registryDetails(problem));

@@ -1,5 +1,5 @@
 // The gateway runtime's errors (the convention: protocol/base/errors.ts).
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { GridveilError, errorClass } from "../../protocol/base/errors.ts";
 import type { ErrorCode } from "../../protocol/wire/schemas.ts";
 import { RequestRejectedError } from "../nats/errors.ts";
 
@@ -9,46 +9,35 @@ import { RequestRejectedError } from "../nats/errors.ts";
 // meter's condition too: ChainMismatchError in actors/dso/errors.ts.
 
 /** The DSO answered the gateway's question with the description of another market. */
-export class ForeignMarketDescriptionError extends GridveilError {
-  override name = "ForeignMarketDescriptionError";
-  constructor(params: { describedMarketId: string }) {
-    super("the DSO described another market", { value: params.describedMarketId });
-  }
-}
+export class ForeignMarketDescriptionError extends errorClass(GridveilError, (params: { describedMarketId: string }) => [
+  "the DSO described another market",
+  { value: params.describedMarketId },
+]) {}
 
 /** The gateway was stopped before the DSO described the market. */
-export class StartAbortedError extends GridveilError {
-  override name = "StartAbortedError";
-  constructor() {
-    super("stopped while waiting for the DSO's market description");
-  }
-}
+export class StartAbortedError extends errorClass(GridveilError, () => ["stopped while waiting for the DSO's market description"]) {}
 
 /** The cursor file exists but does not hold a cursor: the operator decides (never a silent restart). */
-export class CursorFileError extends GridveilError {
-  override name = "CursorFileError";
-  constructor(params: { path: string; cause: unknown }) {
-    super("the gateway cursor file is unreadable", {
-      value: params.path,
-      hint: "delete it to follow the chain again from the contract's deployment block",
-      cause: params.cause,
-    });
-  }
-}
+export class CursorFileError extends errorClass(GridveilError, (params: { path: string; cause: unknown }) => [
+  "the gateway cursor file is unreadable",
+  {
+    value: params.path,
+    hint: "delete it to follow the chain again from the contract's deployment block",
+    cause: params.cause,
+  },
+]) {}
 
 // --- bids and transactions ------------------------------------------------------------------------------------
 
 /** A submission whose compact ciphertext does not decode (bad header, length, or a point off the curve/subgroup). */
-export class UndecodableCiphertextError extends GridveilError {
-  override name = "UndecodableCiphertextError";
-  constructor(params: { bidder: string; cause: unknown }) {
-    super("the bid's ciphertext does not decode", {
-      value: params.bidder,
-      hint: "send the crypto module's compact encoding (encodeBidCiphertext) or the EVM words",
-      cause: params.cause,
-    });
-  }
-}
+export class UndecodableCiphertextError extends errorClass(GridveilError, (params: { bidder: string; cause: unknown }) => [
+  "the bid's ciphertext does not decode",
+  {
+    value: params.bidder,
+    hint: "send the crypto module's compact encoding (encodeBidCiphertext) or the EVM words",
+    cause: params.cause,
+  },
+]) {}
 
 /** Where a transaction got stuck; `action` is the market function ("placeBids", "cancelBid"). */
 export type TransientChainFailure =
@@ -74,7 +63,6 @@ function transientMessage(failure: TransientChainFailure): string {
 
 /** The chain did not take a transaction for a reason that may pass (RPC, nonce, gas price): the machine retries. */
 export class TransientChainError extends GridveilError {
-  override name = "TransientChainError";
   readonly reason: TransientChainFailure["reason"];
   constructor(failure: TransientChainFailure) {
     super(transientMessage(failure), {
@@ -86,19 +74,15 @@ export class TransientChainError extends GridveilError {
 }
 
 /** An expiry notice names a bidder the contract has no bid for. */
-export class UnknownExpiredBidError extends GridveilError {
-  override name = "UnknownExpiredBidError";
-  constructor(params: { bidder: string }) {
-    super("an expired bidder has no bid on chain", { value: params.bidder });
-  }
-}
+export class UnknownExpiredBidError extends errorClass(GridveilError, (params: { bidder: string }) => [
+  "an expired bidder has no bid on chain",
+  { value: params.bidder },
+]) {}
 
 // --- cancel requests ------------------------------------------------------------------------------------------
 
 /** Why a cancel request is answered with an error (a cancel of a bid that is not open is a reply, not an error). */
-export type CancelRejection =
-  | { reason: "refused"; contractError: string | undefined }
-  | { reason: "notRelayed" | "malformed" | "stopping" };
+export type CancelRejection = { reason: "refused"; contractError: string | undefined } | { reason: "notRelayed" | "malformed" | "stopping" };
 
 const CANCEL_TEXT: Record<CancelRejection["reason"], { code: ErrorCode; message: string; hint?: string }> = {
   refused: { code: "rejected", message: "the contract refused the cancel" },
@@ -108,7 +92,6 @@ const CANCEL_TEXT: Record<CancelRejection["reason"], { code: ErrorCode; message:
 };
 
 export class CancelRejectedError extends RequestRejectedError {
-  override name = "CancelRejectedError";
   readonly reason: CancelRejection["reason"];
   constructor(rejection: CancelRejection) {
     const text = CANCEL_TEXT[rejection.reason];

@@ -1,5 +1,5 @@
 // The meter runtime's errors (the convention: protocol/base/errors.ts).
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { GridveilError, errorClass } from "../../protocol/base/errors.ts";
 
 // --- enrolment ------------------------------------------------------------------------------------------------
 
@@ -34,7 +34,6 @@ function enrolmentValue(refusal: EnrolmentRefusal): unknown {
 }
 
 export class EnrolmentRejectedError extends GridveilError {
-  override name = "EnrolmentRejectedError";
   readonly reason: EnrolmentRefusal["reason"];
   constructor(refusal: EnrolmentRefusal) {
     const text = ENROLMENT_TEXT[refusal.reason];
@@ -44,26 +43,17 @@ export class EnrolmentRejectedError extends GridveilError {
 }
 
 /** Something that needs the enrolled meter's connections ran before enrolment. */
-export class MeterNotEnrolledError extends GridveilError {
-  override name = "MeterNotEnrolledError";
-  constructor() {
-    super("the meter is not enrolled yet");
-  }
-}
+export class MeterNotEnrolledError extends errorClass(GridveilError, () => ["the meter is not enrolled yet"]) {}
 
 /** The runtime was asked to stop while it enrolled (or before it could). */
-export class MeterRuntimeStoppedError extends GridveilError {
-  override name = "MeterRuntimeStoppedError";
-  constructor(params: { enrolled: "stopping" | "never" }) {
-    super(params.enrolled === "never" ? "the meter runtime stopped before it enrolled" : "the meter runtime is stopping");
-  }
-}
+export class MeterRuntimeStoppedError extends errorClass(GridveilError, (params: { enrolled: "stopping" | "never" }) => [
+  params.enrolled === "never" ? "the meter runtime stopped before it enrolled" : "the meter runtime is stopping",
+]) {}
 
 // --- bid sessions ---------------------------------------------------------------------------------------------
 
 /** The key store lacks a secret a bid step needs. */
 export class MeterSecretMissingError extends GridveilError {
-  override name = "MeterSecretMissingError";
   constructor(params: { secret: "masterKey" } | { secret: "oneTimeKey"; bidder: string }) {
     if (params.secret === "masterKey") {
       super("the meter holds no master key yet", { hint: "it arrives with the enrolment reply" });
@@ -83,7 +73,6 @@ const BID_SESSION_TEXT: Record<BidSessionFault, string> = {
 };
 
 export class BidSessionStateError extends GridveilError {
-  override name = "BidSessionStateError";
   readonly fault: BidSessionFault;
   constructor(params: { fault: BidSessionFault; bidder: string }) {
     super(BID_SESSION_TEXT[params.fault], { value: params.bidder });
@@ -93,7 +82,6 @@ export class BidSessionStateError extends GridveilError {
 
 /** The DSO or the gateway answered, but not what the request asked for. */
 export class UnexpectedReplyError extends GridveilError {
-  override name = "UnexpectedReplyError";
   constructor(params: { ticketFor: string } | { cancelStatus: string }) {
     if ("ticketFor" in params) super("the DSO answered with a ticket for another bidder", { value: params.ticketFor });
     else super("the gateway could not cancel the bid", { value: params.cancelStatus });
@@ -101,17 +89,10 @@ export class UnexpectedReplyError extends GridveilError {
 }
 
 /** A matched counterpart's one-time id has no bid on chain: its opening cannot be checked. */
-export class CounterpartBidNotFoundError extends GridveilError {
-  override name = "CounterpartBidNotFoundError";
-  constructor(params: { bidder: string }) {
-    super("the counterpart's bid is not on chain", { value: params.bidder });
-  }
-}
+export class CounterpartBidNotFoundError extends errorClass(GridveilError, (params: { bidder: string }) => [
+  "the counterpart's bid is not on chain",
+  { value: params.bidder },
+]) {}
 
 /** The `neverOpen` fault: the session left the opening state without sending one. */
-export class OpeningWithheldError extends GridveilError {
-  override name = "OpeningWithheldError";
-  constructor() {
-    super("opening withheld (fault)");
-  }
-}
+export class OpeningWithheldError extends errorClass(GridveilError, () => ["opening withheld (fault)"]) {}

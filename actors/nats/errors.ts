@@ -1,6 +1,6 @@
 // Errors of the NATS edge (codec, rpc, JetStream, the private server, connecting): each builds its message from the
 // facts of the failure (protocol/base/errors.ts). Classes that answer a NATS request carry the wire's code.
-import { GridveilError, type ErrorDetails } from "../../protocol/base/errors.ts";
+import { errorClass, GridveilError, type ErrorDetails, type ErrorFamily } from "../../protocol/base/errors.ts";
 import { type ErrorCode, type ErrorReply } from "../../protocol/wire/schemas.ts";
 
 export type Issue = { path: string; message: string };
@@ -26,7 +26,6 @@ const UNREADABLE_TEXT: Record<UnreadableMessage, string> = {
 
 /** An incoming message that is not JSON or does not match its schema. Never retried: the bytes will not change. */
 export class BadMessageError extends GridveilError {
-  override name = "BadMessageError";
   readonly replyCode: ErrorCode = "bad-message";
   readonly subject: string | undefined;
   readonly issues: Issue[];
@@ -49,7 +48,6 @@ export class BadMessageError extends GridveilError {
 
 /** We were about to send something that does not match its own schema: a bug on our side, never sent. */
 export class InvalidOutgoingMessageError extends GridveilError {
-  override name = "InvalidOutgoingMessageError";
   readonly issues: Issue[];
   constructor(params: { issues: Issue[]; value: unknown }) {
     super(`refusing to send an invalid message: ${params.issues.map(formatIssue).join("; ")}`, { value: params.value });
@@ -63,7 +61,6 @@ export class InvalidOutgoingMessageError extends GridveilError {
  * builds the message (the NATS layer cannot know what a refusal means).
  */
 export class RequestRejectedError extends GridveilError {
-  override name = "RequestRejectedError";
   readonly replyCode: ErrorCode;
   constructor(code: ErrorCode, shortMessage: string, details: ErrorDetails = {}) {
     super(shortMessage, details);
@@ -71,9 +68,17 @@ export class RequestRejectedError extends GridveilError {
   }
 }
 
+/** The family of refusals answered with `code`, for `errorClass(rejectedWith("conflict"), (facts) => […])`. */
+export function rejectedWith(code: ErrorCode): ErrorFamily<RequestRejectedError> {
+  return class extends RequestRejectedError {
+    constructor(shortMessage: string, details?: ErrorDetails) {
+      super(code, shortMessage, details);
+    }
+  };
+}
+
 /** The peer answered a request with an error reply. */
 export class RemoteError extends GridveilError {
-  override name = "RemoteError";
   readonly code: ErrorCode;
   readonly reply: ErrorReply;
   constructor(params: { subject: string; reply: ErrorReply }) {
@@ -89,67 +94,52 @@ export class RemoteError extends GridveilError {
  * terminated instead of redelivered. Any other error is treated as transient and the message is redelivered. Like
  * `RequestRejectedError` it is a base: a domain subclasses it with the facts of its permanent failure.
  */
-export class PermanentMessageError extends GridveilError {
-  override name = "PermanentMessageError";
-  constructor(shortMessage: string, details: ErrorDetails = {}) {
-    super(shortMessage, details);
-  }
-}
+export class PermanentMessageError extends errorClass(GridveilError, (shortMessage: string, details: ErrorDetails = {}) => [shortMessage, details]) {}
 
 /** A market stream could not be created or updated. */
-export class StreamSetupError extends GridveilError {
-  override name = "StreamSetupError";
-  constructor(params: { stream: string; subjects: unknown; cause: unknown }) {
-    super(`could not create stream ${params.stream}`, {
-      value: params.subjects,
-      hint: "Is JetStream enabled on the server (nats-server -js)? Does another stream already own these subjects?",
-      cause: params.cause,
-    });
-  }
-}
+export class StreamSetupError extends errorClass(GridveilError, (params: { stream: string; subjects: unknown; cause: unknown }) => [
+  `could not create stream ${params.stream}`,
+  {
+    value: params.subjects,
+    hint: "Is JetStream enabled on the server (nats-server -js)? Does another stream already own these subjects?",
+    cause: params.cause,
+  },
+]) {}
 
 /** A stream another party owns is not there (or this NATS user may not look at it). */
-export class StreamMissingError extends GridveilError {
-  override name = "StreamMissingError";
-  constructor(params: { stream: string; notFound: boolean; cause: unknown }) {
-    super(`stream ${params.stream} is not there`, {
-      value: params.stream,
-      hint: params.notFound
-        ? "The DSO creates the market's streams: start it first (compose does, via its health check)."
-        : "May this NATS user read stream info ($JS.API.STREAM.INFO.<stream>)?",
-      cause: params.cause,
-    });
-  }
-}
+export class StreamMissingError extends errorClass(GridveilError, (params: { stream: string; notFound: boolean; cause: unknown }) => [
+  `stream ${params.stream} is not there`,
+  {
+    value: params.stream,
+    hint: params.notFound
+      ? "The DSO creates the market's streams: start it first (compose does, via its health check)."
+      : "May this NATS user read stream info ($JS.API.STREAM.INFO.<stream>)?",
+    cause: params.cause,
+  },
+]) {}
 
 /** No nats-server binary where we looked. */
-export class NatsServerNotFoundError extends GridveilError {
-  override name = "NatsServerNotFoundError";
-  constructor(params: { binary: string }) {
-    super("nats-server binary not found", { value: params.binary, hint: NATS_INSTALL_HINT });
-  }
-}
+export class NatsServerNotFoundError extends errorClass(GridveilError, (params: { binary: string }) => [
+  "nats-server binary not found",
+  { value: params.binary, hint: NATS_INSTALL_HINT },
+]) {}
 
 /** A private nats-server was spawned but did not come up (its output is in the cause). */
-export class NatsServerStartError extends GridveilError {
-  override name = "NatsServerStartError";
-  constructor(params: { binary: string; args: readonly string[]; cause: unknown }) {
-    super("nats-server did not start", {
-      value: { binary: params.binary, args: params.args },
-      hint: "Check the server output in the cause; another store directory or a newer nats-server may help.",
-      cause: params.cause,
-    });
-  }
-}
+export class NatsServerStartError extends errorClass(GridveilError, (params: { binary: string; args: readonly string[]; cause: unknown }) => [
+  "nats-server did not start",
+  {
+    value: { binary: params.binary, args: params.args },
+    hint: "Check the server output in the cause; another store directory or a newer nats-server may help.",
+    cause: params.cause,
+  },
+]) {}
 
 /** The first connection to NATS failed. `credentials` says where to give a user and password, when a command has them. */
-export class NatsUnavailableError extends GridveilError {
-  override name = "NatsUnavailableError";
-  constructor(params: { url: string; cause: unknown; credentials?: string }) {
-    super("cannot connect to NATS", {
-      value: params.url,
-      hint: params.credentials ? `${NATS_INSTALL_HINT} With auth: ${params.credentials}.` : NATS_INSTALL_HINT,
-      cause: params.cause,
-    });
-  }
-}
+export class NatsUnavailableError extends errorClass(GridveilError, (params: { url: string; cause: unknown; credentials?: string }) => [
+  "cannot connect to NATS",
+  {
+    value: params.url,
+    hint: params.credentials ? `${NATS_INSTALL_HINT} With auth: ${params.credentials}.` : NATS_INSTALL_HINT,
+    cause: params.cause,
+  },
+]) {}

@@ -1,6 +1,6 @@
 // Errors of the secure-message layer; all answer a request as `unauthorized` (see actors/nats/codec.ts). Each class
 // builds its message from the facts of the failure (protocol/base/errors.ts).
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { GridveilError, errorClass } from "../../protocol/base/errors.ts";
 import type { ErrorCode } from "../../protocol/wire/schemas.ts";
 
 /** Which kind of protected message failed: a sealed envelope (sealed.ts) or a signed message's `auth` (signed.ts). */
@@ -8,7 +8,6 @@ export type SecureEnvelope = "sealed" | "signed";
 
 /** The family of the secure-message errors; throw one of the classes below. */
 export class SecureMessageError extends GridveilError {
-  override name = "SecureMessageError";
   readonly replyCode: ErrorCode = "unauthorized";
 }
 
@@ -23,7 +22,6 @@ export type MalformedFault =
 
 /** The envelope is not a well-formed sealed or signed message (or a key or signature in it is not one). */
 export class MalformedSecureMessageError extends SecureMessageError {
-  override name = "MalformedSecureMessageError";
   constructor(fault: MalformedFault) {
     switch (fault.kind) {
       case "notSealed":
@@ -51,7 +49,6 @@ export class MalformedSecureMessageError extends SecureMessageError {
 
 /** The signature does not verify for the claimed sender over this ciphertext, recipient and context. */
 export class BadSignatureError extends SecureMessageError {
-  override name = "BadSignatureError";
   constructor(params: { envelope: SecureEnvelope; cause: unknown } | { envelope: SecureEnvelope; claimed: string; recovered: string }) {
     const sealed = params.envelope === "sealed";
     if ("cause" in params) {
@@ -69,7 +66,6 @@ export class BadSignatureError extends SecureMessageError {
 
 /** Validly signed, but by someone this receiver does not accept for this message. */
 export class UnexpectedSenderError extends SecureMessageError {
-  override name = "UnexpectedSenderError";
   constructor(
     params:
       | { envelope: "sealed"; sender: string; allowed: readonly string[] }
@@ -87,16 +83,13 @@ export class UnexpectedSenderError extends SecureMessageError {
 }
 
 /** Sealed for another recipient. */
-export class WrongRecipientError extends SecureMessageError {
-  override name = "WrongRecipientError";
-  constructor(params: { expected: string; got: string }) {
-    super("sealed for another recipient", { value: { expected: params.expected, got: params.got } });
-  }
-}
+export class WrongRecipientError extends errorClass(SecureMessageError, (params: { expected: string; got: string }) => [
+  "sealed for another recipient",
+  { value: { expected: params.expected, got: params.got } },
+]) {}
 
 /** Sealed or signed for another context (subject, trade): a replay onto the wrong subject. */
 export class WrongContextError extends SecureMessageError {
-  override name = "WrongContextError";
   constructor(params: { expected: string; got: string } | { inner: { recipient: string; context: string } }) {
     if ("inner" in params) {
       super("inner and outer envelope disagree", { value: { recipient: params.inner.recipient, context: params.inner.context } });
@@ -122,7 +115,6 @@ const WRONG_KEY_HINT = "Wrong key, or a corrupted ciphertext.";
 
 /** Signature fine, but the ciphertext does not decrypt (or not to a well-formed payload) with our key. */
 export class DecryptionFailedError extends SecureMessageError {
-  override name = "DecryptionFailedError";
   constructor(fault: DecryptionFault) {
     switch (fault.kind) {
       case "pointAtInfinity":
@@ -148,17 +140,13 @@ export class DecryptionFailedError extends SecureMessageError {
 }
 
 /** A signed request older (or further in the future) than the receiver accepts. */
-export class StaleMessageError extends SecureMessageError {
-  override name = "StaleMessageError";
-  constructor(params: { issuedAt: number; now: number; maxAgeMs: number }) {
-    super("signed message is stale", { value: { issuedAt: params.issuedAt, now: params.now, maxAgeMs: params.maxAgeMs } });
-  }
-}
+export class StaleMessageError extends errorClass(SecureMessageError, (params: { issuedAt: number; now: number; maxAgeMs: number }) => [
+  "signed message is stale",
+  { value: { issuedAt: params.issuedAt, now: params.now, maxAgeMs: params.maxAgeMs } },
+]) {}
 
 /** The decrypted payload does not match the schema the receiver expects. */
-export class UnexpectedPayloadError extends SecureMessageError {
-  override name = "UnexpectedPayloadError";
-  constructor(params: { issues: string[] }) {
-    super("sealed payload does not match its schema", { value: params.issues });
-  }
-}
+export class UnexpectedPayloadError extends errorClass(SecureMessageError, (params: { issues: string[] }) => [
+  "sealed payload does not match its schema",
+  { value: params.issues },
+]) {}

@@ -1,6 +1,6 @@
 // Decodes the market's custom errors from revert data, and the error class the client throws for a rejected call.
 import { isError } from "ethers";
-import { GridveilError } from "../../protocol/base/errors.ts";
+import { GridveilError, errorClass } from "../../protocol/base/errors.ts";
 import { getMarketInterface } from "./artifact.ts";
 import { type Hex } from "../../protocol/base/hex.ts";
 
@@ -8,7 +8,6 @@ export type DecodedMarketError = { name: string; selector: Hex; args: unknown[] 
 
 /** A market call reverted; `errorName` is the Solidity custom error (e.g. "TicketExpired"), or undefined if unknown. */
 export class MarketRevertError extends GridveilError {
-  override name = "MarketRevertError";
   readonly errorName: string | undefined;
   readonly errorArgs: readonly unknown[];
   readonly revertData: Hex | undefined;
@@ -92,41 +91,31 @@ const RECEIPT_TEXT: Record<ReceiptFault, string> = {
 };
 
 /** The chain answered in a way the contract cannot produce (no receipt, missing events): a node or ABI mismatch. */
-export class UnexpectedReceiptError extends GridveilError {
-  override name = "UnexpectedReceiptError";
-  constructor(params: { fault: ReceiptFault; txHash: string }) {
-    super(RECEIPT_TEXT[params.fault], { value: params.txHash, hint: "is the node a real Ethereum client, and the ABI this market's?" });
-  }
-}
+export class UnexpectedReceiptError extends errorClass(GridveilError, (params: { fault: ReceiptFault; txHash: string }) => [
+  RECEIPT_TEXT[params.fault],
+  { value: params.txHash, hint: "is the node a real Ethereum client, and the ABI this market's?" },
+]) {}
 
 /** A contract's compiled artifact is not under artifacts/. */
-export class ArtifactMissingError extends GridveilError {
-  override name = "ArtifactMissingError";
-  constructor(params: { contractName: string; path: string; cause: unknown }) {
-    super(`no compiled artifact for ${params.contractName}`, { value: params.path, hint: "run `npx hardhat build`", cause: params.cause });
-  }
-}
+export class ArtifactMissingError extends errorClass(GridveilError, (params: { contractName: string; path: string; cause: unknown }) => [
+  `no compiled artifact for ${params.contractName}`,
+  { value: params.path, hint: "run `npx hardhat build`", cause: params.cause },
+]) {}
 
 /** A market cannot be deployed with this many ciphertext dimensions. */
-export class InvalidMarketDimensionError extends GridveilError {
-  override name = "InvalidMarketDimensionError";
-  constructor(params: { dim: unknown }) {
-    super("dimension must be an integer in 1..127", { value: params.dim, hint: "d = price levels + 1" });
-  }
-}
+export class InvalidMarketDimensionError extends errorClass(GridveilError, (params: { dim: unknown }) => [
+  "dimension must be an integer in 1..127",
+  { value: params.dim, hint: "d = price levels + 1" },
+]) {}
 
 /** A bid was to be signed with a one-time key the ticket was not issued for. */
-export class TicketBidderMismatchError extends GridveilError {
-  override name = "TicketBidderMismatchError";
-  constructor(params: { ticketBidder: string; bidder: string }) {
-    super("the ticket was issued for another bidder", { value: { ticket: params.ticketBidder, bidder: params.bidder } });
-  }
-}
+export class TicketBidderMismatchError extends errorClass(GridveilError, (params: { ticketBidder: string; bidder: string }) => [
+  "the ticket was issued for another bidder",
+  { value: { ticket: params.ticketBidder, bidder: params.bidder } },
+]) {}
 
 /** A precomputed ciphertext came without the randomizers it was made with (the opening needs them). */
-export class MissingRandomizersError extends GridveilError {
-  override name = "MissingRandomizersError";
-  constructor() {
-    super("a precomputed ciphertext needs the randomizers it was made with", { hint: "pass randomizers too" });
-  }
-}
+export class MissingRandomizersError extends errorClass(GridveilError, () => [
+  "a precomputed ciphertext needs the randomizers it was made with",
+  { hint: "pass randomizers too" },
+]) {}

@@ -4,6 +4,8 @@
 // - each domain declares its errors in one module named errors.ts (protocol/errors.ts, actors/db/errors.ts, …);
 // - each class takes the facts of the failure as constructor parameters and builds its own short message, value and
 //   hint from them, so a throw site says what happened (`new UnknownTradeError({ tradeId })`), never how to word it;
+// - a class is declared with `errorClass(Family, (facts) => [message, details])`; a family (ConfigError,
+//   DatabaseError, …) is a plain subclass that callers catch, and is never thrown itself;
 // - a class that answers a NATS request carries the wire's error code (`replyCode`).
 // test/architecture/errors.test.ts checks the first two on the source.
 
@@ -16,10 +18,9 @@ export type ErrorDetails = {
 };
 
 /** A message and its details, for a class that picks one of a few texts before it calls `super(...text)`. */
-export type ErrorText = [shortMessage: string, details: ErrorDetails];
+export type ErrorText = [shortMessage: string, details?: ErrorDetails];
 
 export class GridveilError extends Error {
-  override name = "GridveilError";
   readonly shortMessage: string;
   readonly value: unknown;
   readonly hint: string | undefined;
@@ -29,73 +30,94 @@ export class GridveilError extends Error {
     if (details.value !== undefined) lines.push(`Value: ${render(details.value)}`);
     if (details.hint) lines.push(`Hint: ${details.hint}`);
     super(lines.join("\n"), details.cause === undefined ? undefined : { cause: details.cause });
+    // The class's own name, whichever subclass was constructed (errorClass's classes declare none of their own).
+    this.name = new.target.name;
     this.shortMessage = shortMessage;
     this.value = details.value;
     this.hint = details.hint;
   }
 }
 
-/** Bad command-line flag, environment variable, configuration file or value: the family of the classes below. */
-export class ConfigError extends GridveilError {
-  override name = "ConfigError";
+/** A family of errors: a class whose constructor takes the message and details, as GridveilError's does. */
+export type ErrorFamily<E extends GridveilError = GridveilError> = new (shortMessage: string, details?: ErrorDetails) => E;
+
+/**
+ * Declares an error class of `family` whose constructor takes the facts `text` needs and builds the message from
+ * them: `export class UnknownTradeError extends errorClass(NotFoundError, (p: { tradeId: Hex }) => ["unknown trade",
+ * { value: p.tradeId }]) {}`. The declared class keeps its own name, `instanceof` the family, and any fields it adds.
+ */
+export function errorClass<E extends GridveilError, P extends unknown[]>(
+  family: ErrorFamily<E>,
+  text: (...facts: P) => ErrorText,
+): new (...facts: P) => E {
+  const Family = family as unknown as new (...args: ErrorText) => GridveilError;
+  return class extends Family {
+    constructor(...facts: P) {
+      super(...text(...facts));
+    }
+  } as unknown as new (...facts: P) => E;
 }
+
+/** Bad command-line flag, environment variable, configuration file or value: the family of the classes below. */
+export class ConfigError extends GridveilError {}
 
 /** A setting has a value it may not have: "<setting> must be <expected>". */
-export class InvalidSettingError extends ConfigError {
-  override name = "InvalidSettingError";
-  constructor(params: { setting: string; expected: string; value?: unknown; hint?: string; cause?: unknown }) {
-    super(`${params.setting} must be ${params.expected}`, { value: params.value, hint: params.hint, cause: params.cause });
-  }
-}
+export class InvalidSettingError extends errorClass(
+  ConfigError,
+  (params: { setting: string; expected: string; value?: unknown; hint?: string; cause?: unknown }) => [
+    `${params.setting} must be ${params.expected}`,
+    { value: params.value, hint: params.hint, cause: params.cause },
+  ],
+) {}
 
 /** A required setting was not given: "<who> needs <setting>", with where to give it as the hint. */
-export class MissingSettingError extends ConfigError {
-  override name = "MissingSettingError";
-  constructor(params: { who: string; setting: string; hint: string }) {
-    super(`${params.who} needs ${params.setting}`, { hint: params.hint });
-  }
-}
+export class MissingSettingError extends errorClass(ConfigError, (params: { who: string; setting: string; hint: string }) => [
+  `${params.who} needs ${params.setting}`,
+  { hint: params.hint },
+]) {}
 
 /** Two settings that exclude each other were both given. */
-export class ConflictingSettingsError extends ConfigError {
-  override name = "ConflictingSettingsError";
-  constructor(params: { settings: readonly [string, string]; what?: string; hint?: string }) {
+export class ConflictingSettingsError extends errorClass(
+  ConfigError,
+  (params: { settings: readonly [string, string]; what?: string; hint?: string }) => {
     const [a, b] = params.settings;
-    super(`${params.what ? `give ${params.what} once: ` : ""}${a} or ${b}, not both`, { hint: params.hint });
-  }
-}
+    return [`${params.what ? `give ${params.what} once: ` : ""}${a} or ${b}, not both`, { hint: params.hint }];
+  },
+) {}
 
 /** A file a setting names cannot be read, or does not hold what it should. */
-export class UnreadableSettingFileError extends ConfigError {
-  override name = "UnreadableSettingFileError";
-  constructor(params: { setting: string; path: string; expected?: string; hint?: string; cause?: unknown }) {
-    super(params.expected ? `the ${params.setting} file must hold ${params.expected}` : `cannot read the ${params.setting} file`, {
+export class UnreadableSettingFileError extends errorClass(
+  ConfigError,
+  (params: { setting: string; path: string; expected?: string; hint?: string; cause?: unknown }) => [
+    params.expected ? `the ${params.setting} file must hold ${params.expected}` : `cannot read the ${params.setting} file`,
+    {
       value: params.path,
       hint: params.hint,
       cause: params.cause,
-    });
-  }
-}
+    },
+  ],
+) {}
 
 /** A configuration object failed its schema: every problem, each as "path: message". */
-export class InvalidConfigurationError extends ConfigError {
-  override name = "InvalidConfigurationError";
-  constructor(params: { what: string; issues: readonly { path: readonly PropertyKey[]; message: string }[]; schemaIn: string; value?: unknown }) {
+export class InvalidConfigurationError extends errorClass(
+  ConfigError,
+  (params: { what: string; issues: readonly { path: readonly PropertyKey[]; message: string }[]; schemaIn: string; value?: unknown }) => {
     const problems = params.issues.map((issue) => `${issue.path.map(String).join(".") || "(root)"}: ${issue.message}`);
-    super(`invalid ${params.what}: ${problems.join("; ") || "invalid"}`, {
-      value: params.value,
-      hint: `See ${params.schemaIn} for every field, its unit and its default.`,
-    });
-  }
-}
+    return [
+      `invalid ${params.what}: ${problems.join("; ") || "invalid"}`,
+      {
+        value: params.value,
+        hint: `See ${params.schemaIn} for every field, its unit and its default.`,
+      },
+    ];
+  },
+) {}
 
 /** Not an Ethereum address (protocol/base/hex.ts `toAddress`). */
-export class InvalidAddressError extends GridveilError {
-  override name = "InvalidAddressError";
-  constructor(value: unknown) {
-    super("not an Ethereum address", { value, hint: "0x and 40 hex digits; mixed case must carry a valid EIP-55 checksum" });
-  }
-}
+export class InvalidAddressError extends errorClass(GridveilError, (value: unknown) => [
+  "not an Ethereum address",
+  { value, hint: "0x and 40 hex digits; mixed case must carry a valid EIP-55 checksum" },
+]) {}
 
 function render(value: unknown): string {
   if (typeof value === "bigint") return `${value}n`;

@@ -1,6 +1,6 @@
 // Errors of the FHIPE / encoding / serialization core: one class per rejected condition, each building its message
 // from what was rejected (protocol/base/errors.ts).
-import { type ErrorText, GridveilError } from "../base/errors.ts";
+import { type ErrorText, GridveilError, errorClass } from "../base/errors.ts";
 
 /** What did not have the length it needed; `expected`/`actual` are counts of entries, words or points. */
 export type DimensionFault =
@@ -16,16 +16,16 @@ export type DimensionFault =
   | { kind: "wordMultiple"; what: string; wordsPerPoint: number; actual: number };
 
 /** A vector, ciphertext or matrix has the wrong length for the key or the other operand. */
-export class DimensionMismatchError extends GridveilError {
-  override name = "DimensionMismatchError";
-  constructor(fault: DimensionFault) {
-    const { kind, ...value } = fault;
-    super(DIMENSION_TEXT[kind](fault as never), {
+export class DimensionMismatchError extends errorClass(GridveilError, (fault: DimensionFault) => {
+  const { kind, ...value } = fault;
+  return [
+    DIMENSION_TEXT[kind](fault as never),
+    {
       value: kind === "dimension" ? fault.dim : value,
       hint: kind === "vector" || kind === "keyVsLevels" ? "the master key was set up for a different number of price levels" : undefined,
-    });
-  }
-}
+    },
+  ];
+}) {}
 
 const DIMENSION_TEXT: { [K in DimensionFault["kind"]]: (fault: Extract<DimensionFault, { kind: K }>) => string } = {
   dimension: () => "dimension must be a positive integer",
@@ -41,73 +41,56 @@ const DIMENSION_TEXT: { [K in DimensionFault["kind"]]: (fault: Extract<Dimension
 };
 
 /** A price level index outside [0, levels), or a level count that cannot be encoded. */
-export class PriceLevelOutOfRangeError extends GridveilError {
-  override name = "PriceLevelOutOfRangeError";
-  constructor(params: { levels: unknown } | { priceLevel: unknown; levels: number }) {
-    super(
-      ...("priceLevel" in params
-        ? (["price level is outside the market's levels", { value: params.priceLevel, hint: `a level is an index in [0, ${params.levels - 1}]` }] as ErrorText)
-        : (["the number of price levels must be a positive integer", { value: params.levels }] as ErrorText)),
-    );
-  }
-}
+export class PriceLevelOutOfRangeError extends errorClass(GridveilError, (params: { levels: unknown } | { priceLevel: unknown; levels: number }) =>
+  "priceLevel" in params
+    ? ([
+        "price level is outside the market's levels",
+        { value: params.priceLevel, hint: `a level is an index in [0, ${params.levels - 1}]` },
+      ] as ErrorText)
+    : (["the number of price levels must be a positive integer", { value: params.levels }] as ErrorText),
+) {}
 
 /** A scalar that must be a non-zero element of F_r (randomizer, matrix entry) is not. */
-export class ScalarOutOfRangeError extends GridveilError {
-  override name = "ScalarOutOfRangeError";
-  constructor(params: { name: string; value: bigint; unreduced?: true }) {
-    super(params.unreduced ? `${params.name} is not reduced mod r` : `${params.name} must be in [1, r)`, {
-      value: params.value,
-      hint: params.unreduced ? "the key is corrupt" : "draw it with randomScalar()",
-    });
-  }
-}
+export class ScalarOutOfRangeError extends errorClass(GridveilError, (params: { name: string; value: bigint; unreduced?: true }) => [
+  params.unreduced ? `${params.name} is not reduced mod r` : `${params.name} must be in [1, r)`,
+  {
+    value: params.value,
+    hint: params.unreduced ? "the key is corrupt" : "draw it with randomScalar()",
+  },
+]) {}
 
 /** Coordinates that are not field elements, or do not satisfy the curve equation. */
-export class PointNotOnCurveError extends GridveilError {
-  override name = "PointNotOnCurveError";
-  constructor(params: { point: string; words?: readonly unknown[]; coordinate?: unknown; atInfinity?: true; cause?: unknown }) {
-    super(
-      ...(params.atInfinity
-        ? ([`${params.point} is the point at infinity`, { hint: "the key is corrupt" }] as ErrorText)
-        : params.coordinate !== undefined
-          ? ([`${params.point} coordinate is not an element of F_p`, { value: params.coordinate, hint: "coordinates are in [0, p)" }] as ErrorText)
-          : ([`${params.point} is not on the curve`, { value: params.words, cause: params.cause }] as ErrorText)),
-    );
-  }
-}
+export class PointNotOnCurveError extends errorClass(
+  GridveilError,
+  (params: { point: string; words?: readonly unknown[]; coordinate?: unknown; atInfinity?: true; cause?: unknown }) =>
+    params.atInfinity
+      ? ([`${params.point} is the point at infinity`, { hint: "the key is corrupt" }] as ErrorText)
+      : params.coordinate !== undefined
+        ? ([`${params.point} coordinate is not an element of F_p`, { value: params.coordinate, hint: "coordinates are in [0, p)" }] as ErrorText)
+        : ([`${params.point} is not on the curve`, { value: params.words, cause: params.cause }] as ErrorText),
+) {}
 
 /** A G2 point on the twist curve but outside the order-r subgroup (G2 has a cofactor; G1 does not). */
-export class PointNotInSubgroupError extends GridveilError {
-  override name = "PointNotInSubgroupError";
-  constructor(params: { words: readonly bigint[] }) {
-    super("G2 point is not in the order-r subgroup", { value: params.words, hint: "the EVM pairing precompile rejects it too" });
-  }
-}
+export class PointNotInSubgroupError extends errorClass(GridveilError, (params: { words: readonly bigint[] }) => [
+  "G2 point is not in the order-r subgroup",
+  { value: params.words, hint: "the EVM pairing precompile rejects it too" },
+]) {}
 
 /** A matrix with determinant 0 mod r where an invertible one is required. */
-export class SingularMatrixError extends GridveilError {
-  override name = "SingularMatrixError";
-  constructor(params: { zeroInverse: bigint } | { dim: number; column: number }) {
-    super(
-      ...("zeroInverse" in params
-        ? (["0 has no inverse in F_r", { value: params.zeroInverse }] as ErrorText)
-        : (["matrix is singular mod r", { value: params, hint: "resample the matrix" }] as ErrorText)),
-    );
-  }
-}
+export class SingularMatrixError extends errorClass(GridveilError, (params: { zeroInverse: bigint } | { dim: number; column: number }) =>
+  "zeroInverse" in params
+    ? (["0 has no inverse in F_r", { value: params.zeroInverse }] as ErrorText)
+    : (["matrix is singular mod r", { value: params, hint: "resample the matrix" }] as ErrorText),
+) {}
 
 /** A binary message shorter than its header says. */
-export class TruncatedBufferError extends GridveilError {
-  override name = "TruncatedBufferError";
-  constructor(params: { headerBytes: number; bytes: Uint8Array } | { expected: number; actual: number }) {
-    super(
-      ...("headerBytes" in params
-        ? (["buffer ends inside the header", { value: params.bytes, hint: `need at least ${params.headerBytes} bytes` }] as ErrorText)
-        : (["buffer is shorter than its header announces", { value: params }] as ErrorText)),
-    );
-  }
-}
+export class TruncatedBufferError extends errorClass(
+  GridveilError,
+  (params: { headerBytes: number; bytes: Uint8Array } | { expected: number; actual: number }) =>
+    "headerBytes" in params
+      ? (["buffer ends inside the header", { value: params.bytes, hint: `need at least ${params.headerBytes} bytes` }] as ErrorText)
+      : (["buffer is shorter than its header announces", { value: params }] as ErrorText),
+) {}
 
 /** What is wrong with a binary message's layout. */
 export type BinaryFault =
@@ -119,12 +102,7 @@ export type BinaryFault =
   | { kind: "trailingBytes"; expected: number; actual: number };
 
 /** A binary message with the wrong magic, kind or version, or with bytes after its end. */
-export class BinaryFormatError extends GridveilError {
-  override name = "BinaryFormatError";
-  constructor(fault: BinaryFault) {
-    super(...BINARY_TEXT[fault.kind](fault as never));
-  }
-}
+export class BinaryFormatError extends errorClass(GridveilError, (fault: BinaryFault) => BINARY_TEXT[fault.kind](fault as never)) {}
 
 const BINARY_TEXT: { [K in BinaryFault["kind"]]: (fault: Extract<BinaryFault, { kind: K }>) => ErrorText } = {
   halves: (f) => ["ciphertext halves do not have 2d and 4d words", { value: { left: f.left, right: f.right } }],
@@ -136,24 +114,17 @@ const BINARY_TEXT: { [K in BinaryFault["kind"]]: (fault: Extract<BinaryFault, { 
 };
 
 /** Decrypt found no z in [0, maxValue] with D1^z = D2. */
-export class DiscreteLogNotFoundError extends GridveilError {
-  override name = "DiscreteLogNotFoundError";
-  constructor(params: { maxValue: unknown; badRange?: true }) {
-    super(
-      ...(params.badRange
-        ? (["maxValue must be a non-negative integer", { value: params.maxValue }] as ErrorText)
-        : ([
-            "inner product is not in the searched range",
-            { value: { maxValue: params.maxValue }, hint: "raise maxValue, or check that both ciphertexts come from the same master key" },
-          ] as ErrorText)),
-    );
-  }
-}
+export class DiscreteLogNotFoundError extends errorClass(GridveilError, (params: { maxValue: unknown; badRange?: true }) =>
+  params.badRange
+    ? (["maxValue must be a non-negative integer", { value: params.maxValue }] as ErrorText)
+    : ([
+        "inner product is not in the searched range",
+        { value: { maxValue: params.maxValue }, hint: "raise maxValue, or check that both ciphertexts come from the same master key" },
+      ] as ErrorText),
+) {}
 
 /** A curve operation ran before `initCurve()` resolved. */
-export class CurveNotInitializedError extends GridveilError {
-  override name = "CurveNotInitializedError";
-  constructor() {
-    super("mcl-wasm is not initialized", { hint: "await initCurve() before any curve operation" });
-  }
-}
+export class CurveNotInitializedError extends errorClass(GridveilError, () => [
+  "mcl-wasm is not initialized",
+  { hint: "await initCurve() before any curve operation" },
+]) {}

@@ -2,15 +2,7 @@
 import { AbiCoder, Wallet, getBytes, hexlify, keccak256 } from "ethers";
 import { describe, expect, it } from "vitest";
 import { openingPayloadSchema, type Sealed } from "../../protocol/wire/schemas.ts";
-import {
-  BadSignatureError,
-  DecryptionFailedError,
-  MalformedSecureMessageError,
-  UnexpectedPayloadError,
-  UnexpectedSenderError,
-  WrongContextError,
-  WrongRecipientError,
-} from "../../actors/secure/errors.ts";
+import * as rejected from "../../actors/secure/errors.ts";
 import { addressOfPublicKey, identityOf, type SigningWallet } from "../../actors/secure/keys.ts";
 import { open, openAs, seal } from "../../actors/secure/sealed.ts";
 
@@ -56,29 +48,29 @@ describe("seal / open", () => {
 
   it("rejects a tampered ciphertext, signature or sender field", () => {
     const sealed = sealOpening();
-    expect(() => open({ ...sealed, ciphertext: flipByte(sealed.ciphertext, 40) }, dso.privateKey, meter.address, CONTEXT)).toThrow(BadSignatureError);
-    expect(() => open({ ...sealed, signature: flipByte(sealed.signature, 10) }, dso.privateKey, meter.address, CONTEXT)).toThrow(BadSignatureError);
+    expect(() => open({ ...sealed, ciphertext: flipByte(sealed.ciphertext, 40) }, dso.privateKey, meter.address, CONTEXT)).toThrow(rejected.BadSignatureError);
+    expect(() => open({ ...sealed, signature: flipByte(sealed.signature, 10) }, dso.privateKey, meter.address, CONTEXT)).toThrow(rejected.BadSignatureError);
     expect(() => open({ ...sealed, sender: otherMeter.address }, dso.privateKey, [meter.address, otherMeter.address], CONTEXT)).toThrow(
-      BadSignatureError,
+      rejected.BadSignatureError,
     );
   });
 
   it("rejects the wrong recipient, even if the recipient field is rewritten", () => {
     const sealed = sealOpening();
-    expect(() => open(sealed, otherMeter.privateKey, meter.address, CONTEXT)).toThrow(WrongRecipientError);
-    expect(() => open({ ...sealed, recipient: otherMeter.address }, otherMeter.privateKey, meter.address, CONTEXT)).toThrow(BadSignatureError);
+    expect(() => open(sealed, otherMeter.privateKey, meter.address, CONTEXT)).toThrow(rejected.WrongRecipientError);
+    expect(() => open({ ...sealed, recipient: otherMeter.address }, otherMeter.privateKey, meter.address, CONTEXT)).toThrow(rejected.BadSignatureError);
   });
 
   it("rejects a sender that is not allowed", () => {
     const sealed = sealOpening({ senderWallet: otherMeter });
-    expect(() => open(sealed, dso.privateKey, meter.address, CONTEXT)).toThrow(UnexpectedSenderError);
+    expect(() => open(sealed, dso.privateKey, meter.address, CONTEXT)).toThrow(rejected.UnexpectedSenderError);
   });
 
   it("rejects a replay to another context, even with the context field rewritten", () => {
     const sealed = sealOpening();
-    expect(() => open(sealed, dso.privateKey, meter.address, "gridveil.m1.dso.dispute|0xabc")).toThrow(WrongContextError);
+    expect(() => open(sealed, dso.privateKey, meter.address, "gridveil.m1.dso.dispute|0xabc")).toThrow(rejected.WrongContextError);
     expect(() => open({ ...sealed, context: "gridveil.m1.dso.dispute|0xabc" }, dso.privateKey, meter.address, "gridveil.m1.dso.dispute|0xabc")).toThrow(
-      BadSignatureError,
+      rejected.BadSignatureError,
     );
   });
 
@@ -88,23 +80,23 @@ describe("seal / open", () => {
     const forged = seal({ payload: null, senderWallet: otherMeter, recipientPublicKey: dso.signingKey.publicKey, context: CONTEXT });
     const resigned: Sealed = { ...forged, ciphertext: sealed.ciphertext };
     // Its signature no longer matches (it covers the ciphertext)…
-    expect(() => open(resigned, dso.privateKey, [meter.address, otherMeter.address], CONTEXT)).toThrow(BadSignatureError);
+    expect(() => open(resigned, dso.privateKey, [meter.address, otherMeter.address], CONTEXT)).toThrow(rejected.BadSignatureError);
     // …and a correct signature over the stolen ciphertext is caught by the inner envelope.
     const digestSigned = resignAs(otherMeter, sealed);
-    expect(() => open(digestSigned, dso.privateKey, [meter.address, otherMeter.address], CONTEXT)).toThrow(UnexpectedSenderError);
+    expect(() => open(digestSigned, dso.privateKey, [meter.address, otherMeter.address], CONTEXT)).toThrow(rejected.UnexpectedSenderError);
   });
 
-  it("reports a validly signed but undecryptable ciphertext as DecryptionFailedError", () => {
+  it("reports a validly signed but undecryptable ciphertext as rejected.DecryptionFailedError", () => {
     const sealed = sealOpening();
     const garbage = { ...sealed, ciphertext: `0x02${"ab".repeat(80)}` as `0x${string}` };
-    expect(() => open(resignAs(meter, garbage), dso.privateKey, meter.address, CONTEXT)).toThrow(DecryptionFailedError);
+    expect(() => open(resignAs(meter, garbage), dso.privateKey, meter.address, CONTEXT)).toThrow(rejected.DecryptionFailedError);
   });
 
   it("rejects malformed envelopes and payloads that do not fit the schema", () => {
-    expect(() => open({ v: 1, sender: "0x12" }, dso.privateKey, meter.address, CONTEXT)).toThrow(MalformedSecureMessageError);
-    expect(() => open("hello", dso.privateKey, meter.address, CONTEXT)).toThrow(MalformedSecureMessageError);
+    expect(() => open({ v: 1, sender: "0x12" }, dso.privateKey, meter.address, CONTEXT)).toThrow(rejected.MalformedSecureMessageError);
+    expect(() => open("hello", dso.privateKey, meter.address, CONTEXT)).toThrow(rejected.MalformedSecureMessageError);
     const sealed = seal({ payload: { type: "opening" }, senderWallet: meter, recipientPublicKey: dso.signingKey.publicKey, context: CONTEXT });
-    expect(() => openAs(openingPayloadSchema, sealed, dso.privateKey, meter.address, CONTEXT)).toThrow(UnexpectedPayloadError);
+    expect(() => openAs(openingPayloadSchema, sealed, dso.privateKey, meter.address, CONTEXT)).toThrow(rejected.UnexpectedPayloadError);
   });
 
   it("exposes a wallet's registry identity", () => {
