@@ -2,7 +2,8 @@
 import { getAddress, type Provider, type Signer } from "ethers";
 import { attachMarket, deployMarket, type MarketHandle } from "../../contracts/client/index.ts";
 import type { DsoDatabase } from "../db/dsoDatabase.ts";
-import { ChainMismatchError, MarketContractError } from "./errors.ts";
+import { MarketContractError } from "./errors.ts";
+import { ChainMismatchError } from "../../contracts/client/errors.ts";
 
 /** Settings key under which the deployment is remembered, so that a restarted DSO attaches. */
 export const CONTRACT_SETTING = "market.contract";

@@ -25,37 +25,6 @@ export class MasterKeyError extends GridveilError {
   }
 }
 
-/** Who found the mismatch: the hint says what that party's operator can change. */
-export type Party = "dso" | "gateway" | "meter";
-
-/** How the chain an RPC endpoint serves disagrees with the market (its chain id, contract address and dimension). */
-export type ChainMismatch =
-  | { reason: "otherChain"; rpcUrl?: string; rpcChainId: number; marketChainId: number }
-  | { reason: "noContract"; address: string; chainId: number; rpcUrl?: string }
-  | { reason: "otherDimension"; address: string; contractDimension: number; marketDimension: number };
-
-const CHAIN_MISMATCH_TEXT: Record<ChainMismatch["reason"], string> = {
-  otherChain: "the RPC endpoint serves another chain than the market's",
-  noContract: "no contract at the market address on this chain",
-  otherDimension: "the contract's dimension differs from the market's",
-};
-
-const CHAIN_MISMATCH_HINT: Record<Party, Partial<Record<ChainMismatch["reason"], string>>> = {
-  dso: { noContract: "The chain was reset? Start the DSO with a fresh --data-dir (meters must enrol again)." },
-  gateway: { otherChain: "pass the --rpc of the market's chain", noContract: "check --contract and --rpc" },
-  meter: { otherChain: "pass the --rpc of the chain the DSO deployed the market on" },
-};
-
-/** The chain cannot serve this market (wrong --rpc, a reset chain, another deployment): retrying will not help. */
-export class ChainMismatchError extends ConfigError {
-  readonly reason: ChainMismatch["reason"];
-  constructor(params: ChainMismatch & { party: Party }) {
-    const { reason, party, ...facts } = params;
-    super(CHAIN_MISMATCH_TEXT[reason], { value: facts, hint: CHAIN_MISMATCH_HINT[party][reason] });
-    this.reason = reason;
-  }
-}
-
 /** Why the contract this DSO recorded or was given cannot be its market. */
 export type MarketContractProblem =
   | { reason: "malformedSetting"; setting: unknown }

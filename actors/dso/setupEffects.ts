@@ -6,7 +6,8 @@ import { isTradeRecord } from "../../machines/tradeSettlement.ts";
 import type { TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
 import { deployOrAttach, type DeployOrAttachResult } from "./contract.ts";
 import { type DsoDeps } from "./deps.ts";
-import { ChainMismatchError, DsoSetupError, MarketContractError, MasterKeyError } from "./errors.ts";
+import { DsoSetupError, MarketContractError, MasterKeyError } from "./errors.ts";
+import { ChainMismatchError } from "../../contracts/client/errors.ts";
 import { loadOrCreateMasterKey } from "./masterKey.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 

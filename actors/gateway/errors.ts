@@ -6,7 +6,7 @@ import { RequestRejectedError } from "../nats/errors.ts";
 // --- start ----------------------------------------------------------------------------------------------------
 
 // A chain that cannot serve the market (RPC of another chain, no contract, another dimension) is the DSO's and the
-// meter's condition too: ChainMismatchError in actors/dso/errors.ts.
+// meter's condition too: ChainMismatchError in contracts/client/errors.ts.
 
 /** The DSO answered the gateway's question with the description of another market. */
 export class ForeignMarketDescriptionError extends errorClass(GridveilError, (params: { describedMarketId: string }) => [

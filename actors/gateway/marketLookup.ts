@@ -2,7 +2,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JsonRpcProvider } from "ethers";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ChainMismatchError } from "../dso/errors.ts";
+import { ChainMismatchError } from "../../contracts/client/errors.ts";
 import { ForeignMarketDescriptionError, StartAbortedError } from "./errors.ts";
 import { call } from "../nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";

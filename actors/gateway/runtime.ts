@@ -13,7 +13,7 @@ import type { MachineConfig } from "../../machines/config.ts";
 import { provideGateway, type GatewayMachine } from "../../machines/gateway.ts";
 import { describeError } from "../../machines/kit/errors.ts";
 import { InvalidSettingError } from "../../protocol/base/errors.ts";
-import { ChainMismatchError } from "../dso/errors.ts";
+import { ChainMismatchError } from "../../contracts/client/errors.ts";
 import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { GATEWAY_INBOX_PREFIX, marketSubjects } from "../../protocol/wire/subjects.ts";
 import { gatewayDefaults } from "../config/gateway.ts";

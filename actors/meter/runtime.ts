@@ -10,7 +10,7 @@ import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { decodeMsk } from "../../protocol/fhipe/binary.ts";
 import { precomputeTables, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { InvalidSettingError } from "../../protocol/base/errors.ts";
-import { ChainMismatchError } from "../dso/errors.ts";
+import { ChainMismatchError } from "../../contracts/client/errors.ts";
 import { MeterNotEnrolledError, MeterRuntimeStoppedError } from "./errors.ts";
 import { connectNats, natsCredentials, type NatsClients } from "../nats/connect.ts";
 import type { Service } from "../nats/rpc.ts";

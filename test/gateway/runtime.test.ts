@@ -13,7 +13,7 @@ import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { cancelReplySchema, cancelRequestSchema, type BidSubmission } from "../../protocol/wire/schemas.ts";
 import { startInProcessTelemetry, spanFilePath } from "../../actors/telemetry/telemetry.ts";
 import type { SpanRecord } from "../../actors/telemetry/spanRecord.ts";
-import { ChainMismatchError } from "../../actors/dso/errors.ts";
+import { ChainMismatchError } from "../../contracts/client/errors.ts";
 import { ReferenceOrderBook } from "../../protocol/book/referenceOrderBook.ts";
 import type { BatchMinedEvent } from "../../actors/gateway/submitter.ts";
 import { createMarket, environmentPerFile, withGateway, until, type Environment } from "./fixture.ts";
