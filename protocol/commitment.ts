@@ -24,14 +24,14 @@ const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
 /** The commitment the bidder signs and the contract stores; deterministic given the opening. */
 export function computeCommitment(input: CommitmentInput): Bytes32 {
-  if (!isAddress(input.bidder)) throw new CommitmentInputError({ field: "bidder", value: input.bidder });
-  if (input.side !== 0 && input.side !== 1) throw new CommitmentInputError({ field: "side", value: input.side });
+  if (!isAddress(input.bidder)) throw new CommitmentInputError({ reason: "bidder", value: input.bidder });
+  if (input.side !== 0 && input.side !== 1) throw new CommitmentInputError({ reason: "side", value: input.side });
   if (!Number.isInteger(input.priceLevel) || input.priceLevel < 0 || input.priceLevel > UINT16_MAX) {
-    throw new CommitmentInputError({ field: "priceLevel", value: input.priceLevel });
+    throw new CommitmentInputError({ reason: "priceLevel", value: input.priceLevel });
   }
   const quantity = BigInt(input.quantityWh);
-  if (quantity < 0n || quantity > UINT64_MAX) throw new CommitmentInputError({ field: "quantityWh", value: quantity });
-  if (!BYTES32.test(input.salt)) throw new CommitmentInputError({ field: "salt", value: input.salt });
+  if (quantity < 0n || quantity > UINT64_MAX) throw new CommitmentInputError({ reason: "quantityWh", value: quantity });
+  if (!BYTES32.test(input.salt)) throw new CommitmentInputError({ reason: "salt", value: input.salt });
   const encoded = AbiCoder.defaultAbiCoder().encode(
     ["address", "uint8", "uint16", "uint64", "bytes32"],
     [getAddress(input.bidder), input.side, input.priceLevel, quantity, input.salt],

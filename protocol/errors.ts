@@ -1,23 +1,15 @@
 // Errors of the shared protocol rules (commitments, settlement, subjects, the reference book), each building its
 // message from the rejected facts (protocol/base/errors.ts). FHIPE's and the encodings' are in protocol/fhipe/errors.ts.
-import { type ErrorText, GridveilError, errorClass } from "./base/errors.ts";
+import { type ErrorText, GridveilError, errorClass, reasonErrorClass } from "./base/errors.ts";
 
-/** Which commitment input is malformed (PROTOCOL §3.3). */
-export type CommitmentField = "bidder" | "side" | "priceLevel" | "quantityWh" | "salt";
-
-const COMMITMENT_TEXT: Record<CommitmentField, string> = {
+/** A commitment input (PROTOCOL §3.3) is outside what the on-chain encoding can hold; `reason` names the input. */
+export class CommitmentInputError extends reasonErrorClass(GridveilError, {
   bidder: "bidder is not an address",
   side: "side must be 0 (buy) or 1 (sell)",
   priceLevel: "price level must fit uint16",
   quantityWh: "quantity must fit uint64 Wh",
   salt: "salt must be 32 bytes of 0x-hex",
-};
-
-/** A commitment input is outside what the on-chain encoding can hold. */
-export class CommitmentInputError extends errorClass(GridveilError, (params: { field: CommitmentField; value: unknown }) => [
-  COMMITMENT_TEXT[params.field],
-  { value: params.value },
-]) {}
+}) {}
 
 /** A settlement input (a quantity, a reading or a price) is not a non-negative whole number. */
 export class InvalidSettlementInputError extends errorClass(GridveilError, (params: { field: string; value: unknown }) => [

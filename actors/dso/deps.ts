@@ -50,12 +50,12 @@ export type DsoDeps = {
 };
 
 export function requireContract(deps: DsoDeps): MarketHandle {
-  if (!deps.state.contract) throw new DsoNotReadyError({ missing: "contract" });
+  if (!deps.state.contract) throw new DsoNotReadyError({ reason: "contract" });
   return deps.state.contract;
 }
 
 export function requireMsk(deps: DsoDeps): MasterSecretKey {
-  if (!deps.state.msk) throw new DsoNotReadyError({ missing: "masterKey" });
+  if (!deps.state.msk) throw new DsoNotReadyError({ reason: "masterKey" });
   return deps.state.msk;
 }
 

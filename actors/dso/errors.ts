@@ -1,7 +1,7 @@
 // The DSO runtime's errors (the convention: protocol/base/errors.ts). Setup errors that retrying cannot fix
 // (MasterKeyError, ChainMismatchError, MarketContractError, DsoSetupError) stop the runtime at once (setupEffects.ts).
 // ChainMismatchError is also the gateway's and the meter's: each checks its chain against the market the DSO runs.
-import { ConfigError, GridveilError, errorClass } from "../../protocol/base/errors.ts";
+import { ConfigError, GridveilError, errorClass, reasonErrorClass } from "../../protocol/base/errors.ts";
 import { describeRefusal, refusalCodes, type Refusal } from "../../protocol/reasons.ts";
 import { PermanentMessageError, rejectedWith, RequestRejectedError } from "../nats/errors.ts";
 
@@ -67,25 +67,14 @@ export class DsoSetupError extends GridveilError {
 
 // --- serving --------------------------------------------------------------------------------------------------
 
-/** What a request or a match needed that the DSO does not hold (yet). */
-export type DsoNotReadyReason = "contract" | "masterKey" | "enrolmentRequest" | "ticketRequest" | "matchRecord";
-
-const NOT_READY_TEXT: Record<DsoNotReadyReason, string> = {
+/** What a request or a match needed that the DSO does not hold (yet); `value`: whose it is (meter id, bidder, trade). */
+export class DsoNotReadyError extends reasonErrorClass(GridveilError, {
   contract: "the market contract is not attached yet",
   masterKey: "the master key is not loaded yet",
   enrolmentRequest: "no authenticated enrolment request for this meter",
   ticketRequest: "no authenticated ticket request for this bidder",
   matchRecord: "the match was not recorded in time; it will be redelivered",
-};
-
-export class DsoNotReadyError extends GridveilError {
-  readonly missing: DsoNotReadyReason;
-  /** `of`: the meter id, bidder or trade id the missing piece belongs to. */
-  constructor(params: { missing: "contract" | "masterKey" } | { missing: "enrolmentRequest" | "ticketRequest" | "matchRecord"; of: string }) {
-    super(NOT_READY_TEXT[params.missing], { value: "of" in params ? params.of : undefined });
-    this.missing = params.missing;
-  }
-}
+}) {}
 
 /** A refusal the DSO machine or a handler decided, as the error reply it travels as (meters act on its text). */
 export class RequestRefusedError extends RequestRejectedError {
@@ -136,24 +125,13 @@ export class RejectedReadingError extends PermanentMessageError {
 // --- trades ---------------------------------------------------------------------------------------------------
 
 /** A stored trade or ticket record lacks what the next trade step needs: the database and the machine disagree. */
-export type TradeEffectReason = "noTxHash" | "noMeterForBidder" | "noUsableRecord" | "noSettlement" | "partyWithoutTicket";
-
-const TRADE_EFFECT_TEXT: Record<TradeEffectReason, string> = {
+export class TradeEffectError extends reasonErrorClass(GridveilError, {
   noTxHash: "match key without a transaction hash",
   noMeterForBidder: "no enrolled meter holds this one-time id",
   noUsableRecord: "the stored trade has no usable record",
   noSettlement: "settling without a settlement",
   partyWithoutTicket: "a party of a verified trade has no ticket record",
-};
-
-export class TradeEffectError extends GridveilError {
-  readonly reason: TradeEffectReason;
-  /** `value`: the match key, bidder, trade id or trade record the step was working on. */
-  constructor(params: { reason: TradeEffectReason; value: unknown }) {
-    super(TRADE_EFFECT_TEXT[params.reason], { value: params.value });
-    this.reason = params.reason;
-  }
-}
+}) {}
 
 export class LedgerMappingError extends errorClass(GridveilError, (params: { bidder: string }) => [
   "a settlement line names a bidder that is not a party of the trade",

@@ -89,7 +89,7 @@ export function requestEffects(deps: DsoDeps): RequestEffects {
     sealEnrolment: async ({ permanentId }) => {
       const request = state.enrolments.get(permanentId);
       const provisioned = registry.get(permanentId);
-      if (!request || !provisioned) throw new DsoNotReadyError({ missing: "enrolmentRequest", of: permanentId });
+      if (!request || !provisioned) throw new DsoNotReadyError({ reason: "enrolmentRequest", value: permanentId });
       const msk = requireMsk(deps);
       // One spelling of the key (uncompressed), so re-enrolling with the compressed form is not a "different key".
       const publicKey = SigningKey.computePublicKey(request.publicKey, false);
@@ -117,7 +117,7 @@ export function requestEffects(deps: DsoDeps): RequestEffects {
     // PROTOCOL §4: the DSO alone stores (permanent id, bidder), before it signs.
     storeIdentityPair: async ({ permanentId, bidder }) => {
       const request = state.ticketRequests.get(toAddress(bidder));
-      if (request?.notAfter === undefined) throw new DsoNotReadyError({ missing: "ticketRequest", of: bidder });
+      if (request?.notAfter === undefined) throw new DsoNotReadyError({ reason: "ticketRequest", value: bidder });
       try {
         const { record } = db.recordOneTimeId({ bidder, meterId: permanentId, side: request.side, notAfter: request.notAfter });
         // A repeated request for the same bidder gets the first expiry again (and so the same ticket).

@@ -305,7 +305,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
             const messageId = `match:${msg.seq}`;
             const acked = acks.wait(messageId, requestTimeoutMs, false);
             send({ type: "MATCH.RECEIVED", messageId, match: { matchId: tradeId, buyBidder: event.buyId, sellBidder: event.sellId } });
-            if (!(await acked)) throw new DsoNotReadyError({ missing: "matchRecord", of: tradeId });
+            if (!(await acked)) throw new DsoNotReadyError({ reason: "matchRecord", value: tradeId });
           },
         }),
       );

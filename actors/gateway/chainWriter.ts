@@ -200,7 +200,7 @@ function entryResults(count: number, events: readonly MarketEvent[], txHash: str
       };
     }
     const event = placed[next++];
-    if (event === undefined) throw new UnexpectedReceiptError({ fault: "fewerBidPlaced", txHash });
+    if (event === undefined) throw new UnexpectedReceiptError({ reason: "fewerBidPlaced", value: txHash });
     return { status: "placed" as const, bidId: event.bidId };
   });
 }

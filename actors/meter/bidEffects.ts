@@ -75,7 +75,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
       traces.step(bidder, "meter.ticket", {}, async (span) => {
         const link = deps.link();
         const session = traces.byBidder(bidder);
-        if (!session) throw new BidSessionStateError({ fault: "noSession", bidder });
+        if (!session) throw new BidSessionStateError({ reason: "noSession", value: bidder });
         const notAfter = Math.floor(Date.now() / 1000) + lifetimeSeconds;
         const ticketRequest = signMessageFields<TicketRequest>(
           { type: "ticket.request", meterId: deps.meterId, bidder, side: codeOfSide(session.side), notAfter },
@@ -120,7 +120,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
       const link = deps.link();
       const material = secrets.bid(bidder);
       const { encryption, ticket } = material;
-      if (!encryption || !ticket) throw new BidSessionStateError({ fault: "signedBeforeTicket", bidder });
+      if (!encryption || !ticket) throw new BidSessionStateError({ reason: "signedBeforeTicket", value: bidder });
       // buildBid recomputes the commitment and the ciphertext hash from what we encrypted, and signs (EIP-712).
       const built = await buildBid({
         msk: secrets.masterKey(),
@@ -136,7 +136,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         ciphertext: encryption.ciphertext,
       });
       if (!sameHex(built.bid.commitment, commitment)) {
-        throw new BidSessionStateError({ fault: "commitmentChanged", bidder });
+        throw new BidSessionStateError({ reason: "commitmentChanged", value: bidder });
       }
       traces.byBidder(bidder)?.span.addEvent("bid.signed");
       return { bidderSignature: built.bid.bidderSignature };

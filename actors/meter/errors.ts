@@ -1,5 +1,5 @@
 // The meter runtime's errors (the convention: protocol/base/errors.ts).
-import { GridveilError, errorClass } from "../../protocol/base/errors.ts";
+import { GridveilError, errorClass, reasonErrorClass } from "../../protocol/base/errors.ts";
 
 // --- enrolment ------------------------------------------------------------------------------------------------
 
@@ -63,22 +63,12 @@ export class MeterSecretMissingError extends GridveilError {
   }
 }
 
-/** A bid step ran out of order for its session: the runtime and the machine disagree. */
-export type BidSessionFault = "noSession" | "signedBeforeTicket" | "commitmentChanged";
-
-const BID_SESSION_TEXT: Record<BidSessionFault, string> = {
+/** A bid step ran out of order for its session (`value`: the bidder): the runtime and the machine disagree. */
+export class BidSessionStateError extends reasonErrorClass(GridveilError, {
   noSession: "no running session for this bidder",
   signedBeforeTicket: "signing before the ticket and the encryption",
   commitmentChanged: "the signed commitment differs from the encrypted one",
-};
-
-export class BidSessionStateError extends GridveilError {
-  readonly fault: BidSessionFault;
-  constructor(params: { fault: BidSessionFault; bidder: string }) {
-    super(BID_SESSION_TEXT[params.fault], { value: params.bidder });
-    this.fault = params.fault;
-  }
-}
+}) {}
 
 /** The DSO or the gateway answered, but not what the request asked for. */
 export class UnexpectedReplyError extends GridveilError {

@@ -1,6 +1,6 @@
 // Decodes the market's custom errors from revert data, and the error class the client throws for a rejected call.
 import { isError } from "ethers";
-import { ConfigError, GridveilError, errorClass } from "../../protocol/base/errors.ts";
+import { ConfigError, GridveilError, errorClass, reasonErrorClass } from "../../protocol/base/errors.ts";
 import { getMarketInterface } from "./artifact.ts";
 import { type Hex } from "../../protocol/base/hex.ts";
 import type { Party } from "../../protocol/wire/subjects.ts";
@@ -82,20 +82,16 @@ export async function withMarketErrors<T>(action: string, call: () => Promise<T>
   }
 }
 
-/** What a receipt lacked that the contract always produces. */
-export type ReceiptFault = "noReceipt" | "noBidPlaced" | "fewerBidPlaced";
-
-const RECEIPT_TEXT: Record<ReceiptFault, string> = {
-  noReceipt: "no receipt for a mined transaction",
-  noBidPlaced: "placeBid succeeded without BidPlaced",
-  fewerBidPlaced: "fewer BidPlaced events than accepted entries",
-};
-
 /** The chain answered in a way the contract cannot produce (no receipt, missing events): a node or ABI mismatch. */
-export class UnexpectedReceiptError extends errorClass(GridveilError, (params: { fault: ReceiptFault; txHash: string }) => [
-  RECEIPT_TEXT[params.fault],
-  { value: params.txHash, hint: "is the node a real Ethereum client, and the ABI this market's?" },
-]) {}
+export class UnexpectedReceiptError extends reasonErrorClass(
+  GridveilError,
+  {
+    noReceipt: "no receipt for a mined transaction",
+    noBidPlaced: "placeBid succeeded without BidPlaced",
+    fewerBidPlaced: "fewer BidPlaced events than accepted entries",
+  },
+  "is the node a real Ethereum client, and the ABI this market's?",
+) {}
 
 /** A contract's compiled artifact is not under artifacts/. */
 export class ArtifactMissingError extends errorClass(GridveilError, (params: { contractName: string; path: string; cause: unknown }) => [

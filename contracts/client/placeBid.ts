@@ -21,7 +21,7 @@ export async function placeBid(market: MarketHandle, bid: SignedBid, overrides: 
     const receipt = await waitForReceipt(tx);
     const events = decodeMarketEvents(receipt.logs, market.address);
     const placed = events.find((event): event is BidPlacedEvent => event.type === "BidPlaced");
-    if (placed === undefined) throw new UnexpectedReceiptError({ fault: "noBidPlaced", txHash: receipt.hash });
+    if (placed === undefined) throw new UnexpectedReceiptError({ reason: "noBidPlaced", value: receipt.hash });
     return { bidId: placed.bidId, matched: matchOf(events, placed.bidId), events, receipt };
   });
 }
@@ -46,7 +46,7 @@ export async function placeBids(market: MarketHandle, bids: readonly SignedBid[]
       const rejection = rejected.get(index);
       if (rejection !== undefined) return { ok: false, rejection };
       const event = placed[next++];
-      if (event === undefined) throw new UnexpectedReceiptError({ fault: "fewerBidPlaced", txHash: receipt.hash });
+      if (event === undefined) throw new UnexpectedReceiptError({ reason: "fewerBidPlaced", value: receipt.hash });
       return { ok: true, bidId: event.bidId, matched: matchOf(events, event.bidId) };
     });
     return { results, events, receipt };

@@ -4,6 +4,6 @@ import { UnexpectedReceiptError } from "./errors.ts";
 
 export async function waitForReceipt(tx: ContractTransactionResponse): Promise<ContractTransactionReceipt> {
   const receipt = await tx.wait();
-  if (receipt === null) throw new UnexpectedReceiptError({ fault: "noReceipt", txHash: tx.hash });
+  if (receipt === null) throw new UnexpectedReceiptError({ reason: "noReceipt", value: tx.hash });
   return receipt;
 }

@@ -58,6 +58,25 @@ export function errorClass<E extends GridveilError, P extends unknown[]>(
   } as unknown as new (...facts: P) => E;
 }
 
+/**
+ * Declares an error class of `family` for a closed set of reasons, each with its text: `new TradeEffectError({ reason:
+ * "noTxHash", value: matchKey })` says `texts.noTxHash`, shows `value`, and keeps `reason` for callers that branch on it.
+ */
+export function reasonErrorClass<R extends string, E extends GridveilError>(
+  family: ErrorFamily<E>,
+  texts: Readonly<Record<R, string>>,
+  hint?: string,
+): new (facts: { reason: R; value?: unknown }) => E & { readonly reason: R } {
+  const Family = family as unknown as ErrorFamily;
+  return class extends Family {
+    readonly reason: R;
+    constructor(facts: { reason: R; value?: unknown }) {
+      super(texts[facts.reason], { value: facts.value, hint });
+      this.reason = facts.reason;
+    }
+  } as unknown as new (facts: { reason: R; value?: unknown }) => E & { readonly reason: R };
+}
+
 /** Bad command-line flag, environment variable, configuration file or value: the family of the classes below. */
 export class ConfigError extends GridveilError {}
 
