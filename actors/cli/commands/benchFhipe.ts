@@ -1,8 +1,8 @@
 // `gridveil bench fhipe`: parses flags, shows progress on stderr, prints the FHIPE table (or one JSON object) on stdout.
 import type { Command } from "commander";
-import { withProgress } from "../progress.ts";
 import { runFhipeBench, type FhipeBenchRow } from "../../../bench/fhipe.ts";
-import { intList, positiveInt } from "../../config/parsers.ts";
+import { positiveInt } from "../../config/parsers.ts";
+import { benchCommand, runBench } from "./benchCommand.ts";
 import { renderTable, type Column } from "../table.ts";
 import { benchDefaults } from "../../config/tools.ts";
 
@@ -13,22 +13,26 @@ const MAX_THREADS = 64;
 const JSON_DECIMALS = 4;
 
 export function registerBenchFhipe(bench: Command): Command {
-  return bench
-    .command("fhipe")
-    .description("FHIPE times per price-level count (the paper's Table 1) next to raw G1/G2 scalar multiplications")
-    .option("--levels <list>", "price level counts n, comma-separated (d = n + 1)", intList("--levels", 1, MAX_LEVELS), [...benchDefaults.fhipe.levels])
-    .option("--iterations <count>", "timed runs per cell (the figure is their mean)", positiveInt("--iterations"), benchDefaults.fhipe.iterations)
-    .option(
-      "--threads <count>",
-      "threads computing each DSO-side ciphertext: the caller plus count − 1 workers (1 = no pool)",
-      positiveInt("--threads", 1, MAX_THREADS),
-      1,
-    )
-    .option("--json", "print one JSON object instead of the table")
-    .action(async (flags: FhipeFlags) => {
-      const rows = await withProgress("bench fhipe", (onProgress) => runFhipeBench({ ...flags, onProgress }));
-      process.stdout.write(flags.json ? `${JSON.stringify({ fhipe: rows.map(roundRow) })}\n` : `${renderFhipeTable(rows, flags)}\n`);
-    });
+  const spec = {
+    name: "fhipe",
+    description: "FHIPE times per price-level count (the paper's Table 1) next to raw G1/G2 scalar multiplications",
+    levels: { min: 1, max: MAX_LEVELS, defaults: benchDefaults.fhipe.levels, help: "price level counts n, comma-separated (d = n + 1)" },
+  };
+  return benchCommand(bench, spec, (command) =>
+    command
+      .option("--iterations <count>", "timed runs per cell (the figure is their mean)", positiveInt("--iterations"), benchDefaults.fhipe.iterations)
+      .option(
+        "--threads <count>",
+        "threads computing each DSO-side ciphertext: the caller plus count − 1 workers (1 = no pool)",
+        positiveInt("--threads", 1, MAX_THREADS),
+        1,
+      ),
+  ).action((flags: FhipeFlags) =>
+    runBench("fhipe", flags, (onProgress) => runFhipeBench({ ...flags, onProgress }), {
+      json: (rows) => rows.map(roundRow),
+      table: (rows) => renderFhipeTable(rows, flags),
+    }),
+  );
 }
 
 export function renderFhipeTable(rows: readonly FhipeBenchRow[], flags: Pick<FhipeFlags, "iterations" | "threads">): string {
@@ -59,7 +63,9 @@ export function renderFhipeTable(rows: readonly FhipeBenchRow[], flags: Pick<Fhi
     "ratios use single-thread encryption; G1/G2 mul = one raw mcl scalar multiplication, measured interleaved in the same run",
   ];
   if (pooled) {
-    notes.push(`${flags.threads}T = the calling thread and ${flags.threads - 1} worker(s) sharing each ciphertext's points; speed-up = 1T / ${flags.threads}T`);
+    notes.push(
+      `${flags.threads}T = the calling thread and ${flags.threads - 1} worker(s) sharing each ciphertext's points; speed-up = 1T / ${flags.threads}T`,
+    );
   }
   return [renderTable(rows, columns), "", ...notes].join("\n");
 }

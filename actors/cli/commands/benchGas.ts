@@ -1,8 +1,8 @@
 // `gridveil bench gas`: parses flags, shows progress on stderr, prints the market's gas table (or one JSON object).
 import type { Command } from "commander";
-import { withProgress } from "../progress.ts";
 import { BLOCK_GAS_LIMIT, OSAKA_TX_GAS_CAP, PAPER_STORAGE_GROWTH_PER_10_LEVELS, runGasBench, type GasBenchRow } from "../../../bench/gas.ts";
-import { intList, positiveInt } from "../../config/parsers.ts";
+import { positiveInt } from "../../config/parsers.ts";
+import { benchCommand, runBench } from "./benchCommand.ts";
 import { renderTable, type Column } from "../table.ts";
 import { benchDefaults } from "../../config/tools.ts";
 
@@ -15,18 +15,36 @@ const MAX_SAMPLES = 1000;
 const RATIO_DECIMALS = 4;
 
 export function registerBenchGas(bench: Command): Command {
-  return bench
-    .command("gas")
-    .description("gas of Compare, resting and matching bids, storage and batches per price-level count, beside the paper")
-    .option("--levels <list>", "price level counts n, comma-separated (d = n + 1)", intList("--levels", 1, MAX_LEVELS), [...benchDefaults.gas.levels])
-    .option("--book <count>", "resting random bids in the book each placement is measured against", positiveInt("--book", 2, MAX_BOOK), benchDefaults.gas.bookSize)
-    .option("--samples <count>", "placements averaged per figure", positiveInt("--samples", 1, MAX_SAMPLES), benchDefaults.gas.samples)
-    .option("--seed <n>", "seed every random choice, so that two runs send the same transactions and report the same gas", positiveInt("--seed", 0))
-    .option("--json", "print one JSON object instead of the table")
-    .action(async (flags: GasFlags) => {
-      const rows = await withProgress("bench gas", (onProgress) => runGasBench({ levels: flags.levels, bookSize: flags.book, samples: flags.samples, seed: flags.seed, onProgress }));
-      process.stdout.write(flags.json ? `${JSON.stringify({ gas: rows.map(roundRatios) })}\n` : `${renderGasTable(rows, flags)}\n`);
-    });
+  const spec = {
+    name: "gas",
+    description: "gas of Compare, resting and matching bids, storage and batches per price-level count, beside the paper",
+    levels: { min: 1, max: MAX_LEVELS, defaults: benchDefaults.gas.levels, help: "price level counts n, comma-separated (d = n + 1)" },
+  };
+  return benchCommand(bench, spec, (command) =>
+    command
+      .option(
+        "--book <count>",
+        "resting random bids in the book each placement is measured against",
+        positiveInt("--book", 2, MAX_BOOK),
+        benchDefaults.gas.bookSize,
+      )
+      .option("--samples <count>", "placements averaged per figure", positiveInt("--samples", 1, MAX_SAMPLES), benchDefaults.gas.samples)
+      .option(
+        "--seed <n>",
+        "seed every random choice, so that two runs send the same transactions and report the same gas",
+        positiveInt("--seed", 0),
+      ),
+  ).action((flags: GasFlags) =>
+    runBench(
+      "gas",
+      flags,
+      (onProgress) => runGasBench({ levels: flags.levels, bookSize: flags.book, samples: flags.samples, seed: flags.seed, onProgress }),
+      {
+        json: (rows) => rows.map(roundRatios),
+        table: (rows) => renderGasTable(rows, flags),
+      },
+    ),
+  );
 }
 
 export function renderGasTable(rows: readonly GasBenchRow[], flags: Pick<GasFlags, "book" | "samples">): string {
@@ -56,12 +74,19 @@ export function renderGasTable(rows: readonly GasBenchRow[], flags: Pick<GasFlag
     `max batch = most bids one placeBids transaction fits in a ${BLOCK_GAS_LIMIT.toLocaleString("en-US")} gas block (measured by sending them)`,
     ...rows
       .filter((row) => !row.fitsOsakaTxCap)
-      .map((row) => `n=${row.levels}: a placement exceeds Osaka's ${OSAKA_TX_GAS_CAP.toLocaleString("en-US")} gas per-transaction cap (our chain runs Prague)`),
+      .map(
+        (row) =>
+          `n=${row.levels}: a placement exceeds Osaka's ${OSAKA_TX_GAS_CAP.toLocaleString("en-US")} gas per-transaction cap (our chain runs Prague)`,
+      ),
   ];
   return [renderTable(rows, columns), "", ...notes].join("\n");
 }
 
 function roundRatios(row: GasBenchRow): GasBenchRow {
   const scale = 10 ** RATIO_DECIMALS;
-  return { ...row, compareVsPrecompile: Math.round(row.compareVsPrecompile * scale) / scale, compareVsPaper: Math.round(row.compareVsPaper * scale) / scale };
+  return {
+    ...row,
+    compareVsPrecompile: Math.round(row.compareVsPrecompile * scale) / scale,
+    compareVsPaper: Math.round(row.compareVsPaper * scale) / scale,
+  };
 }

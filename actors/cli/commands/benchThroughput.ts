@@ -1,9 +1,17 @@
 // `gridveil bench throughput`: parses flags, shows progress on stderr, prints bids/s, kbit/s and the on-chain share
 // per price-level count beside the paper's figures (or one JSON object).
 import { InvalidArgumentError, type Command } from "commander";
-import { withProgress } from "../progress.ts";
-import { defaultBatchSize, PIPELINE_DEPTH, PLAINTEXT_BATCH_SIZE, runThroughputBench, THROUGHPUT_MODES, type ThroughputMode, type ThroughputRow } from "../../../bench/throughput.ts";
+import {
+  defaultBatchSize,
+  PIPELINE_DEPTH,
+  PLAINTEXT_BATCH_SIZE,
+  runThroughputBench,
+  THROUGHPUT_MODES,
+  type ThroughputMode,
+  type ThroughputRow,
+} from "../../../bench/throughput.ts";
 import { intList, positiveInt } from "../../config/parsers.ts";
+import { benchCommand, runBench } from "./benchCommand.ts";
 import { renderTable, type Column } from "../table.ts";
 import { benchDefaults } from "../../config/tools.ts";
 
@@ -29,7 +37,10 @@ const MAX_BATCH = 1_000;
 const MAX_POLL_INTERVAL_MS = 10_000;
 
 function modeList(raw: string): ThroughputMode[] {
-  const modes = raw.split(",").map((part) => part.trim()).filter((part) => part.length > 0);
+  const modes = raw
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0);
   const unknown = modes.filter((mode) => !(THROUGHPUT_MODES as readonly string[]).includes(mode));
   if (modes.length === 0 || unknown.length > 0) {
     throw new InvalidArgumentError(`--modes takes a comma-separated subset of ${THROUGHPUT_MODES.join(",")}, got "${raw}"`);
@@ -38,22 +49,36 @@ function modeList(raw: string): ThroughputMode[] {
 }
 
 export function registerBenchThroughput(bench: Command): Command {
-  return bench
-    .command("throughput")
-    .description("bids/s and kbit/s of bidding + matching with the real actors over NATS on the local chain (the paper's Table 2)")
-    .option("--levels <list>", "price level counts n, comma-separated", intList("--levels", 2, MAX_LEVELS), [...benchDefaults.throughput.levels])
-    .option("--bids <count>", "bids per setup and level", positiveInt("--bids", 1, MAX_BIDS), benchDefaults.throughput.bids)
-    .option("--meters <count>", "enrolled meters whose tickets the pre-generated bids carry", positiveInt("--meters", 1, MAX_METERS), benchDefaults.throughput.meters)
-    .option("--seed <n>", "seed of the random prices and sides", positiveInt("--seed", 0), 1)
-    .option("--batch <size>", "bids per gateway transaction for encrypted bids (default: half of what fits a block if all match)", positiveInt("--batch", 1, MAX_BATCH))
-    .option("--poll-interval <ms>", "the gateway's chain-follower poll interval", positiveInt("--poll-interval", 1, MAX_POLL_INTERVAL_MS))
-    .option("--count-compares", "let the gateway trace each transaction to count its Compares (its default; re-executes every transaction)")
-    .option("--rpc <url>", "a development chain of one's own (Hardhat's funded accounts; default: an EDR node in a child process)")
-    .option("--resting", "profiling: buys below the middle level, sells above, so nothing matches and no trade runs")
-    .option("--modes <list>", `setups to run: ${THROUGHPUT_MODES.join(",")}`, modeList, [...THROUGHPUT_MODES])
-    .option("--json", "print one JSON object instead of the table")
-    .action(async (flags: ThroughputFlags) => {
-      const rows = await withProgress("bench throughput", (onProgress) =>
+  const spec = {
+    name: "throughput",
+    description: "bids/s and kbit/s of bidding + matching with the real actors over NATS on the local chain (the paper's Table 2)",
+    levels: { min: 2, max: MAX_LEVELS, defaults: benchDefaults.throughput.levels, help: "price level counts n, comma-separated" },
+  };
+  return benchCommand(bench, spec, (command) =>
+    command
+      .option("--bids <count>", "bids per setup and level", positiveInt("--bids", 1, MAX_BIDS), benchDefaults.throughput.bids)
+      .option(
+        "--meters <count>",
+        "enrolled meters whose tickets the pre-generated bids carry",
+        positiveInt("--meters", 1, MAX_METERS),
+        benchDefaults.throughput.meters,
+      )
+      .option("--seed <n>", "seed of the random prices and sides", positiveInt("--seed", 0), 1)
+      .option(
+        "--batch <size>",
+        "bids per gateway transaction for encrypted bids (default: half of what fits a block if all match)",
+        positiveInt("--batch", 1, MAX_BATCH),
+      )
+      .option("--poll-interval <ms>", "the gateway's chain-follower poll interval", positiveInt("--poll-interval", 1, MAX_POLL_INTERVAL_MS))
+      .option("--count-compares", "let the gateway trace each transaction to count its Compares (its default; re-executes every transaction)")
+      .option("--rpc <url>", "a development chain of one's own (Hardhat's funded accounts; default: an EDR node in a child process)")
+      .option("--resting", "profiling: buys below the middle level, sells above, so nothing matches and no trade runs")
+      .option("--modes <list>", `setups to run: ${THROUGHPUT_MODES.join(",")}`, modeList, [...THROUGHPUT_MODES]),
+  ).action((flags: ThroughputFlags) =>
+    runBench(
+      "throughput",
+      flags,
+      (onProgress) =>
         runThroughputBench({
           levels: flags.levels,
           bids: flags.bids,
@@ -67,9 +92,9 @@ export function registerBenchThroughput(bench: Command): Command {
           ...(flags.pollInterval === undefined ? {} : { pollIntervalMs: flags.pollInterval }),
           onProgress,
         }),
-      );
-      process.stdout.write(flags.json ? `${JSON.stringify({ throughput: rows })}\n` : `${renderThroughputTable(rows, flags)}\n`);
-    });
+      { json: (rows) => rows, table: (rows) => renderThroughputTable(rows, flags) },
+    ),
+  );
 }
 
 export function renderThroughputTable(
@@ -95,9 +120,7 @@ export function renderThroughputTable(
     { header: "paper 1 meter", value: (row) => rate(row.paperSingleMeterBidsPerS) },
     { header: "paper pre-gen", value: (row) => rate(row.paperPregeneratedBidsPerS) },
   ];
-  const batches = rows
-    .map((row) => `n=${row.levels}: ${flags.batch ?? defaultBatchSize(row.levels)}`)
-    .join(", ");
+  const batches = rows.map((row) => `n=${row.levels}: ${flags.batch ?? defaultBatchSize(row.levels)}`).join(", ");
   const notes = [
     `${flags.bids} bids per setup, random sides, ${flags.resting === true ? "buys below the middle level and sells above (--resting: nothing matches)" : "random levels"};`,
     "  1 meter = each bid waits for its market.placed notice before the next;",
