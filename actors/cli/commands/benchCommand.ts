@@ -2,27 +2,44 @@
 // stdout (a table for people, or one JSON object `{ <bench>: rows }` for machines).
 import type { Command } from "commander";
 import { intList } from "../../config/parsers.ts";
+import { benchDefaults } from "../../config/tools.ts";
 import { withProgress, type Progress } from "../progress.ts";
 
-export type BenchSpec = {
-  name: string;
-  description: string;
-  /** The price level counts n it accepts, their default, and how --help describes them. */
-  levels: { min: number; max: number; defaults: readonly number[]; help: string };
-};
+const LEVELS_AND_DIM = "price level counts n, comma-separated (d = n + 1)";
+/** d = n + 1 ≤ 127 so that one ciphertext fits one contract's code (EIP-170). */
+const MAX_CHAIN_LEVELS = 126;
 
-/** A bench subcommand with --levels first, the bench's own options (`options`), then --json. */
-export function benchCommand(bench: Command, spec: BenchSpec, options: (command: Command) => Command): Command {
+/** Each benchmark: what --help says of it, and the price level counts n its --levels accepts. */
+const BENCHES = {
+  fhipe: {
+    description: "FHIPE times per price-level count (the paper's Table 1) next to raw G1/G2 scalar multiplications",
+    levels: { min: 1, max: 1000, help: LEVELS_AND_DIM },
+  },
+  gas: {
+    description: "gas of Compare, resting and matching bids, storage and batches per price-level count, beside the paper",
+    levels: { min: 1, max: MAX_CHAIN_LEVELS, help: LEVELS_AND_DIM },
+  },
+  throughput: {
+    description: "bids/s and kbit/s of bidding + matching with the real actors over NATS on the local chain (the paper's Table 2)",
+    levels: { min: 2, max: MAX_CHAIN_LEVELS, help: "price level counts n, comma-separated" },
+  },
+} as const;
+
+export type BenchName = keyof typeof BENCHES;
+
+/** A bench subcommand with --levels first (defaults: actors/config/tools.ts), the bench's own `options`, then --json. */
+export function benchCommand(bench: Command, name: BenchName, options: (command: Command) => Command): Command {
+  const { description, levels } = BENCHES[name];
   const command = bench
-    .command(spec.name)
-    .description(spec.description)
-    .option("--levels <list>", spec.levels.help, intList("--levels", spec.levels.min, spec.levels.max), [...spec.levels.defaults]);
+    .command(name)
+    .description(description)
+    .option("--levels <list>", levels.help, intList("--levels", levels.min, levels.max), [...benchDefaults[name].levels]);
   return options(command).option("--json", "print one JSON object instead of the table");
 }
 
 /** Runs a bench with progress on stderr, then prints `{ [name]: json(rows) }` with --json, else the table. */
 export async function runBench<R>(
-  name: string,
+  name: BenchName,
   flags: { json?: boolean },
   run: (onProgress: Progress["update"]) => Promise<R[]>,
   render: { json: (rows: R[]) => unknown; table: (rows: R[]) => string },

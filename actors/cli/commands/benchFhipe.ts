@@ -8,17 +8,11 @@ import { benchDefaults } from "../../config/tools.ts";
 
 type FhipeFlags = { levels: number[]; iterations: number; threads: number; json?: boolean };
 
-const MAX_LEVELS = 1000;
 const MAX_THREADS = 64;
 const JSON_DECIMALS = 4;
 
 export function registerBenchFhipe(bench: Command): Command {
-  const spec = {
-    name: "fhipe",
-    description: "FHIPE times per price-level count (the paper's Table 1) next to raw G1/G2 scalar multiplications",
-    levels: { min: 1, max: MAX_LEVELS, defaults: benchDefaults.fhipe.levels, help: "price level counts n, comma-separated (d = n + 1)" },
-  };
-  return benchCommand(bench, spec, (command) =>
+  return benchCommand(bench, "fhipe", (command) =>
     command
       .option("--iterations <count>", "timed runs per cell (the figure is their mean)", positiveInt("--iterations"), benchDefaults.fhipe.iterations)
       .option(

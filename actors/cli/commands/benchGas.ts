@@ -8,19 +8,12 @@ import { benchDefaults } from "../../config/tools.ts";
 
 type GasFlags = { levels: number[]; book: number; samples: number; seed?: number; json?: boolean };
 
-/** d = n + 1 ≤ 127 so that one ciphertext fits one contract's code (EIP-170). */
-const MAX_LEVELS = 126;
 const MAX_BOOK = 2000;
 const MAX_SAMPLES = 1000;
 const RATIO_DECIMALS = 4;
 
 export function registerBenchGas(bench: Command): Command {
-  const spec = {
-    name: "gas",
-    description: "gas of Compare, resting and matching bids, storage and batches per price-level count, beside the paper",
-    levels: { min: 1, max: MAX_LEVELS, defaults: benchDefaults.gas.levels, help: "price level counts n, comma-separated (d = n + 1)" },
-  };
-  return benchCommand(bench, spec, (command) =>
+  return benchCommand(bench, "gas", (command) =>
     command
       .option(
         "--book <count>",

@@ -29,8 +29,6 @@ type ThroughputFlags = {
   json?: boolean;
 };
 
-/** d = n + 1 ≤ 127 (one ciphertext per contract's code, EIP-170); the plaintext market takes up to 256 levels. */
-const MAX_LEVELS = 126;
 const MAX_BIDS = 100_000;
 const MAX_METERS = 1_000;
 const MAX_BATCH = 1_000;
@@ -49,12 +47,7 @@ function modeList(raw: string): ThroughputMode[] {
 }
 
 export function registerBenchThroughput(bench: Command): Command {
-  const spec = {
-    name: "throughput",
-    description: "bids/s and kbit/s of bidding + matching with the real actors over NATS on the local chain (the paper's Table 2)",
-    levels: { min: 2, max: MAX_LEVELS, defaults: benchDefaults.throughput.levels, help: "price level counts n, comma-separated" },
-  };
-  return benchCommand(bench, spec, (command) =>
+  return benchCommand(bench, "throughput", (command) =>
     command
       .option("--bids <count>", "bids per setup and level", positiveInt("--bids", 1, MAX_BIDS), benchDefaults.throughput.bids)
       .option(
