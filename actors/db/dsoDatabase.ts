@@ -24,6 +24,7 @@ import { DSO_MIGRATIONS, migrate, type Migration } from "./migrations.ts";
 import { loadSqlite } from "./sqlite.ts";
 import { type Address, type Hex, toHex } from "../../protocol/base/hex.ts";
 import { tradeIdOf, type Opening, type SideCode } from "../../protocol/domain.ts";
+import type { TradeTerms } from "../../protocol/clearing.ts";
 import { type ClearingRule } from "../../protocol/marketConfig.ts";
 import { dsoDefaults } from "../config/dso.ts";
 
@@ -45,14 +46,8 @@ export type OneTimeIdRecord = { bidder: string; meterId: string; side: SideCode;
 export type MatchInput = { buyId: string; sellId: string; txHash: string; blockNumber: number; logIndex: number; observedAt: number };
 export type MatchRecord = MatchInput & { matchKey: string };
 
-
-export type TradeTermsRecord = {
-  buyLevel: number;
-  sellLevel: number;
-  clearingRule: ClearingRule;
-  priceMicroPerKWh: number;
-  quantityWh: number;
-};
+/** The terms a verified trade stores (protocol/clearing.ts); its bidders are the trade row's own columns. */
+export type TradeTermsRecord = Pick<TradeTerms, "buyLevel" | "sellLevel" | "clearingRule" | "priceMicroPerKWh" | "quantityWh">;
 
 export type TradeRecord = {
   tradeId: Hex;
