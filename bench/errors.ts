@@ -1,6 +1,6 @@
 // Errors of the benchmarks: a sample or a phase that did not go as the benchmark's design requires, each building
 // its message from what was observed (protocol/base/errors.ts).
-import { GridveilError, errorClass } from "../protocol/base/errors.ts";
+import { GridveilError, errorClass, faultErrorClass } from "../protocol/base/errors.ts";
 
 /** A gas sample did not do what it was built to measure (a resting bid matched, a matching one rested, a rejection). */
 export type GasSampleFault =
@@ -34,23 +34,12 @@ export class ChainProcessError extends errorClass(GridveilError, (fault: ChainSt
 ]) {}
 
 /** A throughput phase stalled or lost a bid. */
-export type ThroughputFault =
-  | { kind: "timedOut"; what: string; timeoutMs: number; placed: number; rejected: number }
-  | { kind: "bidRejected"; bidder: string; reason: string }
-  | { kind: "bidsRejected"; examples: readonly (readonly [string, string])[] }
-  | { kind: "singleMeterFailed"; planId: string; failure: unknown };
-
-export class ThroughputBenchError extends errorClass(GridveilError, (fault: ThroughputFault) => throughputText(fault)) {}
-
-function throughputText(fault: ThroughputFault): [string, { value: unknown }] {
-  switch (fault.kind) {
-    case "timedOut":
-      return [`timed out waiting for ${fault.what}`, { value: { timeoutMs: fault.timeoutMs, placed: fault.placed, rejected: fault.rejected } }];
-    case "bidRejected":
-      return ["a bench bid was rejected", { value: { bidder: fault.bidder, reason: fault.reason } }];
-    case "bidsRejected":
-      return ["bench bids were rejected", { value: fault.examples }];
-    case "singleMeterFailed":
-      return ["a single-meter bid failed", { value: { planId: fault.planId, failure: fault.failure } }];
-  }
-}
+export class ThroughputBenchError extends faultErrorClass(GridveilError, {
+  timedOut: (f: { what: string; timeoutMs: number; placed: number; rejected: number }) => [
+    `timed out waiting for ${f.what}`,
+    { value: { timeoutMs: f.timeoutMs, placed: f.placed, rejected: f.rejected } },
+  ],
+  bidRejected: (f: { bidder: string; reason: string }) => ["a bench bid was rejected", { value: { bidder: f.bidder, reason: f.reason } }],
+  bidsRejected: (f: { examples: readonly (readonly [string, string])[] }) => ["bench bids were rejected", { value: f.examples }],
+  singleMeterFailed: (f: { planId: string; failure: unknown }) => ["a single-meter bid failed", { value: { planId: f.planId, failure: f.failure } }],
+}) {}

@@ -1,6 +1,6 @@
 // Errors of the DSO database (dsoDatabase.ts, migrations.ts, sqlite.ts): one class per condition, each building its
 // message from the facts of the failure (protocol/base/errors.ts). Classes that answer a NATS request carry its code.
-import { GridveilError, errorClass } from "../../protocol/base/errors.ts";
+import { GridveilError, errorClass, faultErrorClass } from "../../protocol/base/errors.ts";
 import { type ErrorCode } from "../../protocol/wire/schemas.ts";
 import { type SideCode } from "../../protocol/domain.ts";
 import { type TradeStage } from "../../protocol/tradeLifecycle.ts";
@@ -15,31 +15,18 @@ export class SqliteUnavailableError extends errorClass(GridveilError, (params: {
   },
 ]) {}
 
-/** What is wrong with a list of migrations or with the database they are applied to. */
-export type MigrationFault =
-  | { kind: "versions"; versions: readonly number[] }
-  | { kind: "newerSchema"; database: number; program: number }
-  | { kind: "failed"; version: number; migrationName: string; cause: unknown };
-
 /** Migrations out of order, a database from a newer program, or a migration that failed (and was rolled back). */
-export class MigrationError extends GridveilError {
-  constructor(fault: MigrationFault) {
-    switch (fault.kind) {
-      case "versions":
-        super("migrations must have strictly increasing positive integer versions", { value: fault.versions });
-        break;
-      case "newerSchema":
-        super("database schema is newer than this program", {
-          value: { database: fault.database, program: fault.program },
-          hint: "Upgrade gridveil, or use a database created by this version.",
-        });
-        break;
-      case "failed":
-        super(`migration ${fault.version} (${fault.migrationName}) failed`, { cause: fault.cause });
-        break;
-    }
-  }
-}
+export class MigrationError extends faultErrorClass(GridveilError, {
+  versions: (f: { versions: readonly number[] }) => ["migrations must have strictly increasing positive integer versions", { value: f.versions }],
+  newerSchema: (f: { database: number; program: number }) => [
+    "database schema is newer than this program",
+    { value: { database: f.database, program: f.program }, hint: "Upgrade gridveil, or use a database created by this version." },
+  ],
+  failed: (f: { version: number; migrationName: string; cause: unknown }) => [
+    `migration ${f.version} (${f.migrationName}) failed`,
+    { cause: f.cause },
+  ],
+}) {}
 
 /** The family of the DSO database's errors; throw one of the classes below. */
 export class DatabaseError extends GridveilError {}
@@ -50,32 +37,13 @@ export class DatabaseOpenError extends errorClass(DatabaseError, (params: { path
   { value: params.path, hint: "Does the directory exist and is it writable?", cause: params.cause },
 ]) {}
 
-/** What a stored row holds that it may not hold. */
-export type CorruptRowFault =
-  | { kind: "status"; stored: string }
-  | { kind: "notText"; column: string; value: unknown }
-  | { kind: "notInteger"; column: string; value: unknown }
-  | { kind: "side"; value: number };
-
 /** A row read back does not have the shape the schema promises (schema drift or a hand-edited database). */
-export class CorruptRowError extends DatabaseError {
-  constructor(fault: CorruptRowFault) {
-    switch (fault.kind) {
-      case "status":
-        super("a trade row has an unknown status", { value: fault.stored });
-        break;
-      case "notText":
-        super(`column ${fault.column} is not text`, { value: fault.value });
-        break;
-      case "notInteger":
-        super(`column ${fault.column} is not an integer`, { value: fault.value });
-        break;
-      case "side":
-        super("side is not 0 or 1", { value: fault.value });
-        break;
-    }
-  }
-}
+export class CorruptRowError extends faultErrorClass(DatabaseError, {
+  status: (f: { stored: string }) => ["a trade row has an unknown status", { value: f.stored }],
+  notText: (f: { column: string; value: unknown }) => [`column ${f.column} is not text`, { value: f.value }],
+  notInteger: (f: { column: string; value: unknown }) => [`column ${f.column} is not an integer`, { value: f.value }],
+  side: (f: { value: number }) => ["side is not 0 or 1", { value: f.value }],
+}) {}
 
 /** A row just written could not be read back in the same transaction. */
 export class RowVanishedError extends errorClass(DatabaseError, (params: { row: "match" | "reading"; key: unknown }) => [

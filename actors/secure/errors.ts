@@ -1,6 +1,6 @@
 // Errors of the secure-message layer; all answer a request as `unauthorized` (see actors/nats/codec.ts). Each class
 // builds its message from the facts of the failure (protocol/base/errors.ts).
-import { GridveilError, errorClass } from "../../protocol/base/errors.ts";
+import { GridveilError, errorClass, faultErrorClass } from "../../protocol/base/errors.ts";
 import type { ErrorCode } from "../../protocol/wire/schemas.ts";
 
 /** Which kind of protected message failed: a sealed envelope (sealed.ts) or a signed message's `auth` (signed.ts). */
@@ -11,41 +11,19 @@ export class SecureMessageError extends GridveilError {
   readonly replyCode: ErrorCode = "unauthorized";
 }
 
-/** What is malformed: the envelope, a key, a signature, or a value to sign. */
-export type MalformedFault =
-  | { kind: "notSealed"; issues: string[] }
-  | { kind: "notHex"; what: "public key" | "private key"; hex: string }
-  | { kind: "notPublicKey"; key: string }
-  | { kind: "notPrivateKey" }
-  | { kind: "unrecoverableSignature"; signature: string }
-  | { kind: "unsignable"; type: string };
-
 /** The envelope is not a well-formed sealed or signed message (or a key or signature in it is not one). */
-export class MalformedSecureMessageError extends SecureMessageError {
-  constructor(fault: MalformedFault) {
-    switch (fault.kind) {
-      case "notSealed":
-        super("not a sealed message", { value: fault.issues });
-        break;
-      case "notHex":
-        // A private key's value is never shown.
-        super(`${fault.what} is not hex`, { value: fault.what === "private key" ? "<redacted>" : fault.hex });
-        break;
-      case "notPublicKey":
-        super("not a secp256k1 public key", { value: fault.key });
-        break;
-      case "notPrivateKey":
-        super("not a secp256k1 private key", { value: "<redacted>" });
-        break;
-      case "unrecoverableSignature":
-        super("no public key recovers from this signature", { value: fault.signature });
-        break;
-      case "unsignable":
-        super("value cannot be signed", { value: fault.type });
-        break;
-    }
-  }
-}
+export class MalformedSecureMessageError extends faultErrorClass(SecureMessageError, {
+  notSealed: (f: { issues: string[] }) => ["not a sealed message", { value: f.issues }],
+  // A private key's value is never shown.
+  notHex: (f: { what: "public key" | "private key"; hex: string }) => [
+    `${f.what} is not hex`,
+    { value: f.what === "private key" ? "<redacted>" : f.hex },
+  ],
+  notPublicKey: (f: { key: string }) => ["not a secp256k1 public key", { value: f.key }],
+  notPrivateKey: () => ["not a secp256k1 private key", { value: "<redacted>" }],
+  unrecoverableSignature: (f: { signature: string }) => ["no public key recovers from this signature", { value: f.signature }],
+  unsignable: (f: { type: string }) => ["value cannot be signed", { value: f.type }],
+}) {}
 
 /** The signature does not verify for the claimed sender over this ciphertext, recipient and context. */
 export class BadSignatureError extends SecureMessageError {
@@ -102,42 +80,17 @@ export class WrongContextError extends SecureMessageError {
   }
 }
 
-/** Why a ciphertext did not decrypt to a sealed envelope. */
-export type DecryptionFault =
-  | { kind: "pointAtInfinity" }
-  | { kind: "tooShort"; length: number }
-  | { kind: "ephemeralKeyNotOnCurve" }
-  | { kind: "authenticationTag"; cause: unknown }
-  | { kind: "sealed"; cause: unknown }
-  | { kind: "notAnEnvelope" };
-
 const WRONG_KEY_HINT = "Wrong key, or a corrupted ciphertext.";
 
 /** Signature fine, but the ciphertext does not decrypt (or not to a well-formed payload) with our key. */
-export class DecryptionFailedError extends SecureMessageError {
-  constructor(fault: DecryptionFault) {
-    switch (fault.kind) {
-      case "pointAtInfinity":
-        super("ECDH gave the point at infinity");
-        break;
-      case "tooShort":
-        super("ciphertext is shorter than its key, nonce and tag", { value: fault.length });
-        break;
-      case "ephemeralKeyNotOnCurve":
-        super("the ephemeral key is not a secp256k1 point");
-        break;
-      case "authenticationTag":
-        super("ciphertext fails its authentication tag", { cause: fault.cause, hint: WRONG_KEY_HINT });
-        break;
-      case "sealed":
-        super("sealed message does not decrypt", { cause: fault.cause, hint: WRONG_KEY_HINT });
-        break;
-      case "notAnEnvelope":
-        super("decrypted content is not a sealed envelope");
-        break;
-    }
-  }
-}
+export class DecryptionFailedError extends faultErrorClass(SecureMessageError, {
+  pointAtInfinity: () => ["ECDH gave the point at infinity"],
+  tooShort: (f: { length: number }) => ["ciphertext is shorter than its key, nonce and tag", { value: f.length }],
+  ephemeralKeyNotOnCurve: () => ["the ephemeral key is not a secp256k1 point"],
+  authenticationTag: (f: { cause: unknown }) => ["ciphertext fails its authentication tag", { cause: f.cause, hint: WRONG_KEY_HINT }],
+  sealed: (f: { cause: unknown }) => ["sealed message does not decrypt", { cause: f.cause, hint: WRONG_KEY_HINT }],
+  notAnEnvelope: () => ["decrypted content is not a sealed envelope"],
+}) {}
 
 /** A signed request older (or further in the future) than the receiver accepts. */
 export class StaleMessageError extends errorClass(SecureMessageError, (params: { issuedAt: number; now: number; maxAgeMs: number }) => [

@@ -77,6 +77,33 @@ export function reasonErrorClass<R extends string, E extends GridveilError>(
   } as unknown as new (facts: { reason: R; value?: unknown }) => E & { readonly reason: R };
 }
 
+/** A fault's texts by its kind: each builds the message and details from the fault's own facts. */
+type FaultTexts = Record<string, (fault: never) => ErrorText>;
+/** The faults a table of texts describes: `{ kind, ...facts }` for each kind, the facts being what its text reads. */
+export type FaultOf<T extends FaultTexts> = {
+  [K in keyof T & string]: { kind: K } & (T[K] extends (fault: infer F) => ErrorText ? F : object);
+}[keyof T & string];
+
+/**
+ * Declares an error class of `family` for a few kinds of one failure, each with its own facts and text:
+ * `faultErrorClass(DatabaseError, { notText: (f: { column: string; value: unknown }) => [`column ${f.column} is not
+ * text`, { value: f.value }], … })` takes `{ kind: "notText", column, value }` and keeps `kind` on the error.
+ */
+export function faultErrorClass<E extends GridveilError, T extends FaultTexts>(
+  family: ErrorFamily<E>,
+  texts: T,
+): new (fault: FaultOf<T>) => E & { readonly kind: FaultOf<T>["kind"] } {
+  const Family = family as unknown as ErrorFamily;
+  return class extends Family {
+    readonly kind: FaultOf<T>["kind"];
+    constructor(fault: FaultOf<T>) {
+      const { kind } = fault as { kind: FaultOf<T>["kind"] };
+      super(...(texts[kind] as unknown as (fault: FaultOf<T>) => ErrorText)(fault));
+      this.kind = kind;
+    }
+  } as unknown as new (fault: FaultOf<T>) => E & { readonly kind: FaultOf<T>["kind"] };
+}
+
 /** Bad command-line flag, environment variable, configuration file or value: the family of the classes below. */
 export class ConfigError extends GridveilError {}
 
