@@ -1,5 +1,5 @@
 // A prosumer's smart meter: enrols with the DSO, then runs one bidSession child per planned bid and re-bids
-// remainders and voided bids under a fresh one-time identity (PROTOCOL §5 setup "a meter enrols", §5 trading step 5).
+// remainders and voided bids under a fresh one-time identity (PROTOCOL §5 setup "a meter enrols", §5 trading step 4).
 import { assign, enqueueActions, setup, stopChild } from "xstate";
 import type { MachineImplementationsFrom, PromiseActorLogic, SnapshotFrom } from "xstate";
 import { z } from "zod";
@@ -129,7 +129,7 @@ export type MeterOutput = { stats: MeterStats; queue: QueuedBid[]; enrolled: boo
 // ---------------------------------------------------------------------------------------------------------------
 // Pure decisions.
 
-/** What to queue after a session ended (PROTOCOL §5 step 5): `null` = nothing more for this plan. */
+/** What to queue after a session ended (PROTOCOL §5 trading step 4): `null` = nothing more for this plan. */
 export function rebidAfter(
   ended: { planId: string; attempt: number },
   session: Pick<QueuedBid, "side" | "priceLevel" | "quantityWh">,

@@ -535,7 +535,7 @@ export class DsoDatabase {
   }
 
   /**
-   * Stores a side's opening as received (PROTOCOL §5 step 2), before or after verification. The same opening again
+   * Stores a side's opening as received (PROTOCOL §5 trading step 2), before or after verification. The same opening again
    * is a no-op; a different one for the same side is a `ConflictError` (a bid has exactly one opening).
    */
   recordOpening(tradeId: string, bidSide: SideCode, opening: Opening): { inserted: boolean; trade: TradeRecord } {
@@ -573,7 +573,7 @@ export class DsoDatabase {
   }
 
   /**
-   * Fixes a verified trade's terms (PROTOCOL §5 step 3). Both one-time ids must be known (tickets issued by this
+   * Fixes a verified trade's terms (PROTOCOL §5 trading step 2). Both one-time ids must be known (tickets issued by this
    * DSO), so the trade is bound to the two permanent ids that will be billed.
    */
   markVerified(tradeId: string, terms: TradeTermsRecord): TransitionResult {
@@ -596,19 +596,19 @@ export class DsoDatabase {
     });
   }
 
-  /** Voids a trade (no opening in time, an opening that does not verify, or an upheld dispute; step 5). */
+  /** Voids a trade (no opening in time, an opening that does not verify, or an upheld dispute; PROTOCOL §5 trading step 3). */
   voidTrade(tradeId: string, reason: string): TransitionResult {
     return this.#transition(tradeId, "voided", "void_reason = ?", [reason]);
   }
 
-  /** Records a meter's dispute of a verified trade (step 4). */
+  /** Records a meter's dispute of a verified trade (PROTOCOL §5 trading step 3). */
   disputeTrade(tradeId: string, dispute: { side: SideCode; reason: string }): TransitionResult {
     return this.#transition(tradeId, "disputed", "disputed_by_side = ?, dispute_reason = ?", [dispute.side, dispute.reason]);
   }
 
   // --- readings -----------------------------------------------------------------------------------------------
 
-  /** Stores a meter's measurement for a trade (step 6); one per trade and side, the first one wins. */
+  /** Stores a meter's measurement for a trade (PROTOCOL §5 trading step 5); one per trade and side, the first one wins. */
   recordReading(input: ReadingInput): WriteResult<ReadingRecord> {
     return this.transaction(() => {
       const reading: ReadingInput = { ...input, tradeId: toHex(input.tradeId), bidder: address(input.bidder) };
@@ -650,7 +650,7 @@ export class DsoDatabase {
   // --- ledger -------------------------------------------------------------------------------------------------
 
   /**
-   * Posts a trade's settlement (step 7) and marks it settled, in one transaction. The postings must sum to zero;
+   * Posts a trade's settlement (PROTOCOL §5 trading step 6) and marks it settled, in one transaction. The postings must sum to zero;
    * lines with the same account and kind are merged (a meter on both sides of a trade). Settling again is a no-op
    * (`inserted: false`) returning the stored entries.
    */

@@ -59,5 +59,5 @@ export const bidSessionActorNames = [
   "reportReading",
 ] as const satisfies readonly (keyof BidSessionActors)[];
 
-/** Every effect a bid session needs, as plain async functions (see docs/machines.md#bidsession). */
+/** Every effect a bid session needs, as plain async functions (see docs/machines.md#4-bidsession-machinesbidsessionts). */
 export type BidSessionEffects = EffectsOf<BidSessionActors>;

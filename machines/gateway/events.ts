@@ -63,7 +63,7 @@ const messageId = () => z.string().min(1).max(256);
 export const gatewayEvents = defineEvents({
   /** JetStream (bid submissions, `Nats-Msg-Id` = bidder): one delivery; `bid` is validated by the machine. */
   "BID.RECEIVED": z.object({ type: z.literal("BID.RECEIVED"), messageId: messageId(), bid: z.unknown() }),
-  /** JetStream (cancels): a bidder's signed cancel. */
+  /** Request/reply (`gateway.cancel`): a bidder's signed cancel. */
   "CANCEL.RECEIVED": z.object({ type: z.literal("CANCEL.RECEIVED"), messageId: messageId(), cancel: z.unknown() }),
   /** From the follower: every contract event of blocks `fromBlock..toBlock`, in order; ranges are contiguous. */
   "CHAIN.EVENTS.RECEIVED": z.object({

@@ -123,14 +123,11 @@ export function bidProblem(bid: unknown, dimension: number): string | null {
 }
 
 /**
- * The contract's custom errors that mean "this bidder is already on chain": the earlier submission was placed
- * (PROTOCOL §5: a bidder is single-use on chain). `BidderAlreadyUsed` is the contract's name, `ReusedBidder` the
- * protocol's wording.
+ * The contract's custom error that means "this bidder is already on chain": the earlier submission was placed
+ * (PROTOCOL §5: a bidder is single-use on chain).
  */
-const REUSED_BIDDER_ERRORS: ReadonlySet<string> = new Set(["BidderAlreadyUsed", "ReusedBidder"]);
-
 export function isReusedBidder(errorName: string | undefined): boolean {
-  return errorName !== undefined && REUSED_BIDDER_ERRORS.has(errorName);
+  return errorName === "BidderAlreadyUsed";
 }
 
 export function fromBlockOf(context: GatewayContext): number {

@@ -47,7 +47,7 @@ export const endpoints = {
   ticket: endpoint((s) => s.dso.ticket, ticketRequestSchema, ticketReplySchema),
   /** PROTOCOL §5 trading step 2: a matched meter's sealed opening. */
   opening: endpoint((s) => s.dso.opening, openingSubmissionSchema, openingAckSchema),
-  /** PROTOCOL §5 trading step 4: a meter disputes its trade. */
+  /** PROTOCOL §5 trading step 3: a meter disputes its trade. */
   dispute: endpoint((s) => s.dso.dispute, disputeSchema, disputeAckSchema),
   /** A bidder cancels its open bid; the gateway relays it to the chain. */
   cancel: endpoint((s) => s.gateway.cancel, cancelRequestSchema, cancelReplySchema),

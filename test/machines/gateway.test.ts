@@ -190,7 +190,7 @@ describe("gateway: failures, duplicates, rejections", () => {
   it("after a whole-batch revert blamed on a reused bidder: acks it as duplicate and resubmits the rest at once", async () => {
     const f = fakes();
     f.submitBids.respond = (input, call) =>
-      call === 0 ? { kind: "reverted", bidder: address(2), reason: "ReusedBidder" } : minedAll(input);
+      call === 0 ? { kind: "reverted", bidder: address(2), reason: "BidderAlreadyUsed" } : minedAll(input);
     const g = await start({ fakes: f });
     for (const n of [1, 2, 3]) await g.bid(n);
     expect(f.submitBids.calls.map((c) => c.bids.map((b) => b.bidder))).toEqual([
@@ -357,7 +357,7 @@ describe("gateway: following the chain", () => {
       results: input.bids.map((bid) => ({
         bidder: bid.bidder,
         status: bid.bidder === address(3) ? ("placed" as const) : ("rejected" as const),
-        reason: bid.bidder === address(3) ? undefined : "ReusedBidder",
+        reason: bid.bidder === address(3) ? undefined : "BidderAlreadyUsed",
       })),
     });
     const g2 = await start({ fakes: second });

@@ -177,7 +177,7 @@ function createMarket() {
         const fromBlock = block + 1;
         const events: ChainEvent[] = [];
         const results = input.bids.map((bid) => {
-          if (placed.has(bid.bidder)) return { bidder: bid.bidder, status: "rejected" as const, reason: "ReusedBidder" };
+          if (placed.has(bid.bidder)) return { bidder: bid.bidder, status: "rejected" as const, reason: "BidderAlreadyUsed" };
           placed.add(bid.bidder);
           events.push(...place(bid));
           return { bidder: bid.bidder, status: "placed" as const };
