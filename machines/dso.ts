@@ -155,7 +155,7 @@ export const dso = dsoSetup.createMachine({
                     target: "idle",
                     actions: {
                       type: "answerCurrent",
-                      params: ({ event }) => ({ reply: refused("unauthenticated", event.output?.reason), source: "authenticateMeter" }),
+                      params: ({ event }) => ({ reply: refused("unauthenticated", event.output?.authentic === false ? event.output.reason : undefined), source: "authenticateMeter" }),
                     },
                   },
                 ],

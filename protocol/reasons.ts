@@ -113,6 +113,27 @@ export function describeDisputeGround(ground: DisputeGround): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Authentication (PROTOCOL §4): why the DSO did not accept a meter's signed enrolment or ticket request.
+
+export const authenticationFailureSchema = z.enum([
+  /** The registry provisions no meter of that id. */
+  "unknownMeter",
+  /** The signed payload is not the request it claims to be. */
+  "malformedPayload",
+  /** Signed, but not by the key the registry provisions for that meter. */
+  "notTheProvisionedKey",
+  /** Signed too long ago (or in the future). */
+  "stale",
+  /** The signature does not verify. */
+  "badSignature",
+  /** The enrolment's public key is not the provisioned key. */
+  "publicKeyMismatch",
+  /** A ticket request from a meter that has not enrolled. */
+  "notEnrolled",
+]);
+export type AuthenticationFailure = z.output<typeof authenticationFailureSchema>;
+
+// ---------------------------------------------------------------------------------------------------------------
 // Refused requests (PROTOCOL §4, §5): the DSO's answer to an enrolment, ticket, opening or dispute it does not serve.
 
 /** Each refusal and the wire error code it travels as. */

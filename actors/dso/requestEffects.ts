@@ -7,7 +7,8 @@ import { encodeMsk } from "../../protocol/fhipe/binary.ts";
 import { ConflictError } from "../db/errors.ts";
 import { enrolRequestSchema, ticketRequestSchema, type MskPayload } from "../../protocol/wire/schemas.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
-import { SecureMessageError } from "../secure/errors.ts";
+import { SecureMessageError, StaleMessageError, UnexpectedSenderError } from "../secure/errors.ts";
+import type { AuthenticationFailure } from "../../protocol/reasons.ts";
 import { addressOfPublicKey } from "../secure/keys.ts";
 import { seal } from "../secure/sealed.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
@@ -27,16 +28,11 @@ function nowSeconds(): number {
 }
 
 /** Short reason for a refused signature (goes back to the meter as `unauthenticated: <reason>`). */
-function signatureProblem(error: unknown): string {
+function signatureProblem(error: unknown): AuthenticationFailure {
   if (!(error instanceof SecureMessageError)) throw error;
-  switch (error.name) {
-    case "UnexpectedSenderError":
-      return "notTheProvisionedKey";
-    case "StaleMessageError":
-      return "stale";
-    default:
-      return "badSignature";
-  }
+  if (error instanceof UnexpectedSenderError) return "notTheProvisionedKey";
+  if (error instanceof StaleMessageError) return "stale";
+  return "badSignature";
 }
 
 export function requestEffects(deps: DsoDeps): RequestEffects {

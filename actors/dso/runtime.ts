@@ -17,7 +17,7 @@ import { openDsoDatabase, type DsoDatabase } from "../db/dsoDatabase.ts";
 import { connectNats, natsCredentials, type NatsClients } from "../nats/connect.ts";
 import { ensureStreams, type StreamOptions } from "../nats/jetstream.ts";
 import type { MarketConfig } from "../../protocol/marketConfig.ts";
-import { describeDisputeClaim } from "../../protocol/reasons.ts";
+import type { DisputeClaim, VoidReason } from "../../protocol/reasons.ts";
 import { marketSubjects, streamNames } from "../../protocol/wire/subjects.ts";
 import { publishStateSnapshots, type StateSnapshotPublisher } from "../runtime/stateSnapshots.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -70,8 +70,8 @@ export type DsoRuntimeOptions = {
 
 export type TradeOutcomeBase = { tradeId: string; startedAt: number; endedAt: number };
 export type TradeSettledEvent = TradeOutcomeBase & { settlement: Settlement; buyerMeterId: string | null; sellerMeterId: string | null };
-export type TradeVoidedEvent = TradeOutcomeBase & { reason: string; blamedBidders: Address[] };
-export type TradeDisputedEvent = TradeOutcomeBase & { reason: string; raisedBy: Address };
+export type TradeVoidedEvent = TradeOutcomeBase & { reason: VoidReason; blamedBidders: Address[] };
+export type TradeDisputedEvent = TradeOutcomeBase & { dispute: DisputeClaim; raisedBy: Address };
 
 export type DsoRuntimeEvents = {
   "trade.settled": [TradeSettledEvent];
@@ -277,7 +277,7 @@ async function assemble(
       } else if (ended.stage === "voided" && ended.resolution?.kind === "voided") {
         events.emit("trade.voided", { ...base, reason: ended.resolution.reason, blamedBidders: ended.resolution.blamedBidders });
       } else if (ended.stage === "disputed" && ended.resolution?.kind === "disputed") {
-        events.emit("trade.disputed", { ...base, reason: describeDisputeClaim(ended.resolution.dispute), raisedBy: ended.resolution.raisedBy });
+        events.emit("trade.disputed", { ...base, dispute: ended.resolution.dispute, raisedBy: ended.resolution.raisedBy });
       }
     } catch (error) {
       // A listener's bug must not stop the DSO.

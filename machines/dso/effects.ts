@@ -2,6 +2,7 @@
 import type { PromiseActorLogic } from "xstate";
 import type { Address, Hex } from "../../protocol/base/hex.ts";
 import type { MarketDescription, Ticket } from "../../protocol/domain.ts";
+import type { AuthenticationFailure } from "../../protocol/reasons.ts";
 import type { EffectsOf } from "../kit/effects.ts";
 import type { AckMessagesParams, ReplyToRequestParams, TradeSettlementEffects } from "../tradeSettlement/effects.ts";
 import type { TradeRecord } from "../tradeSettlement/record.ts";
@@ -24,7 +25,7 @@ export type AuthenticateMeterInput = {
   bidder?: Address;
   lifetimeSeconds?: number;
 };
-export type AuthenticateMeterOutput = { authentic: boolean; reason?: string };
+export type AuthenticateMeterOutput = { authentic: true } | { authentic: false; reason: AuthenticationFailure };
 export type SealEnrolmentInput = { permanentId: string };
 /** `pp` and `msk` encrypted to the meter's registered key and signed by the DSO (opaque to the machine). */
 export type SealEnrolmentOutput = { sealedEnrolment: string };

@@ -7,6 +7,7 @@ import type { TradeDisputedEvent, TradeSettledEvent, TradeVoidedEvent } from "..
 import { publishDeduplicated } from "../../actors/nats/jetstream.ts";
 import { readingSchema, type Reading } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
+import { describeDisputeClaim } from "../../protocol/reasons.ts";
 import { signMessageFields } from "../../actors/secure/signed.ts";
 import type { MachineConfigInput } from "../../machines/config.ts";
 import { closeMarket, type DsoUnderTest, type Infra, matchBids, remoteError, setupMarket, startDso, startInfra, TEST_CONFIG, until } from "./harness.ts";
@@ -66,7 +67,7 @@ describe("DSO runtime: unhappy paths", () => {
       expect((await m.buyer.dispute(tradeId, buyBid, "ciphertext-mismatch")).status).toBe("recorded");
       await until(() => disputed.length > 0, 10_000, "dispute outcome");
       expect(disputed[0]).toMatchObject({ tradeId, raisedBy: buyBid.bidder });
-      expect(disputed[0]?.reason).toMatch(/^ciphertext-mismatch/);
+      expect(describeDisputeClaim(disputed[0]!.dispute)).toMatch(/^ciphertext-mismatch/);
       await until(() => m.dso.runtime.db.getTrade(tradeId)?.closedAt !== null, 5_000, "trade closed");
       expect(m.dso.runtime.db.getTrade(tradeId)).toMatchObject({ stage: "disputed", dispute: { side: 0 } });
       expect(m.dso.runtime.db.ledgerEntries({ tradeId })).toEqual([]);

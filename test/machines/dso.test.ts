@@ -148,10 +148,10 @@ describe("dso: enrolment and tickets", () => {
 
   it("refuses a meter whose long-term signature does not verify against the registry", async () => {
     const f = fakes();
-    f.authenticateMeter.respond = () => ({ authentic: false, reason: "unknown meter" });
+    f.authenticateMeter.respond = () => ({ authentic: false, reason: "unknownMeter" });
     const d = await start({ fakes: f });
     await d.enrol("e1");
-    expect(d.replies).toEqual([{ requestId: "e1", reply: { status: "error", refusal: { reason: "unauthenticated", detail: "unknown meter" } } }]);
+    expect(d.replies).toEqual([{ requestId: "e1", reply: { status: "error", refusal: { reason: "unauthenticated", detail: "unknownMeter" } } }]);
     expect(f.sealEnrolment.calls).toHaveLength(0);
     expect(d.context().stats.requestsRefused).toBe(1);
   });
