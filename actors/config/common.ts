@@ -15,8 +15,17 @@ export const adapterDefaults = {
   nakDelayMs: 1_000,
   /** JetStream: messages per pull of a durable consumer. */
   pullBatch: 32,
-  /** How long a private nats-server may take to start and greet. */
+  /** How long a private nats-server may take to start and greet, how often it is probed meanwhile, and how long it
+   *  may take to exit on SIGTERM before it is killed. */
   natsStartTimeoutMs: 10_000,
+  natsProbeIntervalMs: 25,
+  natsStopGraceMs: 5_000,
+  /** A NATS connection: how long the first connect may take, and the pause between reconnect attempts (forever). */
+  natsConnectTimeoutMs: 5_000,
+  natsReconnectWaitMs: 250,
+  /** JetStream: the longest redelivery delay, and how many deliveries a durable consumer may hold unacknowledged. */
+  maxNakDelayMs: 30_000,
+  maxAckPending: 1_000,
   /** A signed request older than this (or from the future by more) is a replay: refused (actors/secure/signed.ts). */
   signedMessageMaxAgeMs: 5 * 60 * 1000,
   /** State snapshots for `gridveil watch`: a heartbeat at least this often, and at most one per burst of transitions. */

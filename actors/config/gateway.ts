@@ -10,6 +10,10 @@ const MAX_MS = 24 * 60 * 60 * 1000;
 export const gatewayDefaults = {
   /** Ack wait of the bids consumer: how long a delivery held by a dead gateway stays invisible. */
   ackWaitMs: adapterDefaults.ackWaitMs,
+  /** Asking the DSO for the market description at start: each request's wait, and the retry backoff (doubling). */
+  marketLookupTimeoutMs: 2_000,
+  marketLookupRetryBaseMs: 250,
+  marketLookupRetryMaxMs: 5_000,
   /** Poll interval of the chain follower (it also wakes on every mined transaction). */
   pollIntervalMs: 100,
   /** Largest `eth_getLogs` range. */

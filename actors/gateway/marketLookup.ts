@@ -1,5 +1,6 @@
 // Which contract the gateway serves: `--contract`, or the DSO's public market description (PROTOCOL §5 setup).
 import type { NatsConnection } from "@nats-io/transport-node";
+import { gatewayDefaults } from "../config/gateway.ts";
 import type { JsonRpcProvider } from "ethers";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChainMismatchError } from "../../contracts/client/errors.ts";
@@ -24,13 +25,13 @@ export type MarketLookupOptions = {
  */
 export async function askMarketDescription(nc: NatsConnection, marketId: string, options: MarketLookupOptions): Promise<MarketDescription> {
   const subjects = marketSubjects(marketId);
-  const base = options.retryBaseMs ?? 250;
-  const max = options.retryMaxMs ?? 5_000;
+  const base = options.retryBaseMs ?? gatewayDefaults.marketLookupRetryBaseMs;
+  const max = options.retryMaxMs ?? gatewayDefaults.marketLookupRetryMaxMs;
   for (let attempt = 1; ; attempt += 1) {
     if (options.signal?.aborted) throw new StartAbortedError();
     try {
       const reply = await call(nc, subjects, endpoints.marketInfo, { type: "market.info.request" }, {
-        timeoutMs: options.requestTimeoutMs ?? 2_000,
+        timeoutMs: options.requestTimeoutMs ?? gatewayDefaults.marketLookupTimeoutMs,
       });
       if (reply.market.marketId !== marketId) {
         throw new ForeignMarketDescriptionError({ describedMarketId: reply.market.marketId });

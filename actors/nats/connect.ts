@@ -1,5 +1,6 @@
 // One way for every actor to connect: named connection, endless reconnects, optional per-meter reply-inbox prefix.
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { adapterDefaults } from "../config/common.ts";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NatsUnavailableError } from "./errors.ts";
 
@@ -33,8 +34,8 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsClie
       servers: options.url,
       name: options.name,
       maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      timeout: options.timeoutMs ?? 5_000,
+      reconnectTimeWait: adapterDefaults.natsReconnectWaitMs,
+      timeout: options.timeoutMs ?? adapterDefaults.natsConnectTimeoutMs,
       ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
       ...(options.user ? { user: options.user, pass: options.pass } : {}),
     });

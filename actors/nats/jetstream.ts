@@ -35,7 +35,6 @@ export type StreamOptions = {
   storage?: "file" | "memory";
 };
 
-export const MAX_NAK_DELAY_MS = 30_000;
 /** The shortest pull the client library allows; also the longest `stop()` waits for an idle fetch to end. */
 export const MIN_FETCH_EXPIRES_MS = 1_000;
 
@@ -138,7 +137,7 @@ export async function ensureDurableConsumer(
     deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(options.ackWaitMs ?? adapterDefaults.ackWaitMs),
     max_deliver: options.maxDeliver ?? -1,
-    max_ack_pending: options.maxAckPending ?? 1_000,
+    max_ack_pending: options.maxAckPending ?? adapterDefaults.maxAckPending,
     ...(options.filterSubject ? { filter_subject: options.filterSubject } : {}),
   };
   try {
@@ -270,7 +269,7 @@ export async function consumeDurable<S extends z.ZodType>(
       const attempt = msg.info.deliveryCount;
       const delay = Math.min(
         (options.nakDelayMs ?? adapterDefaults.nakDelayMs) * 2 ** Math.max(0, attempt - 1),
-        options.maxNakDelayMs ?? MAX_NAK_DELAY_MS,
+        options.maxNakDelayMs ?? adapterDefaults.maxNakDelayMs,
       );
       logger.warn({ stream, durable, seq: msg.seq, attempt, delayMs: delay, err: error }, "handler failed; redelivering");
       msg.nak(delay);
@@ -308,7 +307,7 @@ export async function consumeDurable<S extends z.ZodType>(
       } catch (error) {
         if (stopping || error instanceof ClosedConnectionError || error instanceof DrainingConnectionError) break;
         failures += 1;
-        const delay = Math.min(adapterDefaults.nakDelayMs * 2 ** Math.min(failures - 1, 5), MAX_NAK_DELAY_MS);
+        const delay = Math.min(adapterDefaults.nakDelayMs * 2 ** Math.min(failures - 1, 5), adapterDefaults.maxNakDelayMs);
         logger.warn({ stream, durable, err: error, retryInMs: delay }, "fetch failed; retrying");
         await sleep(delay);
       }

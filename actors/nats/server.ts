@@ -40,8 +40,6 @@ export type ResolvedNats = {
   stop(): Promise<void>;
 };
 
-const STOP_GRACE_MS = 5_000;
-const PROBE_INTERVAL_MS = 25;
 const FALLBACK_DIRS = ["/usr/sbin", "/usr/local/bin", "/usr/bin"];
 
 /** Locates the nats-server binary, or throws `NatsServerNotFoundError` with the install hint. */
@@ -98,7 +96,7 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
     process.removeListener("exit", killOnExit);
     if (!exited) {
       child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+      const timer = setTimeout(() => child.kill("SIGKILL"), adapterDefaults.natsStopGraceMs);
       await exitedPromise;
       clearTimeout(timer);
     }
@@ -137,7 +135,7 @@ async function waitForPort(child: ChildProcess, dir: string, timeoutMs: number, 
       const port = first ? Number(new URL(first).port) : NaN;
       if (Number.isInteger(port) && port > 0) return port;
     }
-    await sleep(PROBE_INTERVAL_MS);
+    await sleep(adapterDefaults.natsProbeIntervalMs);
   }
   throw new Error(`no ports file after ${timeoutMs} ms`);
 }
@@ -154,7 +152,7 @@ async function waitForGreeting(port: number, jetstream: boolean, timeoutMs: numb
     } catch (error) {
       lastError = error;
     }
-    await sleep(PROBE_INTERVAL_MS);
+    await sleep(adapterDefaults.natsProbeIntervalMs);
   }
   throw lastError instanceof Error ? lastError : new Error("nats-server did not greet");
 }
