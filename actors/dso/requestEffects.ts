@@ -5,6 +5,7 @@ import { signTicket } from "../../contracts/client/index.ts";
 import type { DsoEffects } from "../../machines/dso.ts";
 import { encodeMsk } from "../../protocol/fhipe/binary.ts";
 import { ConflictError } from "../db/errors.ts";
+import { ensureMeterEventsConsumer } from "../nats/jetstream.ts";
 import { enrolRequestSchema, ticketRequestSchema, type MskPayload } from "../../protocol/wire/schemas.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { SecureMessageError, StaleMessageError, UnexpectedSenderError } from "../secure/errors.ts";
@@ -106,6 +107,8 @@ export function requestEffects(deps: DsoDeps): RequestEffects {
         recipientPublicKey: record.publicKey,
         context: sealContexts.enrolment(subjects, permanentId),
       });
+      // The meter's own consumer of the market events, before it can submit anything (the meter may not create one).
+      await ensureMeterEventsConsumer(deps.nats.jsm, deps.marketId, record.inboxId);
       state.enrolments.delete(permanentId);
       return { sealedEnrolment: JSON.stringify({ inboxId: record.inboxId, sealedMsk }) };
     },

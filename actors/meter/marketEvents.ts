@@ -1,73 +1,50 @@
 // The public market events a meter follows (matches, expiries, cancels, placements, rejections; PROTOCOL §5, §6).
-import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Context } from "@opentelemetry/api";
-import { tryDecode } from "../nats/codec.ts";
+import { consumeDurable } from "../nats/jetstream.ts";
 import type { AdapterLogger } from "../nats/rpc.ts";
 import { extractHeaders } from "../nats/tracing.ts";
 import { marketEventSchema, type MarketEvent } from "../../protocol/wire/schemas.ts";
+import { meterEventsDurable, streamNames, type MarketId } from "../../protocol/wire/subjects.ts";
 
 /**
- * How a meter receives market events without losing any while a bid session is open: an **ordered JetStream
- * consumer** on the matches stream, filtered to `gridveil.<market>.market.*` (one filter subject: nats-server 2.9
- * has no `filter_subjects`), created at enrolment — before the first submission — and starting at the stream's
- * next sequence number. Why this one:
- * - a core subscription would miss every event published while the meter is reconnecting to NATS; the ordered
- *   consumer notices the gap (sequence or heartbeat) and re-creates itself from the last stream sequence it
- *   delivered, so it resumes exactly where it stopped;
- * - a durable consumer per meter would leave server state (and unacked messages) behind for every meter that ever
- *   existed, and needs explicit acks for events a meter only reads; the ordered consumer is ephemeral (no acks,
- *   in memory, removed by the server when idle);
- * - starting at `last_seq + 1` rather than "new" makes the start point fixed when the consumer is created, so a
- *   reset before the first delivery cannot replay the stream's history.
- * Every meter sees every event (they are public on chain anyway); the runtime keeps those naming its bidders.
- * What it cannot cover: events published while the meter *process* was down (its sessions are gone with it).
+ * How a meter receives market events without losing any while a bid session is open: it pulls its **own durable
+ * consumer** on the matches stream (`meterEventsDurable(inboxId)`, filtered to `gridveil.<market>.market.*`), which
+ * the DSO creates when it enrols the meter, before the meter's first submission, starting at the next event. Why:
+ * - a core subscription would miss every event published while the meter is reconnecting to NATS; the durable keeps
+ *   the meter's position on the server, across reconnects and restarts of the meter's process;
+ * - the meter may not create consumers (least privilege, PROTOCOL §1: a meter that could create or update consumers
+ *   could also retarget the DSO's); it may only pull from and ack its own (protocol/wire/subjects.ts
+ *   `natsPermissions`);
+ * - a restarted meter replays the events since its last ack; they name bidders of sessions that are gone, which the
+ *   runtime ignores.
+ * Every meter sees every event (they are public on chain anyway); the runtime keeps those naming its bidders. An
+ * event is acked once the handler has turned it into a machine event; a malformed one is terminated.
  */
 export type MarketEventHandler = (event: MarketEvent, trace: Context, msg: JsMsg) => void;
 
-export type MarketEventFollower = {
-  /** Stream sequence of the first event this follower can deliver. */
-  startSequence: number;
-  stop(): Promise<void>;
-};
+export type MarketEventFollower = { stop(): Promise<void> };
 
 export async function followMarketEvents(options: {
   js: JetStreamClient;
-  jsm: JetStreamManager;
-  stream: string;
-  /** `marketSubjects(m).market.events`. */
-  subject: string;
+  market: MarketId;
+  inboxId: string;
   handler: MarketEventHandler;
   logger: AdapterLogger;
 }): Promise<MarketEventFollower> {
-  const { js, jsm, stream, subject, handler, logger } = options;
-  const info = await jsm.streams.info(stream);
-  const startSequence = info.state.last_seq + 1;
-  const consumer = await js.consumers.get(stream, { filter_subjects: subject, opt_start_seq: startSequence });
-  const messages = await consumer.consume({ max_messages: 256 });
-  const done = (async () => {
-    for await (const msg of messages) {
-      const decoded = tryDecode(marketEventSchema, msg);
-      if (!decoded.ok) {
-        logger.warn({ stream, seq: msg.seq, issues: decoded.error.issues }, "ignoring a malformed market event");
-        continue;
-      }
+  const { js, market, inboxId, handler, logger } = options;
+  const stream = streamNames(market).matches;
+  const consumer = await consumeDurable(js, stream, meterEventsDurable(inboxId), {
+    schema: marketEventSchema,
+    logger,
+    handler: (event, msg) => {
       try {
-        handler(decoded.value, extractHeaders(msg), msg);
+        handler(event, extractHeaders(msg), msg);
       } catch (error) {
-        // The handler only turns events into machine events; a bug there must not end the follower.
+        // The handler only turns events into machine events; a bug there must not stop the follower.
         logger.error({ stream, seq: msg.seq, err: error }, "market event handler failed");
       }
-    }
-  })();
-  let stopped: Promise<void> | null = null;
-  return {
-    startSequence,
-    stop: () => {
-      stopped ??= (async () => {
-        messages.stop();
-        await done.catch((error: unknown) => logger.warn({ stream, err: error }, "market event follower ended with an error"));
-      })();
-      return stopped;
     },
-  };
+  });
+  return { stop: () => consumer.stop() };
 }

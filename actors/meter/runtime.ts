@@ -16,7 +16,7 @@ import { connectNats, natsCredentials, type NatsClients } from "../nats/connect.
 import type { Service } from "../nats/rpc.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { termsNameTheirTrade, tradeTermsPayloadSchema, type DisputedNotice, type MarketEvent, type SettlementNotice, type VoidedNotice } from "../../protocol/wire/schemas.ts";
-import { marketSubjects, replyInboxPrefix, streamNames } from "../../protocol/wire/subjects.ts";
+import { marketSubjects, replyInboxPrefix } from "../../protocol/wire/subjects.ts";
 import { combineInspect } from "../runtime/inspect.ts";
 import { publishStateSnapshots, type StateSnapshotPublisher } from "../runtime/stateSnapshots.ts";
 import { openAs } from "../secure/sealed.ts";
@@ -410,9 +410,8 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         // Started before the first submission: no market event about our bids can be missed (marketEvents.ts).
         marketFollower = await followMarketEvents({
           js: clients.js,
-          jsm: clients.jsm,
-          stream: streamNames(marketId).matches,
-          subject: s.market.events,
+          market: marketId,
+          inboxId: enrolment.inboxId,
           handler: onMarketEvent,
           logger,
         });

@@ -18,7 +18,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { context } from "@opentelemetry/api";
 import { getAddress } from "ethers";
 import type { z } from "zod";
-import { streamNames, streamSubjects, type MarketId, type StreamNames } from "../../protocol/wire/subjects.ts";
+import { marketSubjects, meterEventsDurable, streamNames, streamSubjects, type MarketId, type StreamNames } from "../../protocol/wire/subjects.ts";
 import { encode, tryDecode } from "./codec.ts";
 import { BadMessageError, PermanentMessageError, StreamMissingError, StreamSetupError } from "./errors.ts";
 import { silentLogger, type AdapterLogger } from "./rpc.ts";
@@ -38,13 +38,6 @@ export type StreamOptions = {
 /** The shortest pull the client library allows; also the longest `stop()` waits for an idle fetch to end. */
 export const MIN_FETCH_EXPIRES_MS = 1_000;
 
-/** Durable consumer names the party runtimes use (one per consuming party and stream). */
-export const DURABLES = {
-  gatewayBids: "gateway-bids",
-  dsoMatches: "dso-matches",
-  dsoReadings: "dso-readings",
-  billingSettlements: "billing-settlements",
-} as const;
 
 /** `Nats-Msg-Id` of each durable message kind: what makes a republish a duplicate. */
 export const dedupIds = {
@@ -122,6 +115,8 @@ export type DurableConsumerOptions = {
   /** Delivery attempts before the server gives up; -1 (default) retries forever with the handler's back-off. */
   maxDeliver?: number;
   maxAckPending?: number;
+  /** Where a new consumer starts: the stream's first message (default), or the next one published. */
+  deliver?: "all" | "new";
 };
 
 /** Creates or updates a durable pull consumer with explicit acks, delivering the stream from its start. */
@@ -134,7 +129,7 @@ export async function ensureDurableConsumer(
   const config = {
     durable_name: durable,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+    deliver_policy: options.deliver === "new" ? DeliverPolicy.New : DeliverPolicy.All,
     ack_wait: nanos(options.ackWaitMs ?? adapterDefaults.ackWaitMs),
     max_deliver: options.maxDeliver ?? -1,
     max_ack_pending: options.maxAckPending ?? adapterDefaults.maxAckPending,
@@ -148,6 +143,18 @@ export async function ensureDurableConsumer(
   }
   const { durable_name: _name, ack_policy: _ack, deliver_policy: _deliver, ...updatable } = config;
   return jsm.consumers.update(stream, durable, updatable);
+}
+
+/**
+ * A meter's durable of the market events (`meterEventsDurable`), created by the DSO when it enrols the meter, before
+ * the meter's first submission, starting at the next event: the meter misses none about its bids, even across
+ * reconnects or a restart of its process, and replays no history. Idempotent (a re-enrolment keeps the position).
+ */
+export function ensureMeterEventsConsumer(jsm: JetStreamManager, market: MarketId, inboxId: string): Promise<ConsumerInfo> {
+  return ensureDurableConsumer(jsm, streamNames(market).matches, meterEventsDurable(inboxId), {
+    filterSubject: marketSubjects(market).market.events,
+    deliver: "new",
+  });
 }
 
 export type PublishResult = { duplicate: boolean; seq: number; stream: string };

@@ -154,27 +154,50 @@ export const GATEWAY_INBOX_PREFIX = "_INBOX_GW";
 /** Queue group of the gateway's request services: with several gateways, one of them relays each cancel. */
 export const GATEWAY_QUEUE_GROUP = "gridveil-gateway";
 
+/** Durable consumer names the party runtimes use (one per consuming party and stream). */
+export const DURABLES = {
+  gatewayBids: "gateway-bids",
+  dsoMatches: "dso-matches",
+  dsoReadings: "dso-readings",
+  billingSettlements: "billing-settlements",
+} as const;
+
+/**
+ * A meter's own durable consumer of the market events on the matches stream (PROTOCOL §6). The DSO, which owns the
+ * streams, creates it when it enrols the meter; the meter may only pull from it and ack, never create, alter or read
+ * any other consumer.
+ */
+export function meterEventsDurable(inboxId: string): string {
+  return `meter-${token("inbox id", inboxId)}`;
+}
+
 /**
  * NATS account permissions per role, for a server configuration (`authorization.users[].permissions`). A meter may
  * only read its own inbox subtree and the public market events; it can never subscribe to requests of others.
- * `_INBOX.>` is needed for request/reply; JetStream API access is limited to what a role consumes. The gateway gets
- * replies under its own prefix (`GATEWAY_INBOX_PREFIX`) and may only publish to `_INBOX.>` (to answer cancels), never
- * read it; the DSO answers both prefixes.
+ * `_INBOX.>` is needed for request/reply. The gateway gets replies under its own prefix (`GATEWAY_INBOX_PREFIX`) and
+ * may only publish to `_INBOX.>` (to answer cancels), never read it; the DSO answers both prefixes.
+ *
+ * JetStream, least privilege: the DSO owns the streams and every consumer on them (`$JS.API.>`). A meter may read
+ * the state of, pull from and ack only its own durable (`meterEventsDurable`); the gateway only its bids durable,
+ * which it also creates and tunes (its `--ack-wait`). Neither can create, update, delete or read any other
+ * consumer, read stream messages directly (`STREAM.MSG.GET`, `DIRECT.GET`), or list or change streams.
  */
 export function natsPermissions(market: MarketId, role: "dso" | "gateway"): SubjectPermissions;
 export function natsPermissions(market: MarketId, role: "meter", inboxId: string): SubjectPermissions;
 export function natsPermissions(market: MarketId, role: Party, inboxId?: string): SubjectPermissions {
   const s = marketSubjects(market);
   const streams = streamNames(market);
-  // The JetStream API subjects a client needs to bind to and pull from durable consumers of one stream.
-  const js = (stream: string): string[] => [
-    "$JS.API.INFO",
-    `$JS.API.STREAM.INFO.${stream}`,
-    `$JS.API.CONSUMER.INFO.${stream}.>`,
-    `$JS.API.CONSUMER.CREATE.${stream}.>`,
-    `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.>`,
-    `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
-    `$JS.ACK.${stream}.>`,
+  // The JetStream API subjects a client needs to bind to, pull from and ack one durable consumer of one stream.
+  const pull = (stream: string, durable: string): string[] => [
+    `$JS.API.CONSUMER.INFO.${stream}.${durable}`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`,
+    `$JS.ACK.${stream}.${durable}.>`,
+  ];
+  // …and to create or update it (nats-server 2.9's create subjects name the consumer, then its filter subject).
+  const own = (stream: string, durable: string): string[] => [
+    `$JS.API.CONSUMER.CREATE.${stream}.${durable}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.${durable}.>`,
+    `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.${durable}`,
   ];
   switch (role) {
     case "dso":
@@ -185,7 +208,17 @@ export function natsPermissions(market: MarketId, role: Party, inboxId?: string)
     case "gateway":
       return {
         publish: {
-          allow: [s.dso.market, s.market.events, s.gateway.state, ...js(streams.bids), ...js(streams.matches), "_INBOX.>"],
+          allow: [
+            s.dso.market,
+            s.market.events,
+            s.gateway.state,
+            "$JS.API.INFO",
+            `$JS.API.STREAM.INFO.${streams.bids}`,
+            `$JS.API.STREAM.INFO.${streams.matches}`,
+            ...pull(streams.bids, DURABLES.gatewayBids),
+            ...own(streams.bids, DURABLES.gatewayBids),
+            "_INBOX.>",
+          ],
         },
         subscribe: { allow: [s.gateway.cancel, `${GATEWAY_INBOX_PREFIX}.>`] },
       };
@@ -203,7 +236,8 @@ export function natsPermissions(market: MarketId, role: Party, inboxId?: string)
             s.gateway.cancel,
             s.meter.reading,
             s.meter.state(inboxId),
-            ...js(streams.matches),
+            "$JS.API.INFO",
+            ...pull(streams.matches, meterEventsDurable(inboxId)),
           ],
         },
         subscribe: { allow: [s.meter.inbox(inboxId), s.market.events, `${replyInboxPrefix(inboxId)}.>`] },

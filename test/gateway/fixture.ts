@@ -16,10 +16,10 @@ import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { dimensionFor } from "../../protocol/encoding/priceEncoding.ts";
 import { startGatewayRuntime, type GatewayRuntime, type GatewayRuntimeOptions } from "../../actors/gateway/runtime.ts";
-import { DURABLES, dedupIds, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
+import { dedupIds, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { bidSubmissionSchema, marketEventSchema, type BidSubmission, type MarketEvent } from "../../protocol/wire/schemas.ts";
-import { marketSubjects, streamNames, type MarketSubjects, type StreamNames } from "../../protocol/wire/subjects.ts";
+import { DURABLES, marketSubjects, streamNames, type MarketSubjects, type StreamNames } from "../../protocol/wire/subjects.ts";
 import type { Logger } from "../../actors/telemetry/logger.ts";
 import { parseMachineConfig, type MachineConfig, type MachineConfigInput } from "../../machines/config.ts";
 import { buildBid, deployMarket, signTicket, withRunner, type MarketHandle } from "../../contracts/client/index.ts";
@@ -224,7 +224,11 @@ export async function withGateway(env: Environment, name: string, test: (m: Mark
   }
 }
 
-export async function until<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, what = "condition"): Promise<T> {
+export async function until<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+  what = "condition",
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

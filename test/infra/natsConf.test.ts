@@ -8,10 +8,19 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DURABLES, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
+import { dedupIds, ensureDurableConsumer, ensureMeterEventsConsumer, ensureStreams, publishDeduplicated } from "../../actors/nats/jetstream.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
-import { bidSubmissionSchema } from "../../protocol/wire/schemas.ts";
-import { GATEWAY_INBOX_PREFIX, GATEWAY_QUEUE_GROUP, marketSubjects, natsPermissions, replyInboxPrefix } from "../../protocol/wire/subjects.ts";
+import { bidSubmissionSchema, matchEventSchema } from "../../protocol/wire/schemas.ts";
+import {
+  DURABLES,
+  GATEWAY_INBOX_PREFIX,
+  GATEWAY_QUEUE_GROUP,
+  marketSubjects,
+  meterEventsDurable,
+  natsPermissions,
+  replyInboxPrefix,
+  type StreamNames,
+} from "../../protocol/wire/subjects.ts";
 import { provision, renderProvisioningFiles, watchPermissions, type NatsUser } from "../../infra/provision.ts";
 import { bidSubmission, consumeBids } from "../protocol/wire/fixtures.ts";
 
@@ -191,6 +200,110 @@ describe("infra/nats/nats.conf (enforced by nats-server)", () => {
     expect(await publishRefused(gateway, s.market.matched)).toBe(false);
     expect(await subscribeOutcome(gateway, s.meter.inbox(meterA.inboxId))).toMatch(/permission/i);
     expect(await subscribeOutcome(gateway, s.dso.enrol)).toMatch(/permission/i);
+  });
+
+  /** A match on the matches stream, as the gateway publishes it. */
+  async function publishMatch(gateway: NatsConnection): Promise<void> {
+    const match = {
+      type: "market.matched" as const,
+      buyId: Wallet.createRandom().address,
+      sellId: Wallet.createRandom().address,
+      txHash: `0x${"ab".repeat(32)}`,
+      blockNumber: 1,
+      logIndex: 0,
+      observedAt: Date.now(),
+    };
+    await publishDeduplicated(jetstream(gateway), s.market.matched, matchEventSchema, match, dedupIds.marketEvent("market.matched", match.txHash));
+  }
+
+  /** The JetStream API requests that would let a party read, redirect or destroy what is not its own. */
+  function foreignConsumerAttacks(streams: StreamNames, own: readonly string[]): string[] {
+    const consumers = [DURABLES.dsoMatches, meterEventsDurable(meterB.inboxId), ...own];
+    return [
+      // Stealing: pull (and ack) another party's deliveries, or read its state.
+      `$JS.API.CONSUMER.MSG.NEXT.${streams.matches}.${DURABLES.dsoMatches}`,
+      `$JS.API.CONSUMER.MSG.NEXT.${streams.matches}.${meterEventsDurable(meterB.inboxId)}`,
+      `$JS.API.CONSUMER.MSG.NEXT.${streams.readings}.${DURABLES.dsoReadings}`,
+      `$JS.API.CONSUMER.INFO.${streams.matches}.${DURABLES.dsoMatches}`,
+      `$JS.ACK.${streams.matches}.${DURABLES.dsoMatches}.1.1.1.${Date.now()}000000.0`,
+      // Retargeting: create or update a durable under another's name (filter, max_deliver, ack_wait).
+      ...consumers.flatMap((name) => [
+        `$JS.API.CONSUMER.DURABLE.CREATE.${streams.matches}.${name}`,
+        `$JS.API.CONSUMER.CREATE.${streams.matches}.${name}`,
+        `$JS.API.CONSUMER.CREATE.${streams.matches}.${name}.${s.market.matched}`,
+        `$JS.API.CONSUMER.DELETE.${streams.matches}.${name}`,
+      ]),
+      // Creating consumers of one's own (ephemeral or durable, legacy or named) and listing the others.
+      `$JS.API.CONSUMER.CREATE.${streams.matches}`,
+      `$JS.API.CONSUMER.DURABLE.CREATE.${streams.matches}.extra`,
+      `$JS.API.CONSUMER.CREATE.${streams.readings}.extra.${s.meter.reading}`,
+      `$JS.API.CONSUMER.LIST.${streams.matches}`,
+      `$JS.API.CONSUMER.NAMES.${streams.matches}`,
+      // Reading stream messages directly, and changing or listing streams.
+      `$JS.API.STREAM.MSG.GET.${streams.matches}`,
+      `$JS.API.STREAM.MSG.GET.${streams.bids}`,
+      `$JS.API.DIRECT.GET.${streams.matches}`,
+      `$JS.API.DIRECT.GET.${streams.readings}.${s.meter.reading}`,
+      `$JS.API.STREAM.UPDATE.${streams.matches}`,
+      `$JS.API.STREAM.PURGE.${streams.matches}`,
+      `$JS.API.STREAM.DELETE.${streams.bids}`,
+      `$JS.API.STREAM.MSG.DELETE.${streams.bids}`,
+      "$JS.API.STREAM.LIST",
+      "$JS.API.STREAM.NAMES",
+    ];
+  }
+
+  it("keeps every consumer its owner's: a meter pulls and acks only its own durable and can touch no other", async () => {
+    const dso = await as("dso");
+    const jsm = await jetstreamManager(dso);
+    const streams = await ensureStreams(jsm, "m1");
+    await ensureDurableConsumer(jsm, streams.matches, DURABLES.dsoMatches, { filterSubject: s.market.matched });
+    await ensureDurableConsumer(jsm, streams.readings, DURABLES.dsoReadings, { filterSubject: s.meter.reading });
+    await ensureMeterEventsConsumer(jsm, "m1", meterA.inboxId);
+    await ensureMeterEventsConsumer(jsm, "m1", meterB.inboxId);
+    const before = await jsm.consumers.info(streams.matches, DURABLES.dsoMatches);
+    await publishMatch(await asGateway());
+
+    const nc = await asMeter(meterA);
+    for (const attack of foreignConsumerAttacks(streams, [meterEventsDurable(meterA.inboxId)])) {
+      expect(await publishRefused(nc, attack), attack).toBe(true);
+    }
+    // The same through the client library: no binding to the DSO's durable, no consumer of its own making.
+    await expect(jetstream(nc).consumers.get(streams.matches, DURABLES.dsoMatches)).rejects.toThrow();
+    await expect((await jetstreamManager(nc, { checkAPI: false })).consumers.add(streams.matches, { durable_name: "extra" })).rejects.toThrow();
+    // Its own durable delivers the match, and its ack is accepted.
+    const own = await jetstream(nc).consumers.get(streams.matches, meterEventsDurable(meterA.inboxId));
+    const event = await own.next({ expires: 2_000 });
+    expect(event?.subject).toBe(s.market.matched);
+    expect(await event?.ackAck()).toBe(true);
+
+    // Nothing was taken from or changed on the DSO's consumer: the match is still pending for it, same config.
+    const after = await jsm.consumers.info(streams.matches, DURABLES.dsoMatches);
+    expect(after.config).toEqual(before.config);
+    expect(after.num_pending + after.num_ack_pending).toBe(before.num_pending + before.num_ack_pending + 1);
+  });
+
+  it("lets the gateway own its bids durable and nothing else on any stream", async () => {
+    const dso = await as("dso");
+    const streams = await ensureStreams(await jetstreamManager(dso), "m1");
+    await ensureDurableConsumer(await jetstreamManager(dso), streams.matches, DURABLES.dsoMatches, { filterSubject: s.market.matched });
+    const gateway = await asGateway();
+    for (const attack of foreignConsumerAttacks(streams, [DURABLES.gatewayBids])) {
+      if (attack.includes(`.${DURABLES.gatewayBids}`) && attack.includes(streams.bids)) continue;
+      expect(await publishRefused(gateway, attack), attack).toBe(true);
+    }
+    // Its own durable it may create and tune (its --ack-wait), as its runtime does at start.
+    const jsm = await jetstreamManager(gateway, { checkAPI: false });
+    await expect(ensureDurableConsumer(jsm, streams.bids, DURABLES.gatewayBids, { filterSubject: s.gateway.submit, ackWaitMs: 2_000 })).resolves.toBeDefined();
+  });
+
+  it("grants no role but the DSO a JetStream wildcard", () => {
+    for (const permissions of [natsPermissions("m1", "gateway"), natsPermissions("m1", "meter", meterA.inboxId)]) {
+      const jetStream = (permissions.publish.allow ?? []).filter((subject) => subject.startsWith("$JS"));
+      // Every JetStream subject names one consumer (or is a read of stream or account info), except the acks of one.
+      const wildcards = jetStream.filter((subject) => /(^|\.)[*>]($|\.)/.test(subject) && !/^\$JS\.(ACK|API\.CONSUMER\.CREATE)\.[^.*>]+\.[^.*>]+\.>$/.test(subject));
+      expect(wildcards).toEqual([]);
+    }
   });
 
   it("lets the gateway answer a meter's cancel and ask the DSO, but never read a meter's replies", async () => {

@@ -12,10 +12,10 @@ import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { connectNats, type NatsClients } from "../../actors/nats/connect.ts";
 import {
-  DURABLES,
   consumeDurable,
   dedupIds,
   ensureDurableConsumer,
+  ensureMeterEventsConsumer,
   ensureStreams,
   publishDeduplicated,
   type DurableConsumerHandle,
@@ -25,10 +25,20 @@ import { answer, notify, subscribe, type Service } from "../../actors/nats/rpc.t
 import { headerRecord } from "../../actors/nats/tracing.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
-import { bidSubmissionSchema, marketEventSchema, matchEventSchema, openingPayloadSchema, readingSchema, type BidSubmission, type Dispute, type Reading, type SettlementNotice } from "../../protocol/wire/schemas.ts";
+import {
+  bidSubmissionSchema,
+  marketEventSchema,
+  matchEventSchema,
+  openingPayloadSchema,
+  readingSchema,
+  type BidSubmission,
+  type Dispute,
+  type Reading,
+  type SettlementNotice,
+} from "../../protocol/wire/schemas.ts";
 import type { DisputeCode, VoidReason } from "../../protocol/reasons.ts";
 import { linesOf } from "../../protocol/settlement.ts";
-import { marketSubjects, streamNames, type MarketSubjects } from "../../protocol/wire/subjects.ts";
+import { DURABLES, marketSubjects, streamNames, type MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { verifyOpening, type OpeningCheck } from "../../protocol/verifyOpening.ts";
 import { openAs, seal } from "../../actors/secure/sealed.ts";
 import { verifyMessageFields } from "../../actors/secure/signed.ts";
@@ -173,12 +183,13 @@ export class FakeDso {
     const { nc } = this.market.clients;
     const s = this.market.subjects;
     this.#services.push(
-      answer(nc, s, endpoints.enrol, (req) => {
+      answer(nc, s, endpoints.enrol, async (req) => {
         const registered = this.#registry.get(req.meterId);
         if (!registered) throw new RequestRejectedError("unauthorized", "unknown meter id");
         verifyMessageFields(req, s.dso.enrol, { allowedSigners: registered });
         const inboxId = `inbox-${req.meterId.toLowerCase().replace(/[^a-z0-9_-]/g, "")}`;
         this.meters.set(req.meterId, { meterId: req.meterId, address: registered, publicKey: req.publicKey, inboxId });
+        await ensureMeterEventsConsumer(this.market.clients.jsm, s.marketId, inboxId);
         const sealedMsk = seal({
           payload: { type: "msk", marketId: s.marketId, msk: hexlify(encodeMsk(this.market.msk)) },
           senderWallet: this.wallet,
@@ -226,7 +237,12 @@ export class FakeDso {
             this.openings.push(received);
           }
           if (!duplicate && trade.openings.size === 2 && this.options.autoTerms !== false) setTimeout(() => void this.sendTerms(trade.tradeId), 0);
-          return { type: "opening.ack" as const, tradeId: req.tradeId, bidder: req.bidder, status: duplicate ? ("duplicate" as const) : ("received" as const) };
+          return {
+            type: "opening.ack" as const,
+            tradeId: req.tradeId,
+            bidder: req.bidder,
+            status: duplicate ? ("duplicate" as const) : ("received" as const),
+          };
         },
         { concurrent: true },
       ),
@@ -394,7 +410,10 @@ export class FakeGateway {
       if (bidId === undefined) return { type: "bid.cancel.reply" as const, bidder: req.bidder, status: "not-open" as const };
       try {
         const { receipt } = await cancelBid(this.#handle, bidId, req.signature, TX_GAS);
-        await this.publishEvent({ type: "market.cancelled", bidder: req.bidder, txHash: receipt.hash as Hex, observedAt: Date.now() }, `cancelled:${req.bidder}`);
+        await this.publishEvent(
+          { type: "market.cancelled", bidder: req.bidder, txHash: receipt.hash as Hex, observedAt: Date.now() },
+          `cancelled:${req.bidder}`,
+        );
         return { type: "bid.cancel.reply" as const, bidder: req.bidder, status: "cancelled" as const, txHash: receipt.hash as Hex };
       } catch (error) {
         if (error instanceof MarketRevertError) return { type: "bid.cancel.reply" as const, bidder: req.bidder, status: "not-open" as const };
@@ -433,7 +452,14 @@ export class FakeGateway {
       this.placed.push(submission.bidder);
       const txHash = result.receipt.hash as Hex;
       await this.publishEvent(
-        { type: "market.placed", bidder: submission.bidder, side: submission.side, txHash, blockNumber: result.receipt.blockNumber, observedAt: Date.now() },
+        {
+          type: "market.placed",
+          bidder: submission.bidder,
+          side: submission.side,
+          txHash,
+          blockNumber: result.receipt.blockNumber,
+          observedAt: Date.now(),
+        },
         `placed:${submission.bidder}`,
       );
       const matched = result.matched;
@@ -447,12 +473,24 @@ export class FakeGateway {
           logIndex: matched.logIndex ?? 0,
           observedAt: Date.now(),
         };
-        await publishDeduplicated(this.market.clients.js, this.market.subjects.market.matched, marketEventSchema, event, dedupIds.match(tradeIdOf(event)));
+        await publishDeduplicated(
+          this.market.clients.js,
+          this.market.subjects.market.matched,
+          marketEventSchema,
+          event,
+          dedupIds.match(tradeIdOf(event)),
+        );
       }
     } catch (error) {
       if (!(error instanceof MarketRevertError)) throw error;
       await this.publishEvent(
-        { type: "market.rejected", bidder: submission.bidder, error: error.errorName ?? "Unknown", detail: error.shortMessage.slice(0, 500), observedAt: Date.now() },
+        {
+          type: "market.rejected",
+          bidder: submission.bidder,
+          error: error.errorName ?? "Unknown",
+          detail: error.shortMessage.slice(0, 500),
+          observedAt: Date.now(),
+        },
         `rejected:${submission.bidder}`,
       );
     }
@@ -495,10 +533,7 @@ export type TestMarket = {
 
 let marketCounter = 0;
 
-export async function createTestMarket(
-  env: Environment,
-  options: { config?: MachineConfig; dso?: FakeDsoOptions } = {},
-): Promise<TestMarket> {
+export async function createTestMarket(env: Environment, options: { config?: MachineConfig; dso?: FakeDsoOptions } = {}): Promise<TestMarket> {
   marketCounter += 1;
   const marketId = `mt${process.pid}-${marketCounter}`;
   const subjects = marketSubjects(marketId);
@@ -586,4 +621,3 @@ export async function createTestMarket(
   await market.gateway.start();
   return market;
 }
-

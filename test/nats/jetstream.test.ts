@@ -7,20 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  DURABLES,
-  consumeDurable,
-  dedupIds,
-  ensureDurableConsumer,
-  ensureStreams,
-  publishDeduplicated,
-  publishDurable,
-} from "../../actors/nats/jetstream.ts";
+import { consumeDurable, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated, publishDurable } from "../../actors/nats/jetstream.ts";
 import { PermanentMessageError } from "../../actors/nats/errors.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { setTracePropagation, headerRecord, noTracePropagation } from "../../actors/nats/tracing.ts";
 import { bidSubmissionSchema, readingSchema } from "../../protocol/wire/schemas.ts";
-import { marketSubjects, streamNames } from "../../protocol/wire/subjects.ts";
+import { DURABLES, marketSubjects, streamNames } from "../../protocol/wire/subjects.ts";
 import { bidSubmission } from "../protocol/wire/fixtures.ts";
 
 const MARKET = "js-test";

@@ -2,7 +2,8 @@
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { setTimeout as sleep } from "node:timers/promises";
-import { DURABLES, consumeDurable } from "../../../actors/nats/jetstream.ts";
+import { consumeDurable } from "../../../actors/nats/jetstream.ts";
+import { DURABLES } from "../../../protocol/wire/subjects.ts";
 import { bidSubmissionSchema, type BidSubmission } from "../../../protocol/wire/schemas.ts";
 
 /** A bid submission that passes `bidSubmissionSchema` (placeholder ciphertext, ticket and signature). */

@@ -8,11 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DURABLES, dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../../actors/nats/jetstream.ts";
+import { dedupIds, ensureDurableConsumer, ensureStreams, publishDeduplicated } from "../../../actors/nats/jetstream.ts";
 import { startNatsServer, type NatsServerHandle } from "../../../actors/nats/server.ts";
 import { bidSubmissionSchema } from "../../../protocol/wire/schemas.ts";
 import { bidSubmission, consumeBids } from "./fixtures.ts";
 import {
+  DURABLES,
   marketSubjects,
   natsPermissions,
   replyInboxPrefix,
