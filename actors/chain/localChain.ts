@@ -13,9 +13,12 @@ export type LocalChain = {
 /** Hardhat's well-known development mnemonic: the accounts the EDR node funds at genesis. */
 const DEV_MNEMONIC = "test test test test test test test test test test test junk";
 
-export async function startLocalChain(): Promise<LocalChain> {
+/** The chains of hardhat.config.ts: `default` (= `node`, what `npx hardhat node` serves), `osaka` (2^24 gas per tx). */
+export type LocalChainNetwork = "default" | "node" | "osaka";
+
+export async function startLocalChain(options: { network?: LocalChainNetwork } = {}): Promise<LocalChain> {
   const { default: hre } = await import("hardhat");
-  const server = await hre.network.createServer("default", "127.0.0.1", 0);
+  const server = await hre.network.createServer(options.network ?? "default", "127.0.0.1", 0);
   const { address, port } = await server.listen();
   const rpcUrl = `http://${address}:${port}`;
   const provider = new ethers.JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true });

@@ -14,6 +14,8 @@ export const gatewayDefaults = {
   marketLookupTimeoutMs: 2_000,
   marketLookupRetryBaseMs: 250,
   marketLookupRetryMaxMs: 5_000,
+  /** The block gas limit to assume when the node does not report one. */
+  fallbackBlockGasLimit: 30_000_000n,
   /** Poll interval of the chain follower (it also wakes on every mined transaction). */
   pollIntervalMs: 100,
   /** Largest `eth_getLogs` range. */
@@ -67,7 +69,7 @@ export const gatewaySettings = {
     parse: positiveInt("--ack-wait", 100, MAX_MS),
   }),
   pollInterval: setting({ flag: "--poll-interval <ms>", description: "chain polling interval", default: gatewayDefaults.pollIntervalMs, parse: positiveInt("--poll-interval", 10, 60_000) }),
-  gasLimit: setting({ flag: "--gas-limit <gas>", description: "gas limit per transaction", defaultText: "the block gas limit", parse: gasLimit }),
+  gasLimit: setting({ flag: "--gas-limit <gas>", description: "gas limit per transaction", defaultText: "the block gas limit, or the node's per-transaction cap (EIP-7825) if lower", parse: gasLimit }),
   txMaxBids: setting({
     flag: "--tx-max-bids <n>",
     description: "bids per transaction: a larger batch goes out as several pipelined transactions",

@@ -3,6 +3,7 @@
 // queue), cancels.ts (the cancel service), submitter.ts (transactions), chainFollower.ts and notices.ts (chain →
 // NATS), dispositions.ts (the machine's acks, naks and rejection notices); this file wires them to the machine.
 import { EventEmitter } from "node:events";
+import { readTxGasCap } from "../chain/txGasCap.ts";
 import { mkdir } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Tracer } from "@opentelemetry/api";
@@ -185,7 +186,19 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     if (expectedDimension !== undefined && market.dim !== expectedDimension) {
       throw new ChainMismatchError({ party: "gateway", reason: "otherDimension", address: contractAddress, contractDimension: market.dim, marketDimension: expectedDimension });
     }
-    const gasLimit = options.gasLimit ?? (await provider.getBlock("latest"))?.gasLimit ?? 30_000_000n;
+    // Never more gas than the node lets one transaction have (EIP-7825), whatever the block could hold.
+    const blockGasLimit = (await provider.getBlock("latest"))?.gasLimit ?? gatewayDefaults.fallbackBlockGasLimit;
+    const txGasCap = await readTxGasCap(provider, blockGasLimit);
+    if (options.gasLimit !== undefined && options.gasLimit > txGasCap) {
+      throw new InvalidSettingError({
+        setting: "--gas-limit",
+        expected: `at most the node's per-transaction cap of ${txGasCap} gas`,
+        value: options.gasLimit.toString(),
+        hint: "leave it out: the gateway takes the block gas limit or the node's cap, whichever is lower",
+      });
+    }
+    const gasLimit = options.gasLimit ?? (blockGasLimit < txGasCap ? blockGasLimit : txGasCap);
+    logger.info({ blockGasLimit: blockGasLimit.toString(), txGasCap: txGasCap.toString(), gasLimit: gasLimit.toString() }, "gas per transaction");
     const writer: ChainWriter = createChainWriter({ market, wallet: connected, provider, gasLimit });
     closeWriter = writer.close;
     const compareCounter = createCompareCounter(provider, logger, options.countCompares ?? gatewayDefaults.countCompares);

@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { trace, type Tracer } from "@opentelemetry/api";
 import { JsonRpcProvider, Wallet, hexlify, randomBytes } from "ethers";
 import { pino } from "pino";
-import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
+import { startLocalChain, type LocalChain, type LocalChainNetwork } from "../../actors/chain/localChain.ts";
 import { encodeBidCiphertext } from "../../protocol/fhipe/binary.ts";
 import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
@@ -62,10 +62,10 @@ export type Environment = {
 
 /** One nats-server and one chain per test file. */
 /** The environment of one test file: started before its first test, closed after its last; `use` receives it. */
-export function environmentPerFile(use: (env: Environment) => void): void {
+export function environmentPerFile(use: (env: Environment) => void, options: { network?: LocalChainNetwork } = {}): void {
   let env: Environment | undefined;
   beforeAll(async () => {
-    env = await startEnvironment();
+    env = await startEnvironment(options);
     use(env);
   });
   afterAll(async () => {
@@ -73,9 +73,9 @@ export function environmentPerFile(use: (env: Environment) => void): void {
   });
 }
 
-export async function startEnvironment(): Promise<Environment> {
+export async function startEnvironment(options: { network?: LocalChainNetwork } = {}): Promise<Environment> {
   await initCurve();
-  const [nats, chain] = await Promise.all([startNatsServer(), startLocalChain()]);
+  const [nats, chain] = await Promise.all([startNatsServer(), startLocalChain(options)]);
   const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true, pollingInterval: 50 });
   const nc = await connect({ servers: nats.url, name: "gateway-test" });
   const jsm = await jetstreamManager(nc);
