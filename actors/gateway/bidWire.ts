@@ -1,6 +1,7 @@
 // Bid conversions at the gateway's edges: wire submission (schemas.ts) → domain bid (protocol/domain.ts) → contract call.
 import { getBytes } from "ethers";
 import { decodeBidCiphertext } from "../../protocol/fhipe/binary.ts";
+import { g1VectorFromWords, g2VectorFromWords } from "../../protocol/fhipe/evmWords.ts";
 import { UndecodableCiphertextError } from "./errors.ts";
 import type { BidSubmission } from "../../protocol/wire/schemas.ts";
 import { codeOfSide, sideOfCode, type SignedBid as MachineBid } from "../../protocol/domain.ts";
@@ -8,9 +9,9 @@ import type { SignedBid as ContractBid } from "../../contracts/client/index.ts";
 import { type Hex } from "../../protocol/base/hex.ts";
 
 /**
- * The machine's view of a submission. The compact hex ciphertext is decoded here, which also checks every point
- * (PROTOCOL §3): a corrupted bid is refused before it costs gas. Decimal words are passed on as they are (the
- * contract checks them; a bad one is rejected alone in its batch).
+ * The machine's view of a submission. Either form of the ciphertext has every point checked here (on the curve, and
+ * G2 in its subgroup; PROTOCOL §3): the compact hex as it is decoded, the decimal words as they are parsed. A corrupted
+ * bid is refused before it costs gas.
  */
 export function machineBidOf(submission: BidSubmission): MachineBid {
   let left: string[];
@@ -26,6 +27,12 @@ export function machineBidOf(submission: BidSubmission): MachineBid {
   } else {
     left = [...submission.ciphertext.left];
     right = [...submission.ciphertext.right];
+    try {
+      g1VectorFromWords(left.map(BigInt));
+      g2VectorFromWords(right.map(BigInt));
+    } catch (cause) {
+      throw new UndecodableCiphertextError({ bidder: submission.bidder, cause });
+    }
   }
   return {
     bidder: submission.bidder,

@@ -196,6 +196,11 @@ describe("gateway runtime", () => {
       const hex = broken.submission.ciphertext as string;
       const corrupted: BidSubmission = { ...broken.submission, ciphertext: `${hex.slice(0, -4)}ffff` as `0x${string}` };
       await m.publish(corrupted);
+      // The same in decimal words: a left-hand point moved off the curve (y + 1) is refused too, before any gas.
+      const offCurve = await m.makeBid({ side: 1, priceLevel: 1, format: "words" });
+      const words = offCurve.submission.ciphertext as { left: string[]; right: string[] };
+      const left = [words.left[0]!, (BigInt(words.left[1]!) + 1n).toString(), ...words.left.slice(2)];
+      await m.publish({ ...offCurve.submission, ciphertext: { left, right: words.right } });
       const cancelError = await request(env.nc, m.s.gateway.cancel, cancelRequestSchema.or(cancelReplySchema), {
         type: "bid.cancel.reply",
         bidder: broken.submission.bidder,
@@ -208,12 +213,17 @@ describe("gateway runtime", () => {
       await m.publish(good.submission);
       await until(async () => (await getBidIdOf(m.market, good.submission.bidder)) !== undefined, 30_000, "the good bid");
       await until(() => m.bidsIdle(), 10_000, "every delivery settled");
-      expect(gateway.counters()).toMatchObject({ refused: 3, bidsPlaced: 1 });
+      expect(gateway.counters()).toMatchObject({ refused: 4, bidsPlaced: 1 });
       expect(gateway.actor.getSnapshot().status).toBe("active");
       // The undecodable bid names a bidder that is not on chain: its meter is told.
-      await until(async () => (await m.marketEvents()).some((r) => r.event.type === "market.rejected"), 10_000, "the rejection");
-      const rejected = (await m.marketEvents()).flatMap((r) => (r.event.type === "market.rejected" ? [r.event] : []));
-      expect(rejected).toEqual([expect.objectContaining({ bidder: broken.submission.bidder, error: "UndecodableCiphertext" })]);
+      const rejections = async () => (await m.marketEvents()).flatMap((r) => (r.event.type === "market.rejected" ? [r.event] : []));
+      await until(async () => (await rejections()).length === 2, 10_000, "the rejections");
+      expect(await rejections()).toEqual([
+        expect.objectContaining({ bidder: broken.submission.bidder, error: "UndecodableCiphertext" }),
+        expect.objectContaining({ bidder: offCurve.submission.bidder, error: "UndecodableCiphertext" }),
+      ]);
+      // Neither reached the chain: no transaction was spent on them.
+      expect(await getBidIdOf(m.market, offCurve.submission.bidder)).toBeUndefined();
     });
   });
 
