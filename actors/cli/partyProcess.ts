@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CommanderError, type Command } from "commander";
 import { parseMachineConfig, type MachineConfig, type MachineConfigInput } from "../../machines/config.ts";
-import { ConflictingSettingsError, InvalidSettingError, MissingSettingError, UnreadableSettingFileError } from "../../protocol/base/errors.ts";
+import { ConflictingSettingsError, InvalidSettingError, MissingSettingError, InvalidJsonSettingFileError, UnreadableSettingFileError } from "../../protocol/base/errors.ts";
 import { KeyFileUnreadableError } from "./errors.ts";
 import { connectInspector, type InspectorConnection } from "../runtime/inspect.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
@@ -57,12 +57,21 @@ export function exitTwoOnUsageError(command: Command): Command {
   });
 }
 
-/** A JSON file named by `flag`; any read or parse failure is an UnreadableSettingFileError with `what` as the hint. */
+/**
+ * A JSON file named by `flag`, with `what` it should hold as the hint: a file that cannot be read is an
+ * UnreadableSettingFileError, one that is not JSON an InvalidJsonSettingFileError saying where the parser stopped.
+ */
 export function readJsonFile(flag: string, path: string, what: string): unknown {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(path, "utf8")) as unknown;
+    text = readFileSync(path, "utf8");
   } catch (cause) {
     throw new UnreadableSettingFileError({ setting: flag, path, hint: what, cause });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new InvalidJsonSettingFileError({ setting: flag, path, detail: cause instanceof Error ? cause.message : String(cause), hint: what, cause });
   }
 }
 

@@ -144,6 +144,13 @@ export class UnreadableSettingFileError extends errorClass(
   ],
 ) {}
 
+/** A file a setting names was read, but is not JSON: says where the parser stopped. */
+export class InvalidJsonSettingFileError extends ConfigError {
+  constructor(params: { setting: string; path: string; detail: string; hint?: string; cause?: unknown }) {
+    super(`the ${params.setting} file is not valid JSON (${params.detail})`, { value: params.path, hint: params.hint, cause: params.cause });
+  }
+}
+
 /** A configuration object failed its schema: every problem, each as "path: message". */
 export class InvalidConfigurationError extends errorClass(
   ConfigError,

@@ -90,17 +90,22 @@ describe("--config", () => {
     }
   });
 
-  it("refuses a missing or non-JSON file with the path and what it should hold", async () => {
+  it("refuses a missing file and a non-JSON one, each with its own message, the path and what it should hold", async () => {
     const broken = join(dir, "broken.json");
     await writeFile(broken, "{not json");
-    for (const path of [join(dir, "absent.json"), broken]) {
-      expect(caught(() => loadMachineConfig(path))).toMatchObject({
-        name: "UnreadableSettingFileError",
-        shortMessage: "cannot read the --config file",
-        value: path,
-        hint: "a JSON object of machines/config.ts fields",
-      });
-    }
+    const absent = join(dir, "absent.json");
+    expect(caught(() => loadMachineConfig(absent))).toMatchObject({
+      name: "UnreadableSettingFileError",
+      shortMessage: "cannot read the --config file",
+      value: absent,
+      hint: "a JSON object of machines/config.ts fields",
+    });
+    expect(caught(() => loadMachineConfig(broken))).toMatchObject({
+      name: "InvalidJsonSettingFileError",
+      shortMessage: expect.stringMatching(/^the --config file is not valid JSON \(.*position 1/),
+      value: broken,
+      hint: "a JSON object of machines/config.ts fields",
+    });
   });
 });
 
