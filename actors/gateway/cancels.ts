@@ -10,7 +10,7 @@ import { CancelRejectedError } from "./errors.ts";
 import { answer, type Service } from "../nats/rpc.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
-import { errorNameOf, type CancelOutcome } from "./submitter.ts";
+import { errorNameOf, UNKNOWN_BID, type CancelOutcome } from "./submitter.ts";
 import { sameAddress, toAddress } from "../../protocol/base/hex.ts";
 
 /** The machine's message ids of cancel requests (beside the bid deliveries' `bid:` ids). */
@@ -65,6 +65,8 @@ export function startCancelService(options: CancelServiceOptions): CancelService
         request.resolve({ type: "bid.cancel.reply", bidder, status: "cancelled", txHash: outcome.tx.txHash as `0x${string}` });
       } else if (disposition === "cancelRejected" && outcome?.kind === "reverted" && outcome.reason === "BidNotOpen") {
         request.resolve({ type: "bid.cancel.reply", bidder, status: "not-open" });
+      } else if (disposition === "cancelRejected" && outcome?.kind === "reverted" && outcome.reason === UNKNOWN_BID) {
+        request.reject(new CancelRejectedError({ reason: "unknownBid" }));
       } else if (disposition === "cancelRejected") {
         request.reject(new CancelRejectedError({ reason: "refused", contractError: outcome?.kind === "reverted" ? outcome.reason : undefined }));
       } else if (disposition === "naked") {

@@ -82,10 +82,15 @@ export class UnknownExpiredBidError extends errorClass(GridveilError, (params: {
 // --- cancel requests ------------------------------------------------------------------------------------------
 
 /** Why a cancel request is answered with an error (a cancel of a bid that is not open is a reply, not an error). */
-export type CancelRejection = { reason: "refused"; contractError: string | undefined } | { reason: "notRelayed" | "malformed" | "stopping" };
+export type CancelRejection = { reason: "refused"; contractError: string | undefined } | { reason: "unknownBid" | "notRelayed" | "malformed" | "stopping" };
 
 const CANCEL_TEXT: Record<CancelRejection["reason"], { code: ErrorCode; message: string; hint?: string }> = {
   refused: { code: "rejected", message: "the contract refused the cancel" },
+  unknownBid: {
+    code: "not-found",
+    message: "no bid of this bidder is on chain or on its way",
+    hint: "only a placed bid can be cancelled; a rejected submission is never placed",
+  },
   notRelayed: { code: "unavailable", message: "the cancel could not be relayed now", hint: "retry later" },
   malformed: { code: "bad-message", message: "malformed cancel" },
   stopping: { code: "unavailable", message: "the gateway is stopping", hint: "retry with the next gateway" },

@@ -243,6 +243,10 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       txMaxBids: options.txMaxBids ?? Number.MAX_SAFE_INTEGER,
       spanContextOf: (bidder) => intake.spanContextOf(bidder),
       cancelSpanOf: (bidder) => cancels?.spanOf(bidder),
+      submissionsInFlight: async () => {
+        const info = await jsm.consumers.info(streams.bids, DURABLES.gatewayBids);
+        return info.num_pending + info.num_ack_pending > 0;
+      },
       recordTransitions: (span) => recordTransitions(actor, span, "gateway"),
       onMined: () => followerWakeUps.wake(),
       onBatch: (batch) => events.emit("batch", batch),

@@ -19,6 +19,7 @@ import { GridveilError } from "../../protocol/base/errors.ts";
 import type { SignedBid } from "../../protocol/domain.ts";
 import type { TrackedWork } from "../runtime/trackedWork.ts";
 import type { Logger } from "../telemetry/logger.ts";
+import { TransientChainError } from "./errors.ts";
 import { contractBidOf } from "./bidWire.ts";
 import type { ChainWriter, MinedTx } from "./chainWriter.ts";
 import type { CompareCounter } from "./compares.ts";
@@ -37,6 +38,9 @@ export type BatchMinedEvent = {
 
 export type CancelOutcome = { kind: "mined"; tx: MinedTx } | { kind: "reverted"; reason: string };
 
+/** The contract's custom error for a bid id it does not hold; the gateway answers it itself for a bidder never placed. */
+export const UNKNOWN_BID = "UnknownBid";
+
 export type SubmitterOptions = {
   marketId: string;
   tracer: Tracer;
@@ -50,6 +54,8 @@ export type SubmitterOptions = {
   spanContextOf(bidder: string): SpanContext | undefined;
   /** The `gateway.cancel` request span a relay belongs to, if this process received the request. */
   cancelSpanOf(bidder: string): Span | undefined;
+  /** Whether any submission may still become a bid: the bids durable holds undelivered or unacknowledged messages. */
+  submissionsInFlight(): Promise<boolean>;
   /** Records the machine's transitions on the batch span while it runs; returns the stop. */
   recordTransitions(span: Span): () => void;
   /** A transaction was mined: the follower reads at once instead of at its next poll. */
@@ -206,6 +212,12 @@ export function createSubmitter(options: SubmitterOptions): Submitter {
       if (error instanceof MarketRevertError && error.errorName !== undefined) {
         cancelOutcomes.set(key, { kind: "reverted", reason: error.errorName });
         return { kind: "reverted", reason: error.errorName };
+      }
+      // Not on chain, and nothing on its way that could place it: the contract would answer UnknownBid, and waiting
+      // cannot change that. (A submission still queued or in a batch may yet be placed: the machine retries.)
+      if (error instanceof TransientChainError && error.reason === "bidNotOnChain" && !(await options.submissionsInFlight())) {
+        cancelOutcomes.set(key, { kind: "reverted", reason: UNKNOWN_BID });
+        return { kind: "reverted", reason: UNKNOWN_BID };
       }
       throw error;
     }

@@ -177,9 +177,7 @@ describe("gateway runtime", () => {
       expect(await getBidIdOf(m.market, last.submission.bidder)).toBeDefined();
       expect(await getBidIdOf(m.market, forged.submission.bidder)).toBeUndefined();
       const rejected = (await m.marketEvents()).flatMap((r) => (r.event.type === "market.rejected" ? [r.event] : []));
-      expect(rejected).toEqual([
-        expect.objectContaining({ bidder: forged.submission.bidder, error: "InvalidBidderSignature" }),
-      ]);
+      expect(rejected).toEqual([expect.objectContaining({ bidder: forged.submission.bidder, error: "InvalidBidderSignature" })]);
       expect(gateway.counters()).toMatchObject({ bidsPlaced: 2, rejected: 1 });
     } finally {
       await gateway.stop();
@@ -201,11 +199,17 @@ describe("gateway runtime", () => {
       const words = offCurve.submission.ciphertext as { left: string[]; right: string[] };
       const left = [words.left[0]!, (BigInt(words.left[1]!) + 1n).toString(), ...words.left.slice(2)];
       await m.publish({ ...offCurve.submission, ciphertext: { left, right: words.right } });
-      const cancelError = await request(env.nc, m.s.gateway.cancel, cancelRequestSchema.or(cancelReplySchema), {
-        type: "bid.cancel.reply",
-        bidder: broken.submission.bidder,
-        status: "cancelled",
-      }, cancelReplySchema).catch((error: unknown) => error);
+      const cancelError = await request(
+        env.nc,
+        m.s.gateway.cancel,
+        cancelRequestSchema.or(cancelReplySchema),
+        {
+          type: "bid.cancel.reply",
+          bidder: broken.submission.bidder,
+          status: "cancelled",
+        },
+        cancelReplySchema,
+      ).catch((error: unknown) => error);
       expect(cancelError).toBeInstanceOf(RemoteError);
       expect((cancelError as RemoteError).code).toBe("bad-message");
 
@@ -227,31 +231,67 @@ describe("gateway runtime", () => {
     });
   });
 
+  it("answers a cancel for a bidder that was never submitted at once with not-found, and stops relaying it", async () => {
+    await withGateway(env, "unknowncancel", async (m, gateway) => {
+      const never = await m.makeBid({ side: 1, priceLevel: 2 });
+      const signature = await signCancel(never.oneTimeKey, m.market.domain);
+      const error = await call(
+        env.nc,
+        m.s,
+        endpoints.cancel,
+        { type: "bid.cancel", bidder: never.submission.bidder, signature },
+        { timeoutMs: 20_000 },
+      ).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(RemoteError);
+      expect((error as RemoteError).code).toBe("not-found");
+      // Without the answer the relay retried until it gave up and answered "unavailable".
+      expect(gateway.actor.getSnapshot().context.cancels).toEqual([]);
+    });
+  });
+
   it("relays a bidder's signed cancel, announces it, and answers not-open or an error afterwards", async () => {
     await withGateway(env, "cancel", async (m, gateway) => {
       const made = await m.makeBid({ side: 1, priceLevel: 2 });
       await m.publish(made.submission);
       const signature = await signCancel(made.oneTimeKey, m.market.domain);
       // Sent right away: the relay waits (retrying) until the bid is on chain.
-      const reply = await call(env.nc, m.s, endpoints.cancel, { type: "bid.cancel", bidder: made.submission.bidder, signature }, {
-        timeoutMs: 20_000,
-      });
+      const reply = await call(
+        env.nc,
+        m.s,
+        endpoints.cancel,
+        { type: "bid.cancel", bidder: made.submission.bidder, signature },
+        {
+          timeoutMs: 20_000,
+        },
+      );
       expect(reply).toMatchObject({ status: "cancelled", bidder: made.submission.bidder });
       expect(reply.txHash).toMatch(/^0x[0-9a-f]{64}$/);
       expect(await getHeapSizes(m.market)).toEqual({ buys: 0, sells: 0 });
       await until(async () => (await m.marketEvents()).some((r) => r.event.type === "market.cancelled"), 10_000, "the cancel notice");
-      const again = await call(env.nc, m.s, endpoints.cancel, { type: "bid.cancel", bidder: made.submission.bidder, signature }, {
-        timeoutMs: 20_000,
-      });
+      const again = await call(
+        env.nc,
+        m.s,
+        endpoints.cancel,
+        { type: "bid.cancel", bidder: made.submission.bidder, signature },
+        {
+          timeoutMs: 20_000,
+        },
+      );
       expect(again.status).toBe("not-open");
       // Signed by someone else: the contract refuses (NotBidOwner), the requester gets an error reply.
       const other = await m.makeBid({ side: 0, priceLevel: 0 });
       await m.publish(other.submission);
       await until(async () => (await getBidIdOf(m.market, other.submission.bidder)) !== undefined, 30_000, "the second bid");
       const forged = await signCancel(new Wallet(hexlify(randomBytes(32))), m.market.domain);
-      const refused = await call(env.nc, m.s, endpoints.cancel, { type: "bid.cancel", bidder: other.submission.bidder, signature: forged }, {
-        timeoutMs: 20_000,
-      }).catch((error: unknown) => error);
+      const refused = await call(
+        env.nc,
+        m.s,
+        endpoints.cancel,
+        { type: "bid.cancel", bidder: other.submission.bidder, signature: forged },
+        {
+          timeoutMs: 20_000,
+        },
+      ).catch((error: unknown) => error);
       expect(refused).toBeInstanceOf(RemoteError);
       expect((refused as RemoteError).code).toBe("rejected");
       expect((refused as RemoteError).message).toContain("NotBidOwner");
@@ -373,11 +413,7 @@ describe("gateway runtime", () => {
       // A crossing buy meets the expired root: the contract drops it (BidExpired) and the buy rests.
       const buy = await m.makeBid({ side: 0, priceLevel: 3 });
       await m.publish(buy.submission);
-      const expired = await until(
-        async () => (await m.marketEvents()).find((r) => r.event.type === "market.expired"),
-        30_000,
-        "the expiry notice",
-      );
+      const expired = await until(async () => (await m.marketEvents()).find((r) => r.event.type === "market.expired"), 30_000, "the expiry notice");
       expect(expired.event).toMatchObject({ bidder: shortLived.submission.bidder, side: 1, notAfter: shortLived.submission.ticket.notAfter });
       expect(expired.msgId).toBe(dedupIds.marketEvent("expired", shortLived.submission.bidder));
       expect((await m.marketEvents()).filter((r) => r.event.type === "market.matched")).toEqual([]);
