@@ -24,6 +24,12 @@ export const dsoDefaults = {
   /** How long a database writer waits for a lock held by another connection. */
   databaseBusyTimeoutMs: 5_000,
   snapshotIntervalMs: adapterDefaults.snapshotIntervalMs,
+  /**
+   * The DSO reads the market's Matched logs itself (read-only RPC) this often, from its own cursor, so every match on
+   * chain becomes a trade even when its notice never arrives over NATS; at most `chainMaxBlockRange` blocks per read.
+   */
+  chainReconcileIntervalMs: 2_000,
+  chainMaxBlockRange: 1_000,
 } as const;
 
 /** d = n + 1 ≤ 127 (one ciphertext must fit the contract's limits, docs/contract.md). */

@@ -200,6 +200,7 @@ async function assemble(
     refused: 0,
     badMessages: 0,
     matchesReceived: 0,
+    matchesFromChain: 0,
     openingsReceived: 0,
     disputesReceived: 0,
     readingsReceived: 0,
@@ -356,6 +357,7 @@ async function assemble(
 
   resumeStoredInputs(deps, send);
   await services.startConsumers();
+  await services.startChainMatches();
   logger.info(
     { contract: description.contractAddress, chainId: description.chainId, resumed: snapshot.context.stats.tradesResumed },
     "DSO serving",

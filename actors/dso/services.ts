@@ -11,12 +11,13 @@ import { consumeDurable, ensureDurableConsumer, type DurableConsumerHandle } fro
 import { DURABLES } from "../../protocol/wire/subjects.ts";
 import { answer, type Service } from "../nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
-import { matchEventSchema, openingPayloadSchema, readingSchema, sealedSchema, type ErrorCode } from "../../protocol/wire/schemas.ts";
+import { matchEventSchema, openingPayloadSchema, readingSchema, sealedSchema, type ErrorCode, type MatchEvent } from "../../protocol/wire/schemas.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { SecureMessageError } from "../secure/errors.ts";
 import { openAs } from "../secure/sealed.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
-import { type DsoDeps } from "./deps.ts";
+import { requireContract, type DsoDeps } from "./deps.ts";
+import { startChainMatches, type ChainMatches } from "./chainMatches.ts";
 import { DsoNotReadyError, MisaddressedOpeningError, RejectedReadingError, RequestRefusedError, TicketExpiryPastError, type ReadingRejection } from "./errors.ts";
 import type { AckCorrelator, ReplyCorrelator } from "./pending.ts";
 import { attr, runSpan } from "./tradeSpans.ts";
@@ -31,6 +32,8 @@ export type DsoCounters = {
   refused: number;
   badMessages: number;
   matchesReceived: number;
+  /** Matches the DSO found on chain that no notice had brought (chainMatches.ts). */
+  matchesFromChain: number;
   openingsReceived: number;
   disputesReceived: number;
   readingsReceived: number;
@@ -53,6 +56,9 @@ export type DsoServices = {
   startRequestServices(): Promise<void>;
   /** The matches and readings consumers: started once the machine serves (docs/machines.md §7). */
   startConsumers(): Promise<void>;
+  /** The DSO's own read of the market's Matched logs (chainMatches.ts): started with the consumers. */
+  startChainMatches(): Promise<void>;
+  chainMatches(): ChainMatches | undefined;
   stopConsumers(): Promise<void>;
   stopServices(): Promise<void>;
 };
@@ -62,6 +68,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
   const { nats, subjects, db, tracer, logger, spans, state } = deps;
   const services: Service[] = [];
   const consumers: DurableConsumerHandle[] = [];
+  let chainMatches: ChainMatches | undefined;
   let marketService: Service | undefined;
   const serveOptions = {
     concurrent: true,
@@ -92,6 +99,27 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
         throw error;
       }
     });
+  };
+
+  /**
+   * PROTOCOL §5 trading step 1: a match becomes a trade, whichever way it came (a notice over NATS, or the DSO's own
+   * read of the chain). Resolves true once the machine recorded it; a match already closed has nothing left to do.
+   */
+  const receiveMatch = async (event: MatchEvent, messageId: string): Promise<boolean> => {
+    const tradeId = tradeIdOf(event);
+    const stored = db.getTrade(tradeId);
+    // Settled, voided or disputed and both meters told: a redelivery has nothing left to do.
+    if (stored && stored.closedAt !== null) return true;
+    spans.begin(tradeId, context.active(), {
+      [attr.buyBidder]: event.buyId,
+      [attr.sellBidder]: event.sellId,
+      [attr.txHash]: event.txHash,
+      [attr.block]: event.blockNumber,
+    });
+    state.matchEvents.set(tradeId, event);
+    const acked = acks.wait(messageId, requestTimeoutMs, false);
+    send({ type: "MATCH.RECEIVED", messageId, match: { matchId: tradeId, buyBidder: event.buyId, sellBidder: event.sellId } });
+    return acked;
   };
 
   const partySide = (trade: { buyId: string; sellId: string }, bidder: string): SideCode | null =>
@@ -292,21 +320,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
           logger,
           handler: async (event, msg) => {
             counters.matchesReceived += 1;
-            const tradeId = tradeIdOf(event);
-            const stored = db.getTrade(tradeId);
-            // Settled, voided or disputed and both meters told: a redelivery has nothing left to do.
-            if (stored && stored.closedAt !== null) return;
-            spans.begin(tradeId, context.active(), {
-              [attr.buyBidder]: event.buyId,
-              [attr.sellBidder]: event.sellId,
-              [attr.txHash]: event.txHash,
-              [attr.block]: event.blockNumber,
-            });
-            state.matchEvents.set(tradeId, event);
-            const messageId = `match:${msg.seq}`;
-            const acked = acks.wait(messageId, requestTimeoutMs, false);
-            send({ type: "MATCH.RECEIVED", messageId, match: { matchId: tradeId, buyBidder: event.buyId, sellBidder: event.sellId } });
-            if (!(await acked)) throw new DsoNotReadyError({ reason: "matchRecord", value: tradeId });
+            if (!(await receiveMatch(event, `match:${msg.seq}`))) throw new DsoNotReadyError({ reason: "matchRecord", value: tradeIdOf(event) });
           },
         }),
       );
@@ -364,7 +378,26 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
       );
     },
 
+    async startChainMatches() {
+      const contract = requireContract(deps);
+      chainMatches = await startChainMatches({
+        provider: deps.provider,
+        db,
+        contractAddress: contract.address,
+        logger,
+        knows: (tradeId) => state.matchEvents.has(tradeId) || db.getTrade(tradeId) !== undefined,
+        record: async (event) => {
+          const recorded = await receiveMatch(event, `chain:${event.blockNumber}:${event.logIndex}`);
+          if (recorded) counters.matchesFromChain += 1;
+          return recorded;
+        },
+      });
+    },
+
+    chainMatches: () => chainMatches,
+
     async stopConsumers() {
+      await chainMatches?.stop();
       await Promise.all(consumers.splice(0).map((consumer) => consumer.stop()));
     },
 

@@ -31,7 +31,8 @@ import { createChainWriter, type ChainWriter } from "./chainWriter.ts";
 import { createCompareCounter } from "./compares.ts";
 import { cursorStore } from "./cursorStore.ts";
 import { gatewayDispositions, type SettledDeliveries } from "./dispositions.ts";
-import { askMarketDescription, checkChainId, findDeploymentBlock } from "./marketLookup.ts";
+import { askMarketDescription, checkChainId } from "./marketLookup.ts";
+import { findDeploymentBlock } from "../chain/deploymentBlock.ts";
 import { createNoticePublisher, type PublishedNotice } from "./notices.ts";
 import { createSubmitter, type BatchMinedEvent } from "./submitter.ts";
 

@@ -346,7 +346,8 @@ export class TestGateway {
   }
 
   /** Publishes the Matched event of a placement to the matches stream; returns the trade id. */
-  async publishMatch(result: PlaceBidResult): Promise<string> {
+  /** The match notice of a crossing placement, published as the gateway does, or only its trade id (`drop`: lost). */
+  async publishMatch(result: PlaceBidResult, options: { drop?: boolean } = {}): Promise<string> {
     const matched = result.matched;
     if (!matched) throw new Error("the placement did not match");
     const event = {
@@ -359,6 +360,7 @@ export class TestGateway {
       observedAt: Date.now(),
     };
     const tradeId = tradeIdOf({ buyId: event.buyId, sellId: event.sellId, txHash: event.txHash });
+    if (options.drop) return tradeId;
     await publishDeduplicated(this.infra.client.js, marketSubjects(this.marketId).market.matched, matchEventSchema, event, dedupIds.match(tradeId));
     return tradeId;
   }
@@ -384,13 +386,14 @@ export async function matchBids(
   m: TestMarket,
   sell: { level: number; quantityWh: number },
   buy: { level: number; quantityWh: number },
+  options: { dropNotice?: boolean } = {},
 ): Promise<{ tradeId: string; sellBid: TestBid; buyBid: TestBid }> {
   const sellBid = await m.seller.makeBid(1, sell.level, sell.quantityWh, m.contract);
   const buyBid = await m.buyer.makeBid(0, buy.level, buy.quantityWh, m.contract);
   const resting = await m.gateway.place(m.contract, sellBid);
   if (resting.matched) throw new Error("the sell bid matched on arrival");
   const crossing = await m.gateway.place(m.contract, buyBid);
-  const tradeId = await m.gateway.publishMatch(crossing);
+  const tradeId = await m.gateway.publishMatch(crossing, { drop: options.dropNotice === true });
   await until(() => m.dso.runtime.db.getTrade(tradeId), 10_000, "trade recorded");
   return { tradeId, sellBid, buyBid };
 }

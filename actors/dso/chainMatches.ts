@@ -1,0 +1,100 @@
+// PROTOCOL §5 trading step 1 from the record of truth: the DSO reads the market's Matched logs itself, from a cursor
+// kept in its database, and makes every match it has not recorded a trade, whatever NATS lost on the way. The
+// gateway's notices stay the fast path; this is the guarantee.
+import type { JsonRpcProvider } from "ethers";
+import { decodeMarketEvents } from "../../contracts/client/index.ts";
+import { tradeIdOf } from "../../protocol/domain.ts";
+import type { MatchEvent } from "../../protocol/wire/schemas.ts";
+import { findDeploymentBlock } from "../chain/deploymentBlock.ts";
+import { dsoDefaults } from "../config/dso.ts";
+import type { DsoDatabase } from "../db/dsoDatabase.ts";
+import type { Logger } from "../telemetry/logger.ts";
+
+/** The `dso_settings` key of the cursor: the next block to read, for one contract. */
+export const CHAIN_MATCHES_CURSOR = "chainMatchesCursor";
+
+type Cursor = { contractAddress: string; nextBlock: number };
+
+export type ChainMatchesOptions = {
+  provider: JsonRpcProvider;
+  db: DsoDatabase;
+  contractAddress: string;
+  logger: Logger;
+  /** Whether the DSO already has this trade (recorded, or on its way into the machine). */
+  knows(tradeId: string): boolean;
+  /** Hands a match to the same path as a notice; resolves true once the machine recorded it. */
+  record(event: MatchEvent): Promise<boolean>;
+  intervalMs?: number;
+  maxBlockRange?: number;
+};
+
+export type ChainMatches = {
+  /** Reads up to the head once (for tests and for a stop that wants everything in). */
+  catchUp(): Promise<void>;
+  stop(): Promise<void>;
+  /** Matches found on chain that no notice had brought. */
+  recovered(): number;
+};
+
+export async function startChainMatches(options: ChainMatchesOptions): Promise<ChainMatches> {
+  const { provider, db, contractAddress, logger } = options;
+  const intervalMs = options.intervalMs ?? dsoDefaults.chainReconcileIntervalMs;
+  const maxBlockRange = options.maxBlockRange ?? dsoDefaults.chainMaxBlockRange;
+  const stored = db.getSetting(CHAIN_MATCHES_CURSOR) as Cursor | undefined;
+  let next = stored?.contractAddress === contractAddress ? stored.nextBlock : await findDeploymentBlock(provider, contractAddress);
+  let recovered = 0;
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+
+  /** One read of at most `maxBlockRange` blocks; false when caught up or a match could not be recorded yet. */
+  const readRange = async (): Promise<boolean> => {
+    const head = await provider.getBlockNumber();
+    if (head < next) return false;
+    const toBlock = Math.min(head, next + maxBlockRange - 1);
+    const logs = await provider.getLogs({ address: contractAddress, fromBlock: next, toBlock });
+    for (const event of decodeMarketEvents(logs, contractAddress)) {
+      if (event.type !== "Matched" || event.transactionHash === undefined || event.blockNumber === undefined || event.logIndex === undefined)
+        continue;
+      const match: MatchEvent = {
+        type: "market.matched",
+        buyId: event.buyBidder,
+        sellId: event.sellBidder,
+        txHash: event.transactionHash,
+        blockNumber: event.blockNumber,
+        logIndex: event.logIndex,
+        observedAt: Date.now(),
+      };
+      if (options.knows(tradeIdOf(match))) continue;
+      logger.warn({ tradeId: tradeIdOf(match), block: match.blockNumber }, "a match on chain had no notice: recording it from the chain");
+      // Not recorded in time: read this range again next time (the cursor stays), nothing is skipped.
+      if (!(await options.record(match))) return false;
+      recovered += 1;
+    }
+    next = toBlock + 1;
+    db.setSetting(CHAIN_MATCHES_CURSOR, { contractAddress, nextBlock: next } satisfies Cursor);
+    return toBlock < head;
+  };
+
+  const catchUp = (): Promise<void> => {
+    running = running.then(async () => {
+      try {
+        while (!stopped && (await readRange()));
+      } catch (error) {
+        logger.warn({ err: error }, "reading the market's matches from the chain failed; trying again later");
+      }
+    });
+    return running;
+  };
+
+  const timer = setInterval(() => void catchUp(), intervalMs);
+  void catchUp();
+  return {
+    catchUp,
+    recovered: () => recovered,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
