@@ -277,6 +277,8 @@ export async function startPhaseMarket(options: PhaseMarketOptions): Promise<Pha
       gasLimit: options.gasLimit,
       txMaxBids: options.txMaxBids,
       countCompares: options.countCompares,
+      // The plaintext market's "ciphertexts" are clear levels, not curve points.
+      checkCiphertextPoints: options.kind.encrypted,
     });
     const running = gateway;
     const placements = trackPlacements(running);

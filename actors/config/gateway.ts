@@ -24,6 +24,8 @@ export const gatewayDefaults = {
   stopTimeoutMs: 60_000,
   /** How long one pull of the bids consumer waits for messages (`stop()` takes at most this long to stop pulling). */
   fetchExpiresMs: 1_000,
+  /** Check every point of a word-form ciphertext before it is placed (the compact form is checked as it decodes). */
+  checkCiphertextPoints: true,
   /** Trace each transaction to count its Compares (re-executes it on the node). */
   countCompares: true,
   snapshotIntervalMs: adapterDefaults.snapshotIntervalMs,

@@ -38,6 +38,8 @@ export type BidIntakeOptions = {
   maxOutstanding: number;
   /** How long one pull waits for messages; `stop()` takes at most this long. */
   fetchExpiresMs: number;
+  /** Check every point of a word-form ciphertext (false only for the bench's plaintext market). */
+  checkCiphertextPoints: boolean;
   deliver(delivery: BidDelivery): void;
   /** A refused delivery was terminated; the runtime announces it (`market.rejected`) when it names a bidder. */
   refused(refusal: RefusedDelivery): Promise<void>;
@@ -132,7 +134,7 @@ export async function startBidIntake(options: BidIntakeOptions): Promise<BidInta
     span.setAttribute(GATEWAY_ATTRIBUTES.bidder, submission.bidder);
     let bid: MachineBid;
     try {
-      bid = machineBidOf(submission);
+      bid = machineBidOf(submission, { checkPoints: options.checkCiphertextPoints });
     } catch (error) {
       await refuse(msg, span, { bidder: submission.bidder, error: "UndecodableCiphertext", detail: String((error as Error).message).split("\n")[0] ?? "" });
       return;

@@ -75,6 +75,8 @@ export type GatewayRuntimeOptions = {
    * transaction on the node, which competes with the next batch: a throughput run may turn it off.
    */
   countCompares?: boolean | undefined;
+  /** Check the points of word-form ciphertexts before placing them; false only for the bench's plaintext market. */
+  checkCiphertextPoints?: boolean | undefined;
   /** Aborts the start (e.g. SIGTERM while waiting for the DSO). */
   signal?: AbortSignal | undefined;
   /** Machine inspection (the opt-in Stately inspector, actors/runtime/inspect.ts). */
@@ -311,6 +313,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
 
     // --- inputs ---------------------------------------------------------------------------------------------
     intake = await startBidIntake({
+      checkCiphertextPoints: options.checkCiphertextPoints ?? gatewayDefaults.checkCiphertextPoints,
       js,
       stream: streams.bids,
       durable: DURABLES.gatewayBids,
