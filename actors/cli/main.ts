@@ -9,6 +9,7 @@ import { registerMeterCommand } from "./commands/meter.ts";
 import { registerDemoCommand } from "./commands/demo.ts";
 import { registerTraceCommand } from "./commands/trace.ts";
 import { registerWatchCommand } from "./commands/watch.ts";
+import { registerMarketCommand } from "./commands/market.ts";
 
 const program = new Command()
   .name("gridveil")
@@ -24,6 +25,7 @@ registerMeterCommand(program);
 registerDemoCommand(program);
 registerTraceCommand(program);
 registerWatchCommand(program);
+registerMarketCommand(program);
 
 try {
   await program.parseAsync(process.argv);

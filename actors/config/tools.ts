@@ -33,6 +33,15 @@ export const diagramsDefaults = {
   readme: "README.md",
 } as const;
 
+/** `gridveil market up`: the market of processes (infra/market.ts). */
+export const marketDefaults = {
+  market: partyDefaults.market,
+  meters: 4,
+  dir: ".gridveil/market",
+  /** How long `market down` waits for a process to stop on SIGTERM before it kills it. */
+  stopGraceMs: 15_000,
+} as const;
+
 export const provisionDefaults = {
   market: partyDefaults.market,
   /** Meter identities provisioned for `--scale meter=N` (each replica claims one). */

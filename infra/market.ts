@@ -1,0 +1,255 @@
+// A market of processes, without containers (`gridveil market up|down`): provisioning generated into one directory
+// (NATS users and a nats.conf with that directory's store and the chosen ports, the DSO registry, meter identities
+// and plans), then nats-server, the chain (`npx hardhat node`), the DSO, the gateway and N meters, each a process
+// of its own with its log file. `market.json` in the directory records what runs, for `down` and for tests.
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { connect } from "@nats-io/transport-node";
+import { z } from "zod";
+import { findNatsServerBinary } from "../actors/nats/server.ts";
+import { request } from "../actors/nats/rpc.ts";
+import { marketInfoReplySchema, marketInfoRequestSchema } from "../protocol/wire/schemas.ts";
+import { marketSubjects } from "../protocol/wire/subjects.ts";
+import { marketDefaults } from "../actors/config/tools.ts";
+import { meterEnvironment } from "./claimMeterSlot.ts";
+import { PLAN_LEVELS, provision, renderNatsConf, renderProvisioningFiles } from "./provision.ts";
+import { MarketNotRunningError, MarketStartError } from "./errors.ts";
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const MARKET_FILE = "market.json";
+
+const processSchema = z.strictObject({ name: z.string(), pid: z.int().positive(), log: z.string() });
+const marketFileSchema = z.strictObject({
+  version: z.literal(1),
+  market: z.string(),
+  dir: z.string(),
+  natsUrl: z.string(),
+  rpcUrl: z.string(),
+  /** In start order; `down` stops them in reverse. */
+  processes: z.array(processSchema),
+  dsoDatabase: z.string(),
+  startedAt: z.int(),
+});
+export type MarketFile = z.output<typeof marketFileSchema>;
+
+export type MarketUpOptions = {
+  dir: string;
+  meters: number;
+  natsPort?: number | undefined;
+  rpcPort?: number | undefined;
+  seed?: string | undefined;
+  onProgress?: (line: string) => void;
+};
+
+/** A free loopback port (the OS picks one; it is released before the child binds it). */
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Starts one detached child whose stdout and stderr go to `<dir>/logs/<name>.log`. */
+function startProcess(
+  dir: string,
+  name: string,
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+): { name: string; pid: number; log: string } {
+  const log = join(dir, "logs", `${name}.log`);
+  const fd = openSync(log, "a");
+  try {
+    const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, detached: true, stdio: ["ignore", fd, fd] });
+    if (child.pid === undefined) throw new MarketStartError({ step: name, detail: "the process did not start", log });
+    child.unref();
+    return { name, pid: child.pid, log };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function waitFor(step: string, log: string | undefined, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (error) {
+      last = error;
+    }
+    await sleep(250);
+  }
+  throw new MarketStartError({ step, detail: `not ready within ${timeoutMs} ms${last instanceof Error ? `: ${last.message}` : ""}`, log });
+}
+
+const gridveil = (args: string[]): [string, string[]] => [process.execPath, [join(REPO_ROOT, "bin/gridveil.js"), ...args]];
+
+/** Generates the market's provisioning in `dir`, starts every party as a process, and waits until the DSO serves. */
+export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
+  const dir = resolve(options.dir);
+  const progress = options.onProgress ?? (() => undefined);
+  if (existsSync(join(dir, MARKET_FILE))) {
+    const running = readMarketFile(dir);
+    if (running.processes.some((entry) => isAlive(entry.pid)))
+      throw new MarketStartError({ step: "start", detail: `a market already runs from ${dir}`, hint: "gridveil market down first" });
+  }
+  mkdirSync(join(dir, "logs"), { recursive: true });
+  const market = marketDefaults.market;
+  const provisioning = provision({ market, meters: options.meters, ...(options.seed === undefined ? {} : { seed: options.seed }) });
+  const natsPort = options.natsPort ?? (await freePort());
+  const rpcPort = options.rpcPort ?? (await freePort());
+  const natsHttpPort = await freePort();
+  for (const [name, content] of renderProvisioningFiles(provisioning)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), content);
+  }
+  const natsConf = join(dir, "nats/nats.conf");
+  writeFileSync(
+    natsConf,
+    renderNatsConf(provisioning, { host: "127.0.0.1", port: natsPort, httpPort: natsHttpPort, storeDir: join(dir, "jetstream") }),
+  );
+  const natsUrl = `nats://127.0.0.1:${natsPort}`;
+  const rpcUrl = `http://127.0.0.1:${rpcPort}`;
+  const dataDir = join(dir, "data");
+  const processes: MarketFile["processes"] = [];
+  const file = (): MarketFile => ({
+    version: 1,
+    market,
+    dir,
+    natsUrl,
+    rpcUrl,
+    processes,
+    dsoDatabase: join(dataDir, "dso", "dso.sqlite"),
+    startedAt: Date.now(),
+  });
+  const save = () => writeFileSync(join(dir, MARKET_FILE), `${JSON.stringify(file(), null, 2)}\n`);
+  try {
+    progress(`nats-server on ${natsUrl}`);
+    processes.push(startProcess(dir, "nats", findNatsServerBinary(), ["-c", natsConf], {}));
+    save();
+    progress(`chain on ${rpcUrl}`);
+    processes.push(
+      startProcess(
+        dir,
+        "chain",
+        process.execPath,
+        [join(REPO_ROOT, "node_modules/hardhat/dist/src/cli.js"), "node", "--hostname", "127.0.0.1", "--port", String(rpcPort)],
+        {},
+      ),
+    );
+    save();
+    const dso = provisioning.envFiles.dso;
+    await waitFor("nats", processes[0]?.log, 15_000, async () => {
+      const nc = await connect({ servers: natsUrl, user: dso.NATS_USER, pass: dso.NATS_PASSWORD, timeout: 1_000 });
+      await nc.close();
+      return true;
+    });
+    await waitFor("chain", processes[1]?.log, 60_000, async () => {
+      const response = await fetch(rpcUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
+      });
+      return typeof ((await response.json()) as { result?: unknown }).result === "string";
+    });
+    const common = { NATS_URL: natsUrl, GRIDVEIL_RPC_URL: rpcUrl, GRIDVEIL_MARKET: market };
+    progress("the DSO");
+    const [node, dsoArgs] = gridveil(["dso"]);
+    processes.push(
+      startProcess(dir, "dso", node, dsoArgs, {
+        ...common,
+        ...dso,
+        GRIDVEIL_DATA_DIR: join(dataDir, "dso"),
+        GRIDVEIL_REGISTRY: join(dir, "provision/registry.json"),
+        GRIDVEIL_LEVELS: String(PLAN_LEVELS),
+      }),
+    );
+    save();
+    await waitFor("dso", processes[2]?.log, 120_000, async () => {
+      const nc = await connect({ servers: natsUrl, user: dso.NATS_USER, pass: dso.NATS_PASSWORD, timeout: 1_000 });
+      try {
+        await request(nc, marketSubjects(market).dso.market, marketInfoRequestSchema, { type: "market.info.request" }, marketInfoReplySchema, {
+          timeoutMs: 1_000,
+        });
+        return true;
+      } finally {
+        await nc.close();
+      }
+    });
+    progress("the gateway");
+    const [, gatewayArgs] = gridveil(["gateway"]);
+    processes.push(
+      startProcess(dir, "gateway", node, gatewayArgs, { ...common, ...provisioning.envFiles.gateway, GRIDVEIL_DATA_DIR: join(dataDir, "gateway") }),
+    );
+    save();
+    for (const meter of provisioning.meters) {
+      progress(`meter ${meter.meterId}`);
+      const [, meterArgs] = gridveil(["meter"]);
+      processes.push(
+        startProcess(dir, meter.meterId, node, meterArgs, { ...common, ...meterEnvironment(meter, join(dir, "provision"), join(dataDir, "meters")) }),
+      );
+    }
+    save();
+    return file();
+  } catch (error) {
+    save();
+    await marketDown({ dir }).catch(() => undefined);
+    throw error;
+  }
+}
+
+export function readMarketFile(dir: string): MarketFile {
+  const path = join(resolve(dir), MARKET_FILE);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (cause) {
+    throw new MarketNotRunningError({ dir: resolve(dir), cause });
+  }
+  return marketFileSchema.parse(JSON.parse(text));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops every process of the market in reverse start order: SIGTERM, then SIGKILL after `graceMs`. */
+export async function marketDown(options: { dir: string; graceMs?: number; onProgress?: (line: string) => void }): Promise<string[]> {
+  const running = readMarketFile(options.dir);
+  const stopped: string[] = [];
+  for (const entry of [...running.processes].reverse()) {
+    if (!isAlive(entry.pid)) continue;
+    options.onProgress?.(`stopping ${entry.name}`);
+    try {
+      process.kill(-entry.pid, "SIGTERM");
+    } catch {
+      process.kill(entry.pid, "SIGTERM");
+    }
+    const deadline = Date.now() + (options.graceMs ?? marketDefaults.stopGraceMs);
+    while (isAlive(entry.pid) && Date.now() < deadline) await sleep(100);
+    if (isAlive(entry.pid)) {
+      try {
+        process.kill(-entry.pid, "SIGKILL");
+      } catch {
+        process.kill(entry.pid, "SIGKILL");
+      }
+    }
+    stopped.push(entry.name);
+  }
+  return stopped;
+}
