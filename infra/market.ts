@@ -22,7 +22,17 @@ import { MarketNotRunningError, MarketStartError } from "./errors.ts";
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const MARKET_FILE = "market.json";
 
-const processSchema = z.strictObject({ name: z.string(), pid: z.int().positive(), log: z.string() });
+/** One party's process: how it was started (so it can be started again the same way), its pid and its log. */
+const processSchema = z.strictObject({
+  name: z.string(),
+  pid: z.int().positive(),
+  log: z.string(),
+  command: z.string(),
+  args: z.array(z.string()),
+  /** The variables this market gives it, on top of the environment `market up` ran in. */
+  env: z.record(z.string(), z.string()),
+});
+type MarketProcess = z.output<typeof processSchema>;
 const marketFileSchema = z.strictObject({
   version: z.literal(1),
   market: z.string(),
@@ -59,20 +69,14 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts one detached child whose stdout and stderr go to `<dir>/logs/<name>.log`. */
-function startProcess(
-  dir: string,
-  name: string,
-  command: string,
-  args: string[],
-  env: Record<string, string>,
-): { name: string; pid: number; log: string } {
+function startProcess(dir: string, name: string, command: string, args: string[], env: Record<string, string>): MarketProcess {
   const log = join(dir, "logs", `${name}.log`);
   const fd = openSync(log, "a");
   try {
     const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, detached: true, stdio: ["ignore", fd, fd] });
     if (child.pid === undefined) throw new MarketStartError({ step: name, detail: "the process did not start", log });
     child.unref();
-    return { name, pid: child.pid, log };
+    return { name, pid: child.pid, log, command, args, env };
   } finally {
     closeSync(fd);
   }
@@ -122,6 +126,7 @@ export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
   const rpcUrl = `http://127.0.0.1:${rpcPort}`;
   const dataDir = join(dir, "data");
   const processes: MarketFile["processes"] = [];
+  const startedAt = Date.now();
   const file = (): MarketFile => ({
     version: 1,
     market,
@@ -130,9 +135,9 @@ export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
     rpcUrl,
     processes,
     dsoDatabase: join(dataDir, "dso", "dso.sqlite"),
-    startedAt: Date.now(),
+    startedAt,
   });
-  const save = () => writeFileSync(join(dir, MARKET_FILE), `${JSON.stringify(file(), null, 2)}\n`);
+  const save = () => writeMarketFile(file());
   try {
     progress(`nats-server on ${natsUrl}`);
     processes.push(startProcess(dir, "nats", findNatsServerBinary(), ["-c", natsConf], {}));
@@ -208,6 +213,11 @@ export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
   }
 }
 
+function writeMarketFile(file: MarketFile): void {
+  // It holds the parties' keys and passwords (development material, like the provisioning beside it): owner only.
+  writeFileSync(join(file.dir, MARKET_FILE), `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+}
+
 export function readMarketFile(dir: string): MarketFile {
   const path = join(resolve(dir), MARKET_FILE);
   let text: string;
@@ -217,6 +227,34 @@ export function readMarketFile(dir: string): MarketFile {
     throw new MarketNotRunningError({ dir: resolve(dir), cause });
   }
   return marketFileSchema.parse(JSON.parse(text));
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    process.kill(pid, signal);
+  }
+}
+
+/** Kills one party's process (a fault, for the fault tests: SIGKILL by default, nothing is flushed). */
+export async function killProcess(dir: string, name: string, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+  const entry = readMarketFile(dir).processes.find((candidate) => candidate.name === name);
+  if (!entry) throw new MarketStartError({ step: "kill", detail: `no process named ${name}` });
+  if (isAlive(entry.pid)) signalGroup(entry.pid, signal);
+  while (isAlive(entry.pid)) await sleep(50);
+}
+
+/** Starts one party's process again exactly as `market up` did (same command, arguments, variables, data). */
+export function restartProcess(dir: string, name: string): MarketFile {
+  const file = readMarketFile(dir);
+  const index = file.processes.findIndex((candidate) => candidate.name === name);
+  const entry = file.processes[index];
+  if (!entry) throw new MarketStartError({ step: "restart", detail: `no process named ${name}` });
+  if (isAlive(entry.pid)) throw new MarketStartError({ step: "restart", detail: `${name} still runs (pid ${entry.pid})` });
+  file.processes[index] = startProcess(file.dir, name, entry.command, entry.args, entry.env);
+  writeMarketFile(file);
+  return file;
 }
 
 function isAlive(pid: number): boolean {
@@ -235,20 +273,10 @@ export async function marketDown(options: { dir: string; graceMs?: number; onPro
   for (const entry of [...running.processes].reverse()) {
     if (!isAlive(entry.pid)) continue;
     options.onProgress?.(`stopping ${entry.name}`);
-    try {
-      process.kill(-entry.pid, "SIGTERM");
-    } catch {
-      process.kill(entry.pid, "SIGTERM");
-    }
+    signalGroup(entry.pid, "SIGTERM");
     const deadline = Date.now() + (options.graceMs ?? marketDefaults.stopGraceMs);
     while (isAlive(entry.pid) && Date.now() < deadline) await sleep(100);
-    if (isAlive(entry.pid)) {
-      try {
-        process.kill(-entry.pid, "SIGKILL");
-      } catch {
-        process.kill(entry.pid, "SIGKILL");
-      }
-    }
+    if (isAlive(entry.pid)) signalGroup(entry.pid, "SIGKILL");
     stopped.push(entry.name);
   }
   return stopped;
