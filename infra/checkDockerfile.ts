@@ -9,11 +9,11 @@
 // --chown (no user switch), VOLUME/EXPOSE. It prints one line per instruction and exits non-zero on the first failure.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { freePort } from "../actors/runtime/freePort.ts";
 
 export type Instruction = { keyword: string; args: string; line: number };
 
@@ -79,17 +79,6 @@ function copyInto(source: string, dest: string, destIsDir: boolean): void {
     mkdirSync(dirname(target), { recursive: true });
     execFileSync("cp", ["-a", source, target]);
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => done(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 async function main(): Promise<void> {

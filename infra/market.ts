@@ -4,7 +4,6 @@
 // of its own with its log file. `market.json` in the directory records what runs, for `down` and for tests.
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -18,6 +17,7 @@ import { marketDefaults } from "../actors/config/tools.ts";
 import { meterEnvironment } from "./claimMeterSlot.ts";
 import { PLAN_LEVELS, provision, renderNatsConf, renderProvisioningFiles } from "./provision.ts";
 import { MarketNotRunningError, MarketStartError } from "./errors.ts";
+import { freePort } from "../actors/runtime/freePort.ts";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const MARKET_FILE = "market.json";
@@ -54,19 +54,6 @@ export type MarketUpOptions = {
   seed?: string | undefined;
   onProgress?: (line: string) => void;
 };
-
-/** A free loopback port (the OS picks one; it is released before the child binds it). */
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** Starts one detached child whose stdout and stderr go to `<dir>/logs/<name>.log`. */
 function startProcess(dir: string, name: string, command: string, args: string[], env: Record<string, string>): MarketProcess {

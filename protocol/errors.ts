@@ -1,6 +1,6 @@
 // Errors of the shared protocol rules (commitments, settlement, subjects, the reference book), each building its
 // message from the rejected facts (protocol/base/errors.ts). FHIPE's and the encodings' are in protocol/fhipe/errors.ts.
-import { type ErrorText, GridveilError, errorClass, reasonErrorClass } from "./base/errors.ts";
+import { type ErrorText, GridveilError, errorClass, faultErrorClass, reasonErrorClass } from "./base/errors.ts";
 
 /** A commitment input (PROTOCOL §3.3) is outside what the on-chain encoding can hold; `reason` names the input. */
 export class CommitmentInputError extends reasonErrorClass(GridveilError, {
@@ -29,20 +29,9 @@ export class InvalidSubjectTokenError extends errorClass(
         ]) as ErrorText,
 ) {}
 
-/** What the reference book was asked that it cannot do. */
-export type ReferenceBookFault =
-  | { kind: "notOpen"; bidId: number; status: string }
-  | { kind: "missingFromHeap"; bidId: number }
-  | { kind: "unknownBid"; bidId: number };
-
-const BOOK_TEXT: Record<ReferenceBookFault["kind"], string> = {
-  notOpen: "bid is not open",
-  missingFromHeap: "open bid is missing from its heap",
-  unknownBid: "unknown bid",
-};
-
 /** The plaintext reference book (protocol/book/) refused an operation. */
-export class ReferenceBookError extends errorClass(GridveilError, (fault: ReferenceBookFault) => {
-  const { kind, ...value } = fault;
-  return [BOOK_TEXT[kind], { value: kind === "notOpen" ? value : fault.bidId }];
+export class ReferenceBookError extends faultErrorClass(GridveilError, {
+  notOpen: (f: { bidId: number; status: string }) => ["bid is not open", { value: { bidId: f.bidId, status: f.status } }],
+  missingFromHeap: (f: { bidId: number }) => ["open bid is missing from its heap", { value: f.bidId }],
+  unknownBid: (f: { bidId: number }) => ["unknown bid", { value: f.bidId }],
 }) {}

@@ -254,29 +254,15 @@ describe("gateway runtime", () => {
       const made = await m.makeBid({ side: 1, priceLevel: 2 });
       await m.publish(made.submission);
       const signature = await signCancel(made.oneTimeKey, m.market.domain);
+      const cancel = () =>
+        call(env.nc, m.s, endpoints.cancel, { type: "bid.cancel", bidder: made.submission.bidder, signature }, { timeoutMs: 20_000 });
       // Sent right away: the relay waits (retrying) until the bid is on chain.
-      const reply = await call(
-        env.nc,
-        m.s,
-        endpoints.cancel,
-        { type: "bid.cancel", bidder: made.submission.bidder, signature },
-        {
-          timeoutMs: 20_000,
-        },
-      );
+      const reply = await cancel();
       expect(reply).toMatchObject({ status: "cancelled", bidder: made.submission.bidder });
       expect(reply.txHash).toMatch(/^0x[0-9a-f]{64}$/);
       expect(await getHeapSizes(m.market)).toEqual({ buys: 0, sells: 0 });
       await until(async () => (await m.marketEvents()).some((r) => r.event.type === "market.cancelled"), 10_000, "the cancel notice");
-      const again = await call(
-        env.nc,
-        m.s,
-        endpoints.cancel,
-        { type: "bid.cancel", bidder: made.submission.bidder, signature },
-        {
-          timeoutMs: 20_000,
-        },
-      );
+      const again = await cancel();
       expect(again.status).toBe("not-open");
       // Signed by someone else: the contract refuses (NotBidOwner), the requester gets an error reply.
       const other = await m.makeBid({ side: 0, priceLevel: 0 });

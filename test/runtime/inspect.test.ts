@@ -1,6 +1,5 @@
 // The opt-in Stately inspector: an actor's inspection events reach a real local bridge (@statelyai/inspect/server);
 // an unreachable or remote inspector fails at once with a clear message.
-import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createInspectorServer } from "@statelyai/inspect/server";
 import { createActor, createMachine, type InspectionEvent } from "xstate";
@@ -8,15 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../../protocol/base/errors.ts";
 import { InspectorUnreachableError } from "../../actors/runtime/errors.ts";
 import { combineInspect, connectInspector } from "../../actors/runtime/inspect.ts";
-
-async function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => done(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
+import { freePort } from "../../actors/runtime/freePort.ts";
 
 const light = createMachine({ id: "light", initial: "green", states: { green: { on: { NEXT: "yellow" } }, yellow: {} } });
 
