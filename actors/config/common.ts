@@ -1,6 +1,6 @@
 // Settings every party process shares (where it connects, which market, where it keeps its files), and the defaults
 // of the adapters they all use (NATS requests and durable consumers, signed messages, state snapshots).
-import { NATS_SCHEMES, RPC_SCHEMES, marketId, url } from "./parsers.ts";
+import { NATS_SCHEMES, RPC_SCHEMES, marketId, url, urlList } from "./parsers.ts";
 import { setting } from "./settings.ts";
 
 /** Defaults of the adapters every party uses. */
@@ -44,7 +44,13 @@ export const partyDefaults = {
 } as const;
 
 export const partySettings = {
-  nats: setting({ flag: "--nats <url>", description: "NATS server", env: "NATS_URL", default: partyDefaults.natsUrl, parse: url("--nats", NATS_SCHEMES) }),
+  nats: setting({
+    flag: "--nats <urls>",
+    description: "NATS server, or a cluster's servers separated by commas",
+    env: "NATS_URL",
+    default: partyDefaults.natsUrl,
+    parse: urlList("--nats", NATS_SCHEMES),
+  }),
   natsUser: setting<string>({ flag: "--nats-user <name>", description: "NATS user (per-role users of infra/nats/nats.conf)", env: "NATS_USER" }),
   natsPassword: setting<string>({
     flag: "--nats-password <secret>",

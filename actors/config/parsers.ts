@@ -39,6 +39,16 @@ export function url(flag: string, schemes: readonly string[]) {
   };
 }
 
+/** A flag that takes one URL or a comma-separated list of them (a NATS cluster's servers). */
+export function urlList(flag: string, schemes: readonly string[]) {
+  const one = url(flag, schemes);
+  return (raw: string): string => {
+    const parts = raw.split(",").map((part) => part.trim());
+    if (parts.some((part) => part === "")) throw new InvalidArgumentError(`${flag} must be URLs separated by commas, got "${raw}"`);
+    return parts.map(one).join(",");
+  };
+}
+
 /** `--market`: a market id usable as a subject token (protocol/wire/subjects.ts). */
 export function marketId(raw: string): string {
   try {

@@ -36,6 +36,8 @@ export type DemoOptions = {
   marketId?: string | undefined;
   /** Fault injection per meter id (tests): a meter that never opens, or forges its opening. */
   meterFaults?: Readonly<Record<string, MeterFaults>>;
+  /** Copies of each JetStream stream (3 on a 3-node NATS cluster, `natsUrl` listing its servers). */
+  streamReplicas?: number;
   /** Machine settings over the demo's defaults (tests shorten timeouts). */
   machineConfig?: MachineConfigInput;
   /** Largest time to wait for one round, and for the market to become quiet at the end. */
@@ -155,6 +157,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       ...basics("dso"),
       dsoPrivateKey: accountKeys[0]!,
       market,
+      ...(options.streamReplicas === undefined ? {} : { streams: { replicas: options.streamReplicas } }),
       registry: profiles.map((profile, index) => ({
         meterId: profile.meterId,
         name: profile.name,

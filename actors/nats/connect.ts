@@ -31,7 +31,8 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsClie
   let nc: NatsConnection;
   try {
     nc = await connect({
-      servers: options.url,
+      // One server, or a cluster's as a comma-separated list (any of them will do; the client fails over).
+      servers: options.url.split(",").map((server) => server.trim()),
       name: options.name,
       maxReconnectAttempts: -1,
       reconnectTimeWait: adapterDefaults.natsReconnectWaitMs,

@@ -33,6 +33,8 @@ export type StreamOptions = {
   maxAgeMs?: number;
   /** File (default, survives server restarts) or memory. */
   storage?: "file" | "memory";
+  /** Copies of every stream on a NATS cluster (1 on a single server; 3 survive the loss of one node). */
+  replicas?: number;
 };
 
 /** The shortest pull the client library allows; also the longest `stop()` waits for an idle fetch to end. */
@@ -67,7 +69,7 @@ export async function ensureStreams(jsm: JetStreamManager, market: MarketId, opt
       retention: RetentionPolicy.Limits,
       storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
       discard: DiscardPolicy.Old,
-      num_replicas: 1,
+      num_replicas: options.replicas ?? 1,
       max_age: nanos(options.maxAgeMs ?? 0),
       duplicate_window: nanos(options.duplicateWindowMs ?? adapterDefaults.duplicateWindowMs),
     };

@@ -14,6 +14,7 @@ type DsoFlags = PartyFlags &
     levels?: number;
     clearingRule?: ClearingRule;
     marketConfig?: string;
+    streamReplicas: number;
   };
 
 /** `--market-config FILE` (JSON, protocol/marketConfig.ts), then `--levels` and `--clearing-rule` on top. */
@@ -44,7 +45,8 @@ async function runDso(flags: DsoFlags): Promise<void> {
     flags,
     dataDirName: "dso",
     warnings: registry.length === 0 ? ["no provisioned meters (--registry): no meter can enrol"] : [],
-    start: (basics) => startDsoRuntime({ ...basics, dsoPrivateKey, contractAddress: flags.contract, market, registry, config }),
+    start: (basics) =>
+      startDsoRuntime({ ...basics, dsoPrivateKey, contractAddress: flags.contract, market, registry, config, streams: { replicas: flags.streamReplicas } }),
     started: (runtime) =>
       process.stdout.write(
         `${JSON.stringify({ dso: runtime.dso.address, contract: runtime.market.contractAddress, chainId: runtime.market.chainId, market: flags.market })}\n`,
