@@ -43,6 +43,8 @@ export type DemoOptions = {
   /** Largest time to wait for one round, and for the market to become quiet at the end. */
   roundTimeoutMs?: number;
   onProgress?: (progress: DemoProgress) => void;
+  /** Every trade that ended, as the DSO reports it (benchmarks time them). */
+  onTradeEnded?: (trade: { tradeId: string; startedAt: number; endedAt: number; outcome: "settled" | "voided" | "disputed" }) => void;
 };
 
 export type DemoProgress = {
@@ -164,13 +166,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         address: new Wallet(demoMeterKey(options.seed, index)).address as `0x${string}`,
       })),
     });
-    dso.events.on("trade.settled", () => {
+    dso.events.on("trade.settled", (event) => {
       progress.settled += 1;
+      options.onTradeEnded?.({ tradeId: event.tradeId, startedAt: event.startedAt, endedAt: event.endedAt, outcome: "settled" });
       report();
     });
-    dso.events.on("trade.voided", () => {
+    dso.events.on("trade.voided", (event) => {
       progress.voided += 1;
+      options.onTradeEnded?.({ tradeId: event.tradeId, startedAt: event.startedAt, endedAt: event.endedAt, outcome: "voided" });
       report();
+    });
+    dso.events.on("trade.disputed", (event) => {
+      options.onTradeEnded?.({ tradeId: event.tradeId, startedAt: event.startedAt, endedAt: event.endedAt, outcome: "disputed" });
     });
     gateway = await startGatewayRuntime({ ...basics("gateway"), gatewayPrivateKey: accountKeys[1]!, contractAddress: dso.market.contractAddress });
     const placed = new Set<string>();

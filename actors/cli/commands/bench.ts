@@ -3,12 +3,14 @@ import type { Command } from "commander";
 import { registerBenchFhipe } from "./benchFhipe.ts";
 import { registerBenchGas } from "./benchGas.ts";
 import { registerBenchThroughput } from "./benchThroughput.ts";
+import { registerBenchLoad } from "./benchLoad.ts";
 
 export function registerBenchCommands(program: Command): Command {
-  const bench = program.command("bench").description("measure crypto, gas and throughput (tables, or --json)");
+  const bench = program.command("bench").description("measure crypto, gas, throughput and load (tables, or --json)");
   // Each benchmark registers itself here, one line each:
   registerBenchFhipe(bench);
   registerBenchGas(bench);
   registerBenchThroughput(bench);
+  registerBenchLoad(bench);
   return bench;
 }
