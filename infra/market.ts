@@ -3,7 +3,7 @@
 // and plans), then nats-server, the chain (`npx hardhat node`), the DSO, the gateway and N meters, each a process
 // of its own with its log file. `market.json` in the directory records what runs, for `down` and for tests.
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -61,6 +61,8 @@ function startProcess(dir: string, name: string, command: string, args: string[]
   const fd = openSync(log, "a");
   try {
     const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, detached: true, stdio: ["ignore", fd, fd] });
+    // A spawn that fails late (not executable) must not crash the caller: its log and the readiness wait report it.
+    child.once("error", (error) => appendFileSync(log, `spawn failed: ${error.message}\n`));
     if (child.pid === undefined) throw new MarketStartError({ step: name, detail: "the process did not start", log });
     child.unref();
     return { name, pid: child.pid, log, command, args, env };
@@ -69,10 +71,13 @@ function startProcess(dir: string, name: string, command: string, args: string[]
   }
 }
 
-async function waitFor(step: string, log: string | undefined, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+/** Polls `check` until it holds; gives up at once when the process it waits for (`of`) has exited. */
+async function waitFor(step: string, of: MarketProcess | undefined, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const log = of?.log;
   let last: unknown;
   while (Date.now() < deadline) {
+    if (of && !isAlive(of.pid)) throw new MarketStartError({ step, detail: "the process exited", log });
     try {
       if (await check()) return;
     } catch (error) {
@@ -94,6 +99,9 @@ export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
     if (running.processes.some((entry) => isAlive(entry.pid)))
       throw new MarketStartError({ step: "start", detail: `a market already runs from ${dir}`, hint: "gridveil market down first" });
   }
+  // `hardhat node` keeps nothing between runs: a new chain needs a new DSO database, cursors and streams, else the DSO
+  // would find its recorded contract gone. Logs are kept (appended to).
+  for (const state of ["data", "jetstream"]) rmSync(join(dir, state), { recursive: true, force: true });
   mkdirSync(join(dir, "logs"), { recursive: true });
   const market = marketDefaults.market;
   const provisioning = provision({ market, meters: options.meters, ...(options.seed === undefined ? {} : { seed: options.seed }) });
@@ -102,10 +110,10 @@ export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
   const natsHttpPort = await freePort();
   for (const [name, content] of renderProvisioningFiles(provisioning)) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
-    writeFileSync(join(dir, name), content);
+    writeSecret(join(dir, name), content);
   }
   const natsConf = join(dir, "nats/nats.conf");
-  writeFileSync(
+  writeSecret(
     natsConf,
     renderNatsConf(provisioning, { host: "127.0.0.1", port: natsPort, httpPort: natsHttpPort, storeDir: join(dir, "jetstream") }),
   );
@@ -141,12 +149,12 @@ export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
     );
     save();
     const dso = provisioning.envFiles.dso;
-    await waitFor("nats", processes[0]?.log, 15_000, async () => {
+    await waitFor("nats", processes[0], 15_000, async () => {
       const nc = await connect({ servers: natsUrl, user: dso.NATS_USER, pass: dso.NATS_PASSWORD, timeout: 1_000 });
       await nc.close();
       return true;
     });
-    await waitFor("chain", processes[1]?.log, 60_000, async () => {
+    await waitFor("chain", processes[1], 60_000, async () => {
       const response = await fetch(rpcUrl, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -167,7 +175,7 @@ export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
       }),
     );
     save();
-    await waitFor("dso", processes[2]?.log, 120_000, async () => {
+    await waitFor("dso", processes[2], 120_000, async () => {
       const nc = await connect({ servers: natsUrl, user: dso.NATS_USER, pass: dso.NATS_PASSWORD, timeout: 1_000 });
       try {
         await request(nc, marketSubjects(market).dso.market, marketInfoRequestSchema, { type: "market.info.request" }, marketInfoReplySchema, {
@@ -200,9 +208,14 @@ export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
   }
 }
 
+/** Keys and passwords (the provisioning, nats.conf, market.json): owner only, also when the file already existed. */
+function writeSecret(path: string, content: string): void {
+  writeFileSync(path, content, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
 function writeMarketFile(file: MarketFile): void {
-  // It holds the parties' keys and passwords (development material, like the provisioning beside it): owner only.
-  writeFileSync(join(file.dir, MARKET_FILE), `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  writeSecret(join(file.dir, MARKET_FILE), `${JSON.stringify(file, null, 2)}\n`);
 }
 
 export function readMarketFile(dir: string): MarketFile {
@@ -217,10 +230,13 @@ export function readMarketFile(dir: string): MarketFile {
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    process.kill(pid, signal);
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, signal);
+      return;
+    } catch {
+      // Not a group leader, or already gone (ESRCH): try the process itself, then nothing is left to signal.
+    }
   }
 }
 

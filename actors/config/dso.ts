@@ -29,8 +29,6 @@ export const dsoDefaults = {
    * chain becomes a trade even when its notice never arrives over NATS; at most `chainMaxBlockRange` blocks per read.
    */
   chainReconcileIntervalMs: 2_000,
-  /** Copies of each JetStream stream the DSO creates: 1 on a single server. */
-  streamReplicas: 1,
   chainMaxBlockRange: 1_000,
 } as const;
 
@@ -81,7 +79,7 @@ export const dsoSettings = {
     flag: "--stream-replicas <n>",
     description: "copies of each JetStream stream (3 on a 3-node NATS cluster survive the loss of a node)",
     env: "GRIDVEIL_STREAM_REPLICAS",
-    default: dsoDefaults.streamReplicas,
+    defaultText: "1 for new streams; existing ones keep theirs",
     parse: positiveInt("--stream-replicas", 1, 5),
   }),
   config: machineConfigSetting,

@@ -44,7 +44,6 @@ export async function startChainMatches(options: ChainMatchesOptions): Promise<C
   let next = stored?.contractAddress === contractAddress ? stored.nextBlock : await findDeploymentBlock(provider, contractAddress);
   let recovered = 0;
   let stopped = false;
-  let running: Promise<void> = Promise.resolve();
 
   /** One read of at most `maxBlockRange` blocks; false when caught up or a match could not be recorded yet. */
   const readRange = async (): Promise<boolean> => {
@@ -75,15 +74,20 @@ export async function startChainMatches(options: ChainMatchesOptions): Promise<C
     return toBlock < head;
   };
 
+  // One read at a time: a tick while a read runs (a slow node, a match waiting for the machine) is skipped, so reads
+  // never queue up behind each other and `stop()` waits for one read at most.
+  let reading: Promise<void> | null = null;
   const catchUp = (): Promise<void> => {
-    running = running.then(async () => {
+    reading ??= (async () => {
       try {
         while (!stopped && (await readRange()));
       } catch (error) {
         logger.warn({ err: error }, "reading the market's matches from the chain failed; trying again later");
+      } finally {
+        reading = null;
       }
-    });
-    return running;
+    })();
+    return reading;
   };
 
   const timer = setInterval(() => void catchUp(), intervalMs);
@@ -94,7 +98,7 @@ export async function startChainMatches(options: ChainMatchesOptions): Promise<C
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await running;
+      await reading;
     },
   };
 }

@@ -121,7 +121,15 @@ export function createSubmitter(options: SubmitterOptions): Submitter {
             own.compares += compares;
           }
           if (bids > 0)
-            options.onBatch({ txHash: mined.tx.txHash, blockNumber: mined.tx.blockNumber, gasUsed: mined.tx.gasUsed, bids, placed: mined.placed, rejected: mined.rejected, compares });
+            options.onBatch({
+              txHash: mined.tx.txHash,
+              blockNumber: mined.tx.blockNumber,
+              gasUsed: mined.tx.gasUsed,
+              bids,
+              placed: mined.placed,
+              rejected: mined.rejected,
+              compares,
+            });
         })
         .finally(() => span.end(minedAt)),
       "counting a transaction's Compares",
@@ -204,23 +212,38 @@ export function createSubmitter(options: SubmitterOptions): Submitter {
     const key = toAddress(cancel.bidder);
     // The request's `gateway.cancel` span (the relay may start later than the request, from the machine's queue).
     const parent = options.cancelSpanOf(cancel.bidder) ?? trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
-    try {
-      const mined = await sendTransaction(parent, 0, async () => ({ tx: await writer.cancel(cancel.bidder, cancel.signature), placed: 0, rejected: 0 }));
-      cancelOutcomes.set(key, { kind: "mined", tx: mined.tx });
-      return { kind: "mined" };
-    } catch (error) {
-      if (error instanceof MarketRevertError && error.errorName !== undefined) {
-        cancelOutcomes.set(key, { kind: "reverted", reason: error.errorName });
-        return { kind: "reverted", reason: error.errorName };
+    const settled = (outcome: CancelOutcome): SubmitCancelOutput => {
+      cancelOutcomes.set(key, outcome);
+      return outcome.kind === "mined" ? { kind: "mined" } : outcome;
+    };
+    const relay = async (): Promise<SubmitCancelOutput> => {
+      try {
+        const mined = await sendTransaction(parent, 0, async () => ({
+          tx: await writer.cancel(cancel.bidder, cancel.signature),
+          placed: 0,
+          rejected: 0,
+        }));
+        return settled({ kind: "mined", tx: mined.tx });
+      } catch (error) {
+        if (error instanceof MarketRevertError && error.errorName !== undefined) return settled({ kind: "reverted", reason: error.errorName });
+        throw error;
       }
+    };
+    const notOnChain = (error: unknown): boolean => error instanceof TransientChainError && error.reason === "bidNotOnChain";
+    try {
+      return await relay();
+    } catch (error) {
       // Not on chain, and nothing on its way that could place it: the contract would answer UnknownBid, and waiting
       // cannot change that. (A submission still queued or in a batch may yet be placed: the machine retries.)
-      if (error instanceof TransientChainError && error.reason === "bidNotOnChain" && !(await options.submissionsInFlight())) {
-        cancelOutcomes.set(key, { kind: "reverted", reason: UNKNOWN_BID });
-        return { kind: "reverted", reason: UNKNOWN_BID };
-      }
-      throw error;
+      if (!notOnChain(error) || (await options.submissionsInFlight())) throw error;
     }
+    // Nothing in flight now, but a batch may have placed the bid between the first look and that check: look again.
+    try {
+      return await relay();
+    } catch (error) {
+      if (!notOnChain(error)) throw error;
+    }
+    return settled({ kind: "reverted", reason: UNKNOWN_BID });
   };
 
   const take = <T>(map: Map<string, T>, bidder: string): T | undefined => {

@@ -33,7 +33,7 @@ export type StreamOptions = {
   maxAgeMs?: number;
   /** File (default, survives server restarts) or memory. */
   storage?: "file" | "memory";
-  /** Copies of every stream on a NATS cluster (1 on a single server; 3 survive the loss of one node). */
+  /** Copies of every stream on a NATS cluster (3 survive the loss of one node); unset: 1 for a new stream, else as is. */
   replicas?: number;
 };
 
@@ -69,7 +69,8 @@ export async function ensureStreams(jsm: JetStreamManager, market: MarketId, opt
       retention: RetentionPolicy.Limits,
       storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
       discard: DiscardPolicy.Old,
-      num_replicas: options.replicas ?? 1,
+      // Only when asked: a restart without the setting keeps a cluster's replicas (a new stream gets the server's 1).
+      ...(options.replicas === undefined ? {} : { num_replicas: options.replicas }),
       max_age: nanos(options.maxAgeMs ?? 0),
       duplicate_window: nanos(options.duplicateWindowMs ?? adapterDefaults.duplicateWindowMs),
     };

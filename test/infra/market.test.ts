@@ -58,6 +58,12 @@ describe("a market of processes", () => {
     const stopped = await marketDown({ dir: join(dir, "m") });
     expect(stopped).toEqual(["meter-02", "meter-01", "gateway", "dso", "chain", "nats"]);
     expect(started.processes.filter((entry) => alive(entry.pid)).map((entry) => entry.name)).toEqual([]);
+
+    // Up again from the same directory: a new chain, so a new DSO database and streams; the DSO serves again.
+    const again = await marketUp({ dir: join(dir, "m"), meters: 2 });
+    expect(again.processes.every((entry) => alive(entry.pid))).toBe(true);
+    await marketDown({ dir: join(dir, "m") });
+    expect(again.processes.filter((entry) => alive(entry.pid))).toEqual([]);
   }, 240_000);
 
   it("says so when no market was started from a directory", async () => {

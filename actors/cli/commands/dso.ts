@@ -14,7 +14,7 @@ type DsoFlags = PartyFlags &
     levels?: number;
     clearingRule?: ClearingRule;
     marketConfig?: string;
-    streamReplicas: number;
+    streamReplicas?: number;
   };
 
 /** `--market-config FILE` (JSON, protocol/marketConfig.ts), then `--levels` and `--clearing-rule` on top. */
@@ -46,7 +46,7 @@ async function runDso(flags: DsoFlags): Promise<void> {
     dataDirName: "dso",
     warnings: registry.length === 0 ? ["no provisioned meters (--registry): no meter can enrol"] : [],
     start: (basics) =>
-      startDsoRuntime({ ...basics, dsoPrivateKey, contractAddress: flags.contract, market, registry, config, streams: { replicas: flags.streamReplicas } }),
+      startDsoRuntime({ ...basics, dsoPrivateKey, contractAddress: flags.contract, market, registry, config, ...(flags.streamReplicas === undefined ? {} : { streams: { replicas: flags.streamReplicas } }) }),
     started: (runtime) =>
       process.stdout.write(
         `${JSON.stringify({ dso: runtime.dso.address, contract: runtime.market.contractAddress, chainId: runtime.market.chainId, market: flags.market })}\n`,
