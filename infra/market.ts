@@ -248,7 +248,7 @@ export async function killProcess(dir: string, name: string, signal: NodeJS.Sign
   while (isAlive(entry.pid)) await sleep(50);
 }
 
-/** Starts one party's process again exactly as `market up` did (same command, arguments, variables, data). */
+/** Starts one party's process again with the command, arguments, market variables and data `market up` gave it (on top of the environment of the caller). */
 export function restartProcess(dir: string, name: string): MarketFile {
   const file = readMarketFile(dir);
   const index = file.processes.findIndex((candidate) => candidate.name === name);
