@@ -5,6 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runDemo } from "../actors/demo/runDemo.ts";
+import { percentile } from "../actors/telemetry/latency.ts";
 import type { BenchProgress } from "./progress.ts";
 
 export type LoadBenchOptions = {
@@ -53,11 +54,6 @@ export function saturationOf(rows: readonly LoadRow[]): number | null {
   return null;
 }
 
-function percentile(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? null;
-}
-
 async function runOne(meters: number, options: LoadBenchOptions, report: (phase: string) => void): Promise<LoadRow> {
   const dataDir = await mkdtemp(join(tmpdir(), "gridveil-load-"));
   const baseline = process.memoryUsage().rss;
@@ -89,8 +85,8 @@ async function runOne(meters: number, options: LoadBenchOptions, report: (phase:
     return {
       meters,
       bidsPerS: Math.round((summary.bids / seconds) * 100) / 100,
-      tradeP50Ms: percentile(sorted, 50),
-      tradeP95Ms: percentile(sorted, 95),
+      tradeP50Ms: sorted.length === 0 ? null : percentile(sorted, 0.5),
+      tradeP95Ms: sorted.length === 0 ? null : percentile(sorted, 0.95),
       memoryMbPerMeter: Math.round(((peak - baseline) / meters / 2 ** 20) * 100) / 100,
       submitted: last.submitted,
       placed: last.placed,

@@ -5,9 +5,9 @@
 //                      GRIDVEIL_HEALTH_NATS_USER/PASSWORD, e.g. the `watch` user)
 // NATS_URL, GRIDVEIL_MARKET, NATS_USER/NATS_PASSWORD as for the actors.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { request } from "../actors/nats/rpc.ts";
 import { tryDecode } from "../actors/nats/codec.ts";
-import { marketInfoReplySchema, marketInfoRequestSchema, stateSnapshotSchema } from "../protocol/wire/schemas.ts";
+import { stateSnapshotSchema } from "../protocol/wire/schemas.ts";
+import { chainAnswers, dsoServes } from "./health.ts";
 import { marketSubjects } from "../protocol/wire/subjects.ts";
 
 const TIMEOUT_MS = Number(process.env.GRIDVEIL_HEALTH_TIMEOUT_MS ?? 3_000);
@@ -17,31 +17,25 @@ async function natsAs(user: string | undefined, pass: string | undefined): Promi
 }
 
 async function chainHealthy(): Promise<string> {
-  const response = await fetch(process.env.CHAIN_RPC_URL ?? "http://127.0.0.1:8545", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
-    signal: AbortSignal.timeout(TIMEOUT_MS),
-  });
-  const body = (await response.json()) as { result?: string };
-  if (!body.result) throw new Error("no chain id");
-  return `chain ${Number(body.result)}`;
+  return `chain ${await chainAnswers(process.env.CHAIN_RPC_URL ?? "http://127.0.0.1:8545", TIMEOUT_MS)}`;
 }
 
 async function dsoHealthy(market: string): Promise<string> {
-  const nc = await natsAs(process.env.NATS_USER, process.env.NATS_PASSWORD);
-  try {
-    const reply = await request(nc, marketSubjects(market).dso.market, marketInfoRequestSchema, { type: "market.info.request" }, marketInfoReplySchema, {
-      timeoutMs: TIMEOUT_MS,
-    });
-    return `market ${reply.market.marketId} at ${reply.market.contractAddress}`;
-  } finally {
-    await nc.close();
-  }
+  const description = await dsoServes({
+    natsUrl: process.env.NATS_URL ?? "nats://127.0.0.1:4222",
+    user: process.env.NATS_USER,
+    pass: process.env.NATS_PASSWORD,
+    market,
+    timeoutMs: TIMEOUT_MS,
+  });
+  return `market ${description.marketId} at ${description.contractAddress}`;
 }
 
 async function snapshotHealthy(market: string, party: "dso" | "gateway"): Promise<string> {
-  const nc = await natsAs(process.env.GRIDVEIL_HEALTH_NATS_USER ?? process.env.NATS_USER, process.env.GRIDVEIL_HEALTH_NATS_PASSWORD ?? process.env.NATS_PASSWORD);
+  const nc = await natsAs(
+    process.env.GRIDVEIL_HEALTH_NATS_USER ?? process.env.NATS_USER,
+    process.env.GRIDVEIL_HEALTH_NATS_PASSWORD ?? process.env.NATS_PASSWORD,
+  );
   try {
     const subject = marketSubjects(market)[party].state;
     const sub = nc.subscribe(subject, { timeout: TIMEOUT_MS });

@@ -10,13 +10,11 @@ import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { z } from "zod";
 import { findNatsServerBinary } from "../actors/nats/server.ts";
-import { request } from "../actors/nats/rpc.ts";
-import { marketInfoReplySchema, marketInfoRequestSchema } from "../protocol/wire/schemas.ts";
-import { marketSubjects } from "../protocol/wire/subjects.ts";
 import { marketDefaults } from "../actors/config/tools.ts";
 import { meterEnvironment } from "./claimMeterSlot.ts";
 import { PLAN_LEVELS, provision, renderNatsConf, renderProvisioningFiles } from "./provision.ts";
 import { MarketNotRunningError, MarketStartError } from "./errors.ts";
+import { chainAnswers, dsoServes } from "./health.ts";
 import { freePort } from "../actors/runtime/freePort.ts";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -154,14 +152,7 @@ export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
       await nc.close();
       return true;
     });
-    await waitFor("chain", processes[1], 60_000, async () => {
-      const response = await fetch(rpcUrl, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
-      });
-      return typeof ((await response.json()) as { result?: unknown }).result === "string";
-    });
+    await waitFor("chain", processes[1], 60_000, async () => (await chainAnswers(rpcUrl, 1_000)) > 0);
     const common = { NATS_URL: natsUrl, GRIDVEIL_RPC_URL: rpcUrl, GRIDVEIL_MARKET: market };
     progress("the DSO");
     const [node, dsoArgs] = gridveil(["dso"]);
@@ -176,15 +167,8 @@ export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
     );
     save();
     await waitFor("dso", processes[2], 120_000, async () => {
-      const nc = await connect({ servers: natsUrl, user: dso.NATS_USER, pass: dso.NATS_PASSWORD, timeout: 1_000 });
-      try {
-        await request(nc, marketSubjects(market).dso.market, marketInfoRequestSchema, { type: "market.info.request" }, marketInfoReplySchema, {
-          timeoutMs: 1_000,
-        });
-        return true;
-      } finally {
-        await nc.close();
-      }
+      await dsoServes({ natsUrl, user: dso.NATS_USER, pass: dso.NATS_PASSWORD, market, timeoutMs: 1_000 });
+      return true;
     });
     progress("the gateway");
     const [, gatewayArgs] = gridveil(["gateway"]);
