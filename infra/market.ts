@@ -153,7 +153,8 @@ export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
       return true;
     });
     await waitFor("chain", processes[1], 60_000, async () => (await chainAnswers(rpcUrl, 1_000)) > 0);
-    const common = { NATS_URL: natsUrl, GRIDVEIL_RPC_URL: rpcUrl, GRIDVEIL_MARKET: market };
+    // Each party logs to its own file at info (or the caller's GRIDVEIL_LOG_LEVEL), also when started from a test.
+    const common = { NATS_URL: natsUrl, GRIDVEIL_RPC_URL: rpcUrl, GRIDVEIL_MARKET: market, GRIDVEIL_LOG_LEVEL: process.env.GRIDVEIL_LOG_LEVEL ?? "info" };
     progress("the DSO");
     const [node, dsoArgs] = gridveil(["dso"]);
     processes.push(

@@ -1,12 +1,12 @@
 // Faults in a market of processes (infra/market.ts: real nats-server with the generated permissions, `npx hardhat
-// node`, the DSO, the gateway and four meters, each its own process). During trading, in turn: the gateway is killed
-// (SIGKILL, mid-batch as it happens), then the DSO, then one meter, then nats-server (its JetStream store kept), each
-// started again. Afterwards, from the chain, the bids stream and the DSO's SQLite file:
+// node`, the DSO, the gateway and four meters, each its own process). During trading, in turn, each with SIGKILL and
+// started again: the gateway mid-batch (its state snapshot shows a batch in flight), the DSO mid-trade (a trade in its
+// database has not ended), a meter mid-trade (one side of such a trade), then nats-server (its JetStream store kept). Afterwards, from the chain, the bids stream and the DSO's SQLite file:
 // - every submission was placed on chain or rejected, and none twice;
 // - every on-chain match is a trade that ended (settled, voided or disputed, both meters told), none stuck;
 // - no trade is voided or disputed unless the killed meter was one of its two sides;
 // - the ledger balances.
-import { mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdtemp, rm } from "node:fs/promises";
 import { DatabaseSync } from "node:sqlite";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +18,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { decodeMarketEvents } from "../../contracts/client/index.ts";
 import { tradeIdOf } from "../../protocol/domain.ts";
 import { DURABLES, marketSubjects, streamNames } from "../../protocol/wire/subjects.ts";
+import { stateSnapshotSchema, type StateSnapshot } from "../../protocol/wire/schemas.ts";
 import { killProcess, marketDown, marketUp, restartProcess, type MarketFile } from "../../infra/market.ts";
 import { provision } from "../../infra/provision.ts";
 
@@ -52,6 +53,8 @@ describe("faults in a market of processes", () => {
   afterAll(async () => {
     if (root) {
       await marketDown({ dir: join(root, "m"), graceMs: 5_000 }).catch(() => undefined);
+      // GRIDVEIL_KEEP_FAULTS=DIR keeps the market directory (every party's log, the DSO database) for a post-mortem.
+      if (process.env.GRIDVEIL_KEEP_FAULTS) await cp(root, process.env.GRIDVEIL_KEEP_FAULTS, { recursive: true });
       await rm(root, { recursive: true, force: true });
     }
   });
@@ -60,19 +63,38 @@ describe("faults in a market of processes", () => {
     root = await mkdtemp(join(tmpdir(), "gridveil-faults-"));
     const dir = join(root, "m");
     const file = await marketUp({ dir, meters: 4 });
-    const killedMeter = "meter-03";
     const restart = async (name: string, pauseMs = 500): Promise<void> => {
       await killProcess(dir, name);
       await sleep(pauseMs);
       restartProcess(dir, name);
     };
+    const watchUser = provision({ meters: 4 }).envFiles.watch;
+    const observer = await connect({ servers: file.natsUrl, user: watchUser.NATS_USER, pass: watchUser.NATS_PASSWORD });
+    const gatewaySnapshots: StateSnapshot[] = [];
+    const subscription = observer.subscribe(marketSubjects(file.market).gateway.state, {
+      callback: (_error, msg) => {
+        gatewaySnapshots.push(stateSnapshotSchema.parse(msg.json()));
+      },
+    });
+    const open = (rows: TradeRow[]): TradeRow[] => rows.filter((row) => row.closed_at === null);
 
-    // The gateway as soon as bids flow (its batch in flight or about to be), then the DSO once a trade exists.
-    await until("a first trade", 120_000, () => trades(file).length > 0);
+    // The gateway mid-batch: its machine reports a batch in flight (a transaction sent, its receipt awaited).
+    await until("a batch in flight", 120_000, () => gatewaySnapshots.some((snapshot) => Number(snapshot.summary.inFlight) > 0));
     await restart("gateway");
-    await until("a second trade", 120_000, () => trades(file).length > 1);
+    subscription.unsubscribe();
+    await observer.close();
+    // The DSO mid-trade: a trade it recorded has not ended.
+    await until("an open trade", 120_000, () => open(trades(file)).length > 0);
     await restart("dso");
+    // A meter mid-trade: one side of a trade that has not ended (the DSO waits for its opening or its reading).
+    let killedMeter = "";
+    await until("an open trade of a meter", 120_000, () => {
+      const trade = open(trades(file)).find((row) => row.buyer_meter_id !== null || row.seller_meter_id !== null);
+      killedMeter = trade?.seller_meter_id ?? trade?.buyer_meter_id ?? "";
+      return killedMeter !== "";
+    });
     await restart(killedMeter);
+    // nats-server, its JetStream store kept, while meters still bid and trade.
     await restart("nats", 1_000);
 
     // Quiet: every on-chain match is a trade, every trade has ended, nothing new for a while.
