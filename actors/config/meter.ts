@@ -15,6 +15,13 @@ export const meterDefaults = {
   /** Simulated delivery: the measured energy is the traded quantity times this ratio. */
   deliveryRatio: 1,
   snapshotIntervalMs: adapterDefaults.snapshotIntervalMs,
+  /**
+   * The meter reads its own bidders' matches, expiries and cancellations from the chain this often (read-only RPC),
+   * so a notice NATS lost is taken from the record of truth one interval later; at most `chainMaxBlockRange` blocks
+   * per read.
+   */
+  chainReconcileIntervalMs: 3_000,
+  chainMaxBlockRange: 1_000,
 } as const;
 
 const MAX_DELIVERY_RATIO = 10;

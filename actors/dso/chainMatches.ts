@@ -2,10 +2,10 @@
 // kept in its database, and makes every match it has not recorded a trade, whatever NATS lost on the way. The
 // gateway's notices stay the fast path; this is the guarantee.
 import type { JsonRpcProvider } from "ethers";
-import { decodeMarketEvents } from "../../contracts/client/index.ts";
 import { tradeIdOf } from "../../protocol/domain.ts";
 import type { MatchEvent } from "../../protocol/wire/schemas.ts";
 import { findDeploymentBlock } from "../chain/deploymentBlock.ts";
+import { readLogRange } from "../chain/marketLog.ts";
 import { dsoDefaults } from "../config/dso.ts";
 import type { DsoDatabase } from "../db/dsoDatabase.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -47,18 +47,15 @@ export async function startChainMatches(options: ChainMatchesOptions): Promise<C
 
   /** One read of at most `maxBlockRange` blocks; false when caught up or a match could not be recorded yet. */
   const readRange = async (): Promise<boolean> => {
-    const head = await provider.getBlockNumber();
-    if (head < next) return false;
-    const toBlock = Math.min(head, next + maxBlockRange - 1);
-    const logs = await provider.getLogs({ address: contractAddress, fromBlock: next, toBlock });
-    for (const event of decodeMarketEvents(logs, contractAddress)) {
-      if (event.type !== "Matched" || event.transactionHash === undefined || event.blockNumber === undefined || event.logIndex === undefined)
-        continue;
+    const range = await readLogRange(provider, contractAddress, next, maxBlockRange);
+    if (range === null) return false;
+    for (const event of range.events) {
+      if (event.kind !== "matched") continue;
       const match: MatchEvent = {
         type: "market.matched",
         buyId: event.buyBidder,
         sellId: event.sellBidder,
-        txHash: event.transactionHash,
+        txHash: event.txHash,
         blockNumber: event.blockNumber,
         logIndex: event.logIndex,
         observedAt: Date.now(),
@@ -69,9 +66,9 @@ export async function startChainMatches(options: ChainMatchesOptions): Promise<C
       if (!(await options.record(match))) return false;
       recovered += 1;
     }
-    next = toBlock + 1;
+    next = range.toBlock + 1;
     db.setSetting(CHAIN_MATCHES_CURSOR, { contractAddress, nextBlock: next } satisfies Cursor);
-    return toBlock < head;
+    return range.toBlock < range.head;
   };
 
   // One read at a time: a tick while a read runs (a slow node, a match waiting for the machine) is skipped, so reads

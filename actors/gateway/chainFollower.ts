@@ -1,10 +1,9 @@
 // Follows the market's logs from a block on, in contiguous ranges, as the gateway machine's event source (PROTOCOL §5).
-import type { JsonRpcProvider, Log } from "ethers";
-import { decodeMarketEvents, type MarketEvent } from "../../contracts/client/index.ts";
+import type { JsonRpcProvider } from "ethers";
 import type { EventSource } from "../../machines/kit/effects.ts";
-import type { ChainEvent, FollowChainInput, FollowerEvent } from "../../machines/gateway.ts";
-import { sideOfCode } from "../../protocol/domain.ts";
+import type { FollowChainInput, FollowerEvent } from "../../machines/gateway.ts";
 import { describeError } from "../../machines/kit/errors.ts";
+import { readLogRange } from "../chain/marketLog.ts";
 
 export type ChainFollowerOptions = {
   provider: JsonRpcProvider;
@@ -74,19 +73,16 @@ export function chainFollower(options: ChainFollowerOptions): EventSource<Follow
       timer = undefined;
       reading = true;
       try {
-        const head = await options.provider.getBlockNumber();
+        const range = await readLogRange(options.provider, options.contractAddress, next, options.maxBlockRange);
         if (stopped) return;
-        if (head < next) {
+        if (range === null) {
           schedule(options.pollIntervalMs);
           return;
         }
-        const toBlock = Math.min(head, next + options.maxBlockRange - 1);
-        const logs = await options.provider.getLogs({ address: options.contractAddress, fromBlock: next, toBlock });
-        if (stopped) return;
-        sendBack({ type: "CHAIN.EVENTS.RECEIVED", fromBlock: next, toBlock, events: chainEventsOf(logs, options.contractAddress) });
-        next = toBlock + 1;
+        sendBack({ type: "CHAIN.EVENTS.RECEIVED", fromBlock: range.fromBlock, toBlock: range.toBlock, events: range.events });
+        next = range.toBlock + 1;
         // Behind the head: read on at once; caught up: poll.
-        schedule(toBlock < head ? 0 : options.pollIntervalMs);
+        schedule(range.toBlock < range.head ? 0 : options.pollIntervalMs);
       } catch (error) {
         if (!stopped) sendBack({ type: "CHAIN.FOLLOW.FAILED", error: describeError(error).slice(0, 2_000) });
         stopped = true;
@@ -103,35 +99,4 @@ export function chainFollower(options: ChainFollowerOptions): EventSource<Follow
       if (timer !== undefined) clearTimeout(timer);
     };
   };
-}
-
-/** The machine's chain events (rejections are not followed: the submitter learns them from its receipt). */
-export function chainEventsOf(logs: readonly Log[], contractAddress: string): ChainEvent[] {
-  const events: ChainEvent[] = [];
-  for (const event of decodeMarketEvents(logs, contractAddress)) {
-    const position = positionOf(event);
-    if (position === null) continue;
-    switch (event.type) {
-      case "BidPlaced":
-        events.push({ kind: "bidPlaced", bidder: event.bidder, side: sideOfCode(event.side), ...position });
-        break;
-      case "Matched":
-        events.push({ kind: "matched", buyBidder: event.buyBidder, sellBidder: event.sellBidder, ...position });
-        break;
-      case "BidExpired":
-        events.push({ kind: "bidExpired", bidder: event.bidder, ...position });
-        break;
-      case "BidCancelled":
-        events.push({ kind: "bidCancelled", bidder: event.bidder, ...position });
-        break;
-      case "BidRejected":
-        break;
-    }
-  }
-  return events;
-}
-
-function positionOf(event: MarketEvent): { blockNumber: number; logIndex: number; txHash: `0x${string}` } | null {
-  if (event.blockNumber === undefined || event.logIndex === undefined || event.transactionHash === undefined) return null;
-  return { blockNumber: event.blockNumber, logIndex: event.logIndex, txHash: event.transactionHash };
 }

@@ -29,6 +29,7 @@ import { enrol } from "./enrolment.ts";
 import { subscribeInbox } from "./inbox.ts";
 import { type MeterLink } from "./link.ts";
 import { followMarketEvents, type MarketEventFollower } from "./marketEvents.ts";
+import { startChainEvents, type ChainEvents, type OwnChainEvent } from "./chainEvents.ts";
 import { OwnTrades } from "./ownTrades.ts";
 import { MeterSecrets } from "./secrets.ts";
 import { attr, inSpan, linkTo, SessionTraces, shortReason, type SessionEnd } from "./sessionTraces.ts";
@@ -83,6 +84,8 @@ export type MeterRuntimeOptions = {
   inspect?: (event: InspectionEvent) => void;
   /** State snapshots on `meter.<inbox>.state` for `gridveil watch`, once enrolled (heartbeat ms; default 5 s). */
   snapshotIntervalMs?: number;
+  /** How often the meter reads its bidders' events from the chain (a notice lost on NATS is taken from there). */
+  chainReconcileIntervalMs?: number;
 };
 
 export type MeterCounters = {
@@ -102,6 +105,8 @@ export type MeterCounters = {
   cancelled: number;
   /** Energy traded in Wh (sum of fills). In-process only: never logged or put on a span. */
   filledWh: number;
+  /** Matches, expiries and cancellations of its bidders that no notice brought: taken from the chain. */
+  eventsFromChain: number;
 };
 
 export type SessionOutcomeEvent = {
@@ -193,9 +198,10 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
   const secrets = new MeterSecrets();
   const trades = new OwnTrades();
   const submitted = new Set<string>();
-  const counts = { bids: 0, fills: 0, settled: 0, filledWh: 0 };
+  const counts = { bids: 0, fills: 0, settled: 0, filledWh: 0, eventsFromChain: 0 };
   let link: MeterLink | null = null;
   let follower: MarketEventFollower | null = null;
+  let chainEvents: ChainEvents | null = null;
   let inbox: Service[] = [];
   let stopRequested = false;
   let enrolmentInFlight: Promise<unknown> | null = null;
@@ -219,6 +225,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
     if (trace.bidder) {
       secrets.forget(trace.bidder);
       trades.forgetBidder(trace.bidder);
+      taken.delete(takenKey(trace.bidder));
     }
     if (outcome?.kind === "settled") {
       if (outcome.filledWh > 0) counts.fills += 1;
@@ -294,33 +301,55 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
   };
 
   // ----- public market events (PROTOCOL §5: matches, expiries, cancels, rejections) -----
+  // What this meter has taken of its own bidders' events, from a notice or from the chain (chainEvents.ts): each once.
+  const taken = new Map<string, Set<string>>();
+  const takenKey = (bidder: string) => toAddress(bidder).toLowerCase();
+  const takeOnce = (bidder: string, key: string): boolean => {
+    const keys = taken.get(takenKey(bidder)) ?? new Set<string>();
+    if (keys.has(key)) return false;
+    taken.set(takenKey(bidder), keys.add(key));
+    return true;
+  };
+  const wasTaken = (bidder: string, key: string): boolean => taken.get(takenKey(bidder))?.has(key) ?? false;
+  const eventKeys = {
+    match: (tradeId: string) => `match:${tradeId}`,
+    expired: "expired",
+    cancelled: "cancelled",
+  } as const;
+
+  const onMatched = (match: { buyId: Address; sellId: Address; txHash: string; blockNumber: number }, remote: Parameters<typeof linkTo>[0]) => {
+    const tradeId = tradeIdOf(match);
+    const own = [match.buyId, match.sellId].filter((bidder) => secrets.owns(bidder) && takeOnce(bidder, eventKeys.match(tradeId)));
+    if (own.length === 0) return; // matches are broadcast: not ours is normal (or already taken)
+    for (const bidder of own) {
+      const side: Side = bidder === match.buyId ? "buy" : "sell";
+      trades.open({ tradeId, bidder, side, counterpart: side === "buy" ? match.sellId : match.buyId, txHash: match.txHash });
+      void traces.step(
+        bidder,
+        "meter.match",
+        { [attr.trade]: tradeId, [attr.side]: side, [attr.txHash]: match.txHash, [attr.block]: match.blockNumber },
+        async () => undefined,
+        { links: linkTo(remote) },
+      );
+      events.emit("matched", { meterId, bidder, side, tradeId });
+    }
+    send({ type: "MATCH.RECEIVED", match: { matchId: tradeId, buyBidder: match.buyId, sellBidder: match.sellId } });
+  };
+  const onExpired = (bidder: Address) => {
+    if (secrets.owns(bidder) && takeOnce(bidder, eventKeys.expired)) send({ type: "BID.EXPIRED", bidder });
+  };
+  const onCancelled = (bidder: Address) => {
+    if (secrets.owns(bidder) && takeOnce(bidder, eventKeys.cancelled)) send({ type: "BID.CANCELLED", bidder });
+  };
+
   const onMarketEvent = (event: MarketEvent, remote: Parameters<typeof linkTo>[0]) => {
     switch (event.type) {
-      case "market.matched": {
-        const own = [event.buyId, event.sellId].filter((bidder) => secrets.owns(bidder));
-        if (own.length === 0) return; // matches are broadcast: not ours is normal
-        const tradeId = tradeIdOf(event);
-        for (const bidder of own) {
-          const side: Side = bidder === event.buyId ? "buy" : "sell";
-          trades.open({ tradeId, bidder, side, counterpart: side === "buy" ? event.sellId : event.buyId, txHash: event.txHash });
-          void traces.step(
-            bidder,
-            "meter.match",
-            { [attr.trade]: tradeId, [attr.side]: side, [attr.txHash]: event.txHash, [attr.block]: event.blockNumber },
-            async () => undefined,
-            { links: linkTo(remote) },
-          );
-          events.emit("matched", { meterId, bidder, side, tradeId });
-        }
-        send({ type: "MATCH.RECEIVED", match: { matchId: tradeId, buyBidder: event.buyId, sellBidder: event.sellId } });
-        return;
-      }
+      case "market.matched":
+        return onMatched(event, remote);
       case "market.expired":
-        if (secrets.owns(event.bidder)) send({ type: "BID.EXPIRED", bidder: event.bidder });
-        return;
+        return onExpired(event.bidder);
       case "market.cancelled":
-        if (secrets.owns(event.bidder)) send({ type: "BID.CANCELLED", bidder: event.bidder });
-        return;
+        return onCancelled(event.bidder);
       case "market.rejected":
         if (secrets.owns(event.bidder))
           send({ type: "BID.REJECTED", bidder: event.bidder, rejection: { error: event.error, detail: event.detail } });
@@ -328,6 +357,30 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
       case "market.placed":
         traces.byBidder(event.bidder)?.span.addEvent("bid.placed", { [attr.txHash]: event.txHash, [attr.block]: event.blockNumber });
         return;
+    }
+  };
+
+  /** The same events read from the chain: taken only if no notice brought them (chainEvents.ts). */
+  const chainEventTaken = (event: OwnChainEvent): boolean => {
+    switch (event.kind) {
+      case "matched": {
+        const key = eventKeys.match(tradeIdOf({ buyId: event.buyBidder, sellId: event.sellBidder, txHash: event.txHash }));
+        return [event.buyBidder, event.sellBidder].every((bidder) => !secrets.owns(bidder) || wasTaken(bidder, key));
+      }
+      case "bidExpired":
+        return wasTaken(event.bidder, eventKeys.expired);
+      case "bidCancelled":
+        return wasTaken(event.bidder, eventKeys.cancelled);
+    }
+  };
+  const onChainEvent = (event: OwnChainEvent): void => {
+    switch (event.kind) {
+      case "matched":
+        return onMatched({ buyId: event.buyBidder, sellId: event.sellBidder, txHash: event.txHash, blockNumber: event.blockNumber }, ROOT_CONTEXT);
+      case "bidExpired":
+        return onExpired(event.bidder);
+      case "bidCancelled":
+        return onCancelled(event.bidder);
     }
   };
 
@@ -415,11 +468,28 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
           handler: onMarketEvent,
           logger,
         });
+        // The chain as the record of truth, from the block we enrolled at: our bidders are all newer.
+        chainEvents = startChainEvents({
+          provider,
+          contractAddress: enrolment.market.contractAddress,
+          fromBlock: await provider.getBlockNumber(),
+          intervalMs: options.chainReconcileIntervalMs ?? meterDefaults.chainReconcileIntervalMs,
+          maxBlockRange: meterDefaults.chainMaxBlockRange,
+          logger,
+          owns: (bidder) => secrets.owns(bidder),
+          handled: chainEventTaken,
+          handle: (event) => {
+            counts.eventsFromChain += 1;
+            onChainEvent(event);
+          },
+        });
         if (stopRequested) throw new MeterRuntimeStoppedError({ enrolled: "stopping" });
       } catch (error) {
         link = null;
         snapshots?.stop();
         snapshots = null;
+        await chainEvents?.stop();
+        chainEvents = null;
         await marketFollower?.stop();
         await Promise.all(services.map((service) => service.stop().catch(() => undefined)));
         await clients?.nc.close().catch(() => undefined);
@@ -503,6 +573,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
       failed: stats.failed,
       cancelled: stats.cancelled,
       filledWh: counts.filledWh,
+      eventsFromChain: counts.eventsFromChain,
     };
   };
 
@@ -530,6 +601,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
       await enrolmentInFlight;
       traces.endAll();
       rejectEnrolled(new MeterRuntimeStoppedError({ enrolled: "never" }));
+      await chainEvents?.stop();
       await follower?.stop();
       await Promise.all(inbox.map((service) => service.stop().catch(() => undefined)));
       snapshots?.stop();

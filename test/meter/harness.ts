@@ -259,13 +259,15 @@ export class FakeDso {
         if (both && this.options.autoSettle !== false) setTimeout(() => this.sendSettlements(reading.tradeId), 0);
       }),
       // Every match on the stream: what the DSO's durable matches consumer would see.
-      subscribe(nc, s.market.matched, matchEventSchema, (event) => {
-        const tradeId = tradeIdOf(event);
-        if (!this.trades.has(tradeId))
-          this.trades.set(tradeId, { tradeId, buyId: event.buyId, sellId: event.sellId, txHash: event.txHash, openings: new Map() });
-      }),
+      subscribe(nc, s.market.matched, matchEventSchema, (event) => this.recordMatch(event)),
     );
     await Promise.all(this.#services.map((service) => service.ready));
+  }
+
+  /** A match, from its notice or (as the real DSO's chain reader would find it) from the chain. */
+  recordMatch(event: { buyId: Address; sellId: Address; txHash: Hex }): void {
+    const tradeId = tradeIdOf(event);
+    if (!this.trades.has(tradeId)) this.trades.set(tradeId, { tradeId, buyId: event.buyId, sellId: event.sellId, txHash: event.txHash, openings: new Map() });
   }
 
   meterOf(bidder: string): MeterRecord {
@@ -385,6 +387,8 @@ export class FakeGateway {
   readonly placed: Address[] = [];
   /** Hold submissions instead of placing them (a test places them in the order it wants). */
   autoPlace = true;
+  /** Publish no match notices (as if NATS lost them): the meters must learn their matches from the chain. */
+  dropMatchNotices = false;
   #consumer: DurableConsumerHandle | null = null;
   #cancel: Service | null = null;
   readonly #handle: MarketHandle;
@@ -473,6 +477,11 @@ export class FakeGateway {
           logIndex: matched.logIndex ?? 0,
           observedAt: Date.now(),
         };
+        if (this.dropMatchNotices) {
+          // Lost on NATS: only the chain knows; the DSO finds it there (actors/dso/chainMatches.ts), the meters too.
+          this.market.dso.recordMatch(event);
+          return;
+        }
         await publishDeduplicated(
           this.market.clients.js,
           this.market.subjects.market.matched,

@@ -85,6 +85,9 @@ describe("meter runtime", () => {
       }
       expect(market.dso.disputes).toHaveLength(0);
       expect(seller.counters()).toMatchObject({ bids: 1, fills: 1, settled: 1, rebids: 0, voids: 0, disputes: 0 });
+      // The notice came first: nothing was taken from the chain.
+      expect(seller.counters().eventsFromChain).toBe(0);
+      expect(buyer.counters().eventsFromChain).toBe(0);
 
       // Traces: one trace per bid rooted at meter.bid, every step a child of it, transitions recorded.
       const all = await market.spans();
@@ -127,6 +130,21 @@ describe("meter runtime", () => {
         expect(attributes).not.toContain(opening.opening.beta);
       }
       expect(attributes).not.toMatch(/price|quantity|salt|alpha|beta|msk|"1000"|:1000[,}]/i);
+    });
+  });
+
+  it("takes a match whose notice never arrives from the chain: both sides open, trade and settle once", async () => {
+    await withMarket(async (market) => {
+      market.gateway.dropMatchNotices = true;
+      const fast = { chainReconcileIntervalMs: 300 };
+      const seller = await market.startMeter("pv-lost", [{ planId: "s", side: "sell", priceLevel: 1, quantityWh: 800 }], fast);
+      const buyer = await market.startMeter("flat-lost", [{ planId: "b", side: "buy", priceLevel: 2, quantityWh: 800 }], fast);
+      await until(() => seller.counters().settled === 1 && buyer.counters().settled === 1, 30_000, "both settled without a match notice");
+      expect(market.dso.openings).toHaveLength(2);
+      for (const meter of [seller, buyer]) {
+        expect(meter.counters()).toMatchObject({ fills: 1, settled: 1, voids: 0, eventsFromChain: 1 });
+        expect(outcomesOf(meter)[0]?.outcome).toMatchObject({ kind: "settled", filledWh: 800 });
+      }
     });
   });
 
