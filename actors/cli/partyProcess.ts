@@ -145,8 +145,8 @@ export function startPartyTelemetry(actor: PartyActor, market: string, dataDir: 
 export type PartyShutdown = {
   /** True once the shutdown has begun (a signal, or the party's own reason). */
   readonly exiting: boolean;
-  /** Begins the shutdown, once: `stop`, shut telemetry down, exit 0 (1 when `stop` failed). */
-  begin(reason: string): void;
+  /** Begins the shutdown, once: `stop`, shut telemetry down, exit with `exitCode` (default 0; 1 when `stop` failed). */
+  begin(reason: string, exitCode?: number): void;
   /** After a failed start: telemetry down, then a signal during start leaves the exit (0) to the shutdown; else rethrows. */
   startFailed(error: unknown): Promise<void>;
 };
@@ -163,12 +163,12 @@ export type PartyShutdownOptions = {
 /** Installs the SIGTERM/SIGINT handlers: each begins the graceful shutdown. */
 export function handleShutdown({ logger, telemetry, stop, reasonField = "signal" }: PartyShutdownOptions): PartyShutdown {
   let exiting = false;
-  const begin = (reason: string): void => {
+  const begin = (reason: string, exitCode = 0): void => {
     if (exiting) return;
     exiting = true;
     logger.info({ [reasonField]: reason }, "shutting down");
     void (async () => {
-      let code = 0;
+      let code = exitCode;
       try {
         await stop(reason);
       } catch (error) {

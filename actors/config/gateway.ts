@@ -20,6 +20,11 @@ export const gatewayDefaults = {
   pollIntervalMs: 100,
   /** Largest `eth_getLogs` range. */
   maxBlockRange: 1_000,
+  /**
+   * The longest wait for a sent transaction's receipt: past it the batch counts as failed and the machine sends it
+   * again (bids it placed come back as duplicates), instead of holding its deliveries for good.
+   */
+  receiptTimeoutMs: 60_000,
   /** How long `stop()` waits for the machine to submit, publish and save what it holds. */
   stopTimeoutMs: 60_000,
   /** How long one pull of the bids consumer waits for messages (`stop()` takes at most this long to stop pulling). */

@@ -41,6 +41,12 @@ export type BidIntakeOptions = {
   /** Check every point of a word-form ciphertext (false only for the bench's plaintext market). */
   checkCiphertextPoints: boolean;
   deliver(delivery: BidDelivery): void;
+  /**
+   * Whether the machine holds this delivery (pending or in flight). Only those are kept alive: a delivery the intake
+   * holds open and the machine does not is handed to the machine again, or back to the queue when it is not running,
+   * so no delivery can sit unacknowledged for good.
+   */
+  holds(messageId: string): boolean;
   /** A refused delivery was terminated; the runtime announces it (`market.rejected`) when it names a bidder. */
   refused(refusal: RefusedDelivery): Promise<void>;
 };
@@ -48,6 +54,8 @@ export type BidIntakeOptions = {
 export type BidIntake = {
   /** Acks (placed, duplicate) or terminates (rejected, malformed) deliveries after the machine decided. */
   settle(messageIds: readonly string[], outcome: "ack" | "term", reason: string): Promise<void>;
+  /** The machine decided on these and their settle follows (after a rejection notice): keep them alive meanwhile. */
+  settling(messageIds: readonly string[]): void;
   nak(messageIds: readonly string[], delayMs: number): void;
   bidderOf(messageId: string): string | undefined;
   /** The `gateway.bid` span context of a bidder's latest delivery (for links from batch and match spans). */
@@ -59,7 +67,7 @@ export type BidIntake = {
   releaseAll(): void;
 };
 
-type OpenDelivery = { msg: JsMsg; span: Span; bidder: string };
+type OpenDelivery = { msg: JsMsg; span: Span; bidder: string; bid: MachineBid; settling: boolean };
 
 /** Span contexts kept for links: bounded, oldest first out (a match can come long after its bids). */
 const MAX_REMEMBERED_SPANS = 50_000;
@@ -84,9 +92,23 @@ export async function startBidIntake(options: BidIntakeOptions): Promise<BidInta
     }
   };
 
-  // Tell the server the deliveries are still being worked on, so none is redelivered while its batch is mined.
+  // Tell the server the deliveries are still being worked on, so none is redelivered while its batch is mined. Only
+  // what the machine holds (or has decided on) is kept alive; a delivery it lost is handed to it again, or back to
+  // the queue when it is not running.
   const keepAlive = setInterval(() => {
-    for (const delivery of open.values()) delivery.msg.working();
+    for (const [messageId, delivery] of open) {
+      if (!delivery.settling && !options.holds(messageId)) {
+        logger.warn({ seq: delivery.msg.seq, bidder: delivery.bidder }, "a delivery the machine did not hold: handing it over again");
+        options.deliver({ messageId, bid: delivery.bid });
+        if (!options.holds(messageId)) {
+          open.delete(messageId);
+          delivery.msg.nak();
+          endSpan(delivery.span, "released");
+          continue;
+        }
+      }
+      delivery.msg.working();
+    }
   }, Math.max(100, Math.floor(ackWaitMs / 3)));
 
   const endSpan = (span: Span, disposition: string, error?: string): void => {
@@ -144,7 +166,7 @@ export async function startBidIntake(options: BidIntakeOptions): Promise<BidInta
       // A redelivery of a message we still hold (its ack wait ran out): keep one handle, the newest.
       endSpan(previous.span, "redelivered");
     }
-    open.set(messageId, { msg, span, bidder: submission.bidder });
+    open.set(messageId, { msg, span, bidder: submission.bidder, bid, settling: false });
     remember(submission.bidder, span.spanContext());
     options.deliver({ messageId, bid });
   };
@@ -210,6 +232,12 @@ export async function startBidIntake(options: BidIntakeOptions): Promise<BidInta
           endSpan(span, reason);
         }),
       );
+    },
+    settling(messageIds) {
+      for (const id of messageIds) {
+        const delivery = open.get(id);
+        if (delivery !== undefined) delivery.settling = true;
+      }
     },
     nak(messageIds, delayMs) {
       for (const id of messageIds) {

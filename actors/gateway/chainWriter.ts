@@ -52,6 +52,8 @@ export type ChainWriterOptions = {
   provider: JsonRpcProvider;
   /** Gas limit of every transaction (an explicit one: EDR's estimator would re-run every pairing many times). */
   gasLimit: bigint;
+  /** The longest wait for a receipt; then the transaction counts as not through (`TransientChainError` noReceipt). */
+  receiptTimeoutMs: number;
 };
 
 /** Fee data is read at most this often (not once per transaction: that was three calls on every transaction's path). */
@@ -69,7 +71,7 @@ const FEE_DATA_MAX_AGE_MS = 1_000;
  * keep-alive socket, so they reach the node in nonce order (a local automining node refuses a nonce gap).
  */
 export function createChainWriter(options: ChainWriterOptions): ChainWriter {
-  const { wallet, provider, gasLimit, market } = options;
+  const { wallet, provider, gasLimit, market, receiptTimeoutMs } = options;
   const sender = singleSocketProvider(provider);
   const marketInterface = market.contract.interface;
   let nextNonce: number | null = null;
@@ -135,7 +137,7 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
     }
     let receipt: TransactionReceipt | null;
     try {
-      receipt = (await provider.getTransactionReceipt(hash)) ?? (await provider.waitForTransaction(hash));
+      receipt = (await provider.getTransactionReceipt(hash)) ?? (await provider.waitForTransaction(hash, 1, receiptTimeoutMs));
     } catch (error) {
       throw new TransientChainError({ reason: "noReceipt", action, txHash: hash, cause: error });
     }

@@ -45,6 +45,7 @@ export function gatewayDispositions(options: DispositionOptions): GatewayActions
         }
         // Terminated deliveries wait for their rejection notice, so the meter hears of it even if we die now (the
         // redelivery would be rejected and announced again). The machine may enqueue the notice after the ack.
+        intake.settling(bidIds);
         work.track(
           new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
             const announcements = bidIds.flatMap((id) => {

@@ -108,6 +108,8 @@ export type GatewayRuntimeEvents = {
   notice: [PublishedNotice];
   settled: [SettledDeliveries];
   cursor: [{ lastProcessedBlock: number }];
+  /** The machine failed: nothing more is decided here; the process should stop (its deliveries go back to the queue). */
+  failed: [unknown];
 };
 
 export type GatewayRuntime = {
@@ -202,7 +204,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     }
     const gasLimit = options.gasLimit ?? (blockGasLimit < txGasCap ? blockGasLimit : txGasCap);
     logger.info({ blockGasLimit: blockGasLimit.toString(), txGasCap: txGasCap.toString(), gasLimit: gasLimit.toString() }, "gas per transaction");
-    const writer: ChainWriter = createChainWriter({ market, wallet: connected, provider, gasLimit });
+    const writer: ChainWriter = createChainWriter({ market, wallet: connected, provider, gasLimit, receiptTimeoutMs: gatewayDefaults.receiptTimeoutMs });
     closeWriter = writer.close;
     const compareCounter = createCompareCounter(provider, logger, options.countCompares ?? gatewayDefaults.countCompares);
     const startBlock = options.startBlock ?? (await findDeploymentBlock(provider, contractAddress));
@@ -296,7 +298,12 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       actions,
     );
     actor = createActor(machine, { input: { config, dimension: market.dim, startBlock }, ...(options.inspect ? { inspect: options.inspect } : {}) });
-    actor.subscribe({ error: (error) => logger.error({ err: error }, "gateway machine failed") });
+    actor.subscribe({
+      error: (error) => {
+        logger.error({ err: error }, "gateway machine failed");
+        events.emit("failed", error);
+      },
+    });
     actor.start();
     // Live view (`gridveil watch`): state value, tags and the machine's counters only.
     const snapshots = publishStateSnapshots(actor, {
@@ -325,6 +332,12 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       fetchExpiresMs: runtime.fetchExpiresMs,
       deliver: ({ messageId, bid }) => {
         if (actor.getSnapshot().status === "active") actor.send({ type: "BID.RECEIVED", messageId, bid });
+      },
+      holds: (messageId) => {
+        const snapshot = actor.getSnapshot();
+        if (snapshot.status !== "active") return false;
+        const { pending, inFlight } = snapshot.context;
+        return pending.some((entry) => entry.messageIds.includes(messageId)) || inFlight.some((entry) => entry.messageIds.includes(messageId));
       },
       refused: async ({ bidder, error, detail }) => {
         refused.count += 1;

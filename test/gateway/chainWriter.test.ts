@@ -108,7 +108,7 @@ describe("chain writer", () => {
       dim: 11,
       domain: { name: "GridveilMarket", version: "1", chainId: BigInt(CHAIN_ID), verifyingContract: address },
     };
-    const writer = createChainWriter({ market, wallet, provider, gasLimit: 30_000_000n });
+    const writer = createChainWriter({ market, wallet, provider, gasLimit: 30_000_000n, receiptTimeoutMs: 10_000 });
     try {
       // The first transaction opens the writer's one keep-alive connection (as the gateway's first one does).
       await expect(writer.placeBatch([bid(99)])).rejects.toThrow();

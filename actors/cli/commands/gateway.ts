@@ -58,5 +58,7 @@ async function runGateway(flags: GatewayFlags): Promise<void> {
         txMaxBids: flags.txMaxBids,
         countCompares: flags.countCompares,
       }),
+    // A failed machine decides nothing more: stop (its deliveries go back to the queue) and exit 1 for a supervisor.
+    started: (runtime, shutdown) => runtime.events.once("failed", () => shutdown.begin("the gateway machine failed", 1)),
   });
 }
