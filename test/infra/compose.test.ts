@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { claimMeterSlot, meterEnvironment, NoFreeMeterSlotError } from "../../infra/claimMeterSlot.ts";
+import { readComposeFile } from "../../infra/containers/compose.ts";
 import { parseRegistry } from "../../actors/dso/registry.ts";
 import { provision } from "../../infra/provision.ts";
 import { dsoSettings } from "../../actors/config/dso.ts";
@@ -17,14 +18,27 @@ const repo = resolve(import.meta.dirname, "../..");
 const infra = join(repo, "infra");
 const composeText = readFileSync(join(infra, "compose.yaml"), "utf8");
 
-function composeConfig(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync("bash", [join(infra, "compose-config.sh"), ...args], { encoding: "utf8", timeout: 240_000 });
+function composeConfig(env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync("bash", [join(infra, "compose-config.sh")], { encoding: "utf8", timeout: 240_000, env: { ...process.env, ...env } });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** One run of Compose (it takes seconds to start): the resolved configuration, or exit 3 without a docker CLI. */
-const resolved = composeConfig();
+/**
+ * One run of Compose (it takes seconds to start): the resolved configuration with the tracing profile active (Compose
+ * v2 leaves inactive profiles' services out of `config`; COMPOSE_PROFILES is read by v1.29 and v2 alike), or exit 3
+ * without a docker CLI.
+ */
+const resolved = composeConfig({ COMPOSE_PROFILES: "tracing", NATS_IMAGE: "localhost/gridveil-nats:bookworm" });
 const noDockerCli = resolved.status === 3;
+
+const servicesText = composeText.slice(composeText.indexOf("\nservices:\n"), composeText.indexOf("\nvolumes:\n"));
+/** Each service's block of compose.yaml as written, in file order (comments above a service end the block before). */
+const blocks = new Map(
+  servicesText
+    .split(/\n(?= {2}[a-z-]+:\n)/)
+    .slice(1)
+    .map((block) => [/^ {2}([a-z-]+):/.exec(block)?.[1] ?? "", block]),
+);
 
 describe("infra/compose.yaml", () => {
   it.skipIf(noDockerCli)("passes `docker compose config` (or docker-compose's) and defines the whole market", () => {
@@ -35,27 +49,61 @@ describe("infra/compose.yaml", () => {
     expect(services.sort()).toEqual(["chain", "dso", "gateway", "jaeger", "meter", "nats", "otel-collector"]);
     // Environment files and anchors resolved: the DSO gets its key and the registry path.
     expect(resolved.stdout).toMatch(/GRIDVEIL_REGISTRY: \/app\/infra\/provision\/registry.json/);
+    // Variables resolved: NATS from NATS_IMAGE; no OTLP endpoint unless GRIDVEIL_OTLP_ENDPOINT names one.
+    expect(resolved.stdout).toMatch(/^ {4}image: localhost\/gridveil-nats:bookworm$/m);
+    expect(resolved.stdout).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT: ''/);
+    expect(resolved.stdout).not.toMatch(/otel-collector:4318/);
   });
   if (noDockerCli) it("is skipped: no docker CLI on this machine (infra/compose-config.sh exit 3)", () => undefined);
 
   it("lets meters scale (no fixed name or host port) and starts each actor only after what it needs is healthy", () => {
-    const services = composeText.slice(composeText.indexOf("\nservices:\n"), composeText.indexOf("\nvolumes:\n"));
-    const blocks = new Map(
-      services
-        .split(/\n(?= {2}[a-z-]+:\n)/)
-        .slice(1)
-        .map((block) => [/^ {2}([a-z-]+):/.exec(block)?.[1] ?? "", block]),
-    );
     expect([...blocks.keys()]).toEqual(["nats", "chain", "jaeger", "otel-collector", "dso", "gateway", "meter"]);
     const meter = blocks.get("meter") ?? "";
     expect(meter).not.toMatch(/container_name|ports:/);
     expect(meter).toMatch(/dso:\s+condition: service_healthy/);
     expect(meter).toMatch(/gateway:\s+condition: service_healthy/);
     expect(blocks.get("gateway")).toMatch(/dso:\s+condition: service_healthy/);
-    expect(blocks.get("dso")).toMatch(/nats:\s+condition: service_healthy\s+chain:\s+condition: service_healthy/);
+    expect(blocks.get("dso")).toMatch(/depends_on:\s+nats:\s+condition: service_healthy\s+chain:\s+condition: service_healthy\s+healthcheck:/);
     for (const service of ["nats", "chain", "dso", "gateway"]) expect(blocks.get(service), service).toContain("healthcheck:");
     expect(composeText).toMatch(/nats-data:\/data\/jetstream/);
     expect(composeText).toMatch(/dso-data:\/data/);
+  });
+
+  it("runs tracing only in its profile, NATS from NATS_IMAGE, and no actor depends on the tracing services", () => {
+    for (const [name, block] of blocks) {
+      if (name === "jaeger" || name === "otel-collector") {
+        expect(block, name).toMatch(/^ {4}profiles: \["tracing"\]$/m);
+      } else {
+        expect(block, name).not.toContain("profiles:");
+        expect(block, name).not.toMatch(/^ {6}(jaeger|otel-collector):$/m);
+      }
+    }
+    expect(blocks.get("nats")).toMatch(/^ {4}image: \$\{NATS_IMAGE:-nats:2\.10-alpine\}$/m);
+    // The health check needs only wget, which busybox gives the alpine image and infra/images/nats.Containerfile installs.
+    expect(blocks.get("nats")).toMatch(/test: \["CMD", "wget", /);
+    expect(readFileSync(join(infra, "images/nats.Containerfile"), "utf8")).toMatch(/apt-get install .*nats-server wget/);
+    expect(composeText).toMatch(/^ {4}OTEL_EXPORTER_OTLP_ENDPOINT: \$\{GRIDVEIL_OTLP_ENDPOINT:-\}$/m);
+  });
+
+  it("reads for podman as Compose would: profiles applied, start order, variables, env files under environment", () => {
+    const file = join(infra, "compose.yaml");
+    const plain = readComposeFile(file, { variables: {} });
+    expect(plain.services.map((service) => service.name)).toEqual(["nats", "chain", "dso", "gateway", "meter"]);
+    expect(plain.volumes).toEqual(["nats-data", "dso-data", "gateway-data", "meter-slots"]);
+    const byName = new Map(plain.services.map((service) => [service.name, service]));
+    expect(byName.get("nats")?.image).toBe("nats:2.10-alpine");
+    expect(byName.get("dso")?.environment).toMatchObject({ NATS_USER: "dso", GRIDVEIL_REGISTRY: "/app/infra/provision/registry.json", OTEL_EXPORTER_OTLP_ENDPOINT: "" });
+    expect(byName.get("dso")?.dependsOn).toEqual([
+      { service: "nats", condition: "service_healthy" },
+      { service: "chain", condition: "service_healthy" },
+    ]);
+    expect(byName.get("chain")?.build).toEqual({ context: repo, dockerfile: "infra/Dockerfile" });
+    expect(byName.get("dso")?.healthcheck).toEqual({ test: ["CMD", "node", "--import", "tsx", "infra/healthcheck.ts", "dso"], intervalMs: 10_000, timeoutMs: 8_000, retries: 12, startPeriodMs: 30_000 });
+
+    const traced = readComposeFile(file, { profiles: ["tracing"], variables: { NATS_IMAGE: "localhost/gridveil-nats:bookworm", GRIDVEIL_OTLP_ENDPOINT: "http://otel-collector:4318" } });
+    expect(traced.services.map((service) => service.name)).toEqual(["nats", "chain", "jaeger", "otel-collector", "dso", "gateway", "meter"]);
+    expect(traced.services[0]?.image).toBe("localhost/gridveil-nats:bookworm");
+    expect(traced.services.find((service) => service.name === "meter")?.environment.OTEL_EXPORTER_OTLP_ENDPOINT).toBe("http://otel-collector:4318");
   });
 
   it("sets only environment variables that something in the image reads", () => {

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The container market on podman, one command: `bash infra/containers.sh images|up|check|down [options]`
+# (infra/containers/main.ts; docs/deploy.md, "Run it with podman"). Needs root, podman, runc and debootstrap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v podman >/dev/null 2>&1; then
+  echo "containers: podman is not installed; on Debian or Ubuntu: apt-get install -y podman runc debootstrap" >&2
+  exit 1
+fi
+# Node 24 (node:sqlite) comes from the `node` devDependency, which npx puts first on the PATH.
+bash scripts/ensure-install.sh
+exec npx tsx infra/containers/main.ts "$@"
