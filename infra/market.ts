@@ -50,6 +50,8 @@ export type MarketUpOptions = {
   natsPort?: number | undefined;
   rpcPort?: number | undefined;
   seed?: string | undefined;
+  /** Trading rounds of every meter's plan (default: the demo's, `PLAN_ROUNDS`). */
+  rounds?: number | undefined;
   onProgress?: (line: string) => void;
 };
 
@@ -102,7 +104,12 @@ export async function marketUp(options: MarketUpOptions): Promise<MarketFile> {
   for (const state of ["data", "jetstream"]) rmSync(join(dir, state), { recursive: true, force: true });
   mkdirSync(join(dir, "logs"), { recursive: true });
   const market = marketDefaults.market;
-  const provisioning = provision({ market, meters: options.meters, ...(options.seed === undefined ? {} : { seed: options.seed }) });
+  const provisioning = provision({
+    market,
+    meters: options.meters,
+    ...(options.seed === undefined ? {} : { seed: options.seed }),
+    ...(options.rounds === undefined ? {} : { rounds: options.rounds }),
+  });
   const natsPort = options.natsPort ?? (await freePort());
   const rpcPort = options.rpcPort ?? (await freePort());
   const natsHttpPort = await freePort();

@@ -77,7 +77,7 @@ export function watchPermissions(market: string): SubjectPermissions & { publish
   };
 }
 
-export function provision(options: { market?: string; meters?: number; seed?: string } = {}): Provisioning {
+export function provision(options: { market?: string; meters?: number; seed?: string; rounds?: number } = {}): Provisioning {
   const market = options.market ?? provisionDefaults.market;
   const slots = options.meters ?? provisionDefaults.meterSlots;
   const seed = options.seed ?? DEV_SEED;
@@ -85,7 +85,7 @@ export function provision(options: { market?: string; meters?: number; seed?: st
   if (!Number.isInteger(slots) || slots < 1 || slots > 999) throw new RangeError(`meters must be 1–999, got ${slots}`);
 
   // Prosumer profiles (PV households, consumers, prosumers) as in `gridveil demo`, one per slot.
-  const profiles = buildProfiles({ meters: slots, rounds: PLAN_ROUNDS, levels: PLAN_LEVELS, seed: 1 });
+  const profiles = buildProfiles({ meters: slots, rounds: options.rounds ?? PLAN_ROUNDS, levels: PLAN_LEVELS, seed: 1 });
   const plans = new Map<string, PlannedBidFile>();
   const meters: MeterCredentials[] = Array.from({ length: slots }, (_, index) => {
     const slot = index + 1;

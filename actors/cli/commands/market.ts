@@ -1,10 +1,11 @@
 // `gridveil market up|down`: a market of separate processes on this machine (infra/market.ts), without containers.
 import type { Command } from "commander";
 import { marketDown, marketUp, type MarketFile } from "../../../infra/market.ts";
+import { PLAN_ROUNDS } from "../../../infra/provision.ts";
 import { positiveInt } from "../../config/parsers.ts";
 import { marketDefaults } from "../../config/tools.ts";
 
-type UpFlags = { meters: number; dir: string; natsPort?: number; rpcPort?: number; seed?: string; json?: boolean };
+type UpFlags = { meters: number; rounds: number; dir: string; natsPort?: number; rpcPort?: number; seed?: string; json?: boolean };
 
 const log = (line: string): void => void process.stderr.write(`gridveil market: ${line}\n`);
 
@@ -16,6 +17,7 @@ export function registerMarketCommand(program: Command): void {
     .command("up")
     .description("provision into --dir (NATS users and config, registry, meter identities and plans) and start every party")
     .option("--meters <n>", "prosumer meters, each a process", positiveInt("--meters", 1, 64), marketDefaults.meters)
+    .option("--rounds <r>", "trading rounds of every meter's plan (15-minute intervals over the day)", positiveInt("--rounds", 1, 96), PLAN_ROUNDS)
     .option("--dir <dir>", "provisioning, JetStream store, data, logs and market.json", marketDefaults.dir)
     .option("--nats-port <port>", "nats-server's client port (default: a free one)", positiveInt("--nats-port", 1, 65_535))
     .option("--rpc-port <port>", "the chain's JSON-RPC port (default: a free one)", positiveInt("--rpc-port", 1, 65_535))
@@ -25,6 +27,7 @@ export function registerMarketCommand(program: Command): void {
       const started = await marketUp({
         dir: flags.dir,
         meters: flags.meters,
+        rounds: flags.rounds,
         natsPort: flags.natsPort,
         rpcPort: flags.rpcPort,
         seed: flags.seed,
