@@ -35,13 +35,28 @@ function buildSteps(progress: Progress, label: string): (line: string) => void {
   };
 }
 
+/** Marks every image a build here makes, intermediate ones included, so that leftovers can be told from others'. */
+const BUILT_BY_LABEL = "io.gridveil.containers.built-by=infra/containers.sh";
+
+/**
+ * One `podman build`. Afterwards the images earlier builds here left untagged are removed (an image that was replaced,
+ * a build stage of an older tree: ~1 GB each time the sources change); the layers this build reused stay, since the
+ * new images still refer to them.
+ */
 async function build(context: ImageContext, label: string, logName: string, args: string[]): Promise<void> {
   const log = join(context.logDir, logName);
   const started = Date.now();
   context.progress(`${label}: podman build (log: ${log})`);
-  const code = await runLogged("podman", ["build", ...args], { log, progress: context.progress, label, onLine: buildSteps(context.progress, label) });
+  const code = await runLogged("podman", ["build", "--label", BUILT_BY_LABEL, ...args], {
+    log,
+    progress: context.progress,
+    label,
+    onLine: buildSteps(context.progress, label),
+  });
   if (code !== 0) throw new ContainersStepError({ step: label, detail: `podman build exited ${code}`, log });
-  context.progress(`${label}: built in ${seconds(started)}`);
+  const pruned = await capture("podman", ["image", "prune", "--force", "--filter", `label=${BUILT_BY_LABEL}`, "--filter", `until=${Math.floor(started / 1000)}`]);
+  const removed = pruned.code === 0 ? pruned.stdout.trim().split("\n").filter(Boolean).length : 0;
+  context.progress(`${label}: built in ${seconds(started)}${removed > 0 ? `; ${removed} images of earlier builds removed` : ""}`);
 }
 
 /**
