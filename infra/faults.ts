@@ -4,7 +4,6 @@
 // a batch in flight), the DSO mid-trade (a trade in its database has not ended), a meter mid-trade (one side of such
 // a trade), then nats-server (its JetStream store kept). The checks read the chain, the streams and the DSO's SQLite
 // file once the market is quiet.
-import { DatabaseSync } from "node:sqlite";
 import { setTimeout as sleep } from "node:timers/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -16,6 +15,7 @@ import { DURABLES, marketSubjects, streamNames } from "../protocol/wire/subjects
 import { killProcess, restartProcess, type MarketFile } from "./market.ts";
 import { provision } from "./provision.ts";
 import { MarketStartError } from "./errors.ts";
+import { loadSqlite } from "../actors/db/sqlite.ts";
 
 /** A trade as the DSO's database records it. */
 export type TradeRow = { trade_id: string; status: string; closed_at: number | null; buyer_meter_id: string | null; seller_meter_id: string | null };
@@ -23,7 +23,7 @@ export type TradeRow = { trade_id: string; status: string; closed_at: number | n
 /** Reads the DSO's database (read-only; nothing yet when it does not exist). */
 export function queryDso<T>(file: MarketFile, sql: string, ...params: (string | number)[]): T[] {
   try {
-    const db = new DatabaseSync(file.dsoDatabase, { readOnly: true });
+    const db = new (loadSqlite().DatabaseSync)(file.dsoDatabase, { readOnly: true });
     try {
       return db.prepare(sql).all(...params) as T[];
     } finally {

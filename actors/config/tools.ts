@@ -20,6 +20,7 @@ export const benchDefaults = {
   gas: { levels: [10, 20, 30, 40, 50], bookSize: 100, samples: 30 },
   throughput: { levels: [10, 50], bids: 500, meters: 4 },
   load: { levels: [10], meters: [4, 16, 64], rounds: 2, seed: 1 },
+  soak: { meters: 4, minutes: 5, rounds: 96 },
 } as const;
 
 export const watchDefaults = {

@@ -4,13 +4,15 @@ import { registerBenchFhipe } from "./benchFhipe.ts";
 import { registerBenchGas } from "./benchGas.ts";
 import { registerBenchThroughput } from "./benchThroughput.ts";
 import { registerBenchLoad } from "./benchLoad.ts";
+import { registerBenchSoak } from "./benchSoak.ts";
 
 export function registerBenchCommands(program: Command): Command {
-  const bench = program.command("bench").description("measure crypto, gas, throughput and load (tables, or --json)");
+  const bench = program.command("bench").description("measure crypto, gas, throughput, load and a soak under faults (tables, or --json)");
   // Each benchmark registers itself here, one line each:
   registerBenchFhipe(bench);
   registerBenchGas(bench);
   registerBenchThroughput(bench);
   registerBenchLoad(bench);
+  registerBenchSoak(bench);
   return bench;
 }
