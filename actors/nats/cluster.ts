@@ -60,16 +60,23 @@ export async function startNatsCluster(options: { size?: number; binary?: string
   const killAll = (): void => nodes.forEach((node) => node.child?.kill("SIGKILL"));
   process.once("exit", killAll);
 
-  /** Ready: every running node answers, and JetStream has a meta leader (account info succeeds). */
-  const ready = async (): Promise<void> => {
+  /**
+   * Ready: the given nodes (all by default) each answer on their own client port, and JetStream has a meta leader
+   * (account info succeeds through each of them).
+   */
+  const ready = async (which: readonly Node[] = nodes): Promise<void> => {
     const deadline = Date.now() + adapterDefaults.natsStartTimeoutMs * 3;
     let last: unknown;
+    let pending = [...which];
     while (Date.now() < deadline) {
+      const node = pending[0];
+      if (node === undefined) return;
       try {
-        const nc = await connect({ servers: url.split(","), timeout: 1_000 });
+        // This node alone (no failover to another): a restarted node is ready only when it answers itself.
+        const nc = await connect({ servers: `nats://127.0.0.1:${node.clientPort}`, timeout: 1_000, reconnect: false });
         try {
           await (await jetstreamManager(nc)).getAccountInfo();
-          return;
+          pending = pending.slice(1);
         } finally {
           await nc.close();
         }
@@ -83,7 +90,16 @@ export async function startNatsCluster(options: { size?: number; binary?: string
   };
 
   nodes.forEach(start);
-  await ready();
+  try {
+    await ready();
+  } catch (error) {
+    // Nothing may outlive a failed start: the servers and their stores go.
+    process.removeListener("exit", killAll);
+    killAll();
+    await Promise.all(nodes.map((node) => node.exited));
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     url,
     nodes: () =>
@@ -103,7 +119,7 @@ export async function startNatsCluster(options: { size?: number; binary?: string
       const node = nodes[index];
       if (!node || node.child) return;
       start(node);
-      await ready();
+      await ready([node]);
     },
     async stop() {
       process.removeListener("exit", killAll);
