@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { checkQuietMarket, runFaultCycle } from "../infra/faults.ts";
-import { marketDown, marketUp } from "../infra/market.ts";
+import { marketDown, marketUp, stopMeters } from "../infra/market.ts";
 import type { BenchProgress } from "./progress.ts";
 
 export type SoakBenchOptions = {
@@ -73,6 +73,10 @@ async function soakOnce(run: SoakRow["run"], options: SoakBenchOptions, report: 
         await sleep(Math.min(5_000, deadline - Date.now()));
       }
     }
+    // The meters stop bidding (each withdraws what waits for a match and finishes its matched trades), so the market
+    // can become quiet; the DSO, the gateway, NATS and the chain run on to finish every trade.
+    report("stopping the meters");
+    await stopMeters({ dir, graceMs: 60_000 });
     report("waiting for a quiet market, then checking");
     const check = await checkQuietMarket(file, { timeoutMs: 300_000 });
     const minutes = (Date.now() - started) / 60_000;

@@ -261,6 +261,25 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** SIGTERM, then SIGKILL when the process is still there after `graceMs`; resolves once it is gone. */
+async function stopProcess(entry: MarketProcess, graceMs: number): Promise<void> {
+  signalGroup(entry.pid, "SIGTERM");
+  const deadline = Date.now() + graceMs;
+  while (isAlive(entry.pid) && Date.now() < deadline) await sleep(100);
+  if (isAlive(entry.pid)) signalGroup(entry.pid, "SIGKILL");
+  while (isAlive(entry.pid)) await sleep(50);
+}
+
+/**
+ * Stops the meters gracefully (SIGTERM: each withdraws its bids still waiting for a match and finishes its matched
+ * trades), all at once; the rest of the market runs on. Resolves with the meters stopped.
+ */
+export async function stopMeters(options: { dir: string; graceMs?: number }): Promise<string[]> {
+  const meters = readMarketFile(options.dir).processes.filter((entry) => entry.name.startsWith("meter-") && isAlive(entry.pid));
+  await Promise.all(meters.map((entry) => stopProcess(entry, options.graceMs ?? marketDefaults.stopGraceMs)));
+  return meters.map((entry) => entry.name);
+}
+
 /** Stops every process of the market in reverse start order: SIGTERM, then SIGKILL after `graceMs`. */
 export async function marketDown(options: { dir: string; graceMs?: number; onProgress?: (line: string) => void }): Promise<string[]> {
   const running = readMarketFile(options.dir);
@@ -268,10 +287,7 @@ export async function marketDown(options: { dir: string; graceMs?: number; onPro
   for (const entry of [...running.processes].reverse()) {
     if (!isAlive(entry.pid)) continue;
     options.onProgress?.(`stopping ${entry.name}`);
-    signalGroup(entry.pid, "SIGTERM");
-    const deadline = Date.now() + (options.graceMs ?? marketDefaults.stopGraceMs);
-    while (isAlive(entry.pid) && Date.now() < deadline) await sleep(100);
-    if (isAlive(entry.pid)) signalGroup(entry.pid, "SIGKILL");
+    await stopProcess(entry, options.graceMs ?? marketDefaults.stopGraceMs);
     stopped.push(entry.name);
   }
   return stopped;
