@@ -2,8 +2,9 @@
 // packages: a minbase Debian (debootstrap, imported once and kept), NATS and a Node build base on top of it
 // (infra/images/), then every compose service's `build:` (infra/Dockerfile) with those as its base images.
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseDockerfile } from "../checkDockerfile.ts";
 import { ContainersStepError } from "../errors.ts";
 import type { ComposePlan } from "./compose.ts";
 import { capture, REPO_ROOT, runLogged, seconds, type Progress } from "./podman.ts";
@@ -17,6 +18,34 @@ export const LOCAL_IMAGES = {
   nats: `localhost/gridveil-nats:${DEBIAN_SUITE}`,
   buildBase: `localhost/gridveil-build-base:${DEBIAN_SUITE}`,
 } as const;
+
+/**
+ * dpkg's settings in the base, as in Debian's official slim images: no fsync per unpacked file (a throw-away image
+ * layer; Debian's npm alone is ~390 packages) and no manuals, docs or translations.
+ */
+const DPKG_SLIM = `force-unsafe-io
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/lintian/*
+`;
+
+/** What DPKG_SLIM keeps out of later installs, removed from what debootstrap installed. */
+function slimDown(rootfs: string): void {
+  for (const dir of ["usr/share/man", "usr/share/groff", "usr/share/info", "usr/share/lintian"]) rmSync(join(rootfs, dir), { recursive: true, force: true });
+  const locale = join(rootfs, "usr/share/locale");
+  for (const entry of existsSync(locale) ? readdirSync(locale) : []) if (entry !== "locale.alias") rmSync(join(locale, entry), { recursive: true, force: true });
+  const doc = join(rootfs, "usr/share/doc");
+  for (const pkg of existsSync(doc) ? readdirSync(doc) : []) {
+    const dir = join(doc, pkg);
+    if (!lstatSync(dir).isDirectory()) continue;
+    for (const entry of readdirSync(dir)) if (entry !== "copyright") rmSync(join(dir, entry), { recursive: true, force: true });
+  }
+}
 
 /** Where the host keeps the certificates it trusts (Debian's bundle); the local build base trusts the same. */
 const HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
@@ -38,11 +67,6 @@ function buildSteps(progress: Progress, label: string): (line: string) => void {
 /** Marks every image a build here makes, intermediate ones included, so that leftovers can be told from others'. */
 const BUILT_BY_LABEL = "io.gridveil.containers.built-by=infra/containers.sh";
 
-/**
- * One `podman build`. Afterwards the images earlier builds here left untagged are removed (an image that was replaced,
- * a build stage of an older tree: ~1 GB each time the sources change); the layers this build reused stay, since the
- * new images still refer to them.
- */
 async function build(context: ImageContext, label: string, logName: string, args: string[]): Promise<void> {
   const log = join(context.logDir, logName);
   const started = Date.now();
@@ -54,9 +78,18 @@ async function build(context: ImageContext, label: string, logName: string, args
     onLine: buildSteps(context.progress, label),
   });
   if (code !== 0) throw new ContainersStepError({ step: label, detail: `podman build exited ${code}`, log });
-  const pruned = await capture("podman", ["image", "prune", "--force", "--filter", `label=${BUILT_BY_LABEL}`, "--filter", `until=${Math.floor(started / 1000)}`]);
+  context.progress(`${label}: built in ${seconds(started)}`);
+}
+
+/**
+ * Removes the images builds here left untagged before `since` (a replaced image, the stages of an older tree: ~1 GB
+ * each time the sources change). What the current images are made of stays: every stage is tagged (see
+ * buildServiceImages), and an untagged layer under a tagged image is not dangling.
+ */
+export async function removeOldBuilds(context: ImageContext, since: number): Promise<void> {
+  const pruned = await capture("podman", ["image", "prune", "--force", "--filter", `label=${BUILT_BY_LABEL}`, "--filter", `until=${Math.floor(since / 1000)}`]);
   const removed = pruned.code === 0 ? pruned.stdout.trim().split("\n").filter(Boolean).length : 0;
-  context.progress(`${label}: built in ${seconds(started)}${removed > 0 ? `; ${removed} images of earlier builds removed` : ""}`);
+  if (removed > 0) context.progress(`removed ${removed} images earlier builds left untagged`);
 }
 
 /**
@@ -81,6 +114,8 @@ export async function ensureBaseImage(context: ImageContext, mirror: string): Pr
       label: "debootstrap",
     });
     if (code !== 0) throw new ContainersStepError({ step: "debootstrap", detail: `exited ${code}`, log });
+    writeFileSync(join(rootfs, "etc/dpkg/dpkg.cfg.d/gridveil-slim"), DPKG_SLIM);
+    slimDown(rootfs);
     for (const dir of ["var/lib/apt/lists", "var/cache/apt"]) {
       rmSync(join(rootfs, dir), { recursive: true, force: true });
       mkdirSync(join(rootfs, dir), { recursive: true });
@@ -137,9 +172,19 @@ export async function buildBuildBaseImage(context: ImageContext): Promise<void> 
   }
 }
 
+/** The named stages of a Dockerfile before its last (`FROM … AS build`): what the final image copies from. */
+export function earlierStages(dockerfileText: string): string[] {
+  const stages = parseDockerfile(dockerfileText)
+    .filter((instruction) => instruction.keyword === "FROM")
+    .map((instruction) => /\sAS\s+(\S+)$/i.exec(instruction.args)?.[1]);
+  return stages.slice(0, -1).filter((stage): stage is string => stage !== undefined);
+}
+
 /**
  * Every image a service of the plan builds (`build:`), once each, with the given build arguments. The build context's
- * ignore file is `<dockerfile>.dockerignore` when it exists, as BuildKit reads it.
+ * ignore file is `<dockerfile>.dockerignore` when it exists, as BuildKit reads it. Each earlier stage is built and
+ * tagged first (`gridveil:dev-build`): the final image only copies files from it, so untagged it would be pruned and
+ * its layers (`npm install` above all) rebuilt next time; the final build then finds it in the cache.
  */
 export async function buildServiceImages(context: ImageContext, plan: ComposePlan, buildArgs: Readonly<Record<string, string>>): Promise<string[]> {
   const built: string[] = [];
@@ -149,8 +194,11 @@ export async function buildServiceImages(context: ImageContext, plan: ComposePla
     const ignoreFile = `${dockerfile}.dockerignore`;
     const args = ["--file", dockerfile, ...(existsSync(ignoreFile) ? ["--ignorefile", ignoreFile] : [])];
     for (const [name, value] of Object.entries(buildArgs)) args.push("--build-arg", `${name}=${value}`);
-    args.push("--tag", service.image, service.build.context);
-    await build(context, `image ${service.image}`, `build-${service.image.replace(/[^A-Za-z0-9.-]+/g, "-")}.log`, args);
+    const logName = (suffix: string) => `build-${service.image.replace(/[^A-Za-z0-9.-]+/g, "-")}${suffix}.log`;
+    for (const stage of earlierStages(readFileSync(dockerfile, "utf8"))) {
+      await build(context, `image ${service.image}, stage ${stage}`, logName(`-${stage}`), [...args, "--target", stage, "--tag", `${service.image}-${stage}`, service.build.context]);
+    }
+    await build(context, `image ${service.image}`, logName(""), [...args, "--tag", service.image, service.build.context]);
     built.push(service.image);
   }
   return built;

@@ -14,7 +14,17 @@ import { DSO_DATABASE_FILE } from "../../actors/dso/runtime.ts";
 import { ContainersCheckError, ContainersStepError } from "../errors.ts";
 import { waitForSettledMarket, type MarketOutcome } from "./check.ts";
 import { readComposeFile, type ComposePlan, type RunNames } from "./compose.ts";
-import { buildBuildBaseImage, buildNatsImage, buildServiceImages, DEFAULT_DEBIAN_MIRROR, ensureBaseImage, imageExists, LOCAL_IMAGES, requireServiceImages } from "./images.ts";
+import {
+  buildBuildBaseImage,
+  buildNatsImage,
+  buildServiceImages,
+  DEFAULT_DEBIAN_MIRROR,
+  ensureBaseImage,
+  imageExists,
+  LOCAL_IMAGES,
+  removeOldBuilds,
+  requireServiceImages,
+} from "./images.ts";
 import { containerAddress, marketDown, marketUp, saveLogs, unsteadyContainers, volumeDirectory } from "./market.ts";
 import { capture, REPO_ROOT, seconds, usePodmanSettings, type Progress } from "./podman.ts";
 
@@ -117,8 +127,10 @@ function composeVariables(options: Options): Record<string, string | undefined> 
 
 async function buildImages(plan: ComposePlan, options: Options): Promise<void> {
   const context = { logDir: options.logDir, progress };
+  const begun = Date.now();
   if (options.defaultImages) {
     await buildServiceImages(context, plan, {});
+    await removeOldBuilds(context, begun);
     return;
   }
   if (!(await imageExists(LOCAL_IMAGES.base))) {
@@ -126,9 +138,10 @@ async function buildImages(plan: ComposePlan, options: Options): Promise<void> {
     if (!debootstrap) throw new ContainersStepError({ step: "base image", detail: "debootstrap is not installed", hint: "apt-get install -y debootstrap" });
   }
   await ensureBaseImage(context, options.mirror);
-  await buildNatsImage(context);
-  await buildBuildBaseImage(context);
+  // Both only on the base: side by side, the NATS image is done while Debian's npm still unpacks.
+  await Promise.all([buildNatsImage(context), buildBuildBaseImage(context)]);
   await buildServiceImages(context, plan, { BUILD_IMAGE: LOCAL_IMAGES.buildBase, RUNTIME_IMAGE: LOCAL_IMAGES.base });
+  await removeOldBuilds(context, begun);
   await requireServiceImages(plan);
 }
 
