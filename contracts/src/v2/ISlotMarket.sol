@@ -1,0 +1,99 @@
+// The v2 market's interface (PROTOCOL §5 bidding and matching, v2): types, events and named errors.
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title ISlotMarket
+/// @notice Per delivery slot a buy list (descending price) and a sell list (ascending) with price-time priority,
+/// ordered only by block-token relations (PROTOCOL §3.2), each proved by one zero test given its hint.
+interface ISlotMarket {
+    enum Side {
+        Buy,
+        Sell
+    }
+
+    enum Status {
+        None,
+        Open,
+        Matched,
+        Cancelled,
+        Expired
+    }
+
+    /// @notice One token of a resting bid, proved against that bid's stored root.
+    /// @param bidId The resting bid.
+    /// @param token The token index (0 … m−1 blocks, m the equality token).
+    /// @param words The token's words: left (K2, 2d words) or right (C2, 4d words), as the relation needs.
+    /// @param proof Its Merkle proof against the bid's `ciphertextRoot`.
+    struct RestingToken {
+        uint256 bidId;
+        uint8 token;
+        uint256[] words;
+        bytes32[] proof;
+    }
+
+    /// @notice Where and why a new bid goes: untrusted, every relation it names is proved on chain.
+    /// @param headId The opposite list's head once its expired heads are dropped (0: empty).
+    /// @param matchHead The claim: the new bid crosses that head (then `head` proves it), else it does not.
+    /// @param head The head's token for the claimed relation (unused when `headId` is 0).
+    /// @param prevId Rest after this bid of the new bid's own list (0: at its head); unused on a match.
+    /// @param prev The previous bid's token (its price is at least as good, so the new bid queues behind it).
+    /// @param next The following bid's token (its price is strictly worse); unused when there is none.
+    struct Hint {
+        uint256 headId;
+        bool matchHead;
+        RestingToken head;
+        uint256 prevId;
+        RestingToken prev;
+        RestingToken next;
+    }
+
+    /// @notice A certified bid (PROTOCOL §4 v2): the DSO's ticket signs its bidder, side, slot, expiry,
+    /// `ciphertextRoot` (the root over `left` and `right`) and commitment.
+    struct Bid {
+        address bidder;
+        Side side;
+        uint32 slot;
+        uint40 notAfter;
+        bytes32 commitment;
+        uint256[][] left;
+        uint256[][] right;
+        bytes ticketSignature;
+        Hint hint;
+    }
+
+    /// @notice A bid was accepted: it matched (`rested` false, a `Matched` follows) or rests after `prevId`.
+    event BidPlaced(
+        uint32 indexed slot,
+        uint256 indexed bidId,
+        Side side,
+        address bidder,
+        uint256 prevId,
+        bool rested,
+        bytes32 commitment,
+        bytes32 ciphertextRoot
+    );
+    event Matched(uint32 indexed slot, uint256 indexed buyId, uint256 indexed sellId, address buyBidder, address sellBidder);
+    event BidExpired(uint32 indexed slot, uint256 indexed bidId, Side side);
+    event BidCancelled(uint32 indexed slot, uint256 indexed bidId, Side side);
+    /// @notice A batch entry was rejected with `reason` (its custom error); the rest of the batch went on.
+    event BidRejected(uint256 index, address bidder, bytes4 reasonSelector, bytes reason);
+
+    error WrongLength(uint256 expected, uint256 actual);
+    error BadTicket(address signer);
+    error TicketExpired(uint40 notAfter);
+    error SlotClosed(uint32 slot, uint256 gateClosure);
+    error BidderAlreadyUsed(address bidder);
+    /// @notice The book changed since the hint was made: the gateway re-hints and resubmits.
+    error StaleHint(uint256 bidId);
+    error BadMerkleProof(uint256 bidId, uint8 token);
+    error RelationNotProved(uint256 bidId, uint8 token);
+    error ExpiredBacklog(uint32 slot, Side side);
+    error NotOwner(uint256 bidId, address signer);
+    error UnknownBid(uint256 bidId);
+    error BidNotOpen(uint256 bidId, Status status);
+    error BatchEntryOutOfGas(uint256 index);
+    error OnlySelf();
+    error PairingCheckFailed();
+    error InvalidEncoding(uint256 dim, uint256 tokens);
+    error InvalidCalendar(uint32 slotSeconds, uint32 gateClosureSeconds);
+}
