@@ -1,0 +1,161 @@
+// The v2 market's rejections (real EDR chain, real pairings): every malformed or wrong placement, cancel or batch
+// entry reverts with its named error and leaves the books as they were; a wrong hint never flips a conclusion.
+import { randomBytes } from "node:crypto";
+import { JsonRpcProvider, NonceManager, Wallet, hexlify } from "ethers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
+import {
+  bidTuple,
+  certifyBid,
+  deploySlotMarket,
+  hintFromMirror,
+  readBook,
+  slotMarketErrorOf,
+  type CertifiedBid,
+  type MirroredBid,
+  type SlotHint,
+  type SlotMarketHandle,
+} from "../../contracts/client/v2/slotMarket.ts";
+import { SlotBooks, type BookSideName, type SlotCalendar } from "../../protocol/book/slotBooks.ts";
+import { encryptBlockBid } from "../../protocol/encoding/blockBid.ts";
+import { blockParams } from "../../protocol/encoding/blockTokens.ts";
+import { initCurve } from "../../protocol/fhipe/curve.ts";
+import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
+
+const calendar: SlotCalendar = { slotSeconds: 900, gateClosureSeconds: 300 };
+const params = blockParams(10, 1);
+const TX = { gasLimit: 16_000_000n };
+const CANCEL_TYPES = { Cancel: [{ name: "bidder", type: "address" }] };
+
+let chain: LocalChain;
+let provider: JsonRpcProvider;
+let market: SlotMarketHandle;
+let dso: Wallet;
+let msk: MasterSecretKey;
+let tokenKey: Uint8Array;
+let slot: number;
+let now: number;
+const books = new SlotBooks(calendar);
+const mirrored = new Map<number, MirroredBid>();
+
+beforeAll(async () => {
+  await initCurve();
+  chain = await startLocalChain();
+  provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
+  dso = new Wallet(hexlify(randomBytes(32)));
+  market = await deploySlotMarket(new NonceManager(new Wallet(chain.accountKeys[0]!, provider)), { ticketSigner: dso.address, params, calendar });
+  msk = setup(params.dim);
+  tokenKey = randomBytes(32);
+  now = (await provider.getBlock("latest"))!.timestamp + 5;
+  slot = Math.floor(now / calendar.slotSeconds) + 10;
+});
+
+afterAll(async () => {
+  provider?.destroy();
+  await chain?.stop();
+});
+
+type Made = { bid: CertifiedBid; key: Wallet; level: number; hint: SlotHint };
+
+async function make(side: BookSideName, level: number, overrides: { slot?: number; notAfter?: number; signer?: Wallet } = {}): Promise<Made> {
+  const key = new Wallet(hexlify(randomBytes(32)));
+  const ciphertext = encryptBlockBid(msk, tokenKey, params, level, randomBytes(32));
+  const bid = await certifyBid(overrides.signer ?? dso, market, {
+    bidder: key.address,
+    side,
+    slot: overrides.slot ?? slot,
+    notAfter: overrides.notAfter ?? now + 10_000,
+    commitment: hexlify(randomBytes(32)),
+    ciphertext,
+  });
+  return { bid, key, level, hint: hintFromMirror(books, mirrored, { side, slot: bid.slot, level }, now + 1, params) };
+}
+
+/** Mines the call at the next second; its custom error's name, or undefined when it went through. */
+async function outcome(call: () => Promise<{ wait(): Promise<unknown> }>): Promise<string | undefined> {
+  now += 1;
+  await provider.send("evm_setNextBlockTimestamp", [now]);
+  try {
+    await (await call()).wait();
+    return undefined;
+  } catch (error) {
+    return slotMarketErrorOf(market, error)?.name ?? `unexpected: ${String(error).slice(0, 200)}`;
+  }
+}
+
+const place = (made: Made, hint: SlotHint = made.hint) => outcome(() => market.contract.getFunction("placeBid")(bidTuple(made.bid, hint), TX));
+
+/** Places a valid bid on chain and in the reference. */
+async function placed(side: BookSideName, level: number): Promise<Made> {
+  const made = await make(side, level);
+  expect(await place(made)).toBeUndefined();
+  const result = books.place({ bidder: made.key.address, side, slot, level, notAfter: made.bid.notAfter }, now);
+  if (!result.ok) throw new Error(result.reason);
+  mirrored.set(result.id, { level, ciphertext: made.bid.ciphertext });
+  return made;
+}
+
+const snapshot = async () => JSON.stringify([await readBook(market, slot, "buy"), await readBook(market, slot, "sell")]);
+
+describe("v2 market rejections", () => {
+  it("refuses each malformed placement with its named error and changes nothing", async () => {
+    await placed("sell", 7);
+    await placed("sell", 8);
+    await placed("buy", 2);
+    const before = await snapshot();
+    expect(before).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+
+    // A ticket the DSO did not sign.
+    expect(await place(await make("buy", 3, { signer: new Wallet(hexlify(randomBytes(32))) }))).toBe("BadTicket");
+    // The gateway changed one word of a token: the root no longer matches the ticket's.
+    const altered = await make("buy", 3);
+    altered.bid.ciphertext.left[0]![0]! += 1n;
+    expect(await place(altered)).toBe("BadTicket");
+    // Too few tokens.
+    const short = await make("buy", 3);
+    expect(await outcome(() => market.contract.getFunction("placeBid")({ ...bidTuple(short.bid, short.hint), left: short.bid.ciphertext.left.slice(1) }, TX))).toBe("WrongLength");
+    // A hint naming another head, or a position that is not in the list.
+    const stale = await make("buy", 3);
+    expect(await place(stale, { ...stale.hint, headId: stale.hint.headId + 1n })).toBe("StaleHint");
+    expect(await place(stale, { ...stale.hint, prevId: 99n })).toBe("StaleHint");
+    // A proof of another token, or a token of another bid under this one's proof.
+    const bad = await make("buy", 3);
+    expect(await place(bad, { ...bad.hint, head: { ...bad.hint.head, proof: [...bad.hint.head.proof].reverse() } })).toBe("BadMerkleProof");
+    // The relation proved with the wrong block, or the equality token for a strict relation: never a conclusion.
+    const wrong = await make("buy", 3);
+    expect(await place(wrong, { ...wrong.hint, head: { ...wrong.hint.head, token: (wrong.hint.head.token + 1) % (params.tokens - 1) } })).toBe("BadMerkleProof");
+    // Claiming a match that is not there: the relation does not prove, the bid is not matched.
+    const notCrossing = await make("buy", 3);
+    const lie = hintFromMirror(books, mirrored, { side: "buy", slot, level: 9 }, now + 1, params);
+    expect(await place(notCrossing, { ...lie, head: { ...lie.head } })).toBe("RelationNotProved");
+    // Expired ticket, closed slot.
+    expect(await place(await make("buy", 3, { notAfter: now - 1 }))).toBe("TicketExpired");
+    expect(await place(await make("buy", 3, { slot: Math.floor(now / calendar.slotSeconds) }))).toBe("SlotClosed");
+    expect(await snapshot()).toBe(before);
+  });
+
+  it("places a bidder once, cancels only with its own key, and reports a bad batch entry without losing the others", async () => {
+    const resting = await placed("buy", 1);
+    const before = await snapshot();
+    expect(await place(resting)).toBe("BidderAlreadyUsed");
+    const id = (await market.contract.getFunction("idOf")(resting.key.address)) as bigint;
+    const stranger = new Wallet(hexlify(randomBytes(32)));
+    expect(await outcome(async () => market.contract.getFunction("cancelBid")(id, await stranger.signTypedData(market.domain, CANCEL_TYPES, { bidder: resting.key.address }), TX))).toBe("NotOwner");
+    expect(await outcome(async () => market.contract.getFunction("cancelBid")(9_999n, await stranger.signTypedData(market.domain, CANCEL_TYPES, { bidder: stranger.address }), TX))).toBe("UnknownBid");
+    expect(await outcome(() => market.contract.getFunction("placeBidFromBatch")(bidTuple(resting.bid, resting.hint), TX))).toBe("OnlySelf");
+    expect(await snapshot()).toBe(before);
+
+    // A batch: a forged entry is reported, the good one is placed.
+    const good = await make("sell", 9);
+    const forged = await make("sell", 9, { signer: new Wallet(hexlify(randomBytes(32))) });
+    now += 1;
+    await provider.send("evm_setNextBlockTimestamp", [now]);
+    const receipt = await (await market.contract.getFunction("placeBids")([bidTuple(forged.bid, forged.hint), bidTuple(good.bid, good.hint)], TX)).wait();
+    const logs = receipt.logs.map((log: { topics: string[]; data: string }) => market.contract.interface.parseLog(log)).filter(Boolean);
+    const rejected = logs.find((log: { name: string }) => log.name === "BidRejected");
+    expect(rejected?.args.index).toBe(0n);
+    expect(market.contract.interface.parseError(rejected?.args.reason)?.name).toBe("BadTicket");
+    expect(logs.filter((log: { name: string }) => log.name === "BidPlaced")).toHaveLength(1);
+    expect((await readBook(market, slot, "sell")).length).toBe(JSON.parse(before)[1].length + 1);
+  });
+});
