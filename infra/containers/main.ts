@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { DSO_DATABASE_FILE } from "../../actors/dso/runtime.ts";
 import { ContainersCheckError, ContainersStepError } from "../errors.ts";
 import { waitForSettledMarket, type MarketOutcome } from "./check.ts";
-import { readComposeFile, type ComposePlan, type RunNames } from "./compose.ts";
+import { containerName, readComposeFile, type ComposePlan, type RunNames } from "./compose.ts";
 import {
   buildBuildBaseImage,
   buildNatsImage,
@@ -148,7 +148,7 @@ async function buildImages(plan: ComposePlan, options: Options): Promise<void> {
 /** The address of a service the DSO reaches by name (its GRIDVEIL_RPC_URL), with the container's address instead. */
 async function hostUrl(plan: ComposePlan, names: RunNames, from: string, variable: string): Promise<string> {
   const url = new URL(plan.services.find((service) => service.name === from)?.environment[variable] ?? "");
-  url.hostname = await containerAddress(names, `${names.project}-${url.hostname}-1`);
+  url.hostname = await containerAddress(names, containerName(names, url.hostname, 1));
   return url.toString();
 }
 
