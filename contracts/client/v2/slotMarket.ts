@@ -4,8 +4,8 @@ import { Contract, ContractFactory, type ContractRunner, type Signer, type Typed
 import { readFileSync } from "node:fs";
 import { revertDataOf } from "../errors.ts";
 import { fileURLToPath } from "node:url";
-import type { BlockCiphertext } from "../../../protocol/encoding/blockBid.ts";
-import { hintFromLevels, tokenOfHint, type BlockParams } from "../../../protocol/encoding/blockTokens.ts";
+import { hintFromCiphertexts, type BlockCiphertext, type BlockPoints } from "../../../protocol/encoding/blockBid.ts";
+import { hintFromLevels, tokenOfHint, type BlockParams, type RelationHint } from "../../../protocol/encoding/blockTokens.ts";
 import { ciphertextRoot, ciphertextTree, tokenProof, type TokenHalf } from "../../../protocol/encoding/ciphertextRoot.ts";
 import { SLOT_MAX_EXPIRED_DROPS, type BookSideName, type SlotBooks, type SlotCalendar } from "../../../protocol/book/slotBooks.ts";
 
@@ -95,11 +95,80 @@ export type SlotHint = { headId: bigint; matchHead: boolean; head: RestingToken;
 
 const NO_TOKEN: RestingToken = { bidId: 0n, token: 0, words: [], proof: [] };
 
+/** A bid in a relation: a resting one by id, or the new one. */
+type Party = number | "new";
+
 /**
- * The hint for a new bid, the DSO's way (clear levels), from a mirror of the books (the reference, in step with the
- * chain) and the resting bids' ciphertexts. The relation tokens come from `hintFromLevels`; each resting token is
- * proved against its bid's root.
+ * How a hint maker learns relations: the proof that `a ≤ b` (`eq`, or `lt` with its block), or null when a > b.
+ * The DSO's way reads clear levels; anyone's way runs zero tests on the public ciphertexts.
  */
+export type RelationProver = (a: Party, b: Party) => RelationHint | null;
+
+/** The DSO's way: from clear levels (microseconds). */
+export function proverFromLevels(levelOf: (id: number) => number, newLevel: number, params: BlockParams): RelationProver {
+  const level = (party: Party) => (party === "new" ? newLevel : levelOf(party));
+  return (a, b) => hintFromLevels(level(a), level(b), params);
+}
+
+/** Anyone's way (a gateway's): zero tests on the public ciphertexts, at most m + 1 per question. */
+export function proverFromCiphertexts(pointsOf: (id: number) => BlockPoints, newPoints: BlockPoints, params: BlockParams): RelationProver {
+  const points = (party: Party) => (party === "new" ? newPoints : pointsOf(party));
+  return (a, b) => hintFromCiphertexts(points(a), points(b), params);
+}
+
+/**
+ * The hint for a new bid from the books as the chain holds them (`ownList` and `oppositeList` in order, with the
+ * expiry of each bid) and a prover. Each resting token is proved against its bid's root. The position is the last bid
+ * of the own list at least as good as the new one (time priority), found by walking the list from its head.
+ */
+export function makeHint(options: {
+  side: BookSideName;
+  ownList: readonly number[];
+  oppositeList: readonly number[];
+  notAfterOf: (id: number) => number;
+  ciphertextOf: (id: number) => BlockCiphertext;
+  prove: RelationProver;
+  now: number;
+  params: BlockParams;
+}): SlotHint {
+  const { side, ownList, oppositeList, prove, params } = options;
+  // The head the contract will see: past the expired heads it drops (a longer backlog is rejected anyway).
+  let skipped = 0;
+  while (skipped < Math.min(oppositeList.length, SLOT_MAX_EXPIRED_DROPS) && options.now > options.notAfterOf(oppositeList[skipped]!)) skipped += 1;
+  const headId = oppositeList[skipped] ?? 0;
+  /** The token proving `a ≤ b` as the resting bid's `half` (left when the resting bid is a, right when it is b). */
+  const token = (a: Party, b: Party): RestingToken => {
+    const resting = a === "new" ? (b as number) : a;
+    const half: TokenHalf = a === "new" ? "right" : "left";
+    const relation = prove(a, b);
+    const index = relation === null ? 0 : tokenOfHint(relation, params);
+    const ciphertext = options.ciphertextOf(resting);
+    return { bidId: BigInt(resting), token: index, words: ciphertext[half][index]!, proof: tokenProof(ciphertextTree(ciphertext), params.tokens, half, index) };
+  };
+  const hint: SlotHint = { headId: BigInt(headId), matchHead: false, head: NO_TOKEN, prevId: 0n, prev: NO_TOKEN, next: NO_TOKEN };
+  if (headId !== 0) {
+    // buy: s ≤ b matches (s's left), else b < s (s's right); sell: s ≤ h matches (h's right), else h < s (h's left).
+    hint.matchHead = side === "buy" ? prove(headId, "new") !== null : prove("new", headId) !== null;
+    if (side === "buy") hint.head = hint.matchHead ? token(headId, "new") : token("new", headId);
+    else hint.head = hint.matchHead ? token("new", headId) : token(headId, "new");
+    if (hint.matchHead) return hint;
+  }
+  // Buy list (descending): prev ≥ b, i.e. b ≤ prev; sell list (ascending): prev ≤ s.
+  const atLeastAsGood = (id: number) => (side === "buy" ? prove("new", id) !== null : prove(id, "new") !== null);
+  let prevId = 0;
+  for (const id of ownList) {
+    if (!atLeastAsGood(id)) break;
+    prevId = id;
+  }
+  const nextId = prevId === 0 ? ownList[0] : ownList[ownList.indexOf(prevId) + 1];
+  hint.prevId = BigInt(prevId);
+  // buy: b ≤ prev (prev's right), next < b (next's left); sell: prev ≤ s (prev's left), s < next (next's right).
+  if (prevId !== 0) hint.prev = side === "buy" ? token("new", prevId) : token(prevId, "new");
+  if (nextId !== undefined) hint.next = side === "buy" ? token(nextId, "new") : token("new", nextId);
+  return hint;
+}
+
+/** The DSO's hint, from a mirror of the books (the reference, in step with the chain) and clear levels. */
 export function hintFromMirror(
   books: SlotBooks,
   bids: ReadonlyMap<number, MirroredBid>,
@@ -107,38 +176,16 @@ export function hintFromMirror(
   now: number,
   params: BlockParams,
 ): SlotHint {
-  const opposite: BookSideName = bid.side === "buy" ? "sell" : "buy";
-  // The head the contract will see: past the expired heads it drops (a longer backlog is rejected anyway).
-  const list = books.book(bid.slot, opposite);
-  let skipped = 0;
-  while (skipped < Math.min(list.length, SLOT_MAX_EXPIRED_DROPS) && now > books.bid(list[skipped]!)!.notAfter) skipped += 1;
-  const headId = list[skipped] ?? 0;
-  const levelOf = (id: number) => bids.get(id)!.level;
-  /** The token proving `a ≤ b` (strict: `a < b`), as the resting bid `id`'s `half`. */
-  const token = (id: number, half: TokenHalf, a: number, b: number): RestingToken => {
-    const relation = hintFromLevels(a, b, params);
-    const index = relation === null ? 0 : tokenOfHint(relation, params);
-    const mirrored = bids.get(id)!;
-    return { bidId: BigInt(id), token: index, words: mirrored.ciphertext[half][index]!, proof: tokenProof(ciphertextTree(mirrored.ciphertext), params.tokens, half, index) };
-  };
-  const hint: SlotHint = { headId: BigInt(headId), matchHead: false, head: NO_TOKEN, prevId: 0n, prev: NO_TOKEN, next: NO_TOKEN };
-  if (headId !== 0) {
-    const head = levelOf(headId);
-    hint.matchHead = bid.side === "buy" ? head <= bid.level : bid.level <= head;
-    // buy: s ≤ b (match, s's left) or b < s (s's right); sell: s ≤ h (h's right) or h < s (h's left).
-    if (bid.side === "buy") hint.head = hint.matchHead ? token(headId, "left", head, bid.level) : token(headId, "right", bid.level, head);
-    else hint.head = hint.matchHead ? token(headId, "right", bid.level, head) : token(headId, "left", head, bid.level);
-    if (hint.matchHead) return hint;
-  }
-  const prevId = books.positionFor(bid);
-  const own = books.book(bid.slot, bid.side);
-  const nextId = prevId === 0 ? own[0] : own[own.indexOf(prevId) + 1];
-  hint.prevId = BigInt(prevId);
-  // buy list (descending): b ≤ prev (prev's right), next < b (next's left); sell list: prev ≤ s (left), s < next (right).
-  if (prevId !== 0) hint.prev = bid.side === "buy" ? token(prevId, "right", bid.level, levelOf(prevId)) : token(prevId, "left", levelOf(prevId), bid.level);
-  if (nextId !== undefined)
-    hint.next = bid.side === "buy" ? token(nextId, "left", levelOf(nextId), bid.level) : token(nextId, "right", bid.level, levelOf(nextId));
-  return hint;
+  return makeHint({
+    side: bid.side,
+    ownList: books.book(bid.slot, bid.side),
+    oppositeList: books.book(bid.slot, bid.side === "buy" ? "sell" : "buy"),
+    notAfterOf: (id) => books.bid(id)!.notAfter,
+    ciphertextOf: (id) => bids.get(id)!.ciphertext,
+    prove: proverFromLevels((id) => bids.get(id)!.level, bid.level, params),
+    now,
+    params,
+  });
 }
 
 /** The contract's `Bid` tuple. */
