@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { checkQuietMarket, runFaultCycle } from "../infra/faults.ts";
+import { checkQuietMarket, runFaultCycle, type MarketCheck } from "../infra/faults.ts";
 import { marketDown, marketUp, stopMeters } from "../infra/market.ts";
 import type { BenchProgress } from "./progress.ts";
 
@@ -17,20 +17,12 @@ export type SoakBenchOptions = {
   onProgress?: (progress: BenchProgress) => void;
 };
 
-export type SoakRow = {
+export type SoakRow = Pick<MarketCheck, "submitted" | "placed" | "rejected" | "lost" | "placedTwice" | "matches" | "matchesNotEnded" | "settled"> & {
   run: "baseline" | "faults";
   meters: number;
   minutes: number;
   /** Fault cycles completed (each kills four processes). */
   cycles: number;
-  submitted: number;
-  placed: number;
-  rejected: number;
-  lost: number;
-  placedTwice: number;
-  matches: number;
-  matchesNotEnded: number;
-  settled: number;
   /** Voided or disputed trades with a killed meter on one side (expected: that meter lost its openings). */
   failedOfKilledMeters: number;
   /** Voided or disputed trades of two meters that were never killed: a defect whenever it is not 0. */

@@ -4,19 +4,18 @@
 pragma solidity ^0.8.24;
 
 import {ISlotMarket} from "../ISlotMarket.sol";
+import {BidCompare} from "../../lib/BidCompare.sol";
 
 /// @title TokenTest
 /// @notice One zero test with d pairs: 34,000·d + 45,000 gas (EIP-1108), whatever the number of price levels.
 library TokenTest {
-    uint256 internal constant PAIRING_PRECOMPILE = 0x08;
-    uint256 internal constant PAIRING_BASE_GAS = 45_000;
-    uint256 internal constant PAIRING_PER_PAIR_GAS = 34_000;
+    /// @dev One (G1, G2) pair in the precompile's input (as BidCompare.PAIR_BYTES; assembly needs a literal).
     uint256 internal constant PAIR_BYTES = 192;
 
     /// @notice True iff <x, y> = 0 for the left token `left` (K2: 2d words) and the right token `right` (C2: 4d words).
-    /// @dev Interleaves the points into the precompile's input in fresh memory. The call gets exactly its price, so a
-    /// failing check cannot burn the rest of a batch; too little gas left reverts without data (an out-of-gas).
-    function zero(uint256[] calldata left, uint256[] calldata right, uint256 dim) internal view returns (bool isOne) {
+    /// @dev Interleaves the points into the precompile's input in fresh memory, then runs version 1's pairing check:
+    /// the call gets exactly its price, and too little gas left reverts without data (an out-of-gas).
+    function zero(uint256[] calldata left, uint256[] calldata right, uint256 dim) internal view returns (bool) {
         if (left.length != 2 * dim) revert ISlotMarket.WrongLength(2 * dim, left.length);
         if (right.length != 4 * dim) revert ISlotMarket.WrongLength(4 * dim, right.length);
         uint256 input;
@@ -28,14 +27,7 @@ library TokenTest {
                 calldatacopy(add(pair, 64), add(right.offset, shl(7, j)), 128)
             }
         }
-        uint256 gasForCall = PAIRING_BASE_GAS + PAIRING_PER_PAIR_GAS * dim;
-        bool ok;
-        assembly ("memory-safe") {
-            if lt(gas(), add(add(gasForCall, div(gasForCall, 63)), 2000)) { revert(0, 0) }
-            ok := staticcall(gasForCall, PAIRING_PRECOMPILE, input, mul(dim, PAIR_BYTES), input, 0x20)
-            ok := and(ok, eq(returndatasize(), 0x20))
-            isOne := eq(mload(input), 1)
-        }
-        if (!ok) revert ISlotMarket.PairingCheckFailed();
+        // The same check as version 1's (its `PairingCheckFailed()` has the same selector as ISlotMarket's).
+        return BidCompare.pairingCheck(input, dim);
     }
 }
