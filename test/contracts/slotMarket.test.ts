@@ -14,7 +14,8 @@ import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 
 const calendar: SlotCalendar = { slotSeconds: 900, gateClosureSeconds: 300 };
-const TX = { gasLimit: 16_000_000n };
+/** Version 2 runs with Osaka's per-transaction cap (EIP-7825) on: every transaction asks for at most 2^24 gas. */
+const TX = { gasLimit: 16_777_216n };
 
 let chain: LocalChain;
 let provider: JsonRpcProvider;
@@ -22,7 +23,7 @@ let deployer: NonceManager;
 
 beforeAll(async () => {
   await initCurve();
-  chain = await startLocalChain();
+  chain = await startLocalChain({ network: "osaka" });
   provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
   deployer = new NonceManager(new Wallet(chain.accountKeys[0]!, provider));
 });

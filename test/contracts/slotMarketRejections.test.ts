@@ -24,7 +24,8 @@ import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 
 const calendar: SlotCalendar = { slotSeconds: 900, gateClosureSeconds: 300 };
 const params = blockParams(10, 1);
-const TX = { gasLimit: 16_000_000n };
+/** Version 2 runs with Osaka's per-transaction cap (EIP-7825) on: every transaction asks for at most 2^24 gas. */
+const TX = { gasLimit: 16_777_216n };
 const CANCEL_TYPES = { Cancel: [{ name: "bidder", type: "address" }] };
 
 let chain: LocalChain;
@@ -40,7 +41,7 @@ const mirrored = new Map<number, MirroredBid>();
 
 beforeAll(async () => {
   await initCurve();
-  chain = await startLocalChain();
+  chain = await startLocalChain({ network: "osaka" });
   provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
   dso = new Wallet(hexlify(randomBytes(32)));
   market = await deploySlotMarket(new NonceManager(new Wallet(chain.accountKeys[0]!, provider)), { ticketSigner: dso.address, params, calendar });
@@ -157,5 +158,33 @@ describe("v2 market rejections", () => {
     expect(market.contract.interface.parseError(rejected?.args.reason)?.name).toBe("BadTicket");
     expect(logs.filter((log: { name: string }) => log.name === "BidPlaced")).toHaveLength(1);
     expect((await readBook(market, slot, "sell")).length).toBe(JSON.parse(before)[1].length + 1);
+    // The reference follows the chain (the next test builds on this book).
+    const mirroredGood = books.place({ bidder: good.key.address, side: "sell", slot, level: 9, notAfter: good.bid.notAfter }, now);
+    if (!mirroredGood.ok) throw new Error(mirroredGood.reason);
+    mirrored.set(mirroredGood.id, { level: 9, ciphertext: good.bid.ciphertext });
+    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+  });
+
+  it("places a batch of 12 resting bids in one transaction under Osaka's cap, each where the reference puts it", async () => {
+    const entries = [];
+    for (let i = 0; i < 12; i++) {
+      const side: BookSideName = i % 2 === 0 ? "buy" : "sell";
+      const level = side === "buy" ? i % 3 : 7 + (i % 3);
+      const made = await make(side, level);
+      // Each entry's hint sees the entries before it placed (the reference places them in order).
+      const hint = hintFromMirror(books, mirrored, { side, slot, level }, now + 1, params);
+      const result = books.place({ bidder: made.key.address, side, slot, level, notAfter: made.bid.notAfter }, now + 1);
+      if (!result.ok || result.matchedWith !== null) throw new Error("every entry must rest");
+      mirrored.set(result.id, { level, ciphertext: made.bid.ciphertext });
+      entries.push(bidTuple(made.bid, hint));
+    }
+    now += 1;
+    await provider.send("evm_setNextBlockTimestamp", [now]);
+    const receipt = await (await market.contract.getFunction("placeBids")(entries, TX)).wait();
+    expect(receipt.gasUsed).toBeLessThanOrEqual(16_777_216n);
+    const logs = receipt.logs.map((log: { topics: string[]; data: string }) => market.contract.interface.parseLog(log)).filter(Boolean);
+    expect(logs.filter((log: { name: string }) => log.name === "BidRejected")).toHaveLength(0);
+    expect(logs.filter((log: { name: string }) => log.name === "BidPlaced")).toHaveLength(12);
+    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
   });
 });
