@@ -9,6 +9,7 @@ import {
   certifyBid,
   deploySlotMarket,
   hintFromMirror,
+  placeWithFreshHints,
   readBook,
   slotMarketErrorOf,
   type CertifiedBid,
@@ -186,5 +187,39 @@ describe("v2 market rejections", () => {
     expect(logs.filter((log: { name: string }) => log.name === "BidRejected")).toHaveLength(0);
     expect(logs.filter((log: { name: string }) => log.name === "BidPlaced")).toHaveLength(12);
     expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+  });
+
+  it("a hint gone stale is refused (StaleHint), made anew and placed exactly once", async () => {
+    // Two sells hinted against the same book: the first takes the buy head, so the second's hint names a head gone.
+    const head = books.book(slot, "buy")[0]!;
+    const first = await make("sell", 0);
+    const second = await make("sell", 0);
+    expect(second.hint.headId).toBe(BigInt(head));
+    expect(await place(first)).toBeUndefined();
+    const taken = books.place({ bidder: first.key.address, side: "sell", slot, level: 0, notAfter: first.bid.notAfter }, now);
+    if (!taken.ok || taken.matchedWith !== head) throw new Error("the first sell must take the head");
+    mirrored.set(taken.id, { level: 0, ciphertext: first.bid.ciphertext });
+    let hints = 0;
+    const placed = await placeWithFreshHints(
+      market,
+      second.bid,
+      () => (++hints === 1 ? second.hint : hintFromMirror(books, mirrored, { side: "sell", slot, level: 0 }, now + 1, params)),
+      {
+        attempts: 3,
+        gasLimit: TX.gasLimit,
+        beforeSend: async () => {
+          now += 1;
+          await provider.send("evm_setNextBlockTimestamp", [now]);
+        },
+      },
+    );
+    expect(placed.attempts).toBe(2);
+    const result = books.place({ bidder: second.key.address, side: "sell", slot, level: 0, notAfter: second.bid.notAfter }, now);
+    if (!result.ok) throw new Error(result.reason);
+    mirrored.set(result.id, { level: 0, ciphertext: second.bid.ciphertext });
+    expect((await market.contract.getFunction("idOf")(second.key.address)) as bigint).toBe(BigInt(result.id));
+    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+    // Once placed, a further attempt is refused as a reused bidder: never placed twice.
+    expect(await place(second)).toBe("BidderAlreadyUsed");
   });
 });

@@ -216,3 +216,25 @@ export function slotMarketErrorOf(market: SlotMarketHandle, error: unknown): { n
   const parsed = market.contract.interface.parseError(data);
   return parsed === null ? undefined : { name: parsed.name, args: [...parsed.args] };
 }
+
+/**
+ * Places a bid, making its hint anew while the contract answers `StaleHint` (the book changed between hint and
+ * placement): at most `attempts` placements. A bidder is single-use on chain, so a retry can never place it twice;
+ * any other rejection is thrown at once.
+ */
+export async function placeWithFreshHints(
+  market: SlotMarketHandle,
+  bid: CertifiedBid,
+  hintNow: () => SlotHint | Promise<SlotHint>,
+  options: { attempts: number; gasLimit: bigint; beforeSend?: () => Promise<void> },
+): Promise<{ attempts: number; receipt: unknown }> {
+  for (let attempt = 1; ; attempt++) {
+    await options.beforeSend?.();
+    try {
+      const tx = await market.contract.getFunction("placeBid")(bidTuple(bid, await hintNow()), { gasLimit: options.gasLimit });
+      return { attempts: attempt, receipt: await tx.wait() };
+    } catch (error) {
+      if (slotMarketErrorOf(market, error)?.name !== "StaleHint" || attempt >= options.attempts) throw error;
+    }
+  }
+}
