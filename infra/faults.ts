@@ -39,10 +39,10 @@ export const tradesOf = (file: MarketFile): TradeRow[] =>
 
 const openTrades = (file: MarketFile): TradeRow[] => tradesOf(file).filter((row) => row.closed_at === null);
 
-async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
+async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, state?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new MarketStartError({ step: what, detail: `not within ${timeoutMs} ms` });
+    if (Date.now() > deadline) throw new MarketStartError({ step: what, detail: `not within ${timeoutMs} ms${state ? ` (last seen: ${state()})` : ""}` });
     await sleep(250);
   }
 }
@@ -173,7 +173,8 @@ export async function checkQuietMarket(
   try {
     let stableSince = Date.now();
     let last = "";
-    await until("a quiet market", options.timeoutMs ?? 180_000, async () => {
+    let seen = "";
+    await until("a quiet market", options.timeoutMs ?? 240_000, async () => {
       const rows = tradesOf(file);
       const matched = (await readers.chainEvents()).filter((event) => event.type === "Matched").length;
       const unsettled = await readers.held();
@@ -182,8 +183,10 @@ export async function checkQuietMarket(
         last = state;
         stableSince = Date.now();
       }
+      const open = rows.filter((row) => row.closed_at === null).map((row) => `${row.trade_id.slice(0, 10)}:${row.status}`);
+      seen = `${matched} matches on chain, ${rows.length} trades, open ${open.length ? open.join(" ") : "none"}, ${unsettled} deliveries held by the gateway`;
       return matched === rows.length && unsettled === 0 && rows.every((row) => row.closed_at !== null) && Date.now() - stableSince > (options.stableMs ?? 10_000);
-    });
+    }, () => seen);
 
     const events = await readers.chainEvents();
     const placed = events.flatMap((event) => (event.type === "BidPlaced" ? [event.bidder.toLowerCase()] : []));

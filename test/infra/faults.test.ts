@@ -42,5 +42,5 @@ describe("faults in a market of processes", () => {
     for (const row of check.failed) expect([row.buyer_meter_id, row.seller_meter_id], row.trade_id).toContain(killedMeter);
     expect(check.ledgerLines).toBeGreaterThan(0);
     expect(check.ledgerSum).toBe(0);
-  }, 420_000);
+  }, 600_000);
 });
