@@ -5,7 +5,7 @@
 // a trade), then nats-server (its JetStream store kept). The checks read the chain, the streams and the DSO's SQLite
 // file once the market is quiet.
 import { setTimeout as sleep } from "node:timers/promises";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { JsonRpcProvider } from "ethers";
 import { decodeMarketEvents, type MarketEvent } from "../contracts/client/index.ts";
@@ -37,6 +37,12 @@ export function queryDso<T>(file: MarketFile, sql: string, ...params: (string | 
 export const tradesOf = (file: MarketFile): TradeRow[] =>
   queryDso<TradeRow>(file, "SELECT trade_id, status, closed_at, buyer_meter_id, seller_meter_id FROM trades");
 
+/** The credentials `market up` generated for this market (its meter count and seed). */
+function provisioningOf(file: MarketFile, seed: string | undefined) {
+  const meters = file.processes.filter((entry) => entry.name.startsWith("meter-")).length;
+  return provision({ meters, ...(seed === undefined ? {} : { seed }) });
+}
+
 const openTrades = (file: MarketFile): TradeRow[] => tradesOf(file).filter((row) => row.closed_at === null);
 
 async function until(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, state?: () => string): Promise<void> {
@@ -66,8 +72,7 @@ export type FaultCycleOptions = {
 export async function runFaultCycle(file: MarketFile, options: FaultCycleOptions = {}): Promise<{ killedMeter: string }> {
   const momentTimeoutMs = options.momentTimeoutMs ?? 120_000;
   const progress = options.onProgress ?? (() => undefined);
-  const meters = file.processes.filter((entry) => entry.name.startsWith("meter-")).length;
-  const watchUser = provision({ meters, ...(options.seed === undefined ? {} : { seed: options.seed }) }).envFiles.watch;
+  const watchUser = provisioningOf(file, options.seed).envFiles.watch;
 
   // The gateway mid-batch: its machine reports a batch in flight (a transaction sent, its receipt awaited).
   const observer: NatsConnection = await connect({ servers: file.natsUrl, user: watchUser.NATS_USER, pass: watchUser.NATS_PASSWORD, waitOnFirstConnect: true });
@@ -133,12 +138,11 @@ type MarketReaders = {
   chainEvents(): Promise<MarketEvent[]>;
   held(): Promise<number>;
   close(): Promise<void>;
-  nc: NatsConnection;
+  jsm: JetStreamManager;
 };
 
 async function readersOf(file: MarketFile, seed: string | undefined): Promise<MarketReaders> {
-  const meters = file.processes.filter((entry) => entry.name.startsWith("meter-")).length;
-  const dso = provision({ meters, ...(seed === undefined ? {} : { seed }) }).envFiles.dso;
+  const dso = provisioningOf(file, seed).envFiles.dso;
   const contract = queryDso<{ value: string }>(file, "SELECT value FROM dso_settings WHERE key = 'market.contract'")[0]?.value ?? "{}";
   const address = (JSON.parse(contract) as { address?: string }).address;
   if (address === undefined) throw new MarketStartError({ step: "check", detail: "the DSO has recorded no market contract yet" });
@@ -147,7 +151,7 @@ async function readersOf(file: MarketFile, seed: string | undefined): Promise<Ma
   const jsm = await jetstreamManager(nc);
   const streams = streamNames(file.market);
   return {
-    nc,
+    jsm,
     chainEvents: async () => decodeMarketEvents(await provider.getLogs({ address, fromBlock: 0, toBlock: "latest" }), address),
     // Deliveries the gateway has not settled yet (undelivered or unacknowledged).
     held: async () => {
@@ -197,7 +201,7 @@ export async function checkQuietMarket(
       const row = rows.get(tradeIdOf({ buyId: match.buyBidder, sellId: match.sellBidder, txHash: match.transactionHash! }));
       return row === undefined || !ended.has(row.status);
     }).length;
-    const jsm = await jetstreamManager(readers.nc);
+    const { jsm } = readers;
     const streams = streamNames(file.market);
     const submitted = (await jsm.streams.info(streams.bids)).state.messages;
     const rejectedSubject = marketSubjects(file.market).market.rejected;

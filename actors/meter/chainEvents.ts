@@ -26,13 +26,7 @@ export type ChainEventsOptions = {
   handle(event: OwnChainEvent): void;
 };
 
-export type ChainEvents = {
-  /** Reads to the head once and hands over whatever waited a whole interval (tests, and the stop). */
-  tick(): Promise<void>;
-  /** Events found on chain that no notice had brought. */
-  recovered(): number;
-  stop(): Promise<void>;
-};
+export type ChainEvents = { stop(): Promise<void> };
 
 function isOwn(event: ChainEvent, owns: (bidder: string) => boolean): event is OwnChainEvent {
   switch (event.kind) {
@@ -49,7 +43,6 @@ function isOwn(event: ChainEvent, owns: (bidder: string) => boolean): event is O
 export function startChainEvents(options: ChainEventsOptions): ChainEvents {
   const { logger } = options;
   let next = options.fromBlock;
-  let recovered = 0;
   let stopped = false;
   // Found on chain, not yet brought by a notice: handed over at the next tick if still unhandled, so the notice,
   // which carries the trade's trace, normally wins.
@@ -74,7 +67,6 @@ export function startChainEvents(options: ChainEventsOptions): ChainEvents {
         waiting = [];
         for (const event of due) {
           if (stopped || options.handled(event)) continue;
-          recovered += 1;
           logger.warn({ event: event.kind, txHash: event.txHash, block: event.blockNumber }, "an event of ours on chain had no notice: taking it from the chain");
           options.handle(event);
         }
@@ -90,8 +82,6 @@ export function startChainEvents(options: ChainEventsOptions): ChainEvents {
 
   const timer = setInterval(() => void tick(), options.intervalMs);
   return {
-    tick,
-    recovered: () => recovered,
     async stop() {
       stopped = true;
       clearInterval(timer);

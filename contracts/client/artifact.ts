@@ -11,11 +11,12 @@ const ARTIFACT_PATHS = {
   GridveilMarket: "contracts/src/GridveilMarket.sol/GridveilMarket.json",
   GridveilMarketGasProbe: "contracts/src/test/GridveilMarketGasProbe.sol/GridveilMarketGasProbe.json",
   PlaintextMarket: "contracts/src/bench/PlaintextMarket.sol/PlaintextMarket.json",
+  SlotMarket: "contracts/src/v2/SlotMarket.sol/SlotMarket.json",
 } as const;
 
 export type ArtifactName = keyof typeof ARTIFACT_PATHS;
 /** The contracts `deployMarket` deploys (the bench's plaintext market has its own deploy, contracts/client/bench/). */
-export type MarketContractName = Exclude<ArtifactName, "PlaintextMarket">;
+export type MarketContractName = Exclude<ArtifactName, "PlaintextMarket" | "SlotMarket">;
 
 const cache = new Map<ArtifactName, ContractArtifact>();
 

@@ -6,6 +6,7 @@ import { fc, test } from "@fast-check/vitest";
 import { JsonRpcProvider, NonceManager, Wallet, hexlify } from "ethers";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
+import { CANCEL_TYPES } from "../../contracts/client/eip712.ts";
 import { bidTuple, certifyBid, deploySlotMarket, hintFromMirror, readBook, slotMarketErrorOf, type MirroredBid, type SlotMarketHandle } from "../../contracts/client/v2/slotMarket.ts";
 import { SlotBooks, type BookSideName, type SlotCalendar } from "../../protocol/book/slotBooks.ts";
 import { encryptBlockBid } from "../../protocol/encoding/blockBid.ts";
@@ -51,7 +52,6 @@ function ops(levels: number, maxLength: number) {
   );
 }
 
-const CANCEL_TYPES = { Cancel: [{ name: "bidder", type: "address" }] };
 
 /** One fresh market, a sequence run on chain and on the reference, the books compared after every transaction. */
 async function runSequence(params: BlockParams, msk: MasterSecretKey, tokenKey: Uint8Array, sequence: Op[]): Promise<{ placed: number; matched: number; rejected: number }> {

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { JsonRpcProvider, NonceManager, Wallet, hexlify } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
+import { CANCEL_TYPES } from "../../contracts/client/eip712.ts";
 import {
   bidTuple,
   certifyBid,
@@ -27,7 +28,6 @@ const calendar: SlotCalendar = { slotSeconds: 900, gateClosureSeconds: 300 };
 const params = blockParams(10, 1);
 /** Version 2 runs with Osaka's per-transaction cap (EIP-7825) on: every transaction asks for at most 2^24 gas. */
 const TX = { gasLimit: 16_777_216n };
-const CANCEL_TYPES = { Cancel: [{ name: "bidder", type: "address" }] };
 
 let chain: LocalChain;
 let provider: JsonRpcProvider;

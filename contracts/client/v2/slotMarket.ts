@@ -1,19 +1,13 @@
 // The v2 market's TypeScript client (contracts/src/v2/SlotMarket.sol): deploy, tickets, certified bids, hints from a
 // mirror of the books, placement, cancel, purge and the books in order.
 import { Contract, ContractFactory, type ContractRunner, type Signer, type TypedDataDomain } from "ethers";
-import { readFileSync } from "node:fs";
+import { loadArtifact } from "../artifact.ts";
 import { revertDataOf } from "../errors.ts";
-import { fileURLToPath } from "node:url";
 import { hintFromCiphertexts, type BlockCiphertext, type BlockPoints } from "../../../protocol/encoding/blockBid.ts";
 import { hintFromLevels, tokenOfHint, type BlockParams, type RelationHint } from "../../../protocol/encoding/blockTokens.ts";
 import { ciphertextRoot, ciphertextTree, tokenProof, type TokenHalf } from "../../../protocol/encoding/ciphertextRoot.ts";
 import { SLOT_MAX_EXPIRED_DROPS, type BookSideName, type SlotBooks, type SlotCalendar } from "../../../protocol/book/slotBooks.ts";
 
-const ARTIFACT = "../../../artifacts/contracts/src/v2/SlotMarket.sol/SlotMarket.json";
-
-function artifact(): { abi: never[]; bytecode: string } {
-  return JSON.parse(readFileSync(fileURLToPath(new URL(ARTIFACT, import.meta.url)), "utf8")) as { abi: never[]; bytecode: string };
-}
 
 export const SLOT_TICKET_TYPES = {
   Ticket: [
@@ -34,7 +28,7 @@ export async function deploySlotMarket(
   deployer: Signer,
   options: { ticketSigner: string; params: BlockParams; calendar: SlotCalendar },
 ): Promise<SlotMarketHandle> {
-  const { abi, bytecode } = artifact();
+  const { abi, bytecode } = loadArtifact("SlotMarket");
   const factory = new ContractFactory(abi, bytecode, deployer);
   const deployed = await factory.deploy(
     options.ticketSigner,
@@ -48,7 +42,7 @@ export async function deploySlotMarket(
 }
 
 export async function attachSlotMarket(address: string, runner: ContractRunner, params: BlockParams, calendar: SlotCalendar): Promise<SlotMarketHandle> {
-  const contract = new Contract(address, artifact().abi, runner);
+  const contract = new Contract(address, loadArtifact("SlotMarket").abi, runner);
   const domain = await contract.getFunction("eip712Domain")();
   return {
     contract,
