@@ -1,4 +1,6 @@
-// The market's gas, measured on the in-process chain per price-level count, beside the paper's and EIP-1108's figures.
+// The market's gas, both designs in one run: version 1 (the paper's unary encoding and heaps) per price-level count,
+// beside the paper's and EIP-1108's figures, and version 2 (block tokens, per-slot lists: bench/gasV2.ts) per level
+// count and block width. Every batch figure is under Osaka's per-transaction cap.
 import { BrowserProvider, hexlify, Wallet, type BaseContract, type Eip1193Provider } from "ethers";
 import { initCurve } from "../protocol/fhipe/curve.ts";
 import { randomScalar, setup, type MasterSecretKey } from "../protocol/fhipe/fhipe.ts";
@@ -8,11 +10,15 @@ import { buildBid, deployMarket, getBidCiphertext, MarketRevertError, placeBid, 
 import { seededRandom, systemRandom, type BenchRandom } from "./seededRandom.ts";
 import { type SideCode } from "../protocol/domain.ts";
 import type { BenchProgress } from "./progress.ts";
+import { measureGasV2, type GasV2Row } from "./gasV2.ts";
+import { blockParams } from "../protocol/encoding/blockTokens.ts";
 
 /** The block the paper and our private chain assume. */
 export const BLOCK_GAS_LIMIT = 30_000_000;
-/** Osaka's per-transaction cap (EIP-7825), reported for information: our chain runs Prague rules. */
+/** Osaka's per-transaction cap (EIP-7825): the largest batches are measured under it, for both designs. */
 export const OSAKA_TX_GAS_CAP = 2 ** 24;
+/** Version 1 keeps a ciphertext as contract code: d = n + 1 ≤ 127 fits EIP-170's 24,576 bytes. */
+export const V1_MAX_LEVELS = 126;
 /** PROTOCOL §7: the paper's Compare (go-ethereum before Istanbul) and its heap-node growth per +10 levels. */
 export const PAPER_COMPARE_PER_LEVEL = 80_000;
 export const PAPER_COMPARE_BASE = 100_000;
@@ -23,11 +29,13 @@ export const PRECOMPILE_BASE = 45_000;
 
 export type GasBenchOptions = {
   levels: readonly number[];
+  /** Version 2's block widths w (each kept where w ≤ ⌈log2 n⌉); default [1]. */
+  widths?: readonly number[];
   /** Resting bids in the book every placement is measured against. */
   bookSize: number;
   /** Placements averaged per figure. */
   samples: number;
-  /** The block the batches must fit (default 30 M, the chain's; tests use less to stay fast). */
+  /** The gas version 1's batches must fit (default Osaka's cap, 2^24; tests use less to stay fast). */
   blockGasLimit?: number;
   /**
    * Seed for every random choice (levels, sides, keys, msk, randomizers, salts) and a fixed ticket expiry: two runs
@@ -38,8 +46,18 @@ export type GasBenchOptions = {
 };
 
 
+/** A version 1 row: the common figures, then version 1's own. */
 export type GasBenchRow = {
+  design: "v1";
   levels: number;
+  /** Unary encoding: no block width. */
+  width: null;
+  /** A placement fits Osaka's cap. */
+  fits: boolean;
+  /** = compareGas (the common name of one order test). */
+  relationGas: number;
+  /** Mean calldata of a resting placeBid transaction (the ciphertext is stored as code, so it is sent once). */
+  calldataBytes: number;
   dim: number;
   /** One Compare: the pairing check on d interleaved pairs already in memory (gasleft() around the library call). */
   compareGas: number;
@@ -63,8 +81,8 @@ export type GasBenchRow = {
   /** Our storage growth per +10 levels (from the previous row), and the paper's. */
   storageGrowthPer10Levels: number | null;
   paperStorageGrowthPer10Levels: number;
-  /** Most bids one placeBids transaction fits in a 30 M gas block, resting and matching (the latter is also capped by
-   * the book: each entry must take a bid from it). */
+  /** Most bids one placeBids transaction places under the cap (2^24), resting and matching (the latter is also
+   * capped by the book: each entry must take a bid from it); 0 when not even one fits. */
   maxBatchResting: number;
   maxBatchMatching: number;
   fitsBlock: boolean;
@@ -78,33 +96,79 @@ const TICKET_LIFETIME_SECONDS = 30 * 24 * 3600;
 /** A seeded run's ticket expiry (2106-02-07): independent of the chain's clock, so its signatures repeat too. */
 const SEEDED_NOT_AFTER = 2n ** 32n;
 
-export async function runGasBench(options: GasBenchOptions): Promise<GasBenchRow[]> {
+/** Version 1 where it cannot place a bid at all: a ciphertext beyond EIP-170's code limit, a Compare over the cap. */
+export type GasUnfitRow = { design: "v1"; levels: number; width: null; dim: number; fits: false; reason: string };
+
+export type GasRow = GasBenchRow | GasUnfitRow | (GasV2Row & { fits: boolean });
+
+/** Both designs for every level count: version 1 (or why it does not fit), then version 2 for each width. */
+export async function runGasBench(options: GasBenchOptions): Promise<GasRow[]> {
   await initCurve();
   const { default: hre } = await import("hardhat");
-  const rows: GasBenchRow[] = [];
-  const stepsPerLevel = options.bookSize + 4 * options.samples + 4;
-  const total = stepsPerLevel * options.levels.length;
+  const widths = options.widths ?? [1];
+  const plan = options.levels.flatMap((levels) => [
+    { design: "v1" as const, levels, width: null },
+    ...widths.filter((width) => width <= Math.max(1, Math.ceil(Math.log2(levels)))).map((width) => ({ design: "v2" as const, levels, width })),
+  ]);
+  const stepsPerRow = options.bookSize + 4 * options.samples + 4;
+  const total = stepsPerRow * plan.length;
   let completed = 0;
   const report = (phase: string, steps = 1) => {
     completed += steps;
     options.onProgress?.({ phase, completed: Math.min(completed, total), total });
   };
 
-  for (const levels of options.levels) {
-    const connection = await hre.network.create();
-    try {
-      const provider = new BrowserProvider(connection.provider as Eip1193Provider, undefined, { cacheTimeout: -1 });
-      const row = await measureLevel(provider, levels, options, (phase, steps) => report(`n=${levels}: ${phase}`, steps));
-      const previous = rows.at(-1);
-      row.storageGrowthPer10Levels =
-        previous === undefined ? null : Math.round(((row.storageGasPerBid - previous.storageGasPerBid) * 10) / (levels - previous.levels));
-      rows.push(row);
-    } finally {
-      await connection.close();
+  const rows: GasRow[] = [];
+  for (const [index, entry] of plan.entries()) {
+    if (entry.design === "v1") {
+      const unfit = v1Unfit(entry.levels);
+      if (unfit !== null) rows.push(unfit);
+      else {
+        const connection = await hre.network.create();
+        try {
+          const provider = new BrowserProvider(connection.provider as Eip1193Provider, undefined, { cacheTimeout: -1 });
+          const row = await measureLevel(provider, entry.levels, options, (phase, steps) => report(`v1 n=${entry.levels}: ${phase}`, steps));
+          const previous = rows.findLast((candidate): candidate is GasBenchRow => candidate.design === "v1" && "compareGas" in candidate);
+          row.storageGrowthPer10Levels =
+            previous === undefined ? null : Math.round(((row.storageGasPerBid - previous.storageGasPerBid) * 10) / (entry.levels - previous.levels));
+          rows.push(row);
+        } finally {
+          await connection.close();
+        }
+      }
+    } else {
+      blockParams(entry.levels, entry.width);
+      const row = await measureGasV2(entry.levels, entry.width, {
+        bookSize: options.bookSize,
+        samples: options.samples,
+        seed: options.seed,
+        step: (phase) => report(`v2 n=${entry.levels} w=${entry.width}: ${phase}`),
+      });
+      rows.push({ ...row, fits: row.fitsTxCap });
     }
-    completed = stepsPerLevel * rows.length;
+    completed = stepsPerRow * (index + 1);
   }
   return rows;
+}
+
+/** Why version 1 cannot place a bid at `levels`, or null when it can. */
+export function v1Unfit(levels: number): GasUnfitRow | null {
+  const dim = dimensionFor(levels);
+  const comparePrice = PRECOMPILE_PER_PAIR * dim + PRECOMPILE_BASE;
+  if (levels > V1_MAX_LEVELS) {
+    return {
+      design: "v1",
+      levels,
+      width: null,
+      dim,
+      fits: false,
+      reason: `a ciphertext of d = ${dim} exceeds one contract's code (EIP-170, d ≤ ${V1_MAX_LEVELS + 1}); one Compare alone would cost ${comparePrice.toLocaleString("en-US")} gas`,
+    };
+  }
+  if (comparePrice > OSAKA_TX_GAS_CAP) {
+    return { design: "v1", levels, width: null, dim, fits: false, reason: `one Compare costs ${comparePrice.toLocaleString("en-US")} gas, over the cap` };
+  }
+  return null;
 }
 
 type BidMaker = (side: SideCode, priceLevel: number) => Promise<SignedBid>;
@@ -116,7 +180,7 @@ async function measureLevel(
   report: (phase: string, steps?: number) => void,
 ): Promise<GasBenchRow> {
   const dim = dimensionFor(levels);
-  const blockGasLimit = options.blockGasLimit ?? BLOCK_GAS_LIMIT;
+  const blockGasLimit = options.blockGasLimit ?? OSAKA_TX_GAS_CAP;
   // One stream per level count, so a row does not depend on which other rows were asked for.
   const random: BenchRandom = options.seed === undefined ? systemRandom : seededRandom(options.seed * 1_000 + levels);
   const deployer = await provider.getSigner(0);
@@ -158,11 +222,13 @@ async function measureLevel(
   // bookSize + 1 while each sample meets a different heap (a snapshot would measure one removal path only).
   const restingGas: number[] = [];
   const matchingGas: number[] = [];
+  const calldata: number[] = [];
   for (let i = 0; i < options.samples; i++) {
     const restingSide = randomSide();
     const resting = await placeBid(market, await makeBid(restingSide, restingLevel(restingSide)), TX);
     if (resting.matched !== undefined) throw new GasBenchError({ kind: "restingMatched", levels, restingSide });
     restingGas.push(Number(resting.receipt.gasUsed));
+    calldata.push((((await provider.getTransaction(resting.receipt.hash))!.data.length - 2) / 2));
     report("resting bids");
     // A buy at the top level takes the best sell; a sell at level 0 takes the best buy.
     const matchingSide = randomSide();
@@ -205,7 +271,12 @@ async function measureLevel(
   const precompileGas = PRECOMPILE_PER_PAIR * dim + PRECOMPILE_BASE;
   const paperCompareGas = PAPER_COMPARE_PER_LEVEL * levels + PAPER_COMPARE_BASE;
   return {
+    design: "v1",
     levels,
+    width: null,
+    fits: Math.max(placeRestingGas, placeMatchingGas) <= OSAKA_TX_GAS_CAP,
+    relationGas: Number(compareGas),
+    calldataBytes: Math.round(mean(calldata)),
     dim,
     compareGas: Number(compareGas),
     compareStoredGas: Number(coldGas),

@@ -12,11 +12,12 @@ const ARTIFACT_PATHS = {
   GridveilMarketGasProbe: "contracts/src/test/GridveilMarketGasProbe.sol/GridveilMarketGasProbe.json",
   PlaintextMarket: "contracts/src/bench/PlaintextMarket.sol/PlaintextMarket.json",
   SlotMarket: "contracts/src/v2/SlotMarket.sol/SlotMarket.json",
+  SlotMarketGasProbe: "contracts/src/test/SlotMarketGasProbe.sol/SlotMarketGasProbe.json",
 } as const;
 
 export type ArtifactName = keyof typeof ARTIFACT_PATHS;
 /** The contracts `deployMarket` deploys (the bench's plaintext market has its own deploy, contracts/client/bench/). */
-export type MarketContractName = Exclude<ArtifactName, "PlaintextMarket" | "SlotMarket">;
+export type MarketContractName = Exclude<ArtifactName, "PlaintextMarket" | "SlotMarket" | "SlotMarketGasProbe">;
 
 const cache = new Map<ArtifactName, ContractArtifact>();
 

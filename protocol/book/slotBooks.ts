@@ -32,7 +32,7 @@ export type SlotBidStatus = "open" | "matched" | "cancelled" | "expired";
 export type SlotBid = SlotBidInput & { id: number; status: SlotBidStatus };
 
 /** Why a placement is rejected (the contract's custom errors of the same names). */
-export type PlacementRejection = "SlotClosed" | "TicketExpired" | "BidderAlreadyUsed" | "ExpiredBacklog";
+export type PlacementRejection = "SlotOutOfRange" | "SlotClosed" | "TicketExpired" | "BidderAlreadyUsed" | "ExpiredBacklog";
 
 /** The contract's events of one operation, in order. */
 export type SlotBookEvent =
@@ -44,6 +44,9 @@ export type SlotBookEvent =
 export type SlotPlacement =
   | { ok: true; id: number; matchedWith: number | null; events: SlotBookEvent[] }
   | { ok: false; reason: PlacementRejection; events: [] };
+
+/** Slots are numbered below 2^31 (the contract's MAX_SLOT: a list is slot · 2 + side in 32 bits). */
+export const SLOT_MAX = 2 ** 31 - 1;
 
 /** Expired heads one placement may unlink (the contract's MAX_EXPIRED_DROPS). */
 export const SLOT_MAX_EXPIRED_DROPS = 4;
@@ -84,6 +87,16 @@ export class SlotBooks {
     this.#maxExpiredDrops = options.maxExpiredDrops ?? SLOT_MAX_EXPIRED_DROPS;
   }
 
+  /** An independent copy (to try placements, e.g. a batch's hints, without changing this one). */
+  clone(): SlotBooks {
+    const copy = new SlotBooks(this.calendar, { maxExpiredDrops: this.#maxExpiredDrops });
+    for (const [id, bid] of this.#bids) copy.#bids.set(id, { ...bid });
+    for (const [slot, lists] of this.#books) copy.#books.set(slot, { buy: [...lists.buy], sell: [...lists.sell] });
+    for (const bidder of this.#usedBidders) copy.#usedBidders.add(bidder);
+    copy.#nextId = this.#nextId;
+    return copy;
+  }
+
   /** A slot's list on one side, best first (ids). */
   book(slot: number, side: BookSideName): readonly number[] {
     return this.#books.get(slot)?.[side] ?? [];
@@ -106,6 +119,7 @@ export class SlotBooks {
 
   place(input: SlotBidInput, now: number): SlotPlacement {
     const bidder = input.bidder.toLowerCase();
+    if (!Number.isSafeInteger(input.slot) || input.slot < 0 || input.slot > SLOT_MAX) return { ok: false, reason: "SlotOutOfRange", events: [] };
     if (!slotOpen(input.slot, now, this.calendar)) return { ok: false, reason: "SlotClosed", events: [] };
     if (now > input.notAfter) return { ok: false, reason: "TicketExpired", events: [] };
     if (this.#usedBidders.has(bidder)) return { ok: false, reason: "BidderAlreadyUsed", events: [] };
@@ -137,6 +151,15 @@ export class SlotBooks {
     list.splice(prevId === 0 ? 0 : list.indexOf(prevId) + 1, 0, id);
     events.push({ type: "placed", id, slot: input.slot, side: input.side, prevId });
     return { ok: true, id, matchedWith: null, events };
+  }
+
+  /** The bid before `id` in its list (0: `id` is the head), or undefined when it does not rest. */
+  predecessor(id: number): number | undefined {
+    const bid = this.#bids.get(id);
+    if (bid === undefined || bid.status !== "open") return undefined;
+    const list = this.book(bid.slot, bid.side);
+    const index = list.indexOf(id);
+    return index <= 0 ? 0 : list[index - 1];
   }
 
   /** The bidder's open bid is withdrawn (no comparison); false when it has none. */

@@ -120,8 +120,9 @@ async function runSequence(params: BlockParams, msk: MasterSecretKey, tokenKey: 
         if (key === undefined) break;
         const bidId = (await market.contract.getFunction("idOf")(key.address)) as bigint;
         const signature = await key.signTypedData(market.domain, CANCEL_TYPES, { bidder: key.address });
+        const prevId = books.predecessor(Number(bidId)) ?? 0;
         const cancelled = books.cancel(key.address);
-        const cancelling = send(() => market.contract.getFunction("cancelBid")(bidId, signature, TX));
+        const cancelling = send(() => market.contract.getFunction("cancelBid")(bidId, prevId, signature, TX));
         if (cancelled === null) expect(await revertName(cancelling)).toBe("BidNotOpen");
         else await cancelling;
         break;

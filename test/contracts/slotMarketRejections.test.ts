@@ -8,13 +8,21 @@ import { CANCEL_TYPES } from "../../contracts/client/eip712.ts";
 import {
   bidTuple,
   certifyBid,
+  ciphertextWords,
   deploySlotMarket,
+  cancelSlotBid,
+  decodeSlotMarketEvents,
   hintFromMirror,
+  makeHint,
+  placeSlotBids,
   placeWithFreshHints,
+  proverFromLevels,
+  purgeSlot,
   readBook,
   slotMarketErrorOf,
   type CertifiedBid,
   type MirroredBid,
+  type SlotBatchEntry,
   type SlotHint,
   type SlotMarketHandle,
 } from "../../contracts/client/v2/slotMarket.ts";
@@ -115,7 +123,7 @@ describe("v2 market rejections", () => {
     expect(await place(altered)).toBe("BadTicket");
     // Too few tokens.
     const short = await make("buy", 3);
-    expect(await outcome(() => market.contract.getFunction("placeBid")({ ...bidTuple(short.bid, short.hint), left: short.bid.ciphertext.left.slice(1) }, TX))).toBe("WrongLength");
+    expect(await outcome(() => market.contract.getFunction("placeBid")({ ...bidTuple(short.bid, short.hint), ciphertext: ciphertextWords(short.bid.ciphertext).slice(6) }, TX))).toBe("WrongLength");
     // A hint naming another head, or a position that is not in the list.
     const stale = await make("buy", 3);
     expect(await place(stale, { ...stale.hint, headId: stale.hint.headId + 1n })).toBe("StaleHint");
@@ -126,6 +134,22 @@ describe("v2 market rejections", () => {
     // The relation proved with the wrong block, or the equality token for a strict relation: never a conclusion.
     const wrong = await make("buy", 3);
     expect(await place(wrong, { ...wrong.hint, head: { ...wrong.hint.head, token: (wrong.hint.head.token + 1) % (params.tokens - 1) } })).toBe("BadMerkleProof");
+    // A true relation proved with another resting bid's token (its own valid proof): the contract reads the token of
+    // the bid the book holds at that place, whatever the hint would like it to be, so the proof fails.
+    const sells = books.book(slot, "sell");
+    const other = await make("buy", 3);
+    const otherHint = hintFromMirror(books, mirrored, { side: "buy", slot, level: 3 }, now + 1, params);
+    const fromSecond = makeHint({
+      side: "buy",
+      ownList: [],
+      oppositeList: [sells[1]!],
+      notAfterOf: () => now + 10_000,
+      ciphertextOf: (id) => mirrored.get(id)!.ciphertext,
+      prove: proverFromLevels((id) => mirrored.get(id)!.level, 3, params),
+      now: now + 1,
+      params,
+    });
+    expect(await place(other, { ...otherHint, head: fromSecond.head })).toBe("BadMerkleProof");
     // Claiming a match that is not there: the relation does not prove, the bid is not matched.
     const notCrossing = await make("buy", 3);
     const lie = hintFromMirror(books, mirrored, { side: "buy", slot, level: 9 }, now + 1, params);
@@ -142,8 +166,8 @@ describe("v2 market rejections", () => {
     expect(await place(resting)).toBe("BidderAlreadyUsed");
     const id = (await market.contract.getFunction("idOf")(resting.key.address)) as bigint;
     const stranger = new Wallet(hexlify(randomBytes(32)));
-    expect(await outcome(async () => market.contract.getFunction("cancelBid")(id, await stranger.signTypedData(market.domain, CANCEL_TYPES, { bidder: resting.key.address }), TX))).toBe("NotOwner");
-    expect(await outcome(async () => market.contract.getFunction("cancelBid")(9_999n, await stranger.signTypedData(market.domain, CANCEL_TYPES, { bidder: stranger.address }), TX))).toBe("UnknownBid");
+    expect(await outcome(async () => market.contract.getFunction("cancelBid")(id, 0n, await stranger.signTypedData(market.domain, CANCEL_TYPES, { bidder: resting.key.address }), TX))).toBe("NotOwner");
+    expect(await outcome(async () => market.contract.getFunction("cancelBid")(9_999n, 0n, await stranger.signTypedData(market.domain, CANCEL_TYPES, { bidder: stranger.address }), TX))).toBe("UnknownBid");
     expect(await outcome(() => market.contract.getFunction("placeBidFromBatch")(bidTuple(resting.bid, resting.hint), TX))).toBe("OnlySelf");
     expect(await snapshot()).toBe(before);
 
@@ -221,5 +245,68 @@ describe("v2 market rejections", () => {
     expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
     // Once placed, a further attempt is refused as a reused bidder: never placed twice.
     expect(await place(second)).toBe("BidderAlreadyUsed");
+  });
+
+  it("the client batch-places, cancels (a stale predecessor is refused), purges and decodes every event", async () => {
+    // A batch: one bid that takes the sell head, one that rests; the client reports each entry from the events.
+    const sellHead = books.book(slot, "sell")[0]!;
+    const trial = books.clone();
+    const entries: { bid: CertifiedBid; hint: SlotHint; made: Made; level: number; side: BookSideName }[] = [];
+    const expected: SlotBatchEntry[] = [];
+    for (const [side, level] of [["buy", 9], ["buy", 1]] as const) {
+      const made = await make(side, level);
+      const hint = hintFromMirror(trial, mirrored, { side, slot, level }, now + 1, params);
+      const result = trial.place({ bidder: made.key.address, side, slot, level, notAfter: made.bid.notAfter }, now + 1);
+      if (!result.ok) throw new Error(result.reason);
+      expected.push({ ok: true, bidId: result.id, matchedWith: result.matchedWith });
+      entries.push({ bid: made.bid, hint, made, level, side });
+    }
+    now += 1;
+    await provider.send("evm_setNextBlockTimestamp", [now]);
+    const batch = await placeSlotBids(market, entries, TX);
+    expect(batch.entries).toEqual(expected);
+    expect(batch.entries[0]).toMatchObject({ matchedWith: sellHead });
+    const matched = batch.events.find((event) => event.type === "matched");
+    expect(matched).toMatchObject({ type: "matched", sellId: sellHead, buyBidder: entries[0]!.bid.bidder, commitment: entries[0]!.bid.commitment });
+    expect(batch.events.filter((event) => event.type === "placed")).toEqual([
+      expect.objectContaining({ type: "placed", bidder: entries[1]!.bid.bidder, side: "buy", commitment: entries[1]!.bid.commitment }),
+    ]);
+    for (const entry of entries) {
+      const result = books.place({ bidder: entry.made.key.address, side: entry.side, slot, level: entry.level, notAfter: entry.bid.notAfter }, now);
+      if (!result.ok) throw new Error(result.reason);
+      mirrored.set(result.id, { level: entry.level, ciphertext: entry.bid.ciphertext });
+    }
+    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+
+    // Cancel the resting one: a predecessor that is not its own is refused and changes nothing; the right one works.
+    const resting = batch.entries[1]!;
+    if (!resting.ok) throw new Error("the second entry rests");
+    const buyList = books.book(slot, "buy");
+    const wrongPrev = buyList.find((id) => id !== books.predecessor(resting.bidId) && id !== resting.bidId)!;
+    const before = await snapshot();
+    expect(
+      await outcome(async () => {
+        await cancelSlotBid(market, entries[1]!.made.key, { bidId: resting.bidId, slot, side: "buy", prevId: wrongPrev }, TX);
+        return { wait: async () => undefined };
+      }),
+    ).toBe("StaleHint");
+    expect(await snapshot()).toBe(before);
+    now += 1;
+    await provider.send("evm_setNextBlockTimestamp", [now]);
+    const cancelled = await cancelSlotBid(market, entries[1]!.made.key, { bidId: resting.bidId, slot, side: "buy" }, TX);
+    expect(cancelled.events).toEqual([{ type: "cancelled", slot, bidId: resting.bidId, side: "buy" }]);
+    books.cancel(entries[1]!.made.key.address);
+    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+
+    // Past the slot's gate closure, a purge unlinks the open bids of a list from its head on, and says which.
+    const buys = books.book(slot, "buy");
+    now = books.calendar.slotSeconds * slot;
+    await provider.send("evm_setNextBlockTimestamp", [now]);
+    const purged = await purgeSlot(market, slot, "buy", 2, TX);
+    expect(purged).toEqual(buys.slice(0, 2).map((bidId) => ({ type: "expired", slot, bidId, side: "buy" })));
+    books.purge(slot, "buy", 2, now);
+    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+    // Logs of another contract are not the market's.
+    expect(decodeSlotMarketEvents(market, [{ address: dso.address, topics: [], data: "0x" }])).toEqual([]);
   });
 });

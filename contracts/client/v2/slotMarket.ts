@@ -2,6 +2,7 @@
 // mirror of the books, placement, cancel, purge and the books in order.
 import { Contract, ContractFactory, type ContractRunner, type Signer, type TypedDataDomain } from "ethers";
 import { loadArtifact } from "../artifact.ts";
+import { CANCEL_TYPES } from "../eip712.ts";
 import { revertDataOf } from "../errors.ts";
 import { hintFromCiphertexts, type BlockCiphertext, type BlockPoints } from "../../../protocol/encoding/blockBid.ts";
 import { hintFromLevels, tokenOfHint, type BlockParams, type RelationHint } from "../../../protocol/encoding/blockTokens.ts";
@@ -84,10 +85,11 @@ export async function certifyBid(
 /** What a mirror keeps of every bid it placed: its level (the DSO's knowledge) and its ciphertext (from calldata). */
 export type MirroredBid = { level: number; ciphertext: BlockCiphertext };
 
-type RestingToken = { bidId: bigint; token: number; words: bigint[]; proof: string[] };
-export type SlotHint = { headId: bigint; matchHead: boolean; head: RestingToken; prevId: bigint; prev: RestingToken; next: RestingToken };
+/** A token of the resting bid the hint names at that place (head, prev or next), with its Merkle proof. */
+type RestingToken = { token: number; words: bigint[]; proof: string[] };
+export type SlotHint = { headId: bigint; matchHead: boolean; head: RestingToken; prevId: bigint; prev: RestingToken; nextId: bigint; next: RestingToken };
 
-const NO_TOKEN: RestingToken = { bidId: 0n, token: 0, words: [], proof: [] };
+const NO_TOKEN: RestingToken = { token: 0, words: [], proof: [] };
 
 /** A bid in a relation: a resting one by id, or the new one. */
 type Party = number | "new";
@@ -137,9 +139,9 @@ export function makeHint(options: {
     const relation = prove(a, b);
     const index = relation === null ? 0 : tokenOfHint(relation, params);
     const ciphertext = options.ciphertextOf(resting);
-    return { bidId: BigInt(resting), token: index, words: ciphertext[half][index]!, proof: tokenProof(ciphertextTree(ciphertext), params.tokens, half, index) };
+    return { token: index, words: ciphertext[half][index]!, proof: tokenProof(ciphertextTree(ciphertext), params.tokens, half, index) };
   };
-  const hint: SlotHint = { headId: BigInt(headId), matchHead: false, head: NO_TOKEN, prevId: 0n, prev: NO_TOKEN, next: NO_TOKEN };
+  const hint: SlotHint = { headId: BigInt(headId), matchHead: false, head: NO_TOKEN, prevId: 0n, prev: NO_TOKEN, nextId: 0n, next: NO_TOKEN };
   if (headId !== 0) {
     // buy: s ≤ b matches (s's left), else b < s (s's right); sell: s ≤ h matches (h's right), else h < s (h's left).
     hint.matchHead = side === "buy" ? prove(headId, "new") !== null : prove("new", headId) !== null;
@@ -156,6 +158,7 @@ export function makeHint(options: {
   }
   const nextId = prevId === 0 ? ownList[0] : ownList[ownList.indexOf(prevId) + 1];
   hint.prevId = BigInt(prevId);
+  hint.nextId = BigInt(nextId ?? 0);
   // buy: b ≤ prev (prev's right), next < b (next's left); sell: prev ≤ s (prev's left), s < next (next's right).
   if (prevId !== 0) hint.prev = side === "buy" ? token("new", prevId) : token(prevId, "new");
   if (nextId !== undefined) hint.next = side === "buy" ? token(nextId, "new") : token("new", nextId);
@@ -182,6 +185,11 @@ export function hintFromMirror(
   });
 }
 
+/** A ciphertext as the contract takes it: left tokens 0 … m, then right tokens 0 … m, in one word array. */
+export function ciphertextWords(ciphertext: BlockCiphertext): bigint[] {
+  return [...ciphertext.left.flat(), ...ciphertext.right.flat()];
+}
+
 /** The contract's `Bid` tuple. */
 export function bidTuple(bid: CertifiedBid, hint: SlotHint) {
   return {
@@ -190,8 +198,7 @@ export function bidTuple(bid: CertifiedBid, hint: SlotHint) {
     slot: bid.slot,
     notAfter: bid.notAfter,
     commitment: bid.commitment,
-    left: bid.ciphertext.left,
-    right: bid.ciphertext.right,
+    ciphertext: ciphertextWords(bid.ciphertext),
     ticketSignature: bid.ticketSignature,
     hint,
   };
@@ -231,4 +238,129 @@ export async function placeWithFreshHints(
       if (slotMarketErrorOf(market, error)?.name !== "StaleHint" || attempt >= options.attempts) throw error;
     }
   }
+}
+
+/** The v2 market's events, decoded: what a mirror of every slot's books follows. */
+export type SlotMarketEvent =
+  | { type: "placed"; slot: number; bidId: number; side: BookSideName; bidder: string; prevId: number; commitment: string; ciphertextRoot: string }
+  /** The arriving bid (the larger id) crossed the opposite head; its commitment and root come with the match. */
+  | { type: "matched"; slot: number; buyId: number; sellId: number; buyBidder: string; sellBidder: string; commitment: string; ciphertextRoot: string }
+  | { type: "expired" | "cancelled"; slot: number; bidId: number; side: BookSideName }
+  | { type: "rejected"; index: number; bidder: string; reason: string };
+
+const SIDE_NAME: readonly BookSideName[] = ["buy", "sell"];
+
+/** Decodes the market's logs among `logs` (others are skipped), in order. A rejection names its custom error. */
+export function decodeSlotMarketEvents(market: SlotMarketHandle, logs: readonly { address: string; topics: readonly string[]; data: string }[]): SlotMarketEvent[] {
+  const events: SlotMarketEvent[] = [];
+  for (const log of logs) {
+    if (log.address.toLowerCase() !== market.address.toLowerCase()) continue;
+    const parsed = market.contract.interface.parseLog({ topics: [...log.topics], data: log.data });
+    if (parsed === null) continue;
+    const a = parsed.args;
+    switch (parsed.name) {
+      case "BidPlaced":
+        events.push({
+          type: "placed",
+          slot: Number(a.slot),
+          bidId: Number(a.bidId),
+          side: SIDE_NAME[Number(a.side)]!,
+          bidder: String(a.bidder),
+          prevId: Number(a.prevId),
+          commitment: String(a.commitment),
+          ciphertextRoot: String(a.ciphertextRoot),
+        });
+        break;
+      case "Matched":
+        events.push({
+          type: "matched",
+          slot: Number(a.slot),
+          buyId: Number(a.buyId),
+          sellId: Number(a.sellId),
+          buyBidder: String(a.buyBidder),
+          sellBidder: String(a.sellBidder),
+          commitment: String(a.commitment),
+          ciphertextRoot: String(a.ciphertextRoot),
+        });
+        break;
+      case "BidExpired":
+      case "BidCancelled":
+        events.push({ type: parsed.name === "BidExpired" ? "expired" : "cancelled", slot: Number(a.slot), bidId: Number(a.bidId), side: SIDE_NAME[Number(a.side)]! });
+        break;
+      case "BidRejected": {
+        const reason = market.contract.interface.parseError(String(a.reason));
+        events.push({ type: "rejected", index: Number(a.index), bidder: String(a.bidder), reason: reason?.name ?? String(a.reasonSelector) });
+        break;
+      }
+    }
+  }
+  return events;
+}
+
+type TxOverrides = { gasLimit: bigint };
+type Receipt = { logs: readonly { address: string; topics: readonly string[]; data: string }[]; gasUsed: bigint };
+
+/** One entry of a batch: placed (and whether it matched) or rejected with its custom error. */
+export type SlotBatchEntry = { ok: true; bidId: number; matchedWith: number | null } | { ok: false; reason: string };
+
+/**
+ * Places bids in one transaction (`placeBids`). Each entry's hint must reflect the entries before it (a mirror that
+ * places them in order gives exactly that). An entry that fails is rolled back alone and reported; a batch that runs
+ * out of gas reverts whole (`BatchEntryOutOfGas`): split it.
+ */
+export async function placeSlotBids(
+  market: SlotMarketHandle,
+  entries: readonly { bid: CertifiedBid; hint: SlotHint }[],
+  overrides: TxOverrides,
+): Promise<{ entries: SlotBatchEntry[]; events: SlotMarketEvent[]; receipt: Receipt }> {
+  const tx = await market.contract.getFunction("placeBids")(entries.map((entry) => bidTuple(entry.bid, entry.hint)), overrides);
+  const receipt = (await tx.wait()) as Receipt;
+  const events = decodeSlotMarketEvents(market, receipt.logs);
+  const byBidder = new Map(entries.map((entry, index) => [entry.bid.bidder.toLowerCase(), index]));
+  const results: SlotBatchEntry[] = entries.map(() => ({ ok: false, reason: "missing" }));
+  for (const event of events) {
+    if (event.type === "rejected") results[event.index] = { ok: false, reason: event.reason };
+    if (event.type === "placed") {
+      const index = byBidder.get(event.bidder.toLowerCase());
+      if (index !== undefined) results[index] = { ok: true, bidId: event.bidId, matchedWith: null };
+    }
+    if (event.type === "matched") {
+      // The arriving bid is the larger id; the other rested before (in an earlier transaction or entry).
+      const buyArrived = event.buyId > event.sellId;
+      const index = byBidder.get((buyArrived ? event.buyBidder : event.sellBidder).toLowerCase());
+      if (index !== undefined) {
+        results[index] = buyArrived ? { ok: true, bidId: event.buyId, matchedWith: event.sellId } : { ok: true, bidId: event.sellId, matchedWith: event.buyId };
+      }
+    }
+  }
+  return { entries: results, events, receipt };
+}
+
+/**
+ * Withdraws a resting bid with its one-time key. The contract needs the bid before it in its list (its lists are
+ * singly linked): read from the chain's book unless given; a book that changed in between answers `StaleHint`.
+ */
+export async function cancelSlotBid(
+  market: SlotMarketHandle,
+  oneTimeKey: Signer,
+  bid: { bidId: number; slot: number; side: BookSideName; prevId?: number },
+  overrides: TxOverrides,
+): Promise<{ events: SlotMarketEvent[]; receipt: Receipt }> {
+  let prevId = bid.prevId;
+  if (prevId === undefined) {
+    const list = await readBook(market, bid.slot, bid.side);
+    const index = list.indexOf(bid.bidId);
+    prevId = index <= 0 ? 0 : list[index - 1]!;
+  }
+  const bidder = await oneTimeKey.getAddress();
+  const signature = await oneTimeKey.signTypedData(market.domain, CANCEL_TYPES, { bidder });
+  const tx = await market.contract.getFunction("cancelBid")(bid.bidId, prevId, signature, overrides);
+  const receipt = (await tx.wait()) as Receipt;
+  return { events: decodeSlotMarketEvents(market, receipt.logs), receipt };
+}
+
+/** Unlinks up to `max` expired bids of a slot's list (all of a closed slot's), from its head on. */
+export async function purgeSlot(market: SlotMarketHandle, slot: number, side: BookSideName, max: number, overrides: TxOverrides): Promise<SlotMarketEvent[]> {
+  const tx = await market.contract.getFunction("purge")(slot, SIDE_CODE[side], max, overrides);
+  return decodeSlotMarketEvents(market, ((await tx.wait()) as Receipt).logs);
 }

@@ -11,21 +11,11 @@ interface ISlotMarket {
         Sell
     }
 
-    enum Status {
-        None,
-        Open,
-        Matched,
-        Cancelled,
-        Expired
-    }
-
-    /// @notice One token of a resting bid, proved against that bid's stored root.
-    /// @param bidId The resting bid.
+    /// @notice One token of a resting bid (the one the hint names at that place), proved against its stored root.
     /// @param token The token index (0 … m−1 blocks, m the equality token).
     /// @param words The token's words: left (K2, 2d words) or right (C2, 4d words), as the relation needs.
     /// @param proof Its Merkle proof against the bid's `ciphertextRoot`.
     struct RestingToken {
-        uint256 bidId;
         uint8 token;
         uint256[] words;
         bytes32[] proof;
@@ -37,6 +27,7 @@ interface ISlotMarket {
     /// @param head The head's token for the claimed relation (unused when `headId` is 0).
     /// @param prevId Rest after this bid of the new bid's own list (0: at its head); unused on a match.
     /// @param prev The previous bid's token (its price is at least as good, so the new bid queues behind it).
+    /// @param nextId The bid after `prevId` (or the own list's head) as the book holds it (0: none).
     /// @param next The following bid's token (its price is strictly worse); unused when there is none.
     struct Hint {
         uint256 headId;
@@ -44,35 +35,45 @@ interface ISlotMarket {
         RestingToken head;
         uint256 prevId;
         RestingToken prev;
+        uint256 nextId;
         RestingToken next;
     }
 
     /// @notice A certified bid (PROTOCOL §4 v2): the DSO's ticket signs its bidder, side, slot, expiry,
-    /// `ciphertextRoot` (the root over `left` and `right`) and commitment.
+    /// `ciphertextRoot` (the root over its tokens) and commitment. `ciphertext` holds the tokens' words in one array:
+    /// left tokens 0 … m (K2, 2d words each), then right tokens 0 … m (C2, 4d words each); 6d(m + 1) words.
     struct Bid {
         address bidder;
         Side side;
         uint32 slot;
         uint40 notAfter;
         bytes32 commitment;
-        uint256[][] left;
-        uint256[][] right;
+        uint256[] ciphertext;
         bytes ticketSignature;
         Hint hint;
     }
 
-    /// @notice A bid was accepted: it matched (`rested` false, a `Matched` follows) or rests after `prevId`.
+    /// @notice A bid was accepted and rests after `prevId` (0: at its list's head).
     event BidPlaced(
         uint32 indexed slot,
         uint256 indexed bidId,
         Side side,
         address bidder,
         uint256 prevId,
-        bool rested,
         bytes32 commitment,
         bytes32 ciphertextRoot
     );
-    event Matched(uint32 indexed slot, uint256 indexed buyId, uint256 indexed sellId, address buyBidder, address sellBidder);
+    /// @notice A bid arrived and crossed the opposite head: the arriving one is the larger id (ids only grow); its
+    /// `commitment` and `ciphertextRoot` are given here (it never rested, so no `BidPlaced` came before).
+    event Matched(
+        uint32 indexed slot,
+        uint256 indexed buyId,
+        uint256 indexed sellId,
+        address buyBidder,
+        address sellBidder,
+        bytes32 commitment,
+        bytes32 ciphertextRoot
+    );
     event BidExpired(uint32 indexed slot, uint256 indexed bidId, Side side);
     event BidCancelled(uint32 indexed slot, uint256 indexed bidId, Side side);
     /// @notice A batch entry was rejected with `reason` (its custom error); the rest of the batch went on.
@@ -82,6 +83,8 @@ interface ISlotMarket {
     error BadTicket(address signer);
     error TicketExpired(uint40 notAfter);
     error SlotClosed(uint32 slot, uint256 gateClosure);
+    /// @notice Slots are numbered below 2^31.
+    error SlotOutOfRange(uint32 slot);
     error BidderAlreadyUsed(address bidder);
     /// @notice The book changed since the hint was made: the gateway re-hints and resubmits.
     error StaleHint(uint256 bidId);
@@ -90,7 +93,7 @@ interface ISlotMarket {
     error ExpiredBacklog(uint32 slot, Side side);
     error NotOwner(uint256 bidId, address signer);
     error UnknownBid(uint256 bidId);
-    error BidNotOpen(uint256 bidId, Status status);
+    error BidNotOpen(uint256 bidId);
     error BatchEntryOutOfGas(uint256 index);
     error OnlySelf();
     error PairingCheckFailed();

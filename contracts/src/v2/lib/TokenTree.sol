@@ -3,7 +3,6 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 /// @title TokenTree
@@ -18,19 +17,47 @@ library TokenTree {
 
     /// @notice The root over a bid's tokens, as `StandardMerkleTree.of(leaves, …, { sortLeaves: false })` builds it:
     /// the complete binary tree in an array, leaf i at the end in reverse order, parents hashed as sorted pairs.
-    function root(uint256[][] calldata left, uint256[][] calldata right) internal pure returns (bytes32) {
-        uint256 tokens = left.length;
-        uint256 leaves = 2 * tokens;
-        bytes32[] memory tree = new bytes32[](2 * leaves - 1);
-        for (uint256 i; i < tokens; ++i) {
-            tree[tree.length - 1 - i] = leaf(LEFT, uint8(i), left[i]);
-            tree[tree.length - 1 - tokens - i] = leaf(RIGHT, uint8(i), right[i]);
+    /// `ciphertext` is the bid's word array (left tokens 0 … m of 2d words, then right tokens of 4d words); the caller
+    /// checks its length (6d(m + 1)).
+    /// @dev In assembly: each leaf's `abi.encode` is written once to a scratch buffer straight from calldata (Solidity
+    /// would copy each token to fresh memory twice); the tree lives in memory that is not kept.
+    function root(uint256[] calldata ciphertext, uint256 tokens, uint256 dim) internal pure returns (bytes32 result) {
+        uint256 size = 4 * tokens - 1;
+        assembly ("memory-safe") {
+            let tree := mload(0x40)
+            let buffer := add(tree, shl(5, size))
+            mstore(add(buffer, 0x40), 0x60)
+            let source := ciphertext.offset
+            for { let half := 0 } lt(half, 2) { half := add(half, 1) } {
+                let words := shl(add(half, 1), dim)
+                let bytes_ := shl(5, words)
+                mstore(buffer, half)
+                mstore(add(buffer, 0x60), words)
+                for { let token := 0 } lt(token, tokens) { token := add(token, 1) } {
+                    mstore(add(buffer, 0x20), token)
+                    calldatacopy(add(buffer, 0x80), source, bytes_)
+                    source := add(source, bytes_)
+                    mstore(0x00, keccak256(buffer, add(0x80, bytes_)))
+                    let position := add(mul(half, tokens), token)
+                    mstore(add(tree, shl(5, sub(sub(size, 1), position))), keccak256(0x00, 0x20))
+                }
+            }
+            // Parents: node i = hash of its sorted children 2i + 1 and 2i + 2.
+            for { let i := sub(shl(1, tokens), 1) } i { } {
+                i := sub(i, 1)
+                let a := mload(add(tree, shl(5, add(shl(1, i), 1))))
+                let b := mload(add(tree, shl(5, add(shl(1, i), 2))))
+                if gt(a, b) {
+                    let swap := a
+                    a := b
+                    b := swap
+                }
+                mstore(0x00, a)
+                mstore(0x20, b)
+                mstore(add(tree, shl(5, i)), keccak256(0x00, 0x40))
+            }
+            result := mload(tree)
         }
-        for (uint256 i = leaves - 1; i > 0; ) {
-            --i;
-            tree[i] = Hashes.commutativeKeccak256(tree[2 * i + 1], tree[2 * i + 2]);
-        }
-        return tree[0];
     }
 
     function verify(bytes32[] calldata proof, bytes32 root_, uint8 half, uint8 token, uint256[] calldata words) internal pure returns (bool) {

@@ -1,0 +1,38 @@
+// Bench-only v2 market: the real contract plus gasleft() probes around a relation, the root and a bid's storage
+// (`gridveil bench gas`).
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {SlotMarket} from "../v2/SlotMarket.sol";
+import {TokenTest} from "../v2/lib/TokenTest.sol";
+import {TokenTree} from "../v2/lib/TokenTree.sol";
+
+/// @title SlotMarketGasProbe
+/// @notice Not for deployment: measures the pieces of a placement. Call the probes with eth_call: they keep nothing.
+contract SlotMarketGasProbe is SlotMarket {
+    constructor(address ticketSigner_, uint256 dim_, uint256 tokens_, uint32 slotSeconds_, uint32 gateClosureSeconds_)
+        SlotMarket(ticketSigner_, dim_, tokens_, slotSeconds_, gateClosureSeconds_)
+    {}
+
+    /// @notice Gas of one relation: the zero test of a left and a right token from calldata (interleaving included).
+    function measureRelation(uint256[] calldata left, uint256[] calldata right) external view returns (uint256 gasUsed, bool result) {
+        uint256 before = gasleft();
+        result = TokenTest.zero(left, right, dim);
+        gasUsed = before - gasleft();
+    }
+
+    /// @notice Gas of computing a bid's ciphertextRoot from its tokens in calldata.
+    function measureRoot(Bid calldata bid) external view returns (uint256 gasUsed, bytes32 root) {
+        uint256 before = gasleft();
+        root = TokenTree.root(bid.ciphertext, tokens, dim);
+        gasUsed = before - gasleft();
+    }
+
+    /// @notice Gas of what a resting bid keeps (root, record, links, single-use mark), written to fresh storage.
+    function measureStore(Bid calldata bid, uint32 id) external returns (uint256 gasUsed) {
+        uint256 before = gasleft();
+        idOf[bid.bidder] = id;
+        _store(bid, id, bytes32(uint256(1)), 2, 1);
+        gasUsed = before - gasleft();
+    }
+}
