@@ -16,3 +16,9 @@ export class TokenKeyError extends errorClass(GridveilError, (params: { length: 
   `${params.what ?? "token key"} must be 32 bytes`,
   { value: params.length, hint: params.what === "seed" ? "a bid's seed is 32 random bytes, part of its opening" : "the token key is part of msk (Setup)" },
 ]) {}
+
+/** Relations that do not form a total order: a neighbour in sorted order answered "above" (inconsistent ciphertexts). */
+export class RelationOrderError extends errorClass(GridveilError, (params: { a: number; b: number }) => [
+  "relations do not form a total order",
+  { value: params, hint: "every pair of a market's ciphertexts must answer eq, lt or gt consistently (same msk and token key)" },
+]) {}
