@@ -157,6 +157,9 @@ describe("v2 market rejections", () => {
     // Expired ticket, closed slot.
     expect(await place(await make("buy", 3, { notAfter: now - 1 }))).toBe("TicketExpired");
     expect(await place(await make("buy", 3, { slot: Math.floor(now / calendar.slotSeconds) }))).toBe("SlotClosed");
+    // Slots are numbered below 2^31 (a list is slot · 2 + side in 32 bits); the reference refuses the same.
+    expect(await place(await make("buy", 3, { slot: 2 ** 31 }))).toBe("SlotOutOfRange");
+    expect(books.place({ bidder: Wallet.createRandom().address, side: "buy", slot: 2 ** 31, level: 3, notAfter: now + 10_000 }, now)).toMatchObject({ ok: false, reason: "SlotOutOfRange" });
     expect(await snapshot()).toBe(before);
   });
 

@@ -213,7 +213,8 @@ export async function readBook(market: SlotMarketHandle, slot: number, side: Boo
 /** The contract's custom error behind a failed call or transaction (its name and arguments), or undefined. */
 export function slotMarketErrorOf(market: SlotMarketHandle, error: unknown): { name: string; args: unknown[] } | undefined {
   const data = revertDataOf(error);
-  if (data === undefined) return undefined;
+  // No selector: not a custom error (an out-of-gas reverts without data).
+  if (data === undefined || data.length < 10) return undefined;
   const parsed = market.contract.interface.parseError(data);
   return parsed === null ? undefined : { name: parsed.name, args: [...parsed.args] };
 }
