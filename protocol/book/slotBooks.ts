@@ -32,7 +32,7 @@ export type SlotBidStatus = "open" | "matched" | "cancelled" | "expired";
 export type SlotBid = SlotBidInput & { id: number; status: SlotBidStatus };
 
 /** Why a placement is rejected (the contract's custom errors of the same names). */
-export type PlacementRejection = "SlotOutOfRange" | "SlotClosed" | "TicketExpired" | "BidderAlreadyUsed" | "ExpiredBacklog";
+export type PlacementRejection = "SlotOutOfRange" | "ZeroBidder" | "SlotClosed" | "TicketExpired" | "BidderAlreadyUsed" | "ExpiredBacklog";
 
 /** The contract's events of one operation, in order. */
 export type SlotBookEvent =
@@ -120,6 +120,7 @@ export class SlotBooks {
   place(input: SlotBidInput, now: number): SlotPlacement {
     const bidder = input.bidder.toLowerCase();
     if (!Number.isSafeInteger(input.slot) || input.slot < 0 || input.slot > SLOT_MAX) return { ok: false, reason: "SlotOutOfRange", events: [] };
+    if (/^0x0{40}$/i.test(input.bidder)) return { ok: false, reason: "ZeroBidder", events: [] };
     if (!slotOpen(input.slot, now, this.calendar)) return { ok: false, reason: "SlotClosed", events: [] };
     if (now > input.notAfter) return { ok: false, reason: "TicketExpired", events: [] };
     if (this.#usedBidders.has(bidder)) return { ok: false, reason: "BidderAlreadyUsed", events: [] };

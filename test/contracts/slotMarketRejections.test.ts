@@ -1,7 +1,7 @@
 // The v2 market's rejections (real EDR chain, real pairings): every malformed or wrong placement, cancel or batch
 // entry reverts with its named error and leaves the books as they were; a wrong hint never flips a conclusion.
 import { randomBytes } from "node:crypto";
-import { JsonRpcProvider, NonceManager, Wallet, hexlify } from "ethers";
+import { JsonRpcProvider, NonceManager, Wallet, ZeroAddress, hexlify } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
 import { CANCEL_TYPES } from "../../contracts/client/eip712.ts";
@@ -67,11 +67,11 @@ afterAll(async () => {
 
 type Made = { bid: CertifiedBid; key: Wallet; level: number; hint: SlotHint };
 
-async function make(side: BookSideName, level: number, overrides: { slot?: number; notAfter?: number; signer?: Wallet } = {}): Promise<Made> {
+async function make(side: BookSideName, level: number, overrides: { slot?: number; notAfter?: number; signer?: Wallet; bidder?: string } = {}): Promise<Made> {
   const key = new Wallet(hexlify(randomBytes(32)));
   const ciphertext = encryptBlockBid(msk, tokenKey, params, level, randomBytes(32));
   const bid = await certifyBid(overrides.signer ?? dso, market, {
-    bidder: key.address,
+    bidder: overrides.bidder ?? key.address,
     side,
     slot: overrides.slot ?? slot,
     notAfter: overrides.notAfter ?? now + 10_000,
@@ -160,6 +160,11 @@ describe("v2 market rejections", () => {
     // Slots are numbered below 2^31 (a list is slot · 2 + side in 32 bits); the reference refuses the same.
     expect(await place(await make("buy", 3, { slot: 2 ** 31 }))).toBe("SlotOutOfRange");
     expect(books.place({ bidder: Wallet.createRandom().address, side: "buy", slot: 2 ** 31, level: 3, notAfter: now + 10_000 }, now)).toMatchObject({ ok: false, reason: "SlotOutOfRange" });
+    // Such a slot has no list (its number would alias another's): empty, nothing to purge.
+    expect(await readBook(market, 2 ** 31 + slot, "buy")).toEqual([]);
+    // A ticket for the zero address (which marks "no bid" in a record) is refused, as by the reference.
+    expect(await place(await make("buy", 3, { bidder: ZeroAddress }))).toBe("ZeroBidder");
+    expect(books.place({ bidder: ZeroAddress, side: "buy", slot, level: 3, notAfter: now + 10_000 }, now)).toMatchObject({ ok: false, reason: "ZeroBidder" });
     expect(await snapshot()).toBe(before);
   });
 
@@ -279,6 +284,19 @@ describe("v2 market rejections", () => {
       if (!result.ok) throw new Error(result.reason);
       mirrored.set(result.id, { level: entry.level, ciphertext: entry.bid.ciphertext });
     }
+    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+    // The same bid twice in a batch (a redelivery): the first is placed, the second refused as a reused bidder.
+    const twice = await make("buy", 0);
+    now += 1;
+    await provider.send("evm_setNextBlockTimestamp", [now]);
+    const repeated = await placeSlotBids(market, [{ bid: twice.bid, hint: twice.hint }, { bid: twice.bid, hint: twice.hint }], TX);
+    const twicePlaced = books.place({ bidder: twice.key.address, side: "buy", slot, level: 0, notAfter: twice.bid.notAfter }, now);
+    if (!twicePlaced.ok) throw new Error(twicePlaced.reason);
+    mirrored.set(twicePlaced.id, { level: 0, ciphertext: twice.bid.ciphertext });
+    expect(repeated.entries).toEqual([
+      { ok: true, bidId: twicePlaced.id, matchedWith: null },
+      { ok: false, reason: "BidderAlreadyUsed" },
+    ]);
     expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
 
     // Cancel the resting one: a predecessor that is not its own is refused and changes nothing; the right one works.

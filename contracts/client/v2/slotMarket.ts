@@ -317,18 +317,32 @@ export async function placeSlotBids(
   const tx = await market.contract.getFunction("placeBids")(entries.map((entry) => bidTuple(entry.bid, entry.hint)), overrides);
   const receipt = (await tx.wait()) as Receipt;
   const events = decodeSlotMarketEvents(market, receipt.logs);
-  const byBidder = new Map(entries.map((entry, index) => [entry.bid.bidder.toLowerCase(), index]));
+  // Events come in entry order; a bidder may appear twice (a redelivered bid: the second is rejected as reused), so
+  // each bidder keeps a queue of its entries, and every event takes the first entry still waiting.
+  const waiting = new Map<string, number[]>();
+  entries.forEach((entry, index) => {
+    const key = entry.bid.bidder.toLowerCase();
+    waiting.set(key, [...(waiting.get(key) ?? []), index]);
+  });
+  const take = (bidder: string, index?: number): number | undefined => {
+    const queue = waiting.get(bidder.toLowerCase()) ?? [];
+    const at = index === undefined ? 0 : queue.indexOf(index);
+    return at === -1 || at >= queue.length ? undefined : queue.splice(at, 1)[0];
+  };
   const results: SlotBatchEntry[] = entries.map(() => ({ ok: false, reason: "missing" }));
   for (const event of events) {
-    if (event.type === "rejected") results[event.index] = { ok: false, reason: event.reason };
+    if (event.type === "rejected") {
+      take(event.bidder, event.index);
+      results[event.index] = { ok: false, reason: event.reason };
+    }
     if (event.type === "placed") {
-      const index = byBidder.get(event.bidder.toLowerCase());
+      const index = take(event.bidder);
       if (index !== undefined) results[index] = { ok: true, bidId: event.bidId, matchedWith: null };
     }
     if (event.type === "matched") {
       // The arriving bid is the larger id; the other rested before (in an earlier transaction or entry).
       const buyArrived = event.buyId > event.sellId;
-      const index = byBidder.get((buyArrived ? event.buyBidder : event.sellBidder).toLowerCase());
+      const index = take(buyArrived ? event.buyBidder : event.sellBidder);
       if (index !== undefined) {
         results[index] = buyArrived ? { ok: true, bidId: event.buyId, matchedWith: event.sellId } : { ok: true, bidId: event.sellId, matchedWith: event.buyId };
       }

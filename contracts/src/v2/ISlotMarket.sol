@@ -85,6 +85,8 @@ interface ISlotMarket {
     error SlotClosed(uint32 slot, uint256 gateClosure);
     /// @notice Slots are numbered below 2^31.
     error SlotOutOfRange(uint32 slot);
+    /// @notice A ticket for the zero address (which marks "no bid").
+    error ZeroBidder();
     error BidderAlreadyUsed(address bidder);
     /// @notice The book changed since the hint was made: the gateway re-hints and resubmits.
     error StaleHint(uint256 bidId);

@@ -93,6 +93,8 @@ contract SlotMarket is ISlotMarket, EIP712 {
 
     function _place(Bid calldata bid) private returns (uint256 id) {
         if (bid.slot > MAX_SLOT) revert SlotOutOfRange(bid.slot);
+        // Bidder 0 marks "no bid" in a record: a ticket for it would rest a bid no hint could ever name.
+        if (bid.bidder == address(0)) revert ZeroBidder();
         uint256 gate = gateClosure(bid.slot);
         if (block.timestamp >= gate) revert SlotClosed(bid.slot, gate);
         if (block.timestamp > bid.notAfter) revert TicketExpired(bid.notAfter);
@@ -213,8 +215,9 @@ contract SlotMarket is ISlotMarket, EIP712 {
     }
 
     /// @notice Unlinks up to `max` expired bids of a slot's list from its head on (all of a closed slot's).
+    /// A slot above MAX_SLOT has no list (nothing to purge).
     function purge(uint32 slot, Side side, uint256 max) external returns (uint256 purged) {
-        if (slot > MAX_SLOT) revert SlotOutOfRange(slot);
+        if (slot > MAX_SLOT) return 0;
         bool closed = block.timestamp >= gateClosure(slot);
         uint32 list = _list(slot, side);
         uint32 prev;
@@ -267,9 +270,9 @@ contract SlotMarket is ISlotMarket, EIP712 {
         return start > gateClosureSeconds ? start - gateClosureSeconds : 0;
     }
 
-    /// @notice A slot's list on one side, best first.
+    /// @notice A slot's list on one side, best first (empty above MAX_SLOT: no such list).
     function book(uint32 slot, Side side) external view returns (uint256[] memory ids) {
-        if (slot > MAX_SLOT) revert SlotOutOfRange(slot);
+        if (slot > MAX_SLOT) return ids;
         uint32 list = _list(slot, side);
         uint256 count;
         for (uint32 id = _heads[list]; id != 0; id = _records[id].next) ++count;
