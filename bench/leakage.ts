@@ -5,7 +5,7 @@ import { initCurve } from "../protocol/fhipe/curve.ts";
 import { setup } from "../protocol/fhipe/fhipe.ts";
 import { blockParams } from "../protocol/encoding/blockTokens.ts";
 import { decodeBlockCiphertext, encryptBlockBid, hintFromCiphertexts, type BlockPoints } from "../protocol/encoding/blockBid.ts";
-import { observationFromLevels, observe, revealedBits, sameObservation } from "../protocol/encoding/leakage.ts";
+import { observationFromLevels, observe, orderOnlyParams, revealedBits, sameObservation } from "../protocol/encoding/leakage.ts";
 import { seededRandom, systemRandom } from "./seededRandom.ts";
 import type { BenchProgress } from "./progress.ts";
 
@@ -70,7 +70,7 @@ export async function runLeakageBench(options: LeakageOptions): Promise<LeakageR
     const reference = observationFromLevels(levels, params);
     const bits = revealedBits(observed, params, options.bids);
     const levelBits = params.blocks * params.width;
-    const orderOnly = blockParams(options.levels, Math.max(1, Math.ceil(Math.log2(options.levels))));
+    const orderOnly = orderOnlyParams(options.levels);
     const orderOnlyBits = revealedBits(observationFromLevels(levels, orderOnly), orderOnly, options.bids);
     rows.push({
       levels: options.levels,

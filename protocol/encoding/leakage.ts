@@ -59,6 +59,15 @@ export function revealedBits(observation: Observation, params: BlockParams, bidC
   return bits;
 }
 
+/**
+ * The one-block shape of `levels` (w = ⌈log2 n⌉): order only, the leakage profile of version 1's unary encoding. For
+ * the analysis only: beyond w = 8 no market would encrypt it (d = 2^w + 1), so blockParams refuses it.
+ */
+export function orderOnlyParams(levels: number): BlockParams {
+  const width = Math.max(1, Math.ceil(Math.log2(levels)));
+  return { levels, width, base: 2 ** width, blocks: 1, dim: 2 ** width + 1, tokens: 2 };
+}
+
 /** Whether two observations are the same (groups in the same order, the same first differing blocks). */
 export function sameObservation(a: Observation, b: Observation): boolean {
   const groups = (o: Observation) => o.groups.map((group) => [...group].sort((x, y) => x - y));

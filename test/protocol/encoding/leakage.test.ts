@@ -3,7 +3,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { blockParams, hintFromLevels } from "../../../protocol/encoding/blockTokens.ts";
-import { observationFromLevels, observe, revealedBits, sameObservation } from "../../../protocol/encoding/leakage.ts";
+import { observationFromLevels, observe, orderOnlyParams, revealedBits, sameObservation } from "../../../protocol/encoding/leakage.ts";
 import { RelationOrderError } from "../../../protocol/encoding/errors.ts";
 import { runLeakageBench } from "../../../bench/leakage.ts";
 import { renderLeakageTable } from "../../../actors/cli/commands/benchLeakage.ts";
@@ -44,6 +44,13 @@ describe("leakage analysis", () => {
       }
     },
   );
+
+  it("order only (one block, as unary): a split of k of n values reveals log2(n / (n − k + 1)) bits per bid", () => {
+    const params = orderOnlyParams(1024);
+    expect(params).toMatchObject({ width: 10, base: 1024, blocks: 1 });
+    const bits = revealedBits(observationFromLevels([3, 700, 700, 1000], params), params, 4);
+    for (const value of bits) expect(value).toBeCloseTo(Math.log2(1024 / (1024 - 3 + 1)), 10);
+  });
 
   it("refuses relations that are not a total order", () => {
     expect(() => observe(2, () => null)).toThrow(RelationOrderError);
