@@ -132,7 +132,9 @@ async function measure(provider: BrowserProvider, params: BlockParams, options: 
   const [first, second] = [book[0]!, book[1]!];
   const [relationGas] = (await probe.getFunction("measureRelation").staticCall(first.bid.ciphertext.left[0], second.bid.ciphertext.right[0])) as [bigint, boolean];
   const [rootGas] = (await probe.getFunction("measureRoot").staticCall(bidTuple(first.bid, mirror.hint(first)))) as [bigint, string];
-  const storageGasPerBid = (await probe.getFunction("measureStore").staticCall(bidTuple(first.bid, mirror.hint(first)), 2 ** 31)) as bigint;
+  // A bidder never placed, so that its single-use mark is a fresh slot as in a real placement.
+  const fresh = await makeBid("buy", 0);
+  const storageGasPerBid = (await probe.getFunction("measureStore").staticCall(bidTuple(fresh.bid, mirror.hint(fresh)), 2 ** 31)) as bigint;
   options.step("probes");
 
   // Single placements in a steady state: a resting bid, then a matching one, so the book stays at bookSize or
