@@ -134,7 +134,7 @@ async function measure(provider: BrowserProvider, params: BlockParams, options: 
   const [rootGas] = (await probe.getFunction("measureRoot").staticCall(bidTuple(first.bid, mirror.hint(first)))) as [bigint, string];
   // A bidder never placed, so that its single-use mark is a fresh slot as in a real placement.
   const fresh = await makeBid("buy", 0);
-  const storageGasPerBid = (await probe.getFunction("measureStore").staticCall(bidTuple(fresh.bid, mirror.hint(fresh)), 2 ** 31)) as bigint;
+  const storageGasPerBid = (await probe.getFunction("measureStore").staticCall(bidTuple(fresh.bid, mirror.hint(fresh)))) as bigint;
   options.step("probes");
 
   // Single placements in a steady state: a resting bid, then a matching one, so the book stays at bookSize or

@@ -154,6 +154,11 @@ export class SlotBooks {
     return { ok: true, id, matchedWith: null, events };
   }
 
+  /** The id of the bid of `bidder` (a one-time key has one), or undefined when it never placed one. */
+  idOf(bidder: string): number | undefined {
+    return [...this.#bids.values()].find((candidate) => candidate.bidder.toLowerCase() === bidder.toLowerCase())?.id;
+  }
+
   /** The bid before `id` in its list (0: `id` is the head), or undefined when it does not rest. */
   predecessor(id: number): number | undefined {
     const bid = this.#bids.get(id);
@@ -165,7 +170,8 @@ export class SlotBooks {
 
   /** The bidder's open bid is withdrawn (no comparison); false when it has none. */
   cancel(bidder: string): SlotBookEvent | null {
-    const bid = [...this.#bids.values()].find((candidate) => candidate.bidder.toLowerCase() === bidder.toLowerCase());
+    const id = this.idOf(bidder);
+    const bid = id === undefined ? undefined : this.#bids.get(id);
     if (bid === undefined || bid.status !== "open") return null;
     this.#unlink(bid);
     return this.#end(bid.id, "cancelled");

@@ -33,7 +33,7 @@ describe("v2 hints", () => {
       for (let i = 0; i < 30; i++) {
         const side: BookSideName = i % 2 === 0 ? "buy" : "sell";
         const level = side === "buy" ? random() % 600 : 400 + (random() % 624);
-        const placed = books.place({ bidder: `0x${i.toString(16).padStart(40, "0")}`, side, slot, level, notAfter: now + 10_000 }, now);
+        const placed = books.place({ bidder: `0x${(i + 1).toString(16).padStart(40, "0")}`, side, slot, level, notAfter: now + 10_000 }, now);
         if (!placed.ok) throw new Error(placed.reason);
         const ciphertext = encryptBlockBid(msk, tokenKey, params, level, randomBytes(32));
         levels.set(placed.id, level);
@@ -51,6 +51,7 @@ describe("v2 hints", () => {
           ownList: books.book(slot, side),
           oppositeList: books.book(slot, side === "buy" ? "sell" : "buy"),
           notAfterOf: (id: number) => books.bid(id)!.notAfter,
+          bidderOf: (id: number) => books.bid(id)!.bidder,
           ciphertextOf: (id: number) => ciphertexts.get(id)!,
           now,
           params,

@@ -106,6 +106,9 @@ async function placed(side: BookSideName, level: number): Promise<Made> {
 }
 
 const snapshot = async () => JSON.stringify([await readBook(market, slot, "buy"), await readBook(market, slot, "sell")]);
+/** The reference's books in the contract's terms: bids named by their one-time bidder. */
+const bidderOf = (id: number) => books.bid(id)!.bidder;
+const expectedSnapshot = () => JSON.stringify([books.book(slot, "buy").map(bidderOf), books.book(slot, "sell").map(bidderOf)]);
 
 describe("v2 market rejections", () => {
   it("refuses each malformed placement with its named error and changes nothing", async () => {
@@ -113,7 +116,7 @@ describe("v2 market rejections", () => {
     await placed("sell", 8);
     await placed("buy", 2);
     const before = await snapshot();
-    expect(before).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+    expect(before).toBe(expectedSnapshot());
 
     // A ticket the DSO did not sign.
     expect(await place(await make("buy", 3, { signer: new Wallet(hexlify(randomBytes(32))) }))).toBe("BadTicket");
@@ -126,14 +129,14 @@ describe("v2 market rejections", () => {
     expect(await outcome(() => market.contract.getFunction("placeBid")({ ...bidTuple(short.bid, short.hint), ciphertext: ciphertextWords(short.bid.ciphertext).slice(6) }, TX))).toBe("WrongLength");
     // A hint naming another head, or a position that is not in the list.
     const stale = await make("buy", 3);
-    expect(await place(stale, { ...stale.hint, headId: stale.hint.headId + 1n })).toBe("StaleHint");
-    expect(await place(stale, { ...stale.hint, prevId: 99n })).toBe("StaleHint");
+    expect(await place(stale, { ...stale.hint, head: Wallet.createRandom().address })).toBe("StaleHint");
+    expect(await place(stale, { ...stale.hint, prev: Wallet.createRandom().address })).toBe("StaleHint");
     // A proof of another token, or a token of another bid under this one's proof.
     const bad = await make("buy", 3);
-    expect(await place(bad, { ...bad.hint, head: { ...bad.hint.head, proof: [...bad.hint.head.proof].reverse() } })).toBe("BadMerkleProof");
+    expect(await place(bad, { ...bad.hint, headToken: { ...bad.hint.headToken, proof: [...bad.hint.headToken.proof].reverse() } })).toBe("BadMerkleProof");
     // The relation proved with the wrong block, or the equality token for a strict relation: never a conclusion.
     const wrong = await make("buy", 3);
-    expect(await place(wrong, { ...wrong.hint, head: { ...wrong.hint.head, token: (wrong.hint.head.token + 1) % (params.tokens - 1) } })).toBe("BadMerkleProof");
+    expect(await place(wrong, { ...wrong.hint, headToken: { ...wrong.hint.headToken, token: (wrong.hint.headToken.token + 1) % (params.tokens - 1) } })).toBe("BadMerkleProof");
     // A true relation proved with another resting bid's token (its own valid proof): the contract reads the token of
     // the bid the book holds at that place, whatever the hint would like it to be, so the proof fails.
     const sells = books.book(slot, "sell");
@@ -144,16 +147,17 @@ describe("v2 market rejections", () => {
       ownList: [],
       oppositeList: [sells[1]!],
       notAfterOf: () => now + 10_000,
+      bidderOf: (id) => books.bid(id)!.bidder,
       ciphertextOf: (id) => mirrored.get(id)!.ciphertext,
       prove: proverFromLevels((id) => mirrored.get(id)!.level, 3, params),
       now: now + 1,
       params,
     });
-    expect(await place(other, { ...otherHint, head: fromSecond.head })).toBe("BadMerkleProof");
+    expect(await place(other, { ...otherHint, headToken: fromSecond.headToken })).toBe("BadMerkleProof");
     // Claiming a match that is not there: the relation does not prove, the bid is not matched.
     const notCrossing = await make("buy", 3);
     const lie = hintFromMirror(books, mirrored, { side: "buy", slot, level: 9 }, now + 1, params);
-    expect(await place(notCrossing, { ...lie, head: { ...lie.head } })).toBe("RelationNotProved");
+    expect(await place(notCrossing, { ...lie, headToken: { ...lie.headToken } })).toBe("RelationNotProved");
     // Expired ticket, closed slot.
     expect(await place(await make("buy", 3, { notAfter: now - 1 }))).toBe("TicketExpired");
     expect(await place(await make("buy", 3, { slot: Math.floor(now / calendar.slotSeconds) }))).toBe("SlotClosed");
@@ -172,10 +176,9 @@ describe("v2 market rejections", () => {
     const resting = await placed("buy", 1);
     const before = await snapshot();
     expect(await place(resting)).toBe("BidderAlreadyUsed");
-    const id = (await market.contract.getFunction("idOf")(resting.key.address)) as bigint;
     const stranger = new Wallet(hexlify(randomBytes(32)));
-    expect(await outcome(async () => market.contract.getFunction("cancelBid")(id, 0n, await stranger.signTypedData(market.domain, CANCEL_TYPES, { bidder: resting.key.address }), TX))).toBe("NotOwner");
-    expect(await outcome(async () => market.contract.getFunction("cancelBid")(9_999n, 0n, await stranger.signTypedData(market.domain, CANCEL_TYPES, { bidder: stranger.address }), TX))).toBe("UnknownBid");
+    expect(await outcome(async () => market.contract.getFunction("cancelBid")(resting.key.address, ZeroAddress, await stranger.signTypedData(market.domain, CANCEL_TYPES, { bidder: resting.key.address }), TX))).toBe("NotOwner");
+    expect(await outcome(async () => market.contract.getFunction("cancelBid")(stranger.address, ZeroAddress, await stranger.signTypedData(market.domain, CANCEL_TYPES, { bidder: stranger.address }), TX))).toBe("UnknownBid");
     expect(await outcome(() => market.contract.getFunction("placeBidFromBatch")(bidTuple(resting.bid, resting.hint), TX))).toBe("OnlySelf");
     expect(await snapshot()).toBe(before);
 
@@ -195,7 +198,7 @@ describe("v2 market rejections", () => {
     const mirroredGood = books.place({ bidder: good.key.address, side: "sell", slot, level: 9, notAfter: good.bid.notAfter }, now);
     if (!mirroredGood.ok) throw new Error(mirroredGood.reason);
     mirrored.set(mirroredGood.id, { level: 9, ciphertext: good.bid.ciphertext });
-    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+    expect(await snapshot()).toBe(expectedSnapshot());
   });
 
   it("places a batch of 12 resting bids in one transaction under Osaka's cap, each where the reference puts it", async () => {
@@ -218,7 +221,7 @@ describe("v2 market rejections", () => {
     const logs = receipt.logs.map((log: { topics: string[]; data: string }) => market.contract.interface.parseLog(log)).filter(Boolean);
     expect(logs.filter((log: { name: string }) => log.name === "BidRejected")).toHaveLength(0);
     expect(logs.filter((log: { name: string }) => log.name === "BidPlaced")).toHaveLength(12);
-    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+    expect(await snapshot()).toBe(expectedSnapshot());
   });
 
   it("a hint gone stale is refused (StaleHint), made anew and placed exactly once", async () => {
@@ -226,7 +229,7 @@ describe("v2 market rejections", () => {
     const head = books.book(slot, "buy")[0]!;
     const first = await make("sell", 0);
     const second = await make("sell", 0);
-    expect(second.hint.headId).toBe(BigInt(head));
+    expect(second.hint.head).toBe(bidderOf(head));
     expect(await place(first)).toBeUndefined();
     const taken = books.place({ bidder: first.key.address, side: "sell", slot, level: 0, notAfter: first.bid.notAfter }, now);
     if (!taken.ok || taken.matchedWith !== head) throw new Error("the first sell must take the head");
@@ -249,8 +252,9 @@ describe("v2 market rejections", () => {
     const result = books.place({ bidder: second.key.address, side: "sell", slot, level: 0, notAfter: second.bid.notAfter }, now);
     if (!result.ok) throw new Error(result.reason);
     mirrored.set(result.id, { level: 0, ciphertext: second.bid.ciphertext });
-    expect((await market.contract.getFunction("idOf")(second.key.address)) as bigint).toBe(BigInt(result.id));
-    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+    // Placed (it took the next buy head): its record is its single-use mark, closed (status 2).
+    expect(((await market.contract.getFunction("getBid")(second.key.address)) as unknown[])[0]).toBe(result.matchedWith === null ? 1n : 2n);
+    expect(await snapshot()).toBe(expectedSnapshot());
     // Once placed, a further attempt is refused as a reused bidder: never placed twice.
     expect(await place(second)).toBe("BidderAlreadyUsed");
   });
@@ -266,16 +270,16 @@ describe("v2 market rejections", () => {
       const hint = hintFromMirror(trial, mirrored, { side, slot, level }, now + 1, params);
       const result = trial.place({ bidder: made.key.address, side, slot, level, notAfter: made.bid.notAfter }, now + 1);
       if (!result.ok) throw new Error(result.reason);
-      expected.push({ ok: true, bidId: result.id, matchedWith: result.matchedWith });
+      expected.push({ ok: true, matchedWith: result.matchedWith === null ? null : trial.bid(result.matchedWith)!.bidder });
       entries.push({ bid: made.bid, hint, made, level, side });
     }
     now += 1;
     await provider.send("evm_setNextBlockTimestamp", [now]);
     const batch = await placeSlotBids(market, entries, TX);
     expect(batch.entries).toEqual(expected);
-    expect(batch.entries[0]).toMatchObject({ matchedWith: sellHead });
+    expect(batch.entries[0]).toMatchObject({ matchedWith: bidderOf(sellHead) });
     const matched = batch.events.find((event) => event.type === "matched");
-    expect(matched).toMatchObject({ type: "matched", sellId: sellHead, buyBidder: entries[0]!.bid.bidder, commitment: entries[0]!.bid.commitment });
+    expect(matched).toMatchObject({ type: "matched", sellBidder: bidderOf(sellHead), buyBidder: entries[0]!.bid.bidder, arriving: "buy", commitment: entries[0]!.bid.commitment });
     expect(batch.events.filter((event) => event.type === "placed")).toEqual([
       expect.objectContaining({ type: "placed", bidder: entries[1]!.bid.bidder, side: "buy", commitment: entries[1]!.bid.commitment }),
     ]);
@@ -284,7 +288,7 @@ describe("v2 market rejections", () => {
       if (!result.ok) throw new Error(result.reason);
       mirrored.set(result.id, { level: entry.level, ciphertext: entry.bid.ciphertext });
     }
-    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+    expect(await snapshot()).toBe(expectedSnapshot());
     // The same bid twice in a batch (a redelivery): the first is placed, the second refused as a reused bidder.
     const twice = await make("buy", 0);
     now += 1;
@@ -294,39 +298,39 @@ describe("v2 market rejections", () => {
     if (!twicePlaced.ok) throw new Error(twicePlaced.reason);
     mirrored.set(twicePlaced.id, { level: 0, ciphertext: twice.bid.ciphertext });
     expect(repeated.entries).toEqual([
-      { ok: true, bidId: twicePlaced.id, matchedWith: null },
+      { ok: true, matchedWith: null },
       { ok: false, reason: "BidderAlreadyUsed" },
     ]);
-    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+    expect(await snapshot()).toBe(expectedSnapshot());
 
     // Cancel the resting one: a predecessor that is not its own is refused and changes nothing; the right one works.
-    const resting = batch.entries[1]!;
-    if (!resting.ok) throw new Error("the second entry rests");
+    if (!batch.entries[1]!.ok) throw new Error("the second entry rests");
+    const restingId = books.book(slot, "buy").find((id) => bidderOf(id) === entries[1]!.bid.bidder)!;
     const buyList = books.book(slot, "buy");
-    const wrongPrev = buyList.find((id) => id !== books.predecessor(resting.bidId) && id !== resting.bidId)!;
+    const wrongPrev = bidderOf(buyList.find((id) => id !== books.predecessor(restingId) && id !== restingId)!);
     const before = await snapshot();
     expect(
       await outcome(async () => {
-        await cancelSlotBid(market, entries[1]!.made.key, { bidId: resting.bidId, slot, side: "buy", prevId: wrongPrev }, TX);
+        await cancelSlotBid(market, entries[1]!.made.key, { slot, side: "buy", prev: wrongPrev }, TX);
         return { wait: async () => undefined };
       }),
     ).toBe("StaleHint");
     expect(await snapshot()).toBe(before);
     now += 1;
     await provider.send("evm_setNextBlockTimestamp", [now]);
-    const cancelled = await cancelSlotBid(market, entries[1]!.made.key, { bidId: resting.bidId, slot, side: "buy" }, TX);
-    expect(cancelled.events).toEqual([{ type: "cancelled", slot, bidId: resting.bidId, side: "buy" }]);
+    const cancelled = await cancelSlotBid(market, entries[1]!.made.key, { slot, side: "buy" }, TX);
+    expect(cancelled.events).toEqual([{ type: "cancelled", slot, bidder: entries[1]!.bid.bidder, side: "buy" }]);
     books.cancel(entries[1]!.made.key.address);
-    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+    expect(await snapshot()).toBe(expectedSnapshot());
 
     // Past the slot's gate closure, a purge unlinks the open bids of a list from its head on, and says which.
     const buys = books.book(slot, "buy");
     now = books.calendar.slotSeconds * slot;
     await provider.send("evm_setNextBlockTimestamp", [now]);
     const purged = await purgeSlot(market, slot, "buy", 2, TX);
-    expect(purged).toEqual(buys.slice(0, 2).map((bidId) => ({ type: "expired", slot, bidId, side: "buy" })));
+    expect(purged).toEqual(buys.slice(0, 2).map((id) => ({ type: "expired", slot, bidder: bidderOf(id), side: "buy" })));
     books.purge(slot, "buy", 2, now);
-    expect(await snapshot()).toBe(JSON.stringify([books.book(slot, "buy"), books.book(slot, "sell")]));
+    expect(await snapshot()).toBe(expectedSnapshot());
     // Logs of another contract are not the market's.
     expect(decodeSlotMarketEvents(market, [{ address: dso.address, topics: [], data: "0x" }])).toEqual([]);
   });

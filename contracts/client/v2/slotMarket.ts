@@ -1,6 +1,6 @@
 // The v2 market's TypeScript client (contracts/src/v2/SlotMarket.sol): deploy, tickets, certified bids, hints from a
 // mirror of the books, placement, cancel, purge and the books in order.
-import { Contract, ContractFactory, type ContractRunner, type Signer, type TypedDataDomain } from "ethers";
+import { Contract, ContractFactory, ZeroAddress, type ContractRunner, type Signer, type TypedDataDomain } from "ethers";
 import { loadArtifact } from "../artifact.ts";
 import { CANCEL_TYPES } from "../eip712.ts";
 import { revertDataOf } from "../errors.ts";
@@ -87,7 +87,8 @@ export type MirroredBid = { level: number; ciphertext: BlockCiphertext };
 
 /** A token of the resting bid the hint names at that place (head, prev or next), with its Merkle proof. */
 type RestingToken = { token: number; words: bigint[]; proof: string[] };
-export type SlotHint = { headId: bigint; matchHead: boolean; head: RestingToken; prevId: bigint; prev: RestingToken; nextId: bigint; next: RestingToken };
+/** The contract's `Hint`: bids are named by their one-time bidder (the zero address: none). */
+export type SlotHint = { head: string; matchHead: boolean; headToken: RestingToken; prev: string; prevToken: RestingToken; next: string; nextToken: RestingToken };
 
 const NO_TOKEN: RestingToken = { token: 0, words: [], proof: [] };
 
@@ -113,15 +114,17 @@ export function proverFromCiphertexts(pointsOf: (id: number) => BlockPoints, new
 }
 
 /**
- * The hint for a new bid from the books as the chain holds them (`ownList` and `oppositeList` in order, with the
- * expiry of each bid) and a prover. Each resting token is proved against its bid's root. The position is the last bid
- * of the own list at least as good as the new one (time priority), found by walking the list from its head.
+ * The hint for a new bid from the books as the chain holds them (`ownList` and `oppositeList` in order, by a mirror's
+ * ids, with each bid's expiry and one-time bidder) and a prover. Each resting token is proved against its bid's root.
+ * The position is the last bid of the own list at least as good as the new one (time priority), found by walking the
+ * list from its head.
  */
 export function makeHint(options: {
   side: BookSideName;
   ownList: readonly number[];
   oppositeList: readonly number[];
   notAfterOf: (id: number) => number;
+  bidderOf: (id: number) => string;
   ciphertextOf: (id: number) => BlockCiphertext;
   prove: RelationProver;
   now: number;
@@ -141,12 +144,13 @@ export function makeHint(options: {
     const ciphertext = options.ciphertextOf(resting);
     return { token: index, words: ciphertext[half][index]!, proof: tokenProof(ciphertextTree(ciphertext), params.tokens, half, index) };
   };
-  const hint: SlotHint = { headId: BigInt(headId), matchHead: false, head: NO_TOKEN, prevId: 0n, prev: NO_TOKEN, nextId: 0n, next: NO_TOKEN };
+  const bidder = (id: number | undefined) => (id === undefined || id === 0 ? ZeroAddress : options.bidderOf(id));
+  const hint: SlotHint = { head: bidder(headId), matchHead: false, headToken: NO_TOKEN, prev: ZeroAddress, prevToken: NO_TOKEN, next: ZeroAddress, nextToken: NO_TOKEN };
   if (headId !== 0) {
     // buy: s ≤ b matches (s's left), else b < s (s's right); sell: s ≤ h matches (h's right), else h < s (h's left).
     hint.matchHead = side === "buy" ? prove(headId, "new") !== null : prove("new", headId) !== null;
-    if (side === "buy") hint.head = hint.matchHead ? token(headId, "new") : token("new", headId);
-    else hint.head = hint.matchHead ? token("new", headId) : token(headId, "new");
+    if (side === "buy") hint.headToken = hint.matchHead ? token(headId, "new") : token("new", headId);
+    else hint.headToken = hint.matchHead ? token("new", headId) : token(headId, "new");
     if (hint.matchHead) return hint;
   }
   // Buy list (descending): prev ≥ b, i.e. b ≤ prev; sell list (ascending): prev ≤ s.
@@ -157,11 +161,11 @@ export function makeHint(options: {
     prevId = id;
   }
   const nextId = prevId === 0 ? ownList[0] : ownList[ownList.indexOf(prevId) + 1];
-  hint.prevId = BigInt(prevId);
-  hint.nextId = BigInt(nextId ?? 0);
+  hint.prev = bidder(prevId);
+  hint.next = bidder(nextId);
   // buy: b ≤ prev (prev's right), next < b (next's left); sell: prev ≤ s (prev's left), s < next (next's right).
-  if (prevId !== 0) hint.prev = side === "buy" ? token("new", prevId) : token(prevId, "new");
-  if (nextId !== undefined) hint.next = side === "buy" ? token(nextId, "new") : token("new", nextId);
+  if (prevId !== 0) hint.prevToken = side === "buy" ? token("new", prevId) : token(prevId, "new");
+  if (nextId !== undefined) hint.nextToken = side === "buy" ? token(nextId, "new") : token("new", nextId);
   return hint;
 }
 
@@ -178,6 +182,7 @@ export function hintFromMirror(
     ownList: books.book(bid.slot, bid.side),
     oppositeList: books.book(bid.slot, bid.side === "buy" ? "sell" : "buy"),
     notAfterOf: (id) => books.bid(id)!.notAfter,
+    bidderOf: (id) => books.bid(id)!.bidder,
     ciphertextOf: (id) => bids.get(id)!.ciphertext,
     prove: proverFromLevels((id) => bids.get(id)!.level, bid.level, params),
     now,
@@ -204,10 +209,9 @@ export function bidTuple(bid: CertifiedBid, hint: SlotHint) {
   };
 }
 
-/** A slot's list on one side, best first, as the contract holds it. */
-export async function readBook(market: SlotMarketHandle, slot: number, side: BookSideName): Promise<number[]> {
-  const ids = (await market.contract.getFunction("book")(slot, SIDE_CODE[side])) as bigint[];
-  return ids.map(Number);
+/** A slot's list on one side, best first, as the contract holds it: the bids' one-time bidders. */
+export async function readBook(market: SlotMarketHandle, slot: number, side: BookSideName): Promise<string[]> {
+  return [...((await market.contract.getFunction("book")(slot, SIDE_CODE[side])) as string[])];
 }
 
 /** The contract's custom error behind a failed call or transaction (its name and arguments), or undefined. */
@@ -241,12 +245,12 @@ export async function placeWithFreshHints(
   }
 }
 
-/** The v2 market's events, decoded: what a mirror of every slot's books follows. */
+/** The v2 market's events, decoded: what a mirror of every slot's books follows. Bids are named by their bidder. */
 export type SlotMarketEvent =
-  | { type: "placed"; slot: number; bidId: number; side: BookSideName; bidder: string; prevId: number; commitment: string; ciphertextRoot: string }
-  /** The arriving bid (the larger id) crossed the opposite head; its commitment and root come with the match. */
-  | { type: "matched"; slot: number; buyId: number; sellId: number; buyBidder: string; sellBidder: string; commitment: string; ciphertextRoot: string }
-  | { type: "expired" | "cancelled"; slot: number; bidId: number; side: BookSideName }
+  | { type: "placed"; slot: number; bidder: string; side: BookSideName; prev: string; commitment: string; ciphertextRoot: string }
+  /** A bid arrived on side `arriving` and crossed the opposite head; its commitment and root come with the match. */
+  | { type: "matched"; slot: number; buyBidder: string; sellBidder: string; arriving: BookSideName; commitment: string; ciphertextRoot: string }
+  | { type: "expired" | "cancelled"; slot: number; bidder: string; side: BookSideName }
   | { type: "rejected"; index: number; bidder: string; reason: string };
 
 const SIDE_NAME: readonly BookSideName[] = ["buy", "sell"];
@@ -264,10 +268,9 @@ export function decodeSlotMarketEvents(market: SlotMarketHandle, logs: readonly 
         events.push({
           type: "placed",
           slot: Number(a.slot),
-          bidId: Number(a.bidId),
-          side: SIDE_NAME[Number(a.side)]!,
           bidder: String(a.bidder),
-          prevId: Number(a.prevId),
+          side: SIDE_NAME[Number(a.side)]!,
+          prev: String(a.prev),
           commitment: String(a.commitment),
           ciphertextRoot: String(a.ciphertextRoot),
         });
@@ -276,17 +279,16 @@ export function decodeSlotMarketEvents(market: SlotMarketHandle, logs: readonly 
         events.push({
           type: "matched",
           slot: Number(a.slot),
-          buyId: Number(a.buyId),
-          sellId: Number(a.sellId),
           buyBidder: String(a.buyBidder),
           sellBidder: String(a.sellBidder),
+          arriving: SIDE_NAME[Number(a.arriving)]!,
           commitment: String(a.commitment),
           ciphertextRoot: String(a.ciphertextRoot),
         });
         break;
       case "BidExpired":
       case "BidCancelled":
-        events.push({ type: parsed.name === "BidExpired" ? "expired" : "cancelled", slot: Number(a.slot), bidId: Number(a.bidId), side: SIDE_NAME[Number(a.side)]! });
+        events.push({ type: parsed.name === "BidExpired" ? "expired" : "cancelled", slot: Number(a.slot), bidder: String(a.bidder), side: SIDE_NAME[Number(a.side)]! });
         break;
       case "BidRejected": {
         const reason = market.contract.interface.parseError(String(a.reason));
@@ -301,8 +303,8 @@ export function decodeSlotMarketEvents(market: SlotMarketHandle, logs: readonly 
 type TxOverrides = { gasLimit: bigint };
 type Receipt = { logs: readonly { address: string; topics: readonly string[]; data: string }[]; gasUsed: bigint };
 
-/** One entry of a batch: placed (and whether it matched) or rejected with its custom error. */
-export type SlotBatchEntry = { ok: true; bidId: number; matchedWith: number | null } | { ok: false; reason: string };
+/** One entry of a batch: placed (resting, or matched with the head `matchedWith`) or rejected with its custom error. */
+export type SlotBatchEntry = { ok: true; matchedWith: string | null } | { ok: false; reason: string };
 
 /**
  * Places bids in one transaction (`placeBids`). Each entry's hint must reflect the entries before it (a mirror that
@@ -337,15 +339,12 @@ export async function placeSlotBids(
     }
     if (event.type === "placed") {
       const index = take(event.bidder);
-      if (index !== undefined) results[index] = { ok: true, bidId: event.bidId, matchedWith: null };
+      if (index !== undefined) results[index] = { ok: true, matchedWith: null };
     }
     if (event.type === "matched") {
-      // The arriving bid is the larger id; the other rested before (in an earlier transaction or entry).
-      const buyArrived = event.buyId > event.sellId;
-      const index = take(buyArrived ? event.buyBidder : event.sellBidder);
-      if (index !== undefined) {
-        results[index] = buyArrived ? { ok: true, bidId: event.buyId, matchedWith: event.sellId } : { ok: true, bidId: event.sellId, matchedWith: event.buyId };
-      }
+      const arriving = event.arriving === "buy" ? event.buyBidder : event.sellBidder;
+      const index = take(arriving);
+      if (index !== undefined) results[index] = { ok: true, matchedWith: event.arriving === "buy" ? event.sellBidder : event.buyBidder };
     }
   }
   return { entries: results, events, receipt };
@@ -358,18 +357,18 @@ export async function placeSlotBids(
 export async function cancelSlotBid(
   market: SlotMarketHandle,
   oneTimeKey: Signer,
-  bid: { bidId: number; slot: number; side: BookSideName; prevId?: number },
+  bid: { slot: number; side: BookSideName; prev?: string },
   overrides: TxOverrides,
 ): Promise<{ events: SlotMarketEvent[]; receipt: Receipt }> {
-  let prevId = bid.prevId;
-  if (prevId === undefined) {
-    const list = await readBook(market, bid.slot, bid.side);
-    const index = list.indexOf(bid.bidId);
-    prevId = index <= 0 ? 0 : list[index - 1]!;
-  }
   const bidder = await oneTimeKey.getAddress();
+  let prev = bid.prev;
+  if (prev === undefined) {
+    const list = (await readBook(market, bid.slot, bid.side)).map((entry) => entry.toLowerCase());
+    const index = list.indexOf(bidder.toLowerCase());
+    prev = index <= 0 ? ZeroAddress : list[index - 1]!;
+  }
   const signature = await oneTimeKey.signTypedData(market.domain, CANCEL_TYPES, { bidder });
-  const tx = await market.contract.getFunction("cancelBid")(bid.bidId, prevId, signature, overrides);
+  const tx = await market.contract.getFunction("cancelBid")(bidder, prev, signature, overrides);
   const receipt = (await tx.wait()) as Receipt;
   return { events: decodeSlotMarketEvents(market, receipt.logs), receipt };
 }
