@@ -11,8 +11,18 @@ library TokenTree {
     uint8 internal constant RIGHT = 1;
 
     /// @notice The standard tree's leaf: keccak256(bytes.concat(keccak256(abi.encode(half, token, words)))).
-    function leaf(uint8 half, uint8 token, uint256[] calldata words) internal pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(half, token, words))));
+    /// @dev `abi.encode` written once from calldata past the free memory pointer (not kept), as in `root`.
+    function leaf(uint8 half, uint8 token, uint256[] calldata words) internal pure returns (bytes32 result) {
+        assembly ("memory-safe") {
+            let buffer := mload(0x40)
+            mstore(buffer, half)
+            mstore(add(buffer, 0x20), token)
+            mstore(add(buffer, 0x40), 0x60)
+            mstore(add(buffer, 0x60), words.length)
+            calldatacopy(add(buffer, 0x80), words.offset, shl(5, words.length))
+            mstore(0x00, keccak256(buffer, add(0x80, shl(5, words.length))))
+            result := keccak256(0x00, 0x20)
+        }
     }
 
     /// @notice The root over a bid's tokens, as `StandardMerkleTree.of(leaves, …, { sortLeaves: false })` builds it:
