@@ -93,7 +93,7 @@ export function renderGasTable(rows: readonly GasRow[], flags: Pick<GasFlags, "b
     `both designs in one run; a book of ${flags.book} random resting bids; place figures are the mean gasUsed of ${flags.samples} placeBid`,
     `  transactions each, resting and matching placements alternating so that the book stays at ${flags.book}–${flags.book + 1} bids`,
     "relation = one order test: v1's Compare (d = n + 1 pairs), v2's zero test on a block token (d = 2^w + 1 pairs)",
-    "storage/bid = v1: code blob + record + single-use mark + event; v2: root + packed record + single-use mark",
+    "storage/bid = v1: code blob + record + single-use mark + event; v2: one packed record (also its single-use mark) + root",
     `max batch = most bids one placeBids transaction places under Osaka's ${OSAKA_TX_GAS_CAP.toLocaleString("en-US")} gas cap (measured by sending them)`,
     "v1 runs on the Prague chain (30 M gas per transaction), v2 on the Osaka chain (the cap on)",
     ...rows.filter((row) => !row.fits).map((row) => `${row.design} n=${row.levels}${row.width === null ? "" : ` w=${row.width}`}: ${"reason" in row ? row.reason : "a placement exceeds the cap"}`),
