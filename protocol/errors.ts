@@ -35,3 +35,9 @@ export class ReferenceBookError extends faultErrorClass(GridveilError, {
   missingFromHeap: (f: { bidId: number }) => ["open bid is missing from its heap", { value: f.bidId }],
   unknownBid: (f: { bidId: number }) => ["unknown bid", { value: f.bidId }],
 }) {}
+
+/** A calendar that cannot number epochs. */
+export class EpochCalendarError extends errorClass(GridveilError, (params: { field: string; value: number }) => [
+  `epoch calendar: ${params.field} must be a positive whole number`,
+  { value: params.value, hint: "slotsPerEpoch ≥ 1 (96 is a day of 15-minute slots), retentionSeconds ≥ 0, slotSeconds ≥ 1" },
+]) {}

@@ -11,6 +11,9 @@ export const dsoDefaults = {
    * Longer than a meter's own request timeout: a busy DSO still answers, the meter just asks again.
    */
   machineReplyTimeoutMs: 10_000,
+  /** Key epochs (PROTOCOL §5 v2): one day of 15-minute slots per msk_e, kept a week after the epoch's last slot. */
+  epochSlots: 96,
+  epochKeyRetentionSeconds: 7 * 24 * 60 * 60,
   /** How long `stop()` waits for effects already running (a settlement being written, terms being sent). */
   stopGraceMs: 5_000,
   /**

@@ -160,6 +160,8 @@ export function openDsoDatabase(path: string, options: OpenDsoDatabaseOptions = 
     db.exec("PRAGMA foreign_keys = ON");
     if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = FULL");
+    // Deleted content is overwritten, not left in free pages: a destroyed epoch key is gone from the file.
+    db.exec("PRAGMA secure_delete = ON");
     const report = migrate(db, options.migrations ?? DSO_MIGRATIONS, options.now);
     return new DsoDatabase(db, report.version, options.now ?? Date.now);
   } catch (error) {
@@ -754,4 +756,40 @@ export class DsoDatabase {
     const row = this.#get("SELECT value FROM dso_settings WHERE key = ?", key);
     return row ? (JSON.parse(str(row, "value")) as unknown) : undefined;
   }
+
+  // --- epoch keys (sealed: actors/dso/epochKeys.ts) ------------------------------------------------------------
+
+  /** Stores an epoch's sealed key unless the epoch has one (or had one): the stored row either way. */
+  insertEpochKey(epoch: number, sealed: Uint8Array, createdAt: number = this.#now()): WriteResult<EpochKeyRecord> {
+    const inserted = this.#run("INSERT INTO epoch_keys (epoch, sealed, created_at) VALUES (?, ?, ?) ON CONFLICT (epoch) DO NOTHING", epoch, sealed, createdAt);
+    return { inserted: inserted > 0, record: this.epochKey(epoch)! };
+  }
+
+  epochKey(epoch: number): EpochKeyRecord | undefined {
+    const row = this.#get("SELECT epoch, sealed, created_at, destroyed_at FROM epoch_keys WHERE epoch = ?", epoch);
+    return row === undefined ? undefined : epochKeyRecord(row);
+  }
+
+  /** Epochs with a key still kept, oldest first. */
+  liveEpochKeys(): EpochKeyRecord[] {
+    return this.#all("SELECT epoch, sealed, created_at, destroyed_at FROM epoch_keys WHERE destroyed_at IS NULL ORDER BY epoch").map(epochKeyRecord);
+  }
+
+  /**
+   * Destroys an epoch's key: its sealed bytes are overwritten (secure_delete) and the row keeps only the fact, so
+   * the epoch never gets a key again. Then a WAL checkpoint, so that no copy stays in the log. False if none was kept.
+   */
+  destroyEpochKey(epoch: number, destroyedAt: number = this.#now()): boolean {
+    const changed = this.#run("UPDATE epoch_keys SET sealed = NULL, destroyed_at = ? WHERE epoch = ? AND destroyed_at IS NULL", destroyedAt, epoch);
+    this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    return changed > 0;
+  }
+}
+
+export type EpochKeyRecord = { epoch: number; sealed: Uint8Array | null; createdAt: number; destroyedAt: number | null };
+
+function epochKeyRecord(row: Row): EpochKeyRecord {
+  const sealed = row.sealed;
+  if (sealed !== null && !(sealed instanceof Uint8Array)) throw new CorruptRowError({ kind: "notBlob", column: "sealed" });
+  return { epoch: num(row, "epoch"), sealed: sealed === null ? null : new Uint8Array(sealed), createdAt: num(row, "created_at"), destroyedAt: optNum(row, "destroyed_at") };
 }

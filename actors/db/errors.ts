@@ -42,6 +42,7 @@ export class CorruptRowError extends faultErrorClass(DatabaseError, {
   status: (f: { stored: string }) => ["a trade row has an unknown status", { value: f.stored }],
   notText: (f: { column: string; value: unknown }) => [`column ${f.column} is not text`, { value: f.value }],
   notInteger: (f: { column: string; value: unknown }) => [`column ${f.column} is not an integer`, { value: f.value }],
+  notBlob: (f: { column: string }) => [`column ${f.column} is not a blob`, { value: f.column }],
   side: (f: { value: number }) => ["side is not 0 or 1", { value: f.value }],
 }) {}
 

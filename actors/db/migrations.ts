@@ -136,6 +136,21 @@ export const DSO_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX trades_unclosed ON trades (closed_at) WHERE closed_at IS NULL;
     `,
   },
+  {
+    version: 4,
+    name: "epoch keys",
+    sql: `
+      -- Each epoch's key (msk_e and its token key, PROTOCOL §5 v2), sealed with the vault key (AES-256-GCM): never in
+      -- clear here. A destroyed key keeps its row (sealed NULL, destroyed_at set) so that it is never made again.
+      CREATE TABLE epoch_keys (
+        epoch        INTEGER PRIMARY KEY CHECK (epoch >= 0),
+        sealed       BLOB,
+        created_at   INTEGER NOT NULL,
+        destroyed_at INTEGER,
+        CHECK ((sealed IS NULL) = (destroyed_at IS NOT NULL))
+      ) STRICT;
+    `,
+  },
 ];
 
 export type MigrationReport = { applied: number[]; version: number };

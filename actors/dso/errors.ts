@@ -1,7 +1,7 @@
 // The DSO runtime's errors (the convention: protocol/base/errors.ts). Setup errors that retrying cannot fix
 // (MasterKeyError, ChainMismatchError, MarketContractError, DsoSetupError) stop the runtime at once (setupEffects.ts).
 // ChainMismatchError is also the gateway's and the meter's: each checks its chain against the market the DSO runs.
-import { ConfigError, GridveilError, errorClass, reasonErrorClass } from "../../protocol/base/errors.ts";
+import { ConfigError, GridveilError, errorClass, faultErrorClass, reasonErrorClass } from "../../protocol/base/errors.ts";
 import { describeRefusal, refusalCodes, type Refusal } from "../../protocol/reasons.ts";
 import { PermanentMessageError, rejectedWith, RequestRejectedError } from "../nats/errors.ts";
 
@@ -198,3 +198,33 @@ export class RegistryError extends ConfigError {
     this.reason = problem.reason;
   }
 }
+
+/** The vault key that seals epoch keys at rest is missing or malformed (its value is never shown). */
+export class VaultKeyError extends faultErrorClass(GridveilError, {
+  missing: () => [
+    "no vault key for the epoch keys",
+    { value: "GRIDVEIL_DSO_VAULT_KEY / --vault-key-file", hint: "give 32 bytes as 64 hex characters in the environment, or a file holding them (raw or hex)" },
+  ],
+  malformed: (f: { source: string; length: number }) => [
+    `the vault key from ${f.source} is not 32 bytes`,
+    { value: `${f.length} bytes`, hint: "32 random bytes, as 64 hex characters or raw in a file (e.g. head -c 32 /dev/urandom)" },
+  ],
+  unreadable: (f: { path: string; cause: unknown }) => ["cannot read the vault key file", { value: f.path, cause: f.cause }],
+}) {}
+
+/** An epoch key that cannot be used: never prepared, destroyed after its retention, or not opened by this vault key. */
+export class EpochKeyError extends faultErrorClass(GridveilError, {
+  missing: (f: { epoch: number }) => ["no key was prepared for this epoch", { value: f.epoch }],
+  destroyed: (f: { epoch: number; destroyedAt: number }) => [
+    "this epoch's key was destroyed after its retention",
+    { value: { epoch: f.epoch, destroyedAt: new Date(f.destroyedAt).toISOString() }, hint: "a destroyed epoch never gets a key again" },
+  ],
+  unsealable: (f: { epoch: number }) => [
+    "this epoch's key does not open with the vault key",
+    { value: f.epoch, hint: "the vault key differs from the one that sealed it, or the row was altered; nothing was changed" },
+  ],
+  dimension: (f: { epoch: number; keyDimension: number; marketDimension: number }) => [
+    "this epoch's key has another dimension than the market's",
+    { value: { epoch: f.epoch, keyDimension: f.keyDimension, marketDimension: f.marketDimension } },
+  ],
+}) {}

@@ -77,38 +77,40 @@ describe("migrations", () => {
     expect(child.stderr).toMatch(/still here/);
   });
 
+  const LATEST = DSO_MIGRATIONS.at(-1)!.version;
+
   it("apply every migration once; reopening applies nothing and keeps the data", () => {
     expect(db.schemaVersion).toBe(DSO_MIGRATIONS.at(-1)?.version);
     enrol("A");
     db.setSetting("market", { contract: "0x01" });
     db.close();
     db = openDsoDatabase(path, { now });
-    expect(db.schemaVersion).toBe(3);
+    expect(db.schemaVersion).toBe(LATEST);
     expect(db.getMeter("A")?.name).toBe("House A");
     expect(db.getSetting("market")).toEqual({ contract: "0x01" });
     const raw = new (loadSqlite().DatabaseSync)(path);
-    expect(raw.prepare("SELECT version FROM schema_migrations ORDER BY version").all().map((r) => r.version)).toEqual([1, 2, 3]);
+    expect(raw.prepare("SELECT version FROM schema_migrations ORDER BY version").all().map((r) => r.version)).toEqual(DSO_MIGRATIONS.map((m) => m.version));
     raw.close();
   });
 
   it("roll back a failing migration completely and leave the database usable", () => {
     db.close();
-    const broken = [...DSO_MIGRATIONS, { version: 4, name: "broken", sql: "CREATE TABLE half_done (x INTEGER); INSERT INTO nowhere VALUES (1);" }];
+    const broken = [...DSO_MIGRATIONS, { version: LATEST + 1, name: "broken", sql: "CREATE TABLE half_done (x INTEGER); INSERT INTO nowhere VALUES (1);" }];
     expect(() => openDsoDatabase(path, { migrations: broken })).toThrow(MigrationError);
     const raw = new (loadSqlite().DatabaseSync)(path);
     expect(raw.prepare("SELECT name FROM sqlite_master WHERE name = 'half_done'").get()).toBeUndefined();
-    expect(raw.prepare("SELECT MAX(version) AS v FROM schema_migrations").get()?.v).toBe(3);
+    expect(raw.prepare("SELECT MAX(version) AS v FROM schema_migrations").get()?.v).toBe(LATEST);
     raw.close();
     db = openDsoDatabase(path, { now });
-    expect(db.schemaVersion).toBe(3);
-    // A fixed migration 4 then applies once.
+    expect(db.schemaVersion).toBe(LATEST);
+    // A fixed migration then applies once.
     db.close();
-    const fixed = [...DSO_MIGRATIONS, { version: 4, name: "fixed", sql: "CREATE TABLE half_done (x INTEGER);" }];
+    const fixed = [...DSO_MIGRATIONS, { version: LATEST + 1, name: "fixed", sql: "CREATE TABLE half_done (x INTEGER);" }];
     const first = openDsoDatabase(path, { migrations: fixed });
-    expect(first.schemaVersion).toBe(4);
+    expect(first.schemaVersion).toBe(LATEST + 1);
     first.close();
     db = openDsoDatabase(path, { migrations: fixed });
-    expect(db.schemaVersion).toBe(4);
+    expect(db.schemaVersion).toBe(LATEST + 1);
   });
 
   it("refuse a database written by a newer program", () => {
@@ -122,7 +124,7 @@ describe("migrations", () => {
 
   it("work in memory for unit tests", () => {
     const memory = openDsoDatabase(":memory:");
-    expect(memory.schemaVersion).toBe(3);
+    expect(memory.schemaVersion).toBe(LATEST);
     memory.close();
   });
 });
