@@ -9,6 +9,7 @@ export class CommitmentInputError extends reasonErrorClass(GridveilError, {
   priceLevel: "price level must fit uint16",
   quantityWh: "quantity must fit uint64 Wh",
   salt: "salt must be 32 bytes of 0x-hex",
+  slot: "slot must fit uint32",
 }) {}
 
 /** A settlement input (a quantity, a reading or a price) is not a non-negative whole number. */

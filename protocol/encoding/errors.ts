@@ -1,5 +1,5 @@
 // Errors of the block-token encoding (PROTOCOL §3.2): one class per rejected condition.
-import { type ErrorText, GridveilError, errorClass } from "../base/errors.ts";
+import { type ErrorText, GridveilError, errorClass, faultErrorClass } from "../base/errors.ts";
 
 /** A block width the market's levels cannot use, or a token index outside a bid's tokens. */
 export class BlockWidthError extends errorClass(GridveilError, (params: { width: number; levels: number; maxWidth: number } | { token: number; tokens: number }) =>
@@ -22,3 +22,21 @@ export class RelationOrderError extends errorClass(GridveilError, (params: { a: 
   "relations do not form a total order",
   { value: params, hint: "every pair of a market's ciphertexts must answer eq, lt or gt consistently (same msk and token key)" },
 ]) {}
+
+/** The DSO refuses to certify a bid (PROTOCOL §4 v2): a closed slot, a level out of range, a ciphertext that differs. */
+export class CertificationError extends faultErrorClass(GridveilError, {
+  slotClosed: (f: { slot: number; gateClosure: number; now: number }) => [
+    "the bid's slot is past its gate closure",
+    { value: { slot: f.slot, gateClosure: f.gateClosure, now: f.now }, hint: "bid for a slot whose gate closure is still ahead" },
+  ],
+  levelOutOfRange: (f: { priceLevel: number; levels: number }) => [
+    "the price level is outside the market's levels",
+    { value: f.priceLevel, hint: `levels are 0 to ${f.levels - 1}` },
+  ],
+  quantity: (f: { quantityWh: number }) => ["the quantity must be a positive whole number of Wh", { value: f.quantityWh }],
+  seed: (f: { length: number }) => ["the bid's seed must be 32 bytes", { value: f.length }],
+  ciphertextMismatch: (f: { token: string }) => [
+    "the meter's ciphertext is not the encryption of its opening under this epoch's key",
+    { value: f.token, hint: "encrypt with the epoch key the DSO sent, and the opening's seed" },
+  ],
+}) {}
