@@ -214,7 +214,8 @@ describe("market end to end: real nats-server, real chain, real pairings, real S
     const { summary, db, messages } = await run("e2e-faults", {
       seed: 11,
       meterFaults: { "meter-002": { neverOpen: true }, "meter-001": { forgeOpening: true } },
-      machineConfig: { dso: { openingTimeoutMs: 1_500 }, meter: { termsTimeoutMs: 3_000, maxAttemptsPerPlan: 2 } },
+      // Timeouts long enough that a forged opening still arrives in time on a loaded CI machine (it once did not at 1.5 s).
+      machineConfig: { dso: { openingTimeoutMs: 3_000 }, meter: { termsTimeoutMs: 6_000, maxAttemptsPerPlan: 2 } },
     });
     try {
       const trades = db.listTrades({});
