@@ -1,6 +1,7 @@
 // The market's gas, both designs in one run: version 1 (the paper's unary encoding and heaps) per price-level count,
 // beside the paper's and EIP-1108's figures, and version 2 (block tokens, per-slot lists: bench/gasV2.ts) per level
 // count and block width. Every batch figure is under Osaka's per-transaction cap.
+import { largestFitting } from "./largestFitting.ts";
 import { BrowserProvider, hexlify, Wallet, type BaseContract, type Eip1193Provider } from "ethers";
 import { initCurve } from "../protocol/fhipe/curve.ts";
 import { randomScalar, setup, type MasterSecretKey } from "../protocol/fhipe/fhipe.ts";
@@ -346,24 +347,7 @@ async function largestBatch(
       }
     });
   };
-  const estimate = Math.max(1, Math.floor(blockGasLimit / gasPerBid));
-  let fitting = 0;
-  let failing = estimate;
-  if (await fits(estimate)) {
-    fitting = estimate;
-    let step = 1;
-    while (await fits(fitting + step)) {
-      fitting += step;
-      step *= 2;
-    }
-    failing = fitting + step;
-  }
-  while (failing - fitting > 1) {
-    const middle = Math.floor((fitting + failing) / 2);
-    if (await fits(middle)) fitting = middle;
-    else failing = middle;
-  }
-  return fitting;
+  return largestFitting(blockGasLimit / gasPerBid, fits);
 }
 
 function isOutOfGas(error: unknown): boolean {

@@ -1,6 +1,7 @@
 // Version 2's gas (contracts/src/v2/SlotMarket.sol), measured on the in-process chain with Osaka's per-transaction
 // cap (EIP-7825) on: a book of random certified bids in one delivery slot, hints from a mirror of the books (the
 // reference, protocol/book/slotBooks.ts), resting and matching placements, and the largest batches under the cap.
+import { largestFitting } from "./largestFitting.ts";
 import { BrowserProvider, ContractFactory, hexlify, Wallet, type Eip1193Provider } from "ethers";
 import { initCurve } from "../protocol/fhipe/curve.ts";
 import { setup, type MasterSecretKey } from "../protocol/fhipe/fhipe.ts";
@@ -289,24 +290,7 @@ async function largestBatch(
       step(`largest batch (${kind})`);
     }
   };
-  const estimate = Math.max(1, Math.floor(TX_GAS_CAP / gasPerBid));
-  let fitting = 0;
-  let failing = estimate;
-  if (await fits(estimate)) {
-    fitting = estimate;
-    let stepSize = 1;
-    while (await fits(fitting + stepSize)) {
-      fitting += stepSize;
-      stepSize *= 2;
-    }
-    failing = fitting + stepSize;
-  }
-  while (failing - fitting > 1) {
-    const middle = Math.floor((fitting + failing) / 2);
-    if (await fits(middle)) fitting = middle;
-    else failing = middle;
-  }
-  return fitting;
+  return largestFitting(TX_GAS_CAP / gasPerBid, fits);
 }
 
 function mean(values: readonly number[]): number {
