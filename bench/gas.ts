@@ -97,8 +97,33 @@ const TICKET_LIFETIME_SECONDS = 30 * 24 * 3600;
 /** A seeded run's ticket expiry (2106-02-07): independent of the chain's clock, so its signatures repeat too. */
 const SEEDED_NOT_AFTER = 2n ** 32n;
 
-/** Version 1 where it cannot place a bid at all: a ciphertext beyond EIP-170's code limit, a Compare over the cap. */
-export type GasUnfitRow = { design: "v1"; levels: number; width: null; dim: number; fits: false; reason: string };
+/** Version 1 where it cannot place a bid at all: a ciphertext beyond EIP-170's code limit, a Compare over the cap.
+ * The common figures are present, as null, so that every row has the same fields. */
+export type GasUnfitRow = {
+  design: "v1";
+  levels: number;
+  width: null;
+  dim: number;
+  fits: false;
+  reason: string;
+  relationGas: null;
+  placeRestingGas: null;
+  placeMatchingGas: null;
+  storageGasPerBid: null;
+  calldataBytes: null;
+  maxBatchResting: null;
+  maxBatchMatching: null;
+};
+
+const UNMEASURED = {
+  relationGas: null,
+  placeRestingGas: null,
+  placeMatchingGas: null,
+  storageGasPerBid: null,
+  calldataBytes: null,
+  maxBatchResting: null,
+  maxBatchMatching: null,
+} as const;
 
 export type GasRow = GasBenchRow | GasUnfitRow | (GasV2Row & { fits: boolean });
 
@@ -163,11 +188,12 @@ export function v1Unfit(levels: number): GasUnfitRow | null {
       width: null,
       dim,
       fits: false,
+      ...UNMEASURED,
       reason: `a ciphertext of d = ${dim} exceeds one contract's code (EIP-170, d ≤ ${V1_MAX_LEVELS + 1}); one Compare alone would cost ${comparePrice.toLocaleString("en-US")} gas`,
     };
   }
   if (comparePrice > OSAKA_TX_GAS_CAP) {
-    return { design: "v1", levels, width: null, dim, fits: false, reason: `one Compare costs ${comparePrice.toLocaleString("en-US")} gas, over the cap` };
+    return { design: "v1", levels, width: null, dim, fits: false, ...UNMEASURED, reason: `one Compare costs ${comparePrice.toLocaleString("en-US")} gas, over the cap` };
   }
   return null;
 }

@@ -26,7 +26,10 @@ describe("bench gas", () => {
     // A 5 M budget holds a few of these small bids.
     expect(v1.maxBatchResting).toBeGreaterThanOrEqual(3);
     expect(v1.calldataBytes).toBeGreaterThan(192 * v1.dim);
-    expect(rows[2]).toMatchObject({ reason: expect.stringContaining("EIP-170") });
+    expect(rows[2]).toMatchObject({ reason: expect.stringContaining("EIP-170"), placeRestingGas: null, maxBatchMatching: null });
+    // Every row has the common fields (null where version 1 does not fit).
+    const common = ["design", "levels", "width", "dim", "relationGas", "placeRestingGas", "placeMatchingGas", "storageGasPerBid", "calldataBytes", "maxBatchResting", "maxBatchMatching"];
+    for (const row of rows) expect(Object.keys(row)).toEqual(expect.arrayContaining(common));
     for (const row of [rows[1], rows[3]] as Extract<GasRow, { design: "v2" }>[]) {
       // One relation is one pairing check with d = 2^w + 1 pairs, whatever n is.
       expect(Math.abs(row.relationGas / (34_000 * row.dim + 45_000) - 1)).toBeLessThan(0.01);
