@@ -20,7 +20,7 @@ const BENCHES = {
   gas: {
     description:
       "gas of version 1 and version 2 side by side: one order test, resting and matching bids, storage, calldata and the largest batches under Osaka's cap, beside the paper",
-    levels: { min: 2, max: MAX_GAS_LEVELS, help: "price level counts n, comma-separated (v1: d = n + 1, up to 126; v2: any n)" },
+    levels: { min: 2, max: MAX_GAS_LEVELS, help: "price level counts n, comma-separated (v1: d = n + 1, up to 126; v2: up to 65,536)" },
   },
   throughput: {
     description: "bids/s and kbit/s of bidding + matching with the real actors over NATS on the local chain (the paper's Table 2)",
