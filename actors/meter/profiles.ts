@@ -158,3 +158,28 @@ export function buildProfiles(options: ProfileOptions): MeterProfile[] {
 export function bidsOfRound(profiles: readonly MeterProfile[], round: number): { meterId: string; bid: ProfileBid }[] {
   return profiles.flatMap((profile) => profile.bids.filter((bid) => bid.round === round).map((bid) => ({ meterId: profile.meterId, bid })));
 }
+
+/** A bid of a day plan (version 2): for one delivery slot. */
+export type SlotPlanBid = ProfileBid & { slot: number };
+
+export type DayPlanOptions = { meters: number; levels: number; seed: number; day: number; slotsPerDay: number };
+
+/**
+ * A day of delivery slots for every meter (PROTOCOL §5 v2): the day is cut into `slotsPerDay` slots (96: 15 minutes),
+ * slot `day · slotsPerDay + i` covering hours [24i / slotsPerDay, 24(i + 1) / slotsPerDay). The same households as
+ * `buildProfiles`: PV surplus sold around midday, demand bought in the morning and more in the evening. Plan ids are
+ * `s<slot>`.
+ */
+export function buildDayPlans(options: DayPlanOptions): (Omit<MeterProfile, "bids"> & { bids: SlotPlanBid[] })[] {
+  const { slotsPerDay, day } = options;
+  if (!Number.isInteger(slotsPerDay) || slotsPerDay < 1) throw new RangeError(`slotsPerDay must be a positive integer, got ${slotsPerDay}`);
+  if (!Number.isInteger(day) || day < 0) throw new RangeError(`day must be a non-negative integer, got ${day}`);
+  const profiles = buildProfiles({ meters: options.meters, rounds: slotsPerDay, levels: options.levels, seed: options.seed, firstHour: 0, lastHour: 24 });
+  return profiles.map((profile) => ({
+    ...profile,
+    bids: profile.bids.map((bid) => {
+      const slot = day * slotsPerDay + bid.round;
+      return { ...bid, slot, planId: `s${slot}` };
+    }),
+  }));
+}
