@@ -6,13 +6,15 @@ import { registerBenchThroughput } from "./benchThroughput.ts";
 import { registerBenchLoad } from "./benchLoad.ts";
 import { registerBenchSoak } from "./benchSoak.ts";
 import { registerBenchLeakage } from "./benchLeakage.ts";
+import { registerBenchHints } from "./benchHints.ts";
 
 export function registerBenchCommands(program: Command): Command {
-  const bench = program.command("bench").description("measure crypto, gas, leakage, throughput, load and a soak under faults (tables, or --json)");
+  const bench = program.command("bench").description("measure crypto, gas, leakage, hints, throughput, load and a soak under faults (tables, or --json)");
   // Each benchmark registers itself here, one line each:
   registerBenchFhipe(bench);
   registerBenchGas(bench);
   registerBenchLeakage(bench);
+  registerBenchHints(bench);
   registerBenchThroughput(bench);
   registerBenchLoad(bench);
   registerBenchSoak(bench);

@@ -42,7 +42,7 @@ export function benchCommand(bench: Command, name: BenchName, options: (command:
 
 /** Runs a bench with progress on stderr, then prints `{ [name]: json(rows) }` with --json, else the table. */
 export async function runBench<R>(
-  name: BenchName | "load" | "soak" | "leakage",
+  name: BenchName | "load" | "soak" | "leakage" | "hints",
   flags: { json?: boolean },
   run: (onProgress: Progress["update"]) => Promise<R[]>,
   render: { json: (rows: R[]) => unknown; table: (rows: R[]) => string },

@@ -155,12 +155,17 @@ export function makeHint(options: {
   }
   // Buy list (descending): prev ≥ b, i.e. b ≤ prev; sell list (ascending): prev ≤ s.
   const atLeastAsGood = (id: number) => (side === "buy" ? prove("new", id) !== null : prove(id, "new") !== null);
-  let prevId = 0;
-  for (const id of ownList) {
-    if (!atLeastAsGood(id)) break;
-    prevId = id;
+  // The list is sorted, so "at least as good as the new bid" holds for a prefix of it: binary search for its end
+  // (log2 of the list's length questions, which matters when each is up to m + 1 zero tests).
+  let low = 0;
+  let high = ownList.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (atLeastAsGood(ownList[middle]!)) low = middle + 1;
+    else high = middle;
   }
-  const nextId = prevId === 0 ? ownList[0] : ownList[ownList.indexOf(prevId) + 1];
+  const prevId = low === 0 ? 0 : ownList[low - 1]!;
+  const nextId = ownList[low];
   hint.prev = bidder(prevId);
   hint.next = bidder(nextId);
   // buy: b ≤ prev (prev's right), next < b (next's left); sell: prev ≤ s (prev's left), s < next (next's right).
