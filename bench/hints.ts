@@ -5,6 +5,7 @@ import { setup } from "../protocol/fhipe/fhipe.ts";
 import { blockParams } from "../protocol/encoding/blockTokens.ts";
 import { decodeBlockCiphertext, encryptBlockBid, hintFromCiphertexts, type BlockPoints } from "../protocol/encoding/blockBid.ts";
 import { SlotBooks, type BookSideName } from "../protocol/book/slotBooks.ts";
+import { ciphertextRoot } from "../protocol/encoding/ciphertextRoot.ts";
 import { hintFromMirror, makeHint, type MirroredBid } from "../contracts/client/v2/slotMarket.ts";
 import { seededRandom, systemRandom } from "./seededRandom.ts";
 import type { BenchProgress } from "./progress.ts";
@@ -57,6 +58,8 @@ export async function runHintsBench(options: HintsOptions): Promise<HintsRow[]> 
       const l = level(s);
       const ciphertext = encryptBlockBid(msk, tokenKey, params, l, random.bytes(32));
       const placed = books.place({ bidder: bidder(), side: s, slot: SLOT, level: l, notAfter: NOT_AFTER }, 0);
+      // Certification computes each bid's root for its ticket: its tree is built then, not when a hint needs a proof.
+      ciphertextRoot(ciphertext);
       if (placed.ok) {
         mirrored.set(placed.id, { level: l, ciphertext });
         points.set(placed.id, decodeBlockCiphertext(ciphertext));

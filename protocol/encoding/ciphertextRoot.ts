@@ -23,9 +23,20 @@ function leavesOf(ciphertext: BlockCiphertext): TokenLeaf[] {
 }
 
 /** The tree of one bid's tokens (keep it to prove several tokens of the same bid). */
+/**
+ * A ciphertext's tree, built once per ciphertext object (hint makers ask for proofs of the same resting bids again and
+ * again; building the tree is most of a hint's time). Ciphertexts are treated as immutable once encrypted.
+ */
 export function ciphertextTree(ciphertext: BlockCiphertext): StandardMerkleTree<TokenLeaf> {
-  return StandardMerkleTree.of(leavesOf(ciphertext), [...TOKEN_LEAF_ENCODING], { sortLeaves: false });
+  let tree = trees.get(ciphertext);
+  if (tree === undefined) {
+    tree = StandardMerkleTree.of(leavesOf(ciphertext), [...TOKEN_LEAF_ENCODING], { sortLeaves: false });
+    trees.set(ciphertext, tree);
+  }
+  return tree;
 }
+
+const trees = new WeakMap<BlockCiphertext, StandardMerkleTree<TokenLeaf>>();
 
 export function ciphertextRoot(ciphertext: BlockCiphertext): `0x${string}` {
   return ciphertextTree(ciphertext).root as `0x${string}`;
