@@ -2,6 +2,7 @@
 // beside the paper's and EIP-1108's figures, and version 2 (block tokens, per-slot lists: bench/gasV2.ts) per level
 // count and block width. Every batch figure is under Osaka's per-transaction cap.
 import { largestFitting } from "./largestFitting.ts";
+import { mean } from "./stats.ts";
 import { BrowserProvider, hexlify, Wallet, type BaseContract, type Eip1193Provider } from "ethers";
 import { initCurve } from "../protocol/fhipe/curve.ts";
 import { randomScalar, setup, type MasterSecretKey } from "../protocol/fhipe/fhipe.ts";
@@ -390,6 +391,3 @@ async function fromSnapshot<T>(provider: BrowserProvider, body: () => Promise<T>
   }
 }
 
-function mean(values: readonly number[]): number {
-  return values.reduce((sum, value) => sum + value, 0) / values.length;
-}

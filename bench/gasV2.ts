@@ -2,6 +2,7 @@
 // cap (EIP-7825) on: a book of random certified bids in one delivery slot, hints from a mirror of the books (the
 // reference, protocol/book/slotBooks.ts), resting and matching placements, and the largest batches under the cap.
 import { largestFitting } from "./largestFitting.ts";
+import { mean } from "./stats.ts";
 import { BrowserProvider, ContractFactory, hexlify, Wallet, type Eip1193Provider } from "ethers";
 import { initCurve } from "../protocol/fhipe/curve.ts";
 import { setup, type MasterSecretKey } from "../protocol/fhipe/fhipe.ts";
@@ -13,6 +14,7 @@ import {
   attachSlotMarket,
   bidTuple,
   certifyBid,
+  decodeSlotMarketEvents,
   hintFromMirror,
   slotMarketErrorOf,
   type CertifiedBid,
@@ -109,8 +111,6 @@ async function measure(provider: BrowserProvider, params: BlockParams, options: 
   const crossingLevel = (side: BookSideName) => (side === "buy" ? params.levels - 1 : 0);
 
   const mirror = new Mirror(params);
-  /** Hints for `samples` in order, each against the books as the entries before it leave them. */
-  const hinted = (books: Mirror, samples: readonly Sample[]) => samples.map((sample) => books.hintAndPlace(sample));
 
   // The book, in batches under the cap.
   const book: Sample[] = [];
@@ -120,11 +120,10 @@ async function measure(provider: BrowserProvider, params: BlockParams, options: 
   }
   for (let next = 0; next < book.length; ) {
     const chunk = book.slice(next, next + 8);
-    const trial = mirror.clone();
-    const tuples = hinted(trial, chunk);
+    // Each entry's hint is made against the books the entries before it leave (a failed batch ends the run).
+    const tuples = chunk.map((sample) => mirror.place(sample).tuple);
     const receipt = await (await market.contract.getFunction("placeBids")(tuples, TX)).wait();
-    expectNoRejection(market, receipt, "building the book");
-    hinted(mirror, chunk);
+    expectNoRejection(market, receipt.logs, "building the book");
     next += chunk.length;
     chunk.forEach(() => options.step("building the book"));
   }
@@ -147,12 +146,11 @@ async function measure(provider: BrowserProvider, params: BlockParams, options: 
     for (const kind of ["rests", "matches"] as const) {
       const side = randomSide();
       const sample = await makeBid(side, kind === "rests" ? restingLevel(side) : crossingLevel(side));
-      const expected = mirror.expect(sample);
-      const tuple = mirror.hintAndPlace(sample);
-      const tx = await market.contract.getFunction("placeBid")(tuple, TX);
+      const placed = mirror.place(sample);
+      const tx = await market.contract.getFunction("placeBid")(placed.tuple, TX);
       const receipt = await tx.wait();
-      const matched = receipt.logs.some((log: { topics: readonly string[] }) => log.topics[0] === market.contract.interface.getEvent("Matched")!.topicHash);
-      if (matched !== (kind === "matches") || expected !== kind) {
+      const matched = decodeSlotMarketEvents(market, receipt.logs).some((event) => event.type === "matched");
+      if (matched !== (kind === "matches") || placed.kind !== kind) {
         const sideCode = side === "buy" ? 0 : 1;
         throw kind === "rests"
           ? new GasBenchError({ kind: "restingMatched", levels: params.levels, restingSide: sideCode })
@@ -220,20 +218,13 @@ class Mirror {
     return hintFromMirror(this.#books, this.#bids, { side: sample.bid.side, slot: sample.bid.slot, level: sample.level }, 0, this.#params);
   }
 
-  /** Whether the bid would rest or match now. */
-  expect(sample: Sample): "rests" | "matches" {
-    const placement = this.#books.clone().place(this.#input(sample), 0);
-    if (!placement.ok) throw new GasBenchError({ kind: "rejected", reasonName: placement.reason });
-    return placement.matchedWith === null ? "rests" : "matches";
-  }
-
-  /** The bid's contract tuple with its hint, then the bid placed in the mirror. */
-  hintAndPlace(sample: Sample) {
+  /** The bid's contract tuple with its hint, then the bid placed in the mirror, which says whether it rests or matches. */
+  place(sample: Sample): { tuple: ReturnType<typeof bidTuple>; kind: "rests" | "matches" } {
     const tuple = bidTuple(sample.bid, this.hint(sample));
     const placement = this.#books.place(this.#input(sample), 0);
     if (!placement.ok) throw new GasBenchError({ kind: "rejected", reasonName: placement.reason });
     this.#bids.set(placement.id, { level: sample.level, ciphertext: sample.bid.ciphertext });
-    return tuple;
+    return { tuple, kind: placement.matchedWith === null ? "rests" : "matches" };
   }
 
   #input(sample: Sample) {
@@ -241,13 +232,11 @@ class Mirror {
   }
 }
 
-function expectNoRejection(market: SlotMarketHandle, receipt: { logs: readonly { topics: readonly string[]; data: string }[] }, phase: string): void {
-  const rejected = market.contract.interface.getEvent("BidRejected")!.topicHash;
-  const log = receipt.logs.find((entry) => entry.topics[0] === rejected);
-  if (log === undefined) return;
-  const parsed = market.contract.interface.parseLog(log)!;
-  const reason = slotMarketErrorOf(market, { data: parsed.args.reason as string })?.name ?? String(parsed.args.reasonSelector);
-  throw new GasBenchError({ kind: "rejected", reasonName: `${reason} (${phase})` });
+type Logs = Parameters<typeof decodeSlotMarketEvents>[1];
+
+function expectNoRejection(market: SlotMarketHandle, logs: Logs, phase: string): void {
+  const rejected = decodeSlotMarketEvents(market, logs).find((event) => event.type === "rejected");
+  if (rejected !== undefined) throw new GasBenchError({ kind: "rejected", reasonName: `${rejected.reason} (${phase})` });
 }
 
 /**
@@ -265,21 +254,21 @@ async function largestBatch(
   step: (phase: string) => void,
 ): Promise<number> {
   const candidates: Sample[] = [];
-  const matchedTopic = market.contract.interface.getEvent("Matched")!.topicHash;
   const fits = async (size: number): Promise<boolean> => {
     while (candidates.length < size) candidates.push(await nextBid());
     // Hints made in order, each against the books the entries before it leave; every entry must do what `kind` says.
     const replay = mirror.clone();
     const tuples = [];
     for (const sample of candidates.slice(0, size)) {
-      if (replay.expect(sample) !== kind) return false;
-      tuples.push(replay.hintAndPlace(sample));
+      const placed = replay.place(sample);
+      if (placed.kind !== kind) return false;
+      tuples.push(placed.tuple);
     }
     const snapshot = (await provider.send("evm_snapshot", [])) as string;
     try {
       const receipt = await (await market.contract.getFunction("placeBids")(tuples, TX)).wait();
-      const matched = receipt.logs.filter((log: { topics: readonly string[] }) => log.topics[0] === matchedTopic).length;
-      expectNoRejection(market, receipt, `a batch of ${size}`);
+      const matched = decodeSlotMarketEvents(market, receipt.logs).filter((event) => event.type === "matched").length;
+      expectNoRejection(market, receipt.logs, `a batch of ${size}`);
       return matched === (kind === "matches" ? size : 0);
     } catch (error) {
       const name = slotMarketErrorOf(market, error)?.name;
@@ -291,8 +280,4 @@ async function largestBatch(
     }
   };
   return largestFitting(TX_GAS_CAP / gasPerBid, fits);
-}
-
-function mean(values: readonly number[]): number {
-  return values.length === 0 ? 0 : values.reduce((sum, value) => sum + value, 0) / values.length;
 }

@@ -3,12 +3,14 @@
 import { initCurve } from "../protocol/fhipe/curve.ts";
 import { setup } from "../protocol/fhipe/fhipe.ts";
 import { blockParams } from "../protocol/encoding/blockTokens.ts";
-import { decodeBlockCiphertext, encryptBlockBid, hintFromCiphertexts, type BlockPoints } from "../protocol/encoding/blockBid.ts";
+import { decodeBlockCiphertext, encryptBlockBid, hintFromCiphertexts, zeroTestsOf, type BlockPoints } from "../protocol/encoding/blockBid.ts";
 import { SlotBooks, type BookSideName } from "../protocol/book/slotBooks.ts";
 import { ciphertextRoot } from "../protocol/encoding/ciphertextRoot.ts";
 import { hintFromMirror, makeHint, type MirroredBid } from "../contracts/client/v2/slotMarket.ts";
 import { seededRandom, systemRandom } from "./seededRandom.ts";
 import type { BenchProgress } from "./progress.ts";
+import { round3 } from "./stats.ts";
+import { percentile } from "../actors/telemetry/latency.ts";
 
 export type HintsOptions = { levels: number; widths: readonly number[]; book: number; hints: number; seed?: number; onProgress?: (progress: BenchProgress) => void };
 
@@ -88,7 +90,7 @@ export async function runHintsBench(options: HintsOptions): Promise<HintsRow[]> 
         ciphertextOf: (id) => mirrored.get(id)!.ciphertext,
         prove: (a, b) => {
           const answer = hintFromCiphertexts(a === "new" ? newPoints : points.get(a)!, b === "new" ? newPoints : points.get(b)!, params);
-          zeroTests += answer === null ? params.tokens : answer.relation === "eq" ? 1 : 1 + answer.block;
+          zeroTests += zeroTestsOf(answer, params);
           return answer;
         },
         now: 0,
@@ -98,16 +100,18 @@ export async function runHintsBench(options: HintsOptions): Promise<HintsRow[]> 
       if (JSON.stringify(fromPublic, bigints) !== JSON.stringify(fromLevels, bigints)) equal = false;
       step(`w=${width}: hints`);
     }
+    const dsoSorted = [...dsoMs].sort((a, b) => a - b);
+    const publicSorted = [...publicMs].sort((a, b) => a - b);
     rows.push({
       levels: options.levels,
       width,
       resting: books.book(SLOT, "buy").length + books.book(SLOT, "sell").length,
       hints: options.hints,
-      dsoP50Ms: round(percentile(dsoMs, 0.5)),
-      dsoP95Ms: round(percentile(dsoMs, 0.95)),
-      publicP50Ms: round(percentile(publicMs, 0.5)),
-      publicP95Ms: round(percentile(publicMs, 0.95)),
-      zeroTestsPerHint: round(zeroTests / options.hints),
+      dsoP50Ms: round3(percentile(dsoSorted, 0.5)),
+      dsoP95Ms: round3(percentile(dsoSorted, 0.95)),
+      publicP50Ms: round3(percentile(publicSorted, 0.5)),
+      publicP95Ms: round3(percentile(publicSorted, 0.95)),
+      zeroTestsPerHint: round3(zeroTests / options.hints),
       equal,
     });
   }
@@ -115,12 +119,3 @@ export async function runHintsBench(options: HintsOptions): Promise<HintsRow[]> 
 }
 
 const bigints = (_key: string, value: unknown) => (typeof value === "bigint" ? value.toString() : value);
-
-function percentile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-}
-
-function round(value: number): number {
-  return Math.round(value * 1000) / 1000;
-}

@@ -4,10 +4,11 @@
 import { initCurve } from "../protocol/fhipe/curve.ts";
 import { setup } from "../protocol/fhipe/fhipe.ts";
 import { blockParams } from "../protocol/encoding/blockTokens.ts";
-import { decodeBlockCiphertext, encryptBlockBid, hintFromCiphertexts, type BlockPoints } from "../protocol/encoding/blockBid.ts";
+import { decodeBlockCiphertext, encryptBlockBid, hintFromCiphertexts, zeroTestsOf, type BlockPoints } from "../protocol/encoding/blockBid.ts";
 import { observationFromLevels, observe, orderOnlyParams, revealedBits, sameObservation } from "../protocol/encoding/leakage.ts";
 import { seededRandom, systemRandom } from "./seededRandom.ts";
 import type { BenchProgress } from "./progress.ts";
+import { mean, round3 } from "./stats.ts";
 
 export type LeakageOptions = { levels: number; widths: readonly number[]; bids: number; seed?: number; onProgress?: (progress: BenchProgress) => void };
 
@@ -60,8 +61,7 @@ export async function runLeakageBench(options: LeakageOptions): Promise<LeakageR
     const observed = observe(options.bids, (a, b) => {
       questions += 1;
       const answer = hintFromCiphertexts(points[a]!, points[b]!, params);
-      // The finder tests the equality token, then blocks 1, 2, … until one passes (all m + 1 when a > b).
-      zeroTests += answer === null ? params.tokens : answer.relation === "eq" ? 1 : 1 + answer.block;
+      zeroTests += zeroTestsOf(answer, params);
       if (questions % 50 === 0) options.onProgress?.({ phase: `w=${width}: zero tests (${zeroTests})`, completed, total });
       return answer;
     });
@@ -82,22 +82,14 @@ export async function runLeakageBench(options: LeakageOptions): Promise<LeakageR
       questions,
       zeroTests,
       recoversReference: sameObservation(observed, reference),
-      meanRevealedBits: round(mean(bits)),
-      maxRevealedBits: round(Math.max(...bits)),
+      meanRevealedBits: round3(mean(bits)),
+      maxRevealedBits: round3(Math.max(...bits)),
       levelBits,
       pinnedBids: bits.filter((value) => value >= levelBits - 1e-9).length,
-      meanNeighbourPrefixBits: round(mean(observed.firstDiffering.map((block) => (block - 1) * width))),
-      orderOnlyMeanRevealedBits: round(mean(orderOnlyBits)),
-      seconds: round((performance.now() - started) / 1000),
+      meanNeighbourPrefixBits: round3(mean(observed.firstDiffering.map((block) => (block - 1) * width))),
+      orderOnlyMeanRevealedBits: round3(mean(orderOnlyBits)),
+      seconds: round3((performance.now() - started) / 1000),
     });
   }
   return rows;
-}
-
-function mean(values: readonly number[]): number {
-  return values.length === 0 ? 0 : values.reduce((sum, value) => sum + value, 0) / values.length;
-}
-
-function round(value: number): number {
-  return Math.round(value * 1000) / 1000;
 }

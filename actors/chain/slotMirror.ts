@@ -1,11 +1,11 @@
 // A mirror of every slot's v2 books from public chain data only (PROTOCOL §5 v2: "a gateway can compute hints from
 // public data"): the market's events in order, and for each bid that rests the calldata of the transaction that
 // placed it (its ciphertext and expiry). With it, anyone makes hints with off-chain zero tests (proverFromCiphertexts).
-import type { Log, Provider, TransactionResponse } from "ethers";
+import { ZeroAddress, type Log, type Provider, type TransactionResponse } from "ethers";
 import { decodeBlockCiphertext, type BlockCiphertext, type BlockPoints } from "../../protocol/encoding/blockBid.ts";
 import type { BlockParams } from "../../protocol/encoding/blockTokens.ts";
 import type { BookSideName } from "../../protocol/book/slotBooks.ts";
-import { decodeSlotMarketEvents, makeHint, proverFromCiphertexts, type SlotHint, type SlotMarketEvent, type SlotMarketHandle } from "../../contracts/client/v2/slotMarket.ts";
+import { ciphertextFromWords, decodeSlotMarketEvents, makeHint, proverFromCiphertexts, type SlotHint, type SlotMarketEvent, type SlotMarketHandle } from "../../contracts/client/v2/slotMarket.ts";
 import { SlotMirrorError } from "./errors.ts";
 
 /** What the mirror keeps of a resting bid: from its placement's calldata. */
@@ -89,8 +89,8 @@ export class SlotChainMirror {
         const list = this.#list(event.slot, event.side);
         const bidder = event.bidder.toLowerCase();
         const prev = event.prev.toLowerCase();
-        const at = /^0x0{40}$/.test(prev) ? 0 : list.indexOf(prev) + 1;
-        if (at === 0 && !/^0x0{40}$/.test(prev)) throw new SlotMirrorError({ kind: "unknownPrev", bidder, prev, txHash: log.transactionHash });
+        const at = prev === ZeroAddress ? 0 : list.indexOf(prev) + 1;
+        if (at === 0 && prev !== ZeroAddress) throw new SlotMirrorError({ kind: "unknownPrev", bidder, prev, txHash: log.transactionHash });
         const placed = await this.#calldataOf(bidder, log, provider, transactions);
         list.splice(at, 0, bidder);
         this.#bids.set(bidder, { bidder: event.bidder, slot: event.slot, side: event.side, notAfter: placed.notAfter, ciphertext: placed.ciphertext });
@@ -143,15 +143,6 @@ export class SlotChainMirror {
     const bids = parsed === null ? [] : parsed.name === "placeBid" ? [parsed.args[0]] : parsed.name === "placeBids" ? [...parsed.args[0]] : [];
     const bid = bids.find((entry: { bidder: string }) => entry.bidder.toLowerCase() === bidder);
     if (bid === undefined) throw new SlotMirrorError({ kind: "notInCalldata", bidder, txHash: log.transactionHash });
-    return { notAfter: Number(bid.notAfter), ciphertext: this.#split([...bid.ciphertext] as bigint[]) };
-  }
-
-  /** The contract's flat word array back into tokens: left 0 … m (2d words each), then right (4d each). */
-  #split(words: readonly bigint[]): BlockCiphertext {
-    const { dim, tokens } = this.#params;
-    const left = Array.from({ length: tokens }, (_, t) => words.slice(2 * dim * t, 2 * dim * (t + 1)));
-    const base = 2 * dim * tokens;
-    const right = Array.from({ length: tokens }, (_, t) => words.slice(base + 4 * dim * t, base + 4 * dim * (t + 1)));
-    return { left, right };
+    return { notAfter: Number(bid.notAfter), ciphertext: ciphertextFromWords([...bid.ciphertext] as bigint[], this.#params) };
   }
 }

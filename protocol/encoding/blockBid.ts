@@ -46,6 +46,12 @@ export function provesRelation(a: BlockPoints, b: BlockPoints, hint: RelationHin
  * Any party's way, from public ciphertexts only (PROTOCOL §5): the proof that a ≤ b — `eq`, or `lt` with the block
  * whose test passes — or null when none passes (then a > b). At most m + 1 zero tests.
  */
+/** The zero tests `hintFromCiphertexts` ran to give `answer`: the equality token, then blocks 1 … until one passes. */
+export function zeroTestsOf(answer: RelationHint | null, params: BlockParams): number {
+  if (answer === null) return params.tokens;
+  return answer.relation === "eq" ? 1 : 1 + answer.block;
+}
+
 export function hintFromCiphertexts(a: BlockPoints, b: BlockPoints, params: BlockParams): RelationHint | null {
   if (tokenTest(a, b, equalityToken(params))) return { relation: "eq" };
   for (let block = 1; block <= params.blocks; block++) if (tokenTest(a, b, block - 1)) return { relation: "lt", block };

@@ -116,8 +116,8 @@ export function proverFromCiphertexts(pointsOf: (id: number) => BlockPoints, new
 /**
  * The hint for a new bid from the books as the chain holds them (`ownList` and `oppositeList` in order, by a mirror's
  * ids, with each bid's expiry and one-time bidder) and a prover. Each resting token is proved against its bid's root.
- * The position is the last bid of the own list at least as good as the new one (time priority), found by walking the
- * list from its head.
+ * The position is the last bid of the own list at least as good as the new one (time priority), found by binary
+ * search. Each question is put to the prover once (from public data one costs up to m + 1 zero tests).
  */
 export function makeHint(options: {
   side: BookSideName;
@@ -130,7 +130,13 @@ export function makeHint(options: {
   now: number;
   params: BlockParams;
 }): SlotHint {
-  const { side, ownList, oppositeList, prove, params } = options;
+  const { side, ownList, oppositeList, params } = options;
+  const answers = new Map<string, RelationHint | null>();
+  const prove: RelationProver = (a, b) => {
+    const key = `${a}|${b}`;
+    if (!answers.has(key)) answers.set(key, options.prove(a, b));
+    return answers.get(key)!;
+  };
   // The head the contract will see: past the expired heads it drops (a longer backlog is rejected anyway).
   let skipped = 0;
   while (skipped < Math.min(oppositeList.length, SLOT_MAX_EXPIRED_DROPS) && options.now > options.notAfterOf(oppositeList[skipped]!)) skipped += 1;
@@ -198,6 +204,16 @@ export function hintFromMirror(
 /** A ciphertext as the contract takes it: left tokens 0 … m, then right tokens 0 … m, in one word array. */
 export function ciphertextWords(ciphertext: BlockCiphertext): bigint[] {
   return [...ciphertext.left.flat(), ...ciphertext.right.flat()];
+}
+
+/** The inverse of `ciphertextWords` (e.g. a bid read back from calldata): left tokens of 2d words, right of 4d. */
+export function ciphertextFromWords(words: readonly bigint[], params: BlockParams): BlockCiphertext {
+  const { dim, tokens } = params;
+  const rightStart = 2 * dim * tokens;
+  return {
+    left: Array.from({ length: tokens }, (_, t) => words.slice(2 * dim * t, 2 * dim * (t + 1))),
+    right: Array.from({ length: tokens }, (_, t) => words.slice(rightStart + 4 * dim * t, rightStart + 4 * dim * (t + 1))),
+  };
 }
 
 /** The contract's `Bid` tuple. */
