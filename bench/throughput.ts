@@ -294,7 +294,7 @@ async function runSingleMeter(market: PhaseMarket, context: PhaseContext, meter:
     meterId: meter.meterId,
     meterPrivateKey: meter.key,
     name: meter.name,
-    tracer: market.telemetry("gridveil-meter", { "gridveil.meter.id": meter.meterId }).tracer,
+    tracer: market.telemetry("gridveil-meter", {}).tracer,
     logger: benchLogger({ actor: `meter:${meter.meterId}`, market: context.marketId }),
     config: benchConfig(context.bids.length, context.batchSize, context.pipelineDepth),
     stopTimeoutMs: METER_STOP_TIMEOUT_MS,

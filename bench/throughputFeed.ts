@@ -10,15 +10,10 @@ import { enrol } from "../actors/meter/enrolment.ts";
 import { encode } from "../actors/nats/codec.ts";
 import { connectNats } from "../actors/nats/connect.ts";
 import { dedupIds } from "../actors/nats/jetstream.ts";
-import { request } from "../actors/nats/rpc.ts";
-import {
-  bidSubmissionSchema,
-  ticketReplySchema,
-  ticketRequestSchema,
-  type BidSubmission,
-  type TicketRequest,
-} from "../protocol/wire/schemas.ts";
-import { marketSubjects } from "../protocol/wire/subjects.ts";
+import { callSealed, type SealingWallet } from "../actors/secure/sealedRpc.ts";
+import { endpoints } from "../protocol/wire/endpoints.ts";
+import { bidSubmissionSchema, type BidSubmission, type TicketRequest } from "../protocol/wire/schemas.ts";
+import { marketSubjects, type MarketSubjects } from "../protocol/wire/subjects.ts";
 import { signMessageFields } from "../actors/secure/signed.ts";
 import { buildPlaintextBid } from "../contracts/client/bench/plaintextMarket.ts";
 import { buildBid, marketDomain, signTicket, type MarketDomain, type SignedBid } from "../contracts/client/index.ts";
@@ -98,7 +93,7 @@ export async function pregenerateEncrypted(options: PregenerateEncryptedOptions)
       const meterIndex = index % options.meters.length;
       const meter = options.meters[meterIndex]!;
       const key = oneTimeKey();
-      const ticket = await requestTicket(clients.nc, subjects.dso.ticket, meter, key.address, bid.side);
+      const ticket = await requestTicket(clients.nc, subjects, first.dso.publicKey, meter, key, bid.side);
       const randomizers = { alpha: randomScalar(), beta: randomScalar() };
       const ciphertext = encryptBid(msk, options.levels, bid.priceLevel, randomizers);
       const built = await buildBid({
@@ -121,20 +116,22 @@ export async function pregenerateEncrypted(options: PregenerateEncryptedOptions)
   }
 }
 
+/** A ticket as a meter asks for it: signed by its long-term key, sealed to the DSO by the one-time key. */
 async function requestTicket(
   nc: NatsConnection,
-  subject: string,
+  subjects: MarketSubjects,
+  dsoPublicKey: string,
   meter: BenchMeter,
-  bidder: string,
+  oneTime: SealingWallet,
   side: 0 | 1,
 ): Promise<{ notAfter: number; signature: string }> {
   const notAfter = Math.floor(Date.now() / 1000) + BENCH_TICKET_LIFETIME_SECONDS;
   const signed = signMessageFields<TicketRequest>(
-    { type: "ticket.request", meterId: meter.meterId, bidder: getAddress(bidder) as Hex, side, notAfter },
+    { type: "ticket.request", meterId: meter.meterId, bidder: getAddress(oneTime.address) as Hex, side, notAfter },
     new Wallet(meter.key),
-    subject,
+    subjects.dso.ticket,
   );
-  const reply = await request(nc, subject, ticketRequestSchema, signed, ticketReplySchema, { timeoutMs: 10_000 });
+  const reply = await callSealed(nc, subjects, endpoints.ticket, signed, { wallet: oneTime, recipientPublicKey: dsoPublicKey }, { timeoutMs: 10_000 });
   return reply.ticket;
 }
 

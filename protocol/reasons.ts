@@ -130,6 +130,8 @@ export const authenticationFailureSchema = z.enum([
   "publicKeyMismatch",
   /** A ticket request from a meter that has not enrolled. */
   "notEnrolled",
+  /** A ticket request not sealed by the one-time key it asks a ticket for. */
+  "notSealedByBidder",
 ]);
 export type AuthenticationFailure = z.output<typeof authenticationFailureSchema>;
 

@@ -197,6 +197,10 @@ function side(value: number): SideCode {
   return value;
 }
 
+function oneTimeIdOf(row: Row): OneTimeIdRecord {
+  return { bidder: str(row, "bidder"), meterId: str(row, "meter_id"), side: side(num(row, "side")), notAfter: num(row, "not_after"), issuedAt: num(row, "issued_at") };
+}
+
 /** Stored form of an opening: fixed key order, so equal openings are equal strings. */
 function openingJson(opening: Opening): string {
   const { priceLevel, quantityWh, salt, alpha, beta } = opening;
@@ -379,15 +383,16 @@ export class DsoDatabase {
 
   lookupOneTimeId(bidder: string): OneTimeIdRecord | undefined {
     const row = this.#get("SELECT * FROM one_time_ids WHERE bidder = ?", address(bidder));
-    return (
-      row && {
-        bidder: str(row, "bidder"),
-        meterId: str(row, "meter_id"),
-        side: side(num(row, "side")),
-        notAfter: num(row, "not_after"),
-        issuedAt: num(row, "issued_at"),
-      }
-    );
+    return row && oneTimeIdOf(row);
+  }
+
+  /** Every one-time id the DSO issued a ticket for, optionally of one meter, in issue order. */
+  listOneTimeIds(filter: { meterId?: string } = {}): OneTimeIdRecord[] {
+    const rows =
+      filter.meterId === undefined
+        ? this.#all("SELECT * FROM one_time_ids ORDER BY issued_at, bidder")
+        : this.#all("SELECT * FROM one_time_ids WHERE meter_id = ? ORDER BY issued_at, bidder", filter.meterId);
+    return rows.map(oneTimeIdOf);
   }
 
   // --- matches and trades -------------------------------------------------------------------------------------

@@ -203,7 +203,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         name: profile.name,
         faults: options.meterFaults?.[profile.meterId],
         masterKeyCache,
-        tracer: telemetry("gridveil-meter", { ...attributes, "gridveil.meter.id": profile.meterId }),
+        // No permanent id in the spans (PROTOCOL §1): a collector must not link a meter to its one-time ids.
+        tracer: telemetry("gridveil-meter", attributes),
         logger: createLogger({ actor: `meter:${profile.meterId}`, market: marketId }, "warn"),
         config,
       });

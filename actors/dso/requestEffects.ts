@@ -105,7 +105,7 @@ export function requestEffects(deps: DsoDeps): RequestEffects {
         payload,
         senderWallet: deps.wallet,
         recipientPublicKey: record.publicKey,
-        context: sealContexts.enrolment(subjects, permanentId),
+        context: sealContexts.enrolment(subjects),
       });
       // The meter's own consumer of the market events, before it can submit anything (the meter may not create one).
       await ensureMeterEventsConsumer(deps.nats.jsm, deps.marketId, record.inboxId);

@@ -11,10 +11,11 @@ import { consumeDurable, ensureDurableConsumer, type DurableConsumerHandle } fro
 import { DURABLES } from "../../protocol/wire/subjects.ts";
 import { answer, type Service } from "../nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
-import { matchEventSchema, openingPayloadSchema, readingSchema, sealedSchema, type ErrorCode, type MatchEvent } from "../../protocol/wire/schemas.ts";
+import { matchEventSchema, openingPayloadSchema, readingSchema, sealedSchema, sealedTradeMessageSchema, type ErrorCode, type MatchEvent } from "../../protocol/wire/schemas.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
-import { SecureMessageError } from "../secure/errors.ts";
+import { SecureMessageError, UnexpectedSenderError } from "../secure/errors.ts";
 import { openAs } from "../secure/sealed.ts";
+import { answerSealed, openTradeMessage } from "../secure/sealedRpc.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
 import { requireContract, type DsoDeps } from "./deps.ts";
 import { startChainMatches, type ChainMatches } from "./chainMatches.ts";
@@ -23,6 +24,7 @@ import type { AckCorrelator, ReplyCorrelator } from "./pending.ts";
 import { attr, runSpan } from "./tradeSpans.ts";
 import { z } from "zod";
 import { SideCode, tradeIdOf } from "../../protocol/domain.ts";
+import type { AuthenticationFailure } from "../../protocol/reasons.ts";
 import { sameAddress, toHex } from "../../protocol/base/hex.ts";
 import { dsoDefaults } from "../config/dso.ts";
 
@@ -79,6 +81,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
     },
   };
   const baseAttributes = { [attr.market]: deps.marketId };
+  const dsoIdentity = () => ({ address: deps.wallet.address as `0x${string}`, publicKey: deps.wallet.signingKey.publicKey as `0x${string}` });
 
   /** Sends a request event and waits for the machine's reply (or `unavailable` if none comes in time). */
   const ask = (build: (requestId: string) => DsoEvent): Promise<RequestReply> => {
@@ -134,7 +137,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
         endpoints.marketInfo,
         () => {
           if (!state.description) throw new RequestRefusedError({ reason: "notReady" });
-          return { type: "market.info.reply" as const, market: state.description };
+          return { type: "market.info.reply" as const, market: state.description, dso: dsoIdentity() };
         },
         serveOptions,
       );
@@ -144,12 +147,13 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
     async startRequestServices() {
       // PROTOCOL §5 setup: a provisioned meter proves its permanent id and receives pp, sealed msk, the market.
       services.push(
-        answer(
+        answerSealed(
           nats.nc,
           subjects,
           endpoints.enrol,
+          deps.wallet,
           (request) =>
-            inSpan("dso.enrol", { [attr.meter]: request.meterId }, async () => {
+            inSpan("dso.enrol", {}, async () => {
               const reply = await ask((requestId) => ({
                 type: "ENROLMENT.REQUESTED",
                 requestId,
@@ -167,7 +171,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                 meterId: request.meterId,
                 inboxId: sealed.inboxId,
                 market: state.description,
-                dso: { address: deps.wallet.address as `0x${string}`, publicKey: deps.wallet.signingKey.publicKey as `0x${string}` },
+                dso: dsoIdentity(),
                 sealedMsk: sealed.sealedMsk,
               };
             }),
@@ -177,12 +181,15 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
 
       // PROTOCOL §4: an authenticated ticket for a one-time id; the DSO stores (permanent id, bidder) first.
       services.push(
-        answer(
+        answerSealed(
           nats.nc,
           subjects,
           endpoints.ticket,
-          (request) =>
-            inSpan("dso.ticket", { [attr.meter]: request.meterId, [attr.bidder]: request.bidder }, async () => {
+          deps.wallet,
+          (request, { sender }) =>
+            inSpan("dso.ticket", { [attr.bidder]: request.bidder }, async () => {
+              // Sealed by the one-time key it asks a ticket for: the long-term key signs inside (PROTOCOL §4).
+              if (!sameAddress(sender, request.bidder)) throw new RequestRefusedError({ reason: "unauthenticated", detail: "notSealedByBidder" satisfies AuthenticationFailure });
               const lifetimeSeconds = request.notAfter - Math.floor(Date.now() / 1000);
               if (lifetimeSeconds <= 0) throw new TicketExpiryPastError({ notAfter: request.notAfter });
               const reply = await ask((requestId) => ({
@@ -276,10 +283,11 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
 
       // PROTOCOL §5 trading step 4: a meter's counterpart opening or terms did not verify.
       services.push(
-        answer(
+        answerSealed(
           nats.nc,
           subjects,
           endpoints.dispute,
+          deps.wallet,
           (dispute) =>
             inSpan("dso.dispute", { [attr.trade]: dispute.tradeId, [attr.bidder]: dispute.bidder, [attr.reason]: dispute.code }, async () => {
               counters.disputesReceived += 1;
@@ -328,10 +336,23 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
       // PROTOCOL §5 trading step 6: readings, signed by the bid's one-time key, stored before they are acked.
       consumers.push(
         await consumeDurable(js, deps.streams.readings, DURABLES.dsoReadings, {
-          schema: readingSchema,
+          schema: sealedTradeMessageSchema,
           logger,
-          handler: (reading) =>
-            runSpan(
+          handler: (message) => {
+            let reading: z.output<typeof readingSchema>;
+            try {
+              const opened = openTradeMessage(subjects.meter.reading, message, readingSchema, (payload) => payload.tradeId, deps.wallet.privateKey, "anyone");
+              reading = opened.payload;
+              // Sealed by the bid's one-time key, which also signs inside (checked below).
+              if (!sameAddress(opened.sender, reading.bidder)) throw new UnexpectedSenderError({ envelope: "sealed", sender: opened.sender, allowed: [reading.bidder] });
+            } catch (error) {
+              counters.readingsReceived += 1;
+              counters.readingsRejected += 1;
+              if (error instanceof SecureMessageError)
+                throw new RejectedReadingError({ reason: "notSignedByBidder", signatureError: error.name, tradeId: message.tradeId, bidder: "unknown" });
+              throw error;
+            }
+            return runSpan(
               tracer,
               "dso.reading",
               { ...baseAttributes, [attr.trade]: reading.tradeId, [attr.bidder]: reading.bidder, [attr.side]: reading.side === SideCode.Buy ? "buy" : "sell" },
@@ -373,7 +394,8 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
                     measuredWh: reading.energyWh,
                   });
               },
-            ),
+            );
+          },
         }),
       );
     },

@@ -5,14 +5,12 @@ import type { TradeSettlementEffects } from "../../machines/tradeSettlement.ts";
 import { type TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
 import { UnknownTradeError } from "../db/errors.ts";
 import { TradeEffectError } from "./errors.ts";
-import { notify } from "../nats/rpc.ts";
 import { inboxChannels } from "../../protocol/wire/endpoints.ts";
 import { dedupIds, publishDeduplicated } from "../nats/jetstream.ts";
 import { billingPeriodOf } from "../../protocol/marketConfig.ts";
-import { settlementSchema, tradeTermsPayloadSchema, type TradeTermsPayload } from "../../protocol/wire/schemas.ts";
-import { sealContexts } from "../../protocol/wire/sealContexts.ts";
+import { sealedTradeMessageSchema, settlementSchema, tradeTermsPayloadSchema, type TradeTermsPayload } from "../../protocol/wire/schemas.ts";
 import { verifyOpening as checkOpening } from "../../protocol/verifyOpening.ts";
-import { seal } from "../secure/sealed.ts";
+import { notifySealed, sealTradeMessage } from "../secure/sealedRpc.ts";
 import { meterOfBidder, requireContract, requireMsk, type DsoDeps } from "./deps.ts";
 import { postingsOf, wireLines } from "./ledger.ts";
 import { entriesSum, linesOf, settledNoticeSchema } from "../../protocol/settlement.ts";
@@ -135,13 +133,7 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
           bidder,
           counterpart: { bidder: side === "buy" ? terms.sellBidder : terms.buyBidder, opening: counterpartOpening },
         });
-        const sealed = seal({
-          payload,
-          senderWallet: deps.wallet,
-          recipientPublicKey: meter.publicKey,
-          context: sealContexts.terms(subjects, meter.inboxId, matchId),
-        });
-        notify(nats.nc, subjects, inboxChannels.terms, meter.inboxId, { type: "trade.terms", tradeId: matchId as `0x${string}`, sealed });
+        notifySealed(nats.nc, subjects, inboxChannels.terms, meter.inboxId, payload, { wallet: deps.wallet, recipientPublicKey: meter.publicKey });
         await nats.nc.flush();
       }),
 
@@ -176,19 +168,21 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
           const entries = db.ledgerEntries({ tradeId: matchId });
           const period = entries[0]?.period ?? billingPeriodOf(deps.market, trade.settledAt ?? Date.now());
           if (entries.length > 0) {
+            // Sealed to the DSO's own key: the settlements stream is the DSO's billing record, never readable on the wire.
+            const settlement = settlementSchema.parse({
+              type: "settlement",
+              tradeId: matchId,
+              period,
+              settledAt: trade.settledAt ?? Date.now(),
+              deliveredWh: outcome.settlement.deliveredWh,
+              shortfallWh: outcome.settlement.shortfallWh,
+              postings: wireLines(entries),
+            });
             await publishDeduplicated(
               nats.js,
               subjects.dso.settled,
-              settlementSchema,
-              {
-                type: "settlement",
-                tradeId: matchId as `0x${string}`,
-                period,
-                settledAt: trade.settledAt ?? Date.now(),
-                deliveredWh: outcome.settlement.deliveredWh,
-                shortfallWh: outcome.settlement.shortfallWh,
-                postings: wireLines(entries),
-              },
+              sealedTradeMessageSchema,
+              sealTradeMessage(subjects.dso.settled, matchId, settlement, { wallet: deps.wallet, recipientPublicKey: deps.wallet.signingKey.publicKey }),
               dedupIds.settlement(matchId),
             );
           }
@@ -197,7 +191,7 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
             if (!meter) continue;
             const { matchId: _matchId, entries: allEntries, ...figures } = settledNoticeSchema.parse(outcome.settlement);
             const own = linesOf(allEntries, bidder);
-            notify(nats.nc, subjects, inboxChannels.settled, meter.inboxId, {
+            notifySealed(nats.nc, subjects, inboxChannels.settled, meter.inboxId, {
               type: "settlement.notice",
               tradeId: matchId as `0x${string}`,
               bidder: bidder as `0x${string}`,
@@ -205,7 +199,7 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
               ...figures,
               entries: own,
               netMicro: Number(entriesSum(own)),
-            });
+            }, { wallet: deps.wallet, recipientPublicKey: meter.publicKey });
           }
         } else {
           for (const bidder of recipients) {
@@ -213,20 +207,20 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
             // A one-time id without a ticket from this DSO has no inbox to tell; nothing to do for it.
             if (!meter) continue;
             if (outcome.kind === "voided")
-              notify(nats.nc, subjects, inboxChannels.voided, meter.inboxId, {
+              notifySealed(nats.nc, subjects, inboxChannels.voided, meter.inboxId, {
                 type: "trade.voided",
                 tradeId: matchId as `0x${string}`,
                 bidder,
                 reason: outcome.reason,
                 blamedBidders: outcome.blamedBidders,
-              });
+              }, { wallet: deps.wallet, recipientPublicKey: meter.publicKey });
             else
-              notify(nats.nc, subjects, inboxChannels.disputed, meter.inboxId, {
+              notifySealed(nats.nc, subjects, inboxChannels.disputed, meter.inboxId, {
                 type: "trade.disputed",
                 tradeId: matchId as `0x${string}`,
                 bidder,
                 ...outcome.dispute,
-              });
+              }, { wallet: deps.wallet, recipientPublicKey: meter.publicKey });
           }
         }
         await nats.nc.flush();

@@ -11,7 +11,6 @@ export const attr = {
   buyBidder: "gridveil.trade.buy_bidder",
   sellBidder: "gridveil.trade.sell_bidder",
   side: "gridveil.side",
-  meter: "gridveil.meter.id",
   txHash: "gridveil.tx.hash",
   block: "gridveil.tx.block",
   outcome: "gridveil.trade.outcome",

@@ -13,6 +13,7 @@ import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import {
   bidSubmissionSchema,
   readingSchema,
+  sealedTradeMessageSchema,
   type Dispute,
   type Reading,
   type TicketRequest,
@@ -20,6 +21,7 @@ import {
 import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { verifyOpening } from "../../protocol/verifyOpening.ts";
 import { seal } from "../secure/sealed.ts";
+import { callSealed, sealTradeMessage } from "../secure/sealedRpc.ts";
 import { signMessageFields } from "../secure/signed.ts";
 import { buildBid, getBid, getBidCiphertext, getBidIdOf, signCancel } from "../../contracts/client/index.ts";
 import type { BidSessionEffects, ReadMeterInput } from "../../machines/bidSession.ts";
@@ -82,7 +84,8 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
           deps.meterKey,
           s.dso.ticket,
         );
-        const reply = await call(link.nc, s, endpoints.ticket, ticketRequest, timeout);
+        // Sealed by the one-time key (the long-term key signs inside): the wire shows neither the meter nor the link.
+        const reply = await callSealed(link.nc, s, endpoints.ticket, ticketRequest, { wallet: secrets.bid(bidder).oneTimeKey, recipientPublicKey: link.dso.publicKey }, timeout);
         if (getAddress(reply.bidder) !== getAddress(bidder)) {
           throw new UnexpectedReplyError({ ticketFor: reply.bidder });
         }
@@ -236,7 +239,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
           secrets.bid(bidder).oneTimeKey,
           s.dso.dispute,
         );
-        await call(link.nc, s, endpoints.dispute, dispute, timeout);
+        await callSealed(link.nc, s, endpoints.dispute, dispute, { wallet: secrets.bid(bidder).oneTimeKey, recipientPublicKey: link.dso.publicKey }, timeout);
         deps.logger.warn({ bidder, tradeId: matchId, reason: code }, "disputed the counterpart's opening");
       });
     },
@@ -267,8 +270,8 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         const result = await publishDeduplicated(
           link.js,
           s.meter.reading,
-          readingSchema,
-          reading,
+          sealedTradeMessageSchema,
+          sealTradeMessage(s.meter.reading, matchId, readingSchema.parse(reading), { wallet: secrets.bid(bidder).oneTimeKey, recipientPublicKey: link.dso.publicKey }),
           dedupIds.reading(matchId, codeOfSide(side)),
           timeout,
         );

@@ -1,5 +1,6 @@
-// Enrolment of a meter with the DSO (PROTOCOL §5 Setup): prove the permanent id with the long-term key, receive the
-// inbox id, the market description and msk sealed to the meter's key.
+// Enrolment of a meter with the DSO (PROTOCOL §5 Setup): learn the DSO's key from the public market description, prove
+// the permanent id with the long-term key in a request sealed to the DSO, receive the inbox id, the market description
+// and msk in a reply sealed to the meter's key.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { getAddress, getBytes, type Wallet } from "ethers";
 import { decodeMsk } from "../../protocol/fhipe/binary.ts";
@@ -7,6 +8,7 @@ import { checkMarketDimension } from "../../protocol/encoding/bidCiphertext.ts";
 import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { EnrolmentRejectedError } from "./errors.ts";
 import { call } from "../nats/rpc.ts";
+import { callSealed } from "../secure/sealedRpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { mskPayloadSchema, type EnrolRequest } from "../../protocol/wire/schemas.ts";
@@ -56,9 +58,16 @@ export async function enrol(options: EnrolOptions): Promise<Enrolment> {
     publicKey: identityOf(meterKey).publicKey,
   };
   const signed = signMessageFields<EnrolRequest>(unsigned, meterKey, subjects.dso.enrol);
-  const reply = await call(options.nc, subjects, endpoints.enrol, signed, {
-    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-  });
+  const timeout = options.timeoutMs ? { timeoutMs: options.timeoutMs } : {};
+  // The DSO's key, to seal the request to: from the public description, checked against the provisioned address.
+  const info = await call(options.nc, subjects, endpoints.marketInfo, { type: "market.info.request" }, timeout);
+  if (addressOfPublicKey(info.dso.publicKey) !== getAddress(info.dso.address)) {
+    throw new EnrolmentRejectedError({ reason: "keyNotOfAddress", address: info.dso.address });
+  }
+  if (options.dsoAddress && getAddress(options.dsoAddress) !== getAddress(info.dso.address)) {
+    throw new EnrolmentRejectedError({ reason: "otherDso", expected: options.dsoAddress, got: info.dso.address });
+  }
+  const reply = await callSealed(options.nc, subjects, endpoints.enrol, signed, { wallet: meterKey, recipientPublicKey: info.dso.publicKey }, timeout);
   if (reply.meterId !== meterId) {
     throw new EnrolmentRejectedError({ reason: "otherMeter", meterId: reply.meterId });
   }
@@ -68,18 +77,16 @@ export async function enrol(options: EnrolOptions): Promise<Enrolment> {
   if (reply.market.marketId !== subjects.marketId) {
     throw new EnrolmentRejectedError({ reason: "otherMarket", marketId: reply.market.marketId });
   }
-  if (addressOfPublicKey(reply.dso.publicKey) !== getAddress(reply.dso.address)) {
-    throw new EnrolmentRejectedError({ reason: "keyNotOfAddress", address: reply.dso.address });
-  }
-  if (options.dsoAddress && getAddress(options.dsoAddress) !== getAddress(reply.dso.address)) {
-    throw new EnrolmentRejectedError({ reason: "otherDso", expected: options.dsoAddress, got: reply.dso.address });
+  // The reply was sealed by the key we sealed to; it must name that same DSO.
+  if (getAddress(reply.dso.address) !== getAddress(info.dso.address)) {
+    throw new EnrolmentRejectedError({ reason: "otherDso", expected: info.dso.address, got: reply.dso.address });
   }
   const payload = openAs(
     mskPayloadSchema,
     reply.sealedMsk,
     meterKey.privateKey,
     reply.dso.address,
-    sealContexts.enrolment(subjects, meterId),
+    sealContexts.enrolment(subjects),
   );
   if (payload.marketId !== subjects.marketId) {
     throw new EnrolmentRejectedError({ reason: "mskForOtherMarket", marketId: payload.marketId });

@@ -14,12 +14,10 @@ import { ChainMismatchError } from "../../contracts/client/errors.ts";
 import { MeterNotEnrolledError, MeterRuntimeStoppedError } from "./errors.ts";
 import { connectNats, natsCredentials, type NatsClients } from "../nats/connect.ts";
 import type { Service } from "../nats/rpc.ts";
-import { sealContexts } from "../../protocol/wire/sealContexts.ts";
-import { termsNameTheirTrade, tradeTermsPayloadSchema, type DisputedNotice, type MarketEvent, type SettlementNotice, type VoidedNotice } from "../../protocol/wire/schemas.ts";
+import { termsNameTheirTrade, type TradeTermsPayload, type DisputedNotice, type MarketEvent, type SettlementNotice, type VoidedNotice } from "../../protocol/wire/schemas.ts";
 import { marketSubjects, replyInboxPrefix } from "../../protocol/wire/subjects.ts";
 import { combineInspect } from "../runtime/inspect.ts";
 import { publishStateSnapshots, type StateSnapshotPublisher } from "../runtime/stateSnapshots.ts";
-import { openAs } from "../secure/sealed.ts";
 import { attachMarket } from "../../contracts/client/index.ts";
 import type { MachineConfig } from "../../machines/config.ts";
 import { provideMeter, type MeterMachine, type MeterStats, type PlannedBid } from "../../machines/meter.ts";
@@ -263,17 +261,9 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
 
   // ----- DSO → meter inbox (PROTOCOL §5 trading, steps 3, 5, 7) -----
   const inboxHandlers = {
-    terms: async (message: { tradeId: string; sealed: unknown }) => {
-      const current = currentLink();
-      const payload = openAs(
-        tradeTermsPayloadSchema,
-        message.sealed,
-        meterKey.privateKey,
-        current.dso.address,
-        sealContexts.terms(s, current.inboxId, message.tradeId),
-      );
-      if (payload.terms.matchId !== message.tradeId || !termsNameTheirTrade(payload)) {
-        logger.warn({ tradeId: message.tradeId }, "terms name another trade; ignored");
+    terms: async (payload: TradeTermsPayload) => {
+      if (!termsNameTheirTrade(payload)) {
+        logger.warn({ tradeId: payload.terms.matchId }, "terms name another trade; ignored");
         return;
       }
       if (!secrets.owns(payload.bidder)) {
@@ -456,7 +446,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
               },
             })
           : null;
-        services = await subscribeInbox(clients.nc, s, enrolment.inboxId, inboxHandlers, {
+        services = await subscribeInbox(clients.nc, s, enrolment.inboxId, { privateKey: meterKey.privateKey, dsoAddress: enrolment.dso.address }, inboxHandlers, {
           logger,
           onFailure: (error, subject) => logger.warn({ subject, reason: shortReason(error) }, "inbox message refused"),
         });

@@ -13,11 +13,16 @@ export function issuesOf(error: z.ZodError): Issue[] {
   return error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }));
 }
 
-/** Validates and serialises an outgoing message (its parsed, normalised form goes on the wire). */
-export function encode<S extends z.ZodType>(schema: S, value: z.input<S>): Uint8Array {
+/** Validates an outgoing message and returns its parsed, normalised form. */
+export function validated<S extends z.ZodType>(schema: S, value: z.input<S>): z.output<S> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new InvalidOutgoingMessageError({ issues: issuesOf(parsed.error), value });
-  return encoder.encode(JSON.stringify(parsed.data));
+  return parsed.data;
+}
+
+/** Validates and serialises an outgoing message (its parsed, normalised form goes on the wire). */
+export function encode<S extends z.ZodType>(schema: S, value: z.input<S>): Uint8Array {
+  return encoder.encode(JSON.stringify(validated(schema, value)));
 }
 
 export type DecodeResult<T> = { ok: true; value: T } | { ok: false; error: BadMessageError };

@@ -3,7 +3,7 @@ import { context } from "@opentelemetry/api";
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { errorReplySchema } from "../../protocol/wire/schemas.ts";
-import type { Endpoint, InboxChannel } from "../../protocol/wire/endpoints.ts";
+import type { Endpoint } from "../../protocol/wire/endpoints.ts";
 import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { encode, errorReplyFor, replyError, respond, tryDecode } from "./codec.ts";
 import { BadMessageError, RemoteError } from "./errors.ts";
@@ -184,27 +184,4 @@ export function answer<Q extends z.ZodType, R extends z.ZodType>(
   options: ServeOptions = {},
 ): Service {
   return serve<Q, R>(nc, endpoint.subject(subjects), endpoint.request, endpoint.reply, handler as MessageHandler<z.output<Q>, R extends z.ZodType ? z.input<R> : void>, options);
-}
-
-/** Sends a notice to one meter's inbox (`publish` with the channel's subject and schema). */
-export function notify<S extends z.ZodType>(
-  nc: NatsConnection,
-  subjects: MarketSubjects,
-  channel: InboxChannel<S>,
-  inboxId: string,
-  value: z.input<S>,
-): void {
-  publish(nc, channel.subject(subjects, inboxId), channel.schema, value);
-}
-
-/** Listens on one channel of a meter's inbox (`subscribe` with the channel's subject and schema). */
-export function listen<S extends z.ZodType>(
-  nc: NatsConnection,
-  subjects: MarketSubjects,
-  channel: InboxChannel<S>,
-  inboxId: string,
-  handler: MessageHandler<z.output<S>, void>,
-  options: ServeOptions = {},
-): Service {
-  return subscribe(nc, channel.subject(subjects, inboxId), channel.schema, handler, options);
 }

@@ -103,3 +103,9 @@ export class UnexpectedPayloadError extends errorClass(SecureMessageError, (para
   "sealed payload does not match its schema",
   { value: params.issues },
 ]) {}
+
+/** A sealed trade message whose payload names another trade than the message it came in. */
+export class MisaddressedSealedMessageError extends errorClass(SecureMessageError, (params: { subject: string; outside: string; inside: string }) => [
+  "sealed message names another trade inside than outside",
+  { value: { subject: params.subject, outside: params.outside, inside: params.inside } },
+]) {}

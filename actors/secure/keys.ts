@@ -65,10 +65,19 @@ export function addressOfPrivateKey(privateKey: string): Address {
  * libsecp256k1 (≈ 0.1 ms instead of ≈ 1.5 ms). Throws on a malformed signature or one no key can have made.
  */
 export function recoverMessageSigner(message: string | Uint8Array, signature: string): Address {
+  return addressOfPoint(recoverPoint(message, signature));
+}
+
+/** The uncompressed public key (0x04‖x‖y) that produced an EIP-191 `signature` of `message`. */
+export function recoverMessageSignerKey(message: string | Uint8Array, signature: string): Hex {
+  return `0x${Buffer.from(recoverPoint(message, signature)).toString("hex")}` as Hex;
+}
+
+function recoverPoint(message: string | Uint8Array, signature: string): Uint8Array {
   const parsed = Signature.from(signature);
   const digest = Buffer.from(hashMessage(message).slice(2), "hex");
   const compact = Buffer.from(parsed.r.slice(2) + parsed.s.slice(2), "hex");
   const point = secp.recover(digest, compact, parsed.yParity, false);
   if (point === null) throw new MalformedSecureMessageError({ kind: "unrecoverableSignature", signature });
-  return addressOfPoint(point);
+  return point;
 }

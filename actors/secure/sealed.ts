@@ -1,5 +1,6 @@
-// End-to-end sealed messages (PROTOCOL §6): ECIES to the recipient's secp256k1 key, signed by the sender, context-bound.
-import { AbiCoder, getAddress, getBytes, hexlify, keccak256 } from "ethers";
+// End-to-end sealed messages (PROTOCOL §6): ECIES to the recipient's secp256k1 key, signed by the sender, context-bound,
+// with nothing in clear but the ciphertext.
+import { AbiCoder, getAddress, getBytes, hexlify, keccak256, toUtf8Bytes } from "ethers";
 import type { z } from "zod";
 import { sealedSchema, type Sealed } from "../../protocol/wire/schemas.ts";
 import {
@@ -12,22 +13,24 @@ import {
   WrongRecipientError,
 } from "./errors.ts";
 import { eciesDecrypt, eciesEncrypt } from "./ecies.ts";
-import { addressOfPrivateKey, addressOfPublicKey, recoverMessageSigner, type SigningWallet } from "./keys.ts";
+import { addressOfPrivateKey, recoverMessageSignerKey, type SigningWallet } from "./keys.ts";
+import { addressOfPublicKey } from "./keys.ts";
 import { type Address, type Hex } from "../../protocol/base/hex.ts";
 
 /**
- * Construction (encrypt-then-sign, with the identities repeated inside the ciphertext):
- * - plaintext = JSON `{ v, sender, recipient, context, payload }`;
- * - ciphertext = ECIES(recipient public key, plaintext): ephemeral secp256k1 ECDH, HKDF-SHA256, AES-256-GCM, in
- *   eciesjs's format (actors/secure/ecies.ts: the same bytes on libsecp256k1, 50× faster than eciesjs here);
+ * Construction (sign-then-encrypt, every identity inside):
  * - signature = EIP-191 signature by the sender over
- *   keccak256(abi.encode("gridveil.sealed", v, sender, recipient, context, keccak256(ciphertext))).
+ *   keccak256(abi.encode("gridveil.sealed", v, sender, recipient, context, keccak256(payloadJson)));
+ * - plaintext = JSON `{ v, sender, recipient, context, payload: payloadJson, signature }`;
+ * - on the wire: `{ v, ciphertext }`, ciphertext = ECIES(recipient public key, plaintext): ephemeral secp256k1 ECDH,
+ *   HKDF-SHA256, AES-256-GCM, in eciesjs's format (actors/secure/ecies.ts).
  *
- * The signature binds the ciphertext to its context (e.g. the subject and trade) and recipient, so a sealed message
- * cannot be replayed elsewhere. The inner copy of sender/recipient/context stops an allowed party from stripping the
- * signature of someone else's ciphertext and re-signing it as its own (it cannot change what is inside).
+ * An observer of the wire learns neither who sealed a message nor for whom or what (a sender's long-term address next
+ * to a one-time id would link them, PROTOCOL §4). The signature covers the recipient and the context, so the
+ * recipient cannot re-encrypt a message to someone else or for another subject as if it had been sealed there.
+ * Opening also recovers the sender's public key: a reply can be sealed back to whoever asked (`sealedRpc.ts`).
  */
-const VERSION = 1 as const;
+const VERSION = 2 as const;
 const DOMAIN = "gridveil.sealed";
 const abi = AbiCoder.defaultAbiCoder();
 const encoder = new TextEncoder();
@@ -44,80 +47,76 @@ export type SealArgs = {
   context: string;
 };
 
-function signedDigest(sender: string, recipient: string, context: string, ciphertext: string): Uint8Array {
+function signedDigest(sender: string, recipient: string, context: string, payloadJson: string): Uint8Array {
   const encoded = abi.encode(
     ["string", "uint8", "address", "address", "string", "bytes32"],
-    [DOMAIN, VERSION, sender, recipient, context, keccak256(ciphertext)],
+    [DOMAIN, VERSION, sender, recipient, context, keccak256(toUtf8Bytes(payloadJson))],
   );
   return getBytes(keccak256(encoded));
 }
 
-/** Encrypts `payload` to the recipient and signs it. */
+/** Signs `payload` and encrypts it, with the sender's and recipient's identities, to the recipient. */
 export function seal({ payload, senderWallet, recipientPublicKey, context }: SealArgs): Sealed {
   const sender = getAddress(senderWallet.address) as Address;
   const recipient = addressOfPublicKey(recipientPublicKey);
-  const plaintext = encoder.encode(JSON.stringify({ v: VERSION, sender, recipient, context, payload }));
-  const ciphertext = hexlify(eciesEncrypt(recipientPublicKey, plaintext)) as Hex;
-  const signature = senderWallet.signMessageSync(signedDigest(sender, recipient, context, ciphertext)) as Hex;
-  return { v: VERSION, sender, recipient, context, ciphertext, signature };
+  const payloadJson = JSON.stringify(payload);
+  const signature = senderWallet.signMessageSync(signedDigest(sender, recipient, context, payloadJson));
+  const plaintext = encoder.encode(JSON.stringify({ v: VERSION, sender, recipient, context, payload: payloadJson, signature }));
+  return { v: VERSION, ciphertext: hexlify(eciesEncrypt(recipientPublicKey, plaintext)) as Hex };
 }
 
+/** An opened message: its payload, who sealed it and that sender's public key (to seal a reply to). */
+export type Opened = { payload: JsonValue; sender: Address; senderPublicKey: Hex };
+
 /**
- * Checks and decrypts a sealed message, in this order: shape, context, recipient, signature, sender, decryption,
- * inner envelope. Each failure has its own error class (all `SecureMessageError`, replied as `unauthorized`).
- * `allowedSenders`: one address or a list (e.g. the bidder's one-time id, or the DSO's address).
+ * Decrypts and checks a sealed message, in this order: shape, decryption, inner envelope, recipient, context,
+ * signature, sender, payload. Each failure has its own error class (all `SecureMessageError`, replied as
+ * `unauthorized`). `allowedSenders`: one address, a list (e.g. the bidder's one-time id, or the DSO's address), or
+ * `"anyone"` when the payload authenticates itself (a request signed inside by a registered key).
  */
-export function open(sealed: unknown, recipientPrivateKey: string, allowedSenders: string | readonly string[], context: string): JsonValue {
+export function openSealed(sealed: unknown, recipientPrivateKey: string, allowedSenders: string | readonly string[] | "anyone", context: string): Opened {
   const parsed = sealedSchema.safeParse(sealed);
   if (!parsed.success) {
     throw new MalformedSecureMessageError({ kind: "notSealed", issues: parsed.error.issues.map((i) => i.message) });
   }
-  const envelope = parsed.data;
-  if (envelope.context !== context) {
-    throw new WrongContextError({ expected: context, got: envelope.context });
-  }
-  const self = addressOfPrivateKey(recipientPrivateKey);
-  if (envelope.recipient !== self) {
-    throw new WrongRecipientError({ expected: self, got: envelope.recipient });
-  }
-  let recovered: string;
-  try {
-    recovered = recoverMessageSigner(signedDigest(envelope.sender, envelope.recipient, envelope.context, envelope.ciphertext), envelope.signature);
-  } catch (cause) {
-    throw new BadSignatureError({ envelope: "sealed", cause });
-  }
-  if (getAddress(recovered) !== envelope.sender) {
-    throw new BadSignatureError({ envelope: "sealed", claimed: envelope.sender, recovered });
-  }
-  const allowed = (typeof allowedSenders === "string" ? [allowedSenders] : allowedSenders).map((a) => getAddress(a));
-  if (!allowed.includes(envelope.sender)) {
-    throw new UnexpectedSenderError({ envelope: "sealed", sender: envelope.sender, allowed });
-  }
   let inner: unknown;
   try {
-    inner = JSON.parse(decoder.decode(eciesDecrypt(recipientPrivateKey, getBytes(envelope.ciphertext))));
+    inner = JSON.parse(decoder.decode(eciesDecrypt(recipientPrivateKey, getBytes(parsed.data.ciphertext))));
   } catch (cause) {
     throw new DecryptionFailedError({ kind: "sealed", cause });
   }
   if (!isInnerEnvelope(inner)) throw new DecryptionFailedError({ kind: "notAnEnvelope" });
-  if (inner.sender !== envelope.sender) {
-    throw new UnexpectedSenderError({ resignedBy: envelope.sender, sealedBy: inner.sender });
+  const self = addressOfPrivateKey(recipientPrivateKey);
+  if (inner.recipient !== self) throw new WrongRecipientError({ expected: self, got: inner.recipient });
+  if (inner.context !== context) throw new WrongContextError({ expected: context, got: inner.context });
+  let senderPublicKey: Hex;
+  try {
+    senderPublicKey = recoverMessageSignerKey(signedDigest(inner.sender, inner.recipient, inner.context, inner.payload), inner.signature);
+  } catch (cause) {
+    throw new BadSignatureError({ envelope: "sealed", cause });
   }
-  if (inner.recipient !== envelope.recipient || inner.context !== envelope.context) {
-    throw new WrongContextError({ inner: { recipient: inner.recipient, context: inner.context } });
+  const recovered = addressOfPublicKey(senderPublicKey);
+  if (recovered !== inner.sender) throw new BadSignatureError({ envelope: "sealed", claimed: inner.sender, recovered });
+  if (allowedSenders !== "anyone") {
+    const allowed = (typeof allowedSenders === "string" ? [allowedSenders] : allowedSenders).map((a) => getAddress(a));
+    if (!allowed.includes(recovered)) throw new UnexpectedSenderError({ envelope: "sealed", sender: recovered, allowed });
   }
-  return inner.payload;
+  let payload: JsonValue;
+  try {
+    payload = JSON.parse(inner.payload) as JsonValue;
+  } catch {
+    throw new DecryptionFailedError({ kind: "notAnEnvelope" });
+  }
+  return { payload, sender: recovered, senderPublicKey };
 }
 
-/** `open` and validate the payload against a schema (`UnexpectedPayloadError` with the zod issues if it does not fit). */
-export function openAs<S extends z.ZodType>(
-  schema: S,
-  sealed: unknown,
-  recipientPrivateKey: string,
-  allowedSenders: string | readonly string[],
-  context: string,
-): z.output<S> {
-  const payload = open(sealed, recipientPrivateKey, allowedSenders, context);
+/** `openSealed`'s payload alone. */
+export function open(sealed: unknown, recipientPrivateKey: string, allowedSenders: string | readonly string[] | "anyone", context: string): JsonValue {
+  return openSealed(sealed, recipientPrivateKey, allowedSenders, context).payload;
+}
+
+/** The payload validated against a schema (`UnexpectedPayloadError` with the zod issues if it does not fit). */
+export function payloadAs<S extends z.ZodType>(schema: S, payload: JsonValue): z.output<S> {
   const result = schema.safeParse(payload);
   if (!result.success) {
     throw new UnexpectedPayloadError({ issues: result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`) });
@@ -125,16 +124,29 @@ export function openAs<S extends z.ZodType>(
   return result.data;
 }
 
-type InnerEnvelope = { v: 1; sender: string; recipient: string; context: string; payload: JsonValue };
+/** `open` and validate the payload against a schema. */
+export function openAs<S extends z.ZodType>(
+  schema: S,
+  sealed: unknown,
+  recipientPrivateKey: string,
+  allowedSenders: string | readonly string[] | "anyone",
+  context: string,
+): z.output<S> {
+  return payloadAs(schema, open(sealed, recipientPrivateKey, allowedSenders, context));
+}
+
+type InnerEnvelope = { v: 2; sender: Address; recipient: Address; context: string; payload: string; signature: string };
 
 function isInnerEnvelope(value: unknown): value is InnerEnvelope {
   if (typeof value !== "object" || value === null) return false;
   const record = value as Record<string, unknown>;
+  const address = (field: unknown) => typeof field === "string" && /^0x[0-9a-fA-F]{40}$/.test(field) && getAddress(field) === field;
   return (
     record.v === VERSION &&
-    typeof record.sender === "string" &&
-    typeof record.recipient === "string" &&
+    address(record.sender) &&
+    address(record.recipient) &&
     typeof record.context === "string" &&
-    "payload" in record
+    typeof record.payload === "string" &&
+    typeof record.signature === "string"
   );
 }

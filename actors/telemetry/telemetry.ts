@@ -19,7 +19,7 @@ export type ActorService = "gridveil-dso" | "gridveil-gateway" | "gridveil-meter
 
 export type TelemetryOptions = {
   service: ActorService;
-  /** Extra resource attributes: `gridveil.market.id`, `gridveil.meter.id`, … (never secrets). */
+  /** Extra resource attributes, e.g. `gridveil.market.id` (never secrets, never a permanent id: PROTOCOL §1). */
   attributes?: Record<string, string>;
   /** Where the local span file lives when no OTLP endpoint is configured. */
   dataDir: string;

@@ -1,6 +1,8 @@
 // Which message travels on which subject (PROTOCOL §6), once: each request/reply subject with its request and reply
-// schemas, and each meter-inbox subject with its notice schema. The NATS adapters (actors/nats/rpc.ts `call`,
-// `answer`, `notify`, `listen`) take an entry of these tables, so no call site pairs a subject with schemas by hand.
+// schemas (and, for a sealed endpoint, the schemas of the sealed payloads), and each meter-inbox subject with the
+// payload its sealed notices carry. The NATS adapters (actors/nats/rpc.ts `call`, `answer`; actors/secure/sealedRpc.ts
+// `callSealed`, `answerSealed`, `notifySealed`, `listenSealed`) take an entry of these tables, so no call site pairs a
+// subject with schemas by hand.
 import type { z } from "zod";
 import type { MarketSubjects } from "./subjects.ts";
 import {
@@ -15,10 +17,12 @@ import {
   marketInfoRequestSchema,
   openingAckSchema,
   openingSubmissionSchema,
+  sealedReplySchema,
+  sealedRequestSchema,
   settlementNoticeSchema,
   ticketReplySchema,
   ticketRequestSchema,
-  tradeTermsMessageSchema,
+  tradeTermsPayloadSchema,
   voidedNoticeSchema,
 } from "./schemas.ts";
 
@@ -29,6 +33,12 @@ export type Endpoint<Q extends z.ZodType = z.ZodType, R extends z.ZodType = z.Zo
   readonly reply: R;
 };
 
+/** A request/reply subject whose request is sealed to the answering party and whose reply is sealed back. */
+export type SealedEndpoint<Q extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> = Endpoint<
+  typeof sealedRequestSchema,
+  typeof sealedReplySchema
+> & { readonly payload: { readonly request: Q; readonly reply: R } };
+
 function endpoint<Q extends z.ZodType, R extends z.ZodType>(
   subject: (subjects: MarketSubjects) => string,
   request: Q,
@@ -37,36 +47,49 @@ function endpoint<Q extends z.ZodType, R extends z.ZodType>(
   return { subject, request, reply };
 }
 
+function sealedEndpoint<Q extends z.ZodType, R extends z.ZodType>(
+  subject: (subjects: MarketSubjects) => string,
+  request: Q,
+  reply: R,
+): SealedEndpoint<Q, R> {
+  return { subject, request: sealedRequestSchema, reply: sealedReplySchema, payload: { request, reply } };
+}
+
 /** Every request/reply subject of a market. */
 export const endpoints = {
-  /** Public: the market description (the gateway's start-up, observers). */
+  /** Public: the market description and the DSO's identity (the gateway's start-up, a meter before enrolling). */
   marketInfo: endpoint((s) => s.dso.market, marketInfoRequestSchema, marketInfoReplySchema),
   /** PROTOCOL §5 setup: a meter proves its permanent id and receives pp, its sealed msk and the market. */
-  enrol: endpoint((s) => s.dso.enrol, enrolRequestSchema, enrolReplySchema),
-  /** PROTOCOL §4: an authenticated ticket for a one-time id. */
-  ticket: endpoint((s) => s.dso.ticket, ticketRequestSchema, ticketReplySchema),
+  enrol: sealedEndpoint((s) => s.dso.enrol, enrolRequestSchema, enrolReplySchema),
+  /** PROTOCOL §4: a ticket for a one-time id, asked with the long-term key, sealed by the one-time key. */
+  ticket: sealedEndpoint((s) => s.dso.ticket, ticketRequestSchema, ticketReplySchema),
   /** PROTOCOL §5 trading step 2: a matched meter's sealed opening. */
   opening: endpoint((s) => s.dso.opening, openingSubmissionSchema, openingAckSchema),
   /** PROTOCOL §5 trading step 3: a meter disputes its trade. */
-  dispute: endpoint((s) => s.dso.dispute, disputeSchema, disputeAckSchema),
-  /** A bidder cancels its open bid; the gateway relays it to the chain. */
+  dispute: sealedEndpoint((s) => s.dso.dispute, disputeSchema, disputeAckSchema),
+  /** A bidder cancels its open bid; the gateway relays it to the chain (public: the chain sees it anyway). */
   cancel: endpoint((s) => s.gateway.cancel, cancelRequestSchema, cancelReplySchema),
 } as const;
 
-/** A subject of one meter's inbox (DSO → meter) and the notice it carries. */
+/** A subject of one meter's inbox (DSO → meter): the payload its sealed trade messages carry, and that payload's trade. */
 export type InboxChannel<S extends z.ZodType = z.ZodType> = {
   readonly subject: (subjects: MarketSubjects, inboxId: string) => string;
-  readonly schema: S;
+  readonly payload: S;
+  readonly tradeIdOf: (payload: z.output<S>) => string;
 };
 
-function inboxChannel<S extends z.ZodType>(subject: (subjects: MarketSubjects, inboxId: string) => string, schema: S): InboxChannel<S> {
-  return { subject, schema };
+function inboxChannel<S extends z.ZodType>(
+  subject: (subjects: MarketSubjects, inboxId: string) => string,
+  payload: S,
+  tradeIdOf: (payload: z.output<S>) => string,
+): InboxChannel<S> {
+  return { subject, payload, tradeIdOf };
 }
 
-/** Everything the DSO sends to one meter (PROTOCOL §5 trading, steps 3, 4 and 7). */
+/** Everything the DSO sends to one meter (PROTOCOL §5 trading, steps 3, 4 and 7), sealed to it and signed. */
 export const inboxChannels = {
-  terms: inboxChannel((s, inbox) => s.meter.trade(inbox), tradeTermsMessageSchema),
-  voided: inboxChannel((s, inbox) => s.meter.voided(inbox), voidedNoticeSchema),
-  disputed: inboxChannel((s, inbox) => s.meter.disputed(inbox), disputedNoticeSchema),
-  settled: inboxChannel((s, inbox) => s.meter.settled(inbox), settlementNoticeSchema),
+  terms: inboxChannel((s, inbox) => s.meter.trade(inbox), tradeTermsPayloadSchema, (payload) => payload.terms.matchId),
+  voided: inboxChannel((s, inbox) => s.meter.voided(inbox), voidedNoticeSchema, (payload) => payload.tradeId),
+  disputed: inboxChannel((s, inbox) => s.meter.disputed(inbox), disputedNoticeSchema, (payload) => payload.tradeId),
+  settled: inboxChannel((s, inbox) => s.meter.settled(inbox), settlementNoticeSchema, (payload) => payload.tradeId),
 } as const;

@@ -53,16 +53,28 @@ export const authSchema = z.strictObject({
 });
 export type Auth = z.output<typeof authSchema>;
 
-/** End-to-end encrypted and signed envelope (actors/secure/sealed.ts). */
+/** End-to-end encrypted and signed envelope (actors/secure/sealed.ts): sender, recipient and context are inside. */
 export const sealedSchema = z.strictObject({
-  v: z.literal(1),
-  sender: addressSchema,
-  recipient: addressSchema,
-  context: z.string().min(1).max(512),
+  v: z.literal(2),
   ciphertext: hexBytesSchema.refine((hex) => hex.length > 2, "empty ciphertext"),
-  signature: signatureSchema,
 });
 export type Sealed = z.output<typeof sealedSchema>;
+
+/**
+ * A request whose payload is sealed to the party that answers it, and that party's sealed reply (PROTOCOL §6): the
+ * endpoint table (endpoints.ts) names the payloads' schemas. An observer sees the subject and the envelope only.
+ */
+export const sealedRequestSchema = z.strictObject({ type: z.literal("sealed.request"), sealed: sealedSchema });
+export type SealedRequest = z.output<typeof sealedRequestSchema>;
+export const sealedReplySchema = z.strictObject({ type: z.literal("sealed.reply"), sealed: sealedSchema });
+export type SealedReply = z.output<typeof sealedReplySchema>;
+
+/**
+ * A sealed message about one trade (DSO → meter notices, readings, settlements): the trade id, public on chain
+ * already, stays in clear for routing and is bound into the seal's context; everything else is inside.
+ */
+export const sealedTradeMessageSchema = z.strictObject({ type: z.literal("sealed.trade"), tradeId: bytes32Schema, sealed: sealedSchema });
+export type SealedTradeMessage = z.output<typeof sealedTradeMessageSchema>;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Setup: enrolment (PROTOCOL §5 Setup)
@@ -72,9 +84,15 @@ export type Sealed = z.output<typeof sealedSchema>;
 export const marketInfoRequestSchema = z.strictObject({ type: z.literal("market.info.request") });
 export type MarketInfoRequest = z.output<typeof marketInfoRequestSchema>;
 
+/** The DSO's identity: what requests are sealed to and notices are signed by. */
+export const dsoIdentitySchema = z.strictObject({ address: addressSchema, publicKey: publicKeySchema });
+export type DsoIdentity = z.output<typeof dsoIdentitySchema>;
+
 export const marketInfoReplySchema = z.strictObject({
   type: z.literal("market.info.reply"),
   market: marketDescriptionSchema,
+  /** A meter seals its enrolment to this key; one provisioned with the DSO's address checks it first. */
+  dso: dsoIdentitySchema,
 });
 export type MarketInfoReply = z.output<typeof marketInfoReplySchema>;
 
@@ -93,8 +111,8 @@ export const enrolReplySchema = z.strictObject({
   meterId: meterIdSchema,
   inboxId: inboxIdSchema,
   market: marketDescriptionSchema,
-  dso: z.strictObject({ address: addressSchema, publicKey: publicKeySchema }),
-  /** `MskPayload` sealed to the meter's long-term key. */
+  dso: dsoIdentitySchema,
+  /** `MskPayload` sealed to the meter's long-term key (inside the sealed reply as well: never in clear in the DSO). */
   sealedMsk: sealedSchema,
 });
 export type EnrolReply = z.output<typeof enrolReplySchema>;
@@ -281,12 +299,6 @@ export function termsNameTheirTrade(payload: Pick<TradeTermsPayload, "terms" | "
   return sameHex(tradeIdOf({ buyId: terms.buyBidder, sellId: terms.sellBidder, txHash }), terms.matchId);
 }
 
-export const tradeTermsMessageSchema = z.strictObject({
-  type: z.literal("trade.terms"),
-  tradeId: bytes32Schema,
-  sealed: sealedSchema,
-});
-export type TradeTermsMessage = z.output<typeof tradeTermsMessageSchema>;
 
 export const disputeSchema = z.strictObject({
   type: z.literal("dispute"),
@@ -417,14 +429,10 @@ export const stateSnapshotSchema = z.strictObject({
 });
 export type StateSnapshot = z.output<typeof stateSnapshotSchema>;
 
-/** Every top-level message schema by its `type`, for generic tooling and tests. */
+/** Every message that travels in clear, by its `type`, for generic tooling and tests. */
 export const messageSchemas = {
   "market.info.request": marketInfoRequestSchema,
   "market.info.reply": marketInfoReplySchema,
-  "enrol.request": enrolRequestSchema,
-  "enrol.reply": enrolReplySchema,
-  "ticket.request": ticketRequestSchema,
-  "ticket.reply": ticketReplySchema,
   "bid.submit": bidSubmissionSchema,
   "bid.cancel": cancelRequestSchema,
   "bid.cancel.reply": cancelReplySchema,
@@ -435,14 +443,9 @@ export const messageSchemas = {
   "market.cancelled": cancelledEventSchema,
   "opening.submit": openingSubmissionSchema,
   "opening.ack": openingAckSchema,
-  "trade.terms": tradeTermsMessageSchema,
-  dispute: disputeSchema,
-  "dispute.ack": disputeAckSchema,
-  "trade.voided": voidedNoticeSchema,
-  "trade.disputed": disputedNoticeSchema,
-  reading: readingSchema,
-  settlement: settlementSchema,
-  "settlement.notice": settlementNoticeSchema,
+  "sealed.request": sealedRequestSchema,
+  "sealed.reply": sealedReplySchema,
+  "sealed.trade": sealedTradeMessageSchema,
   error: errorReplySchema,
   "state.snapshot": stateSnapshotSchema,
 } as const;
@@ -452,4 +455,15 @@ export const sealedPayloadSchemas = {
   msk: mskPayloadSchema,
   opening: openingPayloadSchema,
   "trade.terms": tradeTermsPayloadSchema,
+  "enrol.request": enrolRequestSchema,
+  "enrol.reply": enrolReplySchema,
+  "ticket.request": ticketRequestSchema,
+  "ticket.reply": ticketReplySchema,
+  dispute: disputeSchema,
+  "dispute.ack": disputeAckSchema,
+  reading: readingSchema,
+  settlement: settlementSchema,
+  "trade.voided": voidedNoticeSchema,
+  "trade.disputed": disputedNoticeSchema,
+  "settlement.notice": settlementNoticeSchema,
 } as const;

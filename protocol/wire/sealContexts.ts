@@ -4,15 +4,19 @@ import { toHex } from "../base/hex.ts";
 
 /**
  * A sealed message opens only under the exact context it was sealed for (subject and purpose, PROTOCOL §6), so a
- * sealed msk, opening or trade terms cannot be replayed on another subject or for another trade. These are the
- * forms docs/adapters.md names; the trade id is lower-case hex, as `bytes32Schema` normalises it.
+ * sealed msk, opening, request or notice cannot be replayed on another subject or for another trade. A context holds
+ * nothing secret (subjects and trade ids); it travels inside the seal anyway. The trade id is lower-case hex, as
+ * `bytes32Schema` normalises it.
  */
 export const sealContexts = {
-  /** DSO → meter, in the enrolment reply: `MskPayload` sealed to the meter's long-term key. */
-  enrolment: (s: MarketSubjects, meterId: string): string => `${s.dso.enrol}|${meterId}`,
+  /** Meter → DSO: a sealed request on `subject` (enrolment, ticket, dispute). */
+  request: (subject: string): string => subject,
+  /** DSO → meter: the sealed reply to a request on `subject`. */
+  reply: (subject: string): string => `${subject}|reply`,
+  /** DSO → meter, inside the sealed enrolment reply: `MskPayload` sealed to the meter's long-term key. */
+  enrolment: (s: MarketSubjects): string => `${s.dso.enrol}|msk`,
   /** Meter → DSO: `OpeningPayload` sealed by the bid's one-time key (PROTOCOL §5 trading, step 2). */
   opening: (s: MarketSubjects, tradeId: string): string => `${s.dso.opening}|${toHex(tradeId)}`,
-  /** DSO → meter: `TradeTermsPayload` sealed to the meter's long-term key on its inbox (step 3). */
-  terms: (s: MarketSubjects, inboxId: string, tradeId: string): string =>
-    `${s.meter.trade(inboxId)}|${toHex(tradeId)}`,
+  /** A sealed message about one trade on `subject` (notices to a meter, readings, settlements). */
+  trade: (subject: string, tradeId: string): string => `${subject}|${toHex(tradeId)}`,
 } as const;

@@ -5,7 +5,8 @@ import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TradeDisputedEvent, TradeSettledEvent, TradeVoidedEvent } from "../../actors/dso/runtime.ts";
 import { publishDeduplicated } from "../../actors/nats/jetstream.ts";
-import { readingSchema, type Reading } from "../../protocol/wire/schemas.ts";
+import { sealedTradeMessageSchema, type Reading } from "../../protocol/wire/schemas.ts";
+import { sealTradeMessage } from "../../actors/secure/sealedRpc.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { describeDisputeClaim } from "../../protocol/reasons.ts";
 import { signMessageFields } from "../../actors/secure/signed.ts";
@@ -123,8 +124,14 @@ describe("DSO runtime: unhappy paths", () => {
         Wallet.createRandom(),
         s.meter.reading,
       );
-      await publishDeduplicated(infra.client.js, s.meter.reading, readingSchema, forged, "forged-reading");
+      const intruder = Wallet.createRandom();
+      const dsoKey = { wallet: intruder, recipientPublicKey: m.seller.dsoPublicKey() };
+      await publishDeduplicated(infra.client.js, s.meter.reading, sealedTradeMessageSchema, sealTradeMessage(s.meter.reading, tradeId, forged, dsoKey), "forged-reading");
       await until(() => m.dso.runtime.counters().readingsRejected >= 1, 10_000, "forged reading rejected");
+      // Sealed to another key than the DSO's: unreadable, terminated too.
+      const elsewhere = { wallet: intruder, recipientPublicKey: Wallet.createRandom().signingKey.publicKey };
+      await publishDeduplicated(infra.client.js, s.meter.reading, sealedTradeMessageSchema, sealTradeMessage(s.meter.reading, tradeId, forged, elsewhere), "unreadable-reading");
+      await until(() => m.dso.runtime.counters().readingsRejected >= 2, 10_000, "unreadable reading rejected");
       expect(m.dso.runtime.db.readingsOf(tradeId)).toEqual({});
 
       // The trade itself still goes through.

@@ -29,10 +29,13 @@ import type { ProvisionedMeter } from "../../actors/dso/registry.ts";
 import { connectNats, type NatsClients } from "../../actors/nats/connect.ts";
 import { dedupIds, publishDeduplicated } from "../../actors/nats/jetstream.ts";
 import { call } from "../../actors/nats/rpc.ts";
-import { endpoints } from "../../protocol/wire/endpoints.ts";
+import { endpoints, inboxChannels } from "../../protocol/wire/endpoints.ts";
+import { sealContexts } from "../../protocol/wire/sealContexts.ts";
+import { callSealed, openTradeMessage, sealTradeMessage, type SealingWallet } from "../../actors/secure/sealedRpc.ts";
+import type { z } from "zod";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { parseMarketConfig, type MarketConfigInput } from "../../protocol/marketConfig.ts";
-import { matchEventSchema, mskPayloadSchema, readingSchema, tradeTermsPayloadSchema, type Dispute, type DisputeAck, type EnrolReply, type EnrolRequest, type OpeningAck, type Reading, type TicketRequest, type TradeTermsPayload } from "../../protocol/wire/schemas.ts";
+import { matchEventSchema, mskPayloadSchema, sealedTradeMessageSchema, type Dispute, type DisputeAck, type EnrolReply, type EnrolRequest, type OpeningAck, type Reading, type TicketRequest, type TradeTermsPayload } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { openAs, seal } from "../../actors/secure/sealed.ts";
 import type { SigningWallet } from "../../actors/secure/keys.ts";
@@ -194,8 +197,9 @@ export class TestMeter {
       this.wallet,
       s.dso.enrol,
     );
-    const reply = await call(this.nc, s, endpoints.enrol, message);
-    const payload = openAs(mskPayloadSchema, reply.sealedMsk, this.wallet.privateKey, reply.dso.address, `${s.dso.enrol}|${this.meterId}`);
+    const info = await call(this.nc, s, endpoints.marketInfo, { type: "market.info.request" });
+    const reply = await callSealed(this.nc, s, endpoints.enrol, message, { wallet: this.wallet, recipientPublicKey: info.dso.publicKey });
+    const payload = openAs(mskPayloadSchema, reply.sealedMsk, this.wallet.privateKey, reply.dso.address, sealContexts.enrolment(s));
     this.msk = decodeMsk(getBytes(payload.msk));
     this.enrolment = reply;
     if (!this.#subscription) {
@@ -208,20 +212,28 @@ export class TestMeter {
     return reply;
   }
 
-  async ticket(bidder: string, side: SideCode, notAfter = Math.floor(Date.now() / 1000) + 600) {
+  /** A ticket request for `oneTimeKey`'s address, sealed by it (or by `sealer`) to the DSO. */
+  async ticket(oneTimeKey: SealingWallet, side: SideCode, notAfter = Math.floor(Date.now() / 1000) + 600, sealer: SealingWallet = oneTimeKey) {
     const s = this.subjects;
     const message = signMessageFields<TicketRequest>(
-      { type: "ticket.request", meterId: this.meterId, bidder: bidder as `0x${string}`, side, notAfter },
+      { type: "ticket.request", meterId: this.meterId, bidder: oneTimeKey.address as `0x${string}`, side, notAfter },
       this.wallet,
       s.dso.ticket,
     );
-    return call(this.nc, s, endpoints.ticket, message);
+    // A meter not enrolled (yet) learns the DSO's key from the public description.
+    const dsoKey = this.enrolment?.dso.publicKey ?? (await call(this.nc, s, endpoints.marketInfo, { type: "market.info.request" })).dso.publicKey;
+    return callSealed(this.nc, s, endpoints.ticket, message, { wallet: sealer, recipientPublicKey: dsoKey });
+  }
+
+  dsoPublicKey(): string {
+    if (!this.enrolment) throw new Error("not enrolled");
+    return this.enrolment.dso.publicKey;
   }
 
   async makeBid(side: SideCode, priceLevel: number, quantityWh: number, contract: MarketHandle): Promise<TestBid> {
     if (!this.msk) throw new Error("not enrolled");
     const oneTimeKey = Wallet.createRandom();
-    const reply = await this.ticket(oneTimeKey.address, side);
+    const reply = await this.ticket(oneTimeKey, side);
     const built = await buildBid({
       msk: this.msk,
       levels: LEVELS,
@@ -281,7 +293,8 @@ export class TestMeter {
       bid.oneTimeKey,
       s.meter.reading,
     );
-    await publishDeduplicated(js, s.meter.reading, readingSchema, message, dedupIds.reading(tradeId, bid.side));
+    const sealed = sealTradeMessage(s.meter.reading, tradeId, message, { wallet: bid.oneTimeKey, recipientPublicKey: this.dsoPublicKey() });
+    await publishDeduplicated(js, s.meter.reading, sealedTradeMessageSchema, sealed, dedupIds.reading(tradeId, bid.side));
   }
 
   async dispute(tradeId: string, bid: TestBid, code: DisputeCode, signer: SigningWallet = bid.oneTimeKey): Promise<DisputeAck> {
@@ -291,7 +304,7 @@ export class TestMeter {
       signer,
       s.dso.dispute,
     );
-    return call(this.nc, s, endpoints.dispute, message);
+    return callSealed(this.nc, s, endpoints.dispute, message, { wallet: bid.oneTimeKey, recipientPublicKey: this.dsoPublicKey() });
   }
 
   /** The decrypted terms this meter received for a trade (undefined until they arrive). */
@@ -300,19 +313,23 @@ export class TestMeter {
     const subject = this.subjects.meter.trade(this.enrolment.inboxId);
     const message = this.inbox.find((entry) => entry.subject === subject && (entry.data as { tradeId?: string }).tradeId === tradeId);
     if (!message) return undefined;
-    return openAs(
-      tradeTermsPayloadSchema,
-      (message.data as { sealed: unknown }).sealed,
-      this.wallet.privateKey,
-      this.enrolment.dso.address,
-      `${subject}|${tradeId}`,
-    );
+    const channel = inboxChannels.terms;
+    return openTradeMessage(subject, sealedTradeMessageSchema.parse(message.data), channel.payload, channel.tradeIdOf, this.wallet.privateKey, this.enrolment.dso.address).payload;
   }
 
+  /** The notices of one kind this meter received, opened (each sealed to it by the DSO). */
   notices(kind: "voided" | "disputed" | "settled"): Record<string, unknown>[] {
-    if (!this.enrolment) return [];
-    const subject = this.subjects.meter[kind](this.enrolment.inboxId);
-    return this.inbox.filter((entry) => entry.subject === subject).map((entry) => entry.data as Record<string, unknown>);
+    const enrolment = this.enrolment;
+    if (!enrolment) return [];
+    const subject = this.subjects.meter[kind](enrolment.inboxId);
+    const channel = inboxChannels[kind];
+    return this.inbox
+      .filter((entry) => entry.subject === subject)
+      .map((entry) => {
+        const message = sealedTradeMessageSchema.parse(entry.data);
+        return openTradeMessage(subject, message, channel.payload as z.ZodType, (payload) => channel.tradeIdOf(payload as never), this.wallet.privateKey, enrolment.dso.address)
+          .payload as Record<string, unknown>;
+      });
   }
 
   close(): void {

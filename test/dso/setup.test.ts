@@ -12,6 +12,7 @@ import { encodeMsk } from "../../protocol/fhipe/binary.ts";
 import { MSK_FILE_NAME } from "../../actors/dso/masterKey.ts";
 import { DSO_DATABASE_FILE } from "../../actors/dso/runtime.ts";
 import { call } from "../../actors/nats/rpc.ts";
+import { callSealed, type SealingWallet } from "../../actors/secure/sealedRpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
 import { errorReplySchema, type TicketRequest } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
@@ -106,9 +107,10 @@ describe("DSO runtime: setup", () => {
   });
 
   it("issues EIP-712 tickets to enrolled meters and pairs the one-time id with the permanent id", async () => {
-    const bidder = Wallet.createRandom().address;
+    const oneTime = Wallet.createRandom();
+    const bidder = oneTime.address;
     const notAfter = Math.floor(Date.now() / 1000) + 300;
-    const reply = await alice.ticket(bidder, 0, notAfter);
+    const reply = await alice.ticket(oneTime, 0, notAfter);
     expect(reply.bidder).toBe(bidder);
     expect(reply.ticket.notAfter).toBe(notAfter);
     const provider = await connectRpc(infra.chain.rpcUrl);
@@ -121,24 +123,29 @@ describe("DSO runtime: setup", () => {
     }
     expect(dso.runtime.db.lookupOneTimeId(bidder)).toMatchObject({ meterId: "alice", side: 0, notAfter });
     // The same request again (a lost reply) gets a ticket again.
-    expect((await alice.ticket(bidder, 0, notAfter)).ticket.signature).toBe(reply.ticket.signature);
+    expect((await alice.ticket(oneTime, 0, notAfter)).ticket.signature).toBe(reply.ticket.signature);
     // A lifetime beyond the cap is cut to the cap.
-    const far = await alice.ticket(Wallet.createRandom().address, 1, Math.floor(Date.now() / 1000) + 10 * 24 * 3600);
+    const far = await alice.ticket(Wallet.createRandom(), 1, Math.floor(Date.now() / 1000) + 10 * 24 * 3600);
     expect(far.ticket.notAfter).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 3600 + 1);
   });
 
-  it("refuses a bidder taken by another meter, a meter not enrolled yet, and a ticket asked for the past", async () => {
-    const bidder = Wallet.createRandom().address;
-    await alice.ticket(bidder, 1);
-    const taken = await remoteError(bob.ticket(bidder, 1));
+  it("refuses a bidder taken by another meter, a request not sealed by its one-time key, a meter not enrolled yet, and a ticket asked for the past", async () => {
+    const oneTime = Wallet.createRandom();
+    const bidder = oneTime.address;
+    await alice.ticket(oneTime, 1);
+    // Only the one-time key's holder can ask for it: Bob, sealing with a key of his own, is refused.
+    const notSealed = await remoteError(bob.ticket(oneTime, 1, undefined, Wallet.createRandom()));
+    expect(notSealed.reply.message).toBe("unauthenticated: notSealedByBidder");
+    // Even with the one-time key, the bidder stays Alice's.
+    const taken = await remoteError(bob.ticket(oneTime, 1));
     expect(taken.code).toBe("conflict");
     expect(taken.reply.message).toBe("bidderTaken");
     expect(dso.runtime.db.lookupOneTimeId(bidder)?.meterId).toBe("alice");
 
-    const notEnrolled = await remoteError(carol.ticket(Wallet.createRandom().address, 0));
+    const notEnrolled = await remoteError(carol.ticket(Wallet.createRandom(), 0));
     expect(notEnrolled.reply.message).toBe("unauthenticated: notEnrolled");
 
-    const past = await remoteError(alice.ticket(Wallet.createRandom().address, 0, Math.floor(Date.now() / 1000) - 5));
+    const past = await remoteError(alice.ticket(Wallet.createRandom(), 0, Math.floor(Date.now() / 1000) - 5));
     expect(past.code).toBe("rejected");
   });
 
@@ -151,7 +158,7 @@ describe("DSO runtime: setup", () => {
     // No setup retries for what retrying cannot fix.
     expect(Date.now() - started).toBeLessThan(10_000);
     // The running DSO is untouched.
-    expect((await alice.ticket(Wallet.createRandom().address, 0)).type).toBe("ticket.reply");
+    expect((await alice.ticket(Wallet.createRandom(), 0)).type).toBe("ticket.reply");
   });
 
   it("answers malformed, unsigned and mis-sealed messages with error replies and keeps serving", async () => {
@@ -162,25 +169,32 @@ describe("DSO runtime: setup", () => {
     };
     expect((await raw(s.dso.enrol, "{not json")).code).toBe("bad-message");
     expect((await raw(s.dso.ticket, JSON.stringify({ type: "ticket.request", meterId: "alice" }))).code).toBe("bad-message");
+    expect((await raw(s.dso.ticket, JSON.stringify({ type: "sealed.request", sealed: { v: 2, ciphertext: "0x1234" } }))).code).toBe("unauthorized");
     expect((await raw(s.dso.opening, "[]")).code).toBe("bad-message");
     expect((await raw(s.dso.dispute, "null")).code).toBe("bad-message");
 
-    // Unsigned: a well-formed ticket request whose signature is not Alice's.
-    const signedByOther = signMessageFields<TicketRequest>(
-      { type: "ticket.request", meterId: "alice", bidder: Wallet.createRandom().address as `0x${string}`, side: 0, notAfter: Math.floor(Date.now() / 1000) + 60 },
-      Wallet.createRandom(),
-      s.dso.ticket,
-    );
-    const unsigned = await remoteError(call(nc, s, endpoints.ticket, signedByOther));
+    // Unsigned: a well-formed ticket request, sealed by its one-time key, whose signature is not Alice's.
+    const sealTo = (request: TicketRequest, oneTimeKey: SealingWallet) =>
+      callSealed(nc, s, endpoints.ticket, request, { wallet: oneTimeKey, recipientPublicKey: dso.runtime.dso.publicKey });
+    const ticketRequest = (oneTimeKey: SealingWallet, signer: SealingWallet) =>
+      signMessageFields<TicketRequest>(
+        { type: "ticket.request", meterId: "alice", bidder: oneTimeKey.address as `0x${string}`, side: 0, notAfter: Math.floor(Date.now() / 1000) + 60 },
+        signer,
+        s.dso.ticket,
+      );
+    const stranger = Wallet.createRandom();
+    const unsigned = await remoteError(sealTo(ticketRequest(stranger, Wallet.createRandom()), stranger));
     expect(unsigned.code).toBe("unauthorized");
+    expect(unsigned.reply.message).toBe("unauthenticated: notTheProvisionedKey");
     // Tampered after signing.
-    const genuine = signMessageFields<TicketRequest>(
-      { type: "ticket.request", meterId: "alice", bidder: Wallet.createRandom().address as `0x${string}`, side: 0, notAfter: Math.floor(Date.now() / 1000) + 60 },
-      alice.wallet,
-      s.dso.ticket,
-    );
-    const tampered = await remoteError(call(nc, s, endpoints.ticket, { ...genuine, side: 1 }));
+    const genuineKey = Wallet.createRandom();
+    const tampered = await remoteError(sealTo({ ...ticketRequest(genuineKey, alice.wallet), side: 1 }, genuineKey));
     expect(tampered.reply.message).toBe("unauthenticated: badSignature");
+    // A sealed request nobody can open here (sealed to another key) is refused in clear, without detail.
+    const elsewhere = await remoteError(
+      callSealed(nc, s, endpoints.ticket, ticketRequest(genuineKey, alice.wallet), { wallet: genuineKey, recipientPublicKey: Wallet.createRandom().signingKey.publicKey }),
+    );
+    expect(elsewhere.code).toBe("unauthorized");
 
     // An opening sealed for another context (replayed from elsewhere) is refused before anything else.
     const oneTime = Wallet.createRandom();
@@ -203,7 +217,7 @@ describe("DSO runtime: setup", () => {
     // Still serving.
     const reply = await call(nc, s, endpoints.marketInfo, { type: "market.info.request" });
     expect(reply.market.contractAddress).toBe(dso.runtime.market.contractAddress);
-    expect((await alice.ticket(Wallet.createRandom().address, 0)).type).toBe("ticket.reply");
+    expect((await alice.ticket(Wallet.createRandom(), 0)).type).toBe("ticket.reply");
     expect(dso.runtime.counters().badMessages).toBeGreaterThanOrEqual(4);
   });
 });

@@ -7,7 +7,9 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MSK_FILE_NAME } from "../../actors/dso/masterKey.ts";
 import type { TradeSettledEvent, TradeVoidedEvent } from "../../actors/dso/runtime.ts";
-import { settlementSchema } from "../../protocol/wire/schemas.ts";
+import { Wallet } from "ethers";
+import { openTradeMessage } from "../../actors/secure/sealedRpc.ts";
+import { sealedTradeMessageSchema, settlementSchema } from "../../protocol/wire/schemas.ts";
 import { streamNames } from "../../protocol/wire/subjects.ts";
 import {
   closeMarket,
@@ -100,7 +102,17 @@ describe("DSO runtime: trades", () => {
       expect(sellerNotice).toMatchObject({ bidder: sellBid.bidder, netMicro: 40_000 });
       const jsm = await jetstreamManager(infra.client.nc);
       const stored = await jsm.streams.getMessage(streamNames("dso-trade").settlements, { last_by_subj: "gridveil.dso-trade.dso.settled" });
-      const settlement = settlementSchema.parse(stored?.json());
+      // Sealed to the DSO's own key: nothing of it in clear on the stream.
+      expect(stored?.string()).not.toMatch(/deliveredWh|postings|meter:/);
+      const sealedSettlement = sealedTradeMessageSchema.parse(stored?.json());
+      const settlement = openTradeMessage(
+        "gridveil.dso-trade.dso.settled",
+        sealedSettlement,
+        settlementSchema,
+        (payload) => payload.tradeId,
+        infra.chain.accountKeys[0] as string,
+        m.dso.runtime.dso.address,
+      ).payload;
       expect(settlement).toMatchObject({ tradeId, deliveredWh: 500, shortfallWh: 100 });
       expect(m.dso.runtime.counters()).toMatchObject({ settled: 1, tradesStarted: 1, tradesInFlight: 0 });
 
@@ -195,7 +207,7 @@ describe("DSO runtime: trades", () => {
       expect(db.getTrade(tradeId)?.stage).toBe("settled");
       expect(db.ledgerTotal()).toBe(0);
       // Enrolled meters keep working with the restarted DSO: a new ticket under the same contract.
-      expect((await m.buyer.ticket("0x000000000000000000000000000000000000dEaD", 0)).type).toBe("ticket.reply");
+      expect((await m.buyer.ticket(Wallet.createRandom(), 0)).type).toBe("ticket.reply");
     } finally {
       close(m);
       await second?.runtime.stop();

@@ -301,7 +301,8 @@ describe("gateway runtime", () => {
     const dso = answer(env.nc, m.s, endpoints.marketInfo, () => {
       asked += 1;
       if (answerWith === null) throw new Error("not deployed yet");
-      return { type: "market.info.reply" as const, market: answerWith };
+      const identity = Wallet.createRandom();
+      return { type: "market.info.reply" as const, market: answerWith, dso: { address: identity.address as `0x${string}`, publicKey: identity.signingKey.publicKey as `0x${string}` } };
     });
     await dso.ready;
     try {

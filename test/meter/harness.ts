@@ -21,7 +21,8 @@ import {
   type DurableConsumerHandle,
 } from "../../actors/nats/jetstream.ts";
 import { RequestRejectedError } from "../../actors/nats/errors.ts";
-import { answer, notify, subscribe, type Service } from "../../actors/nats/rpc.ts";
+import { answer, subscribe, type Service } from "../../actors/nats/rpc.ts";
+import { answerSealed, notifySealed, openTradeMessage } from "../../actors/secure/sealedRpc.ts";
 import { headerRecord } from "../../actors/nats/tracing.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
@@ -31,6 +32,7 @@ import {
   matchEventSchema,
   openingPayloadSchema,
   readingSchema,
+  sealedTradeMessageSchema,
   type BidSubmission,
   type Dispute,
   type Reading,
@@ -183,7 +185,13 @@ export class FakeDso {
     const { nc } = this.market.clients;
     const s = this.market.subjects;
     this.#services.push(
-      answer(nc, s, endpoints.enrol, async (req) => {
+      // The public description and the DSO's identity: a meter seals its enrolment to this key.
+      answer(nc, s, endpoints.marketInfo, () => ({
+        type: "market.info.reply" as const,
+        market: this.market.description,
+        dso: { address: this.wallet.address as Address, publicKey: this.wallet.signingKey.publicKey as Hex },
+      })),
+      answerSealed(nc, s, endpoints.enrol, this.wallet, async (req) => {
         const registered = this.#registry.get(req.meterId);
         if (!registered) throw new RequestRejectedError("unauthorized", "unknown meter id");
         verifyMessageFields(req, s.dso.enrol, { allowedSigners: registered });
@@ -194,7 +202,7 @@ export class FakeDso {
           payload: { type: "msk", marketId: s.marketId, msk: hexlify(encodeMsk(this.market.msk)) },
           senderWallet: this.wallet,
           recipientPublicKey: req.publicKey,
-          context: sealContexts.enrolment(s, req.meterId),
+          context: sealContexts.enrolment(s),
         });
         return {
           type: "enrol.reply" as const,
@@ -205,7 +213,8 @@ export class FakeDso {
           sealedMsk,
         };
       }),
-      answer(nc, s, endpoints.ticket, async (req) => {
+      answerSealed(nc, s, endpoints.ticket, this.wallet, async (req, { sender }) => {
+        if (getAddress(sender) !== getAddress(req.bidder)) throw new RequestRejectedError("unauthorized", "not sealed by the bidder");
         const meter = this.meters.get(req.meterId);
         if (!meter) throw new RequestRejectedError("unauthorized", "not enrolled");
         verifyMessageFields(req, s.dso.ticket, { allowedSigners: meter.address });
@@ -246,12 +255,14 @@ export class FakeDso {
         },
         { concurrent: true },
       ),
-      answer(nc, s, endpoints.dispute, (req) => {
+      answerSealed(nc, s, endpoints.dispute, this.wallet, (req) => {
         verifyMessageFields(req, s.dso.dispute, { allowedSigners: req.bidder });
         this.disputes.push(req);
         return { type: "dispute.ack" as const, tradeId: req.tradeId, status: "recorded" as const };
       }),
-      subscribe(nc, s.meter.reading, readingSchema, (reading) => {
+      subscribe(nc, s.meter.reading, sealedTradeMessageSchema, (message) => {
+        const { payload: reading, sender } = openTradeMessage(s.meter.reading, message, readingSchema, (payload) => payload.tradeId, this.wallet.privateKey, "anyone");
+        if (getAddress(sender) !== getAddress(reading.bidder)) throw new RequestRejectedError("unauthorized", "reading not sealed by its bidder");
         verifyMessageFields(reading, s.meter.reading, { allowedSigners: reading.bidder });
         if (this.readings.some((r) => r.tradeId === reading.tradeId && r.side === reading.side)) return;
         this.readings.push(reading);
@@ -314,13 +325,7 @@ export class FakeDso {
         bidder: own.bidder,
         counterpart: { bidder: counterpart.bidder, opening: counterpartOpening },
       };
-      const sealed = seal({
-        payload,
-        senderWallet: this.wallet,
-        recipientPublicKey: meter.publicKey,
-        context: sealContexts.terms(s, meter.inboxId, tradeId),
-      });
-      this.notify(inboxChannels.terms, meter.inboxId, { type: "trade.terms", tradeId, sealed });
+      this.notify(inboxChannels.terms, meter, payload as z.input<typeof inboxChannels.terms.payload>);
     }
   }
 
@@ -354,22 +359,22 @@ export class FakeDso {
         shortfallWh: settlement.shortfallWh,
         priceMicroPerKWh: settlement.priceMicroPerKWh,
       };
-      this.notify(inboxChannels.settled, meter.inboxId, notice);
+      this.notify(inboxChannels.settled, meter, notice);
     }
   }
 
-  private notify<S extends z.ZodType>(channel: InboxChannel<S>, inboxId: string, value: z.input<S>): void {
-    notify(this.market.clients.nc, this.market.subjects, channel, inboxId, value);
+  private notify<S extends z.ZodType>(channel: InboxChannel<S>, meter: MeterRecord, value: z.input<S>): void {
+    notifySealed(this.market.clients.nc, this.market.subjects, channel, meter.inboxId, value, { wallet: this.wallet, recipientPublicKey: meter.publicKey });
   }
 
   sendVoided(tradeId: Hex, bidder: Address, reason: VoidReason, blamedBidders: Address[]): void {
     const meter = this.meterOf(bidder);
-    this.notify(inboxChannels.voided, meter.inboxId, { type: "trade.voided", tradeId, bidder, reason, blamedBidders });
+    this.notify(inboxChannels.voided, meter, { type: "trade.voided", tradeId, bidder, reason, blamedBidders });
   }
 
   sendDisputed(tradeId: Hex, bidder: Address, code: DisputeCode): void {
     const meter = this.meterOf(bidder);
-    this.notify(inboxChannels.disputed, meter.inboxId, { type: "trade.disputed", tradeId, bidder, code, detail: "disputed by the counterpart" });
+    this.notify(inboxChannels.disputed, meter, { type: "trade.disputed", tradeId, bidder, code, detail: "disputed by the counterpart" });
   }
 
   async stop(): Promise<void> {

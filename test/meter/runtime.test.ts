@@ -2,8 +2,7 @@
 // and gateway stand-ins (test/meter/harness.ts) — enrolment, bids, openings, counterpart checks, re-bids, faults.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BidStatus, getBid, getBidIdOf } from "../../contracts/client/index.ts";
-import { sealContexts } from "../../protocol/wire/sealContexts.ts";
-import { seal } from "../../actors/secure/sealed.ts";
+import { sealTradeMessage } from "../../actors/secure/sealedRpc.ts";
 import { Wallet } from "ethers";
 import type { MeterRuntime } from "../../actors/meter/runtime.ts";
 import type { BidSessionSnapshot } from "../../machines/bidSession.ts";
@@ -272,13 +271,8 @@ describe("meter runtime", () => {
       const intruder = Wallet.createRandom();
       const tradeId = `0x${"77".repeat(32)}` as Hex;
       const meterRecord = market.dso.meters.get("pv-7");
-      const sealed = seal({
-        payload: { type: "trade.terms" },
-        senderWallet: intruder,
-        recipientPublicKey: meterRecord?.publicKey as string,
-        context: sealContexts.terms(s, inboxId, tradeId),
-      });
-      const refused = await nc.request(s.meter.trade(inboxId), encoder.encode(JSON.stringify({ type: "trade.terms", tradeId, sealed })), {
+      const forged = sealTradeMessage(s.meter.trade(inboxId), tradeId, { type: "trade.terms" }, { wallet: intruder, recipientPublicKey: meterRecord?.publicKey as string });
+      const refused = await nc.request(s.meter.trade(inboxId), encoder.encode(JSON.stringify(forged)), {
         timeout: 2_000,
       });
       expect(JSON.parse(new TextDecoder().decode(refused.data))).toMatchObject({ type: "error", code: "unauthorized" });

@@ -5,13 +5,16 @@ import { z } from "zod";
 import { decode, encode } from "../../actors/nats/codec.ts";
 import { BadMessageError, InvalidOutgoingMessageError, RemoteError, RequestRejectedError } from "../../actors/nats/errors.ts";
 import { answer, call, publish, subscribe } from "../../actors/nats/rpc.ts";
-import { endpoints } from "../../protocol/wire/endpoints.ts";
+import type { Endpoint } from "../../protocol/wire/endpoints.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { headerRecord, setTracePropagation, noTracePropagation } from "../../actors/nats/tracing.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
-import { ticketRequestSchema, type TicketRequest } from "../../protocol/wire/schemas.ts";
+import { ticketReplySchema, ticketRequestSchema, type TicketRequest } from "../../protocol/wire/schemas.ts";
 
 const subjects = marketSubjects("rpc-test");
+/** A plain (unsealed) typed endpoint: the adapter under test; the market's ticket endpoint is sealed (sealedRpc.test.ts). */
+const ticketEndpoint = { subject: (s) => s.dso.ticket, request: ticketRequestSchema, reply: ticketReplySchema } satisfies Endpoint<typeof ticketRequestSchema, typeof ticketReplySchema>;
+const endpoints = { ticket: ticketEndpoint };
 const bidder = "0x52908400098527886E0F7030069857D2E4169EE7";
 const validRequest: TicketRequest = {
   type: "ticket.request",

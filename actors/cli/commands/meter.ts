@@ -63,8 +63,6 @@ async function runMeter(flags: MeterFlags): Promise<void> {
     actor: "meter",
     flags,
     dataDirName: `meter-${id}`,
-    // Only in the meter's own process (PROTOCOL §1: the permanent id is the meter's own to show).
-    telemetryAttributes: { "gridveil.meter.id": id },
     // The reason is a signal, or "done" (--exit-when-done); the last line reports it with the counters.
     reasonField: "reason",
     start: (basics) =>

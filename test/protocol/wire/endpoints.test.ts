@@ -2,7 +2,7 @@
 // permissions allow exactly what the tables say it uses.
 import { describe, expect, it } from "vitest";
 import { endpoints, inboxChannels } from "../../../protocol/wire/endpoints.ts";
-import { messageSchemas } from "../../../protocol/wire/schemas.ts";
+import { messageSchemas, sealedPayloadSchemas } from "../../../protocol/wire/schemas.ts";
 import { marketSubjects, natsPermissions } from "../../../protocol/wire/subjects.ts";
 
 const s = marketSubjects("m1");
@@ -26,7 +26,19 @@ describe("endpoints", () => {
       expect(request, name).not.toBe(reply);
       expect(messageSchemas[request as keyof typeof messageSchemas], name).toBe(endpoint.request);
       expect(messageSchemas[reply as keyof typeof messageSchemas], name).toBe(endpoint.reply);
+      // A sealed endpoint's payloads are registered as sealed payloads, never as messages in clear.
+      if ("payload" in endpoint) {
+        for (const payload of [endpoint.payload.request, endpoint.payload.reply]) {
+          expect(sealedPayloadSchemas[typeOf(payload) as keyof typeof sealedPayloadSchemas], name).toBe(payload);
+          expect(typeOf(payload) in messageSchemas, name).toBe(false);
+        }
+      }
     }
+  });
+
+  it("seals every endpoint that carries a permanent id, an opening or a claim", () => {
+    const sealed = Object.entries(endpoints).filter(([, endpoint]) => "payload" in endpoint).map(([name]) => name);
+    expect(sealed.sort()).toEqual(["dispute", "enrol", "ticket"]);
   });
 
   it("lets a meter ask every endpoint", () => {
@@ -36,13 +48,13 @@ describe("endpoints", () => {
 });
 
 describe("inbox channels", () => {
-  it("lie inside the meter's own inbox and carry registered notices", () => {
+  it("lie inside the meter's own inbox and carry registered sealed payloads", () => {
     const inbox = s.meter.inbox("inbox-1").replace(/>$/, "");
     const subjects = Object.values(inboxChannels).map((channel) => channel.subject(s, "inbox-1"));
     expect(new Set(subjects).size).toBe(subjects.length);
     for (const [name, channel] of Object.entries(inboxChannels)) {
       expect(channel.subject(s, "inbox-1").startsWith(inbox), name).toBe(true);
-      expect(messageSchemas[typeOf(channel.schema) as keyof typeof messageSchemas], name).toBe(channel.schema);
+      expect(sealedPayloadSchemas[typeOf(channel.payload) as keyof typeof sealedPayloadSchemas], name).toBe(channel.payload);
     }
     expect(subjects.some((subject) => subject.includes("inbox-2"))).toBe(false);
   });

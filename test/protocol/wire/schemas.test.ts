@@ -33,18 +33,7 @@ const marketDescription = {
 
 const valid: Record<string, Record<string, unknown>> = {
   "market.info.request": { type: "market.info.request" },
-  "market.info.reply": { type: "market.info.reply", market: marketDescription },
-  "enrol.request": { type: "enrol.request", meterId: "meter-1", name: "House 1", publicKey: meter.signingKey.publicKey, auth },
-  "enrol.reply": {
-    type: "enrol.reply",
-    meterId: "meter-1",
-    inboxId: "a1b2c3d4",
-    market: marketDescription,
-    dso: { address: dso.address, publicKey: dso.signingKey.publicKey },
-    sealedMsk: sealed,
-  },
-  "ticket.request": { type: "ticket.request", meterId: "meter-1", bidder: buyer, side: 0, notAfter: 1_800_000_000, auth },
-  "ticket.reply": { type: "ticket.reply", bidder: buyer, ticket: { notAfter: 1_800_000_000, signature: sig } },
+  "market.info.reply": { type: "market.info.reply", market: marketDescription, dso: { address: dso.address, publicKey: dso.signingKey.publicKey } },
   "bid.submit": {
     type: "bid.submit",
     bidder: buyer,
@@ -64,7 +53,35 @@ const valid: Record<string, Record<string, unknown>> = {
   "market.cancelled": { type: "market.cancelled", bidder: buyer, txHash, observedAt: 1 },
   "opening.submit": { type: "opening.submit", tradeId, bidder: buyer, sealed },
   "opening.ack": { type: "opening.ack", tradeId, bidder: buyer, status: "received" },
-  "trade.terms": { type: "trade.terms", tradeId, sealed },
+  error: { type: "error", code: "bad-message", message: "nope", issues: [{ path: "a", message: "b" }] },
+  "state.snapshot": { type: "state.snapshot", party: "meter", actorId: "meter-1", state: { trading: "awaitingTerms" }, summary: { bids: 2 }, at: 1 },
+  "sealed.request": { type: "sealed.request", sealed },
+  "sealed.reply": { type: "sealed.reply", sealed },
+  "sealed.trade": { type: "sealed.trade", tradeId, sealed },
+};
+
+const validPayloads: Record<string, Record<string, unknown>> = {
+  msk: { type: "msk", marketId: "m1", msk: hex("09", 100) },
+  opening: { type: "opening", tradeId, bidder: buyer, side: 0, opening },
+  "trade.terms": {
+    type: "trade.terms",
+    terms: { matchId: tradeId, buyBidder: buyer, sellBidder: seller, buyLevel: 6, sellLevel: 4, quantityWh: 1200, priceMicroPerKWh: 200_000, clearingRule: "midpoint" },
+    txHash,
+    side: 0,
+    bidder: buyer,
+    counterpart: { bidder: seller, opening },
+  },
+  "enrol.request": { type: "enrol.request", meterId: "meter-1", name: "House 1", publicKey: meter.signingKey.publicKey, auth },
+  "enrol.reply": {
+    type: "enrol.reply",
+    meterId: "meter-1",
+    inboxId: "a1b2c3d4",
+    market: marketDescription,
+    dso: { address: dso.address, publicKey: dso.signingKey.publicKey },
+    sealedMsk: sealed,
+  },
+  "ticket.request": { type: "ticket.request", meterId: "meter-1", bidder: buyer, side: 0, notAfter: 1_800_000_000, auth },
+  "ticket.reply": { type: "ticket.reply", bidder: buyer, ticket: { notAfter: 1_800_000_000, signature: sig } },
   dispute: { type: "dispute", tradeId, bidder: buyer, code: "ciphertext-mismatch", detail: "left differs", auth },
   "dispute.ack": { type: "dispute.ack", tradeId, status: "recorded" },
   "trade.voided": { type: "trade.voided", tradeId, bidder: buyer, reason: "openingTimeout", blamedBidders: [seller] },
@@ -93,21 +110,6 @@ const valid: Record<string, Record<string, unknown>> = {
     priceMicroPerKWh: 150_000,
     entries: [{ account: { kind: "bidder", bidder: buyer }, kind: "energy.buy", amountMicro: "-135000" }],
     netMicro: -135_000,
-  },
-  error: { type: "error", code: "bad-message", message: "nope", issues: [{ path: "a", message: "b" }] },
-  "state.snapshot": { type: "state.snapshot", party: "meter", actorId: "meter-1", state: { trading: "awaitingTerms" }, summary: { bids: 2 }, at: 1 },
-};
-
-const validPayloads: Record<string, Record<string, unknown>> = {
-  msk: { type: "msk", marketId: "m1", msk: hex("09", 100) },
-  opening: { type: "opening", tradeId, bidder: buyer, side: 0, opening },
-  "trade.terms": {
-    type: "trade.terms",
-    terms: { matchId: tradeId, buyBidder: buyer, sellBidder: seller, buyLevel: 6, sellLevel: 4, quantityWh: 1200, priceMicroPerKWh: 200_000, clearingRule: "midpoint" },
-    txHash,
-    side: 0,
-    bidder: buyer,
-    counterpart: { bidder: seller, opening },
   },
 };
 
@@ -160,12 +162,12 @@ describe("message schemas", () => {
   });
 
   it.each<[string, (v: Record<string, unknown>) => unknown, RegExp]>([
-    ["message ticket.request", (v) => ({ ...v, bidder: buyer.toLowerCase().replace("0x", "0X") }), /bidder/],
-    ["message ticket.request", (v) => ({ ...v, bidder: mixCase(buyer) }), /checksum/],
-    ["message ticket.request", (v) => ({ ...v, side: 2 }), /side 0 \(buy\) or 1 \(sell\)/],
-    ["message ticket.request", (v) => ({ ...v, notAfter: 1.5 }), /notAfter/],
-    ["message enrol.request", (v) => ({ ...v, publicKey: hex("05", 65) }), /secp256k1 public key/],
-    ["message enrol.request", (v) => ({ ...v, meterId: "bad id with spaces" }), /meter id/],
+    ["payload ticket.request", (v) => ({ ...v, bidder: buyer.toLowerCase().replace("0x", "0X") }), /bidder/],
+    ["payload ticket.request", (v) => ({ ...v, bidder: mixCase(buyer) }), /checksum/],
+    ["payload ticket.request", (v) => ({ ...v, side: 2 }), /side 0 \(buy\) or 1 \(sell\)/],
+    ["payload ticket.request", (v) => ({ ...v, notAfter: 1.5 }), /notAfter/],
+    ["payload enrol.request", (v) => ({ ...v, publicKey: hex("05", 65) }), /secp256k1 public key/],
+    ["payload enrol.request", (v) => ({ ...v, meterId: "bad id with spaces" }), /meter id/],
     ["message bid.submit", (v) => ({ ...v, ciphertext: { left: words(22), right: words(40) } }), /dimension/],
     ["message bid.submit", (v) => ({ ...v, ciphertext: { left: words(21), right: words(44) } }), /2d words/],
     ["message bid.submit", (v) => ({ ...v, ciphertext: "0x" }), /ciphertext/],
@@ -174,15 +176,15 @@ describe("message schemas", () => {
     ["message bid.submit", (v) => ({ ...v, commitment: hex("02", 31) }), /bytes32/],
     ["message market.matched", (v) => ({ ...v, sellId: buyer }), /cannot match itself/],
     ["message market.matched", (v) => ({ ...v, blockNumber: -1 }), /blockNumber/],
-    ["message settlement", (v) => ({ ...v, postings: [{ account: "meter:a", kind: "energy.buy", amountMicro: -1, memo: "" }] }), /sum to zero/],
-    ["message settlement", (v) => ({ ...v, postings: [{ account: "bank:x", kind: "energy.buy", amountMicro: 0, memo: "" }] }), /meter:<id>/],
-    ["message settlement", (v) => ({ ...v, postings: [{ account: "dso:revenue", kind: "fee revenue", amountMicro: 0, memo: "" }] }), /postings\.0\.kind/],
-    ["message settlement", (v) => ({ ...v, postings: [{ account: "meter:a", kind: "energy.buy", amountMicro: 0.5, memo: "" }] }), /amountMicro/],
-    ["message settlement", (v) => ({ ...v, period: "May 2026" }), /billing period/],
-    ["message reading", (v) => ({ ...v, energyWh: -3 }), /energy must be ≥ 0 Wh/],
-    ["message reading", (v) => ({ ...v, auth: { ...auth, signature: hex("ab", 64) } }), /65-byte signature/],
+    ["payload settlement", (v) => ({ ...v, postings: [{ account: "meter:a", kind: "energy.buy", amountMicro: -1, memo: "" }] }), /sum to zero/],
+    ["payload settlement", (v) => ({ ...v, postings: [{ account: "bank:x", kind: "energy.buy", amountMicro: 0, memo: "" }] }), /meter:<id>/],
+    ["payload settlement", (v) => ({ ...v, postings: [{ account: "dso:revenue", kind: "fee revenue", amountMicro: 0, memo: "" }] }), /postings\.0\.kind/],
+    ["payload settlement", (v) => ({ ...v, postings: [{ account: "meter:a", kind: "energy.buy", amountMicro: 0.5, memo: "" }] }), /amountMicro/],
+    ["payload settlement", (v) => ({ ...v, period: "May 2026" }), /billing period/],
+    ["payload reading", (v) => ({ ...v, energyWh: -3 }), /energy must be ≥ 0 Wh/],
+    ["payload reading", (v) => ({ ...v, auth: { ...auth, signature: hex("ab", 64) } }), /65-byte signature/],
     ["message error", (v) => ({ ...v, code: "oops" }), /code/],
-    ["message opening.submit", (v) => ({ ...v, sealed: { ...sealed, v: 2 } }), /sealed\.v/],
+    ["message opening.submit", (v) => ({ ...v, sealed: { ...sealed, v: 1 } }), /sealed\.v/],
     ["payload opening", (v) => ({ ...v, opening: { ...opening, alpha: "0" } }), /non-zero scalar/],
     ["payload opening", (v) => ({ ...v, opening: { ...opening, beta: FR_ORDER.toString() } }), /below the BN254 group order/],
     ["payload opening", (v) => ({ ...v, opening: { ...opening, beta: "12ab" } }), /decimal integer/],
@@ -196,13 +198,13 @@ describe("message schemas", () => {
   });
 
   it("a voided notice names whom it blames (possibly nobody), and cannot blame three", () => {
-    expect(messageSchemas["trade.voided"].parse({ ...valid["trade.voided"], blamedBidders: [] }).blamedBidders).toEqual([]);
-    rejects("message trade.voided", { ...valid["trade.voided"], blamedBidders: [buyer, seller, buyer] });
+    expect(sealedPayloadSchemas["trade.voided"].parse({ ...validPayloads["trade.voided"], blamedBidders: [] }).blamedBidders).toEqual([]);
+    rejects("payload trade.voided", { ...validPayloads["trade.voided"], blamedBidders: [buyer, seller, buyer] });
   });
 
   it("a dispute can say the counterpart's opening could not be checked at all, but not an unknown reason", () => {
-    expect(messageSchemas.dispute.parse({ ...valid.dispute, code: "counterpart-unverifiable" }).code).toBe("counterpart-unverifiable");
-    rejects("message dispute", { ...valid.dispute, code: "counterpartUnverifiable" });
+    expect(sealedPayloadSchemas.dispute.parse({ ...validPayloads.dispute, code: "counterpart-unverifiable" }).code).toBe("counterpart-unverifiable");
+    rejects("payload dispute", { ...validPayloads.dispute, code: "counterpartUnverifiable" });
   });
 
   it("accepts ciphertexts as the compact hex blob and normalises hex and addresses", () => {
