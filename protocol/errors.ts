@@ -37,6 +37,12 @@ export class ReferenceBookError extends faultErrorClass(GridveilError, {
   unknownBid: (f: { bidId: number }) => ["unknown bid", { value: f.bidId }],
 }) {}
 
+/** The v2 reference books (protocol/book/slotBooks.ts) refused to load lists. */
+export class SlotBooksError extends faultErrorClass(GridveilError, {
+  restoreNotEmpty: (f: { slot: number }) => ["a slot's lists can only be restored into an empty slot", { value: f.slot }],
+  restoreMismatch: (f: { slot: number; bidder: string }) => ["a restored bid is of another slot or side, or its bidder is used already", { value: { slot: f.slot, bidder: f.bidder } }],
+}) {}
+
 /** A calendar that cannot number epochs. */
 export class EpochCalendarError extends errorClass(GridveilError, (params: { field: string; value: number }) => [
   `epoch calendar: ${params.field} must be a positive whole number`,

@@ -2,6 +2,7 @@
 import { getAddress } from "ethers";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import {
+  CertifiedBidConflictError,
   CorruptRowError,
   DatabaseOpenError,
   IllegalTradeTransitionError,
@@ -39,6 +40,24 @@ export type MeterRecord = {
   name: string;
   inboxId: string;
   enrolledAt: number;
+};
+
+/** A bid the DSO certified (PROTOCOL §4 v2): the permanent id, the opening, and what the ticket signs. */
+export type CertifiedBidRecord = {
+  bidder: string;
+  meterId: string;
+  side: SideCode;
+  slot: number;
+  epoch: number;
+  priceLevel: number;
+  quantityWh: number;
+  salt: Hex;
+  seed: Hex;
+  commitment: Hex;
+  ciphertextRoot: Hex;
+  notAfter: number;
+  encryptAt: "dso" | "meter";
+  certifiedAt: number;
 };
 
 export type OneTimeIdRecord = { bidder: string; meterId: string; side: SideCode; notAfter: number; issuedAt: number };
@@ -195,6 +214,27 @@ function optNum(row: Row, key: string): number | null {
 function side(value: number): SideCode {
   if (value !== 0 && value !== 1) throw new CorruptRowError({ kind: "side", value });
   return value;
+}
+
+function certifiedBidOf(row: Row): CertifiedBidRecord {
+  const encryptAt = str(row, "encrypt_at");
+  if (encryptAt !== "dso" && encryptAt !== "meter") throw new CorruptRowError({ kind: "encryptAt", value: encryptAt });
+  return {
+    bidder: str(row, "bidder"),
+    meterId: str(row, "meter_id"),
+    side: side(num(row, "side")),
+    slot: num(row, "slot"),
+    epoch: num(row, "epoch"),
+    priceLevel: num(row, "price_level"),
+    quantityWh: num(row, "quantity_wh"),
+    salt: str(row, "salt") as Hex,
+    seed: str(row, "seed") as Hex,
+    commitment: str(row, "commitment") as Hex,
+    ciphertextRoot: str(row, "ciphertext_root") as Hex,
+    notAfter: num(row, "not_after"),
+    encryptAt,
+    certifiedAt: num(row, "certified_at"),
+  };
 }
 
 function oneTimeIdOf(row: Row): OneTimeIdRecord {
@@ -765,6 +805,54 @@ export class DsoDatabase {
   // --- epoch keys (sealed: actors/dso/epochKeys.ts) ------------------------------------------------------------
 
   /** Stores an epoch's sealed key unless the epoch has one (or had one): the stored row either way. */
+  // --- certified bids (v2) ----------------------------------------------------------------------------------------
+
+  /**
+   * Stores a certified bid. The same bid again (a lost reply) is a no-op returning the first record; another bid
+   * under the same bidder, or the bidder of another meter, is a `CertifiedBidConflictError` and changes nothing.
+   */
+  recordCertifiedBid(input: Omit<CertifiedBidRecord, "certifiedAt"> & { certifiedAt?: number }): WriteResult<CertifiedBidRecord> {
+    return this.transaction(() => {
+      if (!this.getMeter(input.meterId)) throw new UnknownMeterError({ meterId: input.meterId });
+      const record: CertifiedBidRecord = { ...input, bidder: address(input.bidder), salt: toHex(input.salt), seed: toHex(input.seed), commitment: toHex(input.commitment), ciphertextRoot: toHex(input.ciphertextRoot), certifiedAt: input.certifiedAt ?? this.#now() };
+      const inserted =
+        this.#run(
+          `INSERT INTO certified_bids (bidder, meter_id, side, slot, epoch, price_level, quantity_wh, salt, seed, commitment, ciphertext_root, not_after, encrypt_at, certified_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (bidder) DO NOTHING`,
+          record.bidder,
+          record.meterId,
+          record.side,
+          record.slot,
+          record.epoch,
+          record.priceLevel,
+          record.quantityWh,
+          record.salt,
+          record.seed,
+          record.commitment,
+          record.ciphertextRoot,
+          record.notAfter,
+          record.encryptAt,
+          record.certifiedAt,
+        ) === 1;
+      const stored = this.certifiedBid(record.bidder)!;
+      if (!inserted) {
+        const same = (["meterId", "side", "slot", "priceLevel", "quantityWh", "salt", "seed", "commitment", "ciphertextRoot"] as const).every((key) => stored[key] === record[key]);
+        if (!same) throw new CertifiedBidConflictError({ bidder: record.bidder });
+      }
+      return { inserted, record: stored };
+    });
+  }
+
+  certifiedBid(bidder: string): CertifiedBidRecord | undefined {
+    const row = this.#get("SELECT * FROM certified_bids WHERE bidder = ?", address(bidder));
+    return row && certifiedBidOf(row);
+  }
+
+  /** The certified bids of one slot, in certification order. */
+  certifiedBidsOfSlot(slot: number): CertifiedBidRecord[] {
+    return this.#all("SELECT * FROM certified_bids WHERE slot = ? ORDER BY certified_at, bidder", slot).map(certifiedBidOf);
+  }
+
   insertEpochKey(epoch: number, sealed: Uint8Array, createdAt: number = this.#now()): WriteResult<EpochKeyRecord> {
     const inserted = this.#run("INSERT INTO epoch_keys (epoch, sealed, created_at) VALUES (?, ?, ?) ON CONFLICT (epoch) DO NOTHING", epoch, sealed, createdAt);
     return { inserted: inserted > 0, record: this.epochKey(epoch)! };

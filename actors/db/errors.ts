@@ -44,6 +44,7 @@ export class CorruptRowError extends faultErrorClass(DatabaseError, {
   notInteger: (f: { column: string; value: unknown }) => [`column ${f.column} is not an integer`, { value: f.value }],
   notBlob: (f: { column: string }) => [`column ${f.column} is not a blob`, { value: f.column }],
   side: (f: { value: number }) => ["side is not 0 or 1", { value: f.value }],
+  encryptAt: (f: { value: string }) => ["encrypt_at is not dso or meter", { value: f.value }],
 }) {}
 
 /** A row just written could not be read back in the same transaction. */
@@ -94,6 +95,12 @@ export class MeterKeyMismatchError extends errorClass(ConflictError, (params: { 
 /** A one-time id (bidder) recorded for a meter is already recorded for another. */
 export class OneTimeIdTakenError extends errorClass(ConflictError, (params: { bidder: string }) => [
   "one-time id already belongs to another meter",
+  { value: params.bidder },
+]) {}
+
+/** A one-time id already certified for another bid (another opening, or another meter). */
+export class CertifiedBidConflictError extends errorClass(ConflictError, (params: { bidder: string }) => [
+  "one-time id already certified for another bid",
   { value: params.bidder },
 ]) {}
 

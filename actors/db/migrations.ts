@@ -151,6 +151,34 @@ export const DSO_MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    name: "certified bids",
+    sql: `
+      -- Every bid the DSO certified (PROTOCOL §4 v2): its permanent id, its whole opening and what the ticket signs.
+      -- With the epoch's key the opening reproduces the ciphertext, so no ciphertext is kept. One row per one-time
+      -- bidder, never changed: a second certification of the same bidder must be the same bid.
+      CREATE TABLE certified_bids (
+        bidder          TEXT PRIMARY KEY,
+        meter_id        TEXT NOT NULL REFERENCES meters (meter_id),
+        side            INTEGER NOT NULL CHECK (side IN (0, 1)),
+        slot            INTEGER NOT NULL CHECK (slot >= 0),
+        epoch           INTEGER NOT NULL CHECK (epoch >= 0),
+        price_level     INTEGER NOT NULL CHECK (price_level >= 0),
+        quantity_wh     INTEGER NOT NULL CHECK (quantity_wh > 0),
+        salt            TEXT NOT NULL,
+        seed            TEXT NOT NULL,
+        commitment      TEXT NOT NULL,
+        ciphertext_root TEXT NOT NULL,
+        not_after       INTEGER NOT NULL,
+        encrypt_at      TEXT NOT NULL CHECK (encrypt_at IN ('dso', 'meter')),
+        certified_at    INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX certified_bids_by_slot ON certified_bids (slot);
+      CREATE TRIGGER certified_bids_no_update BEFORE UPDATE ON certified_bids
+        BEGIN SELECT RAISE(ABORT, 'certified bids are never changed'); END;
+    `,
+  },
 ];
 
 export type MigrationReport = { applied: number[]; version: number };

@@ -228,3 +228,9 @@ export class EpochKeyError extends faultErrorClass(GridveilError, {
     { value: { epoch: f.epoch, keyDimension: f.keyDimension, marketDimension: f.marketDimension } },
   ],
 }) {}
+
+/** A hint was asked for a bidder the DSO never certified, or for a bid of another slot than the batch's. */
+export class CertifiedBidUnknownError extends errorClass(rejectedWith("not-found"), (params: { bidder: string; slot?: number }) => [
+  params.slot === undefined ? "no certified bid of this bidder" : "the certified bid is of another slot than the batch",
+  { value: params.slot === undefined ? params.bidder : { bidder: params.bidder, slot: params.slot } },
+]) {}

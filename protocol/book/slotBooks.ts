@@ -12,6 +12,8 @@
 //   bid q with q < b.
 // Cancel and purge unlink without any comparison.
 
+import { SlotBooksError } from "../errors.ts";
+
 /** The slot calendar fixed at deployment: slot `s` starts at `s · slotSeconds` and closes `gateClosureSeconds` before. */
 export type SlotCalendar = { slotSeconds: number; gateClosureSeconds: number };
 
@@ -95,6 +97,29 @@ export class SlotBooks {
     for (const bidder of this.#usedBidders) copy.#usedBidders.add(bidder);
     copy.#nextId = this.#nextId;
     return copy;
+  }
+
+  /**
+   * Loads a slot's lists as the chain holds them (best first, by bidder, each with its level and expiry), without any
+   * comparison: a mirror that learns the books from the chain (`book()`) and the levels from elsewhere (the DSO's
+   * certified bids). The slot must be empty here; the bidders count as used. Returns each loaded bid's id.
+   */
+  restore(slot: number, lists: { buy: readonly SlotBidInput[]; sell: readonly SlotBidInput[] }): Map<string, number> {
+    const target = this.#lists(slot);
+    if (target.buy.length > 0 || target.sell.length > 0) throw new SlotBooksError({ kind: "restoreNotEmpty", slot });
+    const ids = new Map<string, number>();
+    for (const side of ["buy", "sell"] as const) {
+      for (const input of lists[side]) {
+        const bidder = input.bidder.toLowerCase();
+        if (input.slot !== slot || input.side !== side || this.#usedBidders.has(bidder)) throw new SlotBooksError({ kind: "restoreMismatch", slot, bidder: input.bidder });
+        const id = this.#nextId++;
+        this.#usedBidders.add(bidder);
+        this.#bids.set(id, { ...input, id, status: "open" });
+        target[side].push(id);
+        ids.set(bidder, id);
+      }
+    }
+    return ids;
   }
 
   /** A slot's list on one side, best first (ids). */

@@ -35,6 +35,11 @@ export class CertificationError extends faultErrorClass(GridveilError, {
   ],
   quantity: (f: { quantityWh: number }) => ["the quantity must be a positive whole number of Wh", { value: f.quantityWh }],
   seed: (f: { length: number }) => ["the bid's seed must be 32 bytes", { value: f.length }],
+  epochNotOpen: (f: { slot: number; epoch: number; open: readonly number[] }) => [
+    "the bid's slot is in an epoch that does not take bids now",
+    { value: { slot: f.slot, epoch: f.epoch }, hint: `bids are taken for the epochs ${f.open.join(" and ")} (the current one and the next)` },
+  ],
+  ticketPast: (f: { notAfter: number; now: number }) => ["the ticket would expire before it is issued", { value: { notAfter: f.notAfter, now: f.now } }],
   ciphertextMismatch: (f: { token: string }) => [
     "the meter's ciphertext is not the encryption of its opening under this epoch's key",
     { value: f.token, hint: "encrypt with the epoch key the DSO sent, and the opening's seed" },

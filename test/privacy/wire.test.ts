@@ -143,8 +143,8 @@ describe("the sealed wire: nothing of a run's ground truth in clear on NATS, on 
     const summaryOf = findings.slice(0, 20).map((f) => `${f.label} as ${f.form} in ${f.source}`);
     expect(summaryOf, "ground truth found in clear").toEqual([]);
 
-    // Fields that name a secret, in any message that travels in clear.
-    const named = wire.filter((message) => SECRET_FIELD.test(message.data.toString())).map((message) => `${message.source}: ${message.data.toString().match(SECRET_FIELD)?.[1]}`);
+    // Fields that name a secret, in any message that travels in clear and in any span.
+    const named = [...wire, spans].filter((message) => SECRET_FIELD.test(message.data.toString())).map((message) => `${message.source}: ${message.data.toString().match(SECRET_FIELD)?.[1]}`);
     expect(named.slice(0, 20), "a secret field in clear").toEqual([]);
   });
 });

@@ -130,3 +130,36 @@ describe("v2 reference book", () => {
     expect(books.place({ bidder: "0x7", side: "buy", slot: 11, level: 2, notAfter: now + 900 }, now)).toMatchObject({ matchedWith: null });
   });
 });
+
+describe("SlotBooks.restore", () => {
+  it("loads a slot's lists as given and then places against them like books that grew there", () => {
+    const now = START;
+    const grown = new SlotBooks(calendar);
+    const inputs = [
+      { bidder: "0x01", side: "buy" as const, slot: 10, level: 5, notAfter: now + 900 },
+      { bidder: "0x02", side: "buy" as const, slot: 10, level: 5, notAfter: now + 900 },
+      { bidder: "0x03", side: "sell" as const, slot: 10, level: 8, notAfter: now + 900 },
+      { bidder: "0x04", side: "buy" as const, slot: 10, level: 2, notAfter: now + 900 },
+    ];
+    for (const input of inputs) expect(grown.place(input, now).ok).toBe(true);
+    const listOf = (books: SlotBooks, side: BookSideName) => books.book(10, side).map((id) => books.bid(id)!);
+    const restored = new SlotBooks(calendar);
+    const ids = restored.restore(10, { buy: listOf(grown, "buy"), sell: listOf(grown, "sell") });
+    expect([...ids.keys()]).toEqual(["0x01", "0x02", "0x04", "0x03"]);
+    const next = { bidder: "0x05", side: "sell" as const, slot: 10, level: 5, notAfter: now + 900 };
+    const a = grown.place(next, now);
+    const b = restored.place(next, now);
+    expect(a.ok && b.ok && grown.bid(a.matchedWith!)!.bidder).toBe(b.ok && restored.bid(b.matchedWith!)!.bidder);
+    expect(restored.place({ ...next, bidder: "0x02" }, now)).toMatchObject({ ok: false, reason: "BidderAlreadyUsed" });
+  });
+
+  it("refuses to load over a slot that holds bids, a bid of another slot or side, or a bidder twice", () => {
+    const bid = { bidder: "0x01", side: "buy" as const, slot: 10, level: 5, notAfter: START + 900 };
+    expect(() => new SlotBooks(calendar).restore(10, { buy: [{ ...bid, slot: 11 }], sell: [] })).toThrow(/another slot or side/);
+    expect(() => new SlotBooks(calendar).restore(10, { buy: [], sell: [bid] })).toThrow(/another slot or side/);
+    expect(() => new SlotBooks(calendar).restore(10, { buy: [bid, bid], sell: [] })).toThrow(/used already/);
+    const books = new SlotBooks(calendar);
+    books.restore(10, { buy: [bid], sell: [] });
+    expect(() => books.restore(10, { buy: [], sell: [] })).toThrow(/empty slot/);
+  });
+});
