@@ -4,8 +4,8 @@
 // DSO's machine yet (docs/dso.md "Version 2").
 import type { Signer, TypedDataDomain } from "ethers";
 import { hexlify } from "ethers";
-import { SLOT_TICKET_TYPES, hintFromMirror, type MirroredBid, type SlotHint } from "../../contracts/client/v2/slotMarket.ts";
-import { SlotBooks, gateClosureOf, type BookSideName, type PlacementRejection } from "../../protocol/book/slotBooks.ts";
+import { SLOT_TICKET_TYPES, hintFromMirror, type BatchHint, type MirroredBid, type SlotLists } from "../../contracts/client/v2/slotMarket.ts";
+import { SlotBooks, gateClosureOf, type BookSideName } from "../../protocol/book/slotBooks.ts";
 import { encryptBlockBid, type BlockCiphertext } from "../../protocol/encoding/blockBid.ts";
 import type { BlockParams } from "../../protocol/encoding/blockTokens.ts";
 import { certifyOpening, type SlotOpening } from "../../protocol/encoding/certify.ts";
@@ -50,7 +50,6 @@ export type CertifiedTicket = {
   ticketSignature: string;
 };
 
-export type BatchHint = { bidder: string; hint: SlotHint; outcome: { placed: true; matchedWith: string | null } | { placed: false; reason: PlacementRejection } };
 
 export type Certifier = {
   /**
@@ -61,9 +60,10 @@ export type Certifier = {
   certify(request: CertifyRequest, now: number): Promise<CertifiedTicket>;
   /**
    * Hints for placing `bids` in this order on `slot`'s books, which hold `lists` (best first, as the contract's `book()`
-   * returns them). Each hint reflects the bids before it in the batch; the outcome is what the contract will do.
+   * returns them). Each hint reflects the bids before it in the batch; the outcome is what the contract will do, and
+   * `lists` what the books will hold afterwards.
    */
-  hintsFor(slot: number, lists: { buy: readonly string[]; sell: readonly string[] }, bids: readonly string[], now: number): BatchHint[];
+  hintsFor(slot: number, lists: SlotLists, bids: readonly string[], now: number): { hints: BatchHint[]; lists: SlotLists };
 };
 
 export function createCertifier(options: CertifierOptions): Certifier {
@@ -147,7 +147,7 @@ export function createCertifier(options: CertifierOptions): Certifier {
       const resting = { buy: lists.buy.map(recordOf), sell: lists.sell.map(recordOf) };
       const ids = books.restore(slot, { buy: resting.buy.map(input), sell: resting.sell.map(input) });
       for (const record of [...resting.buy, ...resting.sell]) mirrored.set(ids.get(record.bidder.toLowerCase())!, { level: record.priceLevel, ciphertext: ciphertextOf(record) });
-      return bids.map((bidder) => {
+      const hints = bids.map((bidder) => {
         const record = recordOf(bidder);
         if (record.slot !== slot) throw new CertifiedBidUnknownError({ bidder, slot: record.slot });
         const bid = input(record);
@@ -158,6 +158,9 @@ export function createCertifier(options: CertifierOptions): Certifier {
         const matchedWith = placement.matchedWith === null ? null : books.bid(placement.matchedWith)!.bidder;
         return { bidder: record.bidder, hint, outcome: { placed: true as const, matchedWith } };
       });
+      // The lists once the batch is placed (expired heads dropped, matches gone): what the gateway expects next.
+      const after = (side: BookSideName) => books.book(slot, side).map((id) => books.bid(id)!.bidder);
+      return { hints, lists: { buy: after("buy"), sell: after("sell") } };
     },
   };
 }

@@ -1,5 +1,5 @@
 // The gateway runtime's errors (the convention: protocol/base/errors.ts).
-import { GridveilError, errorClass } from "../../protocol/base/errors.ts";
+import { GridveilError, errorClass, faultErrorClass } from "../../protocol/base/errors.ts";
 import type { ErrorCode } from "../../protocol/wire/schemas.ts";
 import { RequestRejectedError } from "../nats/errors.ts";
 
@@ -105,3 +105,8 @@ export class CancelRejectedError extends RequestRejectedError {
     this.reason = rejection.reason;
   }
 }
+
+/** The hint source answered a batch with another number of hints than it has bids. */
+export class SlotPlacementError extends faultErrorClass(GridveilError, {
+  hintCount: (f: { slot: number; bids: number; hints: number }) => ["the hint source answered another number of hints than bids", { value: { slot: f.slot, bids: f.bids, hints: f.hints } }],
+}) {}

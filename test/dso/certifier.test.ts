@@ -79,8 +79,10 @@ async function certified(side: 0 | 1, level: number, meterId = "house-1"): Promi
 /** Places tickets in order with the DSO's hints against the chain's current books; the outcomes it predicted. */
 async function place(tickets: readonly CertifiedTicket[]) {
   const lists = { buy: await readBook(market, slot, "buy"), sell: await readBook(market, slot, "sell") };
-  const hints = certifier.hintsFor(slot, lists, tickets.map((ticket) => ticket.bidder), now);
+  const { hints, lists: after } = certifier.hintsFor(slot, lists, tickets.map((ticket) => ticket.bidder), now);
   const placed = await placeSlotBids(market, tickets.map((bid, i) => ({ bid, hint: hints[i]!.hint })), GAS);
+  // The lists the DSO expected after the batch are the chain's.
+  for (const side of ["buy", "sell"] as const) expect((await readBook(market, slot, side)).map((a) => a.toLowerCase()), side).toEqual(after[side].map((a) => a.toLowerCase()));
   return { hints, placed };
 }
 

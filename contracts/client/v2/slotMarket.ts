@@ -7,7 +7,7 @@ import { revertDataOf } from "../errors.ts";
 import { hintFromCiphertexts, type BlockCiphertext, type BlockPoints } from "../../../protocol/encoding/blockBid.ts";
 import { hintFromLevels, tokenOfHint, type BlockParams, type RelationHint } from "../../../protocol/encoding/blockTokens.ts";
 import { ciphertextRoot, ciphertextTree, tokenProof, type TokenHalf } from "../../../protocol/encoding/ciphertextRoot.ts";
-import { SLOT_MAX_EXPIRED_DROPS, type BookSideName, type SlotBooks, type SlotCalendar } from "../../../protocol/book/slotBooks.ts";
+import { SLOT_MAX_EXPIRED_DROPS, type BookSideName, type PlacementRejection, type SlotBooks, type SlotCalendar } from "../../../protocol/book/slotBooks.ts";
 
 
 export const SLOT_TICKET_TYPES = {
@@ -91,6 +91,12 @@ type RestingToken = { token: number; words: bigint[]; proof: string[] };
 export type SlotHint = { head: string; matchHead: boolean; headToken: RestingToken; prev: string; prevToken: RestingToken; next: string; nextToken: RestingToken };
 
 const NO_TOKEN: RestingToken = { token: 0, words: [], proof: [] };
+
+/** A slot's two lists, best first, by bidder (what the contract's `book()` returns). */
+export type SlotLists = { buy: readonly string[]; sell: readonly string[] };
+
+/** A hint for one bid of a batch, and what the contract will do with it (placed: resting or matched; or rejected). */
+export type BatchHint = { bidder: string; hint: SlotHint; outcome: { placed: true; matchedWith: string | null } | { placed: false; reason: PlacementRejection } };
 
 /** A bid in a relation: a resting one by id, or the new one. */
 type Party = number | "new";
@@ -339,12 +345,17 @@ export async function placeSlotBids(
 ): Promise<{ entries: SlotBatchEntry[]; events: SlotMarketEvent[]; receipt: Receipt }> {
   const tx = await market.contract.getFunction("placeBids")(entries.map((entry) => bidTuple(entry.bid, entry.hint)), overrides);
   const receipt = (await tx.wait()) as Receipt;
-  const events = decodeSlotMarketEvents(market, receipt.logs);
+  return { ...slotBatchResults(market, entries.map((entry) => entry.bid.bidder), receipt.logs), receipt };
+}
+
+/** Each entry's result of a mined `placeBids` of `bidders` (in entry order), from its logs. */
+export function slotBatchResults(market: SlotMarketHandle, bidders: readonly string[], logs: Receipt["logs"]): { entries: SlotBatchEntry[]; events: SlotMarketEvent[] } {
+  const events = decodeSlotMarketEvents(market, logs);
   // Events come in entry order; a bidder may appear twice (a redelivered bid: the second is rejected as reused), so
   // each bidder keeps a queue of its entries, and every event takes the first entry still waiting.
   const waiting = new Map<string, number[]>();
-  entries.forEach((entry, index) => {
-    const key = entry.bid.bidder.toLowerCase();
+  bidders.forEach((bidder, index) => {
+    const key = bidder.toLowerCase();
     waiting.set(key, [...(waiting.get(key) ?? []), index]);
   });
   const take = (bidder: string, index?: number): number | undefined => {
@@ -352,7 +363,7 @@ export async function placeSlotBids(
     const at = index === undefined ? 0 : queue.indexOf(index);
     return at === -1 || at >= queue.length ? undefined : queue.splice(at, 1)[0];
   };
-  const results: SlotBatchEntry[] = entries.map(() => ({ ok: false, reason: "missing" }));
+  const results: SlotBatchEntry[] = bidders.map(() => ({ ok: false, reason: "missing" }));
   for (const event of events) {
     if (event.type === "rejected") {
       take(event.bidder, event.index);
@@ -368,7 +379,7 @@ export async function placeSlotBids(
       if (index !== undefined) results[index] = { ok: true, matchedWith: event.arriving === "buy" ? event.sellBidder : event.buyBidder };
     }
   }
-  return { entries: results, events, receipt };
+  return { entries: results, events };
 }
 
 /**

@@ -1,0 +1,142 @@
+// The gateway's v2 placements (PROTOCOL §5 v2) on the real slot market (local chain, real pairings) with the DSO's
+// hints (its certifier, in process, over a real SQLite file and real epoch keys): batches of one slot in flight
+// together, every bid placed once, the books as the plaintext reference; a book changed behind the gateway's back
+// makes entries stale, and they are re-hinted and placed, never twice.
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { JsonRpcProvider, NonceManager, Wallet, hexlify, type ContractTransactionResponse } from "ethers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
+import { openDsoDatabase, type DsoDatabase } from "../../actors/db/dsoDatabase.ts";
+import { createCertifier, type Certifier, type CertifiedTicket } from "../../actors/dso/certifier.ts";
+import { EpochKeyVault } from "../../actors/dso/epochKeys.ts";
+import { createSlotPlacer, type SlotPlacer } from "../../actors/gateway/slotPlacer.ts";
+import { bidTuple, deploySlotMarket, placeSlotBids, readBook, slotBatchResults, type CertifiedBid, type SlotHint, type SlotMarketHandle } from "../../contracts/client/v2/slotMarket.ts";
+import { SlotBooks } from "../../protocol/book/slotBooks.ts";
+import { blockParams } from "../../protocol/encoding/blockTokens.ts";
+import type { EpochCalendar } from "../../protocol/epochs.ts";
+import { initCurve } from "../../protocol/fhipe/curve.ts";
+import { mulberry32 } from "../../actors/runtime/mulberry32.ts";
+
+const params = blockParams(1024, 1);
+const calendar: EpochCalendar = { slotSeconds: 900, gateClosureSeconds: 300, slotsPerEpoch: 96, retentionSeconds: 86_400 };
+const GAS = { gasLimit: 16_000_000n };
+let chain: LocalChain;
+let provider: JsonRpcProvider;
+let market: SlotMarketHandle;
+let dir: string;
+let db: DsoDatabase;
+let certifier: Certifier;
+let now: number;
+let firstSlot: number;
+const levels = new Map<string, number>();
+
+beforeAll(async () => {
+  await initCurve();
+  chain = await startLocalChain();
+  provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true });
+  const dso = new Wallet(chain.accountKeys[0]!, provider);
+  const deployed = await deploySlotMarket(new NonceManager(dso), { ticketSigner: dso.address, params, calendar });
+  market = { ...deployed, contract: deployed.contract.connect(new NonceManager(new Wallet(chain.accountKeys[1]!, provider))) as typeof deployed.contract };
+  dir = mkdtempSync(join(tmpdir(), "gridveil-placer-"));
+  db = openDsoDatabase(join(dir, "dso.sqlite"));
+  const key = Wallet.createRandom();
+  db.enrolMeter({ meterId: "house-1", address: key.address, publicKey: key.signingKey.publicKey, name: "house-1", inboxId: "inbox-1" });
+  const vault = new EpochKeyVault({ db, vaultKey: new Uint8Array(randomBytes(32)), marketId: "m1", dimension: params.dim, calendar });
+  certifier = createCertifier({ db, vault, params, calendar, ticketSigner: dso, domain: market.domain, maxTicketLifetimeSeconds: 3_600 });
+  now = (await provider.getBlock("latest"))!.timestamp;
+  firstSlot = Math.floor(now / calendar.slotSeconds) + 4;
+}, 60_000);
+
+afterAll(async () => {
+  db?.close();
+  provider?.destroy();
+  await chain?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function certified(slot: number, side: 0 | 1, level: number): Promise<CertifiedTicket> {
+  const bidder = Wallet.createRandom().address;
+  levels.set(bidder.toLowerCase(), level);
+  const opening = { side, slot, priceLevel: level, quantityWh: 500, salt: hexlify(randomBytes(32)) as `0x${string}`, seed: new Uint8Array(randomBytes(32)) };
+  return certifier.certify({ meterId: "house-1", bidder, opening, notAfter: now + 1_800 }, now);
+}
+
+/** Transactions are handed to the node one after another (nonce order); their receipts are awaited together. */
+function pipelinedSend() {
+  let handOver: Promise<unknown> = Promise.resolve();
+  return async (entries: readonly { bid: CertifiedBid; hint: SlotHint }[]) => {
+    const sent = handOver.then(() => market.contract.getFunction("placeBids")(entries.map((entry) => bidTuple(entry.bid, entry.hint)), GAS) as Promise<ContractTransactionResponse>);
+    handOver = sent.catch(() => undefined);
+    const receipt = await (await sent).wait();
+    return slotBatchResults(market, entries.map((entry) => entry.bid.bidder), receipt!.logs).entries;
+  };
+}
+
+const placerWith = (send = pipelinedSend()): SlotPlacer =>
+  createSlotPlacer({
+    hints: async (slot, lists, bidders, at) => certifier.hintsFor(slot, lists, bidders, at),
+    readLists: async (slot) => ({ buy: await readBook(market, slot, "buy"), sell: await readBook(market, slot, "sell") }),
+    send,
+    now: () => now,
+    attempts: 3,
+  });
+
+async function chainLists(slot: number) {
+  return { buy: (await readBook(market, slot, "buy")).map((a) => a.toLowerCase()), sell: (await readBook(market, slot, "sell")).map((a) => a.toLowerCase()) };
+}
+
+describe("the gateway's v2 placements", () => {
+  it("places batches of three slots, several in flight per slot: every bid once, the books as the reference, matches as predicted", async () => {
+    const random = mulberry32(13);
+    const slots = [firstSlot, firstSlot + 1, firstSlot + 2];
+    const reference = new SlotBooks(calendar);
+    const batches: { slot: number; bids: CertifiedTicket[] }[] = [];
+    for (let b = 0; b < 9; b++) {
+      const slot = slots[b % 3]!;
+      const bids = [];
+      for (let i = 0; i < 4; i++) bids.push(await certified(slot, random() < 0.5 ? 0 : 1, 400 + Math.floor(random() * 200)));
+      batches.push({ slot, bids });
+    }
+    const placer = placerWith();
+    const results = await Promise.all(batches.map((batch) => placer.place(batch.slot, batch.bids)));
+    // The reference, in the order batches were handed over (per slot, the order of `place` calls).
+    for (const batch of batches)
+      for (const bid of batch.bids) reference.place({ bidder: bid.bidder, side: bid.side, slot: batch.slot, level: levels.get(bid.bidder.toLowerCase())!, notAfter: bid.notAfter }, now);
+    const all = results.flat();
+    expect(all).toHaveLength(36);
+    expect(all.every((result) => result.placed && result.attempts === 1)).toBe(true);
+    expect(placer.counters()).toMatchObject({ transactions: 9, stale: 0, resyncs: 3 });
+    for (const slot of slots) {
+      const expected = { buy: reference.book(slot, "buy").map((id) => reference.bid(id)!.bidder.toLowerCase()), sell: reference.book(slot, "sell").map((id) => reference.bid(id)!.bidder.toLowerCase()) };
+      expect(await chainLists(slot), `slot ${slot}`).toEqual(expected);
+    }
+    expect(all.some((result) => result.placed && result.matchedWith !== null)).toBe(true);
+  });
+
+  it("re-hints entries that went stale when the book changed behind its back, and places each once", async () => {
+    const slot = firstSlot + 3;
+    const placer = placerWith();
+    // The placer learns the slot (two resting sells), then another party places a better sell directly.
+    await placer.place(slot, [await certified(slot, 1, 700), await certified(slot, 1, 710)]);
+    const intruder = await certified(slot, 1, 650);
+    const direct = certifier.hintsFor(slot, { buy: [], sell: await readBook(market, slot, "sell") }, [intruder.bidder], now);
+    await placeSlotBids(market, [{ bid: intruder, hint: direct.hints[0]!.hint }], GAS);
+    // Sells that belong after the intruder's and a buy that now meets it: hinted against the old lists, stale on chain.
+    const batch = [await certified(slot, 1, 680), await certified(slot, 1, 705), await certified(slot, 0, 660)];
+    const results = await placer.place(slot, batch);
+    expect(results.every((result) => result.placed)).toBe(true);
+    expect(Math.max(...results.map((result) => result.attempts))).toBe(2);
+    expect(placer.counters().stale).toBeGreaterThan(0);
+    // The buy met the intruder's sell (the best), not a stale head.
+    const buy = results[2]!;
+    expect(buy.placed && buy.matchedWith?.toLowerCase()).toBe(intruder.bidder.toLowerCase());
+    const sells = (await chainLists(slot)).sell;
+    expect(sells.map((bidder) => levels.get(bidder))).toEqual([680, 700, 705, 710]);
+    // Sent again: single-use bidders, the contract refuses each (and the placer reports it, not a second placement).
+    const again = await placer.place(slot, [batch[0]!]);
+    expect(again[0]).toMatchObject({ placed: false, reason: "BidderAlreadyUsed" });
+  });
+});
