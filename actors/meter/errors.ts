@@ -72,8 +72,9 @@ export class BidSessionStateError extends reasonErrorClass(GridveilError, {
 
 /** The DSO or the gateway answered, but not what the request asked for. */
 export class UnexpectedReplyError extends GridveilError {
-  constructor(params: { ticketFor: string } | { cancelStatus: string }) {
+  constructor(params: { ticketFor: string } | { cancelStatus: string } | { certifiedFor: { bidder: string; slot: number; side: number } }) {
     if ("ticketFor" in params) super("the DSO answered with a ticket for another bidder", { value: params.ticketFor });
+    else if ("certifiedFor" in params) super("the DSO certified another bid than the one asked for", { value: params.certifiedFor });
     else super("the gateway could not cancel the bid", { value: params.cancelStatus });
   }
 }

@@ -8,6 +8,10 @@ import type { MarketSubjects } from "./subjects.ts";
 import {
   cancelReplySchema,
   cancelRequestSchema,
+  certifyReplySchema,
+  certifyRequestSchema,
+  hintsReplySchema,
+  hintsRequestSchema,
   disputeAckSchema,
   disputeSchema,
   disputedNoticeSchema,
@@ -67,6 +71,10 @@ export const endpoints = {
   opening: endpoint((s) => s.dso.opening, openingSubmissionSchema, openingAckSchema),
   /** PROTOCOL §5 trading step 3: a meter disputes its trade. */
   dispute: sealedEndpoint((s) => s.dso.dispute, disputeSchema, disputeAckSchema),
+  /** PROTOCOL §4 v2: a certified bid, asked like a ticket (sealed by the one-time key), with the opening inside. */
+  certify: sealedEndpoint((s) => s.dso.certify, certifyRequestSchema, certifyReplySchema),
+  /** PROTOCOL §5 v2: the DSO's placement hints for a batch, asked by the gateway (public data: bidders and lists). */
+  hints: endpoint((s) => s.dso.hints, hintsRequestSchema, hintsReplySchema),
   /** A bidder cancels its open bid; the gateway relays it to the chain (public: the chain sees it anyway). */
   cancel: endpoint((s) => s.gateway.cancel, cancelRequestSchema, cancelReplySchema),
 } as const;

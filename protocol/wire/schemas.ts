@@ -13,6 +13,7 @@ import {
   quantityWhSchema,
   signatureSchema,
   txHashSchema,
+  uint256Schema,
   unixMsSchema,
   unixSecondsSchema,
 } from "../base/primitives.ts";
@@ -176,6 +177,113 @@ export const cancelReplySchema = z.strictObject({
   txHash: txHashSchema.optional(),
 });
 export type CancelReply = z.output<typeof cancelReplySchema>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Version 2: certified bids and placement hints (PROTOCOL §4 v2, §5 v2)
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A v2 opening on the wire: with the epoch's key it reproduces the ciphertext and the slot commitment. */
+export const slotOpeningWireSchema = z.strictObject({
+  side: sideCodeSchema,
+  slot: z.int().min(0).max(2 ** 31 - 1),
+  priceLevel: priceLevelSchema,
+  quantityWh: quantityWhSchema,
+  salt: bytes32Schema,
+  /** The 32-byte seed every randomizer and filler of the bid is derived from (PROTOCOL §2 v2). */
+  seed: bytes32Schema,
+});
+export type SlotOpeningWire = z.output<typeof slotOpeningWireSchema>;
+
+/** A v2 ciphertext on the wire: the contract's flat word array (left tokens, then right tokens), decimal. */
+export const slotCiphertextWordsSchema = z.array(uint256Schema).min(6).max(4_096);
+
+/** Sealed payload (meter → DSO, by the bid's one-time key): a ticket for a certified bid, signed by the long-term key. */
+export const certifyRequestSchema = z.strictObject({
+  type: z.literal("certify.request"),
+  meterId: meterIdSchema,
+  /** The one-time id: it seals the request, and the ticket is for it. */
+  bidder: addressSchema,
+  opening: slotOpeningWireSchema,
+  notAfter: unixSecondsSchema,
+  /** Meter mode (`encryptAt: meter`) only: the meter's own encryption, checked word for word. */
+  ciphertext: slotCiphertextWordsSchema.optional(),
+  /** Signed by the meter's long-term key. */
+  auth: authSchema,
+});
+export type CertifyRequest = z.output<typeof certifyRequestSchema>;
+
+/** Sealed payload (DSO → meter): the certified bid, all the contract's `Bid` needs besides its hint. */
+export const certifyReplySchema = z.strictObject({
+  type: z.literal("certify.reply"),
+  bidder: addressSchema,
+  side: sideCodeSchema,
+  slot: z.int().min(0).max(2 ** 31 - 1),
+  notAfter: unixSecondsSchema,
+  commitment: bytes32Schema,
+  ciphertextRoot: bytes32Schema,
+  ciphertext: slotCiphertextWordsSchema,
+  /** EIP-712 by the DSO's ticket key over (bidder, side, slot, notAfter, ciphertextRoot, commitment). */
+  ticketSignature: signatureSchema,
+});
+export type CertifyReply = z.output<typeof certifyReplySchema>;
+
+/** A resting bid's token in a hint, with its Merkle proof against the bid's root (the contract's `RestingToken`). */
+const restingTokenSchema = z.strictObject({ token: z.int().min(0).max(255), words: z.array(uint256Schema).max(64), proof: z.array(bytes32Schema).max(16) });
+
+/** The contract's `Hint`: bids named by their one-time bidder (the zero address: none). */
+export const slotHintSchema = z.strictObject({
+  head: addressSchema,
+  matchHead: z.boolean(),
+  headToken: restingTokenSchema,
+  prev: addressSchema,
+  prevToken: restingTokenSchema,
+  next: addressSchema,
+  nextToken: restingTokenSchema,
+});
+
+const slotListsSchema = z.strictObject({ buy: z.array(addressSchema).max(100_000), sell: z.array(addressSchema).max(100_000) });
+
+/** Gateway → DSO: hints for placing `bidders` in this order on a slot whose lists are `lists` (what `book()` says). */
+export const hintsRequestSchema = z.strictObject({
+  type: z.literal("hints.request"),
+  slot: z.int().min(0).max(2 ** 31 - 1),
+  lists: slotListsSchema,
+  bidders: z.array(addressSchema).min(1).max(256),
+  /** Unix seconds: expiries are judged at this time. */
+  now: unixSecondsSchema,
+});
+export type HintsRequest = z.output<typeof hintsRequestSchema>;
+
+export const hintsReplySchema = z.strictObject({
+  type: z.literal("hints.reply"),
+  hints: z.array(
+    z.strictObject({
+      bidder: addressSchema,
+      hint: slotHintSchema,
+      outcome: z.union([
+        z.strictObject({ placed: z.literal(true), matchedWith: addressSchema.nullable() }),
+        z.strictObject({ placed: z.literal(false), reason: z.string().min(1).max(64) }),
+      ]),
+    }),
+  ),
+  /** The lists once the batch is placed. */
+  lists: slotListsSchema,
+});
+export type HintsReply = z.output<typeof hintsReplySchema>;
+
+/** A certified v2 bid for the gateway (bids stream, `Nats-Msg-Id` = bidder): public fields only. */
+export const slotBidSubmissionSchema = z.strictObject({
+  type: z.literal("bid.submit.v2"),
+  bidder: addressSchema,
+  side: sideCodeSchema,
+  slot: z.int().min(0).max(2 ** 31 - 1),
+  notAfter: unixSecondsSchema,
+  commitment: bytes32Schema,
+  ciphertext: slotCiphertextWordsSchema,
+  ticketSignature: signatureSchema,
+  submittedAt: unixMsSchema,
+});
+export type SlotBidSubmission = z.output<typeof slotBidSubmissionSchema>;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Market events from the chain (gateway → everyone)
@@ -446,6 +554,9 @@ export const messageSchemas = {
   "sealed.request": sealedRequestSchema,
   "sealed.reply": sealedReplySchema,
   "sealed.trade": sealedTradeMessageSchema,
+  "hints.request": hintsRequestSchema,
+  "hints.reply": hintsReplySchema,
+  "bid.submit.v2": slotBidSubmissionSchema,
   error: errorReplySchema,
   "state.snapshot": stateSnapshotSchema,
 } as const;
@@ -466,4 +577,6 @@ export const sealedPayloadSchemas = {
   "trade.voided": voidedNoticeSchema,
   "trade.disputed": disputedNoticeSchema,
   "settlement.notice": settlementNoticeSchema,
+  "certify.request": certifyRequestSchema,
+  "certify.reply": certifyReplySchema,
 } as const;

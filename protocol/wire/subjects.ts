@@ -55,6 +55,10 @@ export function marketSubjects(market: MarketId) {
       market: `${base}.dso.market`,
       /** request/reply: authenticated ticket for a one-time id. */
       ticket: `${base}.dso.ticket`,
+      /** request/reply (v2), sealed: a certified bid (the opening in, the ciphertext and the slot ticket out). */
+      certify: `${base}.dso.certify`,
+      /** request/reply (v2), the gateway's: placement hints for a batch of certified bids. */
+      hints: `${base}.dso.hints`,
       /** request/reply: a matched meter's sealed opening. */
       opening: `${base}.dso.opening`,
       /** request/reply: a meter reports a counterpart opening that does not verify. */
@@ -210,6 +214,7 @@ export function natsPermissions(market: MarketId, role: Party, inboxId?: string)
         publish: {
           allow: [
             s.dso.market,
+            s.dso.hints,
             s.market.events,
             s.gateway.state,
             "$JS.API.INFO",
@@ -230,6 +235,7 @@ export function natsPermissions(market: MarketId, role: Party, inboxId?: string)
             s.dso.market,
             s.dso.enrol,
             s.dso.ticket,
+            s.dso.certify,
             s.dso.opening,
             s.dso.dispute,
             s.gateway.submit,

@@ -207,6 +207,27 @@ export function hintFromMirror(
   });
 }
 
+/** A hint in JSON form (words as decimal strings), as it travels between the DSO and the gateway. */
+export type SlotHintWire = {
+  head: string;
+  matchHead: boolean;
+  headToken: { token: number; words: string[]; proof: string[] };
+  prev: string;
+  prevToken: { token: number; words: string[]; proof: string[] };
+  next: string;
+  nextToken: { token: number; words: string[]; proof: string[] };
+};
+
+export function slotHintToWire(hint: SlotHint): SlotHintWire {
+  const token = (t: RestingToken) => ({ token: t.token, words: t.words.map(String), proof: [...t.proof] });
+  return { head: hint.head, matchHead: hint.matchHead, headToken: token(hint.headToken), prev: hint.prev, prevToken: token(hint.prevToken), next: hint.next, nextToken: token(hint.nextToken) };
+}
+
+export function slotHintFromWire(hint: SlotHintWire): SlotHint {
+  const token = (t: SlotHintWire["headToken"]): RestingToken => ({ token: t.token, words: t.words.map(BigInt), proof: [...t.proof] });
+  return { head: hint.head, matchHead: hint.matchHead, headToken: token(hint.headToken), prev: hint.prev, prevToken: token(hint.prevToken), next: hint.next, nextToken: token(hint.nextToken) };
+}
+
 /** A ciphertext as the contract takes it: left tokens 0 … m, then right tokens 0 … m, in one word array. */
 export function ciphertextWords(ciphertext: BlockCiphertext): bigint[] {
   return [...ciphertext.left.flat(), ...ciphertext.right.flat()];

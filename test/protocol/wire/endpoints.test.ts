@@ -16,7 +16,7 @@ describe("endpoints", () => {
   it("gives each request/reply subject of a market exactly one entry", () => {
     const subjects = Object.values(endpoints).map((endpoint) => endpoint.subject(s));
     expect(new Set(subjects).size).toBe(subjects.length);
-    expect(subjects.sort()).toEqual([s.dso.dispute, s.dso.enrol, s.dso.market, s.dso.opening, s.dso.ticket, s.gateway.cancel].sort());
+    expect(subjects.sort()).toEqual([s.dso.dispute, s.dso.enrol, s.dso.market, s.dso.opening, s.dso.ticket, s.dso.certify, s.dso.hints, s.gateway.cancel].sort());
   });
 
   it("pairs each subject with registered message schemas of distinct types", () => {
@@ -38,12 +38,14 @@ describe("endpoints", () => {
 
   it("seals every endpoint that carries a permanent id, an opening or a claim", () => {
     const sealed = Object.entries(endpoints).filter(([, endpoint]) => "payload" in endpoint).map(([name]) => name);
-    expect(sealed.sort()).toEqual(["dispute", "enrol", "ticket"]);
+    expect(sealed.sort()).toEqual(["certify", "dispute", "enrol", "ticket"]);
   });
 
-  it("lets a meter ask every endpoint", () => {
-    const allowed = natsPermissions("m1", "meter", "inbox-1").publish.allow;
-    for (const endpoint of Object.values(endpoints)) expect(allowed).toContain(endpoint.subject(s));
+  it("lets a meter ask every endpoint but the gateway's hints, and the gateway only the description and the hints", () => {
+    const meter = natsPermissions("m1", "meter", "inbox-1").publish.allow;
+    for (const [name, endpoint] of Object.entries(endpoints)) expect(meter.includes(endpoint.subject(s)), name).toBe(name !== "hints");
+    const gateway = natsPermissions("m1", "gateway").publish.allow;
+    for (const [name, endpoint] of Object.entries(endpoints)) expect(gateway.includes(endpoint.subject(s)), name).toBe(name === "hints" || name === "marketInfo");
   });
 });
 

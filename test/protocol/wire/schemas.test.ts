@@ -20,6 +20,9 @@ const auth = { signer: meter.address, signature: sig, issuedAt: 1_700_000_000_00
 const sealed: Sealed = seal({ payload: { x: 1 }, senderWallet: meter, recipientPublicKey: dso.signingKey.publicKey, context: "ctx" });
 const opening = { priceLevel: 4, quantityWh: 1200, salt: hex("01", 32), alpha: "7", beta: (FR_ORDER - 1n).toString() };
 const words = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1));
+const zero = "0x0000000000000000000000000000000000000000";
+const noToken = { token: 0, words: [], proof: [] };
+const slotOpening = { side: 1, slot: 7, priceLevel: 613, quantityWh: 1500, salt: hex("05", 32), seed: hex("06", 32) };
 
 const marketDescription = {
   marketId: "m1",
@@ -58,9 +61,34 @@ const valid: Record<string, Record<string, unknown>> = {
   "sealed.request": { type: "sealed.request", sealed },
   "sealed.reply": { type: "sealed.reply", sealed },
   "sealed.trade": { type: "sealed.trade", tradeId, sealed },
+  "hints.request": { type: "hints.request", slot: 7, lists: { buy: [buyer], sell: [] }, bidders: [seller], now: 1_800_000_000 },
+  "hints.reply": {
+    type: "hints.reply",
+    hints: [
+      {
+        bidder: seller,
+        hint: { head: buyer, matchHead: true, headToken: { token: 2, words: words(4), proof: [hex("03", 32)] }, prev: zero, prevToken: noToken, next: zero, nextToken: noToken },
+        outcome: { placed: true, matchedWith: buyer },
+      },
+    ],
+    lists: { buy: [], sell: [] },
+  },
+  "bid.submit.v2": { type: "bid.submit.v2", bidder: seller, side: 1, slot: 7, notAfter: 1_800_000_000, commitment: hex("02", 32), ciphertext: words(66), ticketSignature: sig, submittedAt: 1 },
 };
 
 const validPayloads: Record<string, Record<string, unknown>> = {
+  "certify.request": { type: "certify.request", meterId: "meter-1", bidder: seller, opening: slotOpening, notAfter: 1_800_000_000, auth },
+  "certify.reply": {
+    type: "certify.reply",
+    bidder: seller,
+    side: 1,
+    slot: 7,
+    notAfter: 1_800_000_000,
+    commitment: hex("02", 32),
+    ciphertextRoot: hex("04", 32),
+    ciphertext: words(66),
+    ticketSignature: sig,
+  },
   msk: { type: "msk", marketId: "m1", msk: hex("09", 100) },
   opening: { type: "opening", tradeId, bidder: buyer, side: 0, opening },
   "trade.terms": {
