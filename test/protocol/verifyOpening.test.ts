@@ -1,11 +1,14 @@
-// The opening check (PROTOCOL §4): an honest opening verifies; each kind of lie is caught and named.
+// The opening check (PROTOCOL §4; v2: §5 trading step 3): an honest opening verifies; each kind of lie is caught and named.
 import { beforeAll, describe, expect, it } from "vitest";
 import { encryptBid } from "../../protocol/encoding/bidCiphertext.ts";
 import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { randomScalar, setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { dimensionFor } from "../../protocol/encoding/priceEncoding.ts";
 import { computeCommitment, randomSalt } from "../../protocol/commitment.ts";
-import { verifyOpening, type OnChainBid, type Opening } from "../../protocol/verifyOpening.ts";
+import { verifyOpening, verifySlotOpening, type OnChainBid, type Opening } from "../../protocol/verifyOpening.ts";
+import { randomBytes } from "node:crypto";
+import { blockParams } from "../../protocol/encoding/blockTokens.ts";
+import { certifyOpening } from "../../protocol/encoding/certify.ts";
 
 const LEVELS = 10;
 const BIDDER = "0x1111111111111111111111111111111111111111";
@@ -52,5 +55,29 @@ describe("verifyOpening", () => {
     });
     expect(verifyOpening(msk, LEVELS, BIDDER, 1, onChain, { ...opening, alpha: 0n })).toMatchObject({ ok: false, reason: "bad-randomizer" });
     expect(verifyOpening(msk, LEVELS + 1, BIDDER, 1, onChain, opening)).toMatchObject({ ok: false, reason: "dimension-mismatch" });
+  });
+});
+
+describe("verifySlotOpening (v2)", () => {
+  it("accepts the certified opening against the chain's commitment (and, with the epoch key, its root); names each lie", async () => {
+    await initCurve();
+    const params = blockParams(1024, 1);
+    const calendar = { slotSeconds: 900, gateClosureSeconds: 300 };
+    const now = 1_800_000_000;
+    const epochKey = { msk: setup(params.dim), tokenKey: new Uint8Array(randomBytes(32)) };
+    const opening = { side: 1 as const, slot: Math.floor(now / 900) + 3, priceLevel: 700, quantityWh: 2_000, salt: randomSalt(), seed: new Uint8Array(randomBytes(32)) };
+    const certified = certifyOpening({ bidder: BIDDER, opening, epochKey, params, calendar, now });
+    const onChain = { commitment: certified.commitment, ciphertextRoot: certified.ciphertextRoot };
+    const check = (changed: Partial<typeof opening>, bidder = BIDDER, withKey = false) =>
+      verifySlotOpening(bidder, 1, onChain, { ...opening, ...changed }, withKey ? { epochKey, params } : undefined);
+    expect(check({})).toEqual({ ok: true });
+    expect(check({}, BIDDER, true)).toEqual({ ok: true });
+    for (const lie of [{ priceLevel: 699 }, { quantityWh: 1_999 }, { slot: opening.slot + 1 }, { salt: randomSalt() }]) expect(check(lie)).toMatchObject({ ok: false, reason: "commitment-mismatch" });
+    expect(check({}, OTHER)).toMatchObject({ ok: false, reason: "commitment-mismatch" });
+    expect(verifySlotOpening(BIDDER, 0, onChain, opening)).toMatchObject({ ok: false, reason: "malformed-opening" });
+    // The commitment holds but the seed is not the one encrypted: only the meter-mode check (with the key) sees it.
+    const otherSeed = { seed: new Uint8Array(randomBytes(32)) };
+    expect(check(otherSeed)).toEqual({ ok: true });
+    expect(check(otherSeed, BIDDER, true)).toMatchObject({ ok: false, reason: "ciphertext-mismatch" });
   });
 });
