@@ -30,6 +30,7 @@ import {
   tradeIdOf,
 } from "../domain.ts";
 import { tradeTermsSchema } from "../clearing.ts";
+import { SLOT_MAX } from "../book/slotBooks.ts";
 import { bidRejectionSchema, disputeClaimSchema, voidReasonSchema } from "../reasons.ts";
 import { postingKindSchema, settledNoticeSchema } from "../settlement.ts";
 
@@ -182,10 +183,13 @@ export type CancelReply = z.output<typeof cancelReplySchema>;
 // Version 2: certified bids and placement hints (PROTOCOL §4 v2, §5 v2)
 // ---------------------------------------------------------------------------------------------------------------
 
+/** A delivery slot's number (the contract's MAX_SLOT bounds it). */
+const slotNumberSchema = z.int().min(0).max(SLOT_MAX);
+
 /** A v2 opening on the wire: with the epoch's key it reproduces the ciphertext and the slot commitment. */
 export const slotOpeningWireSchema = z.strictObject({
   side: sideCodeSchema,
-  slot: z.int().min(0).max(2 ** 31 - 1),
+  slot: slotNumberSchema,
   priceLevel: priceLevelSchema,
   quantityWh: quantityWhSchema,
   salt: bytes32Schema,
@@ -217,7 +221,7 @@ export const certifyReplySchema = z.strictObject({
   type: z.literal("certify.reply"),
   bidder: addressSchema,
   side: sideCodeSchema,
-  slot: z.int().min(0).max(2 ** 31 - 1),
+  slot: slotNumberSchema,
   notAfter: unixSecondsSchema,
   commitment: bytes32Schema,
   ciphertextRoot: bytes32Schema,
@@ -246,7 +250,7 @@ const slotListsSchema = z.strictObject({ buy: z.array(addressSchema).max(100_000
 /** Gateway → DSO: hints for placing `bidders` in this order on a slot whose lists are `lists` (what `book()` says). */
 export const hintsRequestSchema = z.strictObject({
   type: z.literal("hints.request"),
-  slot: z.int().min(0).max(2 ** 31 - 1),
+  slot: slotNumberSchema,
   lists: slotListsSchema,
   bidders: z.array(addressSchema).min(1).max(256),
   /** Unix seconds: expiries are judged at this time. */
@@ -276,7 +280,7 @@ export const slotBidSubmissionSchema = z.strictObject({
   type: z.literal("bid.submit.v2"),
   bidder: addressSchema,
   side: sideCodeSchema,
-  slot: z.int().min(0).max(2 ** 31 - 1),
+  slot: slotNumberSchema,
   notAfter: unixSecondsSchema,
   commitment: bytes32Schema,
   ciphertext: slotCiphertextWordsSchema,

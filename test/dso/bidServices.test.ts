@@ -3,17 +3,11 @@
 // one-time key, signed inside by its long-term key), the gateway's placer asks the DSO's hints on `dso.hints`, and
 // the bids land and match on the slot market. Refusals come back by name; a wiretap on `>` sees no opening.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { JsonRpcProvider, NonceManager, Wallet, hexlify } from "ethers";
+import { Wallet, hexlify } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
-import { openDsoDatabase, type DsoDatabase } from "../../actors/db/dsoDatabase.ts";
+import type { DsoDatabase } from "../../actors/db/dsoDatabase.ts";
 import { serveBidServices } from "../../actors/dso/bidServices.ts";
-import { createCertifier } from "../../actors/dso/certifier.ts";
-import { EpochKeyVault } from "../../actors/dso/epochKeys.ts";
 import { MeterRegistry } from "../../actors/dso/registry.ts";
 import { dsoHintSource } from "../../actors/gateway/dsoHints.ts";
 import { createSlotPlacer } from "../../actors/gateway/slotPlacer.ts";
@@ -21,62 +15,46 @@ import { requestCertifiedBid } from "../../actors/meter/certification.ts";
 import { RemoteError } from "../../actors/nats/errors.ts";
 import type { Service } from "../../actors/nats/rpc.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
-import { deploySlotMarket, placeSlotBids, readBook, type CertifiedBid, type SlotMarketHandle } from "../../contracts/client/v2/slotMarket.ts";
+import { placeSlotBids, readBook, type CertifiedBid, type SlotMarketHandle } from "../../contracts/client/v2/slotMarket.ts";
 import { computeSlotCommitment } from "../../protocol/commitment.ts";
-import { blockParams } from "../../protocol/encoding/blockTokens.ts";
+import type { BlockParams } from "../../protocol/encoding/blockTokens.ts";
 import type { SlotOpening } from "../../protocol/encoding/certify.ts";
-import type { EpochCalendar } from "../../protocol/epochs.ts";
-import { initCurve } from "../../protocol/fhipe/curve.ts";
+import { V2_CALENDAR, startV2Market, type V2Market } from "./v2Market.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 
-const params = blockParams(1024, 1);
-const calendar: EpochCalendar = { slotSeconds: 900, gateClosureSeconds: 300, slotsPerEpoch: 96, retentionSeconds: 86_400 };
+const calendar = V2_CALENDAR;
 const subjects = marketSubjects("v2-bids");
 const meterKey = Wallet.createRandom();
 const strangerKey = Wallet.createRandom();
+let v2: V2Market;
 let nats: NatsServerHandle;
 let nc: NatsConnection;
-let chain: LocalChain;
-let provider: JsonRpcProvider;
 let market: SlotMarketHandle;
-let dir: string;
 let db: DsoDatabase;
 let services: Service[];
 let dso: Wallet;
+let params: BlockParams;
 let now: number;
 let slot: number;
 const wire: string[] = [];
 
 beforeAll(async () => {
-  await initCurve();
-  [nats, chain] = await Promise.all([startNatsServer({ jetstream: false }), startLocalChain()]);
+  [nats, v2] = await Promise.all([startNatsServer({ jetstream: false }), startV2Market({ marketId: "v2-bids", meters: [{ meterId: "house-7", key: meterKey }] })]);
+  ({ market, db, dso, params, now, slot } = v2);
   nc = await connect({ servers: nats.url });
   nc.subscribe(">", { callback: (_error, msg) => void wire.push(`${msg.subject} ${new TextDecoder().decode(msg.data)}`) });
-  provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true });
-  dso = new Wallet(chain.accountKeys[0]!, provider);
-  const deployed = await deploySlotMarket(new NonceManager(dso), { ticketSigner: dso.address, params, calendar });
-  market = { ...deployed, contract: deployed.contract.connect(new NonceManager(new Wallet(chain.accountKeys[1]!, provider))) as typeof deployed.contract };
-  dir = mkdtempSync(join(tmpdir(), "gridveil-v2-bids-"));
-  db = openDsoDatabase(join(dir, "dso.sqlite"));
-  db.enrolMeter({ meterId: "house-7", address: meterKey.address, publicKey: meterKey.signingKey.publicKey, name: "House 7", inboxId: "inbox-7" });
+  // House 8 is provisioned but never enrolled.
   const registry = new MeterRegistry([
     { meterId: "house-7", address: meterKey.address as `0x${string}`, name: "House 7" },
     { meterId: "house-8", address: strangerKey.address as `0x${string}`, name: "House 8" },
   ]);
-  const vault = new EpochKeyVault({ db, vaultKey: new Uint8Array(randomBytes(32)), marketId: "v2-bids", dimension: params.dim, calendar });
-  const certifier = createCertifier({ db, vault, params, calendar, ticketSigner: dso, domain: market.domain, maxTicketLifetimeSeconds: 3_600 });
-  now = (await provider.getBlock("latest"))!.timestamp;
-  slot = Math.floor(now / calendar.slotSeconds) + 4;
-  services = await serveBidServices({ nc, subjects, wallet: dso, certifier, registry, db, params, now: () => now });
+  services = await serveBidServices({ nc, subjects, wallet: dso, certifier: v2.certifier, registry, db, params, now: () => now });
 }, 60_000);
 
 afterAll(async () => {
   await Promise.all((services ?? []).map((service) => service.stop()));
   await nc?.close();
-  db?.close();
-  provider?.destroy();
-  await Promise.all([chain?.stop(), nats?.stop()]);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await Promise.all([v2?.close(), nats?.stop()]);
 });
 
 const opening = (side: 0 | 1, priceLevel: number, overrides: Partial<SlotOpening> = {}): SlotOpening => ({

@@ -2,64 +2,42 @@
 // real pairings and the real v2 contract on a local chain: certified bids (DSO and meter mode) placed with the DSO's
 // hints land where the reference puts them and match as it says; every refusal is named and changes nothing.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { JsonRpcProvider, NonceManager, Wallet, hexlify } from "ethers";
+import { Wallet, hexlify } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
-import { openDsoDatabase, type DsoDatabase } from "../../actors/db/dsoDatabase.ts";
+import type { DsoDatabase } from "../../actors/db/dsoDatabase.ts";
 import { CertifiedBidConflictError } from "../../actors/db/errors.ts";
-import { createCertifier, type Certifier, type CertifiedTicket } from "../../actors/dso/certifier.ts";
-import { EpochKeyVault } from "../../actors/dso/epochKeys.ts";
+import type { Certifier, CertifiedTicket } from "../../actors/dso/certifier.ts";
+import type { EpochKeyVault } from "../../actors/dso/epochKeys.ts";
 import { CertifiedBidUnknownError, EpochKeyError } from "../../actors/dso/errors.ts";
-import { deploySlotMarket, placeSlotBids, readBook, type SlotMarketHandle } from "../../contracts/client/v2/slotMarket.ts";
+import { placeSlotBids, readBook, type SlotMarketHandle } from "../../contracts/client/v2/slotMarket.ts";
 import { SlotBooks } from "../../protocol/book/slotBooks.ts";
 import { computeSlotCommitment } from "../../protocol/commitment.ts";
 import { encryptBlockBid } from "../../protocol/encoding/blockBid.ts";
-import { blockParams } from "../../protocol/encoding/blockTokens.ts";
+import type { BlockParams } from "../../protocol/encoding/blockTokens.ts";
 import type { SlotOpening } from "../../protocol/encoding/certify.ts";
 import { CertificationError } from "../../protocol/encoding/errors.ts";
-import { epochOfSlot, type EpochCalendar } from "../../protocol/epochs.ts";
-import { initCurve } from "../../protocol/fhipe/curve.ts";
+import { epochOfSlot } from "../../protocol/epochs.ts";
+import { V2_CALENDAR, V2_GAS, startV2Market, type V2Market } from "./v2Market.ts";
 
-const params = blockParams(1024, 1);
-const calendar: EpochCalendar = { slotSeconds: 900, gateClosureSeconds: 300, slotsPerEpoch: 96, retentionSeconds: 86_400 };
-const GAS = { gasLimit: 16_000_000n };
-let chain: LocalChain;
-let provider: JsonRpcProvider;
+let v2: V2Market;
 let market: SlotMarketHandle;
-let dir: string;
 let db: DsoDatabase;
 let vault: EpochKeyVault;
 let certifier: Certifier;
+let params: BlockParams;
 let now: number;
 let slot: number;
+const calendar = V2_CALENDAR;
+const GAS = V2_GAS;
 
 beforeAll(async () => {
-  await initCurve();
-  chain = await startLocalChain();
-  provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true });
-  const dso = new Wallet(chain.accountKeys[0]!, provider);
-  market = await deploySlotMarket(new NonceManager(dso), { ticketSigner: dso.address, params, calendar });
-  market = { ...market, contract: market.contract.connect(new NonceManager(new Wallet(chain.accountKeys[1]!, provider))) as typeof market.contract };
-  dir = mkdtempSync(join(tmpdir(), "gridveil-certifier-"));
-  db = openDsoDatabase(join(dir, "dso.sqlite"));
-  for (const meterId of ["house-1", "house-2"]) {
-    const key = Wallet.createRandom();
-    db.enrolMeter({ meterId, address: key.address, publicKey: key.signingKey.publicKey, name: meterId, inboxId: `inbox-${meterId}` });
-  }
-  vault = new EpochKeyVault({ db, vaultKey: new Uint8Array(randomBytes(32)), marketId: "m1", dimension: params.dim, calendar });
-  certifier = createCertifier({ db, vault, params, calendar, ticketSigner: dso, domain: market.domain, maxTicketLifetimeSeconds: 3_600 });
-  now = (await provider.getBlock("latest"))!.timestamp;
-  slot = Math.floor(now / calendar.slotSeconds) + 4;
+  const key = () => Wallet.createRandom();
+  v2 = await startV2Market({ marketId: "certifier", meters: [{ meterId: "house-1", key: key() }, { meterId: "house-2", key: key() }] });
+  ({ market, db, vault, certifier, params, now, slot } = v2);
 }, 60_000);
 
 afterAll(async () => {
-  db?.close();
-  provider?.destroy();
-  await chain?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await v2?.close();
 });
 
 const opening = (side: 0 | 1, priceLevel: number, overrides: Partial<SlotOpening> = {}): SlotOpening => ({

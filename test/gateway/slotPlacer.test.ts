@@ -3,58 +3,32 @@
 // together, every bid placed once, the books as the plaintext reference; a book changed behind the gateway's back
 // makes entries stale, and they are re-hinted and placed, never twice.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { JsonRpcProvider, NonceManager, Wallet, hexlify, type ContractTransactionResponse } from "ethers";
+import { Wallet, hexlify, type ContractTransactionResponse } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.ts";
-import { openDsoDatabase, type DsoDatabase } from "../../actors/db/dsoDatabase.ts";
-import { createCertifier, type Certifier, type CertifiedTicket } from "../../actors/dso/certifier.ts";
-import { EpochKeyVault } from "../../actors/dso/epochKeys.ts";
+import type { Certifier, CertifiedTicket } from "../../actors/dso/certifier.ts";
 import { createSlotPlacer, type SlotPlacer } from "../../actors/gateway/slotPlacer.ts";
-import { bidTuple, deploySlotMarket, placeSlotBids, readBook, slotBatchResults, type CertifiedBid, type SlotHint, type SlotMarketHandle } from "../../contracts/client/v2/slotMarket.ts";
+import { bidTuple, placeSlotBids, readBook, slotBatchResults, type CertifiedBid, type SlotHint, type SlotMarketHandle } from "../../contracts/client/v2/slotMarket.ts";
 import { SlotBooks } from "../../protocol/book/slotBooks.ts";
-import { blockParams } from "../../protocol/encoding/blockTokens.ts";
-import type { EpochCalendar } from "../../protocol/epochs.ts";
-import { initCurve } from "../../protocol/fhipe/curve.ts";
+import { V2_CALENDAR, V2_GAS, startV2Market, type V2Market } from "../dso/v2Market.ts";
 import { mulberry32 } from "../../actors/runtime/mulberry32.ts";
 
-const params = blockParams(1024, 1);
-const calendar: EpochCalendar = { slotSeconds: 900, gateClosureSeconds: 300, slotsPerEpoch: 96, retentionSeconds: 86_400 };
-const GAS = { gasLimit: 16_000_000n };
-let chain: LocalChain;
-let provider: JsonRpcProvider;
+const calendar = V2_CALENDAR;
+const GAS = V2_GAS;
+let v2: V2Market;
 let market: SlotMarketHandle;
-let dir: string;
-let db: DsoDatabase;
 let certifier: Certifier;
 let now: number;
 let firstSlot: number;
 const levels = new Map<string, number>();
 
 beforeAll(async () => {
-  await initCurve();
-  chain = await startLocalChain();
-  provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true });
-  const dso = new Wallet(chain.accountKeys[0]!, provider);
-  const deployed = await deploySlotMarket(new NonceManager(dso), { ticketSigner: dso.address, params, calendar });
-  market = { ...deployed, contract: deployed.contract.connect(new NonceManager(new Wallet(chain.accountKeys[1]!, provider))) as typeof deployed.contract };
-  dir = mkdtempSync(join(tmpdir(), "gridveil-placer-"));
-  db = openDsoDatabase(join(dir, "dso.sqlite"));
-  const key = Wallet.createRandom();
-  db.enrolMeter({ meterId: "house-1", address: key.address, publicKey: key.signingKey.publicKey, name: "house-1", inboxId: "inbox-1" });
-  const vault = new EpochKeyVault({ db, vaultKey: new Uint8Array(randomBytes(32)), marketId: "m1", dimension: params.dim, calendar });
-  certifier = createCertifier({ db, vault, params, calendar, ticketSigner: dso, domain: market.domain, maxTicketLifetimeSeconds: 3_600 });
-  now = (await provider.getBlock("latest"))!.timestamp;
-  firstSlot = Math.floor(now / calendar.slotSeconds) + 4;
+  v2 = await startV2Market({ marketId: "placer", meters: [{ meterId: "house-1", key: Wallet.createRandom() }] });
+  ({ market, certifier, now } = v2);
+  firstSlot = v2.slot;
 }, 60_000);
 
 afterAll(async () => {
-  db?.close();
-  provider?.destroy();
-  await chain?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await v2?.close();
 });
 
 async function certified(slot: number, side: 0 | 1, level: number): Promise<CertifiedTicket> {
