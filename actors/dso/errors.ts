@@ -74,6 +74,7 @@ export class DsoNotReadyError extends reasonErrorClass(GridveilError, {
   enrolmentRequest: "no authenticated enrolment request for this meter",
   ticketRequest: "no authenticated ticket request for this bidder",
   matchRecord: "the match was not recorded in time; it will be redelivered",
+  matchOnChain: "the match's transaction has no receipt yet; it will be redelivered",
 }) {}
 
 /** A refusal the DSO machine or a handler decided, as the error reply it travels as (meters act on its text). */
@@ -234,3 +235,10 @@ export class CertifiedBidUnknownError extends errorClass(rejectedWith("not-found
   params.slot === undefined ? "no certified bid of this bidder" : "the certified bid is of another slot than the batch",
   { value: params.slot === undefined ? params.bidder : { bidder: params.bidder, slot: params.slot } },
 ]) {}
+
+/** A match notice names a Matched log its transaction does not hold: a false notice, terminated without a trade. */
+export class MatchNotOnChainError extends PermanentMessageError {
+  constructor(params: { tradeId: string; txHash: string; logIndex: number }) {
+    super("the match notice names a Matched log the chain does not hold", { value: params, hint: "Only the chain's Matched logs become trades (PROTOCOL §5 trading step 1)." });
+  }
+}

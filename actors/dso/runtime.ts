@@ -200,6 +200,7 @@ async function assemble(
     refused: 0,
     badMessages: 0,
     matchesReceived: 0,
+    matchesRefused: 0,
     matchesFromChain: 0,
     openingsReceived: 0,
     disputesReceived: 0,

@@ -19,7 +19,8 @@ import { answerSealed, openTradeMessage } from "../secure/sealedRpc.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
 import { requireContract, type DsoDeps } from "./deps.ts";
 import { startChainMatches, type ChainMatches } from "./chainMatches.ts";
-import { DsoNotReadyError, MisaddressedOpeningError, RejectedReadingError, RequestRefusedError, TicketExpiryPastError, type ReadingRejection } from "./errors.ts";
+import { confirmMatch } from "../chain/confirmMatch.ts";
+import { DsoNotReadyError, MatchNotOnChainError, MisaddressedOpeningError, RejectedReadingError, RequestRefusedError, TicketExpiryPastError, type ReadingRejection } from "./errors.ts";
 import type { AckCorrelator, ReplyCorrelator } from "./pending.ts";
 import { attr, runSpan } from "./tradeSpans.ts";
 import { z } from "zod";
@@ -34,6 +35,8 @@ export type DsoCounters = {
   refused: number;
   badMessages: number;
   matchesReceived: number;
+  /** Match notices whose Matched log is not in the transaction they name (terminated, no trade). */
+  matchesRefused: number;
   /** Matches the DSO found on chain that no notice had brought (chainMatches.ts). */
   matchesFromChain: number;
   openingsReceived: number;
@@ -328,6 +331,13 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
           logger,
           handler: async (event, msg) => {
             counters.matchesReceived += 1;
+            // The notice is the gateway's claim: a trade starts only for a Matched log the chain holds.
+            const onChain = await confirmMatch(deps.provider, requireContract(deps).address, event);
+            if (onChain === "unknown") throw new DsoNotReadyError({ reason: "matchOnChain", value: event.txHash });
+            if (onChain === "absent") {
+              counters.matchesRefused += 1;
+              throw new MatchNotOnChainError({ tradeId: tradeIdOf(event), txHash: event.txHash, logIndex: event.logIndex });
+            }
             if (!(await receiveMatch(event, `match:${msg.seq}`))) throw new DsoNotReadyError({ reason: "matchRecord", value: tradeIdOf(event) });
           },
         }),

@@ -5,7 +5,8 @@ import { Wallet } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TradeDisputedEvent, TradeSettledEvent, TradeVoidedEvent } from "../../actors/dso/runtime.ts";
 import { publishDeduplicated } from "../../actors/nats/jetstream.ts";
-import { sealedTradeMessageSchema, type Reading } from "../../protocol/wire/schemas.ts";
+import { matchEventSchema, sealedTradeMessageSchema, type Reading } from "../../protocol/wire/schemas.ts";
+import { tradeIdOf } from "../../protocol/domain.ts";
 import { sealTradeMessage } from "../../actors/secure/sealedRpc.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { describeDisputeClaim } from "../../protocol/reasons.ts";
@@ -14,6 +15,7 @@ import type { MachineConfigInput } from "../../machines/config.ts";
 import { closeMarket, type DsoUnderTest, type Infra, matchBids, remoteError, setupMarket, startDso, startInfra, TEST_CONFIG, until } from "./harness.ts";
 
 let infra: Infra;
+const db = (m: { dso: DsoUnderTest }) => m.dso.runtime.db;
 
 beforeAll(async () => {
   infra = await startInfra();
@@ -133,6 +135,13 @@ describe("DSO runtime: unhappy paths", () => {
       await publishDeduplicated(infra.client.js, s.meter.reading, sealedTradeMessageSchema, sealTradeMessage(s.meter.reading, tradeId, forged, elsewhere), "unreadable-reading");
       await until(() => m.dso.runtime.counters().readingsRejected >= 2, 10_000, "unreadable reading rejected");
       expect(m.dso.runtime.db.readingsOf(tradeId)).toEqual({});
+
+      // A match notice for a Matched log the chain does not hold (real transaction, other bidders) starts no trade.
+      const realTx = db(m).getTrade(tradeId)!.matchKey.split(":")[2] as `0x${string}`;
+      const forgedMatch = { type: "market.matched" as const, buyId: stranger.bidder, sellId: buyBid.bidder, txHash: realTx, blockNumber: 1, logIndex: 0, observedAt: Date.now() };
+      await publishDeduplicated(infra.client.js, s.market.matched, matchEventSchema, forgedMatch, "forged-match");
+      await until(() => m.dso.runtime.counters().matchesRefused >= 1, 10_000, "forged match refused");
+      expect(db(m).getTrade(tradeIdOf(forgedMatch))).toBeUndefined();
 
       // The trade itself still goes through.
       await m.seller.open(tradeId, sellBid);
