@@ -200,6 +200,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         rpcUrl,
         meterId: profile.meterId,
         meterPrivateKey: demoMeterKey(options.seed, index),
+        // Provisioned with the DSO's address: the meter seals its enrolment only to that key (no trust on first use).
+        dsoAddress: dso.dso.address,
         name: profile.name,
         faults: options.meterFaults?.[profile.meterId],
         masterKeyCache,

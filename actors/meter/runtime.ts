@@ -181,7 +181,8 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
   const credentials = natsCredentials(options);
   const bootstrap = await connectNats({
     url: options.natsUrl,
-    name: `gridveil-meter-${meterId}-enrol`,
+    // No permanent id in the connection name: the server (and anyone who runs it) sees it in clear (PROTOCOL §1).
+    name: "gridveil-meter-enrol",
     ...(options.inboxId === undefined ? {} : { inboxPrefix: replyInboxPrefix(options.inboxId) }),
     ...credentials,
   });
@@ -415,7 +416,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         }
         clients = await connectNats({
           url: options.natsUrl,
-          name: `gridveil-meter-${meterId}`,
+          name: `gridveil-meter-${enrolment.inboxId}`,
           inboxPrefix: replyInboxPrefix(enrolment.inboxId),
           ...credentials,
         });

@@ -20,6 +20,8 @@ export type StartNatsServerOptions = {
   startTimeoutMs?: number;
   /** A nats-server configuration file (users, permissions…); host, port and JetStream flags still come from here. */
   configFile?: string;
+  /** Serve nats-server's HTTP monitoring (`/connz`, `/varz`) on this loopback port (audits read connection names). */
+  monitorPort?: number;
 };
 
 export type NatsServerHandle = {
@@ -73,6 +75,7 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
     ...["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", workDir, "-n", `gridveil-${process.pid}`],
   ];
   if (storeDir) args.push("-js", "-sd", storeDir);
+  if (options.monitorPort !== undefined) args.push("-m", String(options.monitorPort));
 
   const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
   const stderrTail: string[] = [];

@@ -1,6 +1,6 @@
 // The sealed wire, as an outsider sees it (PROTOCOL §1, §6): a whole demo market (real nats-server, real chain, real
-// pairings, the DSO's real SQLite file) with a subscriber on `>` from before the first message, then every
-// transaction's calldata, every log of the chain and the span file. None of the run's ground truth — read from the
+// pairings, the DSO's real SQLite file) with a subscriber on `>` from before the first message, the names every client
+// gave the server, then every transaction's calldata, every log of the chain and the span file. None of the run's ground truth — read from the
 // DSO's database: every opening, permanent id, long-term address, name, quantity, reading, price and bill line — may
 // appear in any of it, in any form the audit knows (decimal, kWh, hex, ABI word, UTF-8, base64). Small numbers (price
 // levels) are too common to search by value; they are caught by field name: no message in clear may carry a field
@@ -15,6 +15,7 @@ import { startLocalChain, type LocalChain } from "../../actors/chain/localChain.
 import { openDsoDatabase } from "../../actors/db/dsoDatabase.ts";
 import { runDemo } from "../../actors/demo/runDemo.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
+import { freePort } from "../../actors/runtime/freePort.ts";
 import { spanFilePath } from "../../actors/telemetry/telemetry.ts";
 import { getMarketInterface } from "../../contracts/client/index.ts";
 import { audit, type Haystack, type Secret } from "./audit.ts";
@@ -26,9 +27,11 @@ describe("the sealed wire: nothing of a run's ground truth in clear on NATS, on 
   let nats: NatsServerHandle;
   let chain: LocalChain;
   let dataDir: string;
+  let monitorPort: number;
 
   beforeAll(async () => {
-    nats = await startNatsServer();
+    monitorPort = await freePort();
+    nats = await startNatsServer({ monitorPort });
     chain = await startLocalChain();
     dataDir = mkdtempSync(join(tmpdir(), "gridveil-privacy-"));
   });
@@ -69,6 +72,10 @@ describe("the sealed wire: nothing of a run's ground truth in clear on NATS, on 
       await collecting;
     }
     expect(summary.tradesSettled).toBeGreaterThan(0);
+    // What the server itself sees of every client: the names they connected with (open and closed connections).
+    const connz = (await (await fetch(`http://127.0.0.1:${monitorPort}/connz?state=all&limit=4096`)).json()) as { connections: { name?: string }[] };
+    const names: Haystack = { source: "nats connection names", data: connz.connections.map((connection) => connection.name ?? "").join("\n") };
+    expect(connz.connections.length).toBeGreaterThan(4);
 
     // Ground truth, from the DSO's database.
     const db = openDsoDatabase(join(dataDir, "dso", "dso.sqlite"));
@@ -139,7 +146,7 @@ describe("the sealed wire: nothing of a run's ground truth in clear on NATS, on 
 
     expect(wire.length).toBeGreaterThan(100);
     expect(rawChain.length).toBeGreaterThan(10);
-    const findings = [...audit(secrets, [...wire, ...decodedChain, spans]), ...audit(large, rawChain)];
+    const findings = [...audit(secrets, [...wire, names, ...decodedChain, spans]), ...audit(large, rawChain)];
     const summaryOf = findings.slice(0, 20).map((f) => `${f.label} as ${f.form} in ${f.source}`);
     expect(summaryOf, "ground truth found in clear").toEqual([]);
 
