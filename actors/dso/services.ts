@@ -15,6 +15,7 @@ import { matchEventSchema, openingPayloadSchema, readingSchema, sealedSchema, se
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { SecureMessageError, UnexpectedSenderError } from "../secure/errors.ts";
 import { openAs } from "../secure/sealed.ts";
+import { addressOfPublicKey } from "../secure/keys.ts";
 import { answerSealed, openTradeMessage } from "../secure/sealedRpc.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
 import { requireContract, type DsoDeps } from "./deps.ts";
@@ -155,8 +156,10 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
           subjects,
           endpoints.enrol,
           deps.wallet,
-          (request) =>
+          (request, { sender }) =>
             inSpan("dso.enrol", {}, async () => {
+              // Sealed by the long-term key it enrols (the reply is sealed back to whoever sealed the request).
+              if (!sameAddress(sender, addressOfPublicKey(request.publicKey))) throw new RequestRefusedError({ reason: "unauthenticated", detail: "publicKeyMismatch" satisfies AuthenticationFailure });
               const reply = await ask((requestId) => ({
                 type: "ENROLMENT.REQUESTED",
                 requestId,
@@ -291,9 +294,10 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
           subjects,
           endpoints.dispute,
           deps.wallet,
-          (dispute) =>
+          (dispute, { sender }) =>
             inSpan("dso.dispute", { [attr.trade]: dispute.tradeId, [attr.bidder]: dispute.bidder, [attr.reason]: dispute.code }, async () => {
               counters.disputesReceived += 1;
+              if (!sameAddress(sender, dispute.bidder)) throw new UnexpectedSenderError({ envelope: "sealed", sender, allowed: [dispute.bidder] });
               verifyMessageFields(dispute, subjects.dso.dispute, { allowedSigners: dispute.bidder });
               const trade = db.getTrade(dispute.tradeId);
               if (!trade) throw new RequestRefusedError({ reason: "unknownMatch" });

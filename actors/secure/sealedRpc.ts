@@ -41,7 +41,7 @@ export async function callSealed<Q extends z.ZodType, R extends z.ZodType>(
     context: sealContexts.request(subject),
   });
   const reply = await request(nc, subject, endpoint.request, { type: "sealed.request", sealed }, endpoint.reply, options);
-  const opened = openSealed(reply.sealed, keys.wallet.privateKey, addressOfPublicKey(keys.recipientPublicKey), sealContexts.reply(subject));
+  const opened = openSealed(reply.sealed, keys.wallet.privateKey, addressOfPublicKey(keys.recipientPublicKey), sealContexts.reply(subject, sealed.ciphertext));
   const error = errorReplySchema.safeParse(opened.payload);
   if (error.success) throw new RemoteError({ subject, reply: error.data });
   return payloadAs(endpoint.payload.reply, opened.payload);
@@ -51,9 +51,10 @@ export async function callSealed<Q extends z.ZodType, R extends z.ZodType>(
 export type SealedRequestContext = { sender: Address; msg: Msg };
 
 /**
- * Answers a sealed endpoint with `wallet`: opens each request (any sender: the payload authenticates itself, or the
- * handler checks `sender`), runs the handler, and seals its reply — or the error reply — back to the requester's key.
- * A request that cannot be opened is answered in clear with the (secret-free) reason.
+ * Answers a sealed endpoint with `wallet`: opens each request, runs the handler, and seals its reply — or the error
+ * reply, also for a payload that does not fit its schema — back to the requester's key, bound to that request. Any
+ * sender may seal: the handler checks `sender` against the payload (its bidder, its long-term key). A request that
+ * cannot be opened is answered in clear with the (secret-free) reason.
  */
 export function answerSealed<Q extends z.ZodType, R extends z.ZodType>(
   nc: NatsConnection,
@@ -70,11 +71,12 @@ export function answerSealed<Q extends z.ZodType, R extends z.ZodType>(
     endpoint.request,
     endpoint.reply,
     async (message, msg) => {
+      // Not openable: answered in clear, with only the seal's failure (nothing of the request is known).
       const opened = openSealed(message.sealed, wallet.privateKey, "anyone", sealContexts.request(subject));
-      const payload = payloadAs(endpoint.payload.request, opened.payload);
       let reply: JsonValue;
       let failure: unknown;
       try {
+        const payload = payloadAs(endpoint.payload.request, opened.payload);
         reply = validated(endpoint.payload.reply, await handler(payload, { sender: opened.sender, msg })) as JsonValue;
       } catch (error) {
         failure = error;
@@ -88,7 +90,7 @@ export function answerSealed<Q extends z.ZodType, R extends z.ZodType>(
       }
       return {
         type: "sealed.reply" as const,
-        sealed: seal({ payload: reply, senderWallet: wallet, recipientPublicKey: opened.senderPublicKey, context: sealContexts.reply(subject) }),
+        sealed: seal({ payload: reply, senderWallet: wallet, recipientPublicKey: opened.senderPublicKey, context: sealContexts.reply(subject, message.sealed.ciphertext) }),
       };
     },
     options,

@@ -1,5 +1,6 @@
 // The `context` strings sealed messages are bound to (actors/secure/sealed.ts), defined once so sender and recipient agree.
 import type { MarketSubjects } from "./subjects.ts";
+import { keccak256 } from "ethers";
 import { toHex } from "../base/hex.ts";
 
 /**
@@ -11,8 +12,11 @@ import { toHex } from "../base/hex.ts";
 export const sealContexts = {
   /** Meter → DSO: a sealed request on `subject` (enrolment, ticket, dispute). */
   request: (subject: string): string => subject,
-  /** DSO → meter: the sealed reply to a request on `subject`. */
-  reply: (subject: string): string => `${subject}|reply`,
+  /**
+   * DSO → meter: the sealed reply to one request on `subject`, bound to it by the hash of the request's ciphertext, so
+   * an old reply cannot answer a new request.
+   */
+  reply: (subject: string, requestCiphertext: string): string => `${subject}|reply|${keccak256(requestCiphertext)}`,
   /** DSO → meter, inside the sealed enrolment reply: `MskPayload` sealed to the meter's long-term key. */
   enrolment: (s: MarketSubjects): string => `${s.dso.enrol}|msk`,
   /** Meter → DSO: `OpeningPayload` sealed by the bid's one-time key (PROTOCOL §5 trading, step 2). */

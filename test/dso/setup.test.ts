@@ -14,7 +14,7 @@ import { DSO_DATABASE_FILE } from "../../actors/dso/runtime.ts";
 import { call } from "../../actors/nats/rpc.ts";
 import { callSealed, type SealingWallet } from "../../actors/secure/sealedRpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
-import { errorReplySchema, type TicketRequest } from "../../protocol/wire/schemas.ts";
+import { errorReplySchema, type EnrolRequest, type TicketRequest } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { seal } from "../../actors/secure/sealed.ts";
 import { signMessageFields } from "../../actors/secure/signed.ts";
@@ -190,6 +190,14 @@ describe("DSO runtime: setup", () => {
     const genuineKey = Wallet.createRandom();
     const tampered = await remoteError(sealTo({ ...ticketRequest(genuineKey, alice.wallet), side: 1 }, genuineKey));
     expect(tampered.reply.message).toBe("unauthenticated: badSignature");
+    // An enrolment sealed by another key than the one it enrols (the reply would go to that key) is refused.
+    const enrolment = signMessageFields<EnrolRequest>(
+      { type: "enrol.request", meterId: "alice", name: "Alice", publicKey: alice.wallet.signingKey.publicKey as `0x${string}` },
+      alice.wallet,
+      s.dso.enrol,
+    );
+    const hijacked = await remoteError(callSealed(nc, s, endpoints.enrol, enrolment, { wallet: Wallet.createRandom(), recipientPublicKey: dso.runtime.dso.publicKey }));
+    expect(hijacked.reply.message).toBe("unauthenticated: publicKeyMismatch");
     // A sealed request nobody can open here (sealed to another key) is refused in clear, without detail.
     const elsewhere = await remoteError(
       callSealed(nc, s, endpoints.ticket, ticketRequest(genuineKey, alice.wallet), { wallet: genuineKey, recipientPublicKey: Wallet.createRandom().signingKey.publicKey }),

@@ -8,7 +8,9 @@ import { RemoteError, RequestRejectedError } from "../../actors/nats/errors.ts";
 import { startNatsServer, type NatsServerHandle } from "../../actors/nats/server.ts";
 import { answerSealed, callSealed, listenSealed, notifySealed, sealTradeMessage } from "../../actors/secure/sealedRpc.ts";
 import { endpoints, inboxChannels } from "../../protocol/wire/endpoints.ts";
-import type { TicketRequest, VoidedNotice } from "../../protocol/wire/schemas.ts";
+import { sealContexts } from "../../protocol/wire/sealContexts.ts";
+import { open, seal } from "../../actors/secure/sealed.ts";
+import type { Sealed, TicketRequest, VoidedNotice } from "../../protocol/wire/schemas.ts";
 import { marketSubjects } from "../../protocol/wire/subjects.ts";
 
 const s = marketSubjects("sealed-rpc");
@@ -65,6 +67,41 @@ describe("sealed request/reply", () => {
     expect(wire).toContain("sealed.request");
     for (const secret of ["house-4711", oneTime.address.slice(2), meter.address.slice(2), "1900000000", "no buying today"]) expect(wire.toLowerCase()).not.toContain(secret.toLowerCase());
     await service.stop();
+  });
+});
+
+describe("sealed replies belong to their request", () => {
+  it("an old reply replayed to a new request does not open, and a malformed sealed payload is refused sealed", async () => {
+    const keys = { wallet: oneTime, recipientPublicKey: dso.signingKey.publicKey };
+    // A responder that records its first reply and answers every later request with it.
+    let recorded: Uint8Array | undefined;
+    const honest = answerSealed(nc, s, endpoints.ticket, dso, (payload) => ({
+      type: "ticket.reply" as const,
+      bidder: payload.bidder,
+      ticket: { notAfter: payload.notAfter, signature: `0x${"cd".repeat(65)}` },
+    }));
+    await honest.ready;
+    const tap = nc.subscribe("_INBOX.>", { callback: (_error, msg) => void (recorded ??= msg.data) });
+    await nc.flush();
+    await callSealed(nc, s, endpoints.ticket, request, keys);
+    await honest.stop();
+    tap.unsubscribe();
+    const replayer = nc.subscribe(s.dso.ticket, { callback: (_error, msg) => void msg.respond(recorded!) });
+    await nc.flush();
+    await expect(callSealed(nc, s, endpoints.ticket, request, keys)).rejects.toThrow(/another context/);
+    replayer.unsubscribe();
+
+    // A payload that opens but does not fit the schema: the refusal is sealed back too.
+    const strict = answerSealed(nc, s, endpoints.ticket, dso, () => {
+      throw new Error("unreachable");
+    });
+    await strict.ready;
+    const sealed = seal({ payload: { type: "ticket.request", meterId: "house-4711" }, senderWallet: oneTime, recipientPublicKey: dso.signingKey.publicKey, context: s.dso.ticket });
+    const raw = await nc.request(s.dso.ticket, JSON.stringify({ type: "sealed.request", sealed }), { timeout: 2_000 });
+    const reply = JSON.parse(new TextDecoder().decode(raw.data)) as { type: string; sealed: Sealed };
+    expect(reply.type).toBe("sealed.reply");
+    expect(open(reply.sealed, oneTime.privateKey, dso.address, sealContexts.reply(s.dso.ticket, sealed.ciphertext))).toMatchObject({ type: "error", code: "unauthorized" });
+    await strict.stop();
   });
 });
 
