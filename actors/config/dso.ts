@@ -14,6 +14,8 @@ export const dsoDefaults = {
   /** Key epochs (PROTOCOL §5 v2): one day of 15-minute slots per msk_e, kept a week after the epoch's last slot. */
   epochSlots: 96,
   epochKeyRetentionSeconds: 7 * 24 * 60 * 60,
+  /** Resting bids whose ciphertexts the certifier keeps for hints' Merkle proofs (≈ 11 kB each at n = 1,024, w = 1). */
+  certifiedCiphertextCache: 20_000,
   /** How long `stop()` waits for effects already running (a settlement being written, terms being sent). */
   stopGraceMs: 5_000,
   /**

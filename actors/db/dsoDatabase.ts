@@ -802,9 +802,6 @@ export class DsoDatabase {
     return row ? (JSON.parse(str(row, "value")) as unknown) : undefined;
   }
 
-  // --- epoch keys (sealed: actors/dso/epochKeys.ts) ------------------------------------------------------------
-
-  /** Stores an epoch's sealed key unless the epoch has one (or had one): the stored row either way. */
   // --- certified bids (v2) ----------------------------------------------------------------------------------------
 
   /**
@@ -853,6 +850,9 @@ export class DsoDatabase {
     return this.#all("SELECT * FROM certified_bids WHERE slot = ? ORDER BY certified_at, bidder", slot).map(certifiedBidOf);
   }
 
+  // --- epoch keys (sealed: actors/dso/epochKeys.ts) ------------------------------------------------------------
+
+  /** Stores an epoch's sealed key unless the epoch has one (or had one): the stored row either way. */
   insertEpochKey(epoch: number, sealed: Uint8Array, createdAt: number = this.#now()): WriteResult<EpochKeyRecord> {
     const inserted = this.#run("INSERT INTO epoch_keys (epoch, sealed, created_at) VALUES (?, ?, ?) ON CONFLICT (epoch) DO NOTHING", epoch, sealed, createdAt);
     return { inserted: inserted > 0, record: this.epochKey(epoch)! };

@@ -15,6 +15,7 @@ import { sideOfCode } from "../../protocol/domain.ts";
 import type { CertifiedBidRecord, DsoDatabase } from "../db/dsoDatabase.ts";
 import type { EpochKeyVault } from "./epochKeys.ts";
 import { CertifiedBidUnknownError } from "./errors.ts";
+import { dsoDefaults } from "../config/dso.ts";
 
 export type CertifierOptions = {
   db: DsoDatabase;
@@ -68,14 +69,20 @@ export type Certifier = {
 
 export function createCertifier(options: CertifierOptions): Certifier {
   const { db, vault, params, calendar } = options;
-  // The DSO regenerates a resting bid's ciphertext (for the Merkle proofs of a hint) from its opening: once per bid.
+  // The DSO regenerates a resting bid's ciphertext (for the Merkle proofs of a hint) from its opening, and keeps the
+  // latest ones (oldest forgotten first: they are the first to have left the books).
   const ciphertexts = new Map<string, BlockCiphertext>();
+  const remember = (bidder: string, ciphertext: BlockCiphertext) => {
+    ciphertexts.delete(bidder);
+    ciphertexts.set(bidder, ciphertext);
+    if (ciphertexts.size > dsoDefaults.certifiedCiphertextCache) ciphertexts.delete(ciphertexts.keys().next().value!);
+  };
   const ciphertextOf = (record: CertifiedBidRecord): BlockCiphertext => {
     let ciphertext = ciphertexts.get(record.bidder);
     if (ciphertext === undefined) {
       const key = vault.load(record.epoch);
       ciphertext = encryptBlockBid(key.msk, key.tokenKey, params, record.priceLevel, hexBytes(record.seed));
-      ciphertexts.set(record.bidder, ciphertext);
+      remember(record.bidder, ciphertext);
     }
     return ciphertext;
   };
@@ -102,7 +109,7 @@ export function createCertifier(options: CertifierOptions): Certifier {
         ...(request.meterCiphertext === undefined ? {} : { meterCiphertext: request.meterCiphertext }),
       });
       const notAfter = Math.min(request.notAfter, now + options.maxTicketLifetimeSeconds, gateClosureOf(opening.slot, calendar));
-      if (notAfter <= now) throw new CertificationError({ kind: "ticketPast", notAfter: request.notAfter, now });
+      if (notAfter <= now) throw new CertificationError({ kind: "ticketPast", notAfter, now });
       // Stored before it is signed: the DSO alone links the bidder to the meter, and keeps the opening for the terms.
       const { record } = db.recordCertifiedBid({
         bidder: request.bidder,
@@ -119,7 +126,9 @@ export function createCertifier(options: CertifierOptions): Certifier {
         notAfter,
         encryptAt: request.meterCiphertext === undefined ? "dso" : "meter",
       });
-      ciphertexts.set(record.bidder, fields.ciphertext);
+      // A repeated request gets the stored ticket: refused once that has expired (a new bid needs a new bidder).
+      if (record.notAfter <= now) throw new CertificationError({ kind: "ticketPast", notAfter: record.notAfter, now });
+      remember(record.bidder, fields.ciphertext);
       const ticket = {
         bidder: record.bidder,
         side: record.side,

@@ -106,7 +106,10 @@ export class CancelRejectedError extends RequestRejectedError {
   }
 }
 
-/** The hint source answered a batch with another number of hints than it has bids. */
+/** The hint source answered a batch with hints for other bids than it holds. */
 export class SlotPlacementError extends faultErrorClass(GridveilError, {
-  hintCount: (f: { slot: number; bids: number; hints: number }) => ["the hint source answered another number of hints than bids", { value: { slot: f.slot, bids: f.bids, hints: f.hints } }],
+  hintsForOtherBids: (f: { slot: number; bids: number; hints: number }) => [
+    "the hint source answered for other bids than asked (another number, or another order)",
+    { value: { slot: f.slot, bids: f.bids, hints: f.hints } },
+  ],
 }) {}

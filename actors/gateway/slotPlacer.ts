@@ -1,10 +1,13 @@
 // The gateway's version 2 placements (PROTOCOL §5 bidding and matching, v2): certified bids go to the slot market in
 // batches with hints that reflect everything sent before them, so batches of one slot can be in flight together. The
-// placer keeps, per slot, the lists it expects once its transactions are mined; a hint that went stale (the book
-// changed otherwise: an expiry, a cancel, another gateway, a failed transaction) is answered `StaleHint` by the contract
-// for that entry alone, and the placer re-reads the books and places it again. A bidder is single-use on chain, so no
-// bid is ever placed twice, and every bid ends placed or rejected with the contract's reason.
+// placer keeps, per slot, the lists it expects once its transactions are mined; when anything differs from what the
+// hints predicted (a transaction that failed, an entry the contract answered otherwise), it forgets them, and the next
+// batch of that slot waits for the slot's transactions in flight and reads the books again. An entry answered
+// `StaleHint` (the book changed otherwise: an expiry, a cancel, another gateway) is hinted again and placed in a later
+// transaction. A bidder is single-use on chain, so no bid is ever placed twice; every bid ends placed, rejected with the
+// contract's reason, or — when its transaction's fate is not known — unknown, for the caller to retry.
 import type { BatchHint, CertifiedBid, SlotBatchEntry, SlotHint, SlotLists } from "../../contracts/client/v2/slotMarket.ts";
+import { sameAddress } from "../../protocol/base/hex.ts";
 import { SlotPlacementError } from "./errors.ts";
 
 /** Where hints come from: the DSO (request/reply) or the public mirror; the lists after the batch come with them. */
@@ -22,13 +25,21 @@ export type SlotPlacerOptions = {
   attempts: number;
 };
 
-/** How a bid ended: placed (resting, or matched with the head `matchedWith`), or rejected with the contract's error. */
-export type SlotPlacement = { bidder: string } & ({ placed: true; matchedWith: string | null; attempts: number } | { placed: false; reason: string; attempts: number });
+/**
+ * How a bid ended: placed (resting, or matched with the head `matchedWith`), rejected with the contract's error (a
+ * redelivered bid that was placed before is `BidderAlreadyUsed`), or unknown (the hint source or the transaction
+ * failed: it may or may not be on chain; sending it again is safe).
+ */
+export type SlotPlacement = { bidder: string; attempts: number } & (
+  | { outcome: "placed"; matchedWith: string | null }
+  | { outcome: "rejected"; reason: string }
+  | { outcome: "unknown"; error: unknown }
+);
 
 export type SlotPlacer = {
-  /** Places bids of one slot, in order, in one transaction (re-hinted ones in later ones). */
+  /** Places bids of one slot, in order, in one transaction (re-hinted ones in later ones); one result per bid, in order. */
   place(slot: number, bids: readonly CertifiedBid[]): Promise<SlotPlacement[]>;
-  /** Counters: transactions sent, entries re-hinted after `StaleHint`, slots whose lists were read again. */
+  /** Counters: transactions sent, entries re-hinted after `StaleHint`, times a slot's lists were read from the chain. */
   counters(): { transactions: number; stale: number; resyncs: number };
 };
 
@@ -38,10 +49,13 @@ export function createSlotPlacer(options: SlotPlacerOptions): SlotPlacer {
   // Per slot, the hand-over of batches is serial (each is hinted against the lists the one before leaves); the
   // transactions themselves overlap.
   const queues = new Map<number, Promise<unknown>>();
+  const inFlight = new Map<number, Set<Promise<unknown>>>();
 
   const listsOf = async (slot: number): Promise<SlotLists> => {
     const known = expected.get(slot);
     if (known !== undefined) return known;
+    // The chain's books only mean something once this placer's own transactions of the slot are mined.
+    await Promise.allSettled([...(inFlight.get(slot) ?? [])]);
     counters.resyncs += 1;
     const read = await options.readLists(slot);
     expected.set(slot, read);
@@ -54,11 +68,21 @@ export function createSlotPlacer(options: SlotPlacerOptions): SlotPlacer {
     const handOver = async () => {
       const lists = await listsOf(slot);
       const answer = await options.hints(slot, lists, bids.map((bid) => bid.bidder), options.now());
-      if (answer.hints.length !== bids.length) throw new SlotPlacementError({ kind: "hintCount", slot, bids: bids.length, hints: answer.hints.length });
+      if (answer.hints.length !== bids.length || answer.hints.some((hint, index) => !sameAddress(hint.bidder, bids[index]!.bidder))) {
+        expected.delete(slot);
+        throw new SlotPlacementError({ kind: "hintsForOtherBids", slot, bids: bids.length, hints: answer.hints.length });
+      }
       predicted = answer.hints;
       expected.set(slot, answer.lists);
       counters.transactions += 1;
       sent = options.send(bids.map((bid, index) => ({ bid, hint: answer.hints[index]!.hint })));
+      const tracked = inFlight.get(slot) ?? new Set<Promise<unknown>>();
+      inFlight.set(slot, tracked);
+      tracked.add(sent);
+      void sent.then(
+        () => tracked.delete(sent),
+        () => tracked.delete(sent),
+      );
     };
     const turn = (queues.get(slot) ?? Promise.resolve()).then(handOver);
     queues.set(slot, turn.catch(() => undefined));
@@ -83,22 +107,32 @@ export function createSlotPlacer(options: SlotPlacerOptions): SlotPlacer {
 
   return {
     async place(slot, bids) {
-      const outcome = new Map<string, SlotPlacement>();
-      let pending = [...bids];
+      const outcomes: (SlotPlacement | undefined)[] = bids.map(() => undefined);
+      let pending = bids.map((_bid, index) => index);
       for (let round = 1; pending.length > 0; round++) {
-        const results = await attempt(slot, pending);
-        const again: CertifiedBid[] = [];
-        results.forEach((result, index) => {
-          const bid = pending[index]!;
-          if (result.ok) outcome.set(bid.bidder, { bidder: bid.bidder, placed: true, matchedWith: result.matchedWith, attempts: round });
+        let results: SlotBatchEntry[];
+        try {
+          results = await attempt(
+            slot,
+            pending.map((index) => bids[index]!),
+          );
+        } catch (error) {
+          for (const index of pending) outcomes[index] = { bidder: bids[index]!.bidder, attempts: round, outcome: "unknown", error };
+          break;
+        }
+        const again: number[] = [];
+        results.forEach((result, position) => {
+          const index = pending[position]!;
+          const bidder = bids[index]!.bidder;
+          if (result.ok) outcomes[index] = { bidder, attempts: round, outcome: "placed", matchedWith: result.matchedWith };
           else if (result.reason === "StaleHint" && round < options.attempts) {
             counters.stale += 1;
-            again.push(bid);
-          } else outcome.set(bid.bidder, { bidder: bid.bidder, placed: false, reason: result.reason, attempts: round });
+            again.push(index);
+          } else outcomes[index] = { bidder, attempts: round, outcome: "rejected", reason: result.reason };
         });
         pending = again;
       }
-      return bids.map((bid) => outcome.get(bid.bidder)!);
+      return outcomes.map((outcome) => outcome!);
     },
     counters: () => ({ ...counters }),
   };

@@ -8,6 +8,9 @@ import type { BlockCiphertext } from "../../protocol/encoding/blockBid.ts";
 import type { BlockParams } from "../../protocol/encoding/blockTokens.ts";
 import type { SlotOpening } from "../../protocol/encoding/certify.ts";
 import { sideOfCode } from "../../protocol/domain.ts";
+import { computeSlotCommitment } from "../../protocol/commitment.ts";
+import { ciphertextRoot } from "../../protocol/encoding/ciphertextRoot.ts";
+import { sameHex } from "../../protocol/base/hex.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
 import type { CertifyRequest } from "../../protocol/wire/schemas.ts";
 import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
@@ -48,13 +51,20 @@ export async function requestCertifiedBid(nc: NatsConnection, subjects: MarketSu
   );
   const reply = await callSealed(nc, subjects, endpoints.certify, signed, { wallet: options.oneTimeKey, recipientPublicKey: options.dsoPublicKey }, request);
   if (getAddress(reply.bidder) !== bidder || reply.slot !== opening.slot || reply.side !== opening.side) throw new UnexpectedReplyError({ certifiedFor: { bidder: reply.bidder, slot: reply.slot, side: reply.side } });
+  // The bid it will place is its own: the commitment of its opening, a root that is the ciphertext's, and in meter
+  // mode its own words.
+  const ciphertext = ciphertextFromWords(reply.ciphertext.map(BigInt), options.params);
+  const commitment = computeSlotCommitment({ bidder, side: opening.side, slot: opening.slot, priceLevel: opening.priceLevel, quantityWh: opening.quantityWh, salt: opening.salt });
+  const ownWords = options.meterCiphertext === undefined ? undefined : ciphertextWords(options.meterCiphertext).map(String);
+  if (!sameHex(reply.commitment, commitment) || !sameHex(reply.ciphertextRoot, ciphertextRoot(ciphertext)) || (ownWords !== undefined && ownWords.join(",") !== reply.ciphertext.join(",")))
+    throw new UnexpectedReplyError({ certifiedFor: { bidder: reply.bidder, slot: reply.slot, side: reply.side } });
   return {
     bidder,
     side: sideOfCode(reply.side),
     slot: reply.slot,
     notAfter: reply.notAfter,
     commitment: reply.commitment,
-    ciphertext: ciphertextFromWords(reply.ciphertext.map(BigInt), options.params),
+    ciphertext,
     ticketSignature: reply.ticketSignature,
   };
 }

@@ -93,7 +93,7 @@ describe("v2 bids over NATS", () => {
     });
     const results = await placer.place(slot, bids);
     // Sells rest at 500 and 520; the buy at 480 rests; the buy at 510 meets the sell at 500.
-    expect(results.map((result) => (result.placed ? (result.matchedWith?.toLowerCase() ?? null) : "rejected"))).toEqual([null, null, null, bids[0]!.bidder.toLowerCase()]);
+    expect(results.map((result) => (result.outcome === "placed" ? (result.matchedWith?.toLowerCase() ?? null) : result.outcome))).toEqual([null, null, null, bids[0]!.bidder.toLowerCase()]);
     expect((await readBook(market, slot, "sell")).map((a) => a.toLowerCase())).toEqual([bids[1]!.bidder.toLowerCase()]);
 
     // Nothing of the openings in clear on the wire: no meter id, long-term address, salt or seed.

@@ -77,6 +77,8 @@ describe("certified bids and the DSO's hints (v2)", () => {
     const again = await certifier.certify({ meterId: "house-1", bidder, opening: sellOpening, notAfter: now + 1_800 }, now);
     expect(again.ticketSignature).toBe(ticket.ticketSignature);
     expect(db.certifiedBid(bidder)).toEqual(stored);
+    // …but not once that ticket has expired: its bidder is spent, a new bid needs a new one.
+    await expect(certifier.certify({ meterId: "house-1", bidder, opening: sellOpening, notAfter: now + 3_000 }, stored.notAfter + 1)).rejects.toThrow(/expire before it is issued/);
     const { hints, placed } = await place([ticket]);
     expect(hints[0]!.outcome).toEqual({ placed: true, matchedWith: null });
     expect(placed.entries).toEqual([{ ok: true, matchedWith: null }]);

@@ -76,18 +76,23 @@ describe("the gateway's v2 placements", () => {
     }
     const placer = placerWith();
     const results = await Promise.all(batches.map((batch) => placer.place(batch.slot, batch.bids)));
-    // The reference, in the order batches were handed over (per slot, the order of `place` calls).
+    // The reference, in the order batches were handed over (per slot, the order of `place` calls); each bid's match.
+    const matchOf = new Map<string, string | null>();
     for (const batch of batches)
-      for (const bid of batch.bids) reference.place({ bidder: bid.bidder, side: bid.side, slot: batch.slot, level: levels.get(bid.bidder.toLowerCase())!, notAfter: bid.notAfter }, now);
+      for (const bid of batch.bids) {
+        const placement = reference.place({ bidder: bid.bidder, side: bid.side, slot: batch.slot, level: levels.get(bid.bidder.toLowerCase())!, notAfter: bid.notAfter }, now);
+        matchOf.set(bid.bidder.toLowerCase(), placement.ok && placement.matchedWith !== null ? reference.bid(placement.matchedWith)!.bidder.toLowerCase() : null);
+      }
     const all = results.flat();
     expect(all).toHaveLength(36);
-    expect(all.every((result) => result.placed && result.attempts === 1)).toBe(true);
+    expect(all.every((result) => result.outcome === "placed" && result.attempts === 1)).toBe(true);
+    for (const result of all) expect(result.outcome === "placed" ? (result.matchedWith?.toLowerCase() ?? null) : "not placed", result.bidder).toBe(matchOf.get(result.bidder.toLowerCase()));
     expect(placer.counters()).toMatchObject({ transactions: 9, stale: 0, resyncs: 3 });
     for (const slot of slots) {
       const expected = { buy: reference.book(slot, "buy").map((id) => reference.bid(id)!.bidder.toLowerCase()), sell: reference.book(slot, "sell").map((id) => reference.bid(id)!.bidder.toLowerCase()) };
       expect(await chainLists(slot), `slot ${slot}`).toEqual(expected);
     }
-    expect(all.some((result) => result.placed && result.matchedWith !== null)).toBe(true);
+    expect([...matchOf.values()].filter((match) => match !== null).length).toBeGreaterThan(2);
   });
 
   it("re-hints entries that went stale when the book changed behind its back, and places each once", async () => {
@@ -101,16 +106,62 @@ describe("the gateway's v2 placements", () => {
     // Sells that belong after the intruder's and a buy that now meets it: hinted against the old lists, stale on chain.
     const batch = [await certified(slot, 1, 680), await certified(slot, 1, 705), await certified(slot, 0, 660)];
     const results = await placer.place(slot, batch);
-    expect(results.every((result) => result.placed)).toBe(true);
+    expect(results.every((result) => result.outcome === "placed")).toBe(true);
     expect(Math.max(...results.map((result) => result.attempts))).toBe(2);
     expect(placer.counters().stale).toBeGreaterThan(0);
     // The buy met the intruder's sell (the best), not a stale head.
     const buy = results[2]!;
-    expect(buy.placed && buy.matchedWith?.toLowerCase()).toBe(intruder.bidder.toLowerCase());
+    expect(buy.outcome === "placed" && buy.matchedWith?.toLowerCase()).toBe(intruder.bidder.toLowerCase());
     const sells = (await chainLists(slot)).sell;
     expect(sells.map((bidder) => levels.get(bidder))).toEqual([680, 700, 705, 710]);
-    // Sent again: single-use bidders, the contract refuses each (and the placer reports it, not a second placement).
-    const again = await placer.place(slot, [batch[0]!]);
-    expect(again[0]).toMatchObject({ placed: false, reason: "BidderAlreadyUsed" });
+    // Sent again (twice in one call): single-use bidders, the contract refuses each, each reported in its place.
+    const again = await placer.place(slot, [batch[0]!, batch[0]!]);
+    expect(again).toMatchObject([
+      { outcome: "rejected", reason: "BidderAlreadyUsed" },
+      { outcome: "rejected", reason: "BidderAlreadyUsed" },
+    ]);
+  });
+
+  it("a transaction that fails leaves its bids unknown (never lost), and the next batch reads the books once the slot is quiet", async () => {
+    const slot = firstSlot + 4;
+    let failNext = false;
+    const send = pipelinedSend();
+    const placer = placerWith(async (entries) => {
+      if (failNext) {
+        failNext = false;
+        throw new Error("node unreachable");
+      }
+      return send(entries);
+    });
+    await placer.place(slot, [await certified(slot, 1, 500)]);
+    failNext = true;
+    const lost = [await certified(slot, 1, 510), await certified(slot, 0, 400)];
+    const failed = await placer.place(slot, lost);
+    expect(failed.map((result) => result.outcome)).toEqual(["unknown", "unknown"]);
+    // Sent again: placed once; the books were read again first.
+    const resyncs = placer.counters().resyncs;
+    const retried = await placer.place(slot, lost);
+    expect(retried.map((result) => result.outcome)).toEqual(["placed", "placed"]);
+    expect(placer.counters().resyncs).toBe(resyncs + 1);
+    expect((await chainLists(slot)).sell.map((bidder) => levels.get(bidder))).toEqual([500, 510]);
+  });
+
+  it("refuses hints that answer for other bids than asked, leaving the bids unknown", async () => {
+    const slot = firstSlot + 5;
+    const bids = [await certified(slot, 1, 500), await certified(slot, 1, 501)];
+    const placer = createSlotPlacer({
+      hints: async (at, lists, bidders, time) => {
+        const answer = certifier.hintsFor(at, lists, bidders, time);
+        return { ...answer, hints: [...answer.hints].reverse() };
+      },
+      readLists: async (at) => ({ buy: await readBook(market, at, "buy"), sell: await readBook(market, at, "sell") }),
+      send: pipelinedSend(),
+      now: () => now,
+      attempts: 2,
+    });
+    const results = await placer.place(slot, bids);
+    expect(results.map((result) => result.outcome)).toEqual(["unknown", "unknown"]);
+    expect(results[0]!.outcome === "unknown" && String(results[0]!.error)).toMatch(/other bids than asked/);
+    expect(await chainLists(slot)).toEqual({ buy: [], sell: [] });
   });
 });
