@@ -242,3 +242,11 @@ export class MatchNotOnChainError extends PermanentMessageError {
     super("the match notice names a Matched log the chain does not hold", { value: params, hint: "Only the chain's Matched logs become trades (PROTOCOL §5 trading step 1)." });
   }
 }
+
+/** A v2 match that is not of two certified bids of its slot, one per side, that cross (the chain should never emit it). */
+export class SlotTradeError extends faultErrorClass(GridveilError, {
+  uncertified: (f: { tradeId: string; bidder: string }) => ["a matched bidder has no certified bid", { value: { tradeId: f.tradeId, bidder: f.bidder } }],
+  sides: (f: { tradeId: string }) => ["the matched bids are not one buy and one sell", { value: f.tradeId }],
+  otherSlot: (f: { tradeId: string; slot: number }) => ["a matched bid is certified for another slot", { value: { tradeId: f.tradeId, slot: f.slot } }],
+  terms: (f: { tradeId: string; reason: string }) => ["the certified openings make no trade", { value: { tradeId: f.tradeId, reason: f.reason } }],
+}) {}

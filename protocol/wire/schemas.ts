@@ -405,6 +405,31 @@ export const tradeTermsPayloadSchema = z
   );
 export type TradeTermsPayload = z.output<typeof tradeTermsPayloadSchema>;
 
+/**
+ * Sealed payload (DSO → meter, v2, PROTOCOL §5 trading step 2, no opening round trip): the terms the DSO fixed at the
+ * `Matched` from the two certified openings it holds, and the counterpart's certified opening (never its identity).
+ */
+export const slotTradeTermsPayloadSchema = z
+  .strictObject({
+    type: z.literal("trade.terms.v2"),
+    terms: z.strictObject({ ...tradeTermsSchema.shape, matchId: bytes32Schema }),
+    txHash: txHashSchema,
+    slot: slotNumberSchema,
+    /** The recipient's own side and one-time id. */
+    side: sideCodeSchema,
+    bidder: addressSchema,
+    counterpart: z.strictObject({ bidder: addressSchema, opening: slotOpeningWireSchema }),
+  })
+  .refine(({ terms }) => terms.buyLevel >= terms.sellLevel, "buy level below sell level")
+  .refine(({ terms, side, bidder }) => bidder === (side === SideCode.Buy ? terms.buyBidder : terms.sellBidder), "bidder is not on its side")
+  .refine(({ side, counterpart }) => counterpart.opening.side !== side, "the counterpart's opening is of the recipient's own side")
+  .refine(({ slot, counterpart }) => counterpart.opening.slot === slot, "the counterpart's opening is of another slot")
+  .refine(
+    ({ terms, side, counterpart }) => counterpart.bidder === (side === SideCode.Buy ? terms.sellBidder : terms.buyBidder),
+    "counterpart is not the other side of the match",
+  );
+export type SlotTradeTermsPayload = z.output<typeof slotTradeTermsPayloadSchema>;
+
 /** The terms name the trade they claim: its id is the one derived from the match they carry. */
 export function termsNameTheirTrade(payload: Pick<TradeTermsPayload, "terms" | "txHash">): boolean {
   const { terms, txHash } = payload;
@@ -583,4 +608,5 @@ export const sealedPayloadSchemas = {
   "settlement.notice": settlementNoticeSchema,
   "certify.request": certifyRequestSchema,
   "certify.reply": certifyReplySchema,
+  "trade.terms.v2": slotTradeTermsPayloadSchema,
 } as const;

@@ -78,6 +78,15 @@ const valid: Record<string, Record<string, unknown>> = {
 
 const validPayloads: Record<string, Record<string, unknown>> = {
   "certify.request": { type: "certify.request", meterId: "meter-1", bidder: seller, opening: slotOpening, notAfter: 1_800_000_000, auth },
+  "trade.terms.v2": {
+    type: "trade.terms.v2",
+    terms: { matchId: tradeId, buyBidder: buyer, sellBidder: seller, buyLevel: 640, sellLevel: 613, quantityWh: 1200, priceMicroPerKWh: 200_000, clearingRule: "midpoint" },
+    txHash,
+    slot: 7,
+    side: 0,
+    bidder: buyer,
+    counterpart: { bidder: seller, opening: slotOpening },
+  },
   "certify.reply": {
     type: "certify.reply",
     bidder: seller,
@@ -220,6 +229,9 @@ describe("message schemas", () => {
     ["payload opening", (v) => ({ ...v, opening: { ...opening, priceLevel: 1024 } }), /price level must be < 1024/],
     ["payload trade.terms", (v) => ({ ...v, terms: { ...(v.terms as object), buyLevel: 3 } }), /buy level below sell level/],
     ["payload trade.terms", (v) => ({ ...v, bidder: seller }), /not on its side/],
+    ["payload trade.terms.v2", (v) => ({ ...v, counterpart: { bidder: seller, opening: { ...slotOpening, slot: 8 } } }), /another slot/],
+    ["payload trade.terms.v2", (v) => ({ ...v, counterpart: { bidder: seller, opening: { ...slotOpening, side: 0 } } }), /own side/],
+    ["payload trade.terms.v2", (v) => ({ ...v, counterpart: { bidder: buyer, opening: slotOpening } }), /other side/],
     ["payload trade.terms", (v) => ({ ...v, counterpart: { bidder: buyer, opening } }), /other side/],
   ])("%s: semantic check %#", (name, mutate, message) => {
     expect(rejects(name, mutate(all[name])).message).toMatch(message);
