@@ -108,6 +108,7 @@ export class CancelRejectedError extends RequestRejectedError {
 
 /** The hint source answered a batch with hints for other bids than it holds. */
 export class SlotPlacementError extends faultErrorClass(GridveilError, {
+  unknownBid: (f: { bidder: string }) => ["no public data of this bid (neither placed on chain nor submitted here)", { value: f.bidder }],
   hintsForOtherBids: (f: { slot: number; bids: number; hints: number }) => [
     "the hint source answered for other bids than asked (another number, or another order)",
     { value: { slot: f.slot, bids: f.bids, hints: f.hints } },

@@ -7,6 +7,7 @@ import { Wallet, hexlify, type ContractTransactionResponse } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Certifier, CertifiedTicket } from "../../actors/dso/certifier.ts";
 import { createSlotPlacer, type SlotPlacer } from "../../actors/gateway/slotPlacer.ts";
+import { publicHintSource } from "../../actors/gateway/publicHints.ts";
 import { bidTuple, placeSlotBids, readBook, slotBatchResults, type CertifiedBid, type SlotHint, type SlotMarketHandle } from "../../contracts/client/v2/slotMarket.ts";
 import { SlotBooks } from "../../protocol/book/slotBooks.ts";
 import { V2_CALENDAR, V2_GAS, startV2Market, type V2Market } from "../dso/v2Market.ts";
@@ -144,6 +145,30 @@ describe("the gateway's v2 placements", () => {
     expect(retried.map((result) => result.outcome)).toEqual(["placed", "placed"]);
     expect(placer.counters().resyncs).toBe(resyncs + 1);
     expect((await chainLists(slot)).sell.map((bidder) => levels.get(bidder))).toEqual([500, 510]);
+  });
+
+  it("from public data alone (zero tests on the ciphertexts), hints a batch exactly as the DSO does, and the placer lands it", async () => {
+    const slot = firstSlot + 6;
+    const known = new Map<string, CertifiedTicket>();
+    const make = async (side: 0 | 1, level: number) => {
+      const ticket = await certified(slot, side, level);
+      known.set(ticket.bidder.toLowerCase(), ticket);
+      return ticket;
+    };
+    const source = publicHintSource({ bidOf: (bidder) => known.get(bidder.toLowerCase()), params: v2.params, calendar });
+    // Resting bids first (through the DSO's hints), then one batch both ways.
+    await placerWith().place(slot, [await make(1, 520), await make(1, 560), await make(0, 480), await make(0, 450)]);
+    const batch = [await make(0, 530), await make(1, 470), await make(1, 560), await make(0, 455), await make(0, 600), await make(1, 300)];
+    const lists = { buy: await readBook(market, slot, "buy"), sell: await readBook(market, slot, "sell") };
+    const fromDso = certifier.hintsFor(slot, lists, batch.map((bid) => bid.bidder), now);
+    const fromPublic = await source(slot, lists, batch.map((bid) => bid.bidder), now);
+    expect(fromPublic.hints.map((entry) => entry.outcome)).toEqual(fromDso.hints.map((entry) => entry.outcome));
+    expect(fromPublic.hints.map((entry) => entry.hint)).toEqual(fromDso.hints.map((entry) => entry.hint));
+    expect(fromPublic.lists).toEqual(fromDso.lists);
+    const placer = createSlotPlacer({ hints: source, readLists: async (at) => ({ buy: await readBook(market, at, "buy"), sell: await readBook(market, at, "sell") }), send: pipelinedSend(), now: () => now, attempts: 1 });
+    const results = await placer.place(slot, batch);
+    expect(results.map((result) => result.outcome)).toEqual(batch.map(() => "placed"));
+    expect(await chainLists(slot)).toEqual({ buy: fromDso.lists.buy.map((a) => a.toLowerCase()), sell: fromDso.lists.sell.map((a) => a.toLowerCase()) });
   });
 
   it("refuses hints that answer for other bids than asked, leaving the bids unknown", async () => {
