@@ -23,6 +23,11 @@ export const adapterDefaults = {
   /** A NATS connection: how long the first connect may take, and the pause between reconnect attempts (forever). */
   natsConnectTimeoutMs: 5_000,
   natsReconnectWaitMs: 250,
+  /**
+   * A party that starts while the server is down (restarted with it, or a moment before it) keeps trying its first
+   * connection this long, then gives up with a clear error; a refused login is final at once.
+   */
+  natsFirstConnectWithinMs: 30_000,
   /** JetStream: the longest redelivery delay, and how many deliveries a durable consumer may hold unacknowledged. */
   maxNakDelayMs: 30_000,
   maxAckPending: 1_000,
