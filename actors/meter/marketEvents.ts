@@ -21,7 +21,7 @@ import { meterEventsDurable, streamNames, type MarketId } from "../../protocol/w
  * Every meter sees every event (they are public on chain anyway); the runtime keeps those naming its bidders. An
  * event is acked once the handler has turned it into a machine event; a malformed one is terminated.
  */
-export type MarketEventHandler = (event: MarketEvent, trace: Context, msg: JsMsg) => void;
+export type MarketEventHandler = (event: MarketEvent, trace: Context, msg: JsMsg) => void | Promise<void>;
 
 export type MarketEventFollower = { stop(): Promise<void> };
 
@@ -37,9 +37,9 @@ export async function followMarketEvents(options: {
   const consumer = await consumeDurable(js, stream, meterEventsDurable(inboxId), {
     schema: marketEventSchema,
     logger,
-    handler: (event, msg) => {
+    handler: async (event, msg) => {
       try {
-        handler(event, extractHeaders(msg), msg);
+        await handler(event, extractHeaders(msg), msg);
       } catch (error) {
         // The handler only turns events into machine events; a bug there must not stop the follower.
         logger.error({ stream, seq: msg.seq, err: error }, "market event handler failed");

@@ -29,6 +29,7 @@ import { type MeterLink } from "./link.ts";
 import { followMarketEvents, type MarketEventFollower } from "./marketEvents.ts";
 import { startChainEvents, type ChainEvents, type OwnChainEvent } from "./chainEvents.ts";
 import { OwnTrades } from "./ownTrades.ts";
+import { confirmMatch } from "../chain/confirmMatch.ts";
 import { MeterSecrets } from "./secrets.ts";
 import { attr, inSpan, linkTo, SessionTraces, shortReason, type SessionEnd } from "./sessionTraces.ts";
 import { termsEventOf } from "./wire.ts";
@@ -105,6 +106,8 @@ export type MeterCounters = {
   filledWh: number;
   /** Matches, expiries and cancellations of its bidders that no notice brought: taken from the chain. */
   eventsFromChain: number;
+  /** Match notices of its bidders whose Matched log the chain did not confirm: ignored. */
+  matchNoticesRefused: number;
 };
 
 export type SessionOutcomeEvent = {
@@ -197,7 +200,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
   const secrets = new MeterSecrets();
   const trades = new OwnTrades();
   const submitted = new Set<string>();
-  const counts = { bids: 0, fills: 0, settled: 0, filledWh: 0, eventsFromChain: 0 };
+  const counts = { bids: 0, fills: 0, settled: 0, filledWh: 0, eventsFromChain: 0, matchNoticesRefused: 0 };
   let link: MeterLink | null = null;
   let follower: MarketEventFollower | null = null;
   let chainEvents: ChainEvents | null = null;
@@ -333,10 +336,21 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
     if (secrets.owns(bidder) && takeOnce(bidder, eventKeys.cancelled)) send({ type: "BID.CANCELLED", bidder });
   };
 
-  const onMarketEvent = (event: MarketEvent, remote: Parameters<typeof linkTo>[0]) => {
+  const onMarketEvent = async (event: MarketEvent, remote: Parameters<typeof linkTo>[0]): Promise<void> => {
     switch (event.type) {
-      case "market.matched":
+      case "market.matched": {
+        if (!secrets.owns(event.buyId) && !secrets.owns(event.sellId)) return; // matches are broadcast: not ours
+        // A notice is the gateway's claim: act on a Matched log the chain holds; the chain follower brings real ones
+        // a false or premature notice leaves out (chainEvents.ts).
+        const current = currentLink();
+        const onChain = await confirmMatch(current.provider, current.market.contractAddress, event);
+        if (onChain !== "confirmed") {
+          counts.matchNoticesRefused += 1;
+          logger.warn({ txHash: event.txHash, logIndex: event.logIndex, onChain }, "a match notice the chain does not confirm; ignored");
+          return;
+        }
         return onMatched(event, remote);
+      }
       case "market.expired":
         return onExpired(event.bidder);
       case "market.cancelled":
@@ -565,6 +579,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
       cancelled: stats.cancelled,
       filledWh: counts.filledWh,
       eventsFromChain: counts.eventsFromChain,
+      matchNoticesRefused: counts.matchNoticesRefused,
     };
   };
 

@@ -8,6 +8,8 @@ import type { MeterRuntime } from "../../actors/meter/runtime.ts";
 import type { BidSessionSnapshot } from "../../machines/bidSession.ts";
 import { LEVELS, createTestMarket, startEnvironment, until, type Environment, type TestMarket } from "./harness.ts";
 import { type Address, type Hex } from "../../protocol/base/hex.ts";
+import { publishDeduplicated } from "../../actors/nats/jetstream.ts";
+import { matchEventSchema } from "../../protocol/wire/schemas.ts";
 
 let env: Environment;
 
@@ -287,6 +289,12 @@ describe("meter runtime", () => {
       // Still alive: it bids and trades.
       expect(seller.actor.getSnapshot().status).toBe("active");
       seller.plan([{ planId: "later", side: "sell", priceLevel: 0, quantityWh: 250 }]);
+      // A match notice for its resting bid that the chain does not hold (the gateway's claim, false) is ignored.
+      const resting = await until(() => market.gateway.placed[0], 20_000, "the seller's bid placed");
+      const falseMatch = { type: "market.matched" as const, buyId: intruder.address as Address, sellId: resting as Address, txHash: `0x${"66".repeat(32)}` as Hex, blockNumber: 1, logIndex: 0, observedAt: Date.now() };
+      await publishDeduplicated(market.clients.js, s.market.matched, matchEventSchema, falseMatch, "false-match");
+      await until(() => seller.counters().matchNoticesRefused === 1, 10_000, "the false match notice refused");
+      expect(seller.counters().fills).toBe(0);
       await market.startMeter("flat-7", [{ planId: "b", side: "buy", priceLevel: 1, quantityWh: 250 }]);
       await until(() => seller.counters().settled === 1, 30_000, "trade after the bad messages");
       expect(seller.actor.getSnapshot().context.errors.filter((e) => e.kind === "malformedEvent")).toHaveLength(0);
