@@ -293,8 +293,16 @@ describe("meter runtime", () => {
       const resting = await until(() => market.gateway.placed[0], 20_000, "the seller's bid placed");
       const falseMatch = { type: "market.matched" as const, buyId: intruder.address as Address, sellId: resting as Address, txHash: `0x${"66".repeat(32)}` as Hex, blockNumber: 1, logIndex: 0, observedAt: Date.now() };
       await publishDeduplicated(market.clients.js, s.market.matched, matchEventSchema, falseMatch, "false-match");
-      await until(() => seller.counters().matchNoticesRefused === 1, 10_000, "the false match notice refused");
-      expect(seller.counters().fills).toBe(0);
+      await until(() => seller.counters().matchNoticesRefused === 1, 10_000, "the false match notice refused").catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const sessionStates = () => {
+        const snapshot = seller.actor.getSnapshot();
+        const children = snapshot.children as Record<string, { getSnapshot(): { value: unknown } } | undefined>;
+        return Object.values(snapshot.context.sessions).map((session) => JSON.stringify(children[session.sessionId]?.getSnapshot().value ?? null));
+      };
+      // Its session still waits for a match: it did not start trading on the false notice (nor void it and re-bid).
+      expect(sessionStates().some((state) => state.includes("trading"))).toBe(false);
+      expect(seller.counters()).toMatchObject({ voids: 0, rebids: 0, matchNoticesRefused: 1 });
       await market.startMeter("flat-7", [{ planId: "b", side: "buy", priceLevel: 1, quantityWh: 250 }]);
       await until(() => seller.counters().settled === 1, 30_000, "trade after the bad messages");
       expect(seller.actor.getSnapshot().context.errors.filter((e) => e.kind === "malformedEvent")).toHaveLength(0);
