@@ -2,7 +2,7 @@
 // request by the bid's one-time key, signed inside by the meter's long-term key; sealed reply) and placement hints on
 // `dso.hints` (the gateway's). Not started by the DSO runtime yet (docs/dso.md "Version 2").
 import type { NatsConnection } from "@nats-io/transport-node";
-import { hexlify } from "ethers";
+import { getBytes, hexlify } from "ethers";
 import { ciphertextFromWords, ciphertextWords, slotHintToWire } from "../../contracts/client/v2/slotMarket.ts";
 import type { BlockParams } from "../../protocol/encoding/blockTokens.ts";
 import { codeOfSide } from "../../protocol/domain.ts";
@@ -12,12 +12,12 @@ import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { sameAddress } from "../../protocol/base/hex.ts";
 import type { DsoDatabase } from "../db/dsoDatabase.ts";
 import { answer, type ServeOptions, type Service } from "../nats/rpc.ts";
-import { SecureMessageError, StaleMessageError, UnexpectedSenderError } from "../secure/errors.ts";
 import { answerSealed, type SealingWallet } from "../secure/sealedRpc.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
 import type { Certifier } from "./certifier.ts";
 import { RequestRefusedError } from "./errors.ts";
 import type { MeterRegistry } from "./registry.ts";
+import { signatureProblem } from "./requestEffects.ts";
 
 export type BidServicesOptions = {
   nc: NatsConnection;
@@ -51,8 +51,7 @@ export async function serveBidServices(options: BidServicesOptions): Promise<Ser
         try {
           verifyMessageFields(request, subjects.dso.certify, { allowedSigners: provisioned.address });
         } catch (error) {
-          if (!(error instanceof SecureMessageError)) throw error;
-          refuse(error instanceof UnexpectedSenderError ? "notTheProvisionedKey" : error instanceof StaleMessageError ? "stale" : "badSignature");
+          refuse(signatureProblem(error));
         }
         if (db.getMeter(request.meterId) === undefined) refuse("notEnrolled");
         const { opening } = request;
@@ -60,7 +59,7 @@ export async function serveBidServices(options: BidServicesOptions): Promise<Ser
           {
             meterId: request.meterId,
             bidder: request.bidder,
-            opening: { ...opening, seed: new Uint8Array(Buffer.from(opening.seed.slice(2), "hex")) },
+            opening: { ...opening, seed: getBytes(opening.seed) },
             notAfter: request.notAfter,
             ...(request.ciphertext === undefined ? {} : { meterCiphertext: ciphertextFromWords(request.ciphertext.map(BigInt), params) }),
           },

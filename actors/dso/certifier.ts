@@ -3,7 +3,7 @@
 // placement hints for a batch of bids against the books as the gateway says the chain holds them. Not wired into the
 // DSO's machine yet (docs/dso.md "Version 2").
 import type { Signer, TypedDataDomain } from "ethers";
-import { hexlify } from "ethers";
+import { getBytes, hexlify } from "ethers";
 import { SLOT_TICKET_TYPES, hintFromMirror, type BatchHint, type MirroredBid, type SlotLists } from "../../contracts/client/v2/slotMarket.ts";
 import { SlotBooks, gateClosureOf, type BookSideName } from "../../protocol/book/slotBooks.ts";
 import { encryptBlockBid, type BlockCiphertext } from "../../protocol/encoding/blockBid.ts";
@@ -81,7 +81,7 @@ export function createCertifier(options: CertifierOptions): Certifier {
     let ciphertext = ciphertexts.get(record.bidder);
     if (ciphertext === undefined) {
       const key = vault.load(record.epoch);
-      ciphertext = encryptBlockBid(key.msk, key.tokenKey, params, record.priceLevel, hexBytes(record.seed));
+      ciphertext = encryptBlockBid(key.msk, key.tokenKey, params, record.priceLevel, getBytes(record.seed));
       remember(record.bidder, ciphertext);
     }
     return ciphertext;
@@ -172,8 +172,4 @@ export function createCertifier(options: CertifierOptions): Certifier {
       return { hints, lists: { buy: after("buy"), sell: after("sell") } };
     },
   };
-}
-
-function hexBytes(hex: string): Uint8Array {
-  return new Uint8Array(Buffer.from(hex.slice(2), "hex"));
 }

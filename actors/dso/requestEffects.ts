@@ -29,7 +29,7 @@ function nowSeconds(): number {
 }
 
 /** Short reason for a refused signature (goes back to the meter as `unauthenticated: <reason>`). */
-function signatureProblem(error: unknown): AuthenticationFailure {
+export function signatureProblem(error: unknown): AuthenticationFailure {
   if (!(error instanceof SecureMessageError)) throw error;
   if (error instanceof UnexpectedSenderError) return "notTheProvisionedKey";
   if (error instanceof StaleMessageError) return "stale";

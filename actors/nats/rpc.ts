@@ -85,17 +85,23 @@ export function safeHandler<S extends z.ZodType, R extends z.ZodType | undefined
       if (replySchema !== undefined && msg.reply) respond(msg, replySchema as z.ZodType, result);
     } catch (error) {
       try {
-        const reply = errorReplyFor(error);
-        if (error instanceof BadMessageError) logger.warn({ subject: msg.subject, issues: error.issues }, "bad message");
-        else if (reply.code === "internal") logger.error({ subject: msg.subject, err: error }, "handler failed");
-        else logger.warn({ subject: msg.subject, code: reply.code, reason: reply.message }, "request rejected");
+        reportFailure(error, msg, options);
         if (msg.reply) replyError(msg, error);
-        options.onFailure?.(error, msg);
       } catch (secondary) {
         logger.error({ subject: msg.subject, err: secondary }, "could not report a handler failure");
       }
     }
   };
+}
+
+/** Logs a handler's failure (a bad message, a refusal, or an internal error) and tells `onFailure`. */
+export function reportFailure(error: unknown, msg: Msg, options: HandlerOptions): void {
+  const logger = options.logger ?? silentLogger;
+  const reply = errorReplyFor(error);
+  if (error instanceof BadMessageError) logger.warn({ subject: msg.subject, issues: error.issues }, "bad message");
+  else if (reply.code === "internal") logger.error({ subject: msg.subject, err: error }, "handler failed");
+  else logger.warn({ subject: msg.subject, code: reply.code, reason: reply.message }, "request rejected");
+  options.onFailure?.(error, msg);
 }
 
 export type ServeOptions = HandlerOptions & {

@@ -10,7 +10,7 @@ import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { toHex, type Address } from "../../protocol/base/hex.ts";
 import { errorReplyFor, validated } from "../nats/codec.ts";
 import { RemoteError } from "../nats/errors.ts";
-import { publish, request, serve, subscribe, type MessageHandler, type RequestOptions, type Service, type ServeOptions } from "../nats/rpc.ts";
+import { publish, reportFailure, request, serve, subscribe, type MessageHandler, type RequestOptions, type Service, type ServeOptions } from "../nats/rpc.ts";
 import { MisaddressedSealedMessageError } from "./errors.ts";
 import { addressOfPublicKey, type SigningWallet } from "./keys.ts";
 import { openSealed, payloadAs, seal, type JsonValue } from "./sealed.ts";
@@ -74,19 +74,12 @@ export function answerSealed<Q extends z.ZodType, R extends z.ZodType>(
       // Not openable: answered in clear, with only the seal's failure (nothing of the request is known).
       const opened = openSealed(message.sealed, wallet.privateKey, "anyone", sealContexts.request(subject));
       let reply: JsonValue;
-      let failure: unknown;
       try {
         const payload = payloadAs(endpoint.payload.request, opened.payload);
         reply = validated(endpoint.payload.reply, await handler(payload, { sender: opened.sender, msg })) as JsonValue;
       } catch (error) {
-        failure = error;
+        reportFailure(error, msg, options);
         reply = errorReplyFor(error) as JsonValue;
-      }
-      if (failure !== undefined) {
-        const refusal = reply as { code?: string; message?: string };
-        if (refusal.code === "internal") options.logger?.error({ subject, err: failure }, "handler failed");
-        else options.logger?.warn({ subject, code: refusal.code, reason: refusal.message }, "request rejected");
-        options.onFailure?.(failure, msg);
       }
       return {
         type: "sealed.reply" as const,
