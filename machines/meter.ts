@@ -24,6 +24,8 @@ export const plannedBidSchema = z.object({
   side: sideSchema,
   priceLevel: z.number().int().nonnegative(),
   quantityWh: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  /** The delivery slot (version 2 markets, where every bid is for one slot; a version 1 market has none). */
+  slot: z.int().min(0).max(2 ** 31 - 1).optional(),
 });
 export type PlannedBid = z.infer<typeof plannedBidSchema>;
 

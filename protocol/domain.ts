@@ -113,6 +113,27 @@ export function tradeIdOf(match: { buyId: string; sellId: string; txHash: string
 // ---------------------------------------------------------------------------------------------------------------
 // The market (PROTOCOL §5 setup).
 
+/** Where a version 2 bid is encrypted (PROTOCOL §4 v2): by the DSO (default), or by the meter and checked by the DSO. */
+export const encryptAtSchema = z.enum(["dso", "meter"]);
+export type EncryptAt = z.output<typeof encryptAtSchema>;
+
+/** The slot calendar of a version 2 market (PROTOCOL §5 setup and epochs, delivery slots), as its contract holds it. */
+export const slotCalendarSchema = z.strictObject({
+  slotSeconds: z.int().min(1).max(86_400),
+  gateClosureSeconds: z.int().min(0).max(86_400),
+  slotsPerEpoch: z.int().min(1).max(100_000),
+  retentionSeconds: z.int().min(0),
+});
+
+/** What makes a market version 2: the block encoding's width, where bids are encrypted, and the slot calendar. */
+export const slotMarketSchema = z.strictObject({
+  /** Block width w (PROTOCOL §3.2); the encoding's dimension is `fhipe.dimension` = 2^w + 1. */
+  width: z.int().min(1).max(8),
+  encryptAt: encryptAtSchema,
+  calendar: slotCalendarSchema,
+});
+export type SlotMarketDescription = z.output<typeof slotMarketSchema>;
+
 /** Published by the DSO once per market; a meter receives it at enrolment, the gateway asks for it. */
 export const marketDescriptionSchema = z.strictObject({
   marketId: marketIdSchema,
@@ -123,5 +144,7 @@ export const marketDescriptionSchema = z.strictObject({
   fhipe: z.strictObject({ curve: z.literal("BN254"), dimension: z.int().min(2) }),
   priceLevels: priceLevelsSchema,
   clearingRule: clearingRuleSchema,
+  /** Version 2 (block encoding, slot market, certified bids); absent: version 1 (unary encoding, one book). */
+  slots: slotMarketSchema.optional(),
 });
 export type MarketDescription = z.output<typeof marketDescriptionSchema>;
