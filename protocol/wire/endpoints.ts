@@ -3,7 +3,7 @@
 // payload its sealed notices carry. The NATS adapters (actors/nats/rpc.ts `call`, `answer`; actors/secure/sealedRpc.ts
 // `callSealed`, `answerSealed`, `notifySealed`, `listenSealed`) take an entry of these tables, so no call site pairs a
 // subject with schemas by hand.
-import type { z } from "zod";
+import { z } from "zod";
 import type { MarketSubjects } from "./subjects.ts";
 import {
   cancelReplySchema,
@@ -27,6 +27,7 @@ import {
   ticketReplySchema,
   ticketRequestSchema,
   tradeTermsPayloadSchema,
+  slotTradeTermsPayloadSchema,
   voidedNoticeSchema,
 } from "./schemas.ts";
 
@@ -96,7 +97,8 @@ function inboxChannel<S extends z.ZodType>(
 
 /** Everything the DSO sends to one meter (PROTOCOL §5 trading, steps 3, 4 and 7), sealed to it and signed. */
 export const inboxChannels = {
-  terms: inboxChannel((s, inbox) => s.meter.trade(inbox), tradeTermsPayloadSchema, (payload) => payload.terms.matchId),
+  /** Version 1's `trade.terms` or version 2's `trade.terms.v2` (the counterpart's certified opening, no round trip). */
+  terms: inboxChannel((s, inbox) => s.meter.trade(inbox), z.union([tradeTermsPayloadSchema, slotTradeTermsPayloadSchema]), (payload) => payload.terms.matchId),
   voided: inboxChannel((s, inbox) => s.meter.voided(inbox), voidedNoticeSchema, (payload) => payload.tradeId),
   disputed: inboxChannel((s, inbox) => s.meter.disputed(inbox), disputedNoticeSchema, (payload) => payload.tradeId),
   settled: inboxChannel((s, inbox) => s.meter.settled(inbox), settlementNoticeSchema, (payload) => payload.tradeId),

@@ -314,7 +314,8 @@ export class TestMeter {
     const message = this.inbox.find((entry) => entry.subject === subject && (entry.data as { tradeId?: string }).tradeId === tradeId);
     if (!message) return undefined;
     const channel = inboxChannels.terms;
-    return openTradeMessage(subject, sealedTradeMessageSchema.parse(message.data), channel.payload, channel.tradeIdOf, this.wallet.privateKey, this.enrolment.dso.address).payload;
+    const payload = openTradeMessage(subject, sealedTradeMessageSchema.parse(message.data), channel.payload, channel.tradeIdOf, this.wallet.privateKey, this.enrolment.dso.address).payload;
+    return payload.type === "trade.terms" ? payload : undefined;
   }
 
   /** The notices of one kind this meter received, opened (each sealed to it by the DSO). */
