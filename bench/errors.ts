@@ -31,4 +31,5 @@ export class ThroughputBenchError extends faultErrorClass(GridveilError, {
   bidRejected: (f: { bidder: string; reason: string }) => ["a bench bid was rejected", { value: { bidder: f.bidder, reason: f.reason } }],
   bidsRejected: (f: { examples: readonly (readonly [string, string])[] }) => ["bench bids were rejected", { value: f.examples }],
   singleMeterFailed: (f: { planId: string; failure: unknown }) => ["a single-meter bid failed", { value: { planId: f.planId, failure: f.failure } }],
+  notVersion1: (f: { market: string }) => ["the version 1 feed enrolled in a version 2 market (no master key for meters)", { value: f.market }],
 }) {}

@@ -1,6 +1,7 @@
 // The throughput bench's pre-generated bids (PROTOCOL §5 bidding, the paper's second setup): enrolled meters get
 // DSO tickets, encrypt and sign in advance (or, for the plaintext market, sign clear levels); then every submission
 // is published on the bids stream as fast as JetStream takes it.
+import { ThroughputBenchError } from "./errors.ts";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { getAddress, hexlify, randomBytes, Wallet } from "ethers";
@@ -87,6 +88,7 @@ export async function pregenerateEncrypted(options: PregenerateEncryptedOptions)
     if (first === undefined) return [];
     // Every meter of a market holds the same msk: one set of fixed-base tables serves them all.
     const msk = first.msk;
+    if (msk === null) throw new ThroughputBenchError({ kind: "notVersion1", market: first.market.marketId });
     precomputeTables(msk);
     const domain = marketDomain(BigInt(first.market.chainId), first.market.contractAddress);
     return await inParallel(options.bids, TICKET_CONCURRENCY, async (bid, index) => {

@@ -33,6 +33,7 @@ export const bidSession = bidSessionSetup.createMachine({
     voided: { type: "final", entry: "finish" },
     disputed: { type: "final", entry: "finish" },
     expired: { type: "final", entry: "finish" },
+    closed: { type: "final", entry: "finish" },
     cancelled: { type: "final", entry: "finish" },
     rejected: { type: "final", entry: "finish" },
     failed: { type: "final", entry: "finish" },

@@ -103,6 +103,7 @@ export type MeterStats = {
   voided: number;
   disputed: number;
   expired: number;
+  closed: number;
   cancelled: number;
   rejected: number;
   failed: number;
@@ -134,11 +135,18 @@ export type MeterOutput = { stats: MeterStats; queue: QueuedBid[]; enrolled: boo
 /** What to queue after a session ended (PROTOCOL §5 trading step 4): `null` = nothing more for this plan. */
 export function rebidAfter(
   ended: { planId: string; attempt: number },
-  session: Pick<QueuedBid, "side" | "priceLevel" | "quantityWh">,
+  session: Pick<QueuedBid, "side" | "priceLevel" | "quantityWh" | "slot">,
   outcome: BidOutcome,
 ): { bid: QueuedBid } | { abandon: string } | null {
   const next = (quantityWh: number): { bid: QueuedBid } => ({
-    bid: { planId: ended.planId, side: session.side, priceLevel: session.priceLevel, quantityWh, attempt: ended.attempt + 1 },
+    bid: {
+      planId: ended.planId,
+      side: session.side,
+      priceLevel: session.priceLevel,
+      quantityWh,
+      attempt: ended.attempt + 1,
+      ...(session.slot === undefined ? {} : { slot: session.slot }),
+    },
   });
   switch (outcome.kind) {
     case "settled":
@@ -152,9 +160,18 @@ export function rebidAfter(
     case "failed":
       return next(session.quantityWh);
     case "expired":
+    case "closed": // version 2: the slot's gate has closed, nothing can be placed for it any more
     case "cancelled":
       return null;
   }
+}
+
+/** Why a planned bid cannot be placed in this market (its level, or a slot where the market has none or needs one). */
+export function plannedBidProblem(bid: PlannedBid, market: MarketDescription): string | null {
+  if (bid.priceLevel >= market.priceLevels.count) return `price level ${bid.priceLevel} out of range`;
+  if (market.slots !== undefined && bid.slot === undefined) return `plan ${bid.planId} has no delivery slot (a version 2 market needs one)`;
+  if (market.slots === undefined && bid.slot !== undefined) return `plan ${bid.planId} names a delivery slot (a version 1 market has none)`;
+  return null;
 }
 
 function countOutcome(stats: MeterStats, outcome: BidOutcome): MeterStats {
@@ -218,18 +235,9 @@ export const meter = setup({
       const accepted: QueuedBid[] = [];
       let errors = context.errors;
       for (const bid of parsed.bids) {
-        const duplicate = known.has(bid.planId);
-        const outOfRange = context.market !== null && bid.priceLevel >= context.market.priceLevels.count;
-        if (duplicate || outOfRange) {
-          errors = appendError(
-            errors,
-            {
-              kind: "rejected",
-              source: "BIDS.PLANNED",
-              detail: duplicate ? `duplicate planId ${bid.planId}` : `price level ${bid.priceLevel} out of range`,
-            },
-            context.config.maxRecordedErrors,
-          );
+        const problem = known.has(bid.planId) ? `duplicate planId ${bid.planId}` : context.market === null ? null : plannedBidProblem(bid, context.market);
+        if (problem !== null) {
+          errors = appendError(errors, { kind: "rejected", source: "BIDS.PLANNED", detail: problem }, context.config.maxRecordedErrors);
           continue;
         }
         known.add(bid.planId);
@@ -248,12 +256,9 @@ export const meter = setup({
       let errors = context.errors;
       while (Object.keys(sessions).length < context.config.meter.maxConcurrentBids && queue.length > 0) {
         const bid = queue.shift() as QueuedBid;
-        if (bid.priceLevel >= market.priceLevels.count) {
-          errors = appendError(
-            errors,
-            { kind: "rejected", source: "startQueuedBids", detail: `price level ${bid.priceLevel} out of range` },
-            context.config.maxRecordedErrors,
-          );
+        const problem = plannedBidProblem(bid, market);
+        if (problem !== null) {
+          errors = appendError(errors, { kind: "rejected", source: "startQueuedBids", detail: problem }, context.config.maxRecordedErrors);
           continue;
         }
         const sessionId = `s${seq}:${bid.planId}#${bid.attempt}`;
@@ -271,6 +276,7 @@ export const meter = setup({
             priceLevel: bid.priceLevel,
             quantityWh: bid.quantityWh,
             market,
+            slot: bid.slot ?? null,
           },
         });
       }
@@ -404,6 +410,7 @@ export const meter = setup({
         voided: 0,
         disputed: 0,
         expired: 0,
+        closed: 0,
         cancelled: 0,
         rejected: 0,
         failed: 0,

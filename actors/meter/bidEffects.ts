@@ -25,7 +25,9 @@ import { callSealed, sealTradeMessage } from "../secure/sealedRpc.ts";
 import { signMessageFields } from "../secure/signed.ts";
 import { buildBid, getBid, getBidCiphertext, getBidIdOf, signCancel } from "../../contracts/client/index.ts";
 import type { BidSessionEffects, ReadMeterInput } from "../../machines/bidSession.ts";
-import type { MeterLink } from "./link.ts";
+import { v1ChainOf, type MeterLink } from "./link.ts";
+import { createSlotEffects } from "./slotEffects.ts";
+import type { Clock } from "../runtime/clock.ts";
 import type { OwnTrades } from "./ownTrades.ts";
 import type { MeterSecrets } from "./secrets.ts";
 import { attr, type SessionTraces } from "./sessionTraces.ts";
@@ -59,11 +61,14 @@ export type BidEffectsDeps = {
   onSubmitted: (bidder: Address, duplicate: boolean) => void;
   /** The gateway confirmed a cancel on chain: deliver `BID.CANCELLED` (its market event may have come first). */
   onCancelConfirmed: (bidder: Address) => void;
+  /** The market's clock (version 2: gate closures and slot ends). */
+  clock: Clock;
 };
 
 export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects {
   const { subjects: s, secrets, traces, trades } = deps;
   const timeout = { timeoutMs: deps.requestTimeoutMs };
+  const slotEffects = createSlotEffects({ subjects: s, meterId: deps.meterId, meterKey: deps.meterKey, secrets, link: deps.link, clock: deps.clock, requestTimeoutMs: deps.requestTimeoutMs });
   const levelsOf = (link: MeterLink) => link.market.priceLevels.count;
 
   return {
@@ -93,6 +98,13 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         secrets.bid(bidder).ticket = ticket;
         span.setAttribute("gridveil.ticket.not_after", ticket.notAfter);
         return { ticket };
+      }),
+
+    certifyBid: (input) =>
+      traces.step(input.bidder, "meter.certify", { [attr.side]: input.side }, async (span) => {
+        const output = await slotEffects.certifyBid(input);
+        span.setAttribute("gridveil.certify.outcome", output.kind);
+        return output;
       }),
 
     encryptBid: ({ bidder, side, priceLevel, quantityWh }) =>
@@ -133,7 +145,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         quantityWh: encryption.quantityWh,
         oneTimeKey: material.oneTimeKey,
         ticket: { bidder: bidder as Hex, notAfter: BigInt(ticket.notAfter), signature: ticket.signature },
-        domain: link.chain.domain,
+        domain: v1ChainOf(link).domain,
         salt: encryption.salt,
         randomizers: encryption.randomizers,
         ciphertext: encryption.ciphertext,
@@ -145,8 +157,15 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
       return { bidderSignature: built.bid.bidderSignature };
     },
 
-    submitBid: ({ bid }) =>
-      traces.step(bid.bidder, "meter.submit", { [attr.side]: bid.side }, async (span) => {
+    submitBid: (input) =>
+      traces.step(input.bid.bidder, "meter.submit", { [attr.side]: input.design === "v1" ? input.bid.side : input.bid.side === 0 ? "buy" : "sell" }, async (span) => {
+        if (input.design === "v2") {
+          const result = await slotEffects.submit(input.bid);
+          span.setAttributes({ [attr.duplicate]: result.duplicate, [attr.streamSeq]: result.seq });
+          deps.onSubmitted(input.bid.bidder, result.duplicate);
+          return;
+        }
+        const { bid } = input;
         const link = deps.link();
         // Runs inside this span's context: its trace context goes in the NATS headers for the gateway.
         const result = await publishDeduplicated(
@@ -164,7 +183,8 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
     cancelBid: ({ bidder }) =>
       traces.step(bidder, "meter.cancel", {}, async (span) => {
         const link = deps.link();
-        const signature = await signCancel(secrets.bid(bidder).oneTimeKey, link.chain.domain);
+        const signature =
+          link.market.slots === undefined ? await signCancel(secrets.bid(bidder).oneTimeKey, v1ChainOf(link).domain) : await slotEffects.cancelSignature(bidder);
         const reply = await call(link.nc, s, endpoints.cancel, { type: "bid.cancel", bidder, signature }, timeout);
         if (reply.txHash) span.setAttribute(attr.txHash, reply.txHash);
         if (reply.status !== "cancelled") {
@@ -208,12 +228,24 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         { [attr.trade]: matchId, [attr.counterpart]: counterpartBidder },
         async (span) => {
           const link = deps.link();
+          if ("seed" in opening) {
+            // Version 2: the counterpart's certified opening against the commitment the chain holds for it.
+            const verdict = await slotEffects.verifyCounterpart({
+              tradeTxHash: own?.txHash ?? "",
+              counterpartBidder,
+              counterpartSide: codeOfSide(counterpartSide),
+              opening,
+            });
+            span.setAttribute(attr.valid, verdict.valid);
+            if (!verdict.valid) span.setAttribute(attr.reason, verdict.reason);
+            return verdict;
+          }
           // PROTOCOL §5 trading, step 4: re-encrypt the counterpart's opening with msk, compare with the chain.
-          const bidId = await getBidIdOf(link.chain, counterpartBidder);
+          const bidId = await getBidIdOf(v1ChainOf(link), counterpartBidder);
           if (bidId === undefined) {
             throw new CounterpartBidNotFoundError({ bidder: counterpartBidder });
           }
-          const [bid, ciphertext] = await Promise.all([getBid(link.chain, bidId), getBidCiphertext(link.chain, bidId)]);
+          const [bid, ciphertext] = await Promise.all([getBid(v1ChainOf(link), bidId), getBidCiphertext(v1ChainOf(link), bidId)]);
           const check = verifyOpening(
             secrets.masterKey(),
             levelsOf(link),
@@ -243,6 +275,8 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
         deps.logger.warn({ bidder, tradeId: matchId, reason: code }, "disputed the counterpart's opening");
       });
     },
+
+    awaitSlotEnd: (input, signal) => slotEffects.awaitSlotEnd(input, signal),
 
     readMeter: (input) => {
       const session = traces.byBidder(input.bidder);

@@ -4,7 +4,7 @@
 // one read interval is handed to the same handler, so a lost notice never leaves a session waiting for its timeout.
 import type { JsonRpcProvider } from "ethers";
 import type { ChainEvent } from "../../machines/gateway.ts";
-import { readLogRange } from "../chain/marketLog.ts";
+import { readLogRange, type MarketDesign } from "../chain/marketLog.ts";
 import type { Logger } from "../telemetry/logger.ts";
 
 /** The events a meter acts on (placements come with the submission's ack; rejections only in a receipt). */
@@ -13,6 +13,8 @@ export type OwnChainEvent = Extract<ChainEvent, { kind: "matched" | "bidExpired"
 export type ChainEventsOptions = {
   provider: JsonRpcProvider;
   contractAddress: string;
+  /** Version 1's market or version 2's slot market (default v1). */
+  design?: MarketDesign;
   /** The first block to read: the head when the meter enrolled (its bidders are all newer). */
   fromBlock: number;
   intervalMs: number;
@@ -51,7 +53,7 @@ export function startChainEvents(options: ChainEventsOptions): ChainEvents {
   const readToHead = async (): Promise<OwnChainEvent[]> => {
     const found: OwnChainEvent[] = [];
     for (;;) {
-      const range = await readLogRange(options.provider, options.contractAddress, next, options.maxBlockRange);
+      const range = await readLogRange(options.provider, options.contractAddress, next, options.maxBlockRange, options.design ?? "v1");
       if (range === null) return found;
       for (const event of range.events) if (isOwn(event, options.owns)) found.push(event);
       next = range.toBlock + 1;

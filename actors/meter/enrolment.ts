@@ -18,12 +18,14 @@ import { addressOfPublicKey, identityOf } from "../secure/keys.ts";
 import { signMessageFields } from "../secure/signed.ts";
 import { type Address, type Hex } from "../../protocol/base/hex.ts";
 import { type MarketDescription } from "../../protocol/domain.ts";
+import { blockParams } from "../../protocol/encoding/blockTokens.ts";
 
 export type Enrolment = {
   inboxId: string;
   market: MarketDescription;
   dso: { address: Address; publicKey: Hex };
-  msk: MasterSecretKey;
+  /** Version 1's master key; null in a version 2 market (the DSO certifies bids under its epoch keys). */
+  msk: MasterSecretKey | null;
 };
 
 export type EnrolOptions = {
@@ -80,6 +82,14 @@ export async function enrol(options: EnrolOptions): Promise<Enrolment> {
   // The reply was sealed by the key we sealed to; it must name that same DSO.
   if (getAddress(reply.dso.address) !== getAddress(info.dso.address)) {
     throw new EnrolmentRejectedError({ reason: "otherDso", expected: info.dso.address, got: reply.dso.address });
+  }
+  if (reply.market.slots !== undefined) {
+    // Version 2: no msk for the meter; the dimension is the block encoding's (PROTOCOL §3.2).
+    const dim = blockParams(reply.market.priceLevels.count, reply.market.slots.width).dim;
+    if (reply.market.fhipe.dimension !== dim) {
+      throw new EnrolmentRejectedError({ reason: "dimensionNotLevels", dimension: reply.market.fhipe.dimension, levels: reply.market.priceLevels.count });
+    }
+    return { inboxId: reply.inboxId, market: reply.market, dso: { ...reply.dso }, msk: null };
   }
   const payload = openAs(
     mskPayloadSchema,

@@ -68,6 +68,8 @@ export class BidSessionStateError extends reasonErrorClass(GridveilError, {
   noSession: "no running session for this bidder",
   signedBeforeTicket: "signing before the ticket and the encryption",
   commitmentChanged: "the signed commitment differs from the encrypted one",
+  otherDesign: "the effect belongs to the other market design (version 1 or 2) than the enrolled market's",
+  noEpochKey: "meter mode needs the epoch's key from the DSO, and the meter has none for this slot",
 }) {}
 
 /** The DSO or the gateway answered, but not what the request asked for. */

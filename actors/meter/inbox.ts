@@ -6,6 +6,7 @@ import { inboxChannels } from "../../protocol/wire/endpoints.ts";
 import {
   type DisputedNotice,
   type SettlementNotice,
+  type SlotTradeTermsPayload,
   type TradeTermsPayload,
   type VoidedNotice,
 } from "../../protocol/wire/schemas.ts";
@@ -13,7 +14,7 @@ import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { listenSealed } from "../secure/sealedRpc.ts";
 
 export type InboxHandlers = {
-  terms: (payload: TradeTermsPayload) => void | Promise<void>;
+  terms: (payload: TradeTermsPayload | SlotTradeTermsPayload) => void | Promise<void>;
   voided: (notice: VoidedNotice) => void | Promise<void>;
   disputed: (notice: DisputedNotice) => void | Promise<void>;
   settled: (notice: SettlementNotice) => void | Promise<void>;

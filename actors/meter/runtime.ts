@@ -14,11 +14,14 @@ import { ChainMismatchError } from "../../contracts/client/errors.ts";
 import { MeterNotEnrolledError, MeterRuntimeStoppedError } from "./errors.ts";
 import { connectNats, natsCredentials, type NatsClients } from "../nats/connect.ts";
 import type { Service } from "../nats/rpc.ts";
-import { termsNameTheirTrade, type TradeTermsPayload, type DisputedNotice, type MarketEvent, type SettlementNotice, type VoidedNotice } from "../../protocol/wire/schemas.ts";
+import { termsNameTheirTrade, type TradeTermsPayload, type SlotTradeTermsPayload, type DisputedNotice, type MarketEvent, type SettlementNotice, type VoidedNotice } from "../../protocol/wire/schemas.ts";
 import { marketSubjects, replyInboxPrefix } from "../../protocol/wire/subjects.ts";
 import { combineInspect } from "../runtime/inspect.ts";
 import { publishStateSnapshots, type StateSnapshotPublisher } from "../runtime/stateSnapshots.ts";
 import { attachMarket } from "../../contracts/client/index.ts";
+import { attachSlotMarket } from "../../contracts/client/v2/slotMarket.ts";
+import { systemClock, type Clock } from "../runtime/clock.ts";
+import { slotDesignOf } from "./slotEffects.ts";
 import type { MachineConfig } from "../../machines/config.ts";
 import { provideMeter, type MeterMachine, type MeterStats, type PlannedBid } from "../../machines/meter.ts";
 import { outcomeReason, type BidOutcome, type BidSessionInput, type ReadMeterInput } from "../../machines/bidSession.ts";
@@ -85,6 +88,8 @@ export type MeterRuntimeOptions = {
   snapshotIntervalMs?: number;
   /** How often the meter reads its bidders' events from the chain (a notice lost on NATS is taken from there). */
   chainReconcileIntervalMs?: number;
+  /** The market's clock (version 2: gate closures and slot ends; default the system clock; the demo compresses time). */
+  clock?: Clock;
 };
 
 export type MeterCounters = {
@@ -265,7 +270,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
 
   // ----- DSO → meter inbox (PROTOCOL §5 trading, steps 3, 5, 7) -----
   const inboxHandlers = {
-    terms: async (payload: TradeTermsPayload) => {
+    terms: async (payload: TradeTermsPayload | SlotTradeTermsPayload) => {
       if (!termsNameTheirTrade(payload)) {
         logger.warn({ tradeId: payload.terms.matchId }, "terms name another trade; ignored");
         return;
@@ -343,7 +348,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         // A notice is the gateway's claim: act on a Matched log the chain holds; the chain follower brings real ones
         // a false or premature notice leaves out (chainEvents.ts).
         const current = currentLink();
-        const onChain = await confirmMatch(current.provider, current.market.contractAddress, event);
+        const onChain = await confirmMatch(current.provider, current.market.contractAddress, event, current.market.slots === undefined ? "v1" : "v2");
         if (onChain !== "confirmed") {
           counts.matchNoticesRefused += 1;
           logger.warn({ txHash: event.txHash, logIndex: event.logIndex, onChain }, "a match notice the chain does not confirm; ignored");
@@ -424,9 +429,13 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         if (Number(network.chainId) !== enrolment.market.chainId) {
           throw new ChainMismatchError({ party: "meter", reason: "otherChain", rpcChainId: Number(network.chainId), marketChainId: enrolment.market.chainId });
         }
-        const chain = await attachMarket(enrolment.market.contractAddress, provider);
-        if (chain.dim !== enrolment.market.fhipe.dimension) {
-          throw new ChainMismatchError({ party: "meter", reason: "otherDimension", address: enrolment.market.contractAddress, contractDimension: chain.dim, marketDimension: enrolment.market.fhipe.dimension });
+        const slotDesign = enrolment.market.slots === undefined ? null : slotDesignOf(enrolment.market);
+        const chain = slotDesign === null ? await attachMarket(enrolment.market.contractAddress, provider) : null;
+        const slotMarket =
+          slotDesign === null ? null : await attachSlotMarket(enrolment.market.contractAddress, provider, slotDesign.params, slotDesign.slots.calendar);
+        const contractDimension = chain?.dim ?? slotDesign?.params.dim ?? 0;
+        if (contractDimension !== enrolment.market.fhipe.dimension) {
+          throw new ChainMismatchError({ party: "meter", reason: "otherDimension", address: enrolment.market.contractAddress, contractDimension, marketDimension: enrolment.market.fhipe.dimension });
         }
         clients = await connectNats({
           url: options.natsUrl,
@@ -441,11 +450,12 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
           inboxId: enrolment.inboxId,
           market: enrolment.market,
           chain,
+          slotMarket,
           provider,
           dso: enrolment.dso,
         };
         // The key store and link exist before anything can arrive for this meter.
-        secrets.setMasterKey(enrolment.msk);
+        if (enrolment.msk !== null) secrets.setMasterKey(enrolment.msk);
         link = next;
         // Live view (`gridveil watch`, actors/runtime/stateSnapshots.ts): under the opaque inbox id; state, tags and session counts only (never the context).
         snapshots = actorRef
@@ -477,6 +487,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         chainEvents = startChainEvents({
           provider,
           contractAddress: enrolment.market.contractAddress,
+          design: slotDesign === null ? "v1" : "v2",
           fromBlock: await provider.getBlockNumber(),
           intervalMs: options.chainReconcileIntervalMs ?? meterDefaults.chainReconcileIntervalMs,
           maxBlockRange: meterDefaults.chainMaxBlockRange,
@@ -549,6 +560,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
     // The market.cancelled event can overtake the gateway's reply; the session only takes BID.CANCELLED once it
     // waits for it, so deliver it again right after the cancel effect resolved.
     onCancelConfirmed: (bidder) => setTimeout(() => send({ type: "BID.CANCELLED", bidder }), 0),
+    clock: options.clock ?? systemClock,
   });
 
   const machine = provideMeter({ requestEnrolment, bidSession });

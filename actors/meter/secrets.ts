@@ -5,11 +5,15 @@ import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { MeterSecretMissingError } from "./errors.ts";
 import { type Address, type Hex, toAddress } from "../../protocol/base/hex.ts";
 import { type Ticket } from "../../protocol/domain.ts";
+import type { CertifiedBid } from "../../contracts/client/v2/slotMarket.ts";
+import type { SlotOpening } from "../../protocol/encoding/certify.ts";
 
 /** What one bid needs between its effects: the one-time key, its ticket and what its ciphertext was made from. */
 export type BidMaterial = {
   oneTimeKey: Wallet;
   ticket: Ticket | null;
+  /** Version 2: the certified bid and its opening (salt and seed), kept until the session ends. */
+  slotBid: { certified: CertifiedBid; opening: SlotOpening } | null;
   encryption: {
     priceLevel: number;
     quantityWh: number;
@@ -43,7 +47,7 @@ export class MeterSecrets {
   createOneTimeKey(): Address {
     const oneTimeKey = randomWallet();
     const bidder = getAddress(oneTimeKey.address) as Address;
-    this.#bids.set(toAddress(bidder), { oneTimeKey, ticket: null, encryption: null });
+    this.#bids.set(toAddress(bidder), { oneTimeKey, ticket: null, encryption: null, slotBid: null });
     return bidder;
   }
 

@@ -3,7 +3,7 @@
 import type { BidSessionEvent } from "../../machines/bidSession.ts";
 import { codeOfSide, type Opening, type SignedBid } from "../../protocol/domain.ts";
 import { FR_ORDER } from "../../protocol/fhipe/order.ts";
-import type { BidSubmission, TradeTermsPayload } from "../../protocol/wire/schemas.ts";
+import type { BidSubmission, SlotTradeTermsPayload, TradeTermsPayload } from "../../protocol/wire/schemas.ts";
 
 /**
  * What goes on the bids stream. The ciphertext travels as its EVM words (what `placeBids` takes and what the
@@ -23,7 +23,7 @@ export function submissionOf(bid: SignedBid, submittedAt: number): BidSubmission
 }
 
 /** A sealed trade-terms payload (already opened and validated) as the session's `TERMS.RECEIVED`. */
-export function termsEventOf(payload: TradeTermsPayload): Extract<BidSessionEvent, { type: "TERMS.RECEIVED" }> {
+export function termsEventOf(payload: TradeTermsPayload | SlotTradeTermsPayload): Extract<BidSessionEvent, { type: "TERMS.RECEIVED" }> {
   return { type: "TERMS.RECEIVED", bidder: payload.bidder, terms: { ...payload.terms }, counterpartOpening: { ...payload.counterpart.opening } };
 }
 

@@ -4,12 +4,13 @@ import { sameAddress, type Address, type Hex } from "../../protocol/base/hex.ts"
 import { bytes32Schema } from "../../protocol/base/primitives.ts";
 import { fixTradeTerms, sameTerms, type TradeTerms } from "../../protocol/clearing.ts";
 import { ciphertextWordsSchema, openingSchema, otherSide } from "../../protocol/domain.ts";
+import type { CertifyReply, SlotOpeningWire } from "../../protocol/wire/schemas.ts";
 import type { BidCiphertext, MarketDescription, Match, Opening, Side, SignedBid, Ticket } from "../../protocol/domain.ts";
 import { describeDisputeClaim, type BidRejection, type DisputeClaim, type VoidReason } from "../../protocol/reasons.ts";
 import type { Settlement, SettledNotice } from "../../protocol/settlement.ts";
 import type { MachineConfig } from "../config.ts";
 import { describeIssues, MachineInvariantError, type MachineErrorRecord } from "../kit/errors.ts";
-import type { EncryptBidOutput } from "./effects.ts";
+import type { CertifyBidOutput, EncryptBidOutput } from "./effects.ts";
 
 export type BidSessionInput = {
   config: MachineConfig;
@@ -22,7 +23,14 @@ export type BidSessionInput = {
   priceLevel: number;
   quantityWh: number;
   market: MarketDescription;
+  /** The delivery slot (version 2 markets: `market.slots` is set); absent in a version 1 market. */
+  slot?: number | null;
 };
+
+/** A version 2 bid as the DSO certified it: everything the gateway places, nothing in clear (PROTOCOL §4 v2). */
+export type CertifiedSlotBid = Omit<CertifyReply, "type">;
+/** A bid's opening: version 1's (α, β) or version 2's (slot, seed); both carry the level and the quantity. */
+export type AnyOpening = Opening | SlotOpeningWire;
 
 export type FailureStage = "identity" | "ticket" | "encryption" | "signing" | "submission";
 
@@ -40,6 +48,8 @@ export type BidOutcome =
   | { kind: "voided"; matchId: string; reason: VoidReason; blamedSelf: boolean }
   | { kind: "disputed"; matchId: string; dispute: DisputeClaim; raisedBy: "self" | "counterpart" }
   | { kind: "expired" }
+  /** Version 2: the DSO would not certify the bid because its slot is closed (or its epoch not open): no re-bid. */
+  | { kind: "closed"; reason: string }
   | { kind: "cancelled" }
   | { kind: "rejected"; rejection: BidRejection }
   | { kind: "failed"; stage: FailureStage; reason: string };
@@ -62,17 +72,22 @@ export type BidSessionOutput = BidSessionEnded;
  * Each field is set by the stage that produces it and read only by later stages (`required` says so when a state's
  * input needs it); `ending` is set by the transition into a final state and read by that state's entry.
  */
-export type BidSessionContext = BidSessionInput & {
+export type BidSessionContext = Omit<BidSessionInput, "slot"> & {
+  slot: number | null;
   bidder: Address | null;
   ticket: Ticket | null;
   ciphertext: BidCiphertext | null;
   commitment: Hex | null;
-  opening: Opening | null;
+  opening: AnyOpening | null;
+  /** Version 2: the certified bid (the ticket, the ciphertext and the commitment in one). */
+  certified: CertifiedSlotBid | null;
+  /** Version 2: wall milliseconds the certified bid may wait for a match (until its gate closure, plus grace). */
+  matchWaitMs: number | null;
   bidderSignature: Hex | null;
   cancelRequested: boolean;
   match: Match | null;
   terms: TradeTerms | null;
-  counterpartOpening: Opening | null;
+  counterpartOpening: AnyOpening | null;
   measuredWh: number | null;
   settlement: Settlement | null;
   /** Consecutive failures of the step being retried (reset when a step succeeds). */
@@ -85,11 +100,14 @@ export type BidSessionContext = BidSessionInput & {
 export function initialContext(input: BidSessionInput): BidSessionContext {
   return {
     ...input,
+    slot: input.slot ?? null,
     bidder: null,
     ticket: null,
     ciphertext: null,
     commitment: null,
     opening: null,
+    certified: null,
+    matchWaitMs: null,
     bidderSignature: null,
     cancelRequested: false,
     match: null,
@@ -109,6 +127,25 @@ export function required<K extends keyof BidSessionContext>(context: BidSessionC
   const value = context[field];
   if (value === null || value === undefined) throw new MachineInvariantError({ machine: "bidSession", what: field });
   return value as NonNullable<BidSessionContext[K]>;
+}
+
+/** Version 2 (the market has delivery slots): certified bids, no opening round trip, delivery until the slot's end. */
+export function isSlotMarket(context: Pick<BidSessionContext, "market">): boolean {
+  return context.market.slots !== undefined;
+}
+
+/** What `submitBid` sends: version 1's signed bid, or version 2's certified bid. */
+export type BidToSubmit = { design: "v1"; bid: SignedBid } | { design: "v2"; bid: CertifiedSlotBid };
+
+export function bidToSubmitOf(context: BidSessionContext): BidToSubmit {
+  return isSlotMarket(context) ? { design: "v2", bid: required(context, "certified") } : { design: "v1", bid: signedBidOf(context) };
+}
+
+/** Version 1's own opening (the one it sends the DSO); a version 2 session never asks for it. */
+export function v1OpeningOf(context: BidSessionContext): Opening {
+  const opening = required(context, "opening");
+  if ("seed" in opening) throw new MachineInvariantError({ machine: "bidSession", what: "a version 1 opening" });
+  return opening;
 }
 
 /** The bid as submitted: everything the preparing stage produced. */
@@ -156,11 +193,23 @@ export function encryptionProblem(context: BidSessionContext, output: EncryptBid
   return null;
 }
 
+/** Why what `certifyBid` returned is not this session's certified bid, or null. */
+export function certificationProblem(context: BidSessionContext, output: CertifyBidOutput | undefined): string | null {
+  if (output?.kind !== "certified") return "not a certified bid";
+  const { bid, opening } = output;
+  if (!sameAddress(bid.bidder, context.bidder)) return "certified for another bidder";
+  const sideCode = context.side === "buy" ? 0 : 1;
+  if (bid.side !== sideCode || opening.side !== sideCode || bid.slot !== context.slot || opening.slot !== context.slot) return "certified for another side or slot";
+  if (opening.priceLevel !== context.priceLevel || opening.quantityWh !== context.quantityWh) return "the opening is not this bid's level and quantity";
+  if (!Number.isFinite(output.matchWaitMs) || output.matchWaitMs < 0) return "no wait until the gate closure";
+  return null;
+}
+
 /**
  * A meter accepts terms only if they follow from its own opening and the counterpart's under the market's rule:
  * the DSO cannot silently change quantity or price (PROTOCOL §5 trading step 3).
  */
-export function termsFollowFromOpenings(context: BidSessionContext, terms: TradeTerms, counterpart: Opening): boolean {
+export function termsFollowFromOpenings(context: BidSessionContext, terms: TradeTerms, counterpart: AnyOpening): boolean {
   if (!context.opening || !context.match) return false;
   const expected = fixTradeTerms({
     matchId: context.match.matchId,

@@ -3,6 +3,8 @@ import type { PromiseActorLogic } from "xstate";
 import type { Address, Hex } from "../../protocol/base/hex.ts";
 import type { BidCiphertext, Opening, Side, SignedBid, Ticket } from "../../protocol/domain.ts";
 import type { DisputeClaim, OpeningVerdict } from "../../protocol/reasons.ts";
+import type { SlotOpeningWire } from "../../protocol/wire/schemas.ts";
+import type { AnyOpening, BidToSubmit, CertifiedSlotBid } from "./context.ts";
 import type { EffectsOf } from "../kit/effects.ts";
 
 export type CreateOneTimeIdentityInput = { sessionId: string };
@@ -13,18 +15,31 @@ export type RequestTicketOutput = { ticket: Ticket };
 export type EncryptBidInput = { bidder: Address; side: Side; priceLevel: number; quantityWh: number };
 /** α, β and salt are drawn by the runtime; `opening` must reproduce `ciphertext` and `commitment` (PROTOCOL §4). */
 export type EncryptBidOutput = { ciphertext: BidCiphertext; commitment: Hex; opening: Opening };
+export type CertifyBidInput = { bidder: Address; side: Side; slot: number; priceLevel: number; quantityWh: number };
+/**
+ * Version 2 (PROTOCOL §4 v2): the runtime draws salt and seed, has the DSO certify the opening (it encrypts, or checks
+ * the meter's encryption) and checks the reply against the opening. `closed`: the DSO refused because the slot is
+ * closed or its epoch not open — nothing to retry. Throwing = transient (retried).
+ */
+export type CertifyBidOutput =
+  | { kind: "certified"; bid: CertifiedSlotBid; opening: SlotOpeningWire; matchWaitMs: number }
+  | { kind: "closed"; reason: string };
+export type AwaitSlotEndInput = { slot: number };
 export type SignBidInput = { bidder: Address; side: Side; ciphertext: BidCiphertext; commitment: Hex };
 export type SignBidOutput = { bidderSignature: Hex };
-export type SubmitBidInput = { bid: SignedBid };
+export type SubmitBidInput = BidToSubmit;
 export type CancelBidInput = { bidder: Address };
 export type SendOpeningInput = { matchId: string; bidder: Address; side: Side; opening: Opening };
 export type VerifyCounterpartOpeningInput = {
   matchId: string;
   counterpartBidder: Address;
   counterpartSide: Side;
-  opening: Opening;
+  opening: AnyOpening;
 };
-/** Re-encrypts the counterpart's opening with msk and compares it with the chain (PROTOCOL §5 trading step 3). */
+/**
+ * Checks the counterpart's opening against the chain (PROTOCOL §5 trading step 3): v1 re-encrypts it with msk; v2
+ * recomputes the on-chain commitment (and in meter mode the ciphertext root).
+ */
 export type VerifyCounterpartOpeningOutput = OpeningVerdict;
 export type ReportDisputeInput = { matchId: string; bidder: Address; claim: DisputeClaim };
 export type ReadMeterInput = { matchId: string; bidder: Address; side: Side; quantityWh: number };
@@ -34,6 +49,7 @@ export type ReportReadingInput = { matchId: string; bidder: Address; side: Side;
 export type BidSessionActors = {
   createOneTimeIdentity: PromiseActorLogic<CreateOneTimeIdentityOutput, CreateOneTimeIdentityInput>;
   requestTicket: PromiseActorLogic<RequestTicketOutput, RequestTicketInput>;
+  certifyBid: PromiseActorLogic<CertifyBidOutput, CertifyBidInput>;
   encryptBid: PromiseActorLogic<EncryptBidOutput, EncryptBidInput>;
   signBid: PromiseActorLogic<SignBidOutput, SignBidInput>;
   submitBid: PromiseActorLogic<void, SubmitBidInput>;
@@ -41,6 +57,8 @@ export type BidSessionActors = {
   sendOpening: PromiseActorLogic<void, SendOpeningInput>;
   verifyCounterpartOpening: PromiseActorLogic<VerifyCounterpartOpeningOutput, VerifyCounterpartOpeningInput>;
   reportDispute: PromiseActorLogic<void, ReportDisputeInput>;
+  /** Version 2: resolves once the delivery slot has ended (by the market's clock). */
+  awaitSlotEnd: PromiseActorLogic<void, AwaitSlotEndInput>;
   readMeter: PromiseActorLogic<ReadMeterOutput, ReadMeterInput>;
   reportReading: PromiseActorLogic<void, ReportReadingInput>;
 };
@@ -48,6 +66,7 @@ export type BidSessionActors = {
 export const bidSessionActorNames = [
   "createOneTimeIdentity",
   "requestTicket",
+  "certifyBid",
   "encryptBid",
   "signBid",
   "submitBid",
@@ -55,6 +74,7 @@ export const bidSessionActorNames = [
   "sendOpening",
   "verifyCounterpartOpening",
   "reportDispute",
+  "awaitSlotEnd",
   "readMeter",
   "reportReading",
 ] as const satisfies readonly (keyof BidSessionActors)[];

@@ -5,6 +5,7 @@ import { tradeTermsSchema } from "../../protocol/clearing.ts";
 import { matchSchema, openingSchema } from "../../protocol/domain.ts";
 import { bidRejectionSchema, disputeClaimSchema, voidReasonSchema } from "../../protocol/reasons.ts";
 import { settledNoticeSchema } from "../../protocol/settlement.ts";
+import { slotOpeningWireSchema } from "../../protocol/wire/schemas.ts";
 import { defineEvents, type EventOf } from "../kit/events.ts";
 
 const matchId = () => z.string().min(1).max(512);
@@ -20,12 +21,12 @@ export const bidSessionEvents = defineEvents({
   "BID.CANCEL": z.object({ type: z.literal("BID.CANCEL"), planId: z.string().min(1).max(256) }),
   /** Gateway: the contract removed the bid after its bidder's cancel. */
   "BID.CANCELLED": z.object({ type: z.literal("BID.CANCELLED"), bidder: addressSchema }),
-  /** DSO: terms of the trade plus the counterpart's opening (decrypted by the runtime). */
+  /** DSO: terms of the trade plus the counterpart's opening (decrypted by the runtime); v2 openings carry slot and seed. */
   "TERMS.RECEIVED": z.object({
     type: z.literal("TERMS.RECEIVED"),
     bidder: addressSchema,
     terms: tradeTermsSchema,
-    counterpartOpening: openingSchema,
+    counterpartOpening: z.union([openingSchema, slotOpeningWireSchema]),
   }),
   /** DSO: the match is void; `blamedBidders` did not open in time or their opening failed (may be empty). */
   "MATCH.VOIDED": z.object({

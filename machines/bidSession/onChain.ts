@@ -1,7 +1,7 @@
 // PROTOCOL §5 bidding: the gateway places the bid; the session waits for a match, an expiry, a rejection or its cancel.
 import { assign } from "xstate";
 import { bidSessionEvents } from "./events.ts";
-import { required, signedBidOf } from "./context.ts";
+import { bidToSubmitOf, required } from "./context.ts";
 import { failOnError, retryAfterFailure, step, type BidSessionStateNode } from "./setup.ts";
 
 export const onChain: BidSessionStateNode = {
@@ -40,7 +40,7 @@ export const onChain: BidSessionStateNode = {
         invoke: {
           id: "submitBid",
           src: "submitBid",
-          input: ({ context }) => ({ bid: signedBidOf(context) }),
+          input: ({ context }) => bidToSubmitOf(context),
           onDone: [
             { guard: "cancelRequested", target: "cancelling", actions: "resetFailures" },
             { target: "awaitingMatch", actions: "resetFailures" },

@@ -1,6 +1,7 @@
-// PROTOCOL §4: one-time key → ticket → encryption and commitment → bidder signature. Nothing is on chain yet.
+// PROTOCOL §4: one-time key → ticket → encryption and commitment → bidder signature; version 2: one-time key → the
+// DSO's certified bid. Nothing is on chain yet.
 import { assign } from "xstate";
-import { encryptionProblem, required } from "./context.ts";
+import { certificationProblem, encryptionProblem, required } from "./context.ts";
 import { failOnError, failWith, retryAfterFailure, step, type BidSessionStateNode } from "./setup.ts";
 
 export const preparing: BidSessionStateNode = {
@@ -18,7 +19,7 @@ export const preparing: BidSessionStateNode = {
         onDone: [
           {
             guard: { type: "isIdentity", params: ({ event }) => ({ output: event.output }) },
-            target: "requestingTicket",
+            target: "choosingPath",
             actions: [assign({ bidder: ({ event }) => event.output.bidder }), "announceIdentity"],
           },
           failWith("identity", "createOneTimeIdentity returned no address"),
@@ -26,6 +27,64 @@ export const preparing: BidSessionStateNode = {
         onError: failOnError("identity"),
       },
     },
+    // Version 1: ticket, then the meter encrypts and signs. Version 2: the DSO certifies the opening (PROTOCOL §4 v2).
+    choosingPath: {
+      always: [{ guard: "isSlotMarket", target: "certifying" }, { target: "requestingTicket" }],
+    },
+    ...step(
+      "certifying",
+      { backoff: "certifyBackoff", delay: "ticketRetryDelay" },
+      {
+        invoke: {
+          id: "certifyBid",
+          src: "certifyBid",
+          input: ({ context }) => ({
+            bidder: required(context, "bidder"),
+            side: context.side,
+            slot: required(context, "slot"),
+            priceLevel: context.priceLevel,
+            quantityWh: context.quantityWh,
+          }),
+          onDone: [
+            {
+              guard: { type: "isOwnCertifiedBid", params: ({ event }) => ({ output: event.output }) },
+              target: "#bidSession.onChain",
+              actions: [
+                assign(({ event }) =>
+                  event.output.kind === "certified"
+                    ? {
+                        certified: event.output.bid,
+                        opening: event.output.opening,
+                        commitment: event.output.bid.commitment,
+                        matchWaitMs: event.output.matchWaitMs,
+                      }
+                    : {},
+                ),
+                "resetFailures",
+              ],
+            },
+            {
+              guard: { type: "isClosedSlot", params: ({ event }) => ({ output: event.output }) },
+              target: "#bidSession.closed",
+              actions: {
+                type: "end",
+                params: ({ event }) => ({ outcome: { kind: "closed", reason: event.output.kind === "closed" ? event.output.reason : "closed" } }),
+              },
+            },
+            {
+              target: "#bidSession.failed",
+              actions: {
+                type: "end",
+                params: ({ context, event }) => ({
+                  outcome: { kind: "failed", stage: "ticket", reason: certificationProblem(context, event.output) ?? "not a certified bid" },
+                }),
+              },
+            },
+          ],
+          onError: [retryAfterFailure("certifyBid", "certifyBackoff", { guard: "ticketRetriesLeft" }), failOnError("ticket")],
+        },
+      },
+    ),
     ...step(
       "requestingTicket",
       { backoff: "ticketBackoff", delay: "ticketRetryDelay" },

@@ -9,10 +9,12 @@ import { unprovidedEffects } from "../kit/effects.ts";
 import { appendError, describeError } from "../kit/errors.ts";
 import { stepsOf, type StateNodeOf } from "../kit/steps.ts";
 import {
+  certificationProblem,
   encryptionProblem,
   initialContext,
   isForThisTrade,
   isOwnMatch,
+  isSlotMarket,
   termsFollowFromOpenings,
   type BidOutcome,
   type BidSessionContext,
@@ -22,7 +24,7 @@ import {
   type BidSessionOutput,
   type FailureStage,
 } from "./context.ts";
-import { bidSessionActorNames, type BidSessionActors, type EncryptBidOutput, type VerifyCounterpartOpeningOutput } from "./effects.ts";
+import { bidSessionActorNames, type BidSessionActors, type CertifyBidOutput, type EncryptBidOutput, type VerifyCounterpartOpeningOutput } from "./effects.ts";
 import { bidSessionEvents, type BidSessionEvent } from "./events.ts";
 
 const retryDelay = ({ context }: { context: BidSessionContext }) =>
@@ -41,8 +43,12 @@ export const bidSessionSetup = setup({
     submitRetryDelay: retryDelay,
     openingRetryDelay: retryDelay,
     tradeStepRetryDelay: retryDelay,
-    /** Ticket lifetime plus grace: after it the bid is treated as expired even without the gateway's notice. */
-    matchWaitTimeout: ({ context }) => context.config.meter.bidLifetimeSeconds * 1000 + context.config.meter.expiryGraceMs,
+    /**
+     * Ticket lifetime plus grace: after it the bid is treated as expired even without the gateway's notice. A version 2
+     * bid lives until its slot's gate closure (the runtime computed the wall time at certification).
+     */
+    matchWaitTimeout: ({ context }) =>
+      (context.matchWaitMs ?? context.config.meter.bidLifetimeSeconds * 1000) + context.config.meter.expiryGraceMs,
     termsTimeout: ({ context }) => context.config.meter.termsTimeoutMs,
     deliveryDuration: ({ context }) => context.config.meter.deliveryDurationMs,
     settlementTimeout: ({ context }) => context.config.meter.settlementTimeoutMs,
@@ -78,6 +84,10 @@ export const bidSessionSetup = setup({
       }
     },
     cancelRequested: ({ context }) => context.cancelRequested,
+    isSlotMarket: ({ context }) => isSlotMarket(context),
+    /** The DSO certified this bid: our bidder, side, slot, level and quantity. */
+    isOwnCertifiedBid: ({ context }, params: { output: CertifyBidOutput | undefined }) => certificationProblem(context, params.output) === null,
+    isClosedSlot: (_, params: { output: CertifyBidOutput | undefined }) => params.output?.kind === "closed",
     ticketRetriesLeft: ({ context }) => context.failures + 1 < context.config.meter.ticketMaxAttempts,
     submitRetriesLeft: ({ context }) => context.failures + 1 < context.config.meter.submitMaxAttempts,
     tradeStepRetriesLeft: ({ context }) => context.failures + 1 < context.config.meter.tradeStepMaxAttempts,

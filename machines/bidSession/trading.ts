@@ -4,7 +4,7 @@ import { assign } from "xstate";
 import { sameAddress } from "../../protocol/base/hex.ts";
 import { disputeClaimOf, type DisputeGround } from "../../protocol/reasons.ts";
 import { describeError } from "../kit/errors.ts";
-import { counterpartOf, ownSideOf, required, settlementFrom, type BidSessionContext } from "./context.ts";
+import { counterpartOf, ownSideOf, required, settlementFrom, v1OpeningOf, type BidSessionContext } from "./context.ts";
 import { bidSessionEvents } from "./events.ts";
 import { retryAfterFailure, step, type BidSessionStateNode } from "./setup.ts";
 
@@ -50,7 +50,7 @@ export const trading: BidSessionStateNode = {
   },
   states: {
     opening: {
-      initial: "sendingOpening",
+      initial: "startingTrade",
       after: {
         termsTimeout: {
           target: "#bidSession.voided",
@@ -73,6 +73,10 @@ export const trading: BidSessionStateNode = {
         },
       },
       states: {
+        // Version 2 has no opening round trip: the DSO holds both certified openings (PROTOCOL §5 v2 trading step 2).
+        startingTrade: {
+          always: [{ guard: "isSlotMarket", target: "awaitingTerms" }, { target: "sendingOpening" }],
+        },
         ...step(
           "sendingOpening",
           { backoff: "openingBackoff", delay: "openingRetryDelay" },
@@ -80,7 +84,7 @@ export const trading: BidSessionStateNode = {
             invoke: {
               id: "sendOpening",
               src: "sendOpening",
-              input: ({ context }) => ({ ...ownSideOf(context), opening: required(context, "opening") }),
+              input: ({ context }) => ({ ...ownSideOf(context), opening: v1OpeningOf(context) }),
               onDone: "awaitingTerms",
               // Retried until the terms timeout: the DSO may not have seen the match yet.
               onError: retryAfterFailure("sendOpening", "openingBackoff"),
@@ -155,7 +159,21 @@ export const trading: BidSessionStateNode = {
         },
       },
     ),
-    delivering: { after: { deliveryDuration: "measuring" } },
+    // Version 1: a configured delivery time. Version 2: until the delivery slot ends (PROTOCOL §5 trading step 5).
+    delivering: {
+      always: { guard: "isSlotMarket", target: "awaitingSlotEnd" },
+      after: { deliveryDuration: "measuring" },
+    },
+    awaitingSlotEnd: {
+      invoke: {
+        id: "awaitSlotEnd",
+        src: "awaitSlotEnd",
+        input: ({ context }) => ({ slot: required(context, "slot") }),
+        onDone: "measuring",
+        // The clock cannot fail; if the effect does, measure now rather than never.
+        onError: { target: "measuring", actions: { type: "recordEffectFailure", params: ({ event }) => ({ source: "awaitSlotEnd", error: event.error }) } },
+      },
+    },
     ...step(
       "measuring",
       { backoff: "measureBackoff", delay: "tradeStepRetryDelay" },

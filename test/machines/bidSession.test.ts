@@ -8,7 +8,7 @@ import type { BidSessionEffects, BidSessionEvent, BidSessionInput } from "../../
 import { address, bidSessionFakes, bytes32, ciphertext, config, flush, market, opening, runsOf, signature, started } from "./helpers.ts";
 import { leavesOf, reachedLeaves, type Samples } from "./graph.ts";
 import { type Address } from "../../protocol/base/hex.ts";
-import { type Match, type Opening, type Side } from "../../protocol/domain.ts";
+import { type MarketDescription, type Match, type Opening, type Side } from "../../protocol/domain.ts";
 import { type TradeTerms, fixTradeTerms } from "../../protocol/clearing.ts";
 
 const cfg = config();
@@ -83,6 +83,7 @@ describe("bidSession: enrolment-time preparation (one-time identity, ticket, enc
     expect(f.signBid.calls).toEqual([{ bidder: OWN, side: "buy", ciphertext: ciphertext(), commitment: bytes32(7) }]);
     expect(f.submitBid.calls).toEqual([
       {
+        design: "v1",
         bid: {
           bidder: OWN,
           side: "buy",
@@ -533,6 +534,106 @@ describe("bidSession: robustness and coverage", () => {
         readMeter: [{ measuredWh: 600 }],
       },
     };
-    expect(reachedLeaves(bidSession, { input: input(), samples })).toEqual(leavesOf(bidSession).sort());
+    // Version 2 (a market with slots): certification, no opening round trip, delivery until the slot's end.
+    const v2Opening = { side: 1 as const, slot: SLOT, priceLevel: 4, quantityWh: 600, salt: bytes32(9), seed: bytes32(10) };
+    const v2Samples: Samples<BidSessionEvent> = {
+      events: [
+        ...(samples.events ?? []).filter((event) => event.type !== "TERMS.RECEIVED"),
+        { type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening: v2Opening },
+      ],
+      outputs: {
+        createOneTimeIdentity: [{ bidder: OWN }],
+        certifyBid: [certifiedFor(SLOT), { kind: "closed", reason: "past its gate closure" }, { kind: "certified", bid: "nope" }],
+        verifyCounterpartOpening: [{ valid: true }, { valid: false }],
+        readMeter: [{ measuredWh: 600 }],
+      },
+    };
+    const reached = new Set([
+      ...reachedLeaves(bidSession, { input: input(), samples }),
+      ...reachedLeaves(bidSession, { input: input({ market: slotMarket, slot: SLOT }), samples: v2Samples }),
+    ]);
+    expect([...reached].sort()).toEqual(leavesOf(bidSession).sort());
+  });
+});
+
+const SLOT = 1_900_000;
+const slotMarket: MarketDescription = {
+  ...market,
+  fhipe: { curve: "BN254", dimension: 3 },
+  priceLevels: { ...market.priceLevels, count: 1024 },
+  slots: { width: 1, encryptAt: "dso", calendar: { slotSeconds: 900, gateClosureSeconds: 300, slotsPerEpoch: 96, retentionSeconds: 86_400 } },
+};
+
+function certifiedFor(slot: number, overrides: { priceLevel?: number; quantityWh?: number } = {}) {
+  return {
+    kind: "certified" as const,
+    bid: {
+      bidder: OWN,
+      side: 0 as const,
+      slot,
+      notAfter: 2_000_000_000,
+      commitment: bytes32(7),
+      ciphertextRoot: bytes32(8),
+      ciphertext: ["1", "2", "3", "4", "5", "6"],
+      ticketSignature: signature(0x11),
+    },
+    opening: { side: 0 as const, slot, priceLevel: overrides.priceLevel ?? 6, quantityWh: overrides.quantityWh ?? 1000, salt: bytes32(9), seed: bytes32(10) },
+    matchWaitMs: 60_000,
+  };
+}
+
+describe("bidSession in a version 2 market (certified bids, delivery slots; PROTOCOL §4 v2, §5 v2)", () => {
+  const v2Input = (overrides: Partial<BidSessionInput> = {}) => input({ market: slotMarket, slot: SLOT, ...overrides });
+
+  it("has the DSO certify the bid (no ticket, no encryption, no signature at the meter) and submits the certified bid", async () => {
+    const f = fakes();
+    const { actor } = await start({ fakes: f, input: v2Input() });
+    expect(f.requestTicket.calls).toEqual([]);
+    expect(f.encryptBid.calls).toEqual([]);
+    expect(f.signBid.calls).toEqual([]);
+    expect(f.certifyBid.calls).toEqual([{ bidder: OWN, side: "buy", slot: SLOT, priceLevel: 6, quantityWh: 1000 }]);
+    expect(f.submitBid.calls).toEqual([{ design: "v2", bid: certifiedFor(SLOT).bid }]);
+    expect(actor.getSnapshot().value).toEqual({ onChain: "awaitingMatch" });
+  });
+
+  it("ends closed, without retrying, when the DSO will not certify because the slot closed", async () => {
+    const f = fakes();
+    f.certifyBid.respond = () => ({ kind: "closed", reason: "the bid's slot is past its gate closure" });
+    const { actor } = await start({ fakes: f, input: v2Input() });
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "closed", reason: "the bid's slot is past its gate closure" });
+    expect(f.certifyBid.calls).toHaveLength(1);
+    expect(f.submitBid.calls).toEqual([]);
+  });
+
+  it("fails a certified bid that is not this bid (another level), and never submits it", async () => {
+    const f = fakes();
+    f.certifyBid.respond = () => certifiedFor(SLOT, { priceLevel: 7 });
+    const { actor } = await start({ fakes: f, input: v2Input() });
+    expect(actor.getSnapshot().output?.outcome).toEqual({ kind: "failed", stage: "ticket", reason: "the opening is not this bid's level and quantity" });
+    expect(f.submitBid.calls).toEqual([]);
+  });
+
+  it("after a match waits for the terms without sending its opening, checks them, and measures at the slot's end", async () => {
+    const f = fakes();
+    let slotEnded!: () => void;
+    f.awaitSlotEnd.respond = () => new Promise<void>((resolve) => (slotEnded = resolve));
+    const { actor } = await start({ fakes: f, input: v2Input() });
+    const match = matchFor("buy");
+    actor.send({ type: "MATCH.RECEIVED", match });
+    await flush();
+    expect(actor.getSnapshot().value).toEqual({ trading: { opening: "awaitingTerms" } });
+    expect(f.sendOpening.calls).toEqual([]);
+    const counterpart = { side: 1 as const, slot: SLOT, priceLevel: 4, quantityWh: 600, salt: bytes32(9), seed: bytes32(10) };
+    const terms = termsFor(match, opening(6, 1000), { ...opening(4, 600, 2) }, "buy");
+    actor.send({ type: "TERMS.RECEIVED", bidder: OWN, terms, counterpartOpening: counterpart });
+    await flush();
+    expect(f.verifyCounterpartOpening.calls).toEqual([{ matchId: match.matchId, counterpartBidder: COUNTERPART, counterpartSide: "sell", opening: counterpart }]);
+    expect(actor.getSnapshot().value).toEqual({ trading: "awaitingSlotEnd" });
+    expect(f.awaitSlotEnd.calls).toEqual([{ slot: SLOT }]);
+    expect(f.readMeter.calls).toEqual([]);
+    slotEnded();
+    await flush();
+    expect(f.readMeter.calls).toHaveLength(1);
+    expect(actor.getSnapshot().value).toEqual({ trading: "awaitingSettlement" });
   });
 });

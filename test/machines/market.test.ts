@@ -221,6 +221,10 @@ function createMarket() {
           owner.set(bidder.toLowerCase(), self);
           return { bidder };
         },
+        certifyBid: async () => {
+          throw new Error("version 1 market: no certified bids");
+        },
+        awaitSlotEnd: async () => undefined,
         requestTicket: async (input) => {
           const body = okOrThrow(
             await request((requestId) =>

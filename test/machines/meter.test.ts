@@ -5,9 +5,9 @@ import { SimulatedClock, createActor } from "xstate";
 import type { BidSessionEffects, BidSessionSnapshot } from "../../machines/bidSession.ts";
 import { meter, provideMeter, rebidAfter } from "../../machines/meter.ts";
 import type { MeterInput, PlannedBid, RequestEnrolmentInput, RequestEnrolmentOutput } from "../../machines/meter.ts";
-import { address, bidSessionFakes, ciphertext, config, fake, flush, leafPath, market, opening, runsOf, started } from "./helpers.ts";
+import { address, bidSessionFakes, bytes32, ciphertext, config, fake, flush, leafPath, market, opening, runsOf, signature, started } from "./helpers.ts";
 import { type Address } from "../../protocol/base/hex.ts";
-import { type Match } from "../../protocol/domain.ts";
+import { type MarketDescription, type Match } from "../../protocol/domain.ts";
 import { type TradeTerms, fixTradeTerms } from "../../protocol/clearing.ts";
 
 const cfg = config();
@@ -365,9 +365,54 @@ describe("meter: re-bid rule (pure)", () => {
     ],
     [{ kind: "voided", matchId: "m", reason: "openingTimeout", blamedSelf: true }, { abandon: "voided (openingTimeout) and blamed" }],
     [{ kind: "expired" }, null],
+    [{ kind: "closed", reason: "the bid's slot is past its gate closure" }, null],
     [{ kind: "cancelled" }, null],
     [{ kind: "rejected", rejection: { error: "x", detail: "" } }, { bid: { planId: "p", side: "buy", priceLevel: 4, quantityWh: 1000, attempt: 3 } }],
   ] as const)("%o → %o", (outcome, expected) => {
     expect(rebidAfter(ended, session, outcome)).toEqual(expected);
+  });
+
+  it("a version 2 re-bid is for the same delivery slot", () => {
+    const outcome = { kind: "settled", matchId: "m", filledWh: 300, remainderWh: 700, measuredWh: 300, settlement: null } as const;
+    expect(rebidAfter(ended, { ...session, slot: 1_900_000 }, outcome)).toEqual({ bid: { planId: "p", side: "buy", priceLevel: 4, quantityWh: 700, attempt: 3, slot: 1_900_000 } });
+  });
+});
+
+describe("meter: plans in a version 2 market (delivery slots)", () => {
+  const slotMarket: MarketDescription = {
+    ...market,
+    fhipe: { curve: "BN254", dimension: 3 },
+    priceLevels: { ...market.priceLevels, count: 1024 },
+    slots: { width: 1, encryptAt: "dso", calendar: { slotSeconds: 900, gateClosureSeconds: 300, slotsPerEpoch: 96, retentionSeconds: 86_400 } },
+  };
+
+  it("certifies each planned bid for its slot, refuses a plan without one, and does not re-bid a closed slot", async () => {
+    const sessions = sessionFakes();
+    sessions.certifyBid.respond = (input, call) =>
+      call === 0
+        ? { kind: "closed", reason: "the bid's slot is past its gate closure" }
+        : {
+            kind: "certified",
+            bid: { bidder: input.bidder, side: 0, slot: input.slot, notAfter: 2_000_000_000, commitment: bytes32(7), ciphertextRoot: bytes32(8), ciphertext: ["1", "2", "3", "4", "5", "6"], ticketSignature: signature(0x11) },
+            opening: { side: 0, slot: input.slot, priceLevel: input.priceLevel, quantityWh: input.quantityWh, salt: bytes32(9), seed: bytes32(10) },
+            matchWaitMs: 60_000,
+          };
+    const { context, active } = await start({
+      enrol: () => ({ market: slotMarket }),
+      sessions,
+      plan: [
+        { planId: "late", side: "buy", priceLevel: 600, quantityWh: 1000, slot: 10 },
+        { planId: "noslot", side: "buy", priceLevel: 600, quantityWh: 1000 },
+        { planId: "ok", side: "buy", priceLevel: 900, quantityWh: 500, slot: 11 },
+      ],
+    });
+    expect(sessions.certifyBid.calls.map((call) => [call.slot, call.priceLevel])).toEqual([
+      [10, 600],
+      [11, 900],
+    ]);
+    expect(context().errors.map((error) => error.detail)).toContain("plan noslot has no delivery slot (a version 2 market needs one)");
+    expect(context().stats).toMatchObject({ closed: 1, rebids: 0 });
+    expect(active().map((session) => session.planId)).toEqual(["ok"]);
+    expect(sessions.submitBid.calls).toHaveLength(1);
   });
 });
