@@ -45,6 +45,12 @@ export const meterEvents = defineEvents({
     sessionId: z.string(),
     bidder: addressSchema,
   }),
+  /** Internal, from a bidSession child (version 2): its terms were accepted while the slot is open. */
+  "BID.SESSION.FILLED": z.object({
+    type: z.literal("BID.SESSION.FILLED"),
+    sessionId: z.string(),
+    remainderWh: z.number().int().nonnegative(),
+  }),
   /** Internal, from a bidSession child. */
   "BID.SESSION.ENDED": z.object({
     type: z.literal("BID.SESSION.ENDED"),
@@ -89,7 +95,8 @@ export type MeterInput = {
 };
 
 export type QueuedBid = PlannedBid & { attempt: number };
-export type ActiveSession = QueuedBid & { sessionId: string; bidder: Address | null };
+/** `remainderQueued`: version 2 re-bid the unfilled remainder when the terms came (not again at the session's end). */
+export type ActiveSession = QueuedBid & { sessionId: string; bidder: Address | null; remainderQueued?: boolean };
 export type SessionRecord = {
   sessionId: string;
   planId: string;
@@ -315,7 +322,7 @@ export const meter = setup({
       let stats = countOutcome(context.stats, ended.outcome);
       let queue = context.queue;
       let abandoned = context.abandoned;
-      const decision = rebidAfter(session, session, ended.outcome);
+      const decision = session.remainderQueued === true && ended.outcome.kind === "settled" ? null : rebidAfter(session, session, ended.outcome);
       if (decision && "bid" in decision) {
         if (decision.bid.attempt > context.config.meter.maxAttemptsPerPlan)
           abandoned = [
@@ -329,6 +336,24 @@ export const meter = setup({
       } else if (decision && "abandon" in decision)
         abandoned = [...abandoned, { planId: session.planId, attempt: session.attempt, reason: decision.abandon }];
       return { sessions, outcomes, stats, queue, abandoned };
+    }),
+    /** Version 2: the remainder of an accepted trade is re-bid at once, while its slot is open (PROTOCOL §5 step 4). */
+    queueRemainder: assign(({ context, event }) => {
+      const parsed = meterEvents.parse(event);
+      if (parsed?.type !== "BID.SESSION.FILLED") return {};
+      const session = context.sessions[parsed.sessionId];
+      if (!session || session.remainderQueued) return {};
+      const sessions = { ...context.sessions, [parsed.sessionId]: { ...session, remainderQueued: true } };
+      if (parsed.remainderWh === 0) return { sessions };
+      const attempt = session.attempt + 1;
+      if (attempt > context.config.meter.maxAttemptsPerPlan)
+        return { sessions, abandoned: [...context.abandoned, { planId: session.planId, attempt: session.attempt, reason: "maxAttemptsPerPlan after a partial fill" }] };
+      const { sessionId: _id, bidder: _bidder, remainderQueued: _queued, ...plan } = session;
+      return {
+        sessions,
+        queue: [{ ...plan, quantityWh: parsed.remainderWh, attempt }, ...context.queue],
+        stats: { ...context.stats, rebids: context.stats.rebids + 1 },
+      };
     }),
     /** Routes gateway/DSO notices to the session(s) they concern; stray notices are recorded, never fatal. */
     routeToSession: enqueueActions(({ context, event, enqueue, self }) => {
@@ -477,6 +502,7 @@ export const meter = setup({
         "BIDS.PLANNED": { actions: ["recordIfMalformed", "queuePlannedBids", "startQueuedBids"] },
         "BID.CANCEL": { actions: ["recordIfMalformed", "dropQueuedPlan", "routeToSession"] },
         "BID.SESSION.IDENTIFIED": { actions: ["recordIfMalformed", "noteSessionBidder"] },
+        "BID.SESSION.FILLED": { actions: ["recordIfMalformed", "queueRemainder", "startQueuedBids"] },
         "BID.SESSION.ENDED": { actions: ["recordIfMalformed", "concludeSession", "stopEndedSession", "startQueuedBids"] },
         ...sessionNotices,
         "SHUTDOWN.REQUESTED": "draining",
@@ -490,6 +516,7 @@ export const meter = setup({
         "BIDS.PLANNED": { actions: ["recordIfMalformed", "queuePlannedBids"] },
         "BID.CANCEL": { actions: ["recordIfMalformed", "dropQueuedPlan", "routeToSession"] },
         "BID.SESSION.IDENTIFIED": { actions: ["recordIfMalformed", "noteSessionBidder"] },
+        "BID.SESSION.FILLED": { actions: ["recordIfMalformed", "queueRemainder"] },
         "BID.SESSION.ENDED": { actions: ["recordIfMalformed", "concludeSession", "stopEndedSession"] },
         ...sessionNotices,
         "SHUTDOWN.REQUESTED": {},

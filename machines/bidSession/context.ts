@@ -65,6 +65,8 @@ export type BidSessionEnded = {
 };
 /** Sent to the parent once the one-time identity exists, so it can route bidder-addressed events. */
 export type BidSessionIdentified = { type: "BID.SESSION.IDENTIFIED"; sessionId: string; bidder: Address };
+/** Version 2: sent to the parent when the terms are accepted (the slot is still open): what is left to re-bid. */
+export type BidSessionFilled = { type: "BID.SESSION.FILLED"; sessionId: string; remainderWh: number };
 
 export type BidSessionOutput = BidSessionEnded;
 

@@ -19,6 +19,7 @@ import {
   type BidOutcome,
   type BidSessionContext,
   type BidSessionEnded,
+  type BidSessionFilled,
   type BidSessionIdentified,
   type BidSessionInput,
   type BidSessionOutput,
@@ -132,6 +133,19 @@ export const bidSessionSetup = setup({
       if (!self._parent || !context.bidder) return;
       const identified: BidSessionIdentified = { type: "BID.SESSION.IDENTIFIED", sessionId: context.sessionId, bidder: context.bidder };
       enqueue.sendParent(identified);
+    }),
+    /**
+     * Version 2: the terms are accepted while the slot is still open, so the parent re-bids the unfilled remainder now
+     * (PROTOCOL §5 trading step 4), not after settlement at the slot's end, when the gate has closed.
+     */
+    announceFill: enqueueActions(({ context, enqueue, self }) => {
+      if (!self._parent || !isSlotMarket(context) || context.terms === null) return;
+      const filled: BidSessionFilled = {
+        type: "BID.SESSION.FILLED",
+        sessionId: context.sessionId,
+        remainderWh: Math.max(0, context.quantityWh - context.terms.quantityWh),
+      };
+      enqueue.sendParent(filled);
     }),
     /** Final-state entry: fix the outcome and tell the parent meter (if the session runs under one). */
     finish: enqueueActions(({ context, enqueue, self }) => {

@@ -111,7 +111,7 @@ export const trading: BidSessionStateNode = {
             };
           },
           onDone: [
-            { guard: { type: "acceptsTrade", params: ({ event }) => ({ verdict: event.output }) }, target: "delivering", actions: "resetFailures" },
+            { guard: { type: "acceptsTrade", params: ({ event }) => ({ verdict: event.output }) }, target: "delivering", actions: ["resetFailures", "announceFill"] },
             {
               target: "reportingDispute",
               actions: disputedBySelf(({ event }) =>

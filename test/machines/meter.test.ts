@@ -415,4 +415,32 @@ describe("meter: plans in a version 2 market (delivery slots)", () => {
     expect(active().map((session) => session.planId)).toEqual(["ok"]);
     expect(sessions.submitBid.calls).toHaveLength(1);
   });
+
+  it("re-bids the remainder for the same slot as soon as the terms are accepted, and not again at settlement", async () => {
+    const { active, send, context, sessions } = await start({
+      enrol: () => ({ market: slotMarket }),
+      plan: [{ planId: "p1", side: "buy", priceLevel: 6, quantityWh: 1000, slot: 42 }],
+    });
+    const [first] = active();
+    const bidder = first?.bidder as Address;
+    const match = buyMatch(bidder);
+    const terms = termsFor(match, 6, 1000, 4, 600);
+    await send({ type: "MATCH.RECEIVED", match });
+    await send({ type: "TERMS.RECEIVED", bidder, terms, counterpartOpening: { side: 1, slot: 42, priceLevel: 4, quantityWh: 600, salt: bytes32(9), seed: bytes32(10) } });
+    // The first session is still delivering (until the slot's end); its remainder is already bidding.
+    const running = active();
+    expect(running.map((session) => [session.planId, session.attempt, session.quantityWh, session.slot])).toEqual([
+      ["p1", 1, 1000, 42],
+      ["p1", 2, 400, 42],
+    ]);
+    expect(sessions.certifyBid.calls.at(-1)).toMatchObject({ slot: 42, quantityWh: 400 });
+    await send({
+      type: "SETTLEMENT.RECEIVED",
+      bidder,
+      notice: { matchId: match.matchId, quantityWh: 600, deliveredWh: 600, shortfallWh: 0, priceMicroPerKWh: terms.priceMicroPerKWh, entries: [] },
+    });
+    expect(context().outcomes[0]?.outcome).toMatchObject({ kind: "settled", filledWh: 600, remainderWh: 400 });
+    expect(context().stats).toMatchObject({ settled: 1, rebids: 1 });
+    expect(active().map((session) => session.attempt)).toEqual([2]);
+  });
 });
