@@ -3,17 +3,19 @@
 // publish matches, expiries and cancellations (PROTOCOL §1 gateway, §5 bidding and matching, §6 messaging).
 import { and, assign, not } from "xstate";
 import type { MachineImplementationsFrom, SnapshotFrom } from "xstate";
-import { eventSource, promiseEffects } from "./kit/effects.ts";
+import { eventSource, promiseEffects, type EffectsOf } from "./kit/effects.ts";
+import type { SignedBid } from "../protocol/domain.ts";
+import type { GatewayBid } from "./gateway/bids.ts";
 import type { GatewayActions, GatewayEffects, GatewayPromiseActors } from "./gateway/effects.ts";
 import { gatewayEvents, noticesOf } from "./gateway/events.ts";
 import { failedTo, fromBlockOf, gatewaySetup, headCancel, headRange, initialContext, step } from "./gateway/setup.ts";
 
+export * from "./gateway/bids.ts";
 export * from "./gateway/chunking.ts";
 export * from "./gateway/effects.ts";
 export * from "./gateway/events.ts";
 export {
   addDelivery,
-  bidProblem,
   isReusedBidder,
   type BlockRange,
   type GatewayContext,
@@ -288,11 +290,14 @@ export type GatewayMachine = typeof gateway;
 export type GatewaySnapshot = SnapshotFrom<typeof gateway>;
 export type GatewayImplementations = MachineImplementationsFrom<typeof gateway>;
 
-/** Provides every effect at once (the types require all of them). */
-export function provideGateway(effects: GatewayEffects, actions: GatewayActions): GatewayMachine {
+/**
+ * Provides every effect at once (the types require all of them). `TBid` is the kind of bid the runtime's market takes
+ * (version 1's by default): the machine must be started with the matching `design`, which lets no other bid through.
+ */
+export function provideGateway<TBid extends GatewayBid = SignedBid>(effects: GatewayEffects<TBid>, actions: GatewayActions): GatewayMachine {
   const { followChain, ...promises } = effects;
   return gateway.provide({
-    actors: { ...promiseEffects<GatewayPromiseActors>(promises), followChain: eventSource(followChain) },
+    actors: { ...promiseEffects<GatewayPromiseActors>(promises as EffectsOf<GatewayPromiseActors>), followChain: eventSource(followChain) },
     actions: {
       ackMessages: (_args, params) => actions.ackMessages(params),
       nakMessages: (_args, params) => actions.nakMessages(params),

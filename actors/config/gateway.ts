@@ -34,6 +34,31 @@ export const gatewayDefaults = {
   /** Trace each transaction to count its Compares (re-executes it on the node). */
   countCompares: true,
   snapshotIntervalMs: adapterDefaults.snapshotIntervalMs,
+
+  // --- version 2 (slot market) -------------------------------------------------------------------------------
+  /**
+   * Bids per `placeBids` transaction. Measured (test/gateway/v2Gas.test.ts, n = 1,024, w = 1): bids that each rest in
+   * the middle of a list (three zero tests, the most a placement runs) fit 21 to a transaction under EIP-7825's
+   * 2^24 gas, and 20 need ≈ 13.4 M gas; the margin pays for expired heads a placement drops and for a batch that
+   * runs out of gas anyway (split further, docs/gateway.md).
+   */
+  slotTxMaxBids: 16,
+  /** How long the gateway waits for the DSO's hints (`dso.hints`) before it makes them from public data. */
+  dsoHintsTimeoutMs: 2_000,
+  /** After the DSO's hints failed, batches are hinted from public data for this long before the DSO is asked again. */
+  dsoHintsRetryAfterMs: 10_000,
+  /** Placements of one bid at most: the first, and re-hinted ones after `StaleHint` (the book changed meanwhile). */
+  placementAttempts: 3,
+  /** How often the sweeper looks for closed slots that still hold bids (their expiry is announced by a purge). */
+  sweepIntervalMs: 1_000,
+  /** The longest wait before a closed slot's purge is tried again when the last one expired nothing (chain time lags). */
+  sweepRetryMaxMs: 60_000,
+  /** Bids one `purge` transaction unlinks at most (measured ≈ 12,000 gas each: 200 stay far below 2^24). */
+  purgeMaxPerTx: 200,
+  /** A cancel whose predecessor changed before its transaction (`StaleHint`) reads the list again this often. */
+  staleCancelAttempts: 3,
+  /** Slots whose book counts the state snapshot shows one by one (`gridveil watch`), earliest first. */
+  watchSlots: 96,
 } as const;
 
 function gasLimit(raw: string): bigint {

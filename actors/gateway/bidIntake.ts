@@ -9,23 +9,20 @@ import { ClosedConnectionError, DrainingConnectionError } from "@nats-io/transpo
 import { SpanStatusCode, type Span, type SpanContext, type Tracer } from "@opentelemetry/api";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../telemetry/logger.ts";
-import { tryDecode } from "../nats/codec.ts";
 import { terminate } from "../nats/jetstream.ts";
 import { extractHeaders } from "../nats/tracing.ts";
-import { bidSubmissionSchema, type BidSubmission } from "../../protocol/wire/schemas.ts";
-import { machineBidOf } from "./bidWire.ts";
+import type { ReadBid, RefusedDelivery } from "./bidWire.ts";
 import { GATEWAY_ATTRIBUTES } from "./spans.ts";
-import { type SignedBid as MachineBid } from "../../protocol/domain.ts";
+import type { GatewayBid as MachineBid } from "../../machines/gateway.ts";
 import { toAddress } from "../../protocol/base/hex.ts";
+
+export type { RefusedDelivery } from "./bidWire.ts";
 
 /** The machine's message ids of bid deliveries: the stream sequence behind this prefix (stable across redeliveries). */
 export const BID_MESSAGE_PREFIX = "bid:";
 
 /** A delivery the machine must decide on. `messageId` is stable across redeliveries of the same stream message. */
 export type BidDelivery = { messageId: string; bid: MachineBid };
-
-/** A delivery refused before it reached the machine (bad JSON/schema, or an undecodable ciphertext). */
-export type RefusedDelivery = { bidder: string | null; error: string; detail: string };
 
 export type BidIntakeOptions = {
   js: JetStreamClient;
@@ -38,8 +35,8 @@ export type BidIntakeOptions = {
   maxOutstanding: number;
   /** How long one pull waits for messages; `stop()` takes at most this long. */
   fetchExpiresMs: number;
-  /** Check every point of a word-form ciphertext (false only for the bench's plaintext market). */
-  checkCiphertextPoints: boolean;
+  /** The market design's reader: a delivery → the machine's bid, or a named refusal (bidWire.ts). */
+  readBid: ReadBid;
   deliver(delivery: BidDelivery): void;
   /**
    * Whether the machine holds this delivery (pending or in flight). Only those are kept alive: a delivery the intake
@@ -142,32 +139,21 @@ export async function startBidIntake(options: BidIntakeOptions): Promise<BidInta
       // The meter's `meter.submit` context travels in the message headers.
       extractHeaders(msg),
     );
-    const decoded = tryDecode(bidSubmissionSchema, msg);
-    if (!decoded.ok) {
-      const bidder = bidderHint(msg);
-      await refuse(msg, span, {
-        bidder,
-        error: "MalformedSubmission",
-        detail: decoded.error.issues.map((issue) => `${issue.path || "(root)"}: ${issue.message}`).join("; ").slice(0, 1000),
-      });
+    const read = options.readBid(msg);
+    if (!read.ok) {
+      if (read.refusal.bidder !== null) span.setAttribute(GATEWAY_ATTRIBUTES.bidder, read.refusal.bidder);
+      await refuse(msg, span, read.refusal);
       return;
     }
-    const submission: BidSubmission = decoded.value;
-    span.setAttribute(GATEWAY_ATTRIBUTES.bidder, submission.bidder);
-    let bid: MachineBid;
-    try {
-      bid = machineBidOf(submission, { checkPoints: options.checkCiphertextPoints });
-    } catch (error) {
-      await refuse(msg, span, { bidder: submission.bidder, error: "UndecodableCiphertext", detail: String((error as Error).message).split("\n")[0] ?? "" });
-      return;
-    }
+    const { bidder, bid } = read;
+    span.setAttribute(GATEWAY_ATTRIBUTES.bidder, bidder);
     const previous = open.get(messageId);
     if (previous !== undefined) {
       // A redelivery of a message we still hold (its ack wait ran out): keep one handle, the newest.
       endSpan(previous.span, "redelivered");
     }
-    open.set(messageId, { msg, span, bidder: submission.bidder, bid, settling: false });
-    remember(submission.bidder, span.spanContext());
+    open.set(messageId, { msg, span, bidder, bid, settling: false });
+    remember(bidder, span.spanContext());
     options.deliver({ messageId, bid });
   };
 
@@ -266,15 +252,3 @@ export async function startBidIntake(options: BidIntakeOptions): Promise<BidInta
     },
   };
 }
-
-/** The bidder named by a submission that failed validation, if it names a well-formed one (for the rejection notice). */
-function bidderHint(msg: JsMsg): string | null {
-  try {
-    const json: unknown = JSON.parse(new TextDecoder().decode(msg.data));
-    const bidder = (json as { bidder?: unknown } | null)?.bidder;
-    return typeof bidder === "string" && /^0x[0-9a-fA-F]{40}$/.test(bidder) ? bidder : null;
-  } catch {
-    return null;
-  }
-}
-

@@ -3,11 +3,16 @@ import type { JsonRpcProvider } from "ethers";
 import type { EventSource } from "../../machines/kit/effects.ts";
 import type { FollowChainInput, FollowerEvent } from "../../machines/gateway.ts";
 import { describeError } from "../../machines/kit/errors.ts";
-import { readLogRange } from "../chain/marketLog.ts";
+import { readLogRange, type LogRange } from "../chain/marketLog.ts";
+
+/** One read of the contract's logs from a block on (version 1: `readLogRange`; version 2: slotLogs.ts). */
+export type ReadRange = (fromBlock: number, maxBlockRange: number) => Promise<LogRange | null>;
 
 export type ChainFollowerOptions = {
   provider: JsonRpcProvider;
   contractAddress: string;
+  /** The design's log reader (default: version 1's market logs). */
+  readRange?: ReadRange;
   /** How often to look for new blocks when caught up. */
   pollIntervalMs: number;
   /** Largest block range per `eth_getLogs` (nodes cap it). */
@@ -42,6 +47,7 @@ export function createWakeUps(): WakeUps & { wake(): void } {
  * `CHAIN.FOLLOW.FAILED` and stops: the machine restarts it after a backoff from the block after the last one received.
  */
 export function chainFollower(options: ChainFollowerOptions): EventSource<FollowChainInput, FollowerEvent> {
+  const readRange: ReadRange = options.readRange ?? ((fromBlock, maxBlockRange) => readLogRange(options.provider, options.contractAddress, fromBlock, maxBlockRange));
   return ({ fromBlock }, sendBack) => {
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
@@ -73,7 +79,7 @@ export function chainFollower(options: ChainFollowerOptions): EventSource<Follow
       timer = undefined;
       reading = true;
       try {
-        const range = await readLogRange(options.provider, options.contractAddress, next, options.maxBlockRange);
+        const range = await readRange(next, options.maxBlockRange);
         if (stopped) return;
         if (range === null) {
           schedule(options.pollIntervalMs);

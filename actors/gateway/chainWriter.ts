@@ -2,15 +2,16 @@
 // pipelined: the next transaction is signed while the node executes the previous one.
 import http from "node:http";
 import https from "node:https";
-import { FetchRequest, JsonRpcProvider, keccak256, type TransactionReceipt, type TransactionRequest, type Wallet } from "ethers";
+import { FetchRequest, JsonRpcProvider, isError, keccak256, type TransactionReceipt, type TransactionRequest, type Wallet } from "ethers";
 import {
   MarketRevertError,
   UnexpectedReceiptError,
   decodeMarketError,
   decodeMarketEvents,
   getBidIdOf,
-  withMarketErrors,
+  revertDataOf,
   type BidPlacedEvent,
+  type DecodedMarketError,
   type MarketEvent,
   type MarketHandle,
   type SignedBid,
@@ -21,7 +22,8 @@ export type MinedTx = {
   txHash: string;
   blockNumber: number;
   gasUsed: bigint;
-  events: MarketEvent[];
+  /** Version 1's decoded events (version 2 decodes its own from the receipt). */
+  events?: MarketEvent[];
 };
 
 export type BatchOutcome = {
@@ -59,6 +61,30 @@ export type ChainWriterOptions = {
 /** Fee data is read at most this often (not once per transaction: that was three calls on every transaction's path). */
 const FEE_DATA_MAX_AGE_MS = 1_000;
 
+/** Signs and sends transactions to one contract from one account, nonces in order, pipelined (below). */
+export type TransactionSender = {
+  address: string;
+  /**
+   * Signs a call (its calldata made by `encode`, inside the nonce lock) with the next nonce, hands it to the node and
+   * resolves with its receipt. A revert the node reports with a custom error throws `MarketRevertError` (decoded with
+   * `decodeError`); anything else that keeps the transaction from its receipt throws `TransientChainError`.
+   */
+  transact(action: string, encode: () => string): Promise<TransactionReceipt>;
+  resetNonce(): void;
+  close(): void;
+};
+
+export type TransactionSenderOptions = {
+  /** The contract every transaction calls. */
+  to: string;
+  wallet: Wallet;
+  provider: JsonRpcProvider;
+  gasLimit: bigint;
+  receiptTimeoutMs: number;
+  /** The contract's custom error in revert data (its ABI), or undefined. */
+  decodeError(revertData: string | undefined): DecodedMarketError | undefined;
+};
+
 /**
  * Nonces: the node's pending count is read once, then incremented locally for every transaction handed to the node.
  * A failure we cannot attribute forgets it, and the next transaction reads it again once every transaction already
@@ -70,10 +96,9 @@ const FEE_DATA_MAX_AGE_MS = 1_000;
  * receipt: the next one is signed while the node executes the previous one. Transactions travel on one dedicated
  * keep-alive socket, so they reach the node in nonce order (a local automining node refuses a nonce gap).
  */
-export function createChainWriter(options: ChainWriterOptions): ChainWriter {
-  const { wallet, provider, gasLimit, market, receiptTimeoutMs } = options;
+export function createTransactionSender(options: TransactionSenderOptions): TransactionSender {
+  const { wallet, provider, gasLimit, receiptTimeoutMs } = options;
   const sender = singleSocketProvider(provider);
-  const marketInterface = market.contract.interface;
   let nextNonce: number | null = null;
   let lock: Promise<unknown> = Promise.resolve();
   const answering = new Set<Promise<unknown>>();
@@ -90,8 +115,20 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
     return fields;
   };
 
+  /** The node's answer to a sent transaction, its revert decoded with the contract's errors. */
+  const withContractErrors = async <T>(action: string, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (error) {
+      const revertData = revertDataOf(error);
+      const decoded = options.decodeError(revertData);
+      if (decoded === undefined && revertData === undefined && !isError(error, "CALL_EXCEPTION")) throw error;
+      throw new MarketRevertError(action, decoded, revertData, error);
+    }
+  };
+
   /**
-   * Signs a call to the market with the next nonce and hands it to the node; resolves with its receipt. The calldata
+   * Signs a call to the contract with the next nonce and hands it to the node; resolves with its receipt. The calldata
    * is encoded inside the lock, right before signing: ABI-encoding a batch of ciphertexts takes ≈ 5 ms, so encoding
    * every chunk of a wave up front would hold the wave's first transaction back for all of them while the node idles.
    */
@@ -105,7 +142,7 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
         nextNonce = await provider.getTransactionCount(wallet.address, "pending");
       }
       const nonce = nextNonce;
-      const signed = await wallet.signTransaction({ ...fields, chainId: network.chainId, nonce, to: market.address, data: encode(), gasLimit });
+      const signed = await wallet.signTransaction({ ...fields, chainId: network.chainId, nonce, to: options.to, data: encode(), gasLimit });
       // Queued on the connection now, before the lock is released: the next transaction goes out after this one.
       answer = sender.send("eth_sendRawTransaction", [signed]).then(() => keccak256(signed));
       nextNonce = nonce + 1;
@@ -128,7 +165,7 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
     }
     let hash: string;
     try {
-      hash = await withMarketErrors(action, () => answer);
+      hash = await withContractErrors(action, () => answer);
     } catch (error) {
       // A revert the node reports with the custom error was mined: its nonce is used, the count stays right.
       if (error instanceof MarketRevertError && error.errorName !== undefined) throw error;
@@ -150,12 +187,25 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
 
   return {
     address: wallet.address,
+    transact,
     resetNonce: () => {
       nextNonce = null;
     },
     close: () => sender.destroy(),
+  };
+}
+
+/** Version 1's writer: `placeBids` and `cancelBid` of the market contract, on a `TransactionSender`. */
+export function createChainWriter(options: ChainWriterOptions): ChainWriter {
+  const { market } = options;
+  const marketInterface = market.contract.interface;
+  const sender = createTransactionSender({ ...options, to: market.address, decodeError: decodeMarketError });
+  return {
+    address: sender.address,
+    resetNonce: sender.resetNonce,
+    close: sender.close,
     async placeBatch(bids) {
-      const receipt = await transact("placeBids", () => marketInterface.encodeFunctionData("placeBids", [[...bids]]));
+      const receipt = await sender.transact("placeBids", () => marketInterface.encodeFunctionData("placeBids", [[...bids]]));
       const events = decodeMarketEvents(receipt.logs, market.address);
       return { results: entryResults(bids.length, events, receipt.hash), tx: txOf(receipt, events) };
     },
@@ -163,7 +213,7 @@ export function createChainWriter(options: ChainWriterOptions): ChainWriter {
       const bidId = await getBidIdOf(market, bidder);
       // Not on chain yet: the bid may still be in a batch. Transient, so the machine retries the relay.
       if (bidId === undefined) throw new TransientChainError({ reason: "bidNotOnChain", bidder });
-      const receipt = await transact("cancelBid", () => marketInterface.encodeFunctionData("cancelBid", [bidId, signature]));
+      const receipt = await sender.transact("cancelBid", () => marketInterface.encodeFunctionData("cancelBid", [bidId, signature]));
       return txOf(receipt, decodeMarketEvents(receipt.logs, market.address));
     },
   };

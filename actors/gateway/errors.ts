@@ -27,6 +27,25 @@ export class CursorFileError extends errorClass(GridveilError, (params: { path: 
   },
 ]) {}
 
+/** The contract at the described address is not the market the DSO describes (version 2: encoding, calendar, signer). */
+export class SlotMarketMismatchError extends faultErrorClass(GridveilError, {
+  otherEncoding: (f: { address: string; contract: { dim: number; tokens: number }; described: { dim: number; tokens: number } }) => [
+    "the slot market's encoding differs from the market description's",
+    { value: f, hint: "the description's price levels and width must be the ones the contract was deployed with" },
+  ],
+  otherCalendar: (f: { address: string; contract: { slotSeconds: number; gateClosureSeconds: number }; described: { slotSeconds: number; gateClosureSeconds: number } }) => [
+    "the slot market's calendar differs from the market description's",
+    { value: f },
+  ],
+  otherTicketSigner: (f: { address: string; contract: string; described: string }) => ["the slot market's ticket signer differs from the market description's", { value: f }],
+}) {}
+
+/** A runtime wired one design's parts to the other design's bids (the machine's `design` and the parts disagree). */
+export class DesignMismatchError extends errorClass(GridveilError, (params: { expected: string; bidder: string }) => [
+  "a bid of the other market design reached the placement",
+  { value: params, hint: "start the gateway machine with the design of the parts that place its bids" },
+]) {}
+
 // --- bids and transactions ------------------------------------------------------------------------------------
 
 /** A submission whose compact ciphertext does not decode (bad header, length, or a point off the curve/subgroup). */
@@ -38,6 +57,19 @@ export class UndecodableCiphertextError extends errorClass(GridveilError, (param
     cause: params.cause,
   },
 ]) {}
+
+/** A version 2 bid whose ticket the contract would refuse (PROTOCOL §4 v2): checked before it costs gas. */
+export class SlotTicketError extends faultErrorClass(GridveilError, {
+  wrongLength: (f: { bidder: string; words: number; expected: number }) => [
+    "the certified ciphertext has the wrong number of words",
+    { value: { bidder: f.bidder, words: f.words, expected: f.expected } },
+  ],
+  unreadable: (f: { bidder: string; cause: unknown }) => ["the certified bid's ticket cannot be checked", { value: f.bidder, cause: f.cause }],
+  otherSigner: (f: { bidder: string; signer: string }) => [
+    "the ticket was not signed by the market's ticket key over this bid",
+    { value: { bidder: f.bidder, signer: f.signer }, hint: "the bid was altered on its way, or certified for another market" },
+  ],
+}) {}
 
 /** Where a transaction got stuck; `action` is the market function ("placeBids", "cancelBid"). */
 export type TransientChainFailure =

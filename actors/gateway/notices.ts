@@ -9,16 +9,37 @@ import { marketSubjects } from "../../protocol/wire/subjects.ts";
 import { UnknownExpiredBidError } from "./errors.ts";
 import { GATEWAY_ATTRIBUTES, GATEWAY_SPANS } from "./spans.ts";
 import { type Address } from "../../protocol/base/hex.ts";
-import { SideCode, tradeIdOf } from "../../protocol/domain.ts";
+import { SideCode, codeOfSide, sideOfCode, tradeIdOf, type Side } from "../../protocol/domain.ts";
 import type { BidRejection } from "../../protocol/reasons.ts";
 import type { Logger } from "../telemetry/logger.ts";
 
 export type PublishedNotice = { kind: Notice["kind"] | "rejected"; noticeId: string; bidder?: string; tradeId?: string; duplicate: boolean };
 
+/** What the notices read back from the contract (its design's views). */
+export type NoticeChainReads = {
+  /** Whether the bidder has a bid on chain (placed once, whatever became of it). */
+  isOnChain(bidder: string): Promise<boolean>;
+  /** An expired bid's side and expiry, for a log that names only the bidder (version 1's `BidExpired`). */
+  expiryOf(bidder: string): Promise<{ side: Side; notAfter: number }>;
+};
+
+/** Version 1's reads: the market's bid id of a bidder, and its bid. */
+export function unaryChainReads(market: MarketHandle): NoticeChainReads {
+  return {
+    isOnChain: async (bidder) => (await getBidIdOf(market, bidder)) !== undefined,
+    async expiryOf(bidder) {
+      const bidId = await getBidIdOf(market, bidder);
+      if (bidId === undefined) throw new UnknownExpiredBidError({ bidder });
+      const info = await getBid(market, bidId);
+      return { side: sideOfCode(info.side), notAfter: Number(info.notAfter) };
+    },
+  };
+}
+
 export type NoticePublisherOptions = {
   js: JetStreamClient;
   marketId: string;
-  market: MarketHandle;
+  chain: NoticeChainReads;
   tracer: Tracer;
   logger: Logger;
   /** The `gateway.bid` span context of a bidder, when this process received its submission. */
@@ -124,10 +145,8 @@ export function createNoticePublisher(options: NoticePublisherOptions): NoticePu
         return report(result, { kind: "placed", noticeId: notice.noticeId, bidder: notice.bidder });
       }
       case "expired": {
-        // The log names the bidder; the schema also wants the side and the ticket's notAfter: read them back.
-        const bidId = await getBidIdOf(options.market, notice.bidder);
-        if (bidId === undefined) throw new UnknownExpiredBidError({ bidder: notice.bidder });
-        const info = await getBid(options.market, bidId);
+        // Version 1's log names only the bidder; the schema also wants the side and the ticket's notAfter: read back.
+        const expiry = notice.expiry ?? (await options.chain.expiryOf(notice.bidder));
         const result = await inBidContext(notice.bidder, () =>
           publishDeduplicated(
             js,
@@ -136,8 +155,8 @@ export function createNoticePublisher(options: NoticePublisherOptions): NoticePu
             {
               type: "market.expired",
               bidder: notice.bidder,
-              side: info.side,
-              notAfter: Number(info.notAfter),
+              side: codeOfSide(expiry.side),
+              notAfter: expiry.notAfter,
               txHash: notice.at.txHash as `0x${string}`,
               observedAt: Date.now(),
             },
@@ -168,7 +187,7 @@ export function createNoticePublisher(options: NoticePublisherOptions): NoticePu
     },
     async announceRejection(bidder, rejection) {
       // A bidder already on chain: the refused copy was a replay or a forgery, and its meter's bid stands.
-      if ((await getBidIdOf(options.market, bidder)) !== undefined) {
+      if (await options.chain.isOnChain(bidder)) {
         options.logger.info({ bidder, error: rejection.error }, "not announcing a rejection: the bidder is already on chain");
         return;
       }

@@ -3,17 +3,19 @@
 // queue), cancels.ts (the cancel service), submitter.ts (transactions), chainFollower.ts and notices.ts (chain →
 // NATS), dispositions.ts (the machine's acks, naks and rejection notices); this file wires them to the machine.
 import { EventEmitter } from "node:events";
-import { readTxGasCap } from "../chain/txGasCap.ts";
+import { EIP7825_TX_GAS_CAP, readTxGasCap } from "../chain/txGasCap.ts";
+import { systemClock, type Clock } from "../runtime/clock.ts";
 import { mkdir } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Tracer } from "@opentelemetry/api";
 import { JsonRpcProvider, Wallet } from "ethers";
 import { createActor, type Actor, type InspectionEvent } from "xstate";
-import { attachMarket, type MarketHandle } from "../../contracts/client/index.ts";
 import type { MachineConfig } from "../../machines/config.ts";
 import { provideGateway, type GatewayMachine } from "../../machines/gateway.ts";
 import { describeError } from "../../machines/kit/errors.ts";
-import { InvalidSettingError } from "../../protocol/base/errors.ts";
+import { ConflictingSettingsError, InvalidSettingError } from "../../protocol/base/errors.ts";
+import { sameAddress } from "../../protocol/base/hex.ts";
+import type { MarketDescription } from "../../protocol/domain.ts";
 import { ChainMismatchError } from "../../contracts/client/errors.ts";
 import { initCurve } from "../../protocol/fhipe/curve.ts";
 import { DURABLES, GATEWAY_INBOX_PREFIX, marketSubjects } from "../../protocol/wire/subjects.ts";
@@ -27,7 +29,7 @@ import { recordTransitions } from "../telemetry/transitions.ts";
 import { startBidIntake, type BidIntake } from "./bidIntake.ts";
 import { startCancelService, type CancelService } from "./cancels.ts";
 import { chainFollower, createWakeUps } from "./chainFollower.ts";
-import { createChainWriter, type ChainWriter } from "./chainWriter.ts";
+import { designParts, type DesignParts, type SlotMarketCounters } from "./designParts.ts";
 import { createCompareCounter } from "./compares.ts";
 import { cursorStore } from "./cursorStore.ts";
 import { gatewayDispositions, type SettledDeliveries } from "./dispositions.ts";
@@ -47,8 +49,18 @@ export type GatewayRuntimeOptions = {
   gatewayPrivateKey: string;
   /** Holds the chain cursor (`gateway-cursor.json`). */
   dataDir: string;
-  /** The market contract; when absent, the DSO is asked (`dso.market`) until it answers. */
+  /**
+   * The market contract (a version 1 market, unless `market` describes it); when both are absent, the DSO is asked
+   * (`dso.market`) until it answers.
+   */
   contractAddress?: string | undefined;
+  /**
+   * The DSO's market description, when the caller has it (the DSO is not asked then). Its `slots` make the market
+   * version 2 (the slot market at its `contractAddress`).
+   */
+  market?: MarketDescription | undefined;
+  /** The market's clock (default: the system clock): version 2 judges gate closures and expiries by it. */
+  clock?: Clock | undefined;
   tracer: Tracer;
   logger: Logger;
   /** `parseMachineConfig` output; `config.gateway` sizes batches, delays and retries. */
@@ -62,8 +74,8 @@ export type GatewayRuntimeOptions = {
   /** Largest `eth_getLogs` range (default 1 000 blocks). */
   maxBlockRange?: number | undefined;
   /**
-   * Bids per transaction at most (default: the whole batch). A batch larger than that goes out as several
-   * transactions, each signed while the node executes the previous one.
+   * Bids per transaction at most (version 1 default: the whole batch; version 2: `gatewayDefaults.slotTxMaxBids`). A
+   * batch larger than that goes out as several transactions, each signed while the node executes the previous one.
    */
   txMaxBids?: number | undefined;
   /** Gas limit of every transaction (default: the latest block's gas limit). */
@@ -101,6 +113,8 @@ export type GatewayCounters = {
   gasUsed: bigint;
   /** Pairing checks (`Compare`) run by mined batches, when the contract reports them. */
   compares: number;
+  /** Version 2 only: the slot placer's transactions, hints by source, and the sweeper's purges. */
+  slots?: SlotMarketCounters;
 };
 
 export type GatewayRuntimeEvents = {
@@ -117,6 +131,8 @@ export type GatewayRuntime = {
   marketId: string;
   contractAddress: string;
   chainId: number;
+  /** The market's design: 1 (unary, one book) or 2 (slot market, certified bids). */
+  version: 1 | 2;
   gatewayAddress: string;
   counters(): GatewayCounters;
   events: EventEmitter<GatewayRuntimeEvents>;
@@ -173,24 +189,23 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     nc = clients.nc;
     const { js, jsm } = clients;
 
-    // --- which contract -------------------------------------------------------------------------------------
-    let contractAddress = options.contractAddress;
-    let expectedDimension: number | undefined;
-    if (contractAddress === undefined) {
-      const description = await askMarketDescription(clients.nc, marketId, { logger, signal: options.signal });
-      await checkChainId(provider, description.chainId, options.rpcUrl);
-      contractAddress = description.contractAddress;
-      expectedDimension = description.fhipe.dimension;
-      logger.info({ contract: contractAddress, chainId }, "market description received from the DSO");
+    // --- which contract, which design ---------------------------------------------------------------------------
+    let description = options.market;
+    if (description === undefined && options.contractAddress === undefined) {
+      description = await askMarketDescription(clients.nc, marketId, { logger, signal: options.signal });
+      logger.info({ contract: description.contractAddress, chainId, version: description.slots === undefined ? 1 : 2 }, "market description received from the DSO");
     }
+    if (description !== undefined) {
+      await checkChainId(provider, description.chainId, options.rpcUrl);
+      if (options.contractAddress !== undefined && !sameAddress(options.contractAddress, description.contractAddress)) {
+        throw new ConflictingSettingsError({ settings: ["the contract", "the market description's contract"], what: "the market contract" });
+      }
+    }
+    const contractAddress = options.contractAddress ?? description!.contractAddress;
     if ((await provider.getCode(contractAddress)) === "0x") {
       throw new ChainMismatchError({ party: "gateway", reason: "noContract", address: contractAddress, chainId, rpcUrl: options.rpcUrl });
     }
     const connected = wallet.connect(provider);
-    const market: MarketHandle = await attachMarket(contractAddress, connected);
-    if (expectedDimension !== undefined && market.dim !== expectedDimension) {
-      throw new ChainMismatchError({ party: "gateway", reason: "otherDimension", address: contractAddress, contractDimension: market.dim, marketDimension: expectedDimension });
-    }
     // Never more gas than the node lets one transaction have (EIP-7825), whatever the block could hold.
     const blockGasLimit = (await provider.getBlock("latest"))?.gasLimit ?? gatewayDefaults.fallbackBlockGasLimit;
     const txGasCap = await readTxGasCap(provider, blockGasLimit);
@@ -202,12 +217,31 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
         hint: "leave it out: the gateway takes the block gas limit or the node's cap, whichever is lower",
       });
     }
-    const gasLimit = options.gasLimit ?? (blockGasLimit < txGasCap ? blockGasLimit : txGasCap);
+    const nodeGasLimit = options.gasLimit ?? (blockGasLimit < txGasCap ? blockGasLimit : txGasCap);
+    // Version 2's transactions fit EIP-7825's cap on any node (its batch size is measured for it: gatewayDefaults).
+    const gasLimit = description?.slots !== undefined && nodeGasLimit > EIP7825_TX_GAS_CAP ? EIP7825_TX_GAS_CAP : nodeGasLimit;
     logger.info({ blockGasLimit: blockGasLimit.toString(), txGasCap: txGasCap.toString(), gasLimit: gasLimit.toString() }, "gas per transaction");
-    const writer: ChainWriter = createChainWriter({ market, wallet: connected, provider, gasLimit, receiptTimeoutMs: gatewayDefaults.receiptTimeoutMs });
-    closeWriter = writer.close;
     const compareCounter = createCompareCounter(provider, logger, options.countCompares ?? gatewayDefaults.countCompares);
     const startBlock = options.startBlock ?? (await findDeploymentBlock(provider, contractAddress));
+    // The follower reads right after each mined transaction instead of at its next poll.
+    const followerWakeUps = createWakeUps();
+    const parts: DesignParts = await designParts({
+      provider,
+      wallet: connected,
+      contractAddress,
+      description,
+      gasLimit,
+      startBlock,
+      logger,
+      clock: options.clock ?? systemClock,
+      nc: clients.nc,
+      subjects: s,
+      txMaxBids: options.txMaxBids,
+      checkCiphertextPoints: options.checkCiphertextPoints ?? gatewayDefaults.checkCiphertextPoints,
+      maxBlockRange: runtime.maxBlockRange,
+      onMined: () => followerWakeUps.wake(),
+    });
+    closeWriter = parts.close;
 
     // --- queues ---------------------------------------------------------------------------------------------
     // The DSO owns the streams (it starts first); the gateway's NATS user may not create or update them.
@@ -221,8 +255,6 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     const events = new EventEmitter<GatewayRuntimeEvents>();
     const work = trackedWork(logger);
     const refused = { count: 0 };
-    // The follower reads right after each mined transaction instead of at its next poll.
-    const followerWakeUps = createWakeUps();
     let stopping = false;
     let actor!: Actor<GatewayMachine>;
     let intake!: BidIntake;
@@ -232,7 +264,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     const notices = createNoticePublisher({
       js,
       marketId,
-      market,
+      chain: parts.chainReads,
       tracer,
       logger,
       spanContextOf: (bidder) => intake?.spanContextOf(bidder),
@@ -242,10 +274,10 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       marketId,
       tracer,
       logger,
-      writer,
+      placement: parts.placement,
+      cancel: parts.cancel,
       compareCounter,
       work,
-      txMaxBids: options.txMaxBids ?? Number.MAX_SAFE_INTEGER,
       spanContextOf: (bidder) => intake.spanContextOf(bidder),
       cancelSpanOf: (bidder) => cancels?.spanOf(bidder),
       submissionsInFlight: async () => {
@@ -285,6 +317,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
         followChain: chainFollower({
           provider,
           contractAddress,
+          readRange: parts.readRange,
           pollIntervalMs: runtime.pollIntervalMs,
           maxBlockRange: runtime.maxBlockRange,
           wakeUps: followerWakeUps,
@@ -297,7 +330,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       },
       actions,
     );
-    actor = createActor(machine, { input: { config, dimension: market.dim, startBlock }, ...(options.inspect ? { inspect: options.inspect } : {}) });
+    actor = createActor(machine, { input: { config, dimension: parts.dimension, design: parts.design, startBlock }, ...(options.inspect ? { inspect: options.inspect } : {}) });
     actor.subscribe({
       error: (error) => {
         logger.error({ err: error }, "gateway machine failed");
@@ -314,13 +347,13 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       intervalMs: options.snapshotIntervalMs ?? gatewayDefaults.snapshotIntervalMs,
       counts: () => {
         const context = actor.getSnapshot().context;
-        return { ...context.stats, pending: context.pending.length, inFlight: context.inFlight.length };
+        return { ...context.stats, pending: context.pending.length, inFlight: context.inFlight.length, ...parts.watchCounts() };
       },
     });
 
     // --- inputs ---------------------------------------------------------------------------------------------
     intake = await startBidIntake({
-      checkCiphertextPoints: options.checkCiphertextPoints ?? gatewayDefaults.checkCiphertextPoints,
+      readBid: parts.readBid,
       js,
       stream: streams.bids,
       durable: DURABLES.gatewayBids,
@@ -355,9 +388,10 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       takeOutcome: submitter.takeCancelOutcome,
     });
     await cancels.ready;
+    await parts.start();
 
     logger.info(
-      { contract: contractAddress, chainId, gateway: wallet.address, startBlock, batchMaxSize: config.gateway.batchMaxSize },
+      { contract: contractAddress, chainId, gateway: wallet.address, startBlock, batchMaxSize: config.gateway.batchMaxSize, version: parts.design.version },
       "gateway running",
     );
 
@@ -368,6 +402,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
         stopping = true;
         logger.info({ outstanding: intake.outstanding() }, "gateway stopping");
         await intake.stopPulling();
+        await parts.stop();
         if (actor.getSnapshot().status === "active") actor.send({ type: "SHUTDOWN.REQUESTED" });
         const finished = await waitForMachine(actor, runtime.stopTimeoutMs);
         if (!finished) {
@@ -379,7 +414,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
         intake.releaseAll();
         snapshots.stop();
         await clients.nc.drain().catch((error: unknown) => logger.warn({ err: error }, "NATS drain failed"));
-        writer.close();
+        parts.close();
         provider.destroy();
         const counters = countersOf();
         logger.info({ counters: { ...counters, gasUsed: counters.gasUsed.toString() } }, "gateway stopped");
@@ -390,6 +425,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     const countersOf = (): GatewayCounters => {
       const stats = actor.getSnapshot().context.stats;
       const own = submitter.counters();
+      const slots = parts.slotCounters();
       return {
         batches: stats.batches,
         txs: own.txs,
@@ -402,6 +438,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
         noticesPublished: stats.noticesPublished,
         gasUsed: own.gasUsed,
         compares: own.compares,
+        ...(slots === undefined ? {} : { slots }),
       };
     };
 
@@ -410,6 +447,7 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       marketId,
       contractAddress,
       chainId,
+      version: parts.design.version,
       gatewayAddress: wallet.address,
       counters: countersOf,
       events,

@@ -9,7 +9,7 @@ import {
   chunksOf,
   isReusedBidder,
   type ChunkResult,
-  type SubmitBidsInput,
+  type GatewayBid,
   type SubmitBidsOutput,
   type SubmitCancelInput,
   type SubmitCancelOutput,
@@ -41,15 +41,32 @@ export type CancelOutcome = { kind: "mined"; tx: MinedTx } | { kind: "reverted";
 /** The contract's custom error for a bid id it does not hold; the gateway answers it itself for a bidder never placed. */
 export const UNKNOWN_BID = "UnknownBid";
 
-export type SubmitterOptions = {
+/** One transaction's outcome as the submitter traces it: the mined transaction and its entries placed and rejected. */
+export type TracedTx = { tx: MinedTx; placed: number; rejected: number };
+
+/** What a design's placement gets from the submitter for one batch. */
+export type BatchTools = {
+  /** Sends one transaction of `bids` entries as a `chain.tx` span under the batch's span, counted and reported. */
+  transaction<T extends TracedTx>(bids: number, send: () => Promise<T>): Promise<T>;
+  /** Keeps the contract's detail of a bid it rejected, for the rejection notice. */
+  rejected(bidder: string, detail: string): void;
+};
+
+/**
+ * How a design places a batch (version 1: waves of `placeBids` chunks, `wavePlacement`; version 2: per slot with hints,
+ * slotPlacement.ts). It resolves with the machine's answer; throwing is a transient failure of the whole batch.
+ */
+export type Placement<TBid extends GatewayBid> = (bids: readonly TBid[], tools: BatchTools) => Promise<SubmitBidsOutput>;
+
+export type SubmitterOptions<TBid extends GatewayBid> = {
   marketId: string;
   tracer: Tracer;
   logger: Logger;
-  writer: ChainWriter;
+  placement: Placement<TBid>;
+  /** Relays a signed cancel; `TransientChainError` `bidNotOnChain` when its bid is not on chain (yet). */
+  cancel(bidder: string, signature: string): Promise<MinedTx>;
   compareCounter: CompareCounter;
   work: TrackedWork;
-  /** Bids per transaction at most (a larger batch goes out as several pipelined transactions). */
-  txMaxBids: number;
   /** The `gateway.bid` span context of a bidder (links from the batch span). */
   spanContextOf(bidder: string): SpanContext | undefined;
   /** The `gateway.cancel` request span a relay belongs to, if this process received the request. */
@@ -63,8 +80,8 @@ export type SubmitterOptions = {
   onBatch(event: BatchMinedEvent): void;
 };
 
-export type Submitter = {
-  submitBids(input: SubmitBidsInput): Promise<SubmitBidsOutput>;
+export type Submitter<TBid extends GatewayBid> = {
+  submitBids(input: { bids: TBid[] }): Promise<SubmitBidsOutput>;
   submitCancel(input: SubmitCancelInput): Promise<SubmitCancelOutput>;
   /** The outcome of a bidder's relayed cancel (read once by whoever answers the request). */
   takeCancelOutcome(bidder: string): CancelOutcome | undefined;
@@ -73,25 +90,19 @@ export type Submitter = {
   counters(): { txs: number; gasUsed: bigint; compares: number };
 };
 
-export function createSubmitter(options: SubmitterOptions): Submitter {
-  const { tracer, logger, writer, marketId } = options;
+export function createSubmitter<TBid extends GatewayBid>(options: SubmitterOptions<TBid>): Submitter<TBid> {
+  const { tracer, logger, marketId } = options;
   const own = { txs: 0, gasUsed: 0n, compares: 0 };
   const cancelOutcomes = new Map<string, CancelOutcome>();
   const rejectionDetails = new Map<string, string>();
-  // The chunk size the gas limit allowed lately: later batches start at it instead of paying for another revert.
-  let chunkCap = options.txMaxBids;
 
-  const sendTransaction = async (
-    parent: Span,
-    bids: number,
-    send: () => Promise<{ tx: MinedTx; placed: number; rejected: number }>,
-  ): Promise<{ tx: MinedTx; placed: number; rejected: number }> => {
+  const sendTransaction = async <T extends TracedTx>(parent: Span, bids: number, send: () => Promise<T>): Promise<T> => {
     const span = tracer.startSpan(
       GATEWAY_SPANS.tx,
       { attributes: { [GATEWAY_ATTRIBUTES.marketId]: marketId, [GATEWAY_ATTRIBUTES.txBids]: bids } },
       trace.setSpan(context.active(), parent),
     );
-    let mined: { tx: MinedTx; placed: number; rejected: number };
+    let mined: T;
     try {
       mined = await send();
     } catch (error) {
@@ -137,7 +148,7 @@ export function createSubmitter(options: SubmitterOptions): Submitter {
     return mined;
   };
 
-  const submitBids = async ({ bids }: SubmitBidsInput): Promise<SubmitBidsOutput> => {
+  const submitBids = async ({ bids }: { bids: TBid[] }): Promise<SubmitBidsOutput> => {
     const links: Link[] = bids.flatMap((bid) => {
       const spanContext = options.spanContextOf(bid.bidder);
       return spanContext === undefined ? [] : [{ context: spanContext }];
@@ -148,56 +159,17 @@ export function createSubmitter(options: SubmitterOptions): Submitter {
       attributes: { [GATEWAY_ATTRIBUTES.marketId]: marketId, [GATEWAY_ATTRIBUTES.batchSize]: bids.length },
     });
     const stopRecording = options.recordTransitions(batchSpan);
-    const results: Extract<SubmitBidsOutput, { kind: "mined" }>["results"] = [];
-    let lastTxHash = "";
-    const placeChunk = async (chunk: readonly SignedBid[]): Promise<ChunkResult> => {
-      try {
-        const mined = await sendTransaction(batchSpan, chunk.length, async () => {
-          const outcome = await writer.placeBatch(chunk.map(contractBidOf));
-          let placed = 0;
-          outcome.results.forEach((result, index) => {
-            const bidder = chunk[index]!.bidder;
-            if (result.status === "placed") {
-              placed += 1;
-              results.push({ bidder, status: "placed" });
-            } else {
-              // Kept for the rejection notice; a reused bidder is a duplicate and gets none.
-              if (!isReusedBidder(result.errorName)) rejectionDetails.set(toAddress(bidder), result.detail);
-              results.push({ bidder, status: "rejected", reason: result.errorName });
-            }
-          });
-          return { tx: outcome.tx, placed, rejected: chunk.length - placed };
-        });
-        lastTxHash = mined.tx.txHash;
-        return { kind: "placed" };
-      } catch (error) {
-        if (error instanceof MarketRevertError && error.errorName === "BatchEntryOutOfGas") {
-          const fits = Number(error.errorArgs[0] ?? 0);
-          logger.warn({ bids: chunk.length, fits }, "batch out of gas; splitting it");
-          return { kind: "outOfGas", fits };
-        }
-        return { kind: "failed", error };
-      }
-    };
     try {
-      let queue: SignedBid[] = [...bids];
-      let unfit: SignedBid | undefined;
-      while (queue.length > 0) {
-        // One wave: all chunks handed to the writer at once; it signs each while the node executes the previous one.
-        const wave = { chunks: chunksOf(queue, chunkCap), cap: chunkCap };
-        const outcome = afterWave(wave, await Promise.all(wave.chunks.map(placeChunk)), options.txMaxBids);
-        chunkCap = outcome.cap;
-        unfit ??= outcome.unfit;
-        // The machine retries the whole batch; bids other chunks placed come back as duplicates.
-        if (outcome.failure !== undefined) throw outcome.failure.error;
-        queue = outcome.retry;
+      const output = await options.placement(bids, {
+        transaction: (count, send) => sendTransaction(batchSpan, count, send),
+        rejected: (bidder, detail) => rejectionDetails.set(toAddress(bidder), detail),
+      });
+      if (output.kind === "mined") {
+        const placed = output.results.filter((r) => r.status === "placed").length;
+        const rejected = output.results.filter((r) => r.status === "rejected").length;
+        batchSpan.setAttributes({ [GATEWAY_ATTRIBUTES.placed]: placed, [GATEWAY_ATTRIBUTES.rejected]: rejected });
       }
-      // Nothing placed at all: report the entry that can never fit. Otherwise the machine naks the bids the
-      // receipts do not mention.
-      if (unfit !== undefined && results.length === 0) return { kind: "reverted", bidder: unfit.bidder, reason: "BatchEntryOutOfGas" };
-      const placed = results.filter((r) => r.status === "placed").length;
-      batchSpan.setAttributes({ [GATEWAY_ATTRIBUTES.placed]: placed, [GATEWAY_ATTRIBUTES.rejected]: results.length - placed });
-      return { kind: "mined", txHash: lastTxHash, results };
+      return output;
     } catch (error) {
       batchSpan.setStatus({ code: SpanStatusCode.ERROR, message: errorNameOf(error) });
       logger.warn({ bids: bids.length, err: describeError(error) }, "batch submission failed; the machine retries");
@@ -219,7 +191,7 @@ export function createSubmitter(options: SubmitterOptions): Submitter {
     const relay = async (): Promise<SubmitCancelOutput> => {
       try {
         const mined = await sendTransaction(parent, 0, async () => ({
-          tx: await writer.cancel(cancel.bidder, cancel.signature),
+          tx: await options.cancel(cancel.bidder, cancel.signature),
           placed: 0,
           rejected: 0,
         }));
@@ -259,6 +231,66 @@ export function createSubmitter(options: SubmitterOptions): Submitter {
     takeCancelOutcome: (bidder) => take(cancelOutcomes, bidder),
     takeRejectionDetail: (bidder) => take(rejectionDetails, bidder),
     counters: () => ({ ...own }),
+  };
+}
+
+/**
+ * Version 1's placement: the batch as waves of `placeBids` chunks of at most `txMaxBids` bids, each wave pipelined
+ * (signed while the node executes the previous transaction); a chunk that runs out of gas goes again in smaller chunks
+ * (machines/gateway/chunking.ts decides), and the size that fitted carries over to later batches.
+ */
+export function wavePlacement(options: { writer: ChainWriter; logger: Logger; txMaxBids: number }): Placement<SignedBid> {
+  const { writer, logger } = options;
+  // The chunk size the gas limit allowed lately: later batches start at it instead of paying for another revert.
+  let chunkCap = options.txMaxBids;
+  return async (bids, tools) => {
+    const results: Extract<SubmitBidsOutput, { kind: "mined" }>["results"] = [];
+    let lastTxHash = "";
+    const placeChunk = async (chunk: readonly SignedBid[]): Promise<ChunkResult> => {
+      try {
+        const mined = await tools.transaction(chunk.length, async () => {
+          const outcome = await writer.placeBatch(chunk.map(contractBidOf));
+          let placed = 0;
+          outcome.results.forEach((result, index) => {
+            const bidder = chunk[index]!.bidder;
+            if (result.status === "placed") {
+              placed += 1;
+              results.push({ bidder, status: "placed" });
+            } else {
+              // Kept for the rejection notice; a reused bidder is a duplicate and gets none.
+              if (!isReusedBidder(result.errorName)) tools.rejected(bidder, result.detail);
+              results.push({ bidder, status: "rejected", reason: result.errorName });
+            }
+          });
+          return { tx: outcome.tx, placed, rejected: chunk.length - placed };
+        });
+        lastTxHash = mined.tx.txHash;
+        return { kind: "placed" };
+      } catch (error) {
+        if (error instanceof MarketRevertError && error.errorName === "BatchEntryOutOfGas") {
+          const fits = Number(error.errorArgs[0] ?? 0);
+          logger.warn({ bids: chunk.length, fits }, "batch out of gas; splitting it");
+          return { kind: "outOfGas", fits };
+        }
+        return { kind: "failed", error };
+      }
+    };
+    let queue: SignedBid[] = [...bids];
+    let unfit: SignedBid | undefined;
+    while (queue.length > 0) {
+      // One wave: all chunks handed to the writer at once; it signs each while the node executes the previous one.
+      const wave = { chunks: chunksOf(queue, chunkCap), cap: chunkCap };
+      const outcome = afterWave(wave, await Promise.all(wave.chunks.map(placeChunk)), options.txMaxBids);
+      chunkCap = outcome.cap;
+      unfit ??= outcome.unfit;
+      // The machine retries the whole batch; bids other chunks placed come back as duplicates.
+      if (outcome.failure !== undefined) throw outcome.failure.error;
+      queue = outcome.retry;
+    }
+    // Nothing placed at all: report the entry that can never fit. Otherwise the machine naks the bids the
+    // receipts do not mention.
+    if (unfit !== undefined && results.length === 0) return { kind: "reverted", bidder: unfit.bidder, reason: "BatchEntryOutOfGas" };
+    return { kind: "mined", txHash: lastTxHash, results };
   };
 }
 

@@ -1,17 +1,23 @@
 // The effects the gateway's machine asks its runtime for: transactions, the chain cursor, the follower, notices.
 import type { CallbackActorLogic, PromiseActorLogic } from "xstate";
 import type { Address } from "../../protocol/base/hex.ts";
-import type { CancelRequest, SignedBid } from "../../protocol/domain.ts";
+import type { CancelRequest } from "../../protocol/domain.ts";
 import type { BidRejection } from "../../protocol/reasons.ts";
-import type { EffectsOf, EventSource } from "../kit/effects.ts";
+import type { Effect, EffectsOf, EventSource } from "../kit/effects.ts";
+import type { GatewayBid } from "./bids.ts";
 import type { FollowerEvent, Notice } from "./events.ts";
 
-export type BidResultStatus = "placed" | "duplicate" | "rejected";
-export type SubmitBidsInput = { bids: SignedBid[] };
+/** What became of a bid: acked (`placed`, `duplicate`), terminated (`rejected`), or nak'ed with backoff (`unknown`). */
+export type BidResultStatus = AckedStatus | "unknown";
+export type AckedStatus = "placed" | "duplicate" | "rejected";
+export type SubmitBidsInput = { bids: GatewayBid[] };
 /**
  * `mined`: the transaction has a receipt; one result per bid (the contract's batch entry point skips or reports
  * each bid). `reverted`: the whole transaction reverted because of one identifiable bid (custom error decoded,
  * e.g. `BidderAlreadyUsed`, `TicketExpired`); the machine settles that bid and resubmits the rest. Throwing = transient.
+ * A version 2 batch goes out as several transactions (per slot, pipelined); a bid whose transaction's fate is not
+ * known is `unknown`: it may be on chain, so it goes back to the queue after `nakDelayMs`, and its redelivery is
+ * placed or comes back `BidderAlreadyUsed` (a duplicate).
  */
 export type SubmitBidsOutput =
   | { kind: "mined"; txHash: string; results: { bidder: Address; status: BidResultStatus; reason?: string }[] }
@@ -50,5 +56,11 @@ export type GatewayActions = {
   notifyBidRejected: (params: NotifyBidRejectedParams) => void;
 };
 
-/** Every async effect of the gateway as plain functions; the follower as an event source. */
-export type GatewayEffects = EffectsOf<GatewayPromiseActors> & { followChain: EventSource<FollowChainInput, FollowerEvent> };
+/**
+ * Every async effect of the gateway as plain functions; the follower as an event source. `TBid` is the kind of bid
+ * the runtime's market takes (the machine's `design` input, which checked every bid before it is submitted).
+ */
+export type GatewayEffects<TBid extends GatewayBid = GatewayBid> = Omit<EffectsOf<GatewayPromiseActors>, "submitBids"> & {
+  submitBids: Effect<{ bids: TBid[] }, SubmitBidsOutput>;
+  followChain: EventSource<FollowChainInput, FollowerEvent>;
+};

@@ -16,7 +16,14 @@ const logPosition = {
 export const chainEventSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("matched"), buyBidder: addressSchema, sellBidder: addressSchema, ...logPosition }),
   z.object({ kind: z.literal("bidPlaced"), bidder: addressSchema, side: sideSchema, ...logPosition }),
-  z.object({ kind: z.literal("bidExpired"), bidder: addressSchema, ...logPosition }),
+  /** Version 2's log says the side, and the notice's `notAfter` is the slot's gate closure; version 1 reads both back. */
+  z.object({
+    kind: z.literal("bidExpired"),
+    bidder: addressSchema,
+    side: sideSchema.optional(),
+    notAfter: z.number().int().nonnegative().optional(),
+    ...logPosition,
+  }),
   z.object({ kind: z.literal("bidCancelled"), bidder: addressSchema, ...logPosition }),
 ]);
 export type ChainEvent = z.infer<typeof chainEventSchema>;
@@ -33,7 +40,7 @@ export type NoticePosition = { blockNumber: number; logIndex: number; txHash: st
 export type Notice =
   | { kind: "match"; noticeId: string; match: Match; at: NoticePosition }
   | { kind: "placed"; noticeId: string; bidder: Address; side: Side; at: NoticePosition }
-  | { kind: "expired"; noticeId: string; bidder: Address; at: NoticePosition }
+  | { kind: "expired"; noticeId: string; bidder: Address; at: NoticePosition; expiry?: { side: Side; notAfter: number } }
   | { kind: "cancelled"; noticeId: string; bidder: Address; at: NoticePosition };
 
 /**
@@ -49,7 +56,13 @@ export function noticesOf(events: readonly ChainEvent[]): Notice[] {
       case "matched":
         return { kind: "match", noticeId, match: { matchId: noticeId, buyBidder: event.buyBidder, sellBidder: event.sellBidder }, at };
       case "bidExpired":
-        return { kind: "expired", noticeId, bidder: event.bidder, at };
+        return {
+          kind: "expired",
+          noticeId,
+          bidder: event.bidder,
+          at,
+          ...(event.side !== undefined && event.notAfter !== undefined ? { expiry: { side: event.side, notAfter: event.notAfter } } : {}),
+        };
       case "bidCancelled":
         return { kind: "cancelled", noticeId, bidder: event.bidder, at };
       case "bidPlaced":

@@ -4,15 +4,16 @@ import { assign, enqueueActions, setup } from "xstate";
 import { z } from "zod";
 import { sameAddress, type Address } from "../../protocol/base/hex.ts";
 import { addressSchema } from "../../protocol/base/primitives.ts";
-import { cancelRequestSchema, signedBidSchema, type CancelRequest, type SignedBid } from "../../protocol/domain.ts";
+import { cancelRequestSchema, type CancelRequest } from "../../protocol/domain.ts";
 import { invalidBid } from "../../protocol/reasons.ts";
 import { backoffMs, type MachineConfig } from "../config.ts";
 import { unprovidedCallback, unprovidedEffects } from "../kit/effects.ts";
 import { appendError, describeError, describeIssues, MachineInvariantError, type MachineErrorRecord } from "../kit/errors.ts";
+import { bidProblem, VERSION_1, type GatewayBid, type GatewayDesign } from "./bids.ts";
 import { stepsOf, type StateNodeOf } from "../kit/steps.ts";
 import {
   gatewayPromiseNames,
-  type BidResultStatus,
+  type AckedStatus,
   type FollowChainInput,
   type GatewayAckParams,
   type GatewayNakParams,
@@ -29,10 +30,12 @@ export type GatewayInput = {
   dimension: number;
   /** Block to follow from when no cursor is stored (the contract's deployment block). */
   startBlock: number;
+  /** Which bids the market takes (default version 1): the runtime reads it from the market description. */
+  design?: GatewayDesign;
 };
 
 /** A bid waiting to be placed, with every delivery of it (redeliveries are acked together). */
-export type PendingBid = { bidder: Address; bid: SignedBid; messageIds: string[] };
+export type PendingBid = { bidder: Address; bid: GatewayBid; messageIds: string[] };
 export type PendingCancel = { bidder: Address; cancel: CancelRequest; messageIds: string[] };
 export type BlockRange = { fromBlock: number; toBlock: number; events: ChainEvent[] };
 
@@ -52,6 +55,7 @@ export type FailureCounter = "submitFailures" | "cancelFailures" | "followFailur
 export type GatewayContext = {
   config: MachineConfig;
   dimension: number;
+  design: GatewayDesign;
   startBlock: number;
   pending: PendingBid[];
   inFlight: PendingBid[];
@@ -76,6 +80,7 @@ export function initialContext(input: GatewayInput): GatewayContext {
   return {
     config: input.config,
     dimension: input.dimension,
+    design: input.design ?? VERSION_1,
     startBlock: input.startBlock,
     pending: [],
     inFlight: [],
@@ -101,7 +106,7 @@ export function addDelivery(
   pending: readonly PendingBid[],
   inFlight: readonly PendingBid[],
   messageId: string,
-  bid: SignedBid,
+  bid: GatewayBid,
 ): { pending: PendingBid[]; inFlight: PendingBid[] } {
   const merge = (list: readonly PendingBid[]) =>
     list.map((entry) =>
@@ -110,16 +115,6 @@ export function addDelivery(
   if (inFlight.some((entry) => sameAddress(entry.bidder, bid.bidder))) return { pending: [...pending], inFlight: merge(inFlight) };
   if (pending.some((entry) => sameAddress(entry.bidder, bid.bidder))) return { pending: merge(pending), inFlight: [...inFlight] };
   return { pending: [...pending, { bidder: bid.bidder, bid, messageIds: [messageId] }], inFlight: [...inFlight] };
-}
-
-/** Why a bid is refused before it is sent, or null. */
-export function bidProblem(bid: unknown, dimension: number): string | null {
-  const parsed = signedBidSchema.safeParse(bid);
-  if (!parsed.success) return describeIssues(parsed.error);
-  if (parsed.data.ciphertext.left.length !== 2 * dimension) return `left must have ${2 * dimension} words`;
-  if (parsed.data.ciphertext.right.length !== 4 * dimension) return `right must have ${4 * dimension} words`;
-  if (!sameAddress(parsed.data.ticket.bidder, parsed.data.bidder)) return "ticket is for another bidder";
-  return null;
 }
 
 /**
@@ -248,9 +243,9 @@ export const gatewaySetup = setup({
     /** Queues a valid bid delivery; an invalid one is acked as rejected at once so it cannot poison the queue. */
     takeBid: decide<undefined>(({ context, event, enqueue }) => {
       if (event.type !== "BID.RECEIVED") return;
-      const problem = bidProblem(event.bid, context.dimension);
+      const problem = bidProblem(event.bid, context.dimension, context.design);
       if (problem === null) {
-        enqueue.assign(addDelivery(context.pending, context.inFlight, event.messageId, event.bid as SignedBid));
+        enqueue.assign(addDelivery(context.pending, context.inFlight, event.messageId, event.bid as GatewayBid));
         return;
       }
       enqueue({ type: "ackMessages", params: { messageIds: [event.messageId], disposition: "malformed" } });
@@ -280,7 +275,8 @@ export const gatewaySetup = setup({
     settleMinedBatch: decide<{ output: SubmitBidsOutput }>(({ context, enqueue }, { output }) => {
       if (output.kind !== "mined") return;
       const stats = { ...context.stats };
-      const byStatus: Record<BidResultStatus, string[]> = { placed: [], duplicate: [], rejected: [] };
+      const byStatus: Record<AckedStatus, string[]> = { placed: [], duplicate: [], rejected: [] };
+      const unknown: string[] = [];
       for (const entry of context.inFlight) {
         const result = output.results.find((r) => sameAddress(r.bidder, entry.bidder));
         // A bid the receipt does not mention was not placed: it goes back to the queue.
@@ -289,7 +285,13 @@ export const gatewaySetup = setup({
           stats.naked += 1;
           continue;
         }
-        const status: BidResultStatus = result.status === "rejected" && isReusedBidder(result.reason) ? "duplicate" : result.status;
+        // Its transaction's fate is not known: it may be on chain. Later, sending it again is safe (placed once).
+        if (result.status === "unknown") {
+          unknown.push(...entry.messageIds);
+          stats.naked += 1;
+          continue;
+        }
+        const status: AckedStatus = result.status === "rejected" && isReusedBidder(result.reason) ? "duplicate" : result.status;
         byStatus[status].push(...entry.messageIds);
         if (status === "placed") stats.placed += 1;
         if (status === "duplicate") stats.duplicates += 1;
@@ -300,6 +302,7 @@ export const gatewaySetup = setup({
       }
       for (const disposition of ["placed", "duplicate", "rejected"] as const)
         if (byStatus[disposition].length > 0) enqueue({ type: "ackMessages", params: { messageIds: byStatus[disposition], disposition } });
+      if (unknown.length > 0) enqueue({ type: "nakMessages", params: { messageIds: unknown, delayMs: context.config.gateway.nakDelayMs } });
       enqueue.assign({ inFlight: [], submitFailures: 0, stats });
     }),
     /** A whole-batch revert blamed on one bid: settle that bid, keep the rest in flight. */

@@ -6,6 +6,7 @@ import { trace } from "@opentelemetry/api";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { startBidIntake, type BidDelivery } from "../../actors/gateway/bidIntake.ts";
+import { unaryBidReader } from "../../actors/gateway/bidWire.ts";
 import { ensureDurableConsumer } from "../../actors/nats/jetstream.ts";
 import { DURABLES } from "../../protocol/wire/subjects.ts";
 import { SideCode } from "../../protocol/domain.ts";
@@ -29,7 +30,7 @@ async function intakeOn(name: string, machine: { deliver(delivery: BidDelivery, 
     marketId: m.marketId,
     maxOutstanding: 8,
     fetchExpiresMs: 1_000,
-    checkCiphertextPoints: true,
+    readBid: unaryBidReader({ checkPoints: true }),
     deliver: (delivery) => {
       deliveries.push(delivery);
       machine.deliver(delivery, deliveries.length);
