@@ -1,23 +1,23 @@
 // The DSO (utility): market setup, enrolment and ticket requests, one tradeSettlement child per match, and resume of
-// in-flight trades from its database after a restart (PROTOCOL §1 parties, §4 tickets, §5 setup and trading).
+// in-flight trades from its database after a restart (PROTOCOL §1 parties, §4 tickets, §5 setup and trading). Version 2
+// (input `slots`): epoch keys instead of one msk, the slot market, certified bids instead of tickets.
 import { and, assign } from "xstate";
 import type { MachineImplementationsFrom, SnapshotFrom } from "xstate";
 import { z } from "zod";
 import { sameAddress } from "../protocol/base/hex.ts";
 import { addressSchema } from "../protocol/base/primitives.ts";
 import { ticketSchema } from "../protocol/domain.ts";
-import { dimensionFor } from "../protocol/encoding/priceEncoding.ts";
 import type { Refusal } from "../protocol/reasons.ts";
-import { promiseEffects } from "./kit/effects.ts";
+import { promiseEffects, type EffectsOf } from "./kit/effects.ts";
 import { provideTradeSettlement } from "./tradeSettlement.ts";
 import { refused } from "./tradeSettlement/record.ts";
 import type { DsoActions, DsoEffectActors, DsoEffects } from "./dso/effects.ts";
 import { dsoEvents } from "./dso/events.ts";
-import { currentRequest, marketOf, dsoSetup, initialContext, refuseCurrent, setupFailed, unavailableOnError } from "./dso/setup.ts";
+import { currentRequest, dimensionOf, marketOf, dsoSetup, initialContext, refuseCurrent, setupFailed, unavailableOnError } from "./dso/setup.ts";
 
 export * from "./dso/effects.ts";
 export * from "./dso/events.ts";
-export { tradeChildId, type DsoContext, type DsoInput, type DsoOutput, type DsoStats, type PendingRequest } from "./dso/setup.ts";
+export { dimensionOf, tradeChildId, type DsoContext, type DsoInput, type DsoOutput, type DsoStats, type PendingRequest } from "./dso/setup.ts";
 
 /** `[well formed → actions, else record it as malformed]`: how every event is taken. */
 function whenWellFormed<T>(actions: T) {
@@ -40,31 +40,50 @@ export const dso = dsoSetup.createMachine({
     // and come back (runtimes should start their consumers once the machine has the `serving` tag).
     "ENROLMENT.REQUESTED": whenWellFormed(refuse("notReady")),
     "TICKET.REQUESTED": whenWellFormed(refuse("notReady")),
+    "CERTIFY.REQUESTED": whenWellFormed(refuse("notReady")),
     "OPENING.RECEIVED": whenWellFormed(refuse("notReady")),
     "DISPUTE.RECEIVED": whenWellFormed(refuse("notReady")),
     "SHUTDOWN.REQUESTED": ".stopped",
   },
   initial: "settingUp",
   states: {
-    // PROTOCOL §5 setup: FHIPE Setup(d), deploy or attach the contract, publish the market description.
+    // PROTOCOL §5 setup: FHIPE Setup(d) (version 2: the epochs' keys), deploy or attach the contract, publish the
+    // market description.
     settingUp: {
       tags: ["settingUp"],
-      initial: "preparingKey",
+      initial: "choosingKeys",
       states: {
+        choosingKeys: {
+          always: [{ guard: "isSlotMarket", target: "preparingEpochKeys" }, { target: "preparingKey" }],
+        },
         preparingKey: {
           invoke: {
             id: "prepareMasterKey",
             src: "prepareMasterKey",
-            input: ({ context }) => ({ dimension: dimensionFor(context.config.market.priceLevels.count) }),
+            input: ({ context }) => ({ dimension: dimensionOf(context) }),
             onDone: "deployingContract",
             onError: setupFailed("prepareMasterKey"),
+          },
+        },
+        // PROTOCOL §5 v2 setup and epochs: the current and the next epoch have their msk_e before bids come.
+        preparingEpochKeys: {
+          invoke: {
+            id: "maintainEpochKeys",
+            src: "maintainEpochKeys",
+            input: () => ({}),
+            onDone: { target: "deployingContract", actions: { type: "noteEpochKeys", params: ({ event }) => ({ output: event.output }) } },
+            onError: setupFailed("maintainEpochKeys"),
           },
         },
         deployingContract: {
           invoke: {
             id: "deployOrAttachContract",
             src: "deployOrAttachContract",
-            input: ({ context }) => ({ marketId: context.marketId, dimension: dimensionFor(context.config.market.priceLevels.count) }),
+            input: ({ context }) => ({
+              marketId: context.marketId,
+              dimension: dimensionOf(context),
+              ...(context.slots === null ? {} : { slots: context.slots }),
+            }),
             onDone: [
               {
                 guard: ({ event }) => deploymentSchema.safeParse(event.output).success,
@@ -75,9 +94,10 @@ export const dso = dsoSetup.createMachine({
                     chainId: event.output.chainId,
                     contractAddress: event.output.contractAddress,
                     ticketSigner: event.output.ticketSigner,
-                    fhipe: { curve: "BN254" as const, dimension: dimensionFor(context.config.market.priceLevels.count) },
+                    fhipe: { curve: "BN254" as const, dimension: dimensionOf(context) },
                     priceLevels: context.config.market.priceLevels,
                     clearingRule: context.config.market.clearingRule,
+                    ...(context.slots === null ? {} : { slots: context.slots }),
                   }),
                 }),
               },
@@ -127,12 +147,13 @@ export const dso = dsoSetup.createMachine({
       tags: ["serving"],
       type: "parallel",
       states: {
-        // PROTOCOL §4/§5 setup: enrolment and ticket requests, one at a time in arrival order.
+        // PROTOCOL §4/§5 setup: enrolment and ticket (version 2: certified-bid) requests, one at a time in arrival order.
         requests: {
           initial: "idle",
           on: {
             "ENROLMENT.REQUESTED": [{ guard: and(["isWellFormed", "queueHasRoom"]), actions: "queueRequest" }, ...whenWellFormed(refuse("busy"))],
             "TICKET.REQUESTED": [{ guard: and(["isWellFormed", "queueHasRoom"]), actions: "queueRequest" }, ...whenWellFormed(refuse("busy"))],
+            "CERTIFY.REQUESTED": [{ guard: and(["isWellFormed", "queueHasRoom"]), actions: "queueRequest" }, ...whenWellFormed(refuse("busy"))],
           },
           states: {
             idle: {
@@ -145,9 +166,9 @@ export const dso = dsoSetup.createMachine({
                 input: ({ context }) => {
                   const current = currentRequest(context);
                   const signed = { permanentId: current.permanentId, payload: current.payload, signature: current.signature };
-                  return current.kind === "ticket"
-                    ? { purpose: "ticket" as const, ...signed, bidder: current.bidder, lifetimeSeconds: current.lifetimeSeconds }
-                    : { purpose: "enrolment" as const, ...signed };
+                  if (current.kind === "ticket") return { purpose: "ticket" as const, ...signed, bidder: current.bidder, lifetimeSeconds: current.lifetimeSeconds };
+                  if (current.kind === "certify") return { purpose: "certify" as const, ...signed, bidder: current.bidder };
+                  return { purpose: "enrolment" as const, ...signed };
                 },
                 onDone: [
                   { guard: ({ event }) => event.output?.authentic === true, target: "routing" },
@@ -163,7 +184,45 @@ export const dso = dsoSetup.createMachine({
               },
             },
             routing: {
-              always: [{ guard: "currentIsEnrolment", target: "sealing" }, { target: "storingPair" }],
+              always: [{ guard: "currentIsEnrolment", target: "sealing" }, { guard: "currentIsCertify", target: "certifying" }, { target: "storingPair" }],
+            },
+            // PROTOCOL §4 v2: the opening certified under its epoch's key and stored (with the pair permanent id ↔
+            // bidder) before the slot ticket is signed; the certifier's rules refuse a bid by name.
+            certifying: {
+              invoke: {
+                id: "certifyBid",
+                src: "certifyBid",
+                input: ({ context }) => {
+                  const current = currentRequest(context, "certify");
+                  return { permanentId: current.permanentId, bidder: current.bidder };
+                },
+                onDone: [
+                  {
+                    guard: ({ event }) => event.output?.outcome === "certified" && typeof event.output.certificate === "string",
+                    target: "idle",
+                    actions: {
+                      type: "answerCurrent",
+                      params: ({ event }) => ({
+                        reply: { status: "ok", body: { kind: "certified", certificate: event.output.outcome === "certified" ? event.output.certificate : "" } },
+                      }),
+                    },
+                  },
+                  { guard: ({ event }) => event.output?.outcome === "conflict", ...refuseCurrent(refused("bidderTaken"), "certifyBid") },
+                  {
+                    guard: ({ event }) => event.output?.outcome === "refused" && typeof event.output.reason === "string",
+                    target: "idle",
+                    actions: {
+                      type: "answerCurrent",
+                      params: ({ event }) => ({
+                        reply: { status: "ok", body: { kind: "notCertified", reason: event.output.outcome === "refused" ? event.output.reason : "" } },
+                        source: "certifyBid",
+                      }),
+                    },
+                  },
+                  refuseCurrent(refused("unavailable"), "certifyBid: malformed result"),
+                ],
+                onError: unavailableOnError("certifyBid"),
+              },
             },
             sealing: {
               invoke: {
@@ -232,6 +291,25 @@ export const dso = dsoSetup.createMachine({
             },
           },
         },
+        // PROTOCOL §5 v2 setup and epochs: keys for the current and the next epoch, none kept past its retention, by
+        // the market clock (the effect says when the routine is due again). Version 1 has one msk and no epochs.
+        epochKeys: {
+          initial: "choosing",
+          states: {
+            choosing: { always: [{ guard: "isSlotMarket", target: "waiting" }, { target: "noEpochs" }] },
+            waiting: { after: { epochKeyCheck: "maintaining" } },
+            maintaining: {
+              invoke: {
+                id: "maintainEpochKeys",
+                src: "maintainEpochKeys",
+                input: () => ({}),
+                onDone: { target: "waiting", actions: { type: "noteEpochKeys", params: ({ event }) => ({ output: event.output }) } },
+                onError: { target: "waiting", actions: { type: "recordEpochKeysFailure", params: ({ event }) => ({ error: event.error }) } },
+              },
+            },
+            noEpochs: {},
+          },
+        },
         // PROTOCOL §5 trading: one tradeSettlement child per match.
         trades: {
           on: {
@@ -256,8 +334,10 @@ export type DsoImplementations = MachineImplementationsFrom<typeof dso>;
 /** Provides every effect at once (the types require all of them); the actions serve the trades too. */
 export function provideDso(effects: DsoEffects, actions: DsoActions): DsoMachine {
   const { tradeSettlement: tradeEffects, ...own } = effects;
+  // Version 2's own effects may be missing from a version 1 runtime: their placeholders stay (and fail loudly if invoked).
+  const provided = Object.fromEntries(Object.entries(own).filter(([, effect]) => effect !== undefined)) as EffectsOf<DsoEffectActors>;
   return dso.provide({
-    actors: { ...promiseEffects<DsoEffectActors>(own), tradeSettlement: provideTradeSettlement(tradeEffects, actions) },
+    actors: { ...(promiseEffects<DsoEffectActors>(provided) as Partial<DsoEffectActors>), tradeSettlement: provideTradeSettlement(tradeEffects, actions) },
     actions: {
       replyToRequest: (_args, params) => actions.replyToRequest(params),
       ackMessages: (_args, params) => actions.ackMessages(params),

@@ -1,5 +1,7 @@
 // The DSO's handling of one match, from the openings to the double-entry settlement (PROTOCOL §5 trading, steps
-// 1–6). Spawned by the dso machine per match, or resumed from the database after a restart.
+// 1–6). Spawned by the dso machine per match, or resumed from the database after a restart. Version 2 (a market with
+// slots, §5 v2): the record holds both certified openings from the start, so the trade goes from the match straight
+// to its terms (no opening round trip, nothing to verify); readings come at the slot's end.
 import { and, assign, enqueueActions } from "xstate";
 import type { MachineImplementationsFrom, SnapshotFrom } from "xstate";
 import type { Side } from "../protocol/domain.ts";
@@ -11,6 +13,7 @@ import type { TradeSettlementActions, TradeSettlementEffects } from "./tradeSett
 import { tradeSettlementEvents } from "./tradeSettlement/events.ts";
 import {
   disputeRefusal,
+  isCertifiedOpening,
   isTradeRecordFor,
   lateOpeningReply,
   missingOpeners,
@@ -46,7 +49,7 @@ function verifyOpeningOf(side: Side): InvokeOf<TradeSettlementStateNode> {
     src: "verifyOpening",
     input: ({ context }) => {
       const opening = side === "buy" ? context.record.buyOpening : context.record.sellOpening;
-      if (opening === null) throw new MachineInvariantError({ machine: "tradeSettlement", what: `the ${side} opening` });
+      if (opening === null || isCertifiedOpening(opening)) throw new MachineInvariantError({ machine: "tradeSettlement", what: `the ${side} opening` });
       return { matchId: context.record.matchId, bidder: side === "buy" ? context.record.buyBidder : context.record.sellBidder, side, opening };
     },
     onDone: { actions: { type: "noteVerification", params: ({ event }) => ({ side, verdict: event.output }) } },
@@ -54,7 +57,10 @@ function verifyOpeningOf(side: Side): InvokeOf<TradeSettlementStateNode> {
   };
 }
 
-/** PROTOCOL §5 trading step 2: the terms and the other side's opening to one meter, retried until sent. */
+/**
+ * PROTOCOL §5 trading step 2: the terms and the other side's opening to one meter, retried until sent; the effect says
+ * when that meter's reading is due (version 2: its slot's end).
+ */
 function termsTo(side: Side): TradeSettlementStateNode {
   return {
     initial: "sending",
@@ -72,7 +78,7 @@ function termsTo(side: Side): TradeSettlementStateNode {
               if (record.terms === null || counterpartOpening === null) throw new MachineInvariantError({ machine: "tradeSettlement", what: "the terms" });
               return { matchId: record.matchId, bidder: side === "buy" ? record.buyBidder : record.sellBidder, side, terms: record.terms, counterpartOpening };
             },
-            onDone: "sent",
+            onDone: { target: "sent", actions: { type: "noteReadingsDue", params: ({ event }) => ({ output: event.output }) } },
             onError: retryIn("backoff", "sendTerms"),
           },
         },
@@ -108,6 +114,8 @@ export const tradeSettlement = tradeSettlementSetup.createMachine({
     starting: {
       always: [
         { guard: ({ context }) => !context.recorded, target: "registering" },
+        // Version 2: both certified openings came with the record; the terms are fixed at once (§5 v2 step 2).
+        { guard: "slotTradeWithoutTerms", target: "deciding" },
         { guard: { type: "resumeAt", params: { stages: ["awaitingOpenings"], closed: false } }, target: "awaitingOpenings" },
         { guard: { type: "resumeAt", params: { stages: ["termsFixed"], closed: false } }, target: "afterTerms" },
         { guard: { type: "resumeAt", params: { stages: ["settled", "voided", "disputed"], closed: false } }, target: "publishingOutcome" },
@@ -154,7 +162,7 @@ export const tradeSettlement = tradeSettlementSetup.createMachine({
       },
     ),
 
-    // PROTOCOL §5 trading step 1: each matched meter sends its opening.
+    // PROTOCOL §5 trading step 1 (version 1): each matched meter sends its opening.
     awaitingOpenings: {
       always: { guard: "bothOpened", target: "verifying" },
       after: {
@@ -173,7 +181,7 @@ export const tradeSettlement = tradeSettlementSetup.createMachine({
       },
     },
 
-    // PROTOCOL §5 trading step 2: re-encrypt each opening with msk, compare with the chain; then fix the terms.
+    // PROTOCOL §5 trading step 2 (version 1): re-encrypt each opening with msk, compare with the chain; then fix the terms.
     ...step(
       "verifying",
       { backoff: "verifyBackoff", delay: "retryDelay" },

@@ -805,8 +805,10 @@ export class DsoDatabase {
   // --- certified bids (v2) ----------------------------------------------------------------------------------------
 
   /**
-   * Stores a certified bid. The same bid again (a lost reply) is a no-op returning the first record; another bid
-   * under the same bidder, or the bidder of another meter, is a `CertifiedBidConflictError` and changes nothing.
+   * Stores a certified bid and, with it, the pair (permanent id, bidder) as a ticket does (PROTOCOL §4: the DSO alone
+   * links them; trades, readings and bills find the meter of a bidder there). The same bid again (a lost reply) is a
+   * no-op returning the first record; another bid under the same bidder, or the bidder of another meter, is a
+   * `CertifiedBidConflictError` and changes nothing.
    */
   recordCertifiedBid(input: Omit<CertifiedBidRecord, "certifiedAt"> & { certifiedAt?: number }): WriteResult<CertifiedBidRecord> {
     return this.transaction(() => {
@@ -836,6 +838,16 @@ export class DsoDatabase {
         const same = (["meterId", "side", "slot", "priceLevel", "quantityWh", "salt", "seed", "commitment", "ciphertextRoot"] as const).every((key) => stored[key] === record[key]);
         if (!same) throw new CertifiedBidConflictError({ bidder: record.bidder });
       }
+      this.#run(
+        "INSERT INTO one_time_ids (bidder, meter_id, side, not_after, issued_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        stored.bidder,
+        stored.meterId,
+        stored.side,
+        stored.notAfter,
+        stored.certifiedAt,
+      );
+      // A bidder a version 1 ticket gave to another meter is that meter's: nothing is stored (the transaction rolls back).
+      if (this.lookupOneTimeId(stored.bidder)?.meterId !== stored.meterId) throw new CertifiedBidConflictError({ bidder: stored.bidder });
       return { inserted, record: stored };
     });
   }

@@ -1,11 +1,11 @@
 // PROTOCOL §5 trading step 1 from the record of truth: the DSO reads the market's Matched logs itself, from a cursor
 // kept in its database, and makes every match it has not recorded a trade, whatever NATS lost on the way. The
-// gateway's notices stay the fast path; this is the guarantee.
+// gateway's notices stay the fast path; this is the guarantee. Version 2 reads the slot market's `Matched` logs.
 import type { JsonRpcProvider } from "ethers";
 import { tradeIdOf } from "../../protocol/domain.ts";
 import type { MatchEvent } from "../../protocol/wire/schemas.ts";
 import { findDeploymentBlock } from "../chain/deploymentBlock.ts";
-import { readLogRange } from "../chain/marketLog.ts";
+import { readLogRange, type MarketDesign } from "../chain/marketLog.ts";
 import { dsoDefaults } from "../config/dso.ts";
 import type { DsoDatabase } from "../db/dsoDatabase.ts";
 import type { Logger } from "../telemetry/logger.ts";
@@ -19,6 +19,8 @@ export type ChainMatchesOptions = {
   provider: JsonRpcProvider;
   db: DsoDatabase;
   contractAddress: string;
+  /** Which market's logs: version 1's GridveilMarket or version 2's SlotMarket (default v1). */
+  design?: MarketDesign;
   logger: Logger;
   /** Whether the DSO already has this trade (recorded, or on its way into the machine). */
   knows(tradeId: string): boolean;
@@ -47,7 +49,7 @@ export async function startChainMatches(options: ChainMatchesOptions): Promise<C
 
   /** One read of at most `maxBlockRange` blocks; false when caught up or a match could not be recorded yet. */
   const readRange = async (): Promise<boolean> => {
-    const range = await readLogRange(provider, contractAddress, next, maxBlockRange);
+    const range = await readLogRange(provider, contractAddress, next, maxBlockRange, options.design ?? "v1");
     if (range === null) return false;
     for (const event of range.events) {
       if (event.kind !== "matched") continue;

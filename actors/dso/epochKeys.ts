@@ -2,11 +2,12 @@
 // before the epoch opens, kept in the DSO database sealed with the vault key (AES-256-GCM, the epoch and market bound
 // in as associated data), and destroyed once the epoch's retention has passed. Never in the database in clear.
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { DsoDatabase } from "../db/dsoDatabase.ts";
 import { decodeMsk, encodeMsk } from "../../protocol/fhipe/binary.ts";
 import { setup, type MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
-import { checkEpochCalendar, epochsToDestroy, epochsToPrepare, type EpochCalendar } from "../../protocol/epochs.ts";
+import { checkEpochCalendar, epochAt, epochsToDestroy, epochsToPrepare, firstSlotOf, retentionEndsAt, type EpochCalendar } from "../../protocol/epochs.ts";
 import { EpochKeyError, VaultKeyError } from "./errors.ts";
 
 /** One epoch's secret: the FHIPE master key and the block-token key (PROTOCOL §3.2). */
@@ -19,24 +20,39 @@ const TAG_BYTES = 16;
 /** Sealed layout: version ‖ nonce ‖ tag ‖ AES-256-GCM(tokenKey ‖ encodeMsk(msk)). */
 const SEALED_VERSION = 1;
 
+/** The vault key the DSO makes for itself when none is given: in its data directory, like msk.bin. */
+export const VAULT_KEY_FILE_NAME = "vault.key";
+/** Owner read/write only. */
+const SECRET_FILE_MODE = 0o600;
+
 /**
- * The vault key: `GRIDVEIL_DSO_VAULT_KEY` (64 hex characters) or a file (32 raw bytes, or 64 hex characters). Its
- * value never appears in an error.
+ * The vault key (actors/config/dso.ts): `hex` (`GRIDVEIL_VAULT_KEY` / `--vault-key`, 64 hex characters), else `file`
+ * (`--vault-key-file`: 32 raw bytes, or 64 hex characters), else `vault.key` in `dataDir`, made once (mode 0600, written
+ * then renamed) and reused. Never stored in the database. Its value never appears in an error.
  */
-export function loadVaultKey(source: { env?: NodeJS.ProcessEnv; file?: string }): Uint8Array {
-  if (source.file !== undefined) {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(source.file);
-    } catch (cause) {
-      throw new VaultKeyError({ kind: "unreadable", path: source.file, cause });
-    }
-    if (bytes.length === VAULT_KEY_BYTES) return new Uint8Array(bytes);
-    return fromHex(bytes.toString("utf8").trim(), `file ${source.file}`);
+export function loadVaultKey(source: { hex?: string | undefined; file?: string | undefined; dataDir?: string | undefined }): { key: Uint8Array; created: boolean } {
+  if (source.hex !== undefined && source.file !== undefined) throw new VaultKeyError({ kind: "conflicting" });
+  if (source.hex !== undefined) return { key: fromHex(source.hex.trim(), "GRIDVEIL_VAULT_KEY"), created: false };
+  const file = source.file ?? (source.dataDir === undefined ? undefined : join(source.dataDir, VAULT_KEY_FILE_NAME));
+  if (file === undefined) throw new VaultKeyError({ kind: "unreadable", path: "(no file, no data directory)", cause: undefined });
+  if (source.file === undefined && !existsSync(file)) {
+    mkdirSync(source.dataDir!, { recursive: true });
+    const key = new Uint8Array(randomBytes(VAULT_KEY_BYTES));
+    const temporary = `${file}.${process.pid}.tmp`;
+    writeFileSync(temporary, key, { mode: SECRET_FILE_MODE, flag: "wx" });
+    renameSync(temporary, file);
+    return { key, created: true };
   }
-  const hex = source.env?.GRIDVEIL_DSO_VAULT_KEY;
-  if (hex === undefined || hex === "") throw new VaultKeyError({ kind: "missing" });
-  return fromHex(hex.trim(), "GRIDVEIL_DSO_VAULT_KEY");
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (cause) {
+    throw new VaultKeyError({ kind: "unreadable", path: file, cause });
+  }
+  // Its own file: tighten permissions if someone loosened them.
+  if (source.file === undefined) chmodSync(file, SECRET_FILE_MODE);
+  if (bytes.length === VAULT_KEY_BYTES) return { key: new Uint8Array(bytes), created: false };
+  return { key: fromHex(bytes.toString("utf8").trim(), `file ${file}`), created: false };
 }
 
 function fromHex(text: string, source: string): Uint8Array {
@@ -97,9 +113,10 @@ export class EpochKeyVault {
 
   /**
    * The epoch routine at `now` (Unix seconds): keys for the current and the next epoch exist, and every kept key
-   * whose retention has passed is destroyed. Returns what it did.
+   * whose retention has passed is destroyed. Returns what it did, and when it has something to do again (`nextAt`,
+   * Unix seconds: the next epoch's start or the next kept key's retention end, whichever comes first).
    */
-  maintain(now: number): { prepared: number[]; destroyed: number[] } {
+  maintain(now: number): { prepared: number[]; destroyed: number[]; nextAt: number } {
     const prepared = epochsToPrepare(now, this.#calendar).filter((epoch) => {
       const before = this.#db.epochKey(epoch);
       this.prepare(epoch);
@@ -107,7 +124,9 @@ export class EpochKeyVault {
     });
     const kept = this.#db.liveEpochKeys().map((record) => record.epoch);
     const destroyed = epochsToDestroy(kept, now, this.#calendar).filter((epoch) => this.destroy(epoch));
-    return { prepared, destroyed };
+    const nextEpochStarts = firstSlotOf(epochAt(now, this.#calendar) + 1, this.#calendar) * this.#calendar.slotSeconds;
+    const retentionEnds = kept.filter((epoch) => !destroyed.includes(epoch)).map((epoch) => retentionEndsAt(epoch, this.#calendar));
+    return { prepared, destroyed, nextAt: Math.min(nextEpochStarts, ...retentionEnds) };
   }
 
   /** Destroys the epoch's key (in the database and in this process); false when none was kept. */

@@ -29,7 +29,9 @@ export class MasterKeyError extends GridveilError {
 export type MarketContractProblem =
   | { reason: "malformedSetting"; setting: unknown }
   | { reason: "otherTicketSigner"; contract: string; ticketSigner: string; dso: string }
-  | { reason: "recordedOnOtherChain"; recorded: { address: string; chainId: number; dimension: number }; rpcChainId: number };
+  | { reason: "recordedOnOtherChain"; recorded: { address: string; chainId: number; dimension: number }; rpcChainId: number }
+  | { reason: "otherDesign"; recorded: "v1" | "v2"; configured: "v1" | "v2" }
+  | { reason: "otherParameters"; contract: string; found: Record<string, number>; configured: Record<string, number> };
 
 const MARKET_CONTRACT_TEXT: Record<MarketContractProblem["reason"], { message: string; hint?: string }> = {
   malformedSetting: { message: "the recorded contract setting is malformed" },
@@ -40,6 +42,14 @@ const MARKET_CONTRACT_TEXT: Record<MarketContractProblem["reason"], { message: s
   recordedOnOtherChain: {
     message: "the recorded market contract is on another chain",
     hint: "Point --rpc at the chain of this data directory, pass --contract, or start with a fresh --data-dir.",
+  },
+  otherDesign: {
+    message: "this data directory runs a market of another protocol version",
+    hint: "A data directory holds one market: pass the --design it was created with, or start with a fresh --data-dir.",
+  },
+  otherParameters: {
+    message: "the slot market's encoding or calendar differs from this DSO's settings",
+    hint: "--levels, --width, --slot-seconds, --gate-closure-seconds and --epoch-slots are fixed at deployment: pass the recorded ones, or start with a fresh --data-dir.",
   },
 };
 
@@ -75,6 +85,8 @@ export class DsoNotReadyError extends reasonErrorClass(GridveilError, {
   ticketRequest: "no authenticated ticket request for this bidder",
   matchRecord: "the match was not recorded in time; it will be redelivered",
   matchOnChain: "the match's transaction has no receipt yet; it will be redelivered",
+  certifyRequest: "no authenticated certify request for this bidder",
+  slotMarket: "this DSO does not run a version 2 market",
 }) {}
 
 /** A refusal the DSO machine or a handler decided, as the error reply it travels as (meters act on its text). */
@@ -200,11 +212,11 @@ export class RegistryError extends ConfigError {
   }
 }
 
-/** The vault key that seals epoch keys at rest is missing or malformed (its value is never shown). */
+/** The vault key that seals epoch keys at rest is unusable (its value is never shown). */
 export class VaultKeyError extends faultErrorClass(GridveilError, {
-  missing: () => [
-    "no vault key for the epoch keys",
-    { value: "GRIDVEIL_DSO_VAULT_KEY / --vault-key-file", hint: "give 32 bytes as 64 hex characters in the environment, or a file holding them (raw or hex)" },
+  conflicting: () => [
+    "the vault key is given twice",
+    { value: "GRIDVEIL_VAULT_KEY (--vault-key) and --vault-key-file", hint: "give it once: the environment, or a file" },
   ],
   malformed: (f: { source: string; length: number }) => [
     `the vault key from ${f.source} is not 32 bytes`,

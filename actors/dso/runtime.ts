@@ -1,5 +1,6 @@
 // The DSO as a running party (PROTOCOL §1, §4–§6): the dso machine provided with real effects (FHIPE, chain,
 // SQLite, NATS/JetStream), its NATS services and consumers, tracing, and a graceful stop. No process-global state.
+// Version 1 or version 2 (`design`: epoch keys, the slot market, certified bids, trading without the opening round trip).
 import { EventEmitter } from "node:events";
 import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -34,11 +35,14 @@ import { TradeSpans, attr } from "./tradeSpans.ts";
 import { SideCode, type MarketDescription as WireMarketDescription } from "../../protocol/domain.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 import { type Settlement } from "../../protocol/settlement.ts";
-import { dsoDefaults } from "../config/dso.ts";
+import { dsoDefaults, slotMarketOf, type SlotSettings } from "../config/dso.ts";
+import type { MarketDesign } from "../chain/marketLog.ts";
+import { systemClock, type Clock } from "../runtime/clock.ts";
+import { EpochKeyVault, loadVaultKey } from "./epochKeys.ts";
 
 export const DSO_DATABASE_FILE = "dso.sqlite";
 
-export type DsoRuntimeOptions = {
+export type DsoRuntimeOptions = Partial<SlotSettings> & {
   marketId: string;
   natsUrl: string;
   /** NATS credentials of this party's user (infra/nats/nats.conf: one user per role, one per meter). */
@@ -66,6 +70,19 @@ export type DsoRuntimeOptions = {
   inspect?: (event: InspectionEvent) => void;
   /** State snapshots on `dso.state` for `gridveil watch` (heartbeat ms; default 5 s). */
   snapshotIntervalMs?: number;
+  /**
+   * The protocol version (default `dsoDefaults.design`). Version 2 takes the `SlotSettings` above as well (width,
+   * encryptAt, slotSeconds, gateClosureSeconds, epochSlots, epochKeyRetentionSeconds; each default in `dsoDefaults`).
+   */
+  design?: MarketDesign;
+  /**
+   * Version 2: the key sealing the epoch keys at rest, 64 hex (`GRIDVEIL_VAULT_KEY`), or a file holding it; neither:
+   * `vault.key` in the data directory, made once (owner-only). Never in the database.
+   */
+  vaultKey?: string | undefined;
+  vaultKeyFile?: string | undefined;
+  /** The market clock (default the system clock): epochs, gate closures, ticket lifetimes and slot ends. */
+  clock?: Clock;
 };
 
 export type TradeOutcomeBase = { tradeId: string; startedAt: number; endedAt: number };
@@ -143,6 +160,17 @@ export async function startDsoRuntime(options: DsoRuntimeOptions): Promise<DsoRu
     // The database holds openings and the registry of pairs: owner-only like the key.
     chmodSync(dbPath, 0o600);
     await initCurve();
+    // Version 2: what the settings fix (a width that does not fit the levels fails here), and the epoch keys' vault.
+    const design = options.design ?? dsoDefaults.design;
+    let slotMarket: DsoDeps["slotMarket"] = null;
+    if (design === "v2") {
+      const { width, encryptAt, slotSeconds, gateClosureSeconds, epochSlots, epochKeyRetentionSeconds } = options;
+      const { slots, params } = slotMarketOf({ width, encryptAt, slotSeconds, gateClosureSeconds, epochSlots, epochKeyRetentionSeconds }, options.market.priceLevels.count);
+      const calendar = slots.calendar;
+      const { key: vaultKey, created } = loadVaultKey({ hex: options.vaultKey, file: options.vaultKeyFile, dataDir: options.dataDir });
+      if (created) logger.info({}, "vault key created in the data directory");
+      slotMarket = { slots, params, calendar, vault: new EpochKeyVault({ db, vaultKey, marketId, dimension: params.dim, calendar }) };
+    }
     provider = await connectRpc(options.rpcUrl);
     const wallet = new Wallet(options.dsoPrivateKey, provider);
     nats = await connectNats({ url: options.natsUrl, name: `gridveil-dso-${marketId}`, ...natsCredentials(options) });
@@ -156,6 +184,9 @@ export async function startDsoRuntime(options: DsoRuntimeOptions): Promise<DsoRu
       enrolments: new Map(),
       ticketRequests: new Map(),
       matchEvents: new Map(),
+      slotContract: null,
+      certifier: null,
+      certifyRequests: new Map(),
     };
     const spans = new TradeSpans(tracer, marketId);
     const deps: DsoDeps = {
@@ -175,6 +206,8 @@ export async function startDsoRuntime(options: DsoRuntimeOptions): Promise<DsoRu
       logger,
       spans,
       state,
+      clock: options.clock ?? systemClock,
+      slotMarket,
     };
     return await assemble(deps, { options, config, requestTimeoutMs, setupSpan });
   } catch (error) {
@@ -249,7 +282,8 @@ async function assemble(
     },
   );
 
-  actor = createActor(machine, { input: { config, marketId: deps.marketId }, ...(options.inspect ? { inspect: options.inspect } : {}) });
+  const input = { config, marketId: deps.marketId, ...(deps.slotMarket === null ? {} : { slots: deps.slotMarket.slots }) };
+  actor = createActor(machine, { input, ...(options.inspect ? { inspect: options.inspect } : {}) });
   const machineTransitions = recordTransitions(actor, setupSpan, "dso");
 
   // Each tradeSettlement child: transitions on its dso.trade span; its end becomes a runtime event.

@@ -1,6 +1,7 @@
 // The DSO's NATS surface (PROTOCOL §6): market description, enrolment, tickets, openings and disputes by
-// request/reply; matches and readings from durable JetStream consumers. Every input is validated and authenticated
-// here, then handed to the dso machine as an event; replies come back through its replyToRequest action.
+// request/reply (version 2: certified bids and placement hints instead of tickets and openings); matches and readings
+// from durable JetStream consumers. Every input is validated and authenticated here, then handed to the dso machine as
+// an event; replies come back through its replyToRequest action.
 import { randomUUID } from "node:crypto";
 import { context, trace, type Span } from "@opentelemetry/api";
 import type { DsoEvent } from "../../machines/dso.ts";
@@ -11,14 +12,15 @@ import { consumeDurable, ensureDurableConsumer, type DurableConsumerHandle } fro
 import { DURABLES } from "../../protocol/wire/subjects.ts";
 import { answer, type Service } from "../nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
-import { matchEventSchema, openingPayloadSchema, readingSchema, sealedSchema, sealedTradeMessageSchema, type ErrorCode, type MatchEvent } from "../../protocol/wire/schemas.ts";
+import { certifyReplySchema, matchEventSchema, openingPayloadSchema, readingSchema, sealedSchema, sealedTradeMessageSchema, type MatchEvent } from "../../protocol/wire/schemas.ts";
 import { sealContexts } from "../../protocol/wire/sealContexts.ts";
 import { SecureMessageError, UnexpectedSenderError } from "../secure/errors.ts";
 import { openAs } from "../secure/sealed.ts";
 import { addressOfPublicKey } from "../secure/keys.ts";
 import { answerSealed, openTradeMessage } from "../secure/sealedRpc.ts";
 import { verifyMessageFields } from "../secure/signed.ts";
-import { requireContract, type DsoDeps } from "./deps.ts";
+import { contractAddressOf, requireSlotMarket, type DsoDeps } from "./deps.ts";
+import { serveHints } from "./bidServices.ts";
 import { startChainMatches, type ChainMatches } from "./chainMatches.ts";
 import { confirmMatch } from "../chain/confirmMatch.ts";
 import { DsoNotReadyError, MatchNotOnChainError, MisaddressedOpeningError, RejectedReadingError, RequestRefusedError, TicketExpiryPastError, type ReadingRejection } from "./errors.ts";
@@ -27,7 +29,7 @@ import { attr, runSpan } from "./tradeSpans.ts";
 import { z } from "zod";
 import { SideCode, tradeIdOf } from "../../protocol/domain.ts";
 import type { AuthenticationFailure } from "../../protocol/reasons.ts";
-import { sameAddress, toHex } from "../../protocol/base/hex.ts";
+import { sameAddress, toAddress, toHex } from "../../protocol/base/hex.ts";
 import { dsoDefaults } from "../config/dso.ts";
 
 
@@ -58,7 +60,10 @@ export type DsoServicesArgs = {
 export type DsoServices = {
   /** Starts `s.dso.market` (once the description exists). */
   startMarketService(): Promise<void>;
-  /** Enrolment, tickets, openings, disputes: answered `notReady` by the machine until it serves. */
+  /**
+   * Enrolment, tickets and openings (version 2: certified bids), disputes: answered `notReady` by the machine until it
+   * serves. Version 2's hints need the attached slot market: started with `startConsumers`.
+   */
   startRequestServices(): Promise<void>;
   /** The matches and readings consumers: started once the machine serves (docs/machines.md §7). */
   startConsumers(): Promise<void>;
@@ -149,7 +154,8 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
     },
 
     async startRequestServices() {
-      // PROTOCOL §5 setup: a provisioned meter proves its permanent id and receives pp, sealed msk, the market.
+      // PROTOCOL §5 setup: a provisioned meter proves its permanent id and receives pp, sealed msk (version 2: the keys
+      // of the open epochs in meter mode), the market.
       services.push(
         answerSealed(
           nats.nc,
@@ -185,8 +191,43 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
         ),
       );
 
+      if (deps.slotMarket !== null) {
+        // PROTOCOL §4 v2: a certified bid, sealed by its one-time key and signed inside by the long-term key; the
+        // machine authenticates and certifies it (the certifier's refusal comes back by name).
+        services.push(
+          answerSealed(
+            nats.nc,
+            subjects,
+            endpoints.certify,
+            deps.wallet,
+            (request, { sender }) =>
+              inSpan("dso.certify", { [attr.bidder]: request.bidder }, async () => {
+                if (!sameAddress(sender, request.bidder)) throw new RequestRefusedError({ reason: "unauthenticated", detail: "notSealedByBidder" satisfies AuthenticationFailure });
+                const reply = await ask((requestId) => ({
+                  type: "CERTIFY.REQUESTED",
+                  requestId,
+                  permanentId: request.meterId,
+                  bidder: request.bidder,
+                  payload: JSON.stringify(request),
+                  signature: request.auth.signature,
+                }));
+                if (reply.status === "error") throw new RequestRefusedError(reply.refusal);
+                if (reply.body.kind === "notCertified") {
+                  const key = toAddress(request.bidder);
+                  const refusal = state.certifyRequests.get(key)?.refusal;
+                  state.certifyRequests.delete(key);
+                  throw refusal ?? new RequestRefusedError({ reason: "unavailable" });
+                }
+                if (reply.body.kind !== "certified") throw new RequestRefusedError({ reason: "unavailable" });
+                return certifyReplySchema.parse(JSON.parse(reply.body.certificate));
+              }),
+            serveOptions,
+          ),
+        );
+      }
+
       // PROTOCOL §4: an authenticated ticket for a one-time id; the DSO stores (permanent id, bidder) first.
-      services.push(
+      if (deps.slotMarket === null) services.push(
         answerSealed(
           nats.nc,
           subjects,
@@ -219,8 +260,9 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
         ),
       );
 
-      // PROTOCOL §5 trading step 2: a matched meter's opening, sealed to the DSO by the bid's one-time key.
-      services.push(
+      // PROTOCOL §5 trading step 2: a matched meter's opening, sealed to the DSO by the bid's one-time key (version 1:
+      // version 2's DSO holds the certified openings).
+      if (deps.slotMarket === null) services.push(
         answer(
           nats.nc,
           subjects,
@@ -325,6 +367,12 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
 
     async startConsumers() {
       const { jsm, js } = nats;
+      // PROTOCOL §5 v2: the placement hints for the gateway's batches, from the certified levels.
+      if (deps.slotMarket !== null) {
+        const hints = serveHints(nats.nc, subjects, requireSlotMarket(deps).certifier, serveOptions);
+        services.push(hints);
+        await hints.ready;
+      }
       await ensureDurableConsumer(jsm, deps.streams.matches, DURABLES.dsoMatches, { filterSubject: subjects.market.matched });
       await ensureDurableConsumer(jsm, deps.streams.readings, DURABLES.dsoReadings, { filterSubject: subjects.meter.reading });
 
@@ -336,7 +384,7 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
           handler: async (event, msg) => {
             counters.matchesReceived += 1;
             // The notice is the gateway's claim: a trade starts only for a Matched log the chain holds.
-            const onChain = await confirmMatch(deps.provider, requireContract(deps).address, event);
+            const onChain = await confirmMatch(deps.provider, contractAddressOf(deps), event, deps.slotMarket === null ? "v1" : "v2");
             if (onChain === "unknown") throw new DsoNotReadyError({ reason: "matchOnChain", value: event.txHash });
             if (onChain === "absent") {
               counters.matchesRefused += 1;
@@ -415,11 +463,11 @@ export function createDsoServices(args: DsoServicesArgs): DsoServices {
     },
 
     async startChainMatches() {
-      const contract = requireContract(deps);
       chainMatches = await startChainMatches({
         provider: deps.provider,
         db,
-        contractAddress: contract.address,
+        contractAddress: contractAddressOf(deps),
+        design: deps.slotMarket === null ? "v1" : "v2",
         logger,
         knows: (tradeId) => state.matchEvents.has(tradeId) || db.getTrade(tradeId) !== undefined,
         record: async (event) => {

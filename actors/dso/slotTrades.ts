@@ -1,10 +1,12 @@
 // The version 2 trading stage's first step at the DSO (PROTOCOL §5 trading step 2, no opening round trip): at a
-// `Matched`, the DSO holds both certified openings already; it fixes the terms at once and makes each meter's sealed
-// payload, its terms and the counterpart's opening. Not wired into the trade machine yet (docs/dso.md "Version 2").
+// `Matched`, the DSO holds both certified openings already; the terms follow at once from them, and each meter's sealed
+// payload carries its terms and the counterpart's opening. The trade machine fixes the terms (machines/tradeSettlement);
+// these build what it needs and what it sends.
 import { fixTradeTerms, type TradeTerms } from "../../protocol/clearing.ts";
-import { SideCode, tradeIdOf } from "../../protocol/domain.ts";
+import { SideCode, codeOfSide, tradeIdOf, type Side } from "../../protocol/domain.ts";
+import type { SlotCalendar } from "../../protocol/book/slotBooks.ts";
 import type { ClearingRule, PriceLevels } from "../../protocol/marketConfig.ts";
-import { slotTradeTermsPayloadSchema, type SlotTradeTermsPayload } from "../../protocol/wire/schemas.ts";
+import { slotTradeTermsPayloadSchema, type SlotOpeningWire, type SlotTradeTermsPayload } from "../../protocol/wire/schemas.ts";
 import type { CertifiedBidRecord, DsoDatabase } from "../db/dsoDatabase.ts";
 import { SlotTradeError } from "./errors.ts";
 
@@ -22,6 +24,33 @@ export type SlotTrade = {
   payloads: { buy: SlotTradeTermsPayload; sell: SlotTradeTermsPayload };
 };
 
+/** A certified bid's opening as the trade record and the wire carry it (never its meter). */
+export function certifiedOpeningOf(record: CertifiedBidRecord): SlotOpeningWire {
+  return { side: record.side, slot: record.slot, priceLevel: record.priceLevel, quantityWh: record.quantityWh, salt: record.salt, seed: record.seed };
+}
+
+/** When a slot's delivery ends (Unix seconds): its meters report then (PROTOCOL §5 trading step 5). */
+export function slotEndOf(slot: number, calendar: Pick<SlotCalendar, "slotSeconds">): number {
+  return (slot + 1) * calendar.slotSeconds;
+}
+
+/**
+ * One meter's `trade.terms.v2` payload: its terms, the match's transaction, and the counterpart's certified opening and
+ * one-time id (never its identity). Throws the schema's error when they do not fit together.
+ */
+export function slotTermsPayload(args: { terms: TradeTerms; txHash: string; side: Side; counterpartOpening: SlotOpeningWire }): SlotTradeTermsPayload {
+  const { terms, side, counterpartOpening } = args;
+  return slotTradeTermsPayloadSchema.parse({
+    type: "trade.terms.v2",
+    terms,
+    txHash: args.txHash,
+    slot: counterpartOpening.slot,
+    side: codeOfSide(side),
+    bidder: side === "buy" ? terms.buyBidder : terms.sellBidder,
+    counterpart: { bidder: side === "buy" ? terms.sellBidder : terms.buyBidder, opening: counterpartOpening },
+  });
+}
+
 /** The trade a match becomes, from the certified openings; `SlotTradeError` when the match is not of two of them. */
 export function slotTradeOf(db: DsoDatabase, match: SlotMatch, market: { priceLevels: PriceLevels; clearingRule: ClearingRule }): SlotTrade {
   const tradeId = tradeIdOf({ buyId: match.buyBidder, sellId: match.sellBidder, txHash: match.txHash });
@@ -32,23 +61,6 @@ export function slotTradeOf(db: DsoDatabase, match: SlotMatch, market: { priceLe
   if (buyer.slot !== match.slot || seller.slot !== match.slot) throw new SlotTradeError({ kind: "otherSlot", tradeId, slot: match.slot });
   const fixed = fixTradeTerms({ matchId: tradeId, buyBidder: buyer.bidder as `0x${string}`, sellBidder: seller.bidder as `0x${string}`, buyOpening: buyer, sellOpening: seller, ...market });
   if (!fixed.ok) throw new SlotTradeError({ kind: "terms", tradeId, reason: fixed.reason });
-  const opening = (record: CertifiedBidRecord) => ({
-    side: record.side,
-    slot: record.slot,
-    priceLevel: record.priceLevel,
-    quantityWh: record.quantityWh,
-    salt: record.salt,
-    seed: record.seed,
-  });
-  const payload = (own: CertifiedBidRecord, counterpart: CertifiedBidRecord): SlotTradeTermsPayload =>
-    slotTradeTermsPayloadSchema.parse({
-      type: "trade.terms.v2",
-      terms: fixed.terms,
-      txHash: match.txHash,
-      slot: match.slot,
-      side: own.side,
-      bidder: own.bidder,
-      counterpart: { bidder: counterpart.bidder, opening: opening(counterpart) },
-    });
-  return { tradeId, terms: fixed.terms, remainderWh: fixed.remainderWh, buyer, seller, payloads: { buy: payload(buyer, seller), sell: payload(seller, buyer) } };
+  const payload = (side: Side, counterpart: CertifiedBidRecord) => slotTermsPayload({ terms: fixed.terms, txHash: match.txHash, side, counterpartOpening: certifiedOpeningOf(counterpart) });
+  return { tradeId, terms: fixed.terms, remainderWh: fixed.remainderWh, buyer, seller, payloads: { buy: payload("buy", seller), sell: payload("sell", buyer) } };
 }

@@ -1,7 +1,8 @@
 // DSO trade effects (PROTOCOL §5 trading, steps 2–7): register the match, verify openings against the chain, send
-// sealed terms, store outcomes, write the double-entry settlement and tell both meters.
+// sealed terms, store outcomes, write the double-entry settlement and tell both meters. Version 2: the match's record
+// carries the two certified openings, the terms go out as `trade.terms.v2`, and nothing is verified after the match.
 import { getBid, getBidCiphertext, getBidIdOf } from "../../contracts/client/index.ts";
-import type { TradeSettlementEffects } from "../../machines/tradeSettlement.ts";
+import { isCertifiedOpening, type TradeSettlementEffects } from "../../machines/tradeSettlement.ts";
 import { type TradeRecord as StoredTrade } from "../db/dsoDatabase.ts";
 import { UnknownTradeError } from "../db/errors.ts";
 import { TradeEffectError } from "./errors.ts";
@@ -11,10 +12,11 @@ import { billingPeriodOf } from "../../protocol/marketConfig.ts";
 import { sealedTradeMessageSchema, settlementSchema, tradeTermsPayloadSchema, type TradeTermsPayload } from "../../protocol/wire/schemas.ts";
 import { verifyOpening as checkOpening } from "../../protocol/verifyOpening.ts";
 import { notifySealed, sealTradeMessage } from "../secure/sealedRpc.ts";
-import { meterOfBidder, requireContract, requireMsk, type DsoDeps } from "./deps.ts";
+import { meterOfBidder, requireContract, requireMsk, requireSlotMarket, type DsoDeps } from "./deps.ts";
 import { postingsOf, wireLines } from "./ledger.ts";
 import { entriesSum, linesOf, settledNoticeSchema } from "../../protocol/settlement.ts";
-import { machineRecordOf } from "./setupEffects.ts";
+import { certifiedOpeningFor, machineRecordOf } from "./setupEffects.ts";
+import { slotEndOf, slotTermsPayload } from "./slotTrades.ts";
 import { attr } from "./tradeSpans.ts";
 import { SideCode, codeOfSide } from "../../protocol/domain.ts";
 import { sameAddress } from "../../protocol/base/hex.ts";
@@ -60,7 +62,9 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
       } else {
         trade = requireTrade(deps, match.matchId);
       }
-      const record = machineRecordOf(trade);
+      // Version 2: the trade starts with both certified openings (PROTOCOL §5 v2 trading step 2).
+      const certified = deps.slotMarket === null ? undefined : (bidder: string) => certifiedOpeningFor(db, bidder);
+      const record = machineRecordOf(trade, certified);
       if (!record) throw new TradeEffectError({ reason: "noUsableRecord", value: { tradeId: trade.tradeId, stage: trade.stage } });
       if (!(trade.machineRecord && typeof trade.machineRecord === "object")) db.saveMachineRecord(trade.tradeId, record);
       return { record, created: inserted };
@@ -75,8 +79,9 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
           return;
         }
         if (record.stage === "termsFixed" && record.terms && record.buyOpening && record.sellOpening) {
-          db.recordOpening(record.matchId, SideCode.Buy, record.buyOpening);
-          db.recordOpening(record.matchId, SideCode.Sell, record.sellOpening);
+          // Version 1's openings came after the match; version 2's are the certified bids' rows already.
+          if (!isCertifiedOpening(record.buyOpening)) db.recordOpening(record.matchId, SideCode.Buy, record.buyOpening);
+          if (!isCertifiedOpening(record.sellOpening)) db.recordOpening(record.matchId, SideCode.Sell, record.sellOpening);
           db.markVerified(record.matchId, {
             buyLevel: record.terms.buyLevel,
             sellLevel: record.terms.sellLevel,
@@ -94,7 +99,7 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
       });
     },
 
-    // PROTOCOL §5 step 3: re-encrypt with msk and compare word for word with the bid as the chain holds it.
+    // PROTOCOL §5 step 3 (version 1): re-encrypt with msk and compare word for word with the bid as the chain holds it.
     verifyOpening: async ({ matchId, bidder, side, opening }) =>
       spans.step(matchId, "dso.verify", { [attr.bidder]: bidder, [attr.side]: side }, async (span) => {
         const result = await (async (): Promise<OpeningVerdict> => {
@@ -121,10 +126,18 @@ export function tradeEffects(deps: DsoDeps): TradeSettlementEffects {
       }),
 
     // Steps 3–4: the terms and the counterpart's opening, sealed to the meter; the counterpart only by one-time id.
+    // Version 2: `trade.terms.v2` with the certified opening, and the meter reports at its slot's end (step 5).
     sendTerms: async ({ matchId, bidder, side, terms, counterpartOpening }) =>
       spans.step(matchId, "dso.terms", { [attr.bidder]: bidder, [attr.side]: side }, async () => {
         const trade = requireTrade(deps, matchId);
         const meter = recipientOf(bidder);
+        if (isCertifiedOpening(counterpartOpening)) {
+          const { calendar } = requireSlotMarket(deps);
+          const payload = slotTermsPayload({ terms, txHash: txHashOf(trade), side, counterpartOpening });
+          notifySealed(nats.nc, subjects, inboxChannels.terms, meter.inboxId, payload, { wallet: deps.wallet, recipientPublicKey: meter.publicKey });
+          await nats.nc.flush();
+          return { readingsDueInMs: deps.clock.msUntil(slotEndOf(payload.slot, calendar)) };
+        }
         const payload: TradeTermsPayload = tradeTermsPayloadSchema.parse({
           type: "trade.terms",
           terms,

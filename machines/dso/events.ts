@@ -1,4 +1,5 @@
-// What the DSO's machine takes: the meters' requests (enrolment, tickets), everything its trades take, and its own.
+// What the DSO's machine takes: the meters' requests (enrolment, tickets, version 2's certified bids), everything its
+// trades take, and its own.
 import { z } from "zod";
 import { addressSchema, signatureSchema } from "../../protocol/base/primitives.ts";
 import { defineEvents, type EventOf } from "../kit/events.ts";
@@ -28,6 +29,18 @@ export const dsoEvents = defineEvents({
     bidder: addressSchema,
     lifetimeSeconds: z.number().int().positive(),
     payload: z.string().max(65_536),
+    signature: signatureSchema,
+  }),
+  /**
+   * Request (a meter, version 2): a certified bid (PROTOCOL §4 v2), authenticated like a ticket; `payload` carries the
+   * opening (and in meter mode the meter's ciphertext).
+   */
+  "CERTIFY.REQUESTED": z.object({
+    type: z.literal("CERTIFY.REQUESTED"),
+    requestId: requestId(),
+    permanentId: permanentId(),
+    bidder: addressSchema,
+    payload: z.string().max(400_000),
     signature: signatureSchema,
   }),
   /** Internal, from a tradeSettlement child. */

@@ -2,7 +2,9 @@
 import { assign, enqueueActions, setup } from "xstate";
 import type { Address, Hex } from "../../protocol/base/hex.ts";
 import { sameAddress } from "../../protocol/base/hex.ts";
-import type { MarketDescription } from "../../protocol/domain.ts";
+import type { MarketDescription, SlotMarketDescription } from "../../protocol/domain.ts";
+import { blockParams } from "../../protocol/encoding/blockTokens.ts";
+import { dimensionFor } from "../../protocol/encoding/priceEncoding.ts";
 import { describeRefusal, type Refusal } from "../../protocol/reasons.ts";
 import { backoffMs, type MachineConfig } from "../config.ts";
 import { unprovidedEffects } from "../kit/effects.ts";
@@ -15,15 +17,21 @@ import type { TradeEnded, TradeSettlementInput } from "../tradeSettlement/setup.
 import { dsoEffectNames, type DsoEffectActors } from "./effects.ts";
 import { dsoEvents, type DsoEvent } from "./events.ts";
 
-export type DsoInput = { config: MachineConfig; marketId: string };
+/** `slots`: a version 2 market (PROTOCOL §5 v2: block encoding, delivery slots, certified bids, key epochs). */
+export type DsoInput = { config: MachineConfig; marketId: string; slots?: SlotMarketDescription };
 
 export type PendingRequest =
   | { kind: "enrolment"; requestId: string; permanentId: string; payload: string; signature: Hex }
-  | { kind: "ticket"; requestId: string; permanentId: string; bidder: Address; lifetimeSeconds: number; payload: string; signature: Hex };
+  | { kind: "ticket"; requestId: string; permanentId: string; bidder: Address; lifetimeSeconds: number; payload: string; signature: Hex }
+  | { kind: "certify"; requestId: string; permanentId: string; bidder: Address; payload: string; signature: Hex };
 
 export type DsoStats = {
   enrolments: number;
   ticketsIssued: number;
+  /** Version 2: bids certified, and epoch keys made and destroyed. */
+  bidsCertified: number;
+  epochKeysPrepared: number;
+  epochKeysDestroyed: number;
   requestsRefused: number;
   tradesStarted: number;
   tradesResumed: number;
@@ -35,8 +43,12 @@ export type DsoStats = {
 export type DsoContext = {
   config: MachineConfig;
   marketId: string;
+  /** Version 2's encoding and calendar; null: version 1. */
+  slots: SlotMarketDescription | null;
   market: MarketDescription | null;
   setupFailures: number;
+  /** Version 2: wall ms until the epoch-key routine runs again (its effect says, by the market clock). */
+  nextEpochCheckMs: number;
   requestQueue: PendingRequest[];
   current: PendingRequest | null;
   /** Trades with a running tradeSettlement child, by matchId. */
@@ -51,12 +63,26 @@ export function initialContext(input: DsoInput): DsoContext {
   return {
     config: input.config,
     marketId: input.marketId,
+    slots: input.slots ?? null,
     market: null,
     setupFailures: 0,
+    nextEpochCheckMs: 0,
     requestQueue: [],
     current: null,
     trades: {},
-    stats: { enrolments: 0, ticketsIssued: 0, requestsRefused: 0, tradesStarted: 0, tradesResumed: 0, settled: 0, voided: 0, disputed: 0 },
+    stats: {
+      enrolments: 0,
+      ticketsIssued: 0,
+      bidsCertified: 0,
+      epochKeysPrepared: 0,
+      epochKeysDestroyed: 0,
+      requestsRefused: 0,
+      tradesStarted: 0,
+      tradesResumed: 0,
+      settled: 0,
+      voided: 0,
+      disputed: 0,
+    },
     errors: [],
   };
 }
@@ -83,6 +109,12 @@ function withError(context: DsoContext, entry: MachineErrorRecord): MachineError
   return appendError(context.errors, entry, context.config.maxRecordedErrors);
 }
 
+/** FHIPE's dimension d of the market's encoding: unary n + 1 (version 1), or the block tokens' 2^w + 1 (version 2). */
+export function dimensionOf(context: Pick<DsoContext, "config" | "slots">): number {
+  const levels = context.config.market.priceLevels.count;
+  return context.slots === null ? dimensionFor(levels) : blockParams(levels, context.slots.width).dim;
+}
+
 /** The market description (set by the deployment step, before anything is served). */
 export function marketOf(context: DsoContext): MarketDescription {
   if (context.market === null) throw new MachineInvariantError({ machine: "dso", what: "the market description" });
@@ -107,6 +139,7 @@ const dsoBaseSetup = setup({
   actors: { ...unprovidedEffects<DsoEffectActors>("dso", dsoEffectNames), tradeSettlement },
   delays: {
     setupRetryDelay: ({ context }) => backoffMs(context.setupFailures, context.config.dso.setupRetryBaseMs, context.config.dso.setupRetryMaxMs),
+    epochKeyCheck: ({ context }) => context.nextEpochCheckMs,
   },
   guards: {
     isWellFormed: ({ event }) => dsoEvents.parse(event) !== null,
@@ -115,6 +148,8 @@ const dsoBaseSetup = setup({
     hasQueuedRequest: ({ context }) => context.requestQueue.length > 0,
     queueHasRoom: ({ context }) => context.requestQueue.length < context.config.dso.requestQueueLimit,
     currentIsEnrolment: ({ context }) => context.current?.kind === "enrolment",
+    currentIsCertify: ({ context }) => context.current?.kind === "certify",
+    isSlotMarket: ({ context }) => context.slots !== null,
   },
   actions: {
     /** Runtime: answer a request on its reply subject. */
@@ -140,8 +175,31 @@ const dsoBaseSetup = setup({
           requestQueue: [...context.requestQueue, { kind: "ticket" as const, requestId, permanentId, bidder, lifetimeSeconds, payload, signature }],
         };
       }
+      if (parsed?.type === "CERTIFY.REQUESTED") {
+        const { requestId, permanentId, bidder, payload, signature } = parsed;
+        return { requestQueue: [...context.requestQueue, { kind: "certify" as const, requestId, permanentId, bidder, payload, signature }] };
+      }
       return {};
     }),
+    /** Version 2: what the epoch-key routine did, and when it runs next (a malformed answer: after the setup backoff's base). */
+    noteEpochKeys: assign(({ context }, params: { output: unknown }) => {
+      const output = params.output as Partial<Record<"prepared" | "destroyed", unknown>> & { nextCheckInMs?: unknown } | undefined;
+      const count = (value: unknown) => (Array.isArray(value) ? value.length : 0);
+      const next = output?.nextCheckInMs;
+      return {
+        nextEpochCheckMs: typeof next === "number" && Number.isFinite(next) && next >= 0 ? next : context.config.dso.setupRetryBaseMs,
+        stats: {
+          ...context.stats,
+          epochKeysPrepared: context.stats.epochKeysPrepared + count(output?.prepared),
+          epochKeysDestroyed: context.stats.epochKeysDestroyed + count(output?.destroyed),
+        },
+      };
+    }),
+    /** Version 2: the epoch-key routine failed; it runs again after the setup backoff's base. */
+    recordEpochKeysFailure: assign(({ context }, params: { error: unknown }) => ({
+      nextEpochCheckMs: context.config.dso.setupRetryBaseMs,
+      errors: withError(context, { kind: "effectFailed", source: "maintainEpochKeys", detail: describeError(params.error) }),
+    })),
     takeNextRequest: assign(({ context }) => ({ current: context.requestQueue[0] ?? null, requestQueue: context.requestQueue.slice(1) })),
   },
 });
@@ -167,13 +225,14 @@ export const dsoSetup = dsoBaseSetup.extend({
         current: null,
         stats: {
           ...context.stats,
-          requestsRefused: context.stats.requestsRefused + (reply.status === "error" ? 1 : 0),
+          requestsRefused: context.stats.requestsRefused + (reply.status === "error" || reply.body.kind === "notCertified" ? 1 : 0),
           enrolments: context.stats.enrolments + (reply.status === "ok" && reply.body.kind === "enrolment" ? 1 : 0),
           ticketsIssued: context.stats.ticketsIssued + (reply.status === "ok" && reply.body.kind === "ticket" ? 1 : 0),
+          bidsCertified: context.stats.bidsCertified + (reply.status === "ok" && reply.body.kind === "certified" ? 1 : 0),
         },
         errors:
-          params.source && reply.status === "error"
-            ? withError(context, { kind: "rejected", source: params.source, detail: describeRefusal(reply.refusal) })
+          params.source && (reply.status === "error" || reply.body.kind === "notCertified")
+            ? withError(context, { kind: "rejected", source: params.source, detail: reply.status === "error" ? describeRefusal(reply.refusal) : `notCertified: ${reply.body.kind === "notCertified" ? reply.body.reason : ""}` })
             : context.errors,
       });
       if (context.current) enqueue({ type: "replyToRequest", params: { requestId: context.current.requestId, reply } });

@@ -1,10 +1,11 @@
 // The DSO's record of one trade, the replies it gives meanwhile, and the pure decisions of PROTOCOL §5 trading
-// steps 1–4 (which opening stands, whom a void blames, what a late or stray request is told).
+// steps 1–4 (which opening stands, whom a void blames, what a late or stray request is told). Version 2 (a market
+// with `slots`): the record carries the two certified openings from the start, and no opening is sent or verified.
 import { z } from "zod";
 import { type Address, sameAddress, sameHex } from "../../protocol/base/hex.ts";
 import { addressSchema } from "../../protocol/base/primitives.ts";
 import { fixTradeTerms, tradeTermsSchema, type TradeTerms } from "../../protocol/clearing.ts";
-import { openingSchema, type MarketDescription, type Match, type Opening, type Side } from "../../protocol/domain.ts";
+import { codeOfSide, openingSchema, type MarketDescription, type Match, type Opening, type Side } from "../../protocol/domain.ts";
 import {
   disputeClaimSchema,
   voidReasonSchema,
@@ -15,6 +16,20 @@ import {
 } from "../../protocol/reasons.ts";
 import { settlementSchema, type Settlement } from "../../protocol/settlement.ts";
 import { tradeStageSchema, type TradeStage } from "../../protocol/tradeLifecycle.ts";
+import { slotOpeningWireSchema } from "../../protocol/wire/schemas.ts";
+
+/**
+ * Version 2: a bid's opening as the DSO certified it (PROTOCOL §4 v2: side, slot, level, quantity, salt, seed). The
+ * DSO holds it from the certification on, so a trade has both at its `Matched` (§5 v2 trading step 2).
+ */
+export const certifiedOpeningSchema = slotOpeningWireSchema;
+export type CertifiedOpening = z.output<typeof certifiedOpeningSchema>;
+/** A side's opening in a trade's record: sent after the match (version 1) or certified before it (version 2). */
+export type TradeOpening = Opening | CertifiedOpening;
+
+export function isCertifiedOpening(opening: TradeOpening): opening is CertifiedOpening {
+  return "seed" in opening;
+}
 
 export type TradeResolution =
   | { kind: "voided"; reason: VoidReason; blamedBidders: Address[] }
@@ -32,8 +47,8 @@ export type TradeRecord = {
   sellBidder: Address;
   stage: TradeStage;
   closed: boolean;
-  buyOpening: Opening | null;
-  sellOpening: Opening | null;
+  buyOpening: TradeOpening | null;
+  sellOpening: TradeOpening | null;
   terms: TradeTerms | null;
   settlement: Settlement | null;
   resolution: TradeResolution | null;
@@ -45,8 +60,8 @@ const tradeRecordSchema = z.object({
   sellBidder: addressSchema,
   stage: tradeStageSchema,
   closed: z.boolean(),
-  buyOpening: openingSchema.nullable(),
-  sellOpening: openingSchema.nullable(),
+  buyOpening: z.union([openingSchema, certifiedOpeningSchema]).nullable(),
+  sellOpening: z.union([openingSchema, certifiedOpeningSchema]).nullable(),
   terms: tradeTermsSchema.nullable(),
   settlement: settlementSchema.nullable(),
   resolution: tradeResolutionSchema.nullable(),
@@ -83,7 +98,15 @@ export type ReplyBody =
   | { kind: "enrolment"; sealedEnrolment: string; market: MarketDescription }
   | { kind: "ticket"; ticket: { bidder: Address; notAfter: number; signature: `0x${string}` } }
   | { kind: "openingAccepted" }
-  | { kind: "disputeRecorded" };
+  | { kind: "disputeRecorded" }
+  /** Version 2: the certified bid for the meter (opaque to the machine: the runtime's sealed reply). */
+  | { kind: "certified"; certificate: string }
+  /**
+   * Version 2: the request was served, and the certifier refuses the bid on its merits (PROTOCOL §4 v2: a closed slot,
+   * a level out of range, a ciphertext that is not the opening's…); `reason` names its rule, and the runtime answers
+   * the meter with that named error. Counted as a refused request.
+   */
+  | { kind: "notCertified"; reason: string };
 
 export function refused(reason: Refusal["reason"], detail?: string): RequestReply {
   return { status: "error", refusal: detail === undefined ? { reason } : { reason, detail } };
@@ -95,9 +118,10 @@ export function partyOf(record: TradeRecord, bidder: string): Side | null {
   return null;
 }
 
-function sameOpening(a: Opening | null, b: Opening): boolean {
+function sameOpening(a: TradeOpening | null, b: Opening): boolean {
   return (
     a !== null &&
+    !isCertifiedOpening(a) &&
     a.priceLevel === b.priceLevel &&
     a.quantityWh === b.quantityWh &&
     sameHex(a.salt, b.salt) &&
@@ -106,7 +130,7 @@ function sameOpening(a: Opening | null, b: Opening): boolean {
   );
 }
 
-function storedOpening(record: TradeRecord, side: Side): Opening | null {
+function storedOpening(record: TradeRecord, side: Side): TradeOpening | null {
   return side === "buy" ? record.buyOpening : record.sellOpening;
 }
 
@@ -144,6 +168,25 @@ export function missingOpeners(record: TradeRecord): Address[] {
   if (!record.buyOpening) missing.push(record.buyBidder);
   if (!record.sellOpening) missing.push(record.sellBidder);
   return missing;
+}
+
+/**
+ * Version 2's verdicts on the certified openings (PROTOCOL §5 v2 trading step 2: nothing to verify, the DSO certified
+ * both): a side without one was never certified by this DSO (`noTicket`), one of the other side is `sideMismatch`,
+ * and two of different slots (the chain never matches across slots' books) are both `malformed-opening`.
+ */
+export function certifiedVerdicts(record: TradeRecord): { buy: OpeningVerdict; sell: OpeningVerdict } {
+  const verdict = (opening: TradeOpening | null, side: Side): OpeningVerdict => {
+    if (opening === null || !isCertifiedOpening(opening)) return { valid: false, reason: "noTicket" };
+    if (opening.side !== codeOfSide(side)) return { valid: false, reason: "sideMismatch" };
+    return { valid: true };
+  };
+  const buy = verdict(record.buyOpening, "buy");
+  const sell = verdict(record.sellOpening, "sell");
+  const { buyOpening, sellOpening } = record;
+  if (buy.valid && sell.valid && buyOpening && sellOpening && isCertifiedOpening(buyOpening) && isCertifiedOpening(sellOpening) && buyOpening.slot !== sellOpening.slot)
+    return { buy: { valid: false, reason: "malformed-opening" }, sell: { valid: false, reason: "malformed-opening" } };
+  return { buy, sell };
 }
 
 /** Decision after both verifications (PROTOCOL §5 trading steps 2 and 4): the terms, or a void and whom it blames. */

@@ -14,7 +14,7 @@ import {
   type VerifyOpeningOutput,
 } from "./effects.ts";
 import { tradeSettlementEvents, type TradeSettlementEvent } from "./events.ts";
-import { decideOpenings, freshRecord, partyOf, withOpening, type RequestReply, type TradeRecord, type TradeResolution } from "./record.ts";
+import { certifiedVerdicts, decideOpenings, freshRecord, partyOf, withOpening, type RequestReply, type TradeRecord, type TradeResolution } from "./record.ts";
 import type { Match } from "../../protocol/domain.ts";
 
 export type TradeSettlementInput = {
@@ -37,6 +37,11 @@ export type TradeSettlementContext = {
   /** Reading deliveries, acked when the trade is closed. */
   readingMessageIds: string[];
   readings: { buyWh: number | null; sellWh: number | null };
+  /**
+   * How long after the terms the meters report (the `sendTerms` effects say, by the market clock): version 2's readings
+   * come at the slot's end (PROTOCOL §5 trading step 5), version 1's at once (0).
+   */
+  readingsDueInMs: number;
   verification: { buy: VerifyOpeningOutput | null; sell: VerifyOpeningOutput | null };
   disputeWindowClosed: boolean;
   failures: number;
@@ -66,6 +71,7 @@ export function initialContext(input: TradeSettlementInput): TradeSettlementCont
       buyWh: input.resume?.settlement?.buyReadingWh ?? null,
       sellWh: input.resume?.settlement?.sellReadingWh ?? null,
     },
+    readingsDueInMs: 0,
     verification: { buy: null, sell: null },
     disputeWindowClosed: false,
     failures: 0,
@@ -74,8 +80,17 @@ export function initialContext(input: TradeSettlementInput): TradeSettlementCont
   };
 }
 
-/** The decision on the two verified openings (both verifications are in when `deciding` runs). */
+/** Version 2 (PROTOCOL §5 v2): the market has delivery slots, and its trades start with both certified openings. */
+export function isSlotMarket(context: TradeSettlementContext): boolean {
+  return context.market.slots !== undefined;
+}
+
+/**
+ * The decision on the two openings: version 1's once both verifications are in (`deciding` runs after them), version
+ * 2's on the certified openings the record holds from the start.
+ */
 export function decisionOf(context: TradeSettlementContext) {
+  if (isSlotMarket(context)) return decideOpenings(context.record, certifiedVerdicts(context.record), context.market);
   const rejected = { valid: false, reason: "malformed-opening" } as const;
   return decideOpenings(context.record, { buy: context.verification.buy ?? rejected, sell: context.verification.sell ?? rejected }, context.market);
 }
@@ -91,12 +106,14 @@ export const tradeSettlementSetup = setup({
   delays: {
     openingTimeout: ({ context }) => context.config.dso.openingTimeoutMs,
     disputeWindow: ({ context }) => context.config.dso.disputeWindowMs,
-    readingTimeout: ({ context }) => context.config.dso.readingTimeoutMs,
+    readingTimeout: ({ context }) => context.readingsDueInMs + context.config.dso.readingTimeoutMs,
     retryDelay: ({ context }) => backoffMs(context.failures, context.config.dso.retryBaseMs, context.config.dso.retryMaxMs),
   },
   guards: {
     isWellFormed: ({ event }) => tradeSettlementEvents.parse(event) !== null,
     isRecorded: ({ context }) => context.recorded,
+    /** Version 2, a trade recorded (with its certified openings) whose terms are not fixed yet. */
+    slotTradeWithoutTerms: ({ context }) => isSlotMarket(context) && context.record.stage === "awaitingOpenings" && !context.record.closed,
     resumeAt: ({ context }, params: { stages: TradeStage[]; closed?: boolean }) =>
       params.stages.includes(context.record.stage) && (params.closed === undefined || context.record.closed === params.closed),
     bothOpened: ({ context }) => context.record.buyOpening !== null && context.record.sellOpening !== null,
@@ -168,6 +185,12 @@ export const tradeSettlementSetup = setup({
     noteVerification: assign(({ context }, params: { side: Side; verdict: VerifyOpeningOutput }) => ({
       verification: { ...context.verification, [params.side]: params.verdict },
     })),
+    /** The latest time a meter was told to report at (a malformed answer counts as "at once"). */
+    noteReadingsDue: assign(({ context }, params: { output: unknown }) => {
+      const dueInMs = (params.output as { readingsDueInMs?: unknown } | undefined)?.readingsDueInMs;
+      const valid = typeof dueInMs === "number" && Number.isFinite(dueInMs) && dueInMs >= 0;
+      return { readingsDueInMs: valid ? Math.max(context.readingsDueInMs, dueInMs) : context.readingsDueInMs };
+    }),
     /** The decision on the openings: the terms, or the void it comes to. */
     applyDecision: assign(({ context }) => {
       const decision = decisionOf(context);

@@ -127,6 +127,19 @@ export const mskPayloadSchema = z.strictObject({
 });
 export type MskPayload = z.output<typeof mskPayloadSchema>;
 
+/**
+ * Sealed payload, version 2 (the enrolment reply's `sealedMsk` in a market with `slots`): the keys of the epochs that
+ * take bids (PROTOCOL §5 setup: "in meter mode only, each epoch's msk_e sealed to it"), each `msk_e` in the crypto
+ * module's binary encoding with its block-token key. In DSO mode `keys` is empty: a meter holds no key there. A meter
+ * in meter mode enrols again for the key of an epoch it has none for.
+ */
+export const epochKeysPayloadSchema = z.strictObject({
+  type: z.literal("epoch.keys"),
+  marketId: z.string().min(1),
+  keys: z.array(z.strictObject({ epoch: z.int().min(0), msk: hexBytesSchema, tokenKey: bytes32Schema })).max(8),
+});
+export type EpochKeysPayload = z.output<typeof epochKeysPayloadSchema>;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Bidding (PROTOCOL §4, §5 Bidding and matching)
 // ---------------------------------------------------------------------------------------------------------------
@@ -593,6 +606,7 @@ export const messageSchemas = {
 /** Payloads that only ever travel inside a sealed envelope. */
 export const sealedPayloadSchemas = {
   msk: mskPayloadSchema,
+  "epoch.keys": epochKeysPayloadSchema,
   opening: openingPayloadSchema,
   "trade.terms": tradeTermsPayloadSchema,
   "enrol.request": enrolRequestSchema,

@@ -1,12 +1,12 @@
 // Epoch keys at rest (PROTOCOL §5 v2): a real SQLite file and real Setup. Made once, the same after a restart,
 // never in the file in clear, refused under another vault key with nothing changed, destroyed for good.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openDsoDatabase, type DsoDatabase } from "../../actors/db/dsoDatabase.ts";
-import { EpochKeyVault, loadVaultKey } from "../../actors/dso/epochKeys.ts";
+import { EpochKeyVault, VAULT_KEY_FILE_NAME, loadVaultKey } from "../../actors/dso/epochKeys.ts";
 import { EpochKeyError, VaultKeyError } from "../../actors/dso/errors.ts";
 import { encodeMsk } from "../../protocol/fhipe/binary.ts";
 import { initCurve } from "../../protocol/fhipe/curve.ts";
@@ -80,12 +80,13 @@ describe("epoch keys", () => {
     const db = database();
     const keys = vault(db, new Uint8Array(randomBytes(32)));
     const day0 = 20_000 * 86_400;
-    expect(keys.maintain(day0)).toEqual({ prepared: [20_000, 20_001], destroyed: [] });
-    expect(keys.maintain(day0 + 3_600)).toEqual({ prepared: [], destroyed: [] });
+    // Next due: epoch 20,001 starts (then 20,002's key is needed).
+    expect(keys.maintain(day0)).toEqual({ prepared: [20_000, 20_001], destroyed: [], nextAt: day0 + 86_400 });
+    expect(keys.maintain(day0 + 3_600)).toEqual({ prepared: [], destroyed: [], nextAt: day0 + 86_400 });
     const sealed = Buffer.from(db.epochKey(20_000)!.sealed!);
     // A day later epoch 20,002 is needed; epoch 20,000's retention (one day after its end) is not over yet.
-    expect(keys.maintain(day0 + 86_400)).toEqual({ prepared: [20_002], destroyed: [] });
-    expect(keys.maintain(retentionEndsAt(20_000, calendar))).toEqual({ prepared: [20_003], destroyed: [20_000] });
+    expect(keys.maintain(day0 + 86_400)).toEqual({ prepared: [20_002], destroyed: [], nextAt: retentionEndsAt(20_000, calendar) });
+    expect(keys.maintain(retentionEndsAt(20_000, calendar))).toEqual({ prepared: [20_003], destroyed: [20_000], nextAt: retentionEndsAt(20_001, calendar) });
     expect(() => keys.load(20_000)).toThrow(/destroyed after its retention/);
     expect(() => keys.prepare(20_000)).toThrow(EpochKeyError);
     expect(db.liveEpochKeys().map((record) => record.epoch)).toEqual([20_001, 20_002, 20_003]);
@@ -94,24 +95,33 @@ describe("epoch keys", () => {
     expect(onDisk().includes(sealed.subarray(1, 29))).toBe(false);
   });
 
-  it("reads the vault key from the environment or a file, and names what is wrong without showing it", () => {
+  it("reads the vault key from the environment or a file, else makes one in the data directory, and names what is wrong without showing it", () => {
     dir = mkdtempSync(join(tmpdir(), "gridveil-epochs-"));
     const key = randomBytes(32);
-    expect(Buffer.from(loadVaultKey({ env: { GRIDVEIL_DSO_VAULT_KEY: key.toString("hex") } }))).toEqual(key);
+    expect(Buffer.from(loadVaultKey({ hex: key.toString("hex") }).key)).toEqual(key);
     writeFileSync(join(dir, "raw"), key);
     writeFileSync(join(dir, "hex"), `0x${key.toString("hex")}\n`);
-    expect(Buffer.from(loadVaultKey({ file: join(dir, "raw") }))).toEqual(key);
-    expect(Buffer.from(loadVaultKey({ file: join(dir, "hex") }))).toEqual(key);
-    expect(() => loadVaultKey({ env: {} })).toThrow(VaultKeyError);
+    expect(Buffer.from(loadVaultKey({ file: join(dir, "raw") }).key)).toEqual(key);
+    expect(Buffer.from(loadVaultKey({ file: join(dir, "hex") }).key)).toEqual(key);
+    expect(() => loadVaultKey({ hex: key.toString("hex"), file: join(dir, "raw") })).toThrow(VaultKeyError);
     const short = key.subarray(0, 16).toString("hex");
     let message = "";
     try {
-      loadVaultKey({ env: { GRIDVEIL_DSO_VAULT_KEY: short } });
+      loadVaultKey({ hex: short });
     } catch (error) {
       message = String(error);
     }
     expect(message).toMatch(/not 32 bytes/);
     expect(message).not.toContain(short);
     expect(() => loadVaultKey({ file: join(dir, "absent") })).toThrow(/cannot read the vault key file/);
+    // None given: made once in the data directory, owner-only, and the same key afterwards.
+    const own = join(dir, "data");
+    const made = loadVaultKey({ dataDir: own });
+    expect(made.created).toBe(true);
+    expect(statSync(join(own, VAULT_KEY_FILE_NAME)).mode & 0o777).toBe(0o600);
+    const again = loadVaultKey({ dataDir: own });
+    expect(again.created).toBe(false);
+    expect(Buffer.from(again.key)).toEqual(Buffer.from(made.key));
   });
+
 });

@@ -73,7 +73,7 @@ describe("DSO runtime: setup", () => {
     expect(setup?.attributes).toMatchObject({ "gridveil.contract.deployed": true, "gridveil.contract.address": runtime.market.contractAddress });
     expect(setup?.attributes["gridveil.tx.hash"]).toMatch(/^0x[0-9a-f]{64}$/);
     expect(setup?.attributes["gridveil.tx.gas_used"]).toBeGreaterThan(1_000_000);
-    expect(setup?.events.map((event) => event.attributes.to)).toContain("serving.requests.idle|trades");
+    expect(setup?.events.map((event) => event.attributes.to)).toContain("serving.requests.idle|epochKeys.noEpochs|trades");
   });
 
   it("enrols a provisioned meter: sealed msk (the DSO's own key), an opaque inbox id, the same one on re-enrolment", async () => {

@@ -99,6 +99,7 @@ const validPayloads: Record<string, Record<string, unknown>> = {
     ticketSignature: sig,
   },
   msk: { type: "msk", marketId: "m1", msk: hex("09", 100) },
+  "epoch.keys": { type: "epoch.keys", marketId: "m1", keys: [{ epoch: 20_000, msk: hex("09", 100), tokenKey: hex("0a", 32) }] },
   opening: { type: "opening", tradeId, bidder: buyer, side: 0, opening },
   "trade.terms": {
     type: "trade.terms",
