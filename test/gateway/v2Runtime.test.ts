@@ -30,7 +30,7 @@ import { decodeSlotMarketEvents, placeSlotBids, readBook, type SlotMarketEvent }
 import { SlotBooks, gateClosureOf } from "../../protocol/book/slotBooks.ts";
 import type { MarketDescription } from "../../protocol/domain.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
-import { bidSubmissionSchema, marketEventSchema, slotBidSubmissionSchema, type MarketEvent, type SlotBidSubmission } from "../../protocol/wire/schemas.ts";
+import { bidSubmissionSchema, marketEventSchema, slotBidSubmissionSchema, stateSnapshotSchema, type MarketEvent, type SlotBidSubmission } from "../../protocol/wire/schemas.ts";
 import { DURABLES, marketSubjects, streamNames } from "../../protocol/wire/subjects.ts";
 import { mulberry32 } from "../../actors/runtime/mulberry32.ts";
 import { V2_CALENDAR, startV2Market, type V2Market } from "../dso/v2Market.ts";
@@ -213,6 +213,19 @@ describe("the gateway runtime, version 2", () => {
     // Every transaction stays within EIP-7825's cap (the node itself allows 30 M).
     const placements = [...new Set(events.map((event) => event.txHash))];
     for (const hash of placements) expect((await v2.provider.getTransaction(hash))!.gasLimit).toBeLessThanOrEqual(EIP7825_TX_GAS_CAP);
+    // `gridveil watch` reads the gateway's state snapshots: every slot's book counts and the matches come with them.
+    const summary = await until(async () => {
+      const snapshots = nc.subscribe(s.gateway.state, { max: 1 });
+      for await (const msg of snapshots) {
+        const { summary: seen } = stateSnapshotSchema.parse(msg.json());
+        return seen["matchesSeen"] === expectedMatches.length ? seen : undefined;
+      }
+      return undefined;
+    }, 20_000, "a state snapshot with the matches");
+    for (const slot of slots) {
+      expect(summary[`slot${slot}.buy`] ?? 0, `slot ${slot}`).toBe(reference.book(slot, "buy").length);
+      expect(summary[`slot${slot}.sell`] ?? 0, `slot ${slot}`).toBe(reference.book(slot, "sell").length);
+    }
     const counters = gateway.counters().slots!;
     expect(counters.hints.fromDso).toBeGreaterThan(0);
     expect(counters.hints.fromPublic).toBe(0);
