@@ -106,7 +106,7 @@ export const gatewaySettings = {
     flag: "--tx-max-bids <n>",
     description: "bids per transaction: a larger batch goes out as several pipelined transactions",
     env: "GRIDVEIL_GATEWAY_TX_MAX_BIDS",
-    defaultText: "one transaction per batch",
+    defaultText: `version 1: one transaction per batch; version 2: ${gatewayDefaults.slotTxMaxBids} (measured to fit 2^24 gas)`,
     parse: positiveInt("--tx-max-bids", 1, 256),
   }),
   countCompares: setting<boolean>({ flag: "--no-count-compares", description: "do not trace transactions to count their Compares (faster on a busy node)" }),

@@ -10,7 +10,7 @@ import { RemoteError } from "../../actors/nats/errors.ts";
 import { dedupIds } from "../../actors/nats/jetstream.ts";
 import { answer, call, request } from "../../actors/nats/rpc.ts";
 import { endpoints } from "../../protocol/wire/endpoints.ts";
-import { cancelReplySchema, cancelRequestSchema, type BidSubmission } from "../../protocol/wire/schemas.ts";
+import { cancelReplySchema, cancelRequestSchema, slotBidSubmissionSchema, type BidSubmission } from "../../protocol/wire/schemas.ts";
 import { startInProcessTelemetry, spanFilePath } from "../../actors/telemetry/telemetry.ts";
 import type { SpanRecord } from "../../actors/telemetry/spanRecord.ts";
 import { ChainMismatchError } from "../../contracts/client/errors.ts";
@@ -228,6 +228,29 @@ describe("gateway runtime", () => {
       ]);
       // Neither reached the chain: no transaction was spent on them.
       expect(await getBidIdOf(m.market, offCurve.submission.bidder)).toBeUndefined();
+    });
+  });
+
+  it("refuses a version 2 submission (bid.submit.v2) in a version 1 market by name, before any gas", async () => {
+    await withGateway(env, "otherdesign", async (m, gateway) => {
+      const bidder = Wallet.createRandom().address as `0x${string}`;
+      const v2 = slotBidSubmissionSchema.parse({
+        type: "bid.submit.v2",
+        bidder,
+        side: 1,
+        slot: 100,
+        notAfter: 2 ** 31,
+        commitment: `0x${"11".repeat(32)}`,
+        ciphertext: ["1", "2", "3", "4", "5", "6"],
+        ticketSignature: `0x${"22".repeat(65)}`,
+        submittedAt: Date.now(),
+      });
+      await env.js.publish(m.s.gateway.submit, new TextEncoder().encode(JSON.stringify(v2)), { msgID: dedupIds.bid(bidder) });
+      const rejected = await until(async () => (await m.marketEvents()).find((r) => r.event.type === "market.rejected"), 10_000, "the rejection");
+      expect(rejected.event).toMatchObject({ bidder, error: "WrongDesign" });
+      await until(() => m.bidsIdle(), 10_000, "terminated");
+      expect(gateway.counters()).toMatchObject({ refused: 1, bidsPlaced: 0, batches: 0 });
+      expect(await getBidCount(m.market)).toBe(0n);
     });
   });
 
