@@ -50,7 +50,10 @@ afterAll(async () => {
 
 describe("gridveil dso (flags)", () => {
   it.each([
-    [["--levels", "1"], /--levels must be between 2 and 126/],
+    [["--levels", "1"], /--levels must be between 2 and 1024/],
+    [["--design", "v3"], /--design must be v1 or v2/],
+    [["--encrypt-at", "gateway"], /--encrypt-at must be dso or meter/],
+    [["--width", "9"], /--width must be between 1 and 8/],
     [["--nats", "not a url"], /--nats must be a URL/],
     [["--clearing-rule", "average"], /--clearing-rule must be midpoint, seller or buyer/],
     [["--key", "0xnothex"], /--key must be a private key/],
@@ -58,6 +61,16 @@ describe("gridveil dso (flags)", () => {
     const run = gridveil(["dso", ...args]);
     expect(await run.exit).toBe(2);
     expect(run.stderr()).toMatch(message);
+  });
+
+  it("levels beyond version 1's bound, or a width the levels cannot use in version 2, exit 2 naming the bound", async () => {
+    const key = { GRIDVEIL_DSO_KEY: Wallet.createRandom().privateKey };
+    const v1 = gridveil(["dso", "--design", "v1", "--levels", "200"], key);
+    expect(await v1.exit).toBe(2);
+    expect(v1.stderr()).toMatch(/--levels must be at most 126 in version 1/);
+    const width = gridveil(["dso", "--design", "v2", "--levels", "10", "--width", "5"], key);
+    expect(await width.exit).toBe(2);
+    expect(width.stderr()).toMatch(/--width must be at most 4 bits for 10 levels/);
   });
 
   it("a missing key, or a registry with a bad entry, exits 2 naming the problem", async () => {
