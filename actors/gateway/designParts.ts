@@ -156,6 +156,7 @@ async function slotParts(options: DesignPartsOptions, description: MarketDescrip
     txMaxBids: options.txMaxBids ?? gatewayDefaults.slotTxMaxBids,
     logger,
     onBid: publicBids.remember,
+    onExpiredBacklog: (slot) => sweeper?.purgeExpired(slot),
   });
   const readRange: ReadRange = async (fromBlock, maxBlockRange) => {
     const range = await readSlotLogRange(provider, market, calendar, fromBlock, maxBlockRange);

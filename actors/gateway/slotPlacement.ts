@@ -5,7 +5,7 @@
 // duplicate); another contract rejection; or unknown (its hints or its transaction failed: the machine hands it back
 // to the queue for later, and a bidder is single-use on chain, so it is placed once whatever happens).
 import { MarketRevertError } from "../../contracts/client/index.ts";
-import { isReusedBidder, type SlotBid, type SubmitBidsOutput } from "../../machines/gateway.ts";
+import { isRetriedRejection, isReusedBidder, type SlotBid, type SubmitBidsOutput } from "../../machines/gateway.ts";
 import type { BlockParams } from "../../protocol/encoding/blockTokens.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { certifiedBidOf } from "./bidWire.ts";
@@ -28,7 +28,12 @@ export type SlotPlacementOptions = {
   logger: Logger;
   /** Each bid handed to the placer (the fallback hints need its public data). */
   onBid?(bid: SlotBid): void;
+  /** A bid met more expired heads than a placement may drop: its slot wants a purge. */
+  onExpiredBacklog?(slot: number): void;
 };
+
+/** The rule of retried rejections is the machine's; which ones apply is the design's (any version 2 token count). */
+const SLOT_DESIGN = { version: 2, tokens: 0 } as const;
 
 export type SlotPlacementCounters = ReturnType<SlotPlacer["counters"]> & { unknown: number; txMaxBids: number };
 
@@ -57,6 +62,7 @@ export function slotPlacement(options: SlotPlacementOptions): { placement: Place
   const placement: Placement<SlotBid> = async (bids, batchTools) => {
     tools = batchTools;
     const bySlot = new Map<number, SlotBid[]>();
+    const slotOf = new Map(bids.map((bid) => [bid.bidder.toLowerCase(), bid.slot]));
     for (const bid of bids) {
       options.onBid?.(bid);
       bySlot.set(bid.slot, [...(bySlot.get(bid.slot) ?? []), bid]);
@@ -70,7 +76,10 @@ export function slotPlacement(options: SlotPlacementOptions): { placement: Place
       const bidder = placement.bidder as `0x${string}`;
       if (placement.outcome === "placed") results.push({ bidder, status: "placed" });
       else if (placement.outcome === "rejected") {
-        if (!isReusedBidder(placement.reason)) batchTools.rejected(bidder, placement.reason);
+        // Kept for the rejection notice, unless the machine sends the bid again (a duplicate gets no notice either).
+        if (!isReusedBidder(placement.reason) && !isRetriedRejection(placement.reason, SLOT_DESIGN)) batchTools.rejected(bidder, placement.reason);
+        // The contract's remedy for a backlog of expired heads: a purge of the slot (the machine sends the bid again).
+        if (placement.reason === "ExpiredBacklog") options.onExpiredBacklog?.(slotOf.get(placement.bidder.toLowerCase())!);
         results.push({ bidder, status: "rejected", reason: placement.reason });
       } else {
         unknown += 1;

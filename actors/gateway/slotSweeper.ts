@@ -34,6 +34,11 @@ export type SlotSweeperOptions = {
 export type SlotSweeper = {
   /** Sweeps now (also runs every `intervalMs`); resolves when this round is done. */
   sweep(): Promise<void>;
+  /**
+   * Purges an open slot's expired bids soon (a placement met more expired heads than it may drop: `ExpiredBacklog`);
+   * the contract unlinks only those whose tickets expired.
+   */
+  purgeExpired(slot: number): void;
   counters(): { purges: number; purged: number; failures: number };
   /** Stops the timer and waits for a round in progress. */
   stop(): Promise<void>;
@@ -67,7 +72,22 @@ export function startSlotSweeper(options: SlotSweeperOptions): SlotSweeper {
     waitUntil.delete(key);
   };
 
+  const backlogs = new Set<number>();
   const sweepOnce = async (): Promise<void> => {
+    for (const slot of [...backlogs]) {
+      backlogs.delete(slot);
+      try {
+        for (const side of ["buy", "sell"] as const) {
+          const { expired } = await writer.purge(slot, side, options.purgeMaxPerTx);
+          counters.purges += 1;
+          counters.purged += expired;
+        }
+        options.onPurged?.();
+      } catch (error) {
+        counters.failures += 1;
+        logger.warn({ slot, err: describeError(error) }, "purging a slot's expired bids failed");
+      }
+    }
     const now = clock.now();
     for (const { slot, counts } of view.slotsWithBids()) {
       if (stopped) return;
@@ -92,6 +112,10 @@ export function startSlotSweeper(options: SlotSweeperOptions): SlotSweeper {
 
   return {
     sweep,
+    purgeExpired(slot) {
+      backlogs.add(slot);
+      void sweep();
+    },
     counters: () => ({ ...counters }),
     async stop() {
       stopped = true;

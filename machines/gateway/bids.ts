@@ -54,3 +54,16 @@ export function bidProblem(bid: unknown, dimension: number, design: GatewayDesig
   if (parsed.data.ciphertext.length !== words) return `the ciphertext must have ${words} words`;
   return null;
 }
+
+/**
+ * Version 2's rejections that say nothing about the bid, only about the hints it was sent with or the book it met
+ * (PROTOCOL §5 v2: "a stale hint rejects that placement only; the gateway re-hints and resubmits"): the book changed
+ * after the hints were made (`StaleHint`), a hint proved nothing (`BadMerkleProof`, `RelationNotProved`: the hint
+ * source erred), or too many expired heads wait for a purge (`ExpiredBacklog`). Such a bid is sent again later, never
+ * refused. Version 1 has no hints and no purge of its own, so none of its rejections is retried.
+ */
+const RETRIED_REJECTIONS: ReadonlySet<string> = new Set(["StaleHint", "BadMerkleProof", "RelationNotProved", "ExpiredBacklog"]);
+
+export function isRetriedRejection(reason: string | undefined, design: GatewayDesign): boolean {
+  return design.version === 2 && reason !== undefined && RETRIED_REJECTIONS.has(reason);
+}

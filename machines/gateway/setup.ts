@@ -9,7 +9,7 @@ import { invalidBid } from "../../protocol/reasons.ts";
 import { backoffMs, type MachineConfig } from "../config.ts";
 import { unprovidedCallback, unprovidedEffects } from "../kit/effects.ts";
 import { appendError, describeError, describeIssues, MachineInvariantError, type MachineErrorRecord } from "../kit/errors.ts";
-import { bidProblem, VERSION_1, type GatewayBid, type GatewayDesign } from "./bids.ts";
+import { bidProblem, isRetriedRejection, VERSION_1, type GatewayBid, type GatewayDesign } from "./bids.ts";
 import { stepsOf, type StateNodeOf } from "../kit/steps.ts";
 import {
   gatewayPromiseNames,
@@ -285,8 +285,9 @@ export const gatewaySetup = setup({
           stats.naked += 1;
           continue;
         }
-        // Its transaction's fate is not known: it may be on chain. Later, sending it again is safe (placed once).
-        if (result.status === "unknown") {
+        // Its transaction's fate is not known (it may be on chain), or its hints failed, not the bid: later, sending it
+        // again is safe (placed once).
+        if (result.status === "unknown" || (result.status === "rejected" && isRetriedRejection(result.reason, context.design))) {
           unknown.push(...entry.messageIds);
           stats.naked += 1;
           continue;

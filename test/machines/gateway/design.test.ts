@@ -2,7 +2,7 @@
 // and refuses version 1 bids (and the reverse); a bid whose transaction's fate is unknown goes back to the queue after
 // the nak delay (never acked, never lost), while the rest of its batch is settled.
 import { describe, expect, it } from "vitest";
-import { bidProblem, provideGateway, type GatewayAckParams, type GatewayNakParams, type NotifyBidRejectedParams, type SlotBid, type SubmitBidsOutput } from "../../../machines/gateway.ts";
+import { bidProblem, isRetriedRejection, provideGateway, type GatewayAckParams, type GatewayNakParams, type NotifyBidRejectedParams, type SlotBid, type SubmitBidsOutput } from "../../../machines/gateway.ts";
 import { address, bytes32, config, fake, runsOf, signature, signedBid, started } from "../helpers.ts";
 
 const DIMENSION = 3;
@@ -81,5 +81,17 @@ describe("gateway: the market's design", () => {
     expect(g.context().stats).toMatchObject({ placed: 1, rejected: 2, naked: 1 });
     expect(g.context().pending).toEqual([]);
     expect(g.context().inFlight).toEqual([]);
+  });
+
+  it("sends a bid refused for its hints or a book awaiting a purge again later, and refuses it only for its own fault", async () => {
+    const reasons = ["StaleHint", "ExpiredBacklog", "TicketExpired"];
+    const g = await start((bids) => ({ kind: "mined", txHash: "", results: bids.map((bid, index) => ({ bidder: bid.bidder, status: "rejected" as const, reason: reasons[index]! })) }));
+    for (const n of [1, 2, 3]) await g.send({ type: "BID.RECEIVED", messageId: `js:${n}`, bid: slotBid(n) });
+    expect(g.naks).toEqual([{ messageIds: ["js:1", "js:2"], delayMs: 1_234 }]);
+    expect(g.acks).toEqual([{ messageIds: ["js:3"], disposition: "rejected" }]);
+    expect(g.rejections.map((r) => r.rejection.error)).toEqual(["TicketExpired"]);
+    // Version 1 has no hints: the same names there are the contract's last word.
+    expect(isRetriedRejection("StaleHint", { version: 1 })).toBe(false);
+    expect(isRetriedRejection("StaleHint", V2)).toBe(true);
   });
 });
