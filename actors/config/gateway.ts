@@ -73,7 +73,13 @@ export const gatewaySettings = {
   rpc: rpcSetting(),
   // No --key-file here, and the key is taken as given: white space around it is refused, not trimmed.
   key: setting<string>({ flag: "--key <hex>", description: "the gateway account's private key (pays the gas)", env: "GRIDVEIL_GATEWAY_KEY", parse: privateKey("--key", { trim: false }) }),
-  contract: setting<string>({ flag: "--contract <address>", description: "market contract", env: "GRIDVEIL_CONTRACT", defaultText: "ask the DSO", parse: address("--contract") }),
+  contract: setting<string>({
+    flag: "--contract <address>",
+    description: "a version 1 market's contract (a version 2 market is run from the DSO's description)",
+    env: "GRIDVEIL_CONTRACT",
+    defaultText: "ask the DSO",
+    parse: address("--contract"),
+  }),
   dataDir: dataDirSetting("where the chain cursor and the span file live", "gateway"),
   config: machineConfigSetting,
   batchSize: setting({
