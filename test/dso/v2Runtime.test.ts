@@ -47,7 +47,8 @@ import { epochOfSlot, type EpochCalendar } from "../../protocol/epochs.ts";
 import { parseMarketConfig } from "../../protocol/marketConfig.ts";
 import { verifySlotOpening } from "../../protocol/verifyOpening.ts";
 import { endpoints, inboxChannels } from "../../protocol/wire/endpoints.ts";
-import { matchEventSchema, sealedTradeMessageSchema, type EnrolRequest, type Reading, type SlotTradeTermsPayload } from "../../protocol/wire/schemas.ts";
+import { matchEventSchema, sealedTradeMessageSchema, type Dispute, type DisputeAck, type EnrolRequest, type Reading, type SlotTradeTermsPayload } from "../../protocol/wire/schemas.ts";
+import type { DisputeCode } from "../../protocol/reasons.ts";
 import { marketSubjects, type MarketSubjects } from "../../protocol/wire/subjects.ts";
 import { TEST_CONFIG, startInfra, until, type Infra } from "./harness.ts";
 
@@ -105,7 +106,11 @@ afterAll(async () => {
 /** The first slot of `epoch` plus `index`. */
 const slotOf = (epoch: number, index: number) => epoch * CALENDAR.slotsPerEpoch + index;
 
-async function startV2Dso(marketId: string, registry: ProvisionedMeter[], options: { dataDir: string; encryptAt?: "dso" | "meter" }): Promise<DsoRuntime> {
+async function startV2Dso(
+  marketId: string,
+  registry: ProvisionedMeter[],
+  options: { dataDir: string; encryptAt?: "dso" | "meter"; disputeWindowMs?: number },
+): Promise<DsoRuntime> {
   return startDsoRuntime({
     marketId,
     natsUrl: infra.nats.url,
@@ -116,7 +121,11 @@ async function startV2Dso(marketId: string, registry: ProvisionedMeter[], option
     registry,
     tracer: infra.dsoTelemetry.tracer,
     logger: createLogger({ actor: "dso", market: marketId }, "warn"),
-    config: parseMachineConfig(TEST_CONFIG),
+    config: parseMachineConfig(
+      options.disputeWindowMs === undefined
+        ? TEST_CONFIG
+        : { dso: { ...TEST_CONFIG.dso, disputeWindowMs: options.disputeWindowMs }, meter: { ...TEST_CONFIG.meter, settlementTimeoutMs: options.disputeWindowMs + 1_000 } },
+    ),
     requestTimeoutMs: 5_000,
     streams: { storage: "memory" },
     design: "v2",
@@ -210,6 +219,25 @@ class SlotMeter {
     await publishDeduplicated(infra.client.js, s.meter.reading, sealedTradeMessageSchema, sealed, dedupIds.reading(tradeId, bid.opening.side));
   }
 
+  /** PROTOCOL §5 trading step 3: the counterpart's opening failed this meter's check; sealed and signed by the bidder. */
+  async dispute(tradeId: string, bid: HeldBid, code: DisputeCode): Promise<DisputeAck> {
+    const s = this.subjects;
+    const message = signMessageFields<Dispute>(
+      { type: "dispute", tradeId: tradeId as `0x${string}`, bidder: bid.certified.bidder as `0x${string}`, code, detail: "re-encrypting the counterpart's opening" },
+      bid.oneTimeKey,
+      s.dso.dispute,
+    );
+    return callSealed(infra.client.nc, s, endpoints.dispute, message, { wallet: bid.oneTimeKey, recipientPublicKey: this.dso.publicKey });
+  }
+
+  disputedNotices(): unknown[] {
+    const subject = this.subjects.meter.disputed(this.inboxId);
+    const channel = inboxChannels.disputed;
+    return this.inbox
+      .filter((entry) => entry.subject === subject)
+      .map((entry) => openTradeMessage(subject, sealedTradeMessageSchema.parse(entry.data), channel.payload, channel.tradeIdOf, this.wallet.privateKey, this.dso.address).payload);
+  }
+
   close(): void {
     this.#subscription?.unsubscribe();
   }
@@ -235,8 +263,8 @@ class SlotGateway {
     return { receipt: placed.receipt as unknown as TransactionReceipt, events: placed.events };
   }
 
-  /** The match notice of the receipt's Matched log, as the gateway publishes it; returns the trade id. */
-  async publishMatch(receipt: TransactionReceipt): Promise<{ tradeId: string; matched: Extract<SlotMarketEvent, { type: "matched" }> }> {
+  /** The match notice of the receipt's Matched log, as the gateway publishes it (unless `dropNotice`: lost); returns the trade id. */
+  async publishMatch(receipt: TransactionReceipt, options: { dropNotice?: boolean } = {}): Promise<{ tradeId: string; matched: Extract<SlotMarketEvent, { type: "matched" }> }> {
     for (const log of receipt.logs) {
       const [event] = decodeSlotMarketEvents(this.market, [log]);
       if (event?.type !== "matched") continue;
@@ -250,7 +278,7 @@ class SlotGateway {
         observedAt: Date.now(),
       };
       const tradeId = tradeIdOf(notice);
-      await publishDeduplicated(infra.client.js, this.subjects.market.matched, matchEventSchema, notice, dedupIds.match(tradeId));
+      if (options.dropNotice !== true) await publishDeduplicated(infra.client.js, this.subjects.market.matched, matchEventSchema, notice, dedupIds.match(tradeId));
       return { tradeId, matched: event };
     }
     throw new Error("the transaction holds no Matched");
@@ -283,12 +311,12 @@ describe("DSO runtime, version 2 (DSO mode)", () => {
   };
 
   /** A sell, then a crossing buy of the same slot: the chain matches them; the notice is published. */
-  const trade = async (sell: { level: number; wh: number }, buy: { level: number; wh: number }, at = slot) => {
+  const trade = async (sell: { level: number; wh: number }, buy: { level: number; wh: number }, at = slot, options: { dropNotice?: boolean } = {}) => {
     const sellBid = await seller.certify(seller.opening(1, at, sell.level, sell.wh));
     const buyBid = await buyer.certify(buyer.opening(0, at, buy.level, buy.wh));
     const resting = await gateway.place([sellBid]);
     const crossing = await gateway.place([buyBid]);
-    const { tradeId, matched } = await gateway.publishMatch(crossing.receipt);
+    const { tradeId, matched } = await gateway.publishMatch(crossing.receipt, options);
     const placed = resting.events.find((event) => event.type === "placed");
     if (placed?.type !== "placed") throw new Error("the sell did not rest");
     return { tradeId, sellBid, buyBid, onChain: { sell: { commitment: placed.commitment, ciphertextRoot: placed.ciphertextRoot }, buy: { commitment: matched.commitment, ciphertextRoot: matched.ciphertextRoot } } };
@@ -369,6 +397,13 @@ describe("DSO runtime, version 2 (DSO mode)", () => {
     expect(seller.settledNotices()[0]).toMatchObject({ tradeId, deliveredWh: 1_200 });
   });
 
+  it("finds a match whose notice was lost on the slot market's Matched logs, and trades it", async () => {
+    const before = dso.counters().matchesFromChain;
+    const { tradeId } = await trade({ level: 1, wh: 300 }, { level: 1, wh: 300 }, slot, { dropNotice: true });
+    await until(() => buyer.terms(tradeId) && seller.terms(tradeId), 20_000, "terms of a match no notice brought");
+    expect(dso.counters().matchesFromChain).toBe(before + 1);
+  });
+
   it("refuses a false match notice: no trade for a Matched the chain does not hold", async () => {
     const sellBid = await seller.certify(seller.opening(1, slot, 14, 500));
     const { receipt } = await gateway.place([sellBid]);
@@ -413,10 +448,11 @@ describe("DSO runtime, version 2 (DSO mode)", () => {
     const resting = await seller.certify(seller.opening(1, slot + 1, 8, 700));
     await gateway.place([resting]);
     const keyBefore = dso.db.epochKey(epoch0 + 1);
+    const inFlight = dso.counters().tradesInFlight;
     await dso.stop();
     await start();
     expect(dso.db.epochKey(epoch0 + 1)).toEqual(keyBefore);
-    expect(dso.counters().tradesResumed).toBe(1);
+    expect(dso.counters().tradesResumed).toBe(inFlight);
     await seller.reportReading(tradeId, sellBid, 800);
     await buyer.reportReading(tradeId, buyBid, 800);
     await until(() => settled.find((entry) => entry.tradeId === tradeId), 20_000, "the resumed trade settled");
@@ -475,7 +511,8 @@ describe("DSO runtime, version 2 (meter mode)", () => {
 
   beforeAll(async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "gridveil-dso-v2m-"));
-    dso = await startV2Dso(marketId, [seller.provisioned, buyer.provisioned], { dataDir, encryptAt: "meter" });
+    // A dispute window long enough for a meter's check and its dispute (PROTOCOL §5 trading step 3).
+    dso = await startV2Dso(marketId, [seller.provisioned, buyer.provisioned], { dataDir, encryptAt: "meter", disputeWindowMs: 20_000 });
     await seller.enrol();
     await buyer.enrol();
     await gateway.attach(dso.market.contractAddress);
@@ -533,5 +570,13 @@ describe("DSO runtime, version 2 (meter mode)", () => {
     expect(verifySlotOpening(counterpart.bidder, 1, placed, { ...counterpart.opening, seed: seedOf(counterpart.opening.seed) }, reencrypt)).toEqual({ ok: true });
     const forged = { ...counterpart.opening, seed: seedOf(hexlify(randomBytes(32))) };
     expect(verifySlotOpening(counterpart.bidder, 1, placed, forged, reencrypt)).toMatchObject({ ok: false, reason: "ciphertext-mismatch" });
+
+    // A meter whose check fails disputes as in version 1: the trade is not settled, both meters are told.
+    expect(await buyer.dispute(tradeId, buyBid, "ciphertext-mismatch")).toMatchObject({ status: "recorded" });
+    await until(() => dso.db.getTrade(tradeId)?.closedAt, 15_000, "the disputed trade closed");
+    expect(dso.db.getTrade(tradeId)).toMatchObject({ stage: "disputed", dispute: { side: 0 } });
+    expect(dso.db.ledgerEntries({ tradeId })).toEqual([]);
+    await until(() => seller.disputedNotices().length > 0, 10_000, "the seller told");
+    expect(seller.disputedNotices()[0]).toMatchObject({ tradeId, code: "ciphertext-mismatch" });
   });
 });
