@@ -134,7 +134,7 @@ async function slotParts(options: DesignPartsOptions, description: MarketDescrip
     decodeError: slotErrorDecoder(market),
   });
   const writer = createSlotWriter(market, sender, { staleCancelAttempts: gatewayDefaults.staleCancelAttempts });
-  const view = createSlotBookView();
+  const view = createSlotBookView(options.startBlock);
   const publicBids = createPublicBids({ market, provider, params, fromBlock: options.startBlock });
   const publicHints = publicHintSource({ bidOf: publicBids.bidOf, params, calendar });
   const hints = hintsWithFallback({

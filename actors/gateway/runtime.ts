@@ -170,9 +170,9 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
     batchMaxCount: 1,
   });
   let nc: NatsConnection | undefined;
-  let closeWriter = (): void => undefined;
+  let closeParts = async (): Promise<void> => undefined;
   const cleanupOnFailure = async (): Promise<void> => {
-    closeWriter();
+    await closeParts();
     provider.destroy();
     await nc?.close().catch(() => undefined);
   };
@@ -241,7 +241,10 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       maxBlockRange: runtime.maxBlockRange,
       onMined: () => followerWakeUps.wake(),
     });
-    closeWriter = parts.close;
+    closeParts = async () => {
+      await parts.stop();
+      parts.close();
+    };
 
     // --- queues ---------------------------------------------------------------------------------------------
     // The DSO owns the streams (it starts first); the gateway's NATS user may not create or update them.
@@ -330,6 +333,9 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       },
       actions,
     );
+    // Before the follower runs (version 2: the book view from the deployment on, then the sweeper), so that the
+    // follower's ranges only add blocks the view has not read.
+    await parts.start();
     actor = createActor(machine, { input: { config, dimension: parts.dimension, design: parts.design, startBlock }, ...(options.inspect ? { inspect: options.inspect } : {}) });
     actor.subscribe({
       error: (error) => {
@@ -388,7 +394,6 @@ export async function startGatewayRuntime(options: GatewayRuntimeOptions): Promi
       takeOutcome: submitter.takeCancelOutcome,
     });
     await cancels.ready;
-    await parts.start();
 
     logger.info(
       { contract: contractAddress, chainId, gateway: wallet.address, startBlock, batchMaxSize: config.gateway.batchMaxSize, version: parts.design.version },

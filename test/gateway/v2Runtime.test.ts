@@ -92,7 +92,11 @@ beforeAll(async () => {
   bidServices = await serveBidServices({ nc: dsoNc, subjects: s, wallet: v2.dso, certifier: v2.certifier, registry, db: v2.db, params: v2.params, now: () => Math.floor(clock.now()) });
   dataDir = await mkdtemp(join(tmpdir(), "gridveil-gateway-v2-"));
   // No --contract: the gateway asks the DSO, learns the market is version 2 and runs the slot market.
-  gateway = await startGatewayRuntime({
+  gateway = await startGateway();
+}, 120_000);
+
+function startGateway(): Promise<GatewayRuntime> {
+  return startGatewayRuntime({
     marketId,
     natsUrl: nats.url,
     rpcUrl: v2.chain.rpcUrl,
@@ -106,7 +110,7 @@ beforeAll(async () => {
     pollIntervalMs: 50,
     stopTimeoutMs: 20_000,
   });
-}, 120_000);
+}
 
 afterAll(async () => {
   await gateway?.stop();
@@ -323,7 +327,7 @@ describe("the gateway runtime, version 2", () => {
     expect(after.dsoFailures).toBeGreaterThan(before.dsoFailures);
   });
 
-  it("announces every bid still resting at its slot's gate closure as expired (the slot purged on chain)", async () => {
+  it("announces every bid still resting at its slot's gate closure as expired (the slot purged on chain), also after a restart", async () => {
     const slot = v2.slot + 6;
     const resting = [await certified(slot, "buy", 100), await certified(slot, "buy", 90), await certified(slot, "sell", 900)];
     for (const bid of resting) await submit(slotSubmissionOf(bid, Date.now()));
@@ -331,6 +335,14 @@ describe("the gateway runtime, version 2", () => {
       const lists = await chainLists(slot);
       return lists.buy.length + lists.sell.length === 3;
     }, 30_000, "three resting bids");
+    // A new gateway process: its cursor is past these placements, and it must still know the slot holds bids.
+    const placedOf = async () => (await marketEvents()).flatMap((r) => (r.event.type === "market.placed" ? [r.event.bidder] : []));
+    await until(async () => (await placedOf()).filter((bidder) => resting.some((bid) => bid.bidder === bidder)).length === 3, 10_000, "the placements announced");
+    await gateway.stop();
+    // The chain moves on while it is down: the new gateway's follower has blocks to read at once.
+    await v2.provider.send("evm_mine", []);
+    await v2.provider.send("evm_mine", []);
+    gateway = await startGateway();
     // The chain and the market's clock move past the slot's gate closure together.
     const closure = gateClosureOf(slot, calendar);
     const ahead = closure - Math.floor(clock.now()) + 5;
