@@ -109,7 +109,7 @@ const slotOf = (epoch: number, index: number) => epoch * CALENDAR.slotsPerEpoch 
 async function startV2Dso(
   marketId: string,
   registry: ProvisionedMeter[],
-  options: { dataDir: string; encryptAt?: "dso" | "meter"; disputeWindowMs?: number },
+  options: { dataDir: string; encryptAt?: "dso" | "meter"; disputeWindowMs?: number; design?: "v1" | "v2"; slotSeconds?: number },
 ): Promise<DsoRuntime> {
   return startDsoRuntime({
     marketId,
@@ -128,10 +128,11 @@ async function startV2Dso(
     ),
     requestTimeoutMs: 5_000,
     streams: { storage: "memory" },
-    design: "v2",
+    design: options.design ?? "v2",
     width: WIDTH,
     encryptAt: options.encryptAt ?? "dso",
     ...SLOTS,
+    ...(options.slotSeconds === undefined ? {} : { slotSeconds: options.slotSeconds }),
     clock,
   });
 }
@@ -498,6 +499,15 @@ describe("DSO runtime, version 2 (DSO mode)", () => {
     } finally {
       db.close();
     }
+  });
+
+  it("refuses at once a data directory of the other design, or a slot market of other parameters", async () => {
+    await dso.stop();
+    const registry = [seller.provisioned, buyer.provisioned];
+    await expect(startV2Dso(marketId, registry, { dataDir, design: "v1" })).rejects.toThrow(/a market of another protocol version/);
+    await expect(startV2Dso(marketId, registry, { dataDir, slotSeconds: 120 })).rejects.toThrow(/encoding or calendar differs from this DSO's settings/);
+    await start();
+    expect(dso.market.slots?.calendar.slotSeconds).toBe(60);
   });
 });
 
