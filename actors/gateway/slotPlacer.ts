@@ -40,12 +40,16 @@ export type SlotPlacer = {
   /** Places bids of one slot, in order, in one transaction (re-hinted ones in later ones); one result per bid, in order. */
   place(slot: number, bids: readonly CertifiedBid[]): Promise<SlotPlacement[]>;
   /** Counters: transactions sent, entries re-hinted after `StaleHint`, times a slot's lists were read from the chain. */
-  counters(): { transactions: number; stale: number; resyncs: number };
+  /** `expiredBeforeSending`: bids the hints found past their gate closure or ticket by the clock, never sent. */
+  counters(): { transactions: number; stale: number; resyncs: number; expiredBeforeSending: number };
 };
+
+/** Refusals decided by the clock alone (PROTOCOL §5: a slot takes bids until its gate closure; a ticket until notAfter). */
+const TIME_REFUSALS: ReadonlySet<string> = new Set(["SlotClosed", "TicketExpired"]);
 
 export function createSlotPlacer(options: SlotPlacerOptions): SlotPlacer {
   const expected = new Map<number, SlotLists>();
-  const counters = { transactions: 0, stale: 0, resyncs: 0 };
+  const counters = { transactions: 0, stale: 0, resyncs: 0, expiredBeforeSending: 0 };
   // Per slot, the hand-over of batches is serial (each is hinted against the lists the one before leaves); the
   // transactions themselves overlap.
   const queues = new Map<number, Promise<unknown>>();
@@ -74,8 +78,21 @@ export function createSlotPlacer(options: SlotPlacerOptions): SlotPlacer {
       }
       predicted = answer.hints;
       expected.set(slot, answer.lists);
-      counters.transactions += 1;
-      sent = options.send(bids.map((bid, index) => ({ bid, hint: answer.hints[index]!.hint })));
+      // A bid whose slot or ticket is over by the market's clock can never be placed (time only moves on): it is
+      // refused here instead of spending the chain's time on it. The others' hints do not depend on it.
+      const late = new Set(answer.hints.flatMap((hint, index) => (!hint.outcome.placed && TIME_REFUSALS.has(hint.outcome.reason) ? [index] : [])));
+      counters.expiredBeforeSending += late.size;
+      const toSend = bids.flatMap((bid, index) => (late.has(index) ? [] : [{ bid, hint: answer.hints[index]!.hint }]));
+      if (toSend.length > 0) counters.transactions += 1;
+      const onChain = toSend.length === 0 ? Promise.resolve([]) : options.send(toSend);
+      sent = onChain.then((results) => {
+        let next = 0;
+        return bids.map((_bid, index): SlotBatchEntry => {
+          if (!late.has(index)) return results[next++]!;
+          const outcome = answer.hints[index]!.outcome;
+          return { ok: false, reason: outcome.placed ? "StaleHint" : outcome.reason };
+        });
+      });
       const tracked = inFlight.get(slot) ?? new Set<Promise<unknown>>();
       inFlight.set(slot, tracked);
       tracked.add(sent);

@@ -233,6 +233,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
       secrets.forget(trace.bidder);
       trades.forgetBidder(trace.bidder);
       taken.delete(takenKey(trace.bidder));
+      for (const key of earlyTerms.keys()) if (key.endsWith(`:${takenKey(trace.bidder)}`)) earlyTerms.delete(key);
     }
     if (outcome?.kind === "settled") {
       if (outcome.filledWh > 0) counts.fills += 1;
@@ -268,6 +269,9 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
     return link;
   };
 
+  /** Version 2 terms that arrived before their match was taken, by `tradeId:bidder` (delivered with the match). */
+  const earlyTerms = new Map<string, SlotTradeTermsPayload>();
+
   // ----- DSO → meter inbox (PROTOCOL §5 trading, steps 3, 5, 7) -----
   const inboxHandlers = {
     terms: async (payload: TradeTermsPayload | SlotTradeTermsPayload) => {
@@ -280,6 +284,12 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         return;
       }
       traces.byBidder(payload.bidder)?.span.addEvent("terms.received", { [attr.trade]: payload.terms.matchId });
+      // Version 2's terms come straight after the match (no opening round trip) and can overtake the match notice:
+      // they wait until this meter has taken the match, which the session needs first.
+      if (payload.type === "trade.terms.v2" && !wasTaken(payload.bidder, eventKeys.match(payload.terms.matchId))) {
+        earlyTerms.set(`${payload.terms.matchId}:${takenKey(payload.bidder)}`, payload);
+        return;
+      }
       send(termsEventOf(payload));
     },
     voided: (notice: VoidedNotice) => {
@@ -333,6 +343,13 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
       events.emit("matched", { meterId, bidder, side, tradeId });
     }
     send({ type: "MATCH.RECEIVED", match: { matchId: tradeId, buyBidder: match.buyId, sellBidder: match.sellId } });
+    for (const bidder of own) {
+      const key = `${tradeId}:${takenKey(bidder)}`;
+      const terms = earlyTerms.get(key);
+      if (terms === undefined) continue;
+      earlyTerms.delete(key);
+      send(termsEventOf(terms));
+    }
   };
   const onExpired = (bidder: Address) => {
     if (secrets.owns(bidder) && takeOnce(bidder, eventKeys.expired)) send({ type: "BID.EXPIRED", bidder });

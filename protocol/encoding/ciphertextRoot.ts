@@ -6,11 +6,13 @@
 // - leaves in the fixed order left tokens 0 … m, then right tokens 0 … m (`sortLeaves: false`), no padding (the
 //   library's complete binary tree); pairs hash sorted, so a proof needs no positions.
 //
-// The leaves are hashed here with ethers' ABI coder (the standard tree's own encoder, @metamask/abi-utils, spends
-// ~10 ms per bid parsing `uint256[]`; measured in the day demo's profile) and handed to the library's
-// `SimpleMerkleTree`, which builds and proves exactly as the standard tree does from the same leaf hashes.
-import { SimpleMerkleTree, StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { AbiCoder, keccak256 } from "ethers";
+// Speed (the DSO, the gateway and the meter each compute a bid's root): the leaves are encoded here (one fixed ABI
+// layout, checked against ethers' coder in test/protocol/encoding/ciphertextRoot.test.ts) and the tree is built with the
+// library's core functions (`makeMerkleTree`, `getProof`), which take leaf hashes as they are. The standard tree's own
+// encoder (@metamask/abi-utils) took ~4 ms of a bid's ~5 ms root; now a root takes ~1.5 ms.
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import { getProof, makeMerkleTree } from "@openzeppelin/merkle-tree/dist/core.js";
+import { getBytes, keccak256 } from "ethers";
 import type { BlockCiphertext } from "./blockBid.ts";
 
 export const TOKEN_LEAF_ENCODING = ["uint8", "uint8", "uint256[]"] as const;
@@ -27,36 +29,55 @@ function leavesOf(ciphertext: BlockCiphertext): TokenLeaf[] {
   ];
 }
 
-/** The tree of one bid's tokens (keep it to prove several tokens of the same bid). */
+/** A bid's tree: OpenZeppelin's array form (root first; leaf i at `length - 1 - i`). */
+export type CiphertextTree = { readonly nodes: readonly string[]; readonly root: `0x${string}` };
+
 /**
  * A ciphertext's tree, built once per ciphertext object (hint makers ask for proofs of the same resting bids again and
  * again; building the tree is most of a hint's time). Ciphertexts are treated as immutable once encrypted.
  */
-export function ciphertextTree(ciphertext: BlockCiphertext): SimpleMerkleTree {
+export function ciphertextTree(ciphertext: BlockCiphertext): CiphertextTree {
   let tree = trees.get(ciphertext);
   if (tree === undefined) {
-    tree = SimpleMerkleTree.of(leavesOf(ciphertext).map(tokenLeafHash), { sortLeaves: false });
+    const nodes = makeMerkleTree(leavesOf(ciphertext).map(tokenLeafHash));
+    tree = { nodes, root: nodes[0] as `0x${string}` };
     trees.set(ciphertext, tree);
   }
   return tree;
 }
 
-const trees = new WeakMap<BlockCiphertext, SimpleMerkleTree>();
-const abi = AbiCoder.defaultAbiCoder();
+const trees = new WeakMap<BlockCiphertext, CiphertextTree>();
+
+/** `abi.encode(uint8 half, uint8 token, uint256[] words)`: two static words, the array's offset (0x60), length, words. */
+export function encodeTokenLeaf([half, token, words]: TokenLeaf): Uint8Array {
+  const out = new Uint8Array(32 * (4 + words.length));
+  out[31] = half;
+  out[63] = token;
+  out[95] = 0x60;
+  new DataView(out.buffer).setUint32(124, words.length);
+  words.forEach((word, index) => {
+    let rest = word;
+    for (let at = 32 * (5 + index) - 1; at >= 32 * (4 + index); at--) {
+      out[at] = Number(rest & 0xffn);
+      rest >>= 8n;
+    }
+  });
+  return out;
+}
 
 /** OpenZeppelin's standard leaf: `keccak256(bytes.concat(keccak256(abi.encode(half, token, words))))`. */
 function tokenLeafHash(leaf: TokenLeaf): string {
-  return keccak256(keccak256(abi.encode([...TOKEN_LEAF_ENCODING], leaf)));
+  return keccak256(getBytes(keccak256(encodeTokenLeaf(leaf))));
 }
 
 export function ciphertextRoot(ciphertext: BlockCiphertext): `0x${string}` {
-  return ciphertextTree(ciphertext).root as `0x${string}`;
+  return ciphertextTree(ciphertext).root;
 }
 
 /** The proof of one token against the bid's root (what a placement carries for a resting bid's token). */
-export function tokenProof(tree: SimpleMerkleTree, tokens: number, half: TokenHalf, token: number): `0x${string}`[] {
-  // Leaves sit in their fixed order: left tokens, then right tokens.
-  return tree.getProof(halfCode(half) * tokens + token) as `0x${string}`[];
+export function tokenProof(tree: CiphertextTree, tokens: number, half: TokenHalf, token: number): `0x${string}`[] {
+  // Leaves sit in their fixed order: left tokens, then right tokens; leaf i is the tree's node `length - 1 - i`.
+  return getProof([...tree.nodes], tree.nodes.length - 1 - (halfCode(half) * tokens + token)) as `0x${string}`[];
 }
 
 /** Checks a token's words against a root, as the contract does. */

@@ -4,7 +4,9 @@ import { randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { encryptBlockBid } from "../../../protocol/encoding/blockBid.ts";
 import { blockParams } from "../../../protocol/encoding/blockTokens.ts";
-import { ciphertextRoot, ciphertextTree, tokenProof, verifyTokenProof } from "../../../protocol/encoding/ciphertextRoot.ts";
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import { AbiCoder, hexlify } from "ethers";
+import { ciphertextRoot, ciphertextTree, encodeTokenLeaf, TOKEN_LEAF_ENCODING, tokenProof, verifyTokenProof } from "../../../protocol/encoding/ciphertextRoot.ts";
 import { initCurve } from "../../../protocol/fhipe/curve.ts";
 import { setup } from "../../../protocol/fhipe/fhipe.ts";
 
@@ -36,5 +38,15 @@ describe("ciphertextRoot", () => {
         expect(verifyTokenProof(root, half, token, [words[0]! + 1n, ...words.slice(1)], proof)).toBe(false);
       }
     }
+  });
+
+  it("is OpenZeppelin's standard tree of the same leaves (its own encoder and builder), leaf bytes as ethers' ABI coder", () => {
+    const params = blockParams(1024, 1);
+    const bid = encryptBlockBid(setup(params.dim), randomBytes(32), params, 777, randomBytes(32));
+    const leaves = [...bid.left.map((words, token) => [0, token, words] as const), ...bid.right.map((words, token) => [1, token, words] as const)];
+    for (const leaf of leaves) expect(hexlify(encodeTokenLeaf([leaf[0], leaf[1], [...leaf[2]]]))).toBe(AbiCoder.defaultAbiCoder().encode([...TOKEN_LEAF_ENCODING], leaf));
+    const standard = StandardMerkleTree.of(leaves.map((leaf) => [leaf[0], leaf[1], [...leaf[2]]]), [...TOKEN_LEAF_ENCODING], { sortLeaves: false });
+    expect(ciphertextRoot(bid)).toBe(standard.root);
+    leaves.forEach((leaf, index) => expect(tokenProof(ciphertextTree(bid), params.tokens, leaf[0] === 0 ? "left" : "right", leaf[1])).toEqual(standard.getProof(index)));
   });
 });
