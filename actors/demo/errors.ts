@@ -15,3 +15,9 @@ export class MarketNotSettledError extends errorClass(DemoError, (params: { roun
     },
   ];
 }) {}
+
+/** A setting of the day demo that cannot make a day of slots. */
+export class DayDemoSettingError extends errorClass(DemoError, (params: { setting: string; value: unknown; expected: string }) => [
+  `${params.setting} cannot make a day of delivery slots`,
+  { value: params.value, hint: `expected ${params.expected}` },
+]) {}

@@ -256,7 +256,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 }
 
 /** Section-wise merge of two machine-config inputs (`meter`, `dso`, `gateway`, … objects merged one level deep). */
-function mergeConfig(base: MachineConfigInput, override: MachineConfigInput): MachineConfigInput {
+export function mergeConfig(base: MachineConfigInput, override: MachineConfigInput): MachineConfigInput {
   const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(override)) {
     const current = merged[key];
@@ -268,13 +268,13 @@ function mergeConfig(base: MachineConfigInput, override: MachineConfigInput): Ma
   return merged as MachineConfigInput;
 }
 
-function resetDataDir(dataDir: string): void {
+export function resetDataDir(dataDir: string): void {
   // Only what the demo itself writes: never the whole directory, which the user may have chosen.
   for (const entry of ["dso", "gateway", "spans.jsonl"]) rmSync(join(dataDir, entry), { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
 }
 
-function devKeysForExternalChain(): string[] {
+export function devKeysForExternalChain(): string[] {
   const dso = process.env.GRIDVEIL_DSO_KEY;
   const gateway = process.env.GRIDVEIL_GATEWAY_KEY;
   if (!dso || !gateway) {
@@ -310,7 +310,7 @@ function quiet(meters: readonly MeterRuntime[], placed: ReadonlySet<string>, dso
 }
 
 /** Waits until `condition` holds twice in a row; `round` names the round waited for (none: the last trades). */
-async function waitFor(condition: () => boolean, timeoutMs: number, round?: number): Promise<void> {
+export async function waitFor(condition: () => boolean, timeoutMs: number, round?: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   // Two consecutive quiet checks: a settlement can queue a re-bid right after the first.
   let quietChecks = 0;
