@@ -63,12 +63,14 @@ export type BidEffectsDeps = {
   onCancelConfirmed: (bidder: Address) => void;
   /** The market's clock (version 2: gate closures and slot ends). */
   clock: Clock;
+  /** Version 2 meter mode: asks the DSO again for the open epochs' keys. */
+  refreshEpochKeys: () => Promise<void>;
 };
 
 export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects {
   const { subjects: s, secrets, traces, trades } = deps;
   const timeout = { timeoutMs: deps.requestTimeoutMs };
-  const slotEffects = createSlotEffects({ subjects: s, meterId: deps.meterId, meterKey: deps.meterKey, secrets, link: deps.link, clock: deps.clock, requestTimeoutMs: deps.requestTimeoutMs });
+  const slotEffects = createSlotEffects({ subjects: s, meterId: deps.meterId, meterKey: deps.meterKey, secrets, link: deps.link, clock: deps.clock, requestTimeoutMs: deps.requestTimeoutMs, refreshEpochKeys: deps.refreshEpochKeys });
   const levelsOf = (link: MeterLink) => link.market.priceLevels.count;
 
   return {

@@ -19,6 +19,7 @@ import { signMessageFields } from "../secure/signed.ts";
 import { type Address, type Hex } from "../../protocol/base/hex.ts";
 import { type MarketDescription } from "../../protocol/domain.ts";
 import { blockParams } from "../../protocol/encoding/blockTokens.ts";
+import { openEpochKeys, type MeterEpochKey } from "./epochKeys.ts";
 
 export type Enrolment = {
   inboxId: string;
@@ -26,6 +27,8 @@ export type Enrolment = {
   dso: { address: Address; publicKey: Hex };
   /** Version 1's master key; null in a version 2 market (the DSO certifies bids under its epoch keys). */
   msk: MasterSecretKey | null;
+  /** Version 2 in meter mode: the keys of the epochs that take bids now (empty otherwise). */
+  epochKeys: MeterEpochKey[];
 };
 
 export type EnrolOptions = {
@@ -89,7 +92,8 @@ export async function enrol(options: EnrolOptions): Promise<Enrolment> {
     if (reply.market.fhipe.dimension !== dim) {
       throw new EnrolmentRejectedError({ reason: "dimensionNotLevels", dimension: reply.market.fhipe.dimension, levels: reply.market.priceLevels.count });
     }
-    return { inboxId: reply.inboxId, market: reply.market, dso: { ...reply.dso }, msk: null };
+    const epochKeys = reply.market.slots.encryptAt === "meter" ? openEpochKeys(reply, meterKey, subjects) : [];
+    return { inboxId: reply.inboxId, market: reply.market, dso: { ...reply.dso }, msk: null, epochKeys };
   }
   const payload = openAs(
     mskPayloadSchema,
@@ -107,5 +111,5 @@ export async function enrol(options: EnrolOptions): Promise<Enrolment> {
     throw new EnrolmentRejectedError({ reason: "dimensionNotLevels", dimension: reply.market.fhipe.dimension, levels });
   }
   checkMarketDimension(msk, levels);
-  return { inboxId: reply.inboxId, market: reply.market, dso: { ...reply.dso }, msk };
+  return { inboxId: reply.inboxId, market: reply.market, dso: { ...reply.dso }, msk, epochKeys: [] };
 }

@@ -22,6 +22,7 @@ import { attachMarket } from "../../contracts/client/index.ts";
 import { attachSlotMarket } from "../../contracts/client/v2/slotMarket.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import { slotDesignOf } from "./slotEffects.ts";
+import { requestEpochKeys } from "./epochKeys.ts";
 import type { MachineConfig } from "../../machines/config.ts";
 import { provideMeter, type MeterMachine, type MeterStats, type PlannedBid } from "../../machines/meter.ts";
 import { outcomeReason, type BidOutcome, type BidSessionInput, type ReadMeterInput } from "../../machines/bidSession.ts";
@@ -213,6 +214,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
   let stopRequested = false;
   let enrolmentInFlight: Promise<unknown> | null = null;
   let actorRef: Actor<MeterMachine> | null = null;
+  let epochKeysRefresh: Promise<void> | null = null;
   let snapshots: StateSnapshotPublisher | null = null;
 
   const send = (event: Parameters<Actor<MeterMachine>["send"]>[0]) => {
@@ -473,6 +475,7 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
         };
         // The key store and link exist before anything can arrive for this meter.
         if (enrolment.msk !== null) secrets.setMasterKey(enrolment.msk);
+        secrets.setEpochKeys(enrolment.epochKeys);
         link = next;
         // Live view (`gridveil watch`, actors/runtime/stateSnapshots.ts): under the opaque inbox id; state, tags and session counts only (never the context).
         snapshots = actorRef
@@ -578,6 +581,17 @@ export async function startMeterRuntime(options: MeterRuntimeOptions): Promise<M
     // waits for it, so deliver it again right after the cancel effect resolved.
     onCancelConfirmed: (bidder) => setTimeout(() => send({ type: "BID.CANCELLED", bidder }), 0),
     clock: options.clock ?? systemClock,
+    // One refresh at a time: every session bidding into a new epoch waits for the same re-enrolment.
+    refreshEpochKeys: () => {
+      epochKeysRefresh ??= (async () => {
+        const current = currentLink();
+        const keys = await requestEpochKeys(current.nc, s, { meterId, name: options.name, meterKey, dsoAddress: current.dso.address, request: { timeoutMs: requestTimeoutMs } });
+        secrets.setEpochKeys(keys);
+      })().finally(() => {
+        epochKeysRefresh = null;
+      });
+      return epochKeysRefresh;
+    },
   });
 
   const machine = provideMeter({ requestEnrolment, bidSession });

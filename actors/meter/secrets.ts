@@ -7,6 +7,7 @@ import { type Address, type Hex, toAddress } from "../../protocol/base/hex.ts";
 import { type Ticket } from "../../protocol/domain.ts";
 import type { CertifiedBid } from "../../contracts/client/v2/slotMarket.ts";
 import type { SlotOpening } from "../../protocol/encoding/certify.ts";
+import type { MeterEpochKey } from "./epochKeys.ts";
 
 /** What one bid needs between its effects: the one-time key, its ticket and what its ciphertext was made from. */
 export type BidMaterial = {
@@ -30,6 +31,16 @@ export type BidMaterial = {
  */
 export class MeterSecrets {
   #msk: MasterSecretKey | null = null;
+  /** Version 2 meter mode: the epochs' keys the DSO sealed to this meter, by epoch. */
+  readonly #epochKeys = new Map<number, MeterEpochKey>();
+
+  setEpochKeys(keys: readonly MeterEpochKey[]): void {
+    for (const key of keys) this.#epochKeys.set(key.epoch, key);
+  }
+
+  epochKey(epoch: number): MeterEpochKey | undefined {
+    return this.#epochKeys.get(epoch);
+  }
   readonly #bids = new Map<string, BidMaterial>();
 
   setMasterKey(msk: MasterSecretKey): void {
@@ -69,6 +80,7 @@ export class MeterSecrets {
 
   clear(): void {
     this.#bids.clear();
+    this.#epochKeys.clear();
     this.#msk = null;
   }
 }

@@ -2,7 +2,10 @@
 // opening (no ticket round trip, no encryption at the meter in DSO mode), the gateway places the certified bid, the
 // counterpart's opening comes with the terms and is checked against the commitment (and root) the chain holds, and
 // delivery runs until the slot ends by the market's clock.
-import { getAddress, hexlify, randomBytes, type Wallet } from "ethers";
+import { getAddress, getBytes, hexlify, randomBytes, type Wallet } from "ethers";
+import { encryptBlockBid } from "../../protocol/encoding/blockBid.ts";
+import { epochOfSlot } from "../../protocol/epochs.ts";
+import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
 import { CANCEL_TYPES } from "../../contracts/client/eip712.ts";
 import { ciphertextWords, type CertifiedBid } from "../../contracts/client/v2/slotMarket.ts";
 import { randomSalt } from "../../protocol/commitment.ts";
@@ -63,6 +66,8 @@ export type SlotEffectsDeps = {
   link: () => MeterLink;
   clock: Clock;
   requestTimeoutMs: number;
+  /** Meter mode: asks the DSO again for the keys of the epochs that take bids now (a new epoch has begun). */
+  refreshEpochKeys: () => Promise<void>;
 };
 
 export type SlotEffects = {
@@ -78,14 +83,24 @@ export function createSlotEffects(deps: SlotEffectsDeps): SlotEffects {
   const { subjects: s, secrets, clock } = deps;
   const timeout = { timeoutMs: deps.requestTimeoutMs };
 
+  /** The slot's epoch key (asked for again once when the meter holds none: a new epoch opened). */
+  const epochKeyFor = async (slot: number, slots: SlotMarketDescription): Promise<[MasterSecretKey, Uint8Array]> => {
+    const epoch = epochOfSlot(slot, slots.calendar);
+    if (secrets.epochKey(epoch) === undefined) await deps.refreshEpochKeys();
+    const key = secrets.epochKey(epoch);
+    if (key === undefined) throw new BidSessionStateError({ reason: "noEpochKey", value: slot });
+    return [key.msk, key.tokenKey];
+  };
+
   return {
     async certifyBid({ bidder, side, slot, priceLevel, quantityWh }) {
       const link = deps.link();
       const { slots, params } = slotDesignOf(link.market);
       if (!slotOpen(slot, clock.now(), slots.calendar)) return { kind: "closed", reason: `slot ${slot} is past its gate closure` };
-      if (slots.encryptAt === "meter") throw new BidSessionStateError({ reason: "noEpochKey", value: slot });
       // PROTOCOL §4 v2: the salt hides the commitment; the seed derives every randomizer and filler of the bid.
       const opening: SlotOpening = { side: codeOfSide(side), slot, priceLevel, quantityWh, salt: randomSalt(), seed: new Uint8Array(randomBytes(32)) };
+      // Meter mode (the paper's): the meter encrypts under the epoch's key; the DSO re-encrypts and compares.
+      const meterCiphertext = slots.encryptAt === "meter" ? encryptBlockBid(...(await epochKeyFor(slot, slots)), params, priceLevel, opening.seed) : undefined;
       const material = secrets.bid(bidder);
       let certified: CertifiedBid;
       try {
@@ -101,6 +116,7 @@ export function createSlotEffects(deps: SlotEffectsDeps): SlotEffects {
             // The bid may rest until its slot's gate closure (the DSO caps the ticket there anyway).
             notAfter: gateClosureOf(slot, slots.calendar),
             params,
+            ...(meterCiphertext === undefined ? {} : { meterCiphertext }),
           },
           timeout,
         );
@@ -129,7 +145,16 @@ export function createSlotEffects(deps: SlotEffectsDeps): SlotEffects {
       const market = slotMarketOf(link);
       const onChain = await counterpartOnChain(link, market.contract.interface, tradeTxHash, counterpartBidder, counterpartSide);
       if (onChain === null) throw new CounterpartBidNotFoundError({ bidder: counterpartBidder });
-      const check = verifySlotOpening(counterpartBidder, counterpartSide, onChain, { ...opening, seed: new Uint8Array(Buffer.from(opening.seed.slice(2), "hex")) });
+      const { slots, params } = slotDesignOf(link.market);
+      // Meter mode: also re-encrypt the opening and compare with the on-chain root (the paper's non-repudiation check).
+      const epochKey = slots.encryptAt === "meter" ? secrets.epochKey(epochOfSlot(opening.slot, slots.calendar)) : undefined;
+      const check = verifySlotOpening(
+        counterpartBidder,
+        counterpartSide,
+        onChain,
+        { ...opening, seed: getBytes(opening.seed) },
+        epochKey === undefined ? undefined : { epochKey, params },
+      );
       return check.ok ? { valid: true } : { valid: false, reason: check.reason };
     },
 

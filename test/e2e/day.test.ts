@@ -12,15 +12,19 @@ import { parseMarketConfig } from "../../protocol/marketConfig.ts";
 import { fixTradeTerms } from "../../protocol/clearing.ts";
 import { dayDemoDefaults } from "../../actors/config/tools.ts";
 
-const SLOTS = 24;
-
-describe("a day of version 2 (real DSO, gateway, meters, NATS and chain)", () => {
+// DSO mode (the default: the DSO encrypts) over 24 slots; meter mode (the paper's: the meter encrypts with the epoch key
+// sealed to it at enrolment, the DSO re-encrypts to check, the counterpart's opening is re-encrypted against the chain's
+// root) over a shorter day.
+describe.each([
+  { encryptAt: "dso" as const, SLOTS: 24, daySeconds: 16 },
+  { encryptAt: "meter" as const, SLOTS: 12, daySeconds: 10 },
+])("a day of version 2, encrypted at the $encryptAt (real DSO, gateway, meters, NATS and chain)", ({ encryptAt, SLOTS, daySeconds }) => {
   let dataDir: string;
   let summary: DaySummary;
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "gridveil-day-"));
-    summary = await runDay({ meters: 3, slots: SLOTS, levels: 1024, width: 1, encryptAt: "dso", seed: 3, dataDir, daySeconds: 16, biddingSeconds: 3, timeoutMs: 120_000 });
+    summary = await runDay({ meters: 3, slots: SLOTS, levels: 1024, width: 1, encryptAt, seed: 3, dataDir, daySeconds, biddingSeconds: 3, timeoutMs: 120_000 });
   }, 180_000);
 
   afterAll(() => {
@@ -29,6 +33,7 @@ describe("a day of version 2 (real DSO, gateway, meters, NATS and chain)", () =>
 
   it("places bids per slot, trades, settles every trade it matched, and balances the ledger", () => {
     expect(summary.design).toBe("v2");
+    expect(summary.encryptAt).toBe(encryptAt);
     expect(summary.bids).toBeGreaterThan(SLOTS);
     expect(summary.tradesSettled).toBeGreaterThan(0);
     expect(summary.tradesSettled + summary.voided + summary.disputed).toBe(summary.matches);
@@ -51,6 +56,7 @@ describe("a day of version 2 (real DSO, gateway, meters, NATS and chain)", () =>
       for (const trade of trades) {
         const buy = db.certifiedBid(trade.buyId);
         const sell = db.certifiedBid(trade.sellId);
+        expect(buy?.encryptAt).toBe(encryptAt);
         expect(buy?.side).toBe(0);
         expect(sell?.side).toBe(1);
         expect(buy?.slot).toBe(sell?.slot);
