@@ -32,4 +32,6 @@ export class ThroughputBenchError extends faultErrorClass(GridveilError, {
   bidsRejected: (f: { examples: readonly (readonly [string, string])[] }) => ["bench bids were rejected", { value: f.examples }],
   singleMeterFailed: (f: { planId: string; failure: unknown }) => ["a single-meter bid failed", { value: { planId: f.planId, failure: f.failure } }],
   notVersion1: (f: { market: string }) => ["the version 1 feed enrolled in a version 2 market (no master key for meters)", { value: f.market }],
+  notVersion2: (f: { market: string }) => ["the version 2 feed enrolled in a version 1 market (no slots)", { value: f.market }],
+  noEpochKey: (f: { slot: number }) => ["meter mode: the enrolment brought no epoch key for the bench's slot", { value: f.slot }],
 }) {}

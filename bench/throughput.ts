@@ -1,6 +1,8 @@
 // Throughput of bidding and matching (the paper's Table 2, PROTOCOL §5, §7) with the real actors over NATS on the
-// in-process chain: one meter bidding one bid at a time, pre-generated bids fed as fast as the gateway takes them,
-// and the same feed on the plaintext market; bids/s, kbit/s of submitted payload and the on-chain share of the time.
+// local chain, version 1 and version 2 side by side: one meter bidding one bid at a time, pre-generated bids fed as
+// fast as the gateway takes them (version 2: certified by the DSO in advance), and the same feed on the plaintext
+// market; bids/s, kbit/s of submitted payload, the on-chain share of the time, and (one meter) plan → placed and
+// Matched → both sessions hold their terms.
 import { outcomeReason } from "../machines/bidSession.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,9 +15,15 @@ import { marketSubjects } from "../protocol/wire/subjects.ts";
 import { latencyByStage, percentile, type StageLatency } from "../actors/telemetry/latency.ts";
 import type { SpanRecord } from "../actors/telemetry/spanRecord.ts";
 import { attachPlaintextMarket } from "../contracts/client/bench/plaintextMarket.ts";
-import { attachMarket, getBidCount } from "../contracts/client/index.ts";
 import { parseMachineConfig, type MachineConfig } from "../machines/config.ts";
-import { feedBids, pregenerateEncrypted, pregeneratePlaintext, type BenchBid, type PreparedBid } from "./throughputFeed.ts";
+import { feedBids, pregenerateCertified, pregenerateEncrypted, pregeneratePlaintext, type BenchBid, type PreparedBid } from "./throughputFeed.ts";
+import { termsLatency, type TermsLatency } from "./throughputTerms.ts";
+import { v1Unfit } from "./gas.ts";
+import { dsoDefaults } from "../actors/config/dso.ts";
+import { gatewayDefaults } from "../actors/config/gateway.ts";
+import { blockParams } from "../protocol/encoding/blockTokens.ts";
+import type { EncryptAt } from "../protocol/domain.ts";
+import type { SlotCalendar } from "../protocol/book/slotBooks.ts";
 import { benchLogger, benchMeters, startBenchInfra, startPhaseMarket, type BenchInfra, type PhaseMarket } from "./throughputMarket.ts";
 import { ThroughputBenchError } from "./errors.ts";
 import { mulberry32 } from "../actors/runtime/mulberry32.ts";
@@ -23,6 +31,8 @@ import type { BenchProgress } from "./progress.ts";
 
 export const THROUGHPUT_MODES = ["singleMeter", "pregenerated", "plaintext"] as const;
 export type ThroughputMode = (typeof THROUGHPUT_MODES)[number];
+export const THROUGHPUT_DESIGNS = ["v1", "v2"] as const;
+export type ThroughputDesign = (typeof THROUGHPUT_DESIGNS)[number];
 
 /** PROTOCOL §7: the paper's bids/s with one meter, and with pre-generated bids (2× at n = 10, 1.41× at n = 50). */
 export const PAPER_BIDS_PER_S: Readonly<Record<number, { singleMeter: number; pregenerated: number }>> = {
@@ -38,16 +48,29 @@ export const PLAINTEXT_BATCH_SIZE = 64;
 export const PIPELINE_DEPTH = 8;
 /** Submissions published and not yet acked by JetStream while feeding. */
 export const FEED_WINDOW = 64;
+/**
+ * Version 2: every bid is for one delivery slot this far ahead of the system clock (market seconds): open for the
+ * whole run (its gate closure hours away, its epoch's key prepared), and one book per side as in version 1.
+ */
+export const SLOT_LEAD_SECONDS = 3 * 3600;
 
 export type ThroughputBenchOptions = {
   levels: readonly number[];
+  /** Which designs to run (default both). Version 1 beyond its level bound reports why it does not fit. */
+  designs?: readonly ThroughputDesign[];
+  /** Version 2's block width w (default `dsoDefaults.width`). */
+  width?: number;
+  /** Version 2: who encrypts a certified bid (default `dsoDefaults.encryptAt`). */
+  encryptAt?: EncryptAt;
+  /** Version 2's bids per gateway transaction (default the gateway's `slotTxMaxBids`). */
+  slotBatchSize?: number;
   /** Bids per mode and level. */
   bids: number;
   /** Enrolled meters whose tickets the pre-generated bids carry (bid i from meter i mod M). */
   meters: number;
   /** Prices and sides are drawn from this seed. */
   seed?: number;
-  /** Bids per gateway transaction for encrypted bids (default: `defaultBatchSize`). */
+  /** Version 1's bids per gateway transaction for encrypted bids (default: `defaultBatchSize`). */
   batchSize?: number;
   /** Transactions per gateway batch (default PIPELINE_DEPTH). */
   pipelineDepth?: number;
@@ -60,7 +83,7 @@ export type ThroughputBenchOptions = {
   countCompares?: boolean;
   /** Bids that never cross (see `benchBids`): no matches, hence no trading stage competing with the bidding path. */
   resting?: boolean;
-  /** Which setups to run (default all three). */
+  /** Which setups to run (default all three; the plaintext baseline runs once per level, in version 1's row). */
   modes?: readonly ThroughputMode[];
   natsUrl?: string | undefined;
   /** A development chain's JSON-RPC endpoint (default: an EDR node the bench starts). */
@@ -93,16 +116,30 @@ export type ModeResult = {
   batchSize: number;
   /** Per-stage span latencies (ms) in the window. */
   stagesMs: Record<string, StageLatency>;
-  /** singleMeter only: per bid, from its plan to its placed notice. */
+  /** singleMeter only: per bid, from its plan to its placement notice (version 2: `market.placed` or its match). */
   bidLatencyMs: { p50: number; p90: number; max: number } | null;
+  /** singleMeter only: Matched → both sessions hold their terms (bench/throughputTerms.ts); null without a match. */
+  termsLatencyMs: TermsLatency | null;
 };
 
 export type ThroughputRow = {
+  design: ThroughputDesign;
   levels: number;
+  /** Version 2's block width; null for version 1 (unary). */
+  width: number | null;
+  /** Version 2: who encrypts certified bids; null for version 1 (its meters encrypt, the paper's mode). */
+  encryptAt: EncryptAt | null;
+  /** False for version 1 beyond its bound: its encrypted setups did not run (`reason`); the plaintext baseline did. */
+  fits: boolean;
+  reason: string | null;
   bids: number;
   singleMeterBidsPerS: number | null;
   singleMeterKbitPerS: number | null;
   singleMeterOnChainShare: number | null;
+  /** One meter: plan → placed, p50 (ms). */
+  singleMeterLatencyP50Ms: number | null;
+  /** One meter: Matched → both sessions hold their terms, p50 (ms). */
+  termsLatencyP50Ms: number | null;
   pregeneratedBidsPerS: number | null;
   pregeneratedKbitPerS: number | null;
   pregeneratedOnChainShare: number | null;
@@ -114,9 +151,17 @@ export type ThroughputRow = {
   modes: Partial<Record<ThroughputMode, ModeResult>>;
 };
 
-const STAGES = ["meter.ticket", "meter.encrypt", "meter.submit", "gateway.bid", "gateway.batch", "chain.tx"];
+const STAGES: Record<ThroughputDesign, readonly string[]> = {
+  v1: ["meter.ticket", "meter.encrypt", "meter.submit", "gateway.bid", "gateway.batch", "chain.tx", "meter.match", "dso.terms"],
+  v2: ["meter.certify", "dso.certify", "meter.submit", "gateway.bid", "gateway.batch", "chain.tx", "meter.match", "dso.terms"],
+};
 const PLACEMENT_TIMEOUT_MS = 120_000;
 const METER_STOP_TIMEOUT_MS = 1_000;
+/** After one meter's last placement: how long its last trades may take to reach their terms (not timed). */
+const TERMS_WAIT_MS = 30_000;
+const TERMS_POLL_MS = 20;
+/** And then a little longer for the sealed terms the DSO just sent to arrive. */
+const TERMS_GRACE_MS = 300;
 const QUANTITY_WH = 1_000;
 
 /** Gas of a bid that matches in a book of ~100 bids, from docs/contract.md (`bench gas`): ≈ 0.87 M + 0.278 M·n. */
@@ -164,14 +209,31 @@ function benchConfig(bids: number, batchSize: number, pipelineDepth: number): Ma
   });
 }
 
+/** Version 2: the delivery slot of every bench bid, `SLOT_LEAD_SECONDS` after `now` (Unix seconds). */
+export function benchSlot(calendar: SlotCalendar, now: number): number {
+  return Math.floor(now / calendar.slotSeconds) + Math.ceil(SLOT_LEAD_SECONDS / calendar.slotSeconds);
+}
+
+/** The setups each design runs at `levels`: version 1 beyond its bound only the plaintext baseline, version 2 never it. */
+export function designModes(design: ThroughputDesign, levels: number, modes: readonly ThroughputMode[]): ThroughputMode[] {
+  if (design === "v2") return modes.filter((mode) => mode !== "plaintext");
+  return v1Unfit(levels) === null ? [...modes] : modes.filter((mode) => mode === "plaintext");
+}
+
 export async function runThroughputBench(options: ThroughputBenchOptions): Promise<ThroughputRow[]> {
   const modes = options.modes ?? THROUGHPUT_MODES;
+  const designs = THROUGHPUT_DESIGNS.filter((design) => (options.designs ?? THROUGHPUT_DESIGNS).includes(design));
+  const width = options.width ?? dsoDefaults.width;
+  const encryptAt = options.encryptAt ?? dsoDefaults.encryptAt;
+  // A width the levels cannot take fails here, before anything starts (BlockWidthError names both).
+  if (designs.includes("v2")) for (const levels of options.levels) blockParams(levels, width);
   const seed = options.seed ?? 1;
   const ownDir = options.dataDir === undefined;
   const root = options.dataDir ?? mkdtempSync(join(tmpdir(), "gridveil-bench-throughput-"));
   const run = randomBytes(3).toString("hex");
-  const unitsPerLevel = modes.reduce((sum, mode) => sum + (mode === "singleMeter" ? 1 : 2), 0) * options.bids;
-  const total = unitsPerLevel * options.levels.length;
+  const unitsOf = (levels: number) =>
+    designs.flatMap((design) => designModes(design, levels, modes)).reduce((sum, mode) => sum + (mode === "singleMeter" ? 1 : 2), 0) * options.bids;
+  const total = options.levels.reduce((sum, levels) => sum + unitsOf(levels), 0);
   let completed = 0;
   const report = (phase: string, units = 0) => {
     completed += units;
@@ -183,26 +245,32 @@ export async function runThroughputBench(options: ThroughputBenchOptions): Promi
   try {
     for (const [levelIndex, levels] of options.levels.entries()) {
       const bids = benchBids(options.bids, levels, seed + levelIndex, options.resting ?? false);
-      const batchSize = options.batchSize ?? defaultBatchSize(levels);
-      const results: Partial<Record<ThroughputMode, ModeResult>> = {};
-      for (const mode of modes) {
-        const context: PhaseContext = {
-          infra,
-          levels,
-          bids,
-          meters: options.meters,
-          batchSize: mode === "plaintext" ? PLAINTEXT_BATCH_SIZE : batchSize,
-          pollIntervalMs: options.pollIntervalMs,
-          pipelineDepth: options.pipelineDepth ?? PIPELINE_DEPTH,
-          countCompares: options.countCompares ?? false,
-          marketId: `bench-${run}-n${levels}-${mode.toLowerCase()}`,
-          dataDir: join(root, `n${levels}-${mode}`),
-          report: (units) => report(`n=${levels}: ${mode}`, units),
-        };
-        report(`n=${levels}: ${mode}`);
-        results[mode] = await runPhase(mode, context);
+      for (const design of designs) {
+        const batchSize = design === "v1" ? (options.batchSize ?? defaultBatchSize(levels)) : (options.slotBatchSize ?? gatewayDefaults.slotTxMaxBids);
+        const results: Partial<Record<ThroughputMode, ModeResult>> = {};
+        for (const mode of designModes(design, levels, modes)) {
+          const phase = `n=${levels} ${design}: ${mode}`;
+          const context: PhaseContext = {
+            infra,
+            design,
+            width,
+            encryptAt,
+            levels,
+            bids,
+            meters: options.meters,
+            batchSize: mode === "plaintext" ? PLAINTEXT_BATCH_SIZE : batchSize,
+            pollIntervalMs: options.pollIntervalMs,
+            pipelineDepth: options.pipelineDepth ?? PIPELINE_DEPTH,
+            countCompares: options.countCompares ?? false,
+            marketId: `bench-${run}-n${levels}-${mode === "plaintext" ? "" : design}${mode.toLowerCase()}`,
+            dataDir: join(root, `n${levels}-${mode === "plaintext" ? "" : `${design}-`}${mode}`),
+            report: (units) => report(phase, units),
+          };
+          report(phase);
+          results[mode] = await runPhase(mode, context);
+        }
+        rows.push(rowOf({ design, levels, width, encryptAt, bids: options.bids, modes: results }));
       }
-      rows.push(rowOf(levels, options.bids, results));
     }
     return rows;
   } finally {
@@ -213,6 +281,9 @@ export async function runThroughputBench(options: ThroughputBenchOptions): Promi
 
 type PhaseContext = {
   infra: BenchInfra;
+  design: ThroughputDesign;
+  width: number;
+  encryptAt: EncryptAt;
   levels: number;
   bids: readonly BenchBid[];
   meters: number;
@@ -231,13 +302,19 @@ type Window = { startedAt: number; endedAt: number; payloadBytes: number; bidLat
 async function runPhase(mode: ThroughputMode, context: PhaseContext): Promise<ModeResult> {
   const singleMeter = benchMeters("single-meter", 1);
   const feeders = benchMeters("feeder", context.meters);
+  const registry = [...singleMeter, ...feeders];
   const market = await startPhaseMarket({
     infra: context.infra,
     marketId: context.marketId,
     levels: context.levels,
     dataDir: context.dataDir,
     config: benchConfig(context.bids.length, context.batchSize, context.pipelineDepth),
-    kind: mode === "plaintext" ? { encrypted: false } : { encrypted: true, registry: [...singleMeter, ...feeders] },
+    kind:
+      mode === "plaintext"
+        ? { encrypted: false }
+        : context.design === "v1"
+          ? { encrypted: true, design: "v1", registry }
+          : { encrypted: true, design: "v2", registry, width: context.width, encryptAt: context.encryptAt },
     pollIntervalMs: context.pollIntervalMs ?? 100,
     gasLimit: BENCH_GAS_LIMIT,
     txMaxBids: context.batchSize,
@@ -245,6 +322,7 @@ async function runPhase(mode: ThroughputMode, context: PhaseContext): Promise<Mo
   });
   let window: Window;
   let spans: SpanRecord[];
+  let onChainBids: number;
   try {
     const payload = await countSubmittedBytes(context.infra.natsUrl, context.marketId);
     try {
@@ -255,10 +333,11 @@ async function runPhase(mode: ThroughputMode, context: PhaseContext): Promise<Mo
     } finally {
       await payload.stop();
     }
+    onChainBids = await market.onChainBids();
   } finally {
     spans = await market.stop();
   }
-  return resultOf(market, context, window, spans);
+  return resultOf(market, context, window, spans, onChainBids);
 }
 
 type ByteCounter = { bytes(): number; reset(): void; stop(): Promise<void> };
@@ -285,6 +364,11 @@ async function countSubmittedBytes(natsUrl: string, marketId: string): Promise<B
   };
 }
 
+/** Version 2's slot of this phase's bids (null in version 1 and the plaintext market). */
+function phaseSlot(market: PhaseMarket): number | null {
+  return market.slots === null ? null : benchSlot(market.slots.calendar, Date.now() / 1000);
+}
+
 /** The paper's first setup: one meter, each bid waits for its result (its placed notice) before the next is planned. */
 async function runSingleMeter(market: PhaseMarket, context: PhaseContext, meter: ReturnType<typeof benchMeters>[number], payload: ByteCounter): Promise<Window> {
   const runtime: MeterRuntime = await startMeterRuntime({
@@ -301,6 +385,7 @@ async function runSingleMeter(market: PhaseMarket, context: PhaseContext, meter:
   });
   try {
     await runtime.enrolled;
+    const slot = phaseSlot(market);
     const submissions = new Map<string, string>();
     const failures = new Map<string, string>();
     const wakers = new Set<() => void>();
@@ -342,19 +427,37 @@ async function runSingleMeter(market: PhaseMarket, context: PhaseContext, meter:
     for (const [index, bid] of context.bids.entries()) {
       const planId = `bench-${index}`;
       const plannedAt = performance.now();
-      runtime.plan([{ planId, side: bid.side === 0 ? "buy" : "sell", priceLevel: bid.priceLevel, quantityWh: bid.quantityWh }]);
+      runtime.plan([{ planId, side: bid.side === 0 ? "buy" : "sell", priceLevel: bid.priceLevel, quantityWh: bid.quantityWh, ...(slot === null ? {} : { slot }) }]);
       const bidder = await submitted(planId);
       const placedAt = await market.placements.whenPlaced(bidder, PLACEMENT_TIMEOUT_MS);
       latencies.push(placedAt - plannedAt);
       context.report(1);
     }
-    return { startedAt, endedAt: Math.max(...market.placements.placed.values()), payloadBytes: payload.bytes(), bidLatencies: latencies };
+    const endedAt = Math.max(...market.placements.placed.values());
+    await termsSettled(market);
+    return { startedAt, endedAt, payloadBytes: payload.bytes(), bidLatencies: latencies };
   } finally {
     // The gateway first: a stopping meter withdraws its resting bids, and relaying hundreds of cancels would only
     // slow the bench down (the chain is thrown away).
     await market.gateway.stop();
     await runtime.stop();
   }
+}
+
+/**
+ * Waits (untimed) until the DSO has fixed the terms of every announced match, and a little more for them to reach the
+ * meter, so that the last trades count in Matched → terms. Gives up quietly: a trade still out then is left out.
+ */
+async function termsSettled(market: PhaseMarket): Promise<void> {
+  const dso = market.dso;
+  if (dso === null) return;
+  const deadline = performance.now() + TERMS_WAIT_MS;
+  while (performance.now() < deadline) {
+    const trades = dso.db.listTrades();
+    if (trades.length >= market.placements.matches() && trades.every((trade) => trade.stage !== "awaitingOpenings")) break;
+    await new Promise((resolve) => setTimeout(resolve, TERMS_POLL_MS));
+  }
+  await new Promise((resolve) => setTimeout(resolve, TERMS_GRACE_MS));
 }
 
 /** The paper's second setup (and the plaintext baseline): bids prepared in advance, then published at once. */
@@ -366,7 +469,17 @@ async function runFed(
   payload: ByteCounter,
 ): Promise<Window> {
   let prepared: PreparedBid[];
-  if (mode === "pregenerated") {
+  const slot = phaseSlot(market);
+  if (mode === "pregenerated" && slot !== null) {
+    prepared = await pregenerateCertified({
+      natsUrl: context.infra.natsUrl,
+      marketId: context.marketId,
+      meters: feeders,
+      bids: context.bids,
+      slot,
+      onBid: () => context.report(1),
+    });
+  } else if (mode === "pregenerated") {
     prepared = await pregenerateEncrypted({
       natsUrl: context.infra.natsUrl,
       marketId: context.marketId,
@@ -411,7 +524,7 @@ async function runFed(
   }
 }
 
-async function resultOf(market: PhaseMarket, context: PhaseContext, window: Window, spans: readonly SpanRecord[]): Promise<ModeResult> {
+function resultOf(market: PhaseMarket, context: PhaseContext, window: Window, spans: readonly SpanRecord[], onChainBids: number): ModeResult {
   const wallMs = window.endedAt - window.startedAt;
   // Span times are epoch milliseconds; the window was measured with performance.now().
   const fromMs = performance.timeOrigin + window.startedAt;
@@ -420,13 +533,6 @@ async function resultOf(market: PhaseMarket, context: PhaseContext, window: Wind
   const txSpans = inWindow.filter((span) => span.name === "chain.tx");
   const onChainMs = coveredMs(txSpans.map((span) => [span.startMs, Math.min(span.startMs + span.durationMs, toMs)] as const));
   const placed = market.placements;
-  const provider = new JsonRpcProvider(context.infra.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
-  let onChainBids: number;
-  try {
-    onChainBids = Number(await getBidCount(await attachMarket(market.contractAddress, provider)));
-  } finally {
-    provider.destroy();
-  }
   const seconds = wallMs / 1000;
   const latencies = window.bidLatencies?.slice().sort((a, b) => a - b) ?? null;
   const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -444,11 +550,13 @@ async function resultOf(market: PhaseMarket, context: PhaseContext, window: Wind
     onChainBids,
     matches: placed.matches(),
     batchSize: context.batchSize,
-    stagesMs: latencyByStage(inWindow, STAGES),
+    stagesMs: latencyByStage(inWindow, STAGES[context.design]),
     bidLatencyMs:
       latencies === null || latencies.length === 0
         ? null
         : { p50: round(percentile(latencies, 0.5)), p90: round(percentile(latencies, 0.9)), max: round(latencies.at(-1)!) },
+    // Every trade of the phase, also those whose terms came after the window closed.
+    termsLatencyMs: latencies === null ? null : termsLatency(spans),
   };
 }
 
@@ -468,14 +576,30 @@ function coveredMs(intervals: readonly (readonly [number, number])[]): number {
   return covered;
 }
 
-function rowOf(levels: number, bids: number, modes: Partial<Record<ThroughputMode, ModeResult>>): ThroughputRow {
+function rowOf(args: {
+  design: ThroughputDesign;
+  levels: number;
+  width: number;
+  encryptAt: EncryptAt;
+  bids: number;
+  modes: Partial<Record<ThroughputMode, ModeResult>>;
+}): ThroughputRow {
+  const { design, levels, modes } = args;
   const paper = PAPER_BIDS_PER_S[levels];
+  const unfit = design === "v1" ? v1Unfit(levels) : null;
   return {
+    design,
     levels,
-    bids,
+    width: design === "v2" ? args.width : null,
+    encryptAt: design === "v2" ? args.encryptAt : null,
+    fits: unfit === null,
+    reason: unfit?.reason ?? null,
+    bids: args.bids,
     singleMeterBidsPerS: modes.singleMeter?.bidsPerS ?? null,
     singleMeterKbitPerS: modes.singleMeter?.kbitPerS ?? null,
     singleMeterOnChainShare: modes.singleMeter?.onChainShare ?? null,
+    singleMeterLatencyP50Ms: modes.singleMeter?.bidLatencyMs?.p50 ?? null,
+    termsLatencyP50Ms: modes.singleMeter?.termsLatencyMs?.p50 ?? null,
     pregeneratedBidsPerS: modes.pregenerated?.bidsPerS ?? null,
     pregeneratedKbitPerS: modes.pregenerated?.kbitPerS ?? null,
     pregeneratedOnChainShare: modes.pregenerated?.onChainShare ?? null,

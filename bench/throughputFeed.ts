@@ -1,19 +1,28 @@
 // The throughput bench's pre-generated bids (PROTOCOL §5 bidding, the paper's second setup): enrolled meters get
-// DSO tickets, encrypt and sign in advance (or, for the plaintext market, sign clear levels); then every submission
-// is published on the bids stream as fast as JetStream takes it.
+// DSO tickets, encrypt and sign in advance (version 2: the DSO certifies each opening, §4 v2; for the plaintext
+// market, the bench signs clear levels); then every submission is published on the bids stream as fast as JetStream
+// takes it.
 import { ThroughputBenchError } from "./errors.ts";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { getAddress, hexlify, randomBytes, Wallet } from "ethers";
 import { encryptBid } from "../protocol/encoding/bidCiphertext.ts";
 import { precomputeTables, randomScalar } from "../protocol/fhipe/fhipe.ts";
-import { enrol } from "../actors/meter/enrolment.ts";
+import { enrol, type Enrolment } from "../actors/meter/enrolment.ts";
 import { encode } from "../actors/nats/codec.ts";
 import { connectNats } from "../actors/nats/connect.ts";
 import { dedupIds } from "../actors/nats/jetstream.ts";
 import { callSealed, type SealingWallet } from "../actors/secure/sealedRpc.ts";
 import { endpoints } from "../protocol/wire/endpoints.ts";
-import { bidSubmissionSchema, type BidSubmission, type TicketRequest } from "../protocol/wire/schemas.ts";
+import { bidSubmissionSchema, slotBidSubmissionSchema, type BidSubmission, type TicketRequest } from "../protocol/wire/schemas.ts";
+import { requestCertifiedBid } from "../actors/meter/certification.ts";
+import { slotSubmissionOf } from "../actors/gateway/bidWire.ts";
+import { encryptBlockBid } from "../protocol/encoding/blockBid.ts";
+import { blockParams } from "../protocol/encoding/blockTokens.ts";
+import type { SlotOpening } from "../protocol/encoding/certify.ts";
+import { randomSalt } from "../protocol/commitment.ts";
+import { epochOfSlot } from "../protocol/epochs.ts";
+import { gateClosureOf } from "../protocol/book/slotBooks.ts";
 import { marketSubjects, type MarketSubjects } from "../protocol/wire/subjects.ts";
 import { signMessageFields } from "../actors/secure/signed.ts";
 import { buildPlaintextBid } from "../contracts/client/bench/plaintextMarket.ts";
@@ -29,8 +38,10 @@ export type PreparedBid = { bidder: string; bytes: Uint8Array };
 
 /** Lifetime of every bench ticket: far beyond any run, so that no bid expires on the book. */
 export const BENCH_TICKET_LIFETIME_SECONDS = 3_600;
-/** Ticket requests in flight while pre-generating. */
+/** Ticket (version 2: certification) requests in flight while pre-generating. */
 const TICKET_CONCURRENCY = 16;
+/** How long a pre-generating request waits for the DSO (it certifies one bid after another). */
+const REQUEST_TIMEOUT_MS = 30_000;
 
 function oneTimeKey(): Wallet {
   return new Wallet(hexlify(randomBytes(32)));
@@ -112,6 +123,66 @@ export async function pregenerateEncrypted(options: PregenerateEncryptedOptions)
       });
       options.onBid?.();
       return prepared(built.bid);
+    });
+  } finally {
+    await clients.nc.close().catch(() => undefined);
+  }
+}
+
+export type PregenerateCertifiedOptions = {
+  natsUrl: string;
+  marketId: string;
+  /** Provisioned meters; bid i comes from meter i mod M. */
+  meters: readonly BenchMeter[];
+  bids: readonly BenchBid[];
+  /** The delivery slot every bid is for (open until long after the run). */
+  slot: number;
+  onBid?: () => void;
+};
+
+/**
+ * Version 2 (PROTOCOL §4 v2): enrols the meters, then for every bid a one-time key and an opening, certified by the
+ * DSO on `dso.certify` as a meter asks for it (`requestCertifiedBid`; in meter mode the feeder encrypts under the
+ * epoch key it was sent and the DSO checks it), then its `bid.submit.v2` bytes (`slotSubmissionOf`).
+ */
+export async function pregenerateCertified(options: PregenerateCertifiedOptions): Promise<PreparedBid[]> {
+  const subjects = marketSubjects(options.marketId);
+  const clients = await connectNats({ url: options.natsUrl, name: "gridveil-bench-feed" });
+  try {
+    const enrolments: Enrolment[] = [];
+    for (const meter of options.meters) {
+      enrolments.push(await enrol({ nc: clients.nc, subjects, meterId: meter.meterId, name: meter.name, meterKey: new Wallet(meter.key) }));
+    }
+    const first = enrolments[0];
+    if (first === undefined) return [];
+    const slots = first.market.slots;
+    if (slots === undefined) throw new ThroughputBenchError({ kind: "notVersion2", market: first.market.marketId });
+    const params = blockParams(first.market.priceLevels.count, slots.width);
+    const epochKey = slots.encryptAt === "meter" ? first.epochKeys.find((key) => key.epoch === epochOfSlot(options.slot, slots.calendar)) : undefined;
+    if (slots.encryptAt === "meter" && epochKey === undefined) throw new ThroughputBenchError({ kind: "noEpochKey", slot: options.slot });
+    if (epochKey !== undefined) precomputeTables(epochKey.msk);
+    return await inParallel(options.bids, TICKET_CONCURRENCY, async (bid, index) => {
+      const meterIndex = index % options.meters.length;
+      const meter = options.meters[meterIndex]!;
+      const opening: SlotOpening = { side: bid.side, slot: options.slot, priceLevel: bid.priceLevel, quantityWh: bid.quantityWh, salt: randomSalt(), seed: new Uint8Array(randomBytes(32)) };
+      const certified = await requestCertifiedBid(
+        clients.nc,
+        subjects,
+        {
+          meterId: meter.meterId,
+          meterKey: new Wallet(meter.key),
+          oneTimeKey: oneTimeKey(),
+          dsoPublicKey: enrolments[meterIndex]!.dso.publicKey,
+          opening,
+          // As a meter asks: until the slot's gate closure (the DSO caps the ticket's lifetime).
+          notAfter: gateClosureOf(options.slot, slots.calendar),
+          params,
+          ...(epochKey === undefined ? {} : { meterCiphertext: encryptBlockBid(epochKey.msk, epochKey.tokenKey, params, bid.priceLevel, opening.seed) }),
+        },
+        { timeoutMs: REQUEST_TIMEOUT_MS },
+      );
+      options.onBid?.();
+      return { bidder: certified.bidder, bytes: encode(slotBidSubmissionSchema, slotSubmissionOf(certified, Date.now())) };
     });
   } finally {
     await clients.nc.close().catch(() => undefined);

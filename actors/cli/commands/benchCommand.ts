@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { intList } from "../../config/parsers.ts";
 import { benchDefaults } from "../../config/tools.ts";
 import { withProgress, type Progress } from "../progress.ts";
+import { MAX_PRICE_LEVELS } from "../../../protocol/marketConfig.ts";
 
 const LEVELS_AND_DIM = "price level counts n, comma-separated (d = n + 1)";
 /** d = n + 1 ≤ 127 so that one ciphertext fits one contract's code (EIP-170). */
@@ -23,8 +24,13 @@ const BENCHES = {
     levels: { min: 2, max: MAX_GAS_LEVELS, help: "price level counts n, comma-separated (v1: d = n + 1, up to 126; v2: up to 65,536)" },
   },
   throughput: {
-    description: "bids/s and kbit/s of bidding + matching with the real actors over NATS on the local chain (the paper's Table 2)",
-    levels: { min: 2, max: MAX_CHAIN_LEVELS, help: "price level counts n, comma-separated" },
+    description:
+      "bids/s and kbit/s of bidding + matching with the real actors over NATS on the local chain, version 1 and version 2 side by side (the paper's Table 2)",
+    levels: {
+      min: 2,
+      max: MAX_PRICE_LEVELS,
+      help: `price level counts n, comma-separated (v1 up to ${MAX_CHAIN_LEVELS}, beyond it "does not fit"; v2 up to the market's ${MAX_PRICE_LEVELS.toLocaleString("en-US")})`,
+    },
   },
 } as const;
 
