@@ -13,16 +13,16 @@ export type ChainClockDriver = {
 export function driveChainClock(provider: JsonRpcProvider, clock: Clock, options: { intervalMs: number; onError?: (error: unknown) => void }): ChainClockDriver {
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
+  // Raw JSON-RPC: ethers reuses the answer of an identical request made within the last 250 ms, which would be stale here.
+  const latestTimestamp = async (): Promise<number> => Number(((await provider.send("eth_getBlockByNumber", ["latest", false])) as { timestamp: string }).timestamp);
   const syncOnce = async () => {
     const target = Math.floor(clock.now());
-    const latest = await provider.getBlock("latest");
-    if (latest === null || latest.timestamp >= target) return;
+    if ((await latestTimestamp()) >= target) return;
     try {
       await provider.send("evm_mine", [target]);
     } catch (error) {
       // A transaction mined a block in between at a later time: the chain is ahead of `target` anyway.
-      const again = await provider.getBlock("latest");
-      if (again === null || again.timestamp < target) throw error;
+      if ((await latestTimestamp()) < target) throw error;
     }
   };
   const sync = () => {

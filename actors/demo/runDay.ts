@@ -16,7 +16,7 @@ import { startGatewayRuntime, type GatewayRuntime } from "../gateway/runtime.ts"
 import { buildDayPlans } from "../meter/profiles.ts";
 import { startMeterRuntime, type MeterRuntime } from "../meter/runtime.ts";
 import { resolveNats } from "../nats/server.ts";
-import { compressedClock, type Clock } from "../runtime/clock.ts";
+import { compressedClock } from "../runtime/clock.ts";
 import { latencyByStage, type StageLatency } from "../telemetry/latency.ts";
 import { createLogger } from "../telemetry/logger.ts";
 import { readSpanFile } from "../telemetry/readSpans.ts";
@@ -151,7 +151,8 @@ export async function runDay(options: DayDemoOptions): Promise<DaySummary> {
     const rpcUrl = options.rpcUrl ?? chain!.rpcUrl;
     const accountKeys = chain?.accountKeys ?? options.accountKeys ?? devKeysForExternalChain();
     // Market time starts the bidding window before the first slot's gate closure and runs `speed` times the wall.
-    const clock: Clock = compressedClock({ start: dayStart - dayDemoDefaults.gateClosureSeconds - biddingSeconds * speed, speed });
+    // It holds while the parties start and enrol, and runs from the first bid on.
+    const clock = compressedClock({ start: dayStart - dayDemoDefaults.gateClosureSeconds - biddingSeconds * speed, speed });
     const provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true });
     cleanups.push(async () => provider.destroy());
     driver = driveChainClock(provider, clock, { intervalMs: Math.max(20, Math.min(250, (slotSeconds * 1000) / speed / 4)) });
@@ -229,6 +230,7 @@ export async function runDay(options: DayDemoOptions): Promise<DaySummary> {
     // the rest intraday (PROTOCOL §5 v2: any open slot takes bids until its gate closure).
     progress.phase = "bidding";
     report();
+    clock.run();
     const pending = plans
       .flatMap((plan, index) => plan.bids.map(({ round: _round, ...bid }) => ({ meter: meters[index]!, bid, at: (bid.slot + 1) * slotSeconds - slotSeconds - dayDemoDefaults.gateClosureSeconds - dayDemoDefaults.planLeadSeconds })))
       .sort((a, b) => a.at - b.at);

@@ -17,14 +17,21 @@ export const systemClock: Clock = {
   speed: 1,
 };
 
-/** A clock that starts at market time `start` now and runs `speed` times as fast as the wall clock. */
-export function compressedClock(options: { start: number; speed: number; wallNow?: () => number }): Clock {
+/**
+ * A clock at market time `start` that runs `speed` times as fast as the wall clock from `run()` on (it holds `start`
+ * until then: the demo's parties start, deploy and enrol on a clock that does not move). `running: true` runs at once.
+ */
+export function compressedClock(options: { start: number; speed: number; running?: boolean; wallNow?: () => number }): Clock & { run(): void } {
   const wallNow = options.wallNow ?? Date.now;
-  const wallStart = wallNow();
-  const now = () => options.start + ((wallNow() - wallStart) / 1000) * options.speed;
+  let wallStart: number | null = options.running === true ? wallNow() : null;
+  const now = () => (wallStart === null ? options.start : options.start + ((wallNow() - wallStart) / 1000) * options.speed);
   return {
     now,
+    // Held: as if it ran from now on.
     msUntil: (unixSeconds) => Math.max(0, ((unixSeconds - now()) * 1000) / options.speed),
     speed: options.speed,
+    run() {
+      wallStart ??= wallNow();
+    },
   };
 }

@@ -62,7 +62,7 @@ describe("state snapshots from the DSO and meter runtimes (real NATS, chain, SQL
     // The DSO beats every 5 s by default: listen a little longer than that.
     const table = await watchMarket({ nats: infra.nats.url, market: "live1", once: true, waitMs: 5_600, write: () => undefined });
     const lines = table.trim().split("\n");
-    expect(lines.find((line) => line.startsWith("dso"))).toMatch(/^dso\s+live1\s+serving\.\{requests\.idle, trades\}\s+serving\s+.*LIVE$/);
+    expect(lines.find((line) => line.startsWith("dso"))).toMatch(/^dso\s+live1\s+serving\.\{requests\.idle, epochKeys\.noEpochs, trades\}\s+serving\s+.*LIVE$/);
     expect(lines.find((line) => line.startsWith("gateway"))).toMatch(/^gateway\s+live1\s+running\.\{intake\.idle, cancels\.idle, chain\.\{follower\.following, publisher\.idle\}\}.*batches=0.*LIVE$/);
     expect(lines.find((line) => line.startsWith("meter"))).toMatch(new RegExp(`^meter\\s+${inboxId}\\s+ready\\b.*sessions=0 queued=0.*LIVE$`));
     expect(table).not.toContain("house-7");
