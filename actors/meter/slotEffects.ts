@@ -16,7 +16,8 @@ import type { SlotOpening } from "../../protocol/encoding/certify.ts";
 import { gateClosureOf, slotOpen } from "../../protocol/book/slotBooks.ts";
 import { verifySlotOpening } from "../../protocol/verifyOpening.ts";
 import type { MarketDescription, SlotMarketDescription } from "../../protocol/domain.ts";
-import { slotBidSubmissionSchema, type SlotBidSubmission, type SlotOpeningWire } from "../../protocol/wire/schemas.ts";
+import { slotBidSubmissionSchema, type SlotOpeningWire } from "../../protocol/wire/schemas.ts";
+import { slotSubmissionOf } from "../gateway/bidWire.ts";
 import type { MarketSubjects } from "../../protocol/wire/subjects.ts";
 import type { AwaitSlotEndInput, CertifyBidInput, CertifyBidOutput, CertifiedSlotBid, VerifyCounterpartOpeningOutput } from "../../machines/bidSession.ts";
 import { dedupIds, publishDeduplicated } from "../nats/jetstream.ts";
@@ -45,12 +46,6 @@ export function certifiedForSession(bid: CertifiedBid): CertifiedSlotBid {
     ciphertext: ciphertextWords(bid.ciphertext).map(String),
     ticketSignature: bid.ticketSignature as `0x${string}`,
   };
-}
-
-/** What goes on the bids stream for a certified bid (`bid.submit.v2`): public fields only. */
-export function slotSubmissionOf(bid: CertifiedSlotBid, submittedAt: number): SlotBidSubmission {
-  const { ciphertextRoot: _root, ...fields } = bid;
-  return { type: "bid.submit.v2", ...fields, ciphertext: [...bid.ciphertext], submittedAt };
 }
 
 export function openingToWire(opening: SlotOpening): SlotOpeningWire {
@@ -132,7 +127,10 @@ export function createSlotEffects(deps: SlotEffectsDeps): SlotEffects {
 
     async submit(bid) {
       const link = deps.link();
-      return publishDeduplicated(link.js, s.gateway.submit, slotBidSubmissionSchema, slotSubmissionOf(bid, Date.now()), dedupIds.bid(bid.bidder), timeout);
+      // The certified bid as the DSO returned it (kept by certifyBid), in the one wire form the gateway reads.
+      const certified = secrets.bid(bid.bidder).slotBid?.certified;
+      if (certified === undefined) throw new BidSessionStateError({ reason: "noSession", value: bid.bidder });
+      return publishDeduplicated(link.js, s.gateway.submit, slotBidSubmissionSchema, slotSubmissionOf(certified, Date.now()), dedupIds.bid(bid.bidder), timeout);
     },
 
     async cancelSignature(bidder) {
