@@ -9,20 +9,19 @@ import { parseMachineConfig, type MachineConfigInput } from "../../machines/conf
 import { parseMarketConfig } from "../../protocol/marketConfig.ts";
 import { toAddress } from "../../protocol/base/hex.ts";
 import { driveChainClock, type ChainClockDriver } from "../chain/chainClock.ts";
-import { startLocalChain, type LocalChain } from "../chain/localChain.ts";
 import { dayDemoDefaults } from "../config/tools.ts";
 import { startDsoRuntime, type DsoRuntime } from "../dso/runtime.ts";
 import { startGatewayRuntime, type GatewayRuntime } from "../gateway/runtime.ts";
 import { buildDayPlans } from "../meter/profiles.ts";
 import { startMeterRuntime, type MeterRuntime } from "../meter/runtime.ts";
-import { resolveNats } from "../nats/server.ts";
 import { compressedClock } from "../runtime/clock.ts";
 import { latencyByStage, type StageLatency } from "../telemetry/latency.ts";
 import { createLogger } from "../telemetry/logger.ts";
 import { readSpanFile } from "../telemetry/readSpans.ts";
-import { spanFilePath, startInProcessTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
+import { spanFilePath } from "../telemetry/telemetry.ts";
+import { demoBills, startDemoInfra, type DemoBill, type DemoInfra } from "./demoInfra.ts";
 import { DayDemoSettingError } from "./errors.ts";
-import { demoMeterKey, devKeysForExternalChain, mergeConfig, resetDataDir, waitFor, type DemoBill } from "./runDemo.ts";
+import { demoMeterKey, mergeConfig, resetDataDir, waitFor } from "./runDemo.ts";
 
 export type DayDemoOptions = {
   meters: number;
@@ -128,28 +127,18 @@ export async function runDay(options: DayDemoOptions): Promise<DaySummary> {
   const report = () => options.onProgress?.({ ...progress });
 
   resetDataDir(options.dataDir);
-  const telemetries: Telemetry[] = [];
   const cleanups: (() => Promise<void>)[] = [];
-  const telemetry = (service: "gridveil-dso" | "gridveil-gateway" | "gridveil-meter", attributes: Record<string, string>) => {
-    const t = startInProcessTelemetry({ service, attributes, dataDir: options.dataDir, otlpEndpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT });
-    telemetries.push(t);
-    return t.tracer;
-  };
+  let infra: DemoInfra | undefined;
   let dso: DsoRuntime | undefined;
   let gateway: GatewayRuntime | undefined;
   let driver: ChainClockDriver | undefined;
   const meters: MeterRuntime[] = [];
   try {
     report();
-    const nats = await resolveNats({ url: options.natsUrl ?? process.env.NATS_URL });
-    cleanups.push(() => nats.stop());
-    let chain: LocalChain | undefined;
-    if (!options.rpcUrl) {
-      chain = await startLocalChain();
-      cleanups.push(() => chain!.stop());
-    }
-    const rpcUrl = options.rpcUrl ?? chain!.rpcUrl;
-    const accountKeys = chain?.accountKeys ?? options.accountKeys ?? devKeysForExternalChain();
+    infra = await startDemoInfra(options);
+    const { rpcUrl, accountKeys } = infra;
+    const nats = { url: infra.natsUrl };
+    const telemetry = infra.tracer;
     // Market time starts the bidding window before the first slot's gate closure and runs `speed` times the wall.
     // It holds while the parties start and enrol, and runs from the first bid on.
     const clock = compressedClock({ start: dayStart - dayDemoDefaults.gateClosureSeconds - biddingSeconds * speed, speed });
@@ -269,8 +258,7 @@ export async function runDay(options: DayDemoOptions): Promise<DaySummary> {
     await driver.stop();
     await gateway.stop();
     await dso.stop();
-    for (const t of telemetries) await t.shutdown();
-    telemetries.length = 0;
+    await infra.shutdownTelemetry();
     summary.latencyMs = latencyByStage(readSpanFile(spanFilePath(options.dataDir)), DAY_STAGES);
     return summary;
   } finally {
@@ -278,8 +266,8 @@ export async function runDay(options: DayDemoOptions): Promise<DaySummary> {
     await driver?.stop().catch(() => {});
     await gateway?.stop().catch(() => {});
     await dso?.stop().catch(() => {});
-    for (const t of telemetries) await t.shutdown().catch(() => {});
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    await infra?.close();
   }
 }
 
@@ -332,7 +320,6 @@ function summariseDay(args: {
     priceSums.set(entry.slot, sum);
   }
   for (const [slot, sum] of priceSums) if (sum.wh > 0) slotOf(slot).meanPriceMicroPerKWh = Math.round(sum.micro / sum.wh);
-  const kinds = new Map(plans.map((plan) => [plan.meterId, plan]));
   const counters = gateway.counters();
   return {
     design: "v2",
@@ -354,14 +341,7 @@ function summariseDay(args: {
     energyWh,
     ledgerBalanced: db.ledgerTotal() === 0 && db.unbalancedTrades().length === 0,
     perSlot: [...perSlot.values()].sort((a, b) => a.slot - b.slot),
-    bills: db.bills().map((bill) => ({
-      meterId: bill.meterId,
-      name: kinds.get(bill.meterId)?.name ?? bill.meterId,
-      kind: kinds.get(bill.meterId)?.kind ?? "dso",
-      period: bill.period,
-      totalMicro: bill.totalMicro,
-      trades: bill.tradeCount,
-    })),
+    bills: demoBills(db, plans),
     latencyMs: {},
     gasUsed: counters.gasUsed.toString(),
     transactions: counters.txs,

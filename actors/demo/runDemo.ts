@@ -5,20 +5,18 @@ import { randomBytes } from "node:crypto";
 import { keccak256, toUtf8Bytes, Wallet } from "ethers";
 import { parseMachineConfig, type MachineConfigInput } from "../../machines/config.ts";
 import type { MasterSecretKey } from "../../protocol/fhipe/fhipe.ts";
-import { startLocalChain, type LocalChain } from "../chain/localChain.ts";
 import { startDsoRuntime, type DsoRuntime } from "../dso/runtime.ts";
-import { MissingSettingError } from "../../protocol/base/errors.ts";
 import { MarketNotSettledError } from "./errors.ts";
 import { startGatewayRuntime, type GatewayRuntime } from "../gateway/runtime.ts";
 import { buildProfiles, bidsOfRound, type MeterProfile } from "../meter/profiles.ts";
 import type { MeterFaults } from "../meter/bidEffects.ts";
 import { startMeterRuntime, type MeterRuntime } from "../meter/runtime.ts";
-import { resolveNats } from "../nats/server.ts";
 import { parseMarketConfig } from "../../protocol/marketConfig.ts";
 import { latencyByStage, type StageLatency } from "../telemetry/latency.ts";
 import { createLogger } from "../telemetry/logger.ts";
 import { readSpanFile } from "../telemetry/readSpans.ts";
-import { spanFilePath, startInProcessTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
+import { spanFilePath } from "../telemetry/telemetry.ts";
+import { demoBills, startDemoInfra, type DemoBill, type DemoInfra } from "./demoInfra.ts";
 import { toAddress } from "../../protocol/base/hex.ts";
 
 export type DemoOptions = {
@@ -58,7 +56,7 @@ export type DemoProgress = {
   voided: number;
 };
 
-export type DemoBill = { meterId: string; name: string; kind: string; period: string; totalMicro: number; trades: number };
+export type { DemoBill } from "./demoInfra.ts";
 
 export type DemoSummary = {
   marketId: string;
@@ -118,28 +116,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const report = () => options.onProgress?.({ ...progress });
 
   resetDataDir(options.dataDir);
-  const telemetries: Telemetry[] = [];
-  const cleanups: (() => Promise<void>)[] = [];
-  const telemetry = (service: "gridveil-dso" | "gridveil-gateway" | "gridveil-meter", attributes: Record<string, string>) => {
-    const t = startInProcessTelemetry({ service, attributes, dataDir: options.dataDir, otlpEndpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT });
-    telemetries.push(t);
-    return t.tracer;
-  };
-
+  let infra: DemoInfra | undefined;
   let dso: DsoRuntime | undefined;
   let gateway: GatewayRuntime | undefined;
   const meters: MeterRuntime[] = [];
   try {
     report();
-    const nats = await resolveNats({ url: options.natsUrl ?? process.env.NATS_URL });
-    cleanups.push(() => nats.stop());
-    let chain: LocalChain | undefined;
-    if (!options.rpcUrl) {
-      chain = await startLocalChain();
-      cleanups.push(() => chain!.stop());
-    }
-    const rpcUrl = options.rpcUrl ?? chain!.rpcUrl;
-    const accountKeys = chain?.accountKeys ?? options.accountKeys ?? devKeysForExternalChain();
+    infra = await startDemoInfra(options);
+    const { rpcUrl, accountKeys } = infra;
+    const nats = { url: infra.natsUrl };
+    const telemetry = infra.tracer;
     const marketId = options.marketId ?? `demo-${randomBytes(3).toString("hex")}`;
     const config = parseMachineConfig(mergeConfig(DEMO_MACHINE_CONFIG, options.machineConfig ?? {}));
     const market = parseMarketConfig({ priceLevels: { count: options.levels } });
@@ -242,16 +228,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const summary = summarise(options, profiles, dso, gateway, marketId, performance.now() - started);
     await gateway.stop();
     await dso.stop();
-    for (const t of telemetries) await t.shutdown();
-    telemetries.length = 0;
+    await infra.shutdownTelemetry();
     summary.latencyMs = latencyByStage(readSpanFile(spanFilePath(options.dataDir)), DEMO_STAGES);
     return summary;
   } finally {
     await Promise.allSettled(meters.map((meter) => meter.stop()));
     await gateway?.stop().catch(() => {});
     await dso?.stop().catch(() => {});
-    for (const t of telemetries) await t.shutdown().catch(() => {});
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    await infra?.close();
   }
 }
 
@@ -272,19 +256,6 @@ export function resetDataDir(dataDir: string): void {
   // Only what the demo itself writes: never the whole directory, which the user may have chosen.
   for (const entry of ["dso", "gateway", "spans.jsonl"]) rmSync(join(dataDir, entry), { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
-}
-
-export function devKeysForExternalChain(): string[] {
-  const dso = process.env.GRIDVEIL_DSO_KEY;
-  const gateway = process.env.GRIDVEIL_GATEWAY_KEY;
-  if (!dso || !gateway) {
-    throw new MissingSettingError({
-      who: "with --rpc the demo",
-      setting: "funded keys for the DSO and the gateway",
-      hint: "set GRIDVEIL_DSO_KEY and GRIDVEIL_GATEWAY_KEY (0x-hex private keys of funded accounts)",
-    });
-  }
-  return [dso, gateway];
 }
 
 /** Nothing is moving: no queued bids, every live session rests on the book, no trade is in flight at the DSO. */
@@ -342,15 +313,7 @@ function summarise(
     const quantity = trade.terms?.quantityWh ?? 0;
     energyWh += Math.min(quantity, readings.sell?.energyWh ?? 0);
   }
-  const kinds = new Map(profiles.map((profile) => [profile.meterId, profile]));
-  const bills: DemoBill[] = db.bills().map((bill) => ({
-    meterId: bill.meterId,
-    name: kinds.get(bill.meterId)?.name ?? bill.meterId,
-    kind: kinds.get(bill.meterId)?.kind ?? "dso",
-    period: bill.period,
-    totalMicro: bill.totalMicro,
-    trades: bill.tradeCount,
-  }));
+  const bills = demoBills(db, profiles);
   const counters = gateway.counters();
   return {
     marketId,
