@@ -44,6 +44,8 @@ export const PAPER_BIDS_PER_S: Readonly<Record<number, { singleMeter: number; pr
 export const BENCH_GAS_LIMIT = 30_000_000n;
 /** Clear-level bids cost ~0.2 M gas each: a batch this size stays far below a block. */
 export const PLAINTEXT_BATCH_SIZE = 64;
+/** The plaintext market keeps a clear level as a uint8 (contracts/src/bench/PlaintextMarket.sol `MAX_LEVELS`). */
+export const PLAINTEXT_MAX_LEVELS = 256;
 /** Transactions per gateway batch: the gateway signs each while the node executes the previous one. */
 export const PIPELINE_DEPTH = 8;
 /** Submissions published and not yet acked by JetStream while feeding. */
@@ -214,10 +216,14 @@ export function benchSlot(calendar: SlotCalendar, now: number): number {
   return Math.floor(now / calendar.slotSeconds) + Math.ceil(SLOT_LEAD_SECONDS / calendar.slotSeconds);
 }
 
-/** The setups each design runs at `levels`: version 1 beyond its bound only the plaintext baseline, version 2 never it. */
+/**
+ * The setups each design runs at `levels`: version 1 beyond its bound only the plaintext baseline (up to the plaintext
+ * market's own bound), version 2 never it.
+ */
 export function designModes(design: ThroughputDesign, levels: number, modes: readonly ThroughputMode[]): ThroughputMode[] {
   if (design === "v2") return modes.filter((mode) => mode !== "plaintext");
-  return v1Unfit(levels) === null ? [...modes] : modes.filter((mode) => mode === "plaintext");
+  const withBaseline = levels <= PLAINTEXT_MAX_LEVELS ? modes : modes.filter((mode) => mode !== "plaintext");
+  return v1Unfit(levels) === null ? [...withBaseline] : withBaseline.filter((mode) => mode === "plaintext");
 }
 
 export async function runThroughputBench(options: ThroughputBenchOptions): Promise<ThroughputRow[]> {

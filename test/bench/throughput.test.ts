@@ -115,7 +115,9 @@ describe("bench throughput bids", () => {
     expect(slot * calendar.slotSeconds - calendar.gateClosureSeconds - now).toBeGreaterThan(SLOT_LEAD_SECONDS - calendar.slotSeconds - calendar.gateClosureSeconds);
     expect(designModes("v2", 1024, ["singleMeter", "pregenerated", "plaintext"])).toEqual(["singleMeter", "pregenerated"]);
     expect(designModes("v1", 50, ["singleMeter", "plaintext"])).toEqual(["singleMeter", "plaintext"]);
-    expect(designModes("v1", 1024, ["singleMeter", "pregenerated", "plaintext"])).toEqual(["plaintext"]);
+    expect(designModes("v1", 200, ["singleMeter", "pregenerated", "plaintext"])).toEqual(["plaintext"]);
+    // Beyond the plaintext market's uint8 levels, nothing of version 1 runs.
+    expect(designModes("v1", 1024, ["singleMeter", "pregenerated", "plaintext"])).toEqual([]);
   });
 });
 

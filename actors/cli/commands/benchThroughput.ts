@@ -6,6 +6,7 @@ import {
   defaultBatchSize,
   PIPELINE_DEPTH,
   PLAINTEXT_BATCH_SIZE,
+  PLAINTEXT_MAX_LEVELS,
   runThroughputBench,
   SLOT_LEAD_SECONDS,
   THROUGHPUT_DESIGNS,
@@ -110,7 +111,7 @@ export function registerBenchThroughput(bench: Command): Command {
       .option("--resting", "profiling: buys below the middle level, sells above, so nothing matches and no trade runs")
       .option(
         "--modes <list>",
-        `setups to run: ${THROUGHPUT_MODES.join(",")} (plaintext: once per n, with version 1)`,
+        `setups to run: ${THROUGHPUT_MODES.join(",")} (plaintext: once per n up to ${PLAINTEXT_MAX_LEVELS}, with version 1)`,
         subsetOf("--modes", THROUGHPUT_MODES),
         [...THROUGHPUT_MODES],
       ),
@@ -200,7 +201,7 @@ export function renderThroughputTable(
     "  1 meter = each bid waits for its placement notice before the next is planned;",
     `  pre-gen = bids from ${flags.meters} enrolled meters prepared in advance (v1: DSO ticket, meter's encryption and signature; v2: certified by`,
     "  the DSO on dso.certify), then published on the bids stream at once;",
-    "  plaintext = the v1 feed on the bench-only PlaintextMarket (clear levels, same heaps, tickets and signatures), once per n",
+    `  plaintext = the v1 feed on the bench-only PlaintextMarket (clear levels, same heaps, tickets and signatures), once per n up to ${PLAINTEXT_MAX_LEVELS} (a uint8 level)`,
     `v2: every bid for one delivery slot ${SLOT_LEAD_SECONDS / 3600} h ahead of the system clock (open all run), one book per side as in v1`,
     "bids/s = bids ÷ (first submission → last placement notice: market.placed, or in v2 the market.matched of a bid that crossed at once)",
     "kbit/s = bid submission payload bytes on the bids subject; on chain = time covered by the gateway's chain.tx spans ÷ wall time",
