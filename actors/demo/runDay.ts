@@ -105,7 +105,7 @@ export function checkDayOptions(options: Pick<DayDemoOptions, "slots" | "daySeco
     throw new DayDemoSettingError({ setting: "--slots", value: options.slots, expected: "a number of slots that divides the day into whole seconds (96, 48, 24, …)" });
   const slotSeconds = DAY_SECONDS / options.slots;
   if (slotSeconds <= dayDemoDefaults.gateClosureSeconds)
-    throw new DayDemoSettingError({ setting: "--slots", value: options.slots, expected: `slots longer than the ${dayDemoDefaults.gateClosureSeconds} s gate-closure lead (at most ${DAY_SECONDS / (dayDemoDefaults.gateClosureSeconds * 2)})` });
+    throw new DayDemoSettingError({ setting: "--slots", value: options.slots, expected: `slots longer than the ${dayDemoDefaults.gateClosureSeconds} s gate-closure lead (fewer than ${DAY_SECONDS / dayDemoDefaults.gateClosureSeconds} a day)` });
   for (const [setting, value] of [["daySeconds", options.daySeconds], ["biddingSeconds", options.biddingSeconds]] as const)
     if (value !== undefined && !(Number.isFinite(value) && value > 0)) throw new DayDemoSettingError({ setting, value, expected: "a positive number of seconds" });
   return { slotSeconds };

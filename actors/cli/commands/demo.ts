@@ -2,6 +2,7 @@
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
+import { InvalidSettingError } from "../../../protocol/base/errors.ts";
 import { runDemo, type DemoProgress, type DemoSummary } from "../../demo/runDemo.ts";
 import { runDay, type DayProgress, type DaySummary } from "../../demo/runDay.ts";
 import { positiveInt } from "../../config/parsers.ts";
@@ -53,7 +54,8 @@ export function registerDemoCommand(program: Command): void {
     .option("--round-timeout <ms>", "give up when a round (v1) or the day (v2) does not settle in this time", positiveInt("--round-timeout", 1_000), demoDefaults.roundTimeoutMs)
     .option("--json", "print one JSON object instead of tables")
     .action(async (flags: DemoFlags) => {
-      if (flags.design === "v1" && flags.levels !== undefined && flags.levels > 100) throw new InvalidArgumentError(`--levels must be at most 100 with --design v1, got ${flags.levels}`);
+      if (flags.design === "v1" && flags.levels !== undefined && flags.levels > 100)
+        throw new InvalidSettingError({ setting: "--levels", expected: "at most 100 with --design v1 (its unary ciphertexts grow with n)", value: flags.levels });
       if (flags.design === "v2") return runDayCommand(flags);
       const bar = process.stderr.isTTY && !flags.json ? progressBar(flags.rounds) : null;
       let lastLine = "";
