@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { JsonRpcProvider, Wallet } from "ethers";
 import { connectNats } from "../actors/nats/connect.ts";
 import { startMeterRuntime, type MeterRuntime } from "../actors/meter/runtime.ts";
+import type { GatewayCounters } from "../actors/gateway/runtime.ts";
 import { marketSubjects } from "../protocol/wire/subjects.ts";
 import { latencyByStage, percentile, type StageLatency } from "../actors/telemetry/latency.ts";
 import type { SpanRecord } from "../actors/telemetry/spanRecord.ts";
@@ -122,6 +123,8 @@ export type ModeResult = {
   bidLatencyMs: { p50: number; p90: number; max: number } | null;
   /** singleMeter only: Matched → both sessions hold their terms (bench/throughputTerms.ts); null without a match. */
   termsLatencyMs: TermsLatency | null;
+  /** The gateway's counters at the end of the phase (version 2: its slot placer's, hint sources' and sweeper's too). */
+  gateway: Omit<GatewayCounters, "gasUsed"> & { gasUsed: string };
 };
 
 export type ThroughputRow = {
@@ -531,6 +534,7 @@ async function runFed(
 }
 
 function resultOf(market: PhaseMarket, context: PhaseContext, window: Window, spans: readonly SpanRecord[], onChainBids: number): ModeResult {
+  const gateway = market.gateway.counters();
   const wallMs = window.endedAt - window.startedAt;
   // Span times are epoch milliseconds; the window was measured with performance.now().
   const fromMs = performance.timeOrigin + window.startedAt;
@@ -563,6 +567,7 @@ function resultOf(market: PhaseMarket, context: PhaseContext, window: Window, sp
         : { p50: round(percentile(latencies, 0.5)), p90: round(percentile(latencies, 0.9)), max: round(latencies.at(-1)!) },
     // Every trade of the phase, also those whose terms came after the window closed.
     termsLatencyMs: latencies === null ? null : termsLatency(spans),
+    gateway: { ...gateway, gasUsed: gateway.gasUsed.toString() },
   };
 }
 
