@@ -61,6 +61,7 @@ describe("bench throughput", () => {
       expect(single.stagesMs["meter.encrypt"]).toBeUndefined();
       expect(single.txs).toBe(BIDS);
       expect(row.modes.pregenerated!.batchSize).toBe(gatewayDefaults.slotTxMaxBids);
+      expect(row.modes.pregenerated!.gateway.slots?.placer.txMaxBids).toBe(gatewayDefaults.slotTxMaxBids);
       expect(row.singleMeterLatencyP50Ms).toBe(single.bidLatencyMs!.p50);
       // Every match of the one meter: both of its sessions got their terms, after the receipt.
       expect(single.termsLatencyMs).toMatchObject({ trades: matches });
@@ -94,6 +95,8 @@ function placedOnce(result: NonNullable<ThroughputRow["modes"]["singleMeter"]>, 
   expect(result.onChainShare).toBeGreaterThan(0);
   expect(result.onChainShare).toBeLessThanOrEqual(1);
   expect(result.stagesMs["chain.tx"]?.count).toBe(result.txs);
+  // The gateway's own count agrees: each bid placed once, none refused.
+  expect(result.gateway).toMatchObject({ bidsPlaced: BIDS, rejected: 0, refused: 0 });
 }
 
 describe("bench throughput bids", () => {
