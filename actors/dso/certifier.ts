@@ -1,7 +1,7 @@
 // The DSO's version 2 bid services (PROTOCOL §4 v2 certified bids, §5 hints): it certifies a meter's opening under the
 // epoch's key and signs the slot ticket, keeping the opening; and, knowing every certified level, it makes the
-// placement hints for a batch of bids against the books as the gateway says the chain holds them. Not wired into the
-// DSO's machine yet (docs/dso.md "Version 2").
+// placement hints for a batch of bids against the books as the gateway says the chain holds them. The DSO's machine
+// certifies through it (CERTIFY.REQUESTED); the hints are served beside the machine (docs/dso.md "Version 2").
 import type { Signer, TypedDataDomain } from "ethers";
 import { getBytes, hexlify } from "ethers";
 import { SLOT_TICKET_TYPES, hintFromMirror, type BatchHint, type MirroredBid, type SlotLists } from "../../contracts/client/v2/slotMarket.ts";
