@@ -13,6 +13,7 @@ import { dayDemoDefaults } from "../config/tools.ts";
 import { startDsoRuntime, type DsoRuntime } from "../dso/runtime.ts";
 import { startGatewayRuntime, type GatewayRuntime } from "../gateway/runtime.ts";
 import { buildDayPlans } from "../meter/profiles.ts";
+import { gateClosureOf } from "../../protocol/book/slotBooks.ts";
 import { startMeterRuntime, type MeterRuntime } from "../meter/runtime.ts";
 import { compressedClock } from "../runtime/clock.ts";
 import { latencyByStage, type StageLatency } from "../telemetry/latency.ts";
@@ -122,6 +123,7 @@ export async function runDay(options: DayDemoOptions): Promise<DaySummary> {
   const dayStart = day * DAY_SECONDS;
   const speed = DAY_SECONDS / daySeconds;
   const firstSlot = dayStart / slotSeconds;
+  const calendar = { slotSeconds, gateClosureSeconds: dayDemoDefaults.gateClosureSeconds };
   const plans = buildDayPlans({ meters: options.meters, levels: options.levels, seed: options.seed, day, slotsPerDay: options.slots });
   const progress: DayProgress = { phase: "starting", slot: -1, slots: options.slots, submitted: 0, placed: 0, matches: 0, settled: 0 };
   const report = () => options.onProgress?.({ ...progress });
@@ -221,7 +223,7 @@ export async function runDay(options: DayDemoOptions): Promise<DaySummary> {
     report();
     clock.run();
     const pending = plans
-      .flatMap((plan, index) => plan.bids.map(({ round: _round, ...bid }) => ({ meter: meters[index]!, bid, at: (bid.slot + 1) * slotSeconds - slotSeconds - dayDemoDefaults.gateClosureSeconds - dayDemoDefaults.planLeadSeconds })))
+      .flatMap((plan, index) => plan.bids.map(({ round: _round, ...bid }) => ({ meter: meters[index]!, bid, at: gateClosureOf(bid.slot, calendar) - dayDemoDefaults.planLeadSeconds })))
       .sort((a, b) => a.at - b.at);
     const planDue = () => {
       const now = clock.now();
@@ -237,10 +239,10 @@ export async function runDay(options: DayDemoOptions): Promise<DaySummary> {
     const dayEnd = dayStart + DAY_SECONDS;
     const ticker = setInterval(() => {
       const now = clock.now();
-      const slot = Math.floor(now / slotSeconds) - firstSlot;
+      const slot = Math.min(Math.floor(now / slotSeconds) - firstSlot, options.slots);
       if (now >= dayStart - dayDemoDefaults.gateClosureSeconds && progress.phase === "bidding") progress.phase = "delivering";
       if (slot !== progress.slot) {
-        progress.slot = Math.min(slot, options.slots);
+        progress.slot = slot;
         report();
       }
     }, 100);

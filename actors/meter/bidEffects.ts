@@ -32,7 +32,7 @@ import type { OwnTrades } from "./ownTrades.ts";
 import type { MeterSecrets } from "./secrets.ts";
 import { attr, type SessionTraces } from "./sessionTraces.ts";
 import { forgedOpening, submissionOf } from "./wire.ts";
-import { codeOfSide } from "../../protocol/domain.ts";
+import { codeOfSide, sideOfCode } from "../../protocol/domain.ts";
 import { type Address, type Hex, sameHex } from "../../protocol/base/hex.ts";
 
 /** Faults a test or the demo can switch on (all off by default). */
@@ -160,7 +160,7 @@ export function createBidSessionEffects(deps: BidEffectsDeps): BidSessionEffects
     },
 
     submitBid: (input) =>
-      traces.step(input.bid.bidder, "meter.submit", { [attr.side]: input.design === "v1" ? input.bid.side : input.bid.side === 0 ? "buy" : "sell" }, async (span) => {
+      traces.step(input.bid.bidder, "meter.submit", { [attr.side]: input.design === "v1" ? input.bid.side : sideOfCode(input.bid.side) }, async (span) => {
         if (input.design === "v2") {
           const result = await slotEffects.submit(input.bid);
           span.setAttributes({ [attr.duplicate]: result.duplicate, [attr.streamSeq]: result.seq });

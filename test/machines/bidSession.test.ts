@@ -5,7 +5,7 @@ import { SimulatedClock, createActor, createMachine } from "xstate";
 import type { AnyEventObject } from "xstate";
 import { bidSession, provideBidSession } from "../../machines/bidSession.ts";
 import type { BidSessionEffects, BidSessionEvent, BidSessionInput } from "../../machines/bidSession.ts";
-import { address, bidSessionFakes, bytes32, ciphertext, config, flush, market, opening, runsOf, signature, started } from "./helpers.ts";
+import { address, bidSessionFakes, bytes32, certifiedBid, ciphertext, config, flush, market, opening, runsOf, signature, started } from "./helpers.ts";
 import { leavesOf, reachedLeaves, type Samples } from "./graph.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 import { type MarketDescription, type Match, type Opening, type Side } from "../../protocol/domain.ts";
@@ -565,21 +565,7 @@ const slotMarket: MarketDescription = {
 };
 
 function certifiedFor(slot: number, overrides: { priceLevel?: number; quantityWh?: number } = {}) {
-  return {
-    kind: "certified" as const,
-    bid: {
-      bidder: OWN,
-      side: 0 as const,
-      slot,
-      notAfter: 2_000_000_000,
-      commitment: bytes32(7),
-      ciphertextRoot: bytes32(8),
-      ciphertext: ["1", "2", "3", "4", "5", "6"],
-      ticketSignature: signature(0x11),
-    },
-    opening: { side: 0 as const, slot, priceLevel: overrides.priceLevel ?? 6, quantityWh: overrides.quantityWh ?? 1000, salt: bytes32(9), seed: bytes32(10) },
-    matchWaitMs: 60_000,
-  };
+  return certifiedBid({ bidder: OWN, side: "buy", slot, priceLevel: overrides.priceLevel ?? 6, quantityWh: overrides.quantityWh ?? 1000 });
 }
 
 describe("bidSession in a version 2 market (certified bids, delivery slots; PROTOCOL §4 v2, §5 v2)", () => {

@@ -216,6 +216,26 @@ export function leafPaths(value: unknown, prefix = ""): string[] {
 }
 
 /** Fake effects of a bid session that all succeed; `identity(call)` is the one-time id of the `call`-th session. */
+/** What a DSO certifies for `input` (version 2): a well-formed certified bid and its opening. */
+export function certifiedBid(input: CertifyBidInput): Extract<CertifyBidOutput, { kind: "certified" }> {
+  const side = input.side === "buy" ? 0 : 1;
+  return {
+    kind: "certified",
+    bid: {
+      bidder: input.bidder,
+      side,
+      slot: input.slot,
+      notAfter: 2_000_000_000,
+      commitment: bytes32(7),
+      ciphertextRoot: bytes32(8),
+      ciphertext: ["1", "2", "3", "4", "5", "6"],
+      ticketSignature: signature(0x11),
+    },
+    opening: { side, slot: input.slot, priceLevel: input.priceLevel, quantityWh: input.quantityWh, salt: bytes32(9), seed: bytes32(10) },
+    matchWaitMs: 60_000,
+  };
+}
+
 export function bidSessionFakes(identity: (call: number) => Address) {
   return {
     createOneTimeIdentity: fake<CreateOneTimeIdentityOutput, CreateOneTimeIdentityInput>((_input, call) => ({ bidder: identity(call) })),
@@ -227,21 +247,7 @@ export function bidSessionFakes(identity: (call: number) => Address) {
       commitment: bytes32(7),
       opening: opening(priceLevel, quantityWh),
     })),
-    certifyBid: fake<CertifyBidOutput, CertifyBidInput>(({ bidder, side, slot, priceLevel, quantityWh }) => ({
-      kind: "certified",
-      bid: {
-        bidder,
-        side: side === "buy" ? 0 : 1,
-        slot,
-        notAfter: 2_000_000_000,
-        commitment: bytes32(7),
-        ciphertextRoot: bytes32(8),
-        ciphertext: ["1", "2", "3", "4", "5", "6"],
-        ticketSignature: signature(0x11),
-      },
-      opening: { side: side === "buy" ? 0 : 1, slot, priceLevel, quantityWh, salt: bytes32(9), seed: bytes32(10) },
-      matchWaitMs: 60_000,
-    })),
+    certifyBid: fake<CertifyBidOutput, CertifyBidInput>(certifiedBid),
     awaitSlotEnd: fake<void, AwaitSlotEndInput>(() => undefined),
     signBid: fake<SignBidOutput, SignBidInput>(() => ({ bidderSignature: signature(0x22) })),
     submitBid: fake<void, SubmitBidInput>(() => undefined),

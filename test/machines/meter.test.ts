@@ -5,7 +5,7 @@ import { SimulatedClock, createActor } from "xstate";
 import type { BidSessionEffects, BidSessionSnapshot } from "../../machines/bidSession.ts";
 import { meter, provideMeter, rebidAfter } from "../../machines/meter.ts";
 import type { MeterInput, PlannedBid, RequestEnrolmentInput, RequestEnrolmentOutput } from "../../machines/meter.ts";
-import { address, bidSessionFakes, bytes32, ciphertext, config, fake, flush, leafPath, market, opening, runsOf, signature, started } from "./helpers.ts";
+import { address, bidSessionFakes, bytes32, certifiedBid, ciphertext, config, fake, flush, leafPath, market, opening, runsOf, signature, started } from "./helpers.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 import { type MarketDescription, type Match } from "../../protocol/domain.ts";
 import { type TradeTerms, fixTradeTerms } from "../../protocol/clearing.ts";
@@ -388,15 +388,7 @@ describe("meter: plans in a version 2 market (delivery slots)", () => {
 
   it("certifies each planned bid for its slot, refuses a plan without one, and does not re-bid a closed slot", async () => {
     const sessions = sessionFakes();
-    sessions.certifyBid.respond = (input, call) =>
-      call === 0
-        ? { kind: "closed", reason: "the bid's slot is past its gate closure" }
-        : {
-            kind: "certified",
-            bid: { bidder: input.bidder, side: 0, slot: input.slot, notAfter: 2_000_000_000, commitment: bytes32(7), ciphertextRoot: bytes32(8), ciphertext: ["1", "2", "3", "4", "5", "6"], ticketSignature: signature(0x11) },
-            opening: { side: 0, slot: input.slot, priceLevel: input.priceLevel, quantityWh: input.quantityWh, salt: bytes32(9), seed: bytes32(10) },
-            matchWaitMs: 60_000,
-          };
+    sessions.certifyBid.respond = (input, call) => (call === 0 ? { kind: "closed", reason: "the bid's slot is past its gate closure" } : certifiedBid(input));
     const { context, active } = await start({
       enrol: () => ({ market: slotMarket }),
       sessions,
