@@ -5,7 +5,7 @@ import { SimulatedClock, createActor } from "xstate";
 import type { BidSessionEffects, BidSessionSnapshot } from "../../machines/bidSession.ts";
 import { meter, provideMeter, rebidAfter } from "../../machines/meter.ts";
 import type { MeterInput, PlannedBid, RequestEnrolmentInput, RequestEnrolmentOutput } from "../../machines/meter.ts";
-import { address, bidSessionFakes, bytes32, certifiedBid, ciphertext, config, fake, flush, leafPath, market, opening, runsOf, signature, started } from "./helpers.ts";
+import { address, bidSessionFakes, bytes32, certifiedBid, ciphertext, config, fake, flush, leafPath, market, opening, runsOf, started } from "./helpers.ts";
 import { type Address } from "../../protocol/base/hex.ts";
 import { type MarketDescription, type Match } from "../../protocol/domain.ts";
 import { type TradeTerms, fixTradeTerms } from "../../protocol/clearing.ts";
